@@ -1,0 +1,152 @@
+"""Settings: defaults, then ``config.toml`` in the user's config dir, then ``KAVLAN_*`` environment variables."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP = "kavlan-tui"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    user: str = ""
+    """Who runs the commands. The login user by default."""
+    site: str = ""
+    """The site this frontend belongs to; empty means the inventory's first site."""
+    inventory: str = "demo"
+    """Path of a testbed description (TOML), or ``demo`` for the built-in demo testbed."""
+    database: str = ""
+    """SQLAlchemy URL; empty means a SQLite file in the data dir."""
+    data_dir: str = ""
+    admins: tuple[str, ...] = ("root",)
+    """Users who may act on every job and node."""
+    switch_concurrency: int = 8
+    """How many switches one move drives at once."""
+    switch_retries: int = 2
+    """How often a switch that timed out is tried again, with jittered backoff."""
+    retry_backoff: float = 0.2
+    """Base backoff in seconds between tries."""
+    credentials: str = ""
+    """Path of the switch credentials file (TOML, tables named by the inventory's credentials references)."""
+    default_walltime: int = 3600
+    """Seconds, for reservations that name none (OAR's default is one hour)."""
+    keys: Mapping[str, str] = field(default_factory=dict)
+    """Key bindings of the TUI, by binding id."""
+    theme: str = "kavlan-dark"
+    source: str = "defaults"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{self.data_path / 'kavlan.db'}"
+
+
+_ENV = {
+    "user": "KAVLAN_USER",
+    "site": "KAVLAN_SITE",
+    "inventory": "KAVLAN_INVENTORY",
+    "database": "KAVLAN_DATABASE",
+    "data_dir": "KAVLAN_DATA_DIR",
+    "admins": "KAVLAN_ADMINS",
+    "switch_concurrency": "KAVLAN_SWITCH_CONCURRENCY",
+    "switch_retries": "KAVLAN_SWITCH_RETRIES",
+    "retry_backoff": "KAVLAN_RETRY_BACKOFF",
+    "credentials": "KAVLAN_CREDENTIALS",
+    "default_walltime": "KAVLAN_DEFAULT_WALLTIME",
+    "theme": "KAVLAN_THEME",
+}
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("KAVLAN_CONFIG"):
+        return Path(env["KAVLAN_CONFIG"]).expanduser()
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    kinds = {f.name: f.type for f in fields(Settings)}
+    kind = kinds[name]
+    try:
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            out: Any = int(value)
+            if out < 0:
+                raise ValueError
+            return out
+        if kind == "float":
+            out = float(value)
+            if out < 0:
+                raise ValueError
+            return out
+        if kind == "tuple[str, ...]":
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError
+        if kind == "Mapping[str, str]":
+            if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+                return dict(value)
+            raise ValueError
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except ValueError:
+        raise ConfigError(f"{where}: setting '{name}' must be {kind.replace('tuple[str, ...]', 'a list of names')}, not {value!r}") from None
+
+
+def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the one validated settings object."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = config_path(env)
+    source = "defaults"
+    if path.is_file():
+        try:
+            doc = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read the configuration {path}: {exc}") from None
+        known = {f.name for f in fields(Settings)} - {"source"}
+        for key, value in doc.items():
+            if key not in known:
+                raise ConfigError(f"{path}: unknown setting '{key}' (known: {', '.join(sorted(known))})")
+            values[key] = _coerce(key, value, str(path))
+        source = str(path)
+    for name, var in _ENV.items():
+        if env.get(var):
+            values[name] = _coerce(name, env[var], f"environment variable {var}")
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _coerce(name, value, "command line")
+    settings = Settings(**values, source=source)
+    if not settings.user:
+        settings = replace(settings, user=_login_user())
+    if not settings.data_dir:
+        settings = replace(settings, data_dir=platformdirs.user_data_dir(APP))
+    if settings.switch_concurrency < 1:
+        raise ConfigError("setting 'switch_concurrency' must be at least 1")
+    return settings
+
+
+def _login_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}"

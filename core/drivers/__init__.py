@@ -1,0 +1,1 @@
+"""Switch drivers behind one SwitchDriver contract."""

@@ -1,0 +1,83 @@
+"""The SwitchDriver contract every switch protocol implements, and the registry of drivers by name."""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from ..model import Switch
+
+
+class SwitchError(RuntimeError):
+    """A switch refused, failed or did not answer; the message is the switch's own reason."""
+
+    def __init__(self, switch: str, reason: str, *, ports: Sequence[str] = ()) -> None:
+        super().__init__(f"switch {switch}: {reason}")
+        self.switch = switch
+        self.reason = reason
+        self.ports = tuple(ports)
+
+
+class SwitchTimeout(SwitchError):
+    """No answer in time: worth retrying."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortState:
+    tag: int | None
+    """The access VLAN tag, None when the port has none (or is a trunk)."""
+    trunk: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PortChange:
+    port: str
+    old_tag: int
+    new_tag: int
+
+
+class SwitchDriver(abc.ABC):
+    """One switch. Drivers batch: many ports per round trip, one session or PDU per batch where the protocol allows."""
+
+    def __init__(self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None) -> None:
+        self.switch = switch
+        self.credentials = dict(credentials or {})
+        self.context = context
+
+    @abc.abstractmethod
+    async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
+        """The access VLAN tag of each port."""
+
+    @abc.abstractmethod
+    async def apply(self, changes: Sequence[PortChange]) -> None:
+        """Apply a batch of port changes to this switch (verification is the caller's, by read-back)."""
+
+    async def ensure_vlan(self, tag: int, name: str) -> None:  # noqa: B027 - optional for switches that need no creation
+        """Make sure the VLAN exists on the switch."""
+
+    def describe(self, changes: Sequence[PortChange]) -> list[str]:
+        """What ``apply`` would send, for a dry run: the exact commands for CLI drivers, nothing for the others."""
+        return []
+
+    async def close(self) -> None:  # noqa: B027
+        """Release connections."""
+
+
+_BUILTIN = {"simulated": "kavlan_core.drivers.simulated:SimulatedDriver"}
+
+
+def driver_class(name: str) -> type[SwitchDriver]:
+    """The driver registered under ``name`` in the ``kavlan_core.drivers`` entry-point group."""
+    # built-in drivers first: scanning every installed distribution costs start-up time
+    target = _BUILTIN.get(name)
+    if target is not None:
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    for ep in entry_points(group="kavlan_core.drivers"):
+        if ep.name == name:
+            return ep.load()  # type: ignore[no-any-return]
+    raise LookupError(f"no switch driver named {name!r} (installed: {', '.join(sorted(_BUILTIN))})")

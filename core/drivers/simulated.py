@@ -1,0 +1,68 @@
+"""A simulated switch whose ports live in the store, with latency and fault injection for tests and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from .base import PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout
+
+# Options (in the inventory's [site.switch.options]):
+#   latency_ms      delay of every round trip (read or batch)
+#   timeout         true: the switch never answers
+#   timeout_ports   ports whose write never completes: the batch times out once it reaches them
+#   refuse_ports    ports the switch refuses to change (an error answer)
+#   drop_ports      ports whose writes the switch acknowledges and silently drops
+#   refuse_tags     VLAN tags the switch refuses to put any port in
+
+
+class SimulatedDriver(SwitchDriver):
+    def _opt(self, key: str, default: Any = None) -> Any:
+        return self.switch.options.get(key, default)
+
+    async def _round_trip(self) -> None:
+        if self._opt("timeout", False):
+            await asyncio.sleep(float(self._opt("timeout_s", 0.05)))
+            raise SwitchTimeout(self.switch.name, "no answer (timed out)")
+        latency = float(self._opt("latency_ms", 0)) / 1000.0
+        if latency > 0:
+            await asyncio.sleep(latency)
+
+    @property
+    def _store(self) -> Any:
+        return self.context["store"]
+
+    async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
+        await self._round_trip()
+        default = int(self.context["default_tag"])
+        with self._store.read() as tx:
+            tags = tx.sim_read(self.switch.name, ports)
+        return {p: PortState(tags.get(p, default)) for p in ports}
+
+    async def apply(self, changes: Sequence[PortChange]) -> None:
+        await self._round_trip()
+        refuse = set(self._opt("refuse_ports", []))
+        refuse_tags = {int(t) for t in self._opt("refuse_tags", [])}
+        drop = set(self._opt("drop_ports", []))
+        stall = set(self._opt("timeout_ports", []))
+        written: dict[str, int] = {}
+        error: SwitchError | None = None
+        # a real switch applies a batch in order: what precedes a failure stays applied
+        for change in changes:
+            if change.port in stall:
+                error = SwitchTimeout(self.switch.name, f"timed out while setting port {change.port}", ports=[change.port])
+                break
+            if change.port in refuse or change.new_tag in refuse_tags:
+                error = SwitchError(
+                    self.switch.name, f"refused to set port {change.port} to VLAN tag {change.new_tag}", ports=[change.port]
+                )
+                break
+            if change.port not in drop:
+                written[change.port] = change.new_tag
+        with self._store.write() as tx:
+            tx.sim_write(self.switch.name, written)
+        if error is not None:
+            if isinstance(error, SwitchTimeout):
+                await asyncio.sleep(float(self._opt("timeout_s", 0.05)))
+            raise error

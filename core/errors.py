@@ -1,0 +1,31 @@
+"""Errors a user can cause, each carrying one clear sentence that the faces show as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class KavlanError(Exception):
+    """Base of every error the faces show as one sentence (exit status 1)."""
+
+    exit_code = 1
+
+
+class BadInput(KavlanError):
+    """Malformed input: unknown node, bad nodefile, VLAN out of range, contradictory options."""
+
+
+class NotFound(KavlanError):
+    """A job, VLAN or node that does not exist (or no longer runs)."""
+
+
+class NotAllowed(KavlanError):
+    """The user lacks rights; ``refusals`` names every node or VLAN refused and why."""
+
+    def __init__(self, message: str, refusals: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.refusals = list(refusals)
+
+
+class Unavailable(KavlanError):
+    """The testbed cannot do it now (no free VLAN, not enough free nodes, a switch busy)."""

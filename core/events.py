@@ -1,0 +1,114 @@
+"""Typed events (node moved, switch operation started/finished, DHCP changed, drift found, job ended) and their bus."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MoveStarted(Event):
+    user: str
+    vlan: int
+    nodes: tuple[str, ...]
+    switches: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwitchStarted(Event):
+    switch: str
+    ports: int
+    action: str = "apply"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwitchFinished(Event):
+    switch: str
+    ok: bool
+    seconds: float
+    action: str = "apply"
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeMoved(Event):
+    node: str
+    nic: str
+    old: int
+    new: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MoveFinished(Event):
+    vlan: int
+    ok: int
+    failed: int
+    unchanged: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DhcpChanged(Event):
+    site: str
+    vlan: int
+    state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriftFound(Event):
+    switch: str
+    port: str
+    node: str
+    expected: int
+    actual: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSubmitted(Event):
+    job: int
+    user: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobEnded(Event):
+    job: int
+    user: str
+    reason: str
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Publish to callbacks and to asyncio queues; a slow subscriber never blocks a move."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Subscriber] = []
+        self._queues: list[asyncio.Queue[Event]] = []
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback)
+
+    def queue(self, maxsize: int = 10_000) -> asyncio.Queue[Event]:
+        q: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self._queues.append(q)
+        return q
+
+    def unqueue(self, q: asyncio.Queue[Event]) -> None:
+        if q in self._queues:
+            self._queues.remove(q)
+
+    def publish(self, event: Event) -> None:
+        for cb in list(self._callbacks):
+            cb(event)
+        for q in self._queues:
+            if not q.full():
+                q.put_nowait(event)

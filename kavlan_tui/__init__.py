@@ -1,0 +1,1 @@
+"""kavlan_tui: the faces of kavlan (Textual app, seed-compatible kavlan CLI, prompt-toolkit REPL, OAR-like commands)."""
