@@ -283,6 +283,8 @@ def parse(text: str, source: str = "<string>") -> Inventory:
                             Nic(nic_name, _mac(site_i, cluster_i, n, nic_i), swname, port, primary=nic_i == 0)
                         )
                 for n, nics in cabled.items():
+                    if len({nic.name for nic in nics}) != len(nics):
+                        raise InventoryError(f"{cwhere}: node {cname}-{n} is cabled twice for the same NIC")
                     if not nics or nics[0].name != nic_names[0]:
                         raise InventoryError(f"{cwhere}: node {cname}-{n} has no cabling for {nic_names[0] if nic_names else 'eth0'}")
                     host_counter += 1

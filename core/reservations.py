@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .inventory import Inventory
@@ -82,7 +82,9 @@ def format_walltime(seconds: float) -> str:
 
 
 def _split_top(text: str, seps: str) -> list[str]:
-    out, depth, quote, cur = [], 0, "", []
+    out: list[str] = []
+    cur: list[str] = []
+    depth, quote = 0, ""
     for ch in text:
         if quote:
             if ch == quote:
@@ -252,13 +254,13 @@ def allocate(
             candidates = ROUTED_IDS
         else:
             candidates = [inventory.sites[vsite].global_vlan]
-        free = [v for v in candidates if (vsite, v) not in held]
+        free_vlans = [v for v in candidates if (vsite, v) not in held]
         count = group.count or 1
-        if len(free) < count:
+        if len(free_vlans) < count:
             raise AllocationError(
-                f"no free {vtype} VLAN on {vsite}: asked for {count}, {len(free)} free (all others are held by running jobs)"
+                f"no free {vtype} VLAN on {vsite}: asked for {count}, {len(free_vlans)} free (all others are held by running jobs)"
             )
-        for v in free[:count]:
+        for v in free_vlans[:count]:
             held.add((vsite, v))
             out.vlans.append(JobVlan(vsite, v))
     for group in request.node_groups:
@@ -288,6 +290,6 @@ def describe_group(group: ResourceGroup) -> str:
     return f"{{{conds}}}/{group.resource}" if conds else f"/{group.resource}"
 
 
-def nodefile_lines(nodes: Sequence[Node], fqdn: callable) -> list[str]:  # type: ignore[valid-type]
+def nodefile_lines(nodes: Sequence[Node], fqdn: Callable[[Node], str]) -> list[str]:
     """OAR's nodefile: each node once per core."""
     return [fqdn(n) for n in nodes for _ in range(max(1, n.cores))]

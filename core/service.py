@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import inventory as inventory_mod
@@ -33,7 +34,7 @@ from .events import (
 from .inventory import Inventory, NicRef
 from .model import DEFAULT, GLOBAL_IDS, Job, JobState, JobVlan, VlanKind, vlan_label
 from .plan import Plan, PortMove, SwitchPlan
-from .reservations import AllocationError, RequestError, allocate, parse_request
+from .reservations import AllocationError, RequestError, allocate, nodefile_lines, parse_request
 from .store import Store
 
 SUCCESS, FAILURE, UNCHANGED = "success", "failure", "unchanged"
@@ -449,6 +450,18 @@ class KavlanService:
         self.events.publish(JobSubmitted(job=job.id, user=user))
         return job
 
+    async def nodefile(self, job_id: int) -> Path:
+        """OAR's nodefile for a job: each node's FQDN once per core, in the data dir."""
+        job = await self.job(job_id)
+        path = self.settings.data_path / "nodefiles" / f"oar.{job_id}.nodefile"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nodes = [self.inventory.nodes[n] for n in job.nodes]
+        lines = nodefile_lines(nodes, self.inventory.node_fqdn)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{line}\n" for line in lines))
+        tmp.replace(path)
+        return path
+
     async def delete_job(self, job_id: int, *, user: str | None = None) -> Job:
         user = user or self.user
         job = await self.job(job_id)
@@ -552,10 +565,10 @@ class KavlanService:
         reads = dict(zip(by_switch, await asyncio.gather(*(read(s) for s in by_switch)), strict=True))
         unreadable = {s: r for s, r in reads.items() if isinstance(r, SwitchError)}
         if unreadable:
-            for switch, err in unreadable.items():
+            for switch, read_error in unreadable.items():
                 for ref, name in by_switch[switch]:
                     report.results.append(
-                        NodeResult(name, FAILURE, f"cannot read switch {switch}: {err.reason}", switch, ref.nic.port)
+                        NodeResult(name, FAILURE, f"cannot read switch {switch}: {read_error.reason}", switch, ref.nic.port)
                     )
             for switch in by_switch:
                 if switch not in unreadable:

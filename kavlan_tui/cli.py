@@ -1,0 +1,226 @@
+"""``kavlan``: the original's options, letters and long names, and their output formats, on KavlanService."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from kavlan_core import __version__ as VERSION
+
+if TYPE_CHECKING:
+    from kavlan_core.events import Event
+
+HELP = """\
+Usage: kavlan [options]
+Specific options:
+    -i, --vlan-id N                  set VLAN ID (integer or DEFAULT)
+    -l, --get-nodelist               Show nodenames in the given vlan
+    -e, --enable-dhcp                Start DHCP server
+    -d, --disable-dhcp               Stop DHCP server
+    -V, --show-vlan-id               Show vlan id of job (needs -j JOBID)
+    -g, --get-vlan                   Show vlan of nodes
+    -s, --set-vlan                   Set vlan of nodes
+    -j, --oar-jobid JOBID            OAR job id
+    -m, --machine NODE               set nodename (several -m are OK)
+    -f, --filename NODEFILE          read nodes from a file
+    -u, --user USERNAME              username
+    -v, --[no-]verbose               Run verbosely
+    -q, --[no-]quiet                 Run quietly
+        --[no-]debug                 Run with debug output
+    -h, --help                       Show this message
+        --version                    Show version
+kavlan-tui extensions:
+        --json                       Print results as JSON
+        --dry-run                    With -s: print the plan per switch, change nothing
+"""
+
+ACTIONS = {
+    "show_vlan_id": "-V",
+    "get_nodelist": "-l",
+    "enable_dhcp": "-e",
+    "disable_dhcp": "-d",
+    "get_vlan": "-g",
+    "set_vlan": "-s",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"kavlan: {message} (see kavlan --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="kavlan", add_help=False, allow_abbrev=False)
+    p.add_argument("-i", "--vlan-id", dest="vlan")
+    p.add_argument("-l", "--get-nodelist", action="store_true")
+    p.add_argument("-e", "--enable-dhcp", action="store_true")
+    p.add_argument("-d", "--disable-dhcp", action="store_true")
+    p.add_argument("-V", "--show-vlan-id", action="store_true")
+    p.add_argument("-g", "--get-vlan", action="store_true")
+    p.add_argument("-s", "--set-vlan", action="store_true")
+    p.add_argument("-j", "--oar-jobid", dest="job")
+    p.add_argument("-m", "--machine", dest="machines", action="append", default=[])
+    p.add_argument("-f", "--filename", dest="nodefile")
+    p.add_argument("-u", "--user", "--username", dest="user")
+    p.add_argument("-v", "--verbose", action="store_true", default=False)
+    p.add_argument("--no-verbose", dest="verbose", action="store_false")
+    p.add_argument("-q", "--quiet", action="store_true", default=False)
+    p.add_argument("--no-quiet", dest="quiet", action="store_false")
+    p.add_argument("--debug", action="store_true", default=False)
+    p.add_argument("--no-debug", dest="debug", action="store_false")
+    p.add_argument("-h", "--help", action="store_true")
+    p.add_argument("--version", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--dry-run", action="store_true")
+    return p
+
+
+def read_nodefile(path: str) -> list[str]:
+    """Node names from a nodefile (OAR's lists each node once per core): duplicates kept for the service to fold."""
+    from kavlan_core import names
+    from kavlan_core.errors import BadInput
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise BadInput(f"cannot read nodefile {path}: no such file") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read nodefile {path}: {exc.strerror}") from None
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        word = line.strip()
+        if not word or word.startswith("#"):
+            continue
+        try:
+            names.parse(word)
+        except names.BadHostname:
+            raise BadInput(f"nodefile {path}, line {number}: {word[:60]!r} is not a node name") from None
+        out.append(word)
+    if not out:
+        raise BadInput(f"nodefile {path} lists no node")
+    return out
+
+
+def _progress_printer(verbose: bool):  # type: ignore[no-untyped-def]
+    from kavlan_core import events as ev
+
+    def show(event: Event) -> None:
+        if isinstance(event, ev.SwitchStarted):
+            sys.stderr.write(f"kavlan: switch {event.switch}: {event.action} {event.ports} port(s)...\n")
+        elif isinstance(event, ev.SwitchFinished):
+            timing = f" in {event.seconds:.2f} s" if verbose else ""
+            state = "done" if event.ok else f"FAILED ({event.error})"
+            sys.stderr.write(f"kavlan: switch {event.switch}: {event.action} {state}{timing}\n")
+        sys.stderr.flush()
+
+    return show
+
+
+async def run(args: argparse.Namespace) -> int:
+    from kavlan_core import config
+    from kavlan_core.errors import BadInput
+    from kavlan_core.service import KavlanService
+
+    from .commands import REGISTRY, Context, parse_job
+
+    chosen = [flag for attr, flag in ACTIONS.items() if getattr(args, attr)]
+    if len(chosen) > 1:
+        raise BadInput(f"options {' and '.join(chosen)} cannot be used together: choose one action")
+    if not chosen:
+        raise BadInput("no action given: use one of -V, -l, -e, -d, -g, -s (see kavlan --help)")
+    action = chosen[0]
+
+    settings = config.load()
+    if args.user and args.user != settings.user:
+        if settings.user not in settings.admins:
+            raise BadInput(f"only an administrator may act as another user ({args.user}); you are {settings.user}")
+        settings = config.load(user=args.user)
+    service = KavlanService(settings)
+    try:
+        job_text = args.job or os.environ.get("OAR_JOB_ID") or None
+        ctx = Context(service, job_id=parse_job(job_text) if job_text else None, verbose=args.verbose)
+        nodes = list(args.machines)
+        if args.nodefile:
+            nodes += read_nodefile(args.nodefile)
+        if nodes and action in ("-V", "-e", "-d"):
+            raise BadInput(f"option {action} takes no node (-m/-f): it acts on a job or a VLAN")
+        if args.dry_run and action != "-s":
+            raise BadInput("--dry-run goes with -s")
+        if action == "-l" and nodes:
+            raise BadInput("option -l lists a VLAN's nodes: it takes no -m/-f")
+        if sys.stderr.isatty() and not args.quiet and not args.json or args.verbose:
+            service.events.subscribe(_progress_printer(args.verbose))
+
+        vlan_words = [args.vlan] if args.vlan else []
+        if action == "-V":
+            if args.job is None and ctx.job_id is None:
+                raise BadInput("option -V needs a job: -j JOBID (or run it inside the job's shell)")
+            result = await REGISTRY.get("vlan").handler(ctx, {"job": None})  # type: ignore[union-attr]
+        elif action == "-l":
+            result = await REGISTRY.get("nodes").handler(ctx, {"vlan": args.vlan})  # type: ignore[union-attr]
+        elif action in ("-e", "-d"):
+            result = await REGISTRY.get("dhcp").handler(  # type: ignore[union-attr]
+                ctx, {"action": "on" if action == "-e" else "off", "vlan": args.vlan}
+            )
+        elif action == "-g":
+            result = await REGISTRY.get("get").handler(ctx, {"nodes": nodes})  # type: ignore[union-attr]
+        else:
+            if not vlan_words:
+                from .commands import job_vlan
+
+                vlan_words = [str(await job_vlan(ctx, ctx.job_id))]
+            result = await REGISTRY.get("set").handler(  # type: ignore[union-attr]
+                ctx, {"vlan": vlan_words[0], "nodes": nodes, "dry-run": args.dry_run}
+            )
+        if args.json:
+            print(result.render_json())
+        elif action in ("-e", "-d"):
+            # stdout stays clean for scripts; the confirmation goes to stderr
+            if not args.quiet:
+                for line in result.lines:
+                    sys.stderr.write(f"kavlan: {line}\n")
+        else:
+            for line in result.lines:
+                print(line)
+        if not args.json:
+            for line in result.errors:
+                sys.stderr.write(line + "\n")
+        return 0 if result.ok else 1
+    finally:
+        await service.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.help:
+        sys.stdout.write(HELP)
+        return 0
+    if args.version:
+        print(f"kavlan (kavlan-tui) {VERSION}")
+        return 0
+    from kavlan_core.config import ConfigError
+    from kavlan_core.errors import KavlanError
+    from kavlan_core.inventory import InventoryError
+    from kavlan_core.store import StoreError
+
+    try:
+        return asyncio.run(run(args))
+    except (KavlanError, ConfigError, InventoryError, StoreError) as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"kavlan: {exc}\n")
+        return getattr(exc, "exit_code", 1)
+    except KeyboardInterrupt:
+        sys.stderr.write("kavlan: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

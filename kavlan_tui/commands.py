@@ -1,0 +1,387 @@
+"""One command registry: name, parameters, help and a handler calling KavlanService; the CLI, REPL and TUI share it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kavlan_core.errors import BadInput
+from kavlan_core.model import DEFAULT, vlan_label
+from kavlan_core.reservations import format_walltime
+from kavlan_core.service import FAILURE, SUCCESS, UNCHANGED, KavlanService, MoveReport
+
+# kinds of parameter, for parsing and completion
+NODE, VLAN, JOB, SITE, TEXT, CHOICE = "node", "vlan", "job", "site", "text", "choice"
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    kind: str
+    help: str
+    required: bool = True
+    many: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    name: str
+    help: str
+
+
+@dataclass
+class Result:
+    """What a command produced: lines for people, data for ``--json``, and whether it fully succeeded."""
+
+    lines: list[str] = field(default_factory=list)
+    data: Any = None
+    ok: bool = True
+    errors: list[str] = field(default_factory=list)
+    """Lines for stderr (per-node failures)."""
+
+    def render_json(self) -> str:
+        return json.dumps(self.data, indent=2, sort_keys=False, default=str)
+
+
+@dataclass
+class Context:
+    """The state a face keeps between commands: the service, the user, the current job."""
+
+    service: KavlanService
+    job_id: int | None = None
+    verbose: bool = False
+
+    @property
+    def user(self) -> str:
+        return self.service.user
+
+
+Handler = Callable[[Context, dict[str, Any]], Awaitable[Result]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    handler: Handler
+    flags: tuple[Flag, ...] = ()
+    aliases: tuple[str, ...] = ()
+    cli: str = ""
+    """The ``kavlan`` option doing the same, for help."""
+
+    @property
+    def usage(self) -> str:
+        parts = [self.name]
+        for p in self.params:
+            token = p.name.upper() + ("..." if p.many else "")
+            if p.choices:
+                token = "|".join(p.choices)
+            parts.append(token if p.required else f"[{token}]")
+        parts += [f"[--{f.name}]" for f in self.flags]
+        return " ".join(parts)
+
+    def parse(self, argv: Sequence[str]) -> dict[str, Any]:
+        """Bind words to parameters; raises BadInput with the usage on a mismatch."""
+        words = [w for w in argv if not w.startswith("--")]
+        flags = {w[2:] for w in argv if w.startswith("--")}
+        known = {f.name for f in self.flags}
+        for f in flags - known:
+            raise BadInput(f"{self.name}: unknown option --{f} (usage: {self.usage})")
+        out: dict[str, Any] = {f: (f in flags) for f in known}
+        i = 0
+        for p in self.params:
+            if p.many:
+                out[p.name] = words[i:]
+                i = len(words)
+                if p.required and not out[p.name]:
+                    raise BadInput(f"{self.name}: missing {p.name.upper()} (usage: {self.usage})")
+                continue
+            if i < len(words):
+                value = words[i]
+                if p.choices and value not in p.choices:
+                    raise BadInput(f"{self.name}: {p.name} must be one of {', '.join(p.choices)} (usage: {self.usage})")
+                out[p.name] = value
+                i += 1
+            elif p.required:
+                raise BadInput(f"{self.name}: missing {p.name.upper()} (usage: {self.usage})")
+            else:
+                out[p.name] = None
+        if i < len(words):
+            raise BadInput(f"{self.name}: unexpected {' '.join(words[i:])!r} (usage: {self.usage})")
+        return out
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.commands: dict[str, Command] = {}
+        self._aliases: dict[str, str] = {}
+
+    def add(self, command: Command) -> None:
+        self.commands[command.name] = command
+        for a in command.aliases:
+            self._aliases[a] = command.name
+
+    def get(self, name: str) -> Command | None:
+        return self.commands.get(self._aliases.get(name, name))
+
+    def names(self) -> list[str]:
+        return sorted(self.commands)
+
+    async def run(self, ctx: Context, line: str) -> Result:
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise BadInput(f"cannot read that line: {exc}") from None
+        if not words:
+            return Result()
+        cmd = self.get(words[0])
+        if cmd is None:
+            raise BadInput(f"unknown command {words[0]!r}: type 'help' for the list")
+        return await cmd.handler(ctx, cmd.parse(words[1:]))
+
+    def help(self, name: str | None = None) -> list[str]:
+        if name:
+            cmd = self.get(name)
+            if cmd is None:
+                raise BadInput(f"no command named {name!r}: type 'help' for the list")
+            lines = [f"usage: {cmd.usage}", "", cmd.summary]
+            if cmd.params or cmd.flags:
+                lines.append("")
+            for p in cmd.params:
+                lines.append(f"  {p.name.upper():<12} {p.help}")
+            for f in cmd.flags:
+                lines.append(f"  --{f.name:<10} {f.help}")
+            if cmd.aliases:
+                lines += ["", "aliases: " + ", ".join(cmd.aliases)]
+            if cmd.cli:
+                lines += ["", f"same as: kavlan {cmd.cli}"]
+            return lines
+        width = max(len(c.usage) for c in self.commands.values())
+        return [f"  {c.usage:<{width}}  {c.summary}" for c in sorted(self.commands.values(), key=lambda c: c.name)]
+
+
+# --- shared parsing --------------------------------------------------------------
+
+
+def parse_vlan(text: str) -> int:
+    if text.upper() == "DEFAULT":
+        return DEFAULT
+    if not text.isdigit():
+        raise BadInput(f"VLAN {text!r} is not a VLAN id (an integer or DEFAULT)")
+    return int(text)
+
+
+def parse_job(text: str) -> int:
+    if not text.strip().isdigit():
+        raise BadInput(f"job id {text!r} is not a number")
+    return int(text)
+
+
+async def job_vlan(ctx: Context, job_id: int | None) -> int:
+    if job_id is None:
+        raise BadInput("no VLAN given and no job to take it from: give a VLAN id (-i N) or a job (-j JOBID)")
+    vlans = await ctx.service.job_vlans(job_id)
+    return vlans[0].vlan
+
+
+def move_result(report: MoveReport, *, verbose: bool = False) -> Result:
+    """``kavlan -s`` output: one line per node that failed or was unchanged (and per success when verbose)."""
+    res = Result(ok=report.ok)
+    for r in report.results:
+        if r.status == SUCCESS:
+            if verbose:
+                res.lines.append(f"{r.name}: success")
+        elif r.status == UNCHANGED:
+            res.lines.append(f"{r.name}: unchanged ({r.message})")
+        else:
+            res.errors.append(f"{r.name}: failure ({r.message})")
+    if verbose:
+        for t in report.switches:
+            res.lines.append(
+                f"switch {t.switch}: {t.ports} port(s) in {t.seconds:.3f} s"
+                + (f", {t.tries} tries" if t.tries > 1 else "")
+                + ("" if t.ok else f", failed: {t.error}")
+            )
+        c = report.counts()
+        res.lines.append(
+            f"{c[SUCCESS]} moved, {c[UNCHANGED]} unchanged, {c[FAILURE]} failed in {report.seconds:.3f} s"
+        )
+    res.data = {
+        r.name: {"status": r.status, "message": r.message, "switch": r.switch, "port": r.port} for r in report.results
+    }
+    return res
+
+
+# --- handlers ---------------------------------------------------------------------
+
+
+async def _vlan(ctx: Context, a: dict[str, Any]) -> Result:
+    job_id = parse_job(a["job"]) if a.get("job") else ctx.job_id
+    if job_id is None:
+        raise BadInput("no job: give its id (kavlan -V -j JOBID), or run inside the job's shell")
+    vlans = await ctx.service.job_vlans(job_id)
+    return Result([str(v.vlan) for v in vlans], data=[v.vlan for v in vlans])
+
+
+async def _nodes(ctx: Context, a: dict[str, Any]) -> Result:
+    vlan = parse_vlan(a["vlan"]) if a.get("vlan") else await job_vlan(ctx, ctx.job_id)
+    names = await ctx.service.nodelist(vlan, job_id=ctx.job_id)
+    return Result(names, data=names)
+
+
+async def _get(ctx: Context, a: dict[str, Any]) -> Result:
+    nodes = a["nodes"]
+    if not nodes:
+        if ctx.job_id is None:
+            raise BadInput("no node given: name nodes (-m NODE, -f NODEFILE) or a job (-j JOBID)")
+        nodes = list((await ctx.service.running_job(ctx.job_id)).nodes)
+    pairs = await ctx.service.vlan_of(nodes)
+    return Result([f"{n}: {vlan_label(v)}" for n, v in pairs], data={n: vlan_label(v) for n, v in pairs})
+
+
+async def _set(ctx: Context, a: dict[str, Any]) -> Result:
+    vlan = parse_vlan(a["vlan"])
+    nodes = a["nodes"]
+    if not nodes:
+        if ctx.job_id is None:
+            raise BadInput("no node given: name nodes (-m NODE, -f NODEFILE) or a job (-j JOBID)")
+        nodes = list((await ctx.service.running_job(ctx.job_id)).nodes)
+        if not nodes:
+            raise BadInput(f"job {ctx.job_id} has no node to move")
+    report = await ctx.service.set_vlan(nodes, vlan, dry_run=bool(a.get("dry-run")))
+    if report.dry_run:
+        assert report.plan is not None
+        return Result(report.plan.render(), data=report.plan.as_dict())
+    return move_result(report, verbose=ctx.verbose)
+
+
+async def _dhcp(ctx: Context, a: dict[str, Any]) -> Result:
+    vlan = parse_vlan(a["vlan"]) if a.get("vlan") else await job_vlan(ctx, ctx.job_id)
+    state = await ctx.service.dhcp(vlan, a["action"] == "on")
+    verb = "started" if state == "on" else "stopped"
+    return Result([f"DHCP server of VLAN {vlan_label(vlan)} {verb}"], data={"vlan": vlan_label(vlan), "dhcp": state})
+
+
+async def _vlans(ctx: Context, a: dict[str, Any]) -> Result:
+    infos = await ctx.service.vlans(a.get("site"))
+    lines = [f"{'VLAN':<8} {'kind':<14} {'site':<8} {'subnet':<17} {'tag':>4}  {'dhcp':<5} {'nodes':>5}  job"]
+    for v in infos:
+        holder = f"{v.job} ({v.user})" if v.job else "-"
+        lines.append(
+            f"{v.label:<8} {v.kind.value:<14} {v.owner:<8} {v.subnet:<17} {v.tag:>4}  {v.dhcp:<5} {v.members:>5}  {holder}"
+        )
+    data = [
+        {"uid": v.label, "type": v.kind.value, "site": v.owner, "subnet": v.subnet, "tag": v.tag, "dhcp": v.dhcp,
+         "nodes": v.members, "job": v.job, "user": v.user}
+        for v in infos
+    ]
+    return Result(lines, data=data)
+
+
+async def _members(ctx: Context, a: dict[str, Any]) -> Result:
+    vlan = parse_vlan(a["vlan"])
+    members = await ctx.service.members(vlan, a.get("site"))
+    lines = [f"{m.name:<44} {m.address:<15} {m.switch:<12} {m.port}" for m in members]
+    return Result(lines, data=[asdict(m) for m in members])
+
+
+async def _jobs(ctx: Context, a: dict[str, Any]) -> Result:
+    now = time.time()
+    jobs = await ctx.service.jobs(user=None if a.get("all") else ctx.user, running=True)
+    lines = []
+    for j in jobs:
+        vlans = ",".join(f"{v.vlan}" + ("" if v.site == ctx.service.site else f"@{v.site}") for v in j.vlans) or "-"
+        lines.append(
+            f"{j.id:<6} {j.user:<10} {format_walltime(j.remaining(now)):>9} left  vlan {vlans:<6} "
+            f"{len(j.nodes)} node(s) {','.join(j.nodes[:6])}{'...' if len(j.nodes) > 6 else ''}"
+        )
+    if not lines:
+        lines = ["no running job" + ("" if a.get("all") else f" of {ctx.user}")]
+    data = [asdict(j) | {"state": j.state.value} for j in jobs]
+    return Result(lines, data=data)
+
+
+async def _reserve(ctx: Context, a: dict[str, Any]) -> Result:
+    request = " ".join(a["request"])
+    job = await ctx.service.submit(request)
+    ctx.job_id = job.id
+    vl = ", ".join(str(v.vlan) for v in job.vlans) or "none"
+    return Result(
+        [f"OAR_JOB_ID={job.id}", f"job {job.id}: {len(job.nodes)} node(s), VLAN {vl}, walltime {format_walltime(job.walltime)}"],
+        data={"job": job.id, "nodes": list(job.nodes), "vlans": [v.vlan for v in job.vlans]},
+    )
+
+
+async def _release(ctx: Context, a: dict[str, Any]) -> Result:
+    job_id = parse_job(a["job"]) if a.get("job") else ctx.job_id
+    if job_id is None:
+        raise BadInput("no job to delete: give its id")
+    await ctx.service.delete_job(job_id)
+    if ctx.job_id == job_id:
+        ctx.job_id = None
+    return Result([f"job {job_id} deleted: its nodes are back in DEFAULT"], data={"job": job_id})
+
+
+async def _use(ctx: Context, a: dict[str, Any]) -> Result:
+    if not a.get("job"):
+        ctx.job_id = None
+        return Result(["no current job"])
+    job = await ctx.service.running_job(parse_job(a["job"]))
+    if job.user != ctx.user and ctx.user not in ctx.service.settings.admins:
+        raise BadInput(f"job {job.id} belongs to {job.user}, not to {ctx.user}")
+    ctx.job_id = job.id
+    return Result([f"current job: {job.id}"], data={"job": job.id})
+
+
+async def _drift(ctx: Context, a: dict[str, Any]) -> Result:
+    drifts = await ctx.service.drift(a.get("site"))
+    lines = [
+        f"{d.switch} {d.port} ({d.node}/{d.nic}): expected VLAN {vlan_label(d.expected)}, "
+        f"switch has {vlan_label(d.actual) if d.actual is not None else f'tag {d.actual_tag}'}"
+        for d in drifts
+    ] or ["no drift: every port is in the VLAN the store expects"]
+    return Result(lines, data=[asdict(d) for d in drifts], ok=not drifts)
+
+
+async def _whoami(ctx: Context, a: dict[str, Any]) -> Result:
+    s = ctx.service
+    return Result(
+        [f"user {ctx.user}, site {s.site}, job {ctx.job_id or '-'}", f"testbed: {s.inventory.source}", f"database: {s.store.url}"],
+        data={"user": ctx.user, "site": s.site, "job": ctx.job_id},
+    )
+
+
+REGISTRY = Registry()
+for _c in (
+    Command("vlan", "Show the VLAN id of a job", (Param("job", JOB, "the job (default: the current one)", required=False),),
+            _vlan, cli="-V [-j JOBID]"),
+    Command("nodes", "Show the node names in a VLAN (of the current job's nodes, if any)",
+            (Param("vlan", VLAN, "VLAN id or DEFAULT (default: the job's)", required=False),), _nodes,
+            aliases=("list",), cli="-l [-i VLAN]"),
+    Command("get", "Show the VLAN of nodes", (Param("nodes", NODE, "node names", required=False, many=True),), _get,
+            cli="-g -m NODE"),
+    Command("set", "Move nodes into a VLAN (DEFAULT puts them back)",
+            (Param("vlan", VLAN, "VLAN id or DEFAULT"), Param("nodes", NODE, "node names (default: the job's)", required=False, many=True)),
+            _set, flags=(Flag("dry-run", "print the plan per switch, change nothing"),), aliases=("move",), cli="-s -i VLAN -m NODE"),
+    Command("dhcp", "Start or stop the DHCP server of a VLAN",
+            (Param("action", CHOICE, "on or off", choices=("on", "off")), Param("vlan", VLAN, "VLAN id (default: the job's)", required=False)),
+            _dhcp, cli="-e / -d"),
+    Command("vlans", "List the VLANs of a site: kind, holder, DHCP, nodes", (Param("site", SITE, "site (default: this one)", required=False),), _vlans),
+    Command("members", "List the nodes in a VLAN with address, switch and port",
+            (Param("vlan", VLAN, "VLAN id or DEFAULT"), Param("site", SITE, "site (default: this one)", required=False)), _members),
+    Command("jobs", "List running jobs (yours, or everyone's with --all)", (), _jobs, flags=(Flag("all", "every user's jobs"),)),
+    Command("reserve", "Reserve resources, as oarsub -l: {\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=3",
+            (Param("request", TEXT, "resource request", many=True),), _reserve, aliases=("oarsub",)),
+    Command("release", "Delete a job: its nodes go back to DEFAULT", (Param("job", JOB, "the job (default: the current one)", required=False),),
+            _release, aliases=("oardel",)),
+    Command("use", "Make a job the current one (as inside oarsub -I)", (Param("job", JOB, "the job; none to clear", required=False),), _use),
+    Command("drift", "Compare every switch port of a site with the store", (Param("site", SITE, "site (default: this one)", required=False),), _drift),
+    Command("whoami", "Show user, site, current job, testbed and database", (), _whoami),
+):
+    REGISTRY.add(_c)

@@ -1,0 +1,227 @@
+"""``kavlan-oarsub``, ``kavlan-oarstat``, ``kavlan-oardel``: the OAR commands the tutorial relies on."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
+from typing import NoReturn
+
+from kavlan_core import config
+from kavlan_core.config import ConfigError
+from kavlan_core.errors import BadInput, KavlanError
+from kavlan_core.inventory import InventoryError
+from kavlan_core.model import Job
+from kavlan_core.reservations import format_walltime
+from kavlan_core.service import KavlanService
+from kavlan_core.store import StoreError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _fatal(prog: str, exc: Exception, debug: bool) -> int:
+    if debug:
+        raise exc
+    sys.stderr.write(f"{prog}: {exc}\n")
+    return 1
+
+
+def _run(prog: str, body: Callable[[KavlanService], Awaitable[int]], debug: bool = False) -> int:
+    async def go() -> int:
+        service = KavlanService(config.load())
+        try:
+            return await body(service)
+        finally:
+            await service.close()
+
+    try:
+        return asyncio.run(go())
+    except (KavlanError, ConfigError, InventoryError, StoreError) as exc:
+        return _fatal(prog, exc, debug)
+    except KeyboardInterrupt:
+        return 130
+
+
+# --- oarsub ---------------------------------------------------------------------------
+
+
+def oarsub_main(argv: Sequence[str] | None = None) -> int:
+    p = _Parser(prog="kavlan-oarsub", description="Reserve nodes and VLANs, as oarsub does.")
+    p.add_argument("-l", "--resource", dest="resources", action="append", default=[],
+                   help="resource request, e.g. {\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=3,walltime=2")
+    p.add_argument("-t", "--type", dest="types", action="append", default=[], help="job type (deploy, ...); several -t are OK")
+    p.add_argument("-p", "--property", dest="properties", default="", help="node properties, e.g. \"cluster='suno'\"")
+    p.add_argument("-n", "--name", default="", help="job name")
+    p.add_argument("-I", "--interactive", action="store_true", help="open a shell in the job; the job ends with the shell")
+    p.add_argument("--site", help="the site to reserve on (default: this frontend's)")
+    p.add_argument("--json", action="store_true", help="print the job as JSON")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("command", nargs="?", help="not supported: jobs here run no script; use -I or nothing")
+    args = p.parse_args(argv)
+    if args.command:
+        return _fatal(p.prog, BadInput("running a script in the job is not supported here: use -I, or no command to just reserve"), False)
+    if len(args.resources) > 1:
+        return _fatal(p.prog, BadInput("give one -l request (join resource groups with + or ,)"), False)
+    request = args.resources[0] if args.resources else "nodes=1"
+
+    async def body(service: KavlanService) -> int:
+        job = await service.submit(request, types=args.types, name=args.name, properties=args.properties, site=args.site)
+        nodefile = await service.nodefile(job.id)
+        if args.json:
+            print(json.dumps(_job_json(job, service), indent=2))
+        else:
+            print(f"OAR_JOB_ID={job.id}", flush=True)
+        if not args.interactive:
+            return 0
+        sys.stderr.write("Interactive mode: waiting...\nStarting...\n")
+        where = job.nodes[0] if job.nodes else "the frontend"
+        sys.stderr.write(f"Connect to OAR job {job.id} via the node {where}\n")
+        sys.stderr.flush()
+        env = dict(os.environ)
+        env.update(
+            OAR_JOB_ID=str(job.id),
+            OAR_JOBID=str(job.id),
+            OAR_NODEFILE=str(nodefile),
+            OAR_NODE_FILE=str(nodefile),
+            OAR_FILE_NODES=str(nodefile),
+            OAR_RESOURCE_FILE=str(nodefile),
+            OAR_JOB_WALLTIME_SECONDS=str(job.walltime),
+            OAR_USER=job.user,
+        )
+        shell = os.environ.get("SHELL") or "/bin/bash"
+        # the job's shell runs in this process's foreground; the job ends with it, as with OAR
+        rc = await asyncio.to_thread(subprocess.call, [shell], env=env)
+        with contextlib.suppress(KavlanError):  # already ended (walltime, or oardel from inside)
+            await service.delete_job(job.id)
+        sys.stderr.write(f"Disconnected from OAR job {job.id}.\n")
+        return rc
+
+    return _run(p.prog, body, args.debug)
+
+
+def _job_json(job: Job, service: KavlanService) -> dict[str, object]:
+    return {
+        "uid": job.id,
+        "user": job.user,
+        "state": job.state.value,
+        "name": job.name,
+        "types": list(job.types),
+        "walltime": job.walltime,
+        "submitted_at": int(job.submitted),
+        "started_at": int(job.started),
+        "assigned_nodes": [service.inventory.node_fqdn(service.inventory.nodes[n]) for n in job.nodes],
+        "resources_by_type": {"vlans": [str(v.vlan) for v in job.vlans]},
+        "vlans": [asdict(v) for v in job.vlans],
+    }
+
+
+# --- oarstat ---------------------------------------------------------------------------
+
+
+def oarstat_main(argv: Sequence[str] | None = None) -> int:
+    p = _Parser(prog="kavlan-oarstat", description="List jobs, as oarstat does.")
+    p.add_argument("-j", "--job", type=int, help="show this job only")
+    p.add_argument("-u", "--user", nargs="?", const="", default=None, help="jobs of USER (yours without a name)")
+    p.add_argument("-f", "--full", action="store_true", help="every detail of each job")
+    p.add_argument("-s", "--state", action="store_true", help="only the state of each job")
+    p.add_argument("-a", "--all", action="store_true", help="ended jobs too")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    async def body(service: KavlanService) -> int:
+        if args.job is not None:
+            jobs = [await service.job(args.job)]
+        else:
+            user = None if args.user is None else (args.user or service.user)
+            jobs = await service.jobs(user=user, running=None if args.all else True)
+        if args.json:
+            print(json.dumps({str(j.id): _job_json(j, service) for j in jobs}, indent=2))
+            return 0
+        if args.state:
+            for j in jobs:
+                print(f"{j.id}: {j.state.value}")
+            return 0
+        if args.full:
+            for j in jobs:
+                print(_full(j, service))
+            return 0
+        print(f"{'Job id':<10} {'Name':<14} {'User':<14} {'Submission Date':<19} S {'Queue':<10}")
+        print(f"{'-' * 10} {'-' * 14} {'-' * 14} {'-' * 19} - {'-' * 10}")
+        for j in jobs:
+            print(f"{j.id:<10} {j.name[:14]:<14} {j.user[:14]:<14} {_date(j.submitted)} {j.state.value[0]} default")
+        return 0
+
+    return _run(p.prog, body, args.debug)
+
+
+def _date(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _full(j: Job, service: KavlanService) -> str:
+    hosts = "+".join(service.inventory.node_fqdn(service.inventory.nodes[n]) for n in j.nodes)
+    vlans = ",".join(f"{v.vlan}@{v.site}" for v in j.vlans)
+    lines = [
+        f"Job_Id: {j.id}",
+        f"    name = {j.name}",
+        f"    owner = {j.user}",
+        f"    state = {j.state.value}",
+        f"    wanted_resources = -l \"{j.request}\"",
+        f"    types = {', '.join(j.types)}",
+        f"    assigned_hostnames = {hosts}",
+        f"    vlans = {vlans}",
+        "    queue = default",
+        f"    walltime = {format_walltime(j.walltime)}",
+        f"    remaining = {format_walltime(j.remaining(time.time()))}",
+        f"    submissionTime = {_date(j.submitted)}",
+        f"    startTime = {_date(j.started)}",
+    ]
+    if j.ended:
+        lines.append(f"    stopTime = {_date(j.ended)}")
+    return "\n".join(lines) + "\n"
+
+
+# --- oardel ----------------------------------------------------------------------------
+
+
+def oardel_main(argv: Sequence[str] | None = None) -> int:
+    p = _Parser(prog="kavlan-oardel", description="Delete jobs, as oardel does: their nodes go back to DEFAULT.")
+    p.add_argument("jobs", nargs="+", help="job ids")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    ids = []
+    for text in args.jobs:
+        if not text.isdigit():
+            return _fatal(p.prog, BadInput(f"job id {text!r} is not a number"), False)
+        ids.append(int(text))
+
+    async def body(service: KavlanService) -> int:
+        rc = 0
+        deleted = []
+        for job_id in ids:
+            try:
+                await service.delete_job(job_id)
+            except KavlanError as exc:
+                sys.stderr.write(f"{p.prog}: cannot delete job {job_id}: {exc}\n")
+                rc = 1
+                continue
+            print(f"Deleting the job = {job_id} ...REGISTERED.")
+            deleted.append(job_id)
+        if deleted:
+            print(f"The job(s) [ {' '.join(map(str, deleted))} ] will be deleted in the near future.")
+        return rc
+
+    return _run(p.prog, body, args.debug)
+

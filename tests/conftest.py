@@ -1,0 +1,145 @@
+"""Shared fixtures: an isolated environment (data dir, config, user) and small testbeds with fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kavlan_core import config
+from kavlan_core.service import KavlanService
+
+SMALL = """
+domain = "grid5000.fr"
+
+[[site]]
+name = "sophia"
+global_vlan = 18
+default_subnet = "10.64.0.0/18"
+global_subnet = "10.76.0.0/18"
+[site.subnets]
+"1" = "10.65.192.0/20"
+"2" = "10.65.208.0/20"
+"3" = "10.65.224.0/20"
+"4" = "10.64.64.0/18"
+"5" = "10.64.128.0/18"
+"6" = "10.64.192.0/18"
+"7" = "10.65.0.0/18"
+"8" = "10.65.64.0/18"
+"9" = "10.65.128.0/18"
+{switches}
+[[site.cluster]]
+name = "suno"
+nodes = 8
+cores = 2
+[[site.cluster.cabling]]
+nodes = "1-2"
+switch = "sw1"
+port = "Gi1/0/{{k}}"
+[[site.cluster.cabling]]
+nodes = "3-4"
+switch = "sw2"
+port = "Gi1/0/{{k}}"
+[[site.cluster.cabling]]
+nodes = "5-6"
+switch = "sw3"
+port = "Gi1/0/{{k}}"
+[[site.cluster.cabling]]
+nodes = "7-8"
+switch = "sw4"
+port = "Gi1/0/{{k}}"
+
+[[site]]
+name = "lille"
+global_vlan = 11
+default_subnet = "10.68.0.0/18"
+global_subnet = "10.76.64.0/18"
+[site.subnets]
+"1" = "10.69.192.0/20"
+"2" = "10.69.208.0/20"
+"3" = "10.69.224.0/20"
+"4" = "10.68.64.0/18"
+"5" = "10.68.128.0/18"
+"6" = "10.68.192.0/18"
+"7" = "10.69.0.0/18"
+"8" = "10.69.64.0/18"
+"9" = "10.69.128.0/18"
+[[site.switch]]
+name = "lille-sw1"
+driver = "simulated"
+[[site.cluster]]
+name = "chetemi"
+nodes = 4
+cores = 4
+[[site.cluster.cabling]]
+nodes = "1-4"
+switch = "lille-sw1"
+port = "ge-0/0/{{k}}"
+port_offset = -1
+"""
+
+
+def small_inventory(path: Path, options: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+    """Site sophia: suno-1..8, two per switch on sw1..sw4; site lille: chetemi-1..4 on lille-sw1."""
+    options = options or {}
+    blocks = []
+    for sw in ("sw1", "sw2", "sw3", "sw4"):
+        opts = ", ".join(f"{k} = {_toml(v)}" for k, v in options.get(sw, {}).items())
+        blocks.append(f'[[site.switch]]\nname = "{sw}"\ndriver = "simulated"\noptions = {{ {opts} }}\n')
+    path.write_text(SMALL.format(switches="\n".join(blocks)))
+    return path
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return str(v)
+
+
+@pytest.fixture
+def kenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for this test's processes: its own data dir, no user config, a known user, no job."""
+    data = tmp_path / "data"
+    values = {
+        "KAVLAN_DATA_DIR": str(data),
+        "KAVLAN_CONFIG": str(tmp_path / "no-config.toml"),
+        "KAVLAN_USER": "alice",
+        "KAVLAN_RETRY_BACKOFF": "0.01",
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    for k in ("OAR_JOB_ID", "KAVLAN_INVENTORY", "KAVLAN_DATABASE", "KAVLAN_SITE", "KAVLAN_ADMINS"):
+        monkeypatch.delenv(k, raising=False)
+    env = dict(os.environ)
+    return env
+
+
+@pytest.fixture
+def make_service(kenv: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., KavlanService]]:
+    """Build services on one store: make_service(user=..., options={switch: {...}}, clock=...)."""
+    made: list[KavlanService] = []
+    inv_path = tmp_path / "testbed.toml"
+
+    def make(user: str = "alice", options: Mapping[str, Mapping[str, Any]] | None = None, **kw: Any) -> KavlanService:
+        if options is not None or not inv_path.exists():
+            small_inventory(inv_path, options)
+        settings = config.load(user=user, inventory=str(inv_path), **{k: v for k, v in kw.items() if k != "clock"})
+        svc = KavlanService(settings, clock=kw["clock"]) if "clock" in kw else KavlanService(settings)
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        asyncio.run(svc.close())
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)

@@ -1,0 +1,176 @@
+"""The kavlan command through its console script: options, output formats, bad input (one sentence, non-zero, nothing changed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TUTORIAL_HELP = (Path(__file__).parent.parent.parent / "shared" / "seed" / "advanced-kavlan-tutorial.txt")
+
+
+def sh(args, env, *, input=None, check=None):
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, input=input, timeout=60)
+    if check is not None:
+        assert proc.returncode == check, (args, proc.stdout, proc.stderr)
+    return proc
+
+
+def reserve(env, request="{\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=3"):
+    out = sh(["kavlan-oarsub", "-l", request], env, check=0).stdout
+    assert out.startswith("OAR_JOB_ID=")
+    return int(out.strip().split("=")[1])
+
+
+def test_help_matches_the_original(kenv):
+    out = sh(["kavlan", "--help"], kenv, check=0).stdout
+    original = [
+        "    -i, --vlan-id N                  set VLAN ID (integer or DEFAULT)",
+        "    -l, --get-nodelist               Show nodenames in the given vlan",
+        "    -e, --enable-dhcp                Start DHCP server",
+        "    -d, --disable-dhcp               Stop DHCP server",
+        "    -V, --show-vlan-id               Show vlan id of job (needs -j JOBID)",
+        "    -g, --get-vlan                   Show vlan of nodes",
+        "    -s, --set-vlan                   Set vlan of nodes",
+        "    -j, --oar-jobid JOBID            OAR job id",
+        "    -m, --machine NODE               set nodename (several -m are OK)",
+        "    -f, --filename NODEFILE          read nodes from a file",
+        "    -u, --user USERNAME              username",
+        "    -v, --[no-]verbose               Run verbosely",
+        "    -q, --[no-]quiet                 Run quietly",
+        "        --[no-]debug                 Run with debug output",
+        "    -h, --help                       Show this message",
+        "        --version                    Show version",
+    ]
+    assert out.startswith("Usage: kavlan [options]\nSpecific options:\n")
+    for line in original:
+        assert line in out.splitlines()
+    if TUTORIAL_HELP.exists():  # the seed's own text, where shared/ is beside the checkout
+        seed = TUTORIAL_HELP.read_text()
+        for line in original:
+            assert line in seed
+    assert sh(["kavlan", "--version"], kenv, check=0).stdout.startswith("kavlan (kavlan-tui) ")
+
+
+def test_outputs_scripts_can_parse(kenv):
+    job = reserve(kenv)
+    env = {**kenv, "OAR_JOB_ID": str(job)}
+    vlan = sh(["kavlan", "-V"], env, check=0).stdout
+    assert vlan.strip().isdigit() and vlan == f"{int(vlan)}\n"
+    assert sh(["kavlan", "-V", "-j", str(job)], kenv, check=0).stdout == vlan
+    nodes = json.loads(sh(["kavlan-oarstat", "-j", str(job), "--json"], kenv, check=0).stdout)[str(job)]["assigned_nodes"]
+    assert sh(["kavlan", "-s"], env, check=0).stdout == ""
+    got = sh(["kavlan", "-g"], env, check=0).stdout.splitlines()
+    assert got == [f"{n}: {vlan.strip()}" for n in nodes]
+    listed = sh(["kavlan", "-l"], env, check=0).stdout.splitlines()
+    assert listed == [n.replace(".sophia", f"-kavlan-{vlan.strip()}.sophia") for n in nodes]
+    unchanged = sh(["kavlan", "-s"], env, check=0).stdout.splitlines()
+    assert unchanged == [f"{n}: unchanged (already in VLAN {vlan.strip()})" for n in nodes]
+    js = json.loads(sh(["kavlan", "-g", "--json", "-m", nodes[0]], env, check=0).stdout)
+    assert js == {nodes[0]: vlan.strip()}
+    plan = sh(["kavlan", "-s", "-i", "DEFAULT", "--dry-run"], env, check=0).stdout
+    assert "plan: move 3 port(s)" in plan and "sophia-sw1" in plan
+    assert sh(["kavlan", "-g"], env, check=0).stdout.splitlines() == got  # the dry run changed nothing
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-s", "-g"], "options -g and -s cannot be used together"),
+        ([], "no action given"),
+        (["-V"], "-V needs a job"),
+        (["-V", "-j", "4242"], "job 4242 does not exist"),
+        (["-V", "-j", "12ab"], "job id '12ab' is not a number"),
+        (["-g", "-m", "nosuch-1"], "unknown node 'nosuch-1'"),
+        (["-g", "-m", "suno-2;reboot"], "is not a node name"),
+        (["-s", "-i", "42", "-m", "suno-1"], "VLAN 42 is out of range"),
+        (["-s", "-i", "four", "-m", "suno-1"], "'four' is not a VLAN id"),
+        (["-s", "-i", "4", "-f", "/nonexistent/nodefile"], "cannot read nodefile /nonexistent/nodefile: no such file"),
+        (["-s", "-i", "4", "-m", "suno-1"], "Not enough privileges on Kavlan resources: suno-1.sophia.grid5000.fr"),
+        (["-g"], "no node given"),
+        (["-e"], "no VLAN given"),
+        (["-l", "-m", "suno-1"], "-l lists a VLAN's nodes"),
+        (["-g", "--dry-run", "-m", "suno-1"], "--dry-run goes with -s"),
+        (["-g", "-m", "suno-1", "-u", "bob"], "only an administrator may act as another user"),
+        (["--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_bad_input_is_one_sentence(kenv, args, message):
+    proc = sh(["kavlan", *args], kenv)
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_nodefiles(kenv, tmp_path):
+    job = reserve(kenv)
+    env = {**kenv, "OAR_JOB_ID": str(job)}
+    empty = tmp_path / "empty"
+    empty.write_text("\n\n")
+    proc = sh(["kavlan", "-s", "-f", str(empty)], env, check=1)
+    assert "lists no node" in proc.stderr
+    garbage = tmp_path / "garbage"
+    garbage.write_text("suno-1.sophia.grid5000.fr\nthis is not a node\n")
+    proc = sh(["kavlan", "-s", "-f", str(garbage)], env, check=1)
+    assert "line 2: 'this is not a node' is not a node name" in proc.stderr
+    assert sh(["kavlan", "-g", "-m", "suno-1"], env, check=0).stdout == "suno-1.sophia.grid5000.fr: DEFAULT\n"
+    # OAR's nodefile lists each node once per core: duplicates fold
+    nodefile = json.loads(sh(["kavlan-oarstat", "-j", str(job), "--json"], kenv, check=0).stdout)[str(job)]["assigned_nodes"]
+    dup = tmp_path / "dup"
+    dup.write_text("".join(f"{n}\n" * 8 for n in nodefile))
+    assert sh(["kavlan", "-s", "-f", str(dup)], env, check=0).stdout == ""
+    assert len(sh(["kavlan", "-g", "-f", str(dup)], env, check=0).stdout.splitlines()) == 3
+
+
+def test_someone_elses_node_changes_nothing(kenv):
+    bob = {**kenv, "KAVLAN_USER": "bob"}
+    a_job = reserve(kenv)
+    b_job = reserve(bob)
+    a_nodes = json.loads(sh(["kavlan-oarstat", "-j", str(a_job), "--json"], kenv, check=0).stdout)[str(a_job)]["assigned_nodes"]
+    proc = sh(["kavlan", "-s", "-j", str(b_job), "-m", a_nodes[0]], bob, check=1)
+    assert f"{a_nodes[0]}: {a_nodes[0].split('.')[0]} is not in a running job of bob" in proc.stderr
+    assert sh(["kavlan", "-g", "-m", a_nodes[0]], bob, check=0).stdout.endswith(": DEFAULT\n")
+    # someone else's VLAN
+    b_vlan = sh(["kavlan", "-V", "-j", str(b_job)], bob, check=0).stdout.strip()
+    proc = sh(["kavlan", "-s", "-i", b_vlan, "-j", str(a_job)], kenv, check=1)
+    assert f"VLAN {b_vlan} of sophia is not held by a running job of alice" in proc.stderr
+    proc = sh(["kavlan", "-e", "-i", b_vlan], kenv, check=1)
+    assert "Not enough privileges" in proc.stderr
+
+
+def test_a_failed_switch_gives_a_non_zero_exit_and_per_node_lines(kenv, tmp_path):
+    from conftest import small_inventory
+
+    inv = small_inventory(tmp_path / "t.toml", {"sw2": {"refuse_ports": ["Gi1/0/1"]}})
+    env = {**kenv, "KAVLAN_INVENTORY": str(inv)}
+    job = reserve(env, "{\"type='kavlan'\"}/vlan=1,nodes=4")
+    proc = sh(["kavlan", "-s", "-j", str(job)], env, check=1)
+    assert proc.stdout.splitlines() == [
+        "suno-1.sophia.grid5000.fr: unchanged (rolled back because switch sw2 failed: refused to set port Gi1/0/1 to VLAN tag 704)",
+        "suno-2.sophia.grid5000.fr: unchanged (rolled back because switch sw2 failed: refused to set port Gi1/0/1 to VLAN tag 704)",
+        "suno-4.sophia.grid5000.fr: unchanged (rolled back because switch sw2 failed: refused to set port Gi1/0/1 to VLAN tag 704)",
+    ]
+    assert proc.stderr.splitlines() == [
+        "suno-3.sophia.grid5000.fr: failure (refused to set port Gi1/0/1 to VLAN tag 704 (the port is in VLAN DEFAULT))"
+    ]
+
+
+def test_oar_commands(kenv):
+    job = reserve(kenv, "nodes=2,walltime=0:30")
+    stat = sh(["kavlan-oarstat"], kenv, check=0).stdout.splitlines()
+    assert stat[0].split()[:2] == ["Job", "id"] and any(line.startswith(f"{job} ") for line in stat)
+    assert sh(["kavlan-oarstat", "-s", "-j", str(job)], kenv, check=0).stdout == f"{job}: Running\n"
+    full = sh(["kavlan-oarstat", "-f", "-j", str(job)], kenv, check=0).stdout
+    assert "walltime = 0:30:00" in full and "assigned_hostnames = helios-1.sophia.grid5000.fr+helios-2" in full
+    proc = sh(["kavlan-oardel", str(job)], {**kenv, "KAVLAN_USER": "bob"}, check=1)
+    assert f"job {job} belongs to alice, not to bob" in proc.stderr
+    out = sh(["kavlan-oardel", str(job)], kenv, check=0).stdout
+    assert out.startswith(f"Deleting the job = {job} ...REGISTERED.")
+    assert sh(["kavlan-oarstat", "-s", "-j", str(job)], kenv, check=0).stdout == f"{job}: Terminated\n"
+    assert sh(["kavlan-oardel", str(job)], kenv, check=1).stderr.strip().endswith("has already ended (Terminated)")
+    assert "bad count" in sh(["kavlan-oarsub", "-l", "nodes=lots"], kenv, check=1).stderr
+    assert "not enough free nodes" in sh(["kavlan-oarsub", "-l", "{\"cluster='suno'\"}/nodes=999"], kenv, check=1).stderr
