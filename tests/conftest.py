@@ -13,15 +13,7 @@ import pytest
 from kavlan_core import config
 from kavlan_core.service import KavlanService
 
-SMALL = """
-domain = "grid5000.fr"
-
-[[site]]
-name = "sophia"
-global_vlan = 18
-default_subnet = "10.64.0.0/18"
-global_subnet = "10.76.0.0/18"
-[site.subnets]
+SUBNETS = """[site.subnets]
 "1" = "10.65.192.0/20"
 "2" = "10.65.208.0/20"
 "3" = "10.65.224.0/20"
@@ -31,6 +23,17 @@ global_subnet = "10.76.0.0/18"
 "7" = "10.65.0.0/18"
 "8" = "10.65.64.0/18"
 "9" = "10.65.128.0/18"
+"""
+
+SMALL = """
+domain = "grid5000.fr"
+
+[[site]]
+name = "sophia"
+global_vlan = 18
+default_subnet = "10.64.0.0/18"
+global_subnet = "10.76.0.0/18"
+{subnets}
 {switches}
 [[site.cluster]]
 name = "suno"
@@ -90,7 +93,7 @@ def small_inventory(path: Path, options: Mapping[str, Mapping[str, Any]] | None 
     for sw in ("sw1", "sw2", "sw3", "sw4"):
         opts = ", ".join(f"{k} = {_toml(v)}" for k, v in options.get(sw, {}).items())
         blocks.append(f'[[site.switch]]\nname = "{sw}"\ndriver = "simulated"\noptions = {{ {opts} }}\n')
-    path.write_text(SMALL.format(switches="\n".join(blocks)))
+    path.write_text(SMALL.format(subnets=SUBNETS, switches="\n".join(blocks)))
     return path
 
 
