@@ -494,7 +494,7 @@ class KavlanService:
                 ref = NicRef(n, n.nic(nic) or n.primary_nic)
                 back.append(self.inventory.hostname(ref, DEFAULT))
         if back:
-            report = await self._move(back, DEFAULT, user="kavlan", rights=None)
+            report = await self._finish_even_if_cancelled(self._move(back, DEFAULT, user="kavlan", rights=None))
             if not report.ok:
                 with self.store.write() as tx:
                     tx.audit("kavlan", "job.end.failed", job=job.id, failed=[(r.name, r.message) for r in report.failed])
@@ -523,7 +523,18 @@ class KavlanService:
             raise BadInput("no node given (use -m NODE, -f NODEFILE or -j JOBID)")
         with self.store.read() as tx:
             rights = self._rights(user, tx.jobs(user=user, running=True))
-        return await self._move(names_, vlan, user=user, rights=rights, dry_run=dry_run)
+        return await self._finish_even_if_cancelled(self._move(names_, vlan, user=user, rights=rights, dry_run=dry_run))
+
+    @staticmethod
+    async def _finish_even_if_cancelled(coro: Any) -> Any:
+        """A move its caller gives up on (Ctrl-C, a cancelled worker) still verifies, rolls back and records."""
+        task = asyncio.ensure_future(coro)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await task
+            raise
 
     async def _move(
         self, names_: Sequence[str], vlan: int, *, user: str, rights: Rights | None, dry_run: bool = False
@@ -816,7 +827,7 @@ class KavlanService:
             ref = NicRef(self.inventory.nodes[d.node], self.inventory.nodes[d.node].nic(d.nic))  # type: ignore[arg-type]
             by_vlan.setdefault(d.expected, []).append(self.inventory.hostname(ref, DEFAULT))
         for vid, nodes in by_vlan.items():
-            sub = await self._move(nodes, vid, user=user, rights=None)
+            sub = await self._finish_even_if_cancelled(self._move(nodes, vid, user=user, rights=None))
             report.results.extend(sub.results)
             report.switches.extend(sub.switches)
         return report

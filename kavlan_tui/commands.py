@@ -308,7 +308,8 @@ async def _jobs(ctx: Context, a: dict[str, Any]) -> Result:
 
 
 async def _reserve(ctx: Context, a: dict[str, Any]) -> Result:
-    request = " ".join(a["request"])
+    # OAR's -l is one word; words typed apart are groups of it (reserve nodes=2 walltime=1)
+    request = ",".join(a["request"])
     job = await ctx.service.submit(request)
     ctx.job_id = job.id
     vl = ", ".join(str(v.vlan) for v in job.vlans) or "none"
@@ -329,7 +330,7 @@ async def _release(ctx: Context, a: dict[str, Any]) -> Result:
 
 
 async def _use(ctx: Context, a: dict[str, Any]) -> Result:
-    if not a.get("job"):
+    if not a.get("job") or a["job"].lower() in ("none", "-"):
         ctx.job_id = None
         return Result(["no current job"])
     job = await ctx.service.running_job(parse_job(a["job"]))

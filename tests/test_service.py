@@ -255,3 +255,23 @@ def test_secondary_nic_moves_alone(make_service, tmp_path):
     assert ref.nic.name == "eth1" and not ref.nic.primary
     assert inv.hostname(ref, 4) == "uvb-3-eth1-kavlan-4.sophia.grid5000.fr"
     assert inv.hostname(inv.resolve("uvb-3"), 4) == "uvb-3-kavlan-4.sophia.grid5000.fr"
+
+
+def test_a_cancelled_move_still_verifies_and_records(make_service):
+    """A caller that gives up (Ctrl-C, a cancelled TUI worker) must not leave the store and the switches apart."""
+    import asyncio
+
+    svc = make_service(options={"sw1": {"latency_ms": 150}})
+    job = reserve(svc, "nodes=2")
+    vlan = job.vlans[0].vlan
+
+    async def give_up():
+        task = asyncio.ensure_future(svc.set_vlan(list(job.nodes), vlan))
+        await asyncio.sleep(0.2)  # the read is done, the batch is on its way
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(give_up())
+    assert run(svc.drift()) == []
+    assert set(vlan_of(svc, job.nodes).values()) == {vlan}

@@ -67,7 +67,12 @@ class SwitchDriver(abc.ABC):
         """Release connections."""
 
 
-_BUILTIN = {"simulated": "kavlan_core.drivers.simulated:SimulatedDriver"}
+_BUILTIN = {
+    "simulated": "kavlan_core.drivers.simulated:SimulatedDriver",
+    "linux_bridge": "kavlan_core.drivers.linux_bridge:LinuxBridgeDriver",
+    "snmp_qbridge": "kavlan_core.drivers.snmp_qbridge:SnmpQBridgeDriver",
+    "ssh_cli": "kavlan_core.drivers.ssh_cli:SshCliDriver",
+}
 
 
 def driver_class(name: str) -> type[SwitchDriver]:
