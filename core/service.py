@@ -820,6 +820,7 @@ class KavlanService:
         user = user or self.user
         if user not in self.settings.admins:
             raise NotAllowed(f"{PRIVILEGES}: only an administrator may repair drift")
+        started = time.perf_counter()
         drifts = await self.drift(site)
         report = MoveReport(vlan=-1)
         by_vlan: dict[int, list[str]] = {}
@@ -830,4 +831,5 @@ class KavlanService:
             sub = await self._finish_even_if_cancelled(self._move(nodes, vid, user=user, rights=None))
             report.results.extend(sub.results)
             report.switches.extend(sub.switches)
+        report.seconds = time.perf_counter() - started
         return report

@@ -37,6 +37,9 @@ Specific options:
 kavlan-tui extensions:
         --json                       Print results as JSON
         --dry-run                    With -s: print the plan per switch, change nothing
+        --drift                      Read every switch of the site, show ports not in the expected VLAN
+        --repair                     Put drifted ports back in the expected VLAN (administrators)
+        --site SITE                  With --drift/--repair: another site than this frontend's
 """
 
 ACTIONS = {
@@ -46,6 +49,8 @@ ACTIONS = {
     "disable_dhcp": "-d",
     "get_vlan": "-g",
     "set_vlan": "-s",
+    "drift": "--drift",
+    "repair": "--repair",
 }
 
 
@@ -78,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true")
     p.add_argument("--json", action="store_true")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--drift", action="store_true")
+    p.add_argument("--repair", action="store_true")
+    p.add_argument("--site")
     return p
 
 
@@ -135,6 +143,8 @@ async def run(args: argparse.Namespace) -> int:
         raise BadInput(f"options {' and '.join(chosen)} cannot be used together: choose one action")
     if not chosen:
         raise BadInput("no action given: use one of -V, -l, -e, -d, -g, -s (see kavlan --help)")
+    if args.site and chosen[0] not in ("--drift", "--repair"):
+        raise BadInput("--site goes with --drift or --repair; the other options act where the nodes are")
     action = chosen[0]
 
     settings = config.load()
@@ -149,7 +159,7 @@ async def run(args: argparse.Namespace) -> int:
         nodes = list(args.machines)
         if args.nodefile:
             nodes += read_nodefile(args.nodefile)
-        if nodes and action in ("-V", "-e", "-d"):
+        if nodes and action in ("-V", "-e", "-d", "--drift", "--repair"):
             raise BadInput(f"option {action} takes no node (-m/-f): it acts on a job or a VLAN")
         if args.dry_run and action != "-s":
             raise BadInput("--dry-run goes with -s")
@@ -169,6 +179,13 @@ async def run(args: argparse.Namespace) -> int:
             result = await REGISTRY.get("dhcp").handler(  # type: ignore[union-attr]
                 ctx, {"action": "on" if action == "-e" else "off", "vlan": args.vlan}
             )
+        elif action == "--drift":
+            result = await REGISTRY.get("drift").handler(ctx, {"site": args.site})  # type: ignore[union-attr]
+        elif action == "--repair":
+            report = await service.repair(args.site)
+            from .commands import move_result
+
+            result = move_result(report, verbose=True)
         elif action == "-g":
             result = await REGISTRY.get("get").handler(ctx, {"nodes": nodes})  # type: ignore[union-attr]
         else:

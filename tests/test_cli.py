@@ -174,3 +174,19 @@ def test_oar_commands(kenv):
     assert sh(["kavlan-oardel", str(job)], kenv, check=1).stderr.strip().endswith("has already ended (Terminated)")
     assert "bad count" in sh(["kavlan-oarsub", "-l", "nodes=lots"], kenv, check=1).stderr
     assert "not enough free nodes" in sh(["kavlan-oarsub", "-l", "{\"cluster='suno'\"}/nodes=999"], kenv, check=1).stderr
+
+
+def test_drift_and_repair(kenv):
+    from kavlan_core.store import Store
+
+    assert sh(["kavlan", "--drift"], kenv, check=0).stdout.startswith("no drift")
+    store = Store(f"sqlite:///{kenv['KAVLAN_DATA_DIR']}/kavlan.db")
+    with store.write() as tx:  # a port changed behind kavlan's back
+        tx.sim_write("sophia-sw1", {"GigabitEthernet1/0/7": 705})
+    out = sh(["kavlan", "--drift"], kenv, check=1).stdout
+    assert out == "sophia-sw1 GigabitEthernet1/0/7 (suno-7/eth0): expected VLAN DEFAULT, switch has 5\n"
+    assert "only an administrator" in sh(["kavlan", "--repair"], kenv, check=1).stderr
+    admin = {**kenv, "KAVLAN_ADMINS": "alice"}
+    assert "suno-7.sophia.grid5000.fr: success" in sh(["kavlan", "--repair"], admin, check=0).stdout
+    assert sh(["kavlan", "--drift", "--site", "sophia"], kenv, check=0).stdout.startswith("no drift")
+    assert "--site goes with --drift" in sh(["kavlan", "-g", "-m", "suno-1", "--site", "lille"], kenv, check=1).stderr
