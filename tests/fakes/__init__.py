@@ -1,0 +1,1 @@
+"""Protocol peers that tests talk to on loopback: fake switches, never real ones."""
