@@ -146,3 +146,7 @@ def make_service(kenv: dict[str, str], tmp_path: Path) -> Iterator[Callable[...,
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+# a real net-snmp snmpd serving the lab's Q-BRIDGE-MIB agent on 127.0.0.1 (skips when snmpd is not installed)
+from snmpd_fixture import snmpd  # noqa: E402, F401
