@@ -1,0 +1,252 @@
+"""Benchmark: move 96 nodes over 4 snmpd-backed switches to a VLAN and back, at 0 ms and 10 ms round trip.
+
+Run on demand (needs snmpd, as for the tests):  python tests/bench/bench_snmp.py [--runs N] [--rtt 0,10]
+
+Side by side in the same run, against the same agents (a UDP delay proxy in front of each one):
+  (a) this project: KavlanService.set_vlan, from the call to the report (read, plan, apply, read back, record);
+  (b) what a shell script would do: one snmpset process per port, sequentially (new VLAN's and old VLAN's
+      egress/untagged PortLists and the port's PVID in each);
+  (c) the floor: per switch one SET PDU (every PortList and PVID) and one verifying GET, switches in parallel,
+      with a bare pysnmp loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from snmpd_fixture import RW_COMMUNITY, Snmpd, running_snmpd  # noqa: E402
+from udp_delay import start_proxy  # noqa: E402
+
+from kavlan_core import config  # noqa: E402
+from kavlan_core.drivers import portlist  # noqa: E402
+from kavlan_core.service import KavlanService  # noqa: E402
+
+SWITCHES, PER_SWITCH = 4, 24
+EGRESS = "1.3.6.1.2.1.17.7.1.4.3.1.2"
+UNTAGGED = "1.3.6.1.2.1.17.7.1.4.3.1.4"
+PVID = "1.3.6.1.2.1.17.7.1.4.5.1.1"
+DEFAULT_VID = 1
+SUBNETS = '"1" = "10.65.192.0/20"\n"2" = "10.65.208.0/20"\n"3" = "10.65.224.0/20"\n' + "\n".join(
+    f'"{i}" = "{net}"' for i, net in zip(range(4, 10), ["10.64.64.0/18", "10.64.128.0/18", "10.64.192.0/18",
+                                                         "10.65.0.0/18", "10.65.64.0/18", "10.65.128.0/18"], strict=True)
+)
+
+
+class Proxies:
+    """Delay proxies in a thread of their own, so that separate processes (snmpset) go through them too."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.open: list = []
+
+    def add(self, port: int, rtt_ms: float) -> int:
+        proxy, listen = asyncio.run_coroutine_threadsafe(start_proxy(("127.0.0.1", port), rtt_ms), self.loop).result(10)
+        self.open.append(proxy)
+        return listen
+
+    def close(self) -> None:
+        for p in self.open:
+            self.loop.call_soon_threadsafe(p.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def inventory(path: Path, addresses: list[str]) -> Path:
+    switches = "\n".join(
+        f'[[site.switch]]\nname = "sw{i}"\ndriver = "snmp_qbridge"\naddress = "{a}"\ncredentials = "bench"\n'
+        f"options = {{ timeout = 2, retries = 1 }}\n"
+        for i, a in enumerate(addresses, start=1)
+    )
+    cabling = "\n".join(
+        f'[[site.cluster.cabling]]\nnodes = "{PER_SWITCH * i + 1}-{PER_SWITCH * (i + 1)}"\nswitch = "sw{i + 1}"\n'
+        f'port = "ge-0/0/{{k}}"\nport_offset = -1\n'
+        for i in range(SWITCHES)
+    )
+    path.write_text(f"""
+[[site]]
+name = "sophia"
+global_vlan = 18
+default_subnet = "10.64.0.0/18"
+global_subnet = "10.76.0.0/18"
+default_tag = {DEFAULT_VID}
+[site.subnets]
+{SUBNETS}
+{switches}
+[[site.cluster]]
+name = "suno"
+nodes = {SWITCHES * PER_SWITCH}
+{cabling}
+""")
+    return path
+
+
+# --- (b) one snmpset process per port ---------------------------------------------------
+
+
+def script_move(agents: list[Snmpd], addresses: list[str], old: int, new: int) -> None:
+    snmpset = shutil.which("snmpset")
+    assert snmpset, "snmpset (Debian package snmp) is needed"
+    env = agents[0].env
+    for agent, address in zip(agents, addresses, strict=True):
+        size = (agent.ports + 7) // 8
+        members = {vid: set(v["untagged"]) for vid, v in agent.state()["vlans"].items()}
+        old_set, new_set = set(members.get(str(old), set())), set(members.get(str(new), set()))
+        for port in range(1, PER_SWITCH + 1):
+            old_set.discard(port)
+            new_set.add(port)
+            o, n = portlist.encode(old_set, size).hex(), portlist.encode(new_set, size).hex()
+            subprocess.run(
+                [snmpset, "-v2c", "-c", RW_COMMUNITY, "-r", "1", "-t", "2", address,
+                 f"{EGRESS}.{old}", "x", o, f"{UNTAGGED}.{old}", "x", o,
+                 f"{EGRESS}.{new}", "x", n, f"{UNTAGGED}.{new}", "x", n, f"{PVID}.{port}", "u", str(new)],
+                env=env, check=True, capture_output=True, timeout=30,
+            )
+
+
+# --- (c) the floor: one SET PDU and one GET per switch, in parallel -------------------------------
+
+
+def floor_engine() -> object:
+    """One engine for every run, its MIB view built once (as the driver does): only the protocol work is timed."""
+    from pysnmp.hlapi.v3arch import asyncio as h
+    from pysnmp.smi import builder, view
+
+    engine = h.SnmpEngine()
+    engine.cache["mibViewController"] = view.MibViewController(builder.MibBuilder())
+    return engine
+
+
+async def floor_move(engine: object, agents: list[Snmpd], addresses: list[str], old: int, new: int) -> None:
+    from pysnmp.hlapi.v3arch import asyncio as h
+
+    auth = h.CommunityData(RW_COMMUNITY)
+
+    async def one(agent: Snmpd, address: str) -> None:
+        host, port = address.rsplit(":", 1)
+        target = await h.UdpTransportTarget.create((host, int(port)), timeout=2, retries=1)
+        size = (agent.ports + 7) // 8
+        members = {vid: set(v["untagged"]) for vid, v in agent.state()["vlans"].items()}
+        ports = set(range(1, PER_SWITCH + 1))
+        o = portlist.encode(set(members.get(str(old), set())) - ports, size)
+        n = portlist.encode(set(members.get(str(new), set())) | ports, size)
+        varbinds = [h.ObjectType(h.ObjectIdentity(f"{col}.{vid}"), h.OctetString(v))
+                    for col in (EGRESS, UNTAGGED) for vid, v in ((old, o), (new, n))]
+        varbinds += [h.ObjectType(h.ObjectIdentity(f"{PVID}.{p}"), h.Gauge32(new)) for p in sorted(ports)]
+        err, status, _, _ = await h.set_cmd(engine, auth, target, h.ContextData(), *varbinds, lookupMib=False)
+        assert not err and not int(status), (err, status)
+        err, status, _, vbs = await h.get_cmd(engine, auth, target, h.ContextData(),
+                                              *(h.ObjectType(h.ObjectIdentity(f"{PVID}.{p}")) for p in sorted(ports)),
+                                              lookupMib=False)
+        assert not err and all(int(v) == new for _, v in vbs)
+
+    await asyncio.gather(*(one(a, addr) for a, addr in zip(agents, addresses, strict=True)))
+
+
+@contextlib.contextmanager
+def agents_running(workdir: Path) -> Iterator[list[Snmpd]]:
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(running_snmpd(workdir / f"sw{i}", ports=48)) for i in range(1, SWITCHES + 1)]
+
+
+def measure(rtt: float, agents: list[Snmpd], addresses: list[str], tmp: Path, creds: Path, runs: int
+            ) -> tuple[list[float], list[float], list[float]]:
+    """(a), (b) and (c) at one round trip, each a list of one-way move times."""
+    inv = inventory(tmp / f"inv-{rtt:g}.toml", addresses)
+    settings = config.load(inventory=str(inv), credentials=str(creds), database=f"sqlite:///{tmp}/db-{rtt:g}.sqlite")
+    svc = KavlanService(settings)
+    job = asyncio.run(svc.submit(f"{{\"type='kavlan'\"}}/vlan=1,nodes={SWITCHES * PER_SWITCH}"))
+    vlan = job.vlans[0].vlan
+    tag = 700 + vlan
+    nodes = list(job.nodes)
+
+    async def ours(v: int) -> float:
+        t0 = time.perf_counter()
+        report = await svc.set_vlan(nodes, v)
+        assert report.ok, report.failed[:3]
+        return time.perf_counter() - t0
+
+    async def warm() -> None:  # creates the VLAN on the switches and fills the drivers' port maps
+        await ours(vlan)
+        await ours(0)
+
+    a_s: list[float] = []
+    b_s: list[float] = []
+    c_s: list[float] = []
+
+    async def series() -> None:
+        await warm()
+        for _ in range(runs):
+            a_s.append(await ours(vlan))
+            a_s.append(await ours(0))
+
+    async def floor_series() -> None:
+        engine = floor_engine()
+        await floor_move(engine, agents, addresses, DEFAULT_VID, tag)  # warm-up, as for (a)
+        await floor_move(engine, agents, addresses, tag, DEFAULT_VID)
+        for _ in range(runs):
+            for old, new in ((DEFAULT_VID, tag), (tag, DEFAULT_VID)):
+                t0 = time.perf_counter()
+                await floor_move(engine, agents, addresses, old, new)
+                c_s.append(time.perf_counter() - t0)
+        engine.close_dispatcher()  # type: ignore[attr-defined]
+
+    asyncio.run(series())
+    asyncio.run(floor_series())
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        script_move(agents, addresses, DEFAULT_VID, tag)
+        script_move(agents, addresses, tag, DEFAULT_VID)
+        b_s.append((time.perf_counter() - t0) / 2)
+    asyncio.run(svc.close())
+    return a_s, b_s, c_s
+
+
+def fmt(samples: list[float]) -> str:
+    return f"{statistics.median(samples) * 1000:8.1f} ms"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--rtt", default="0,10", help="round trips to measure, in ms, comma-separated")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, agents_running(Path(tmp)) as agents:
+        os.environ.update(KAVLAN_DATA_DIR=tmp, KAVLAN_CONFIG=str(Path(tmp) / "none.toml"), KAVLAN_USER="bench")
+        creds = Path(tmp) / "creds.toml"
+        creds.write_text(f'[bench]\nversion = "2c"\ncommunity = "{RW_COMMUNITY}"\nwrite_community = "{RW_COMMUNITY}"\n')
+        proxies = Proxies()
+        print(f"{SWITCHES} snmpd switches (net-snmp + the project's pass_persist Q-BRIDGE agent), "
+              f"{SWITCHES * PER_SWITCH} nodes, DEFAULT (VLAN tag {DEFAULT_VID}) -> VLAN and back; median of {args.runs}")
+        print(f"{'rtt':>6} {'(a) kavlan':>12} {'(b) snmpset/port':>18} {'(c) floor':>12} {'a/c':>6} {'b/a':>6} {'b/c':>6}")
+        try:
+            for rtt in (float(x) for x in args.rtt.split(",")):
+                if rtt > 0:
+                    addresses = [f"127.0.0.1:{proxies.add(a.port, rtt)}" for a in agents]
+                else:
+                    addresses = [a.address for a in agents]
+                a_s, b_s, c_s = measure(rtt, agents, addresses, Path(tmp), creds, args.runs)
+                a, b, c = (statistics.median(x) for x in (a_s, b_s, c_s))
+                print(f"{rtt:4g}ms {fmt(a_s):>12} {fmt(b_s):>18} {fmt(c_s):>12} {a / c:6.2f} {b / a:6.2f} {b / c:6.2f}")
+        finally:
+            proxies.close()
+
+
+if __name__ == "__main__":
+    main()
