@@ -42,6 +42,20 @@ class Settings:
     """Path of the switch credentials file (TOML, tables named by the inventory's credentials references)."""
     default_walltime: int = 3600
     """Seconds, for reservations that name none (OAR's default is one hour)."""
+    ssh_user: str = "root"
+    """Who kavlan logs in as on nodes and gateways (the tutorial's root)."""
+    ssh_identity: str = ""
+    """Private key for nodes and gateways; empty: the SSH defaults (~/.ssh keys, agent)."""
+    ssh_known_hosts: str = ""
+    """known_hosts file(s), comma-separated; empty: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts."""
+    ssh_concurrency: int = 32
+    """Nodes reached at once by commands run on many nodes."""
+    restart_command: str = "/etc/init.d/networking restart"
+    """What the staged move schedules with at on every node (the tutorial's)."""
+    restart_delay: int = 60
+    """Seconds between scheduling the restart and its firing (the tutorial's one minute)."""
+    verify_timeout: int = 120
+    """Seconds to wait, after the restart, for every node to answer from its new VLAN."""
     keys: Mapping[str, str] = field(default_factory=dict)
     """Key bindings of the TUI, by binding id."""
     theme: str = "kavlan-dark"
@@ -69,6 +83,13 @@ _ENV = {
     "credentials": "KAVLAN_CREDENTIALS",
     "default_walltime": "KAVLAN_DEFAULT_WALLTIME",
     "theme": "KAVLAN_THEME",
+    "ssh_user": "KAVLAN_SSH_USER",
+    "ssh_identity": "KAVLAN_SSH_IDENTITY",
+    "ssh_known_hosts": "KAVLAN_SSH_KNOWN_HOSTS",
+    "ssh_concurrency": "KAVLAN_SSH_CONCURRENCY",
+    "restart_command": "KAVLAN_RESTART_COMMAND",
+    "restart_delay": "KAVLAN_RESTART_DELAY",
+    "verify_timeout": "KAVLAN_VERIFY_TIMEOUT",
 }
 
 

@@ -83,6 +83,15 @@ class JobEnded(Event):
     reason: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SafeguardStep(Event):
+    """A stage of a staged move: preflight, schedule, switch, verify, back (one node answered), rollback, warning."""
+
+    stage: str
+    nodes: int
+    detail: str = ""
+
+
 Subscriber = Callable[[Event], None]
 
 

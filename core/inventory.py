@@ -21,6 +21,24 @@ class InventoryError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class GatewaySpec:
+    """The SSH gateway of a local VLAN: ``kavlan-N``, reachable from the frontend."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+
+
+@dataclass(frozen=True, slots=True)
+class DhcpPlacement:
+    """Where a VLAN's DHCP server runs: a network namespace (empty: this one) and the interface in the VLAN."""
+
+    netns: str
+    interface: str
+
+
+@dataclass(frozen=True, slots=True)
 class NicRef:
     """One NIC of one node: what a move acts on."""
 
@@ -45,6 +63,9 @@ class Inventory:
         subnets: Mapping[tuple[str, int], ipaddress.IPv4Network],
         tags: Mapping[tuple[str, int], int],
         source: str,
+        dhcp_servers: Mapping[str, str] | None = None,
+        dhcp: Mapping[tuple[str, int], DhcpPlacement] | None = None,
+        gateways: Mapping[tuple[str, int], GatewaySpec] | None = None,
     ) -> None:
         self.domain = domain
         self.source = source
@@ -55,6 +76,10 @@ class Inventory:
         self._subnets = dict(subnets)
         self._tags = dict(tags)
         self.global_owner: dict[int, str] = {s.global_vlan: s.name for s in self.sites.values()}
+        self.dhcp_servers: dict[str, str] = dict(dhcp_servers or {})
+        """Per site: ``simulated`` (state only, the demo) or ``dnsmasq`` (real servers where ``dhcp`` says)."""
+        self.dhcp = dict(dhcp or {})
+        self.gateways = dict(gateways or {})
         self._port_owner: dict[tuple[str, str], NicRef] = {}
         for node in self.nodes.values():
             for nic in node.nics:
@@ -95,8 +120,25 @@ class Inventory:
         return None
 
     def address(self, node: Node, vlan_id: int) -> ipaddress.IPv4Address:
+        """The node's (primary NIC's) fixed address in a VLAN."""
         vlan = self.vlan(node.site, vlan_id)
         return vlan.subnet.network_address + node.host
+
+    def nic_address(self, ref: NicRef, vlan_id: int) -> ipaddress.IPv4Address | None:
+        """A NIC's fixed address: the K-th NIC is a quarter subnet above the node's; None if it does not fit."""
+        subnet = self.vlan(ref.node.site, vlan_id).subnet
+        index = next(i for i, nic in enumerate(ref.node.nics) if nic.name == ref.nic.name)
+        offset = ref.node.host + index * (subnet.num_addresses // 4)
+        if not 0 < offset < subnet.num_addresses - 1:
+            return None
+        return subnet.network_address + offset
+
+    def gateway(self, site: str, vlan_id: int) -> GatewaySpec | None:
+        """Where the SSH gateway ``kavlan-N`` of a local VLAN listens, if the description says."""
+        return self.gateways.get((site, vlan_id))
+
+    def dhcp_placement(self, site: str, vlan_id: int) -> DhcpPlacement | None:
+        return self.dhcp.get((site, vlan_id))
 
     # --- nodes -------------------------------------------------------------
 
@@ -204,6 +246,9 @@ def parse(text: str, source: str = "<string>") -> Inventory:
     seen_nodes: set[str] = set()
     host_counter = 10
     globals_seen: dict[int, str] = {}
+    dhcp_servers: dict[str, str] = {}
+    dhcp: dict[tuple[str, int], DhcpPlacement] = {}
+    gateways: dict[tuple[str, int], GatewaySpec] = {}
 
     for site_i, st in enumerate(site_tables):
         where = f"{source}: site #{site_i + 1}"
@@ -233,6 +278,23 @@ def parse(text: str, source: str = "<string>") -> Inventory:
         tags[(sname, DEFAULT)] = overrides.get(DEFAULT, default_tag)
         for vid in [*range(1, 10), *GLOBAL_IDS]:
             tags[(sname, vid)] = overrides.get(vid, tag_base + vid)
+
+        dhcp_table = st.get("dhcp", {})
+        server = str(dhcp_table.get("server", "simulated"))
+        if server not in ("simulated", "dnsmasq"):
+            raise InventoryError(f"{where}: dhcp server {server!r} is not simulated or dnsmasq")
+        dhcp_servers[sname] = server
+        for vid_text, place in dhcp_table.get("vlans", {}).items():
+            if not str(vid_text).isdigit() or not isinstance(place, dict):
+                raise InventoryError(f"{where}: [site.dhcp.vlans] maps VLAN ids to {{ netns, interface }}")
+            dhcp[(sname, int(vid_text))] = DhcpPlacement(str(place.get("netns", "")), _req(place, "interface", str, f"{where}, dhcp of VLAN {vid_text}"))
+        for vid_text, gw in st.get("gateway", {}).items():
+            if not str(vid_text).isdigit() or int(vid_text) not in range(1, 4) or not isinstance(gw, dict):
+                raise InventoryError(f"{where}: [site.gateway] maps local VLAN ids (1-3) to {{ address, port, user }}")
+            gateways[(sname, int(vid_text))] = GatewaySpec(
+                f"kavlan-{int(vid_text)}", _req(gw, "address", str, f"{where}, gateway {vid_text}"),
+                int(gw.get("port", 22)), str(gw.get("user", "root")),
+            )
 
         sw_names: list[str] = []
         for sw in st.get("switch", []):
@@ -337,4 +399,4 @@ def parse(text: str, source: str = "<string>") -> Inventory:
             net = subnets[(node.site, vid)]
             if node.host >= net.num_addresses - 1:
                 raise InventoryError(f"{source}: node {node.name} (host {node.host}) does not fit in {net}")
-    return Inventory(domain, sites, clusters, nodes, switches, subnets, tags, source)
+    return Inventory(domain, sites, clusters, nodes, switches, subnets, tags, source, dhcp_servers, dhcp, gateways)

@@ -11,12 +11,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import inventory as inventory_mod
 from . import names
 from .authz import PRIVILEGES, Rights
 from .config import Settings
+from .dhcp.backend import DhcpBackend
+from .dhcp.dnsmasq import Lease
 from .drivers.base import PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout, driver_class
 from .errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
 from .events import (
@@ -36,6 +38,10 @@ from .model import DEFAULT, GLOBAL_IDS, Job, JobState, JobVlan, VlanKind, vlan_l
 from .plan import Plan, PortMove, SwitchPlan
 from .reservations import AllocationError, RequestError, allocate, nodefile_lines, parse_request
 from .store import Store
+
+if TYPE_CHECKING:  # SSH (asyncssh) is imported when a command needs it: kavlan -g starts faster without it
+    from .access.safeguard import StagedReport
+    from .access.ssh import RunResult, Target
 
 SUCCESS, FAILURE, UNCHANGED = "success", "failure", "unchanged"
 
@@ -156,6 +162,7 @@ class KavlanService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._drivers: dict[str, SwitchDriver] = {}
         self._credentials: dict[str, Any] | None = None
+        self.dhcp_servers = DhcpBackend(self.inventory, self.store, self.settings.data_path / "dhcp")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KavlanService:
@@ -333,7 +340,7 @@ class KavlanService:
         for vid in self.inventory.vlan_ids(site):
             v = self.inventory.vlan(site, vid)
             job_id = held.get((v.site, vid))
-            state = dhcp.get((v.site, vid), {}).get("state", "on" if vid == DEFAULT else "off")
+            state = self._dhcp_state(v.site, vid, dhcp.get((v.site, vid), {}).get("state"))
             out.append(
                 VlanInfo(
                     site=site,
@@ -499,6 +506,8 @@ class KavlanService:
                 with self.store.write() as tx:
                     tx.audit("kavlan", "job.end.failed", job=job.id, failed=[(r.name, r.message) for r in report.failed])
         for v in job.vlans:
+            with contextlib.suppress(KavlanError):
+                await self.dhcp_servers.stop(v.site, v.vlan)
             self.events.publish(DhcpChanged(site=v.site, vlan=v.vlan, state="off"))
         self.events.publish(JobEnded(job=job.id, user=job.user, reason=reason))
         with self.store.read() as tx:
@@ -776,18 +785,116 @@ class KavlanService:
         why = rights.may_manage_vlan(site, vlan)
         if why is not None:
             raise NotAllowed(f"{PRIVILEGES}: {why}")
-        state = "on" if enable else "off"
+        state = await (self.dhcp_servers.start(site, vlan) if enable else self.dhcp_servers.stop(site, vlan))
         with self.store.write() as tx:
-            tx.set_dhcp(site, vlan, state, user, self.clock())
-            tx.audit(user, "dhcp." + ("start" if enable else "stop"), site=site, vlan=vlan)
+            tx.set_dhcp(site, vlan, "on" if enable else "off", user, self.clock())
+            tx.audit(user, "dhcp." + ("start" if enable else "stop"), site=site, vlan=vlan, state=state)
         self.events.publish(DhcpChanged(site=site, vlan=vlan, state=state))
         return state
 
     async def dhcp_state(self, vlan: int, site: str | None = None) -> str:
+        """``on``, ``off``, or ``failed`` for a real server that died while it should run."""
         self.check_vlan(vlan)
         site = self._owner(site or self.site, vlan)
         with self.store.read() as tx:
-            return tx.dhcp_states().get((site, vlan), {}).get("state", "on" if vlan == DEFAULT else "off")  # type: ignore[no-any-return]
+            recorded = tx.dhcp_states().get((site, vlan), {}).get("state")
+        return self._dhcp_state(site, vlan, recorded)
+
+    def _dhcp_state(self, site: str, vlan: int, recorded: str | None) -> str:
+        state = self.dhcp_servers.state(site, vlan, recorded)
+        if state == "off" and recorded == "on" and self.dhcp_servers.kind(site) == "dnsmasq":
+            return "failed"  # asked for, not running: it crashed or was killed
+        return state
+
+    async def leases(self, vlan: int, site: str | None = None) -> list[Lease]:
+        """The leases of a VLAN's DHCP server (real servers only)."""
+        self.check_vlan(vlan)
+        site = self._owner(site or self.site, vlan)
+        return await asyncio.to_thread(self.dhcp_servers.leases, site, vlan)
+
+    # --- access: SSH to nodes, through the gateway of a local VLAN ---------------------------------
+
+    def _ssh_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {}
+        if self.settings.ssh_known_hosts:
+            opts["known_hosts"] = [p.strip() for p in self.settings.ssh_known_hosts.split(",") if p.strip()]
+        if self.settings.ssh_identity:
+            opts["client_keys"] = [self.settings.ssh_identity]
+        return opts
+
+    def ssh_target(self, name: str, vlan: int | None = None) -> Target:
+        """How to reach a node's NIC in ``vlan`` (default: where the store says it is)."""
+        from .access.ssh import Gateway, route
+
+        ((ref, plain),) = self.resolve([name])
+        if self.inventory.switches[ref.nic.switch].driver == "simulated":
+            # never dial a simulated node's address: it is nobody's, and may be routed off this machine
+            raise BadInput(f"{plain} is a simulated node (its switch {ref.nic.switch} is simulated): there is no host to reach over SSH")
+        if vlan is None:
+            with self.store.read() as tx:
+                vlan = tx.nic_vlans([ref.key]).get(ref.key, DEFAULT)
+        v = self.inventory.vlan(ref.node.site, vlan)
+        address = self.inventory.nic_address(ref, vlan) or self.inventory.address(ref.node, vlan)
+        host = self.inventory.hostname(ref, vlan, fqdn=False)
+        gateways = {}
+        if v.kind is VlanKind.LOCAL:
+            spec = self.inventory.gateway(v.site, vlan)
+            gateways[vlan] = Gateway(v.gateway, spec.port if spec else 22, spec.user if spec else self.settings.ssh_user,
+                                     spec.address if spec else None)
+        return route(host, v.kind, vlan, gateways=gateways, username=self.settings.ssh_user, address=str(address))
+
+    async def run_targets(self, targets: Sequence[Target], command: str, *, per_host_timeout: float = 60.0) -> list[RunResult]:
+        from .access.ssh import run_many
+
+        return await run_many(targets, command, concurrency=self.settings.ssh_concurrency,
+                              per_host_timeout=per_host_timeout, **self._ssh_options())
+
+    async def run(self, names_: Sequence[str], command: str, *, per_host_timeout: float = 60.0) -> list[RunResult]:
+        """Run a command on many nodes at once, each reached where it is (duplicates removed, as taktuk)."""
+        await self.reap()
+        refs = self.resolve(names_)
+        return await self.run_targets([self.ssh_target(name) for _ref, name in refs], command, per_host_timeout=per_host_timeout)
+
+    async def ssh(self, name: str, command: str | None = None) -> int:
+        """An interactive session on the user's terminal; returns the remote exit status."""
+        from .access.ssh import interactive
+
+        return await interactive(self.ssh_target(name), command=command, **self._ssh_options())
+
+    def ssh_config(self, style: str = "proxyjump") -> str:
+        """The OpenSSH configuration the tutorial writes by hand, for this site's local VLANs."""
+        from .access.ssh import Gateway
+        from .access.sshconfig import render_ssh_config
+
+        site = self.inventory.sites[self.site]
+        gateways: dict[int, Gateway | None] = {}
+        for vid in (1, 2, 3):
+            spec = self.inventory.gateway(self.site, vid)
+            gateways[vid] = Gateway(f"kavlan-{vid}", spec.port, spec.user, spec.address) if spec else None
+        return render_ssh_config(gateways, site_domain=f"{site.name}.{site.domain}", style=style)
+
+    async def move_with_restart(
+        self,
+        names_: Sequence[str],
+        vlan: int,
+        *,
+        user: str | None = None,
+        delay: int | None = None,
+        command: str | None = None,
+        verify_timeout: float | None = None,
+        rollback: bool = False,
+    ) -> StagedReport:
+        """The tutorial's at-safeguarded move as one operation: preflight, schedule, switch, verify, (roll back)."""
+        from .access.safeguard import staged_move
+
+        await self.reap()
+        return await staged_move(
+            self, names_, vlan, user=user or self.user,
+            delay=self.settings.restart_delay if delay is None else delay,
+            command=command or self.settings.restart_command,
+            verify_timeout=self.settings.verify_timeout if verify_timeout is None else verify_timeout,
+            rollback=rollback,
+        )
 
     # --- drift -------------------------------------------------------------------------
 

@@ -37,9 +37,18 @@ Specific options:
 kavlan-tui extensions:
         --json                       Print results as JSON
         --dry-run                    With -s: print the plan per switch, change nothing
+        --restart-via-at [DELAY]     With -s: schedule each node's network restart with at (in DELAY
+                                     seconds, default 60), switch, check every node comes back
+        --rollback                   With --restart-via-at: put back the ports of nodes that did not
         --drift                      Read every switch of the site, show ports not in the expected VLAN
         --repair                     Put drifted ports back in the expected VLAN (administrators)
         --site SITE                  With --drift/--repair: another site than this frontend's
+Commands:
+    kavlan ssh NODE [COMMAND]        Open a session on a node (through kavlan-N for a local VLAN)
+    kavlan run [-m NODE|-f FILE|-j JOB] -- COMMAND
+                                     Run a command on many nodes at once, one result per node
+    kavlan ssh-config [--proxycommand]
+                                     Print the ~/.ssh/config lines for the local VLANs' gateways
 """
 
 ACTIONS = {
@@ -83,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true")
     p.add_argument("--json", action="store_true")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--restart-via-at", nargs="?", const=-1, type=int, default=None, metavar="DELAY")
+    p.add_argument("--rollback", action="store_true")
     p.add_argument("--drift", action="store_true")
     p.add_argument("--repair", action="store_true")
     p.add_argument("--site")
@@ -120,7 +131,10 @@ def _progress_printer(verbose: bool):  # type: ignore[no-untyped-def]
     from kavlan_core import events as ev
 
     def show(event: Event) -> None:
-        if isinstance(event, ev.SwitchStarted):
+        if isinstance(event, ev.SafeguardStep):
+            detail = f": {event.detail}" if event.detail else ""
+            sys.stderr.write(f"kavlan: {event.stage} ({event.nodes} node(s)){detail}\n")
+        elif isinstance(event, ev.SwitchStarted):
             sys.stderr.write(f"kavlan: switch {event.switch}: {event.action} {event.ports} port(s)...\n")
         elif isinstance(event, ev.SwitchFinished):
             timing = f" in {event.seconds:.2f} s" if verbose else ""
@@ -163,6 +177,12 @@ async def run(args: argparse.Namespace) -> int:
             raise BadInput(f"option {action} takes no node (-m/-f): it acts on a job or a VLAN")
         if args.dry_run and action != "-s":
             raise BadInput("--dry-run goes with -s")
+        if args.restart_via_at is not None and action != "-s":
+            raise BadInput("--restart-via-at goes with -s")
+        if args.restart_via_at is not None and args.dry_run:
+            raise BadInput("--restart-via-at and --dry-run cannot be used together: the dry run shows the switch plan alone")
+        if args.rollback and args.restart_via_at is None:
+            raise BadInput("--rollback goes with --restart-via-at")
         if action == "-l" and nodes:
             raise BadInput("option -l lists a VLAN's nodes: it takes no -m/-f")
         if sys.stderr.isatty() and not args.quiet and not args.json or args.verbose:
@@ -193,9 +213,20 @@ async def run(args: argparse.Namespace) -> int:
                 from .commands import job_vlan
 
                 vlan_words = [str(await job_vlan(ctx, ctx.job_id))]
-            result = await REGISTRY.get("set").handler(  # type: ignore[union-attr]
-                ctx, {"vlan": vlan_words[0], "nodes": nodes, "dry-run": args.dry_run}
-            )
+            if args.restart_via_at is not None:
+                from .commands import parse_vlan, staged_result
+
+                if not nodes:
+                    if ctx.job_id is None:
+                        raise BadInput("no node given: name nodes (-m NODE, -f NODEFILE) or a job (-j JOBID)")
+                    nodes = list((await service.running_job(ctx.job_id)).nodes)
+                delay = None if args.restart_via_at < 0 else args.restart_via_at
+                report = await service.move_with_restart(nodes, parse_vlan(vlan_words[0]), delay=delay, rollback=args.rollback)
+                result = staged_result(report, verbose=args.verbose)
+            else:
+                result = await REGISTRY.get("set").handler(  # type: ignore[union-attr]
+                    ctx, {"vlan": vlan_words[0], "nodes": nodes, "dry-run": args.dry_run}
+                )
         if args.json:
             print(result.render_json())
         elif action in ("-e", "-d"):
@@ -214,7 +245,61 @@ async def run(args: argparse.Namespace) -> int:
         await service.close()
 
 
+SUBCOMMANDS = ("ssh", "run", "ssh-config")
+
+
+async def run_subcommand(name: str, argv: list[str]) -> int:
+    """``kavlan ssh NODE [CMD]``, ``kavlan run [-m/-f/-j] -- CMD``, ``kavlan ssh-config``."""
+    from kavlan_core import config
+    from kavlan_core.errors import BadInput
+    from kavlan_core.service import KavlanService
+
+    from .commands import REGISTRY, Context, parse_job
+
+    p = _Parser(prog=f"kavlan {name}", add_help=True, allow_abbrev=False)
+    if name == "ssh":
+        p.add_argument("node")
+        p.add_argument("command", nargs=argparse.REMAINDER)
+    elif name == "run":
+        p.add_argument("-m", "--machine", dest="machines", action="append", default=[])
+        p.add_argument("-f", "--filename", dest="nodefile")
+        p.add_argument("-j", "--oar-jobid", dest="job")
+        p.add_argument("--json", action="store_true")
+        p.add_argument("command", nargs=argparse.REMAINDER)
+    else:
+        p.add_argument("--proxycommand", action="store_true")
+    args = p.parse_args(argv)
+    service = KavlanService(config.load())
+    try:
+        job_text = getattr(args, "job", None) or os.environ.get("OAR_JOB_ID") or None
+        ctx = Context(service, job_id=parse_job(job_text) if job_text else None)
+        if name == "ssh":
+            words = [w for w in args.command if w != "--"]
+            return await service.ssh(args.node, " ".join(words) or None)
+        if name == "ssh-config":
+            sys.stdout.write(service.ssh_config("proxycommand" if args.proxycommand else "proxyjump"))
+            return 0
+        words = [w for w in args.command if w != "--"] if args.command[:1] == ["--"] else args.command
+        if not words:
+            raise BadInput("no command to run: kavlan run -f NODEFILE -- COMMAND")
+        nodes = list(args.machines) + (read_nodefile(args.nodefile) if args.nodefile else [])
+        result = await REGISTRY.get("run").handler(ctx, {"command": " ".join(words), "nodes": nodes})  # type: ignore[union-attr]
+        if args.json:
+            print(result.render_json())
+        else:
+            for line in result.lines:
+                print(line)
+            for line in result.errors:
+                sys.stderr.write(line + "\n")
+        return 0 if result.ok else 1
+    finally:
+        await service.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return _guarded(lambda: run_subcommand(argv[0], argv[1:]), debug="--debug" in argv)
     args = build_parser().parse_args(argv)
     if args.help:
         sys.stdout.write(HELP)
@@ -222,15 +307,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.version:
         print(f"kavlan (kavlan-tui) {VERSION}")
         return 0
+    return _guarded(lambda: run(args), debug=args.debug)
+
+
+def _guarded(body, *, debug: bool) -> int:  # type: ignore[no-untyped-def]
+    """Run the command; an error the user can cause is one sentence on stderr (a traceback only with --debug)."""
     from kavlan_core.config import ConfigError
     from kavlan_core.errors import KavlanError
     from kavlan_core.inventory import InventoryError
     from kavlan_core.store import StoreError
 
     try:
-        return asyncio.run(run(args))
+        return asyncio.run(body())
     except (KavlanError, ConfigError, InventoryError, StoreError) as exc:
-        if args.debug:
+        if debug:
             raise
         sys.stderr.write(f"kavlan: {exc}\n")
         return getattr(exc, "exit_code", 1)

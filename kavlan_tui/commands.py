@@ -7,12 +7,15 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kavlan_core.errors import BadInput
 from kavlan_core.model import DEFAULT, vlan_label
 from kavlan_core.reservations import format_walltime
 from kavlan_core.service import FAILURE, SUCCESS, UNCHANGED, KavlanService, MoveReport
+
+if TYPE_CHECKING:
+    from kavlan_core.access.safeguard import StagedReport
 
 # kinds of parameter, for parsing and completion
 NODE, VLAN, JOB, SITE, TEXT, CHOICE = "node", "vlan", "job", "site", "text", "choice"
@@ -261,6 +264,75 @@ async def _set(ctx: Context, a: dict[str, Any]) -> Result:
     return move_result(report, verbose=ctx.verbose)
 
 
+def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
+    """A staged move's report: one line per node with its timings; failures on stderr."""
+    res = Result(ok=report.ok)
+    for n in report.nodes:
+        t = n.timings
+        when = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
+        line = f"{n.name}: {n.status}" + (f" ({n.message})" if n.message else "") + (f" [{when}]" if when and (verbose or n.status != "success") else "")
+        if n.status in ("failure", "rolled-back"):
+            res.errors.append(line)
+        elif verbose or n.status != "success":
+            res.lines.append(line)
+    if verbose:
+        stages = ", ".join(f"{k} {v:.2f} s" for k, v in report.stages.items())
+        res.lines.append(f"staged move into VLAN {vlan_label(report.vlan)} in {report.seconds:.1f} s: {stages}")
+    not_back = report.not_back
+    if not_back and any(n.status == "failure" for n in not_back):
+        res.errors.append(
+            f"{len(not_back)} node(s) did not come back: put their ports back with --rollback, or kavlan -s -i OLD_VLAN"
+        )
+    res.data = {
+        "vlan": vlan_label(report.vlan), "seconds": report.seconds, "stages": report.stages,
+        "nodes": {n.name: {"status": n.status, "message": n.message, "timings": n.timings} for n in report.nodes},
+    }
+    return res
+
+
+async def _staged(ctx: Context, a: dict[str, Any]) -> Result:
+    vlan = parse_vlan(a["vlan"])
+    nodes = a["nodes"]
+    if not nodes:
+        if ctx.job_id is None:
+            raise BadInput("no node given: name nodes or use a job")
+        nodes = list((await ctx.service.running_job(ctx.job_id)).nodes)
+    report = await ctx.service.move_with_restart(nodes, vlan, rollback=bool(a.get("rollback")))
+    return staged_result(report, verbose=ctx.verbose)
+
+
+async def _run_cmd(ctx: Context, a: dict[str, Any]) -> Result:
+    nodes = a["nodes"]
+    if not nodes:
+        if ctx.job_id is None:
+            raise BadInput("no node given: name nodes or use a job")
+        nodes = list((await ctx.service.running_job(ctx.job_id)).nodes)
+    results = await ctx.service.run(nodes, a["command"])
+    res = Result(ok=all(r.ok for r in results))
+    for r in results:
+        if r.error:
+            res.errors.append(f"{r.host}: failure ({r.error})")
+            continue
+        for line in r.stdout.splitlines() or [""]:
+            res.lines.append(f"{r.host}: {line}")
+        if r.exit_status:
+            res.errors.append(f"{r.host}: exit status {r.exit_status}" + (f": {r.stderr.strip()[:200]}" if r.stderr.strip() else ""))
+    res.data = {r.host: {"exit_status": r.exit_status, "stdout": r.stdout, "stderr": r.stderr, "error": r.error,
+                         "seconds": r.seconds} for r in results}
+    return res
+
+
+async def _ssh(ctx: Context, a: dict[str, Any]) -> Result:
+    command = " ".join(a["command"]) or None
+    status = await ctx.service.ssh(a["node"], command)
+    return Result(ok=status == 0, data={"exit_status": status})
+
+
+async def _ssh_config(ctx: Context, a: dict[str, Any]) -> Result:
+    text = ctx.service.ssh_config("proxycommand" if a.get("proxycommand") else "proxyjump")
+    return Result(text.rstrip("\n").splitlines(), data=text)
+
+
 async def _dhcp(ctx: Context, a: dict[str, Any]) -> Result:
     vlan = parse_vlan(a["vlan"]) if a.get("vlan") else await job_vlan(ctx, ctx.job_id)
     state = await ctx.service.dhcp(vlan, a["action"] == "on")
@@ -370,6 +442,18 @@ for _c in (
     Command("set", "Move nodes into a VLAN (DEFAULT puts them back)",
             (Param("vlan", VLAN, "VLAN id or DEFAULT"), Param("nodes", NODE, "node names (default: the job's)", required=False, many=True)),
             _set, flags=(Flag("dry-run", "print the plan per switch, change nothing"),), aliases=("move",), cli="-s -i VLAN -m NODE"),
+    Command("set-safe", "Move nodes with the at safeguard: schedule their network restart, switch, verify they come back",
+            (Param("vlan", VLAN, "VLAN id or DEFAULT"), Param("nodes", NODE, "node names (default: the job's)", required=False, many=True)),
+            _staged, flags=(Flag("rollback", "put back the ports of nodes that do not come back"),), aliases=("staged",),
+            cli="-s --restart-via-at [DELAY]"),
+    Command("run", "Run a command on nodes at once, each reached where it is (as taktuk)",
+            (Param("command", TEXT, "the command, quoted"), Param("nodes", NODE, "node names (default: the job's)", required=False, many=True)),
+            _run_cmd, cli="run -m NODE -- COMMAND"),
+    Command("ssh", "Open a session on a node (through the gateway of a local VLAN)",
+            (Param("node", NODE, "the node"), Param("command", TEXT, "a command instead of a shell", required=False, many=True)),
+            _ssh, cli="ssh NODE"),
+    Command("ssh-config", "Print the OpenSSH configuration for the local VLANs' gateways", (), _ssh_config,
+            flags=(Flag("proxycommand", "the tutorial's ProxyCommand form rather than ProxyJump"),), cli="ssh-config"),
     Command("dhcp", "Start or stop the DHCP server of a VLAN",
             (Param("action", CHOICE, "on or off", choices=("on", "off")), Param("vlan", VLAN, "VLAN id (default: the job's)", required=False)),
             _dhcp, cli="-e / -d"),

@@ -275,3 +275,22 @@ def test_a_cancelled_move_still_verifies_and_records(make_service):
     run(give_up())
     assert run(svc.drift()) == []
     assert set(vlan_of(svc, job.nodes).values()) == {vlan}
+
+
+def test_simulated_nodes_are_never_dialled(make_service):
+    from kavlan_core.errors import BadInput as Bad
+
+    svc = make_service()
+    job = reserve(svc, "nodes=1")
+    with pytest.raises(Bad, match="is a simulated node"):
+        svc.ssh_target(job.nodes[0])
+    with pytest.raises(Bad, match="is a simulated node"):
+        run(svc.run(list(job.nodes), "hostname"))
+    with pytest.raises(Bad, match="is a simulated node"):
+        run(svc.move_with_restart(list(job.nodes), job.vlans[0].vlan, delay=5))
+    assert set(vlan_of(svc, job.nodes).values()) == {DEFAULT}, "the staged move changed nothing"
+
+
+def test_ssh_config_matches_the_tutorial(make_service):
+    text = make_service().ssh_config("proxycommand")
+    assert "Host *-*-kavlan-2 *-*-kavlan-2.*\n    ProxyCommand ssh -a -x kavlan-2 nc -q 0 %h %p\n" in text

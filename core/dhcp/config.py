@@ -136,13 +136,7 @@ def gateway_address(vlan: Vlan) -> ipaddress.IPv4Address:
 
 def nic_address(inventory: Inventory, ref: NicRef, vlan_id: int) -> ipaddress.IPv4Address | None:
     """The fixed address of one NIC in a VLAN; None when it does not fit in the VLAN's subnet."""
-    node = ref.node
-    subnet = inventory.vlan(node.site, vlan_id).subnet
-    index = next(i for i, nic in enumerate(node.nics) if nic.name == ref.nic.name)
-    offset = node.host + index * (subnet.num_addresses // 4)
-    if not 0 < offset < subnet.num_addresses - 1:
-        return None
-    return subnet.network_address + offset
+    return inventory.nic_address(ref, vlan_id)
 
 
 # --- the plan every renderer works from ---------------------------------------------

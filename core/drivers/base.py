@@ -71,6 +71,7 @@ _BUILTIN = {
     "simulated": "kavlan_core.drivers.simulated:SimulatedDriver",
     "linux_bridge": "kavlan_core.drivers.linux_bridge:LinuxBridgeDriver",
     "snmp_qbridge": "kavlan_core.drivers.snmp_qbridge:SnmpQBridgeDriver",
+    "snmp_cisco": "kavlan_core.drivers.snmp_cisco:SnmpCiscoDriver",
     "ssh_cli": "kavlan_core.drivers.ssh_cli:SshCliDriver",
 }
 

@@ -1,0 +1,199 @@
+"""The snmp_cisco driver: access VLANs of Cisco IOS switches through CISCO-VLAN-MEMBERSHIP-MIB and CISCO-VTP-MIB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ..model import Switch
+from .base import PortChange, PortState
+from .snmp_session import MAX_VID, Oid, SnmpDriver, name_objects, names_of, settle, text_of
+
+IF_DESCR: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
+IF_NAME: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1)
+VM_VLAN: Oid = (1, 3, 6, 1, 4, 1, 9, 9, 68, 1, 2, 2, 1, 2)
+"""vmVlan.<ifIndex>: the access VLAN of a static-access port (INTEGER)."""
+VTP_VLAN_STATE: Oid = (1, 3, 6, 1, 4, 1, 9, 9, 46, 1, 3, 1, 1, 2)
+"""vtpVlanState.<managementDomainIndex>.<vid>."""
+TRUNK_DYNAMIC_STATUS: Oid = (1, 3, 6, 1, 4, 1, 9, 9, 46, 1, 6, 1, 1, 13)
+"""vlanTrunkPortDynamicStatus.<ifIndex>: trunking(1), notTrunking(2)."""
+TRUNK_ENCAPSULATION_OPER: Oid = (1, 3, 6, 1, 4, 1, 9, 9, 46, 1, 6, 1, 1, 16)
+"""vlanTrunkPortEncapsulationOperType.<ifIndex>: isl(1) dot10(2) lane(3) dot1Q(4) negotiating(5) notApplicable(6)."""
+
+name_objects({
+    VM_VLAN: "vmVlan",
+    VTP_VLAN_STATE: "vtpVlanState",
+    TRUNK_DYNAMIC_STATUS: "vlanTrunkPortDynamicStatus",
+    TRUNK_ENCAPSULATION_OPER: "vlanTrunkPortEncapsulationOperType",
+})
+
+TRUNKING, NOT_TRUNKING = 1, 2
+TRUNK_ENCAPSULATIONS = {1: "isl", 2: "dot10", 3: "lane", 4: "dot1Q"}
+NEGOTIATING, NOT_APPLICABLE = 5, 6
+OPERATIONAL = 1
+VLAN_STATES = {1: "operational", 2: "suspended", 3: "mtuTooBigForDevice", 4: "mtuTooBigForTrunk"}
+
+
+class SnmpCiscoDriver(SnmpDriver):
+    """Ports are named by ifName (ifDescr names work too, e.g. ``GigabitEthernet0/1`` for ``Gi0/1``).
+
+    A port's VLAN is its vmVlan, indexed by ifIndex (not by bridge port: Cisco's BRIDGE-MIB shows one VLAN per
+    community context). Its trunk state is read first, from vlanTrunkPortTable: a trunking port is reported as
+    a trunk and never written. VLANs must exist and be operational in the VTP table: this driver does not create
+    them (``ensure_vlan`` says so clearly).
+
+    Options, besides the session's (see ``SnmpDriver``): ``vtp_domain`` (managementDomainIndex, default 1),
+    ``detect_trunks`` (default true; false trusts vmVlan on switches without vlanTrunkPortTable).
+    """
+
+    def __init__(self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None) -> None:
+        super().__init__(switch, credentials, context)
+        opts = switch.options
+        self.vtp_domain = int(opts.get("vtp_domain", 1))
+        self.detect_trunks = bool(opts.get("detect_trunks", True))
+        self._if_index: dict[str, int] | None = None
+
+    # --- the port map ---------------------------------------------------------------------------------
+
+    async def _port_map(self, names: Iterable[str]) -> dict[str, int]:
+        """Port name -> ifIndex, from ifName, with ifDescr names as aliases (or alone where ifName is missing)."""
+        wanted = list(dict.fromkeys(names))
+        if self._if_index is None or any(n not in self._if_index for n in wanted):
+            session = await self._open()
+            columns = await session.walk([IF_NAME, IF_DESCR])
+            by_name: dict[str, int] = {}
+            aliases: dict[str, int] = {}
+            for column, names_to in ((IF_NAME, by_name), (IF_DESCR, aliases)):
+                for suffix, value in columns[column]:
+                    if len(suffix) == 1 and value is not None:
+                        name = text_of(value)
+                        if name and name not in names_to:  # the first interface of a name wins
+                            names_to[name] = suffix[0]
+            for name, if_index in aliases.items():
+                by_name.setdefault(name, if_index)
+            if not by_name:
+                raise self._error(f"the switch at {self.switch.address} lists no interfaces (ifName and ifDescr are empty)")
+            self._if_index = by_name
+        unknown = [n for n in wanted if n not in self._if_index]
+        if unknown:
+            raise self._error(f"no interface named {names_of(unknown)} (ifName, ifDescr)", unknown)
+        return {n: self._if_index[n] for n in wanted}
+
+    # --- the state of ports -----------------------------------------------------------------------------
+
+    def _oids(self, if_index: int) -> list[Oid]:
+        return [(*VM_VLAN, if_index), (*TRUNK_DYNAMIC_STATUS, if_index), (*TRUNK_ENCAPSULATION_OPER, if_index)]
+
+    def _state(self, if_index: int, values: Mapping[Oid, Any]) -> PortState | str:
+        """The port's state, or why it cannot be told."""
+        vm_vlan, dynamic, encapsulation = (values[oid] for oid in self._oids(if_index))
+        dynamic = None if dynamic is None else int(dynamic)
+        encapsulation = None if encapsulation is None else int(encapsulation)
+        if dynamic == TRUNKING or encapsulation in TRUNK_ENCAPSULATIONS:
+            return PortState(None, trunk=True)
+        if self.detect_trunks and dynamic != NOT_TRUNKING and encapsulation != NOT_APPLICABLE:
+            if encapsulation == NEGOTIATING:
+                return "is negotiating a trunk (vlanTrunkPortEncapsulationOperType negotiating)"
+            return "has no trunk state in vlanTrunkPortTable: an access port cannot be told from a trunk"
+        if vm_vlan is None:
+            return "has no vmVlan: it is not a static access port (a routed port, an EtherChannel member or a dynamic-VLAN port?)"
+        vid = int(vm_vlan)
+        if not 1 <= vid <= MAX_VID:
+            return f"has vmVlan {vid}, which is not a VLAN"
+        return PortState(vid)
+
+    async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
+        if not ports:
+            return {}
+        mapping = await self._port_map(ports)
+        session = await self._open()
+        values = await session.get([oid for if_index in sorted(set(mapping.values())) for oid in self._oids(if_index)])
+        out: dict[str, PortState] = {}
+        problems: dict[str, str] = {}
+        for name in ports:
+            state = self._state(mapping[name], values)
+            if isinstance(state, str):
+                problems[name] = state
+            else:
+                out[name] = state
+        if problems:
+            raise self._error(_problems(problems), list(problems))
+        return out
+
+    # --- VLANs -------------------------------------------------------------------------------------------
+
+    def _vlan_oid(self, tag: int) -> Oid:
+        return (*VTP_VLAN_STATE, self.vtp_domain, tag)
+
+    def _vlan_problem(self, tag: int, state: Any) -> str | None:
+        if state is None:
+            return (
+                f"VLAN {tag} does not exist on the switch (no {self._vlan_oid_name(tag)}): create it on the switch, "
+                f"or on its VTP server (`vlan {tag}` in configuration mode); the snmp_cisco driver does not create VLANs"
+            )
+        if int(state) != OPERATIONAL:
+            label = VLAN_STATES.get(int(state), str(int(state)))
+            return f"VLAN {tag} is {label} on the switch (vtpVlanState {int(state)}), not operational"
+        return None
+
+    def _vlan_oid_name(self, tag: int) -> str:
+        return f"vtpVlanState.{self.vtp_domain}.{tag}"
+
+    async def ensure_vlan(self, tag: int, name: str) -> None:
+        if not 1 <= tag <= MAX_VID:
+            raise self._error(f"VLAN tag {tag} is out of range (1-{MAX_VID})")
+        session = await self._open()
+        state = (await session.get([self._vlan_oid(tag)]))[self._vlan_oid(tag)]
+        problem = self._vlan_problem(tag, state)
+        if problem:
+            raise self._error(problem)
+
+    # --- writes ------------------------------------------------------------------------------------------
+
+    async def apply(self, changes: Sequence[PortChange]) -> None:
+        if not changes:
+            return
+        for change in changes:
+            if not 1 <= change.new_tag <= MAX_VID:
+                raise self._error(f"VLAN tag {change.new_tag} of port {change.port} is out of range (1-{MAX_VID})", [change.port])
+        mapping = await self._port_map([c.port for c in changes])
+        session = await self._open()
+        tags = sorted({c.new_tag for c in changes})
+        indexes = sorted(set(mapping.values()))
+        values = await session.get(
+            [oid for if_index in indexes for oid in self._oids(if_index)] + [self._vlan_oid(t) for t in tags]
+        )
+
+        # trunks first: a trunking port's vmVlan is not the VLAN it carries, and writing it changes nothing useful
+        states = {c.port: self._state(mapping[c.port], values) for c in changes}
+        trunks = [port for port, state in states.items() if isinstance(state, PortState) and state.trunk]
+        if trunks:
+            raise self._error(f"refusing to change the access VLAN of trunking port(s) {names_of(trunks)} (vlanTrunkPortTable)", trunks)
+        problems = {port: state for port, state in states.items() if isinstance(state, str)}
+        if problems:
+            raise self._error(_problems(problems), list(problems))
+        for tag in tags:
+            problem = self._vlan_problem(tag, values[self._vlan_oid(tag)])
+            if problem:
+                raise self._error(problem, [c.port for c in changes if c.new_tag == tag])
+
+        varbinds = [((*VM_VLAN, mapping[c.port]), c.new_tag) for c in changes]
+        port_of = {(*VM_VLAN, mapping[c.port]): c.port for c in changes}
+        size = self.varbinds_per_pdu
+        chunks = [varbinds[i : i + size] for i in range(0, len(varbinds), size)]
+        await settle(session.set(chunk, "setting vmVlan", [port_of[oid] for oid, _ in chunk]) for chunk in chunks)
+
+        # read back: some switches acknowledge a write and keep the old value
+        after = await session.get([oid for oid, _ in varbinds])
+        stuck = {port_of[oid]: after[oid] for oid, tag in varbinds if after[oid] is None or int(after[oid]) != tag}
+        if stuck:
+            shown = "; ".join(
+                f"{port} is in VLAN {'none' if vid is None else int(vid)}" for port, vid in list(stuck.items())[:5]
+            )
+            raise self._error(f"the switch acknowledged setting vmVlan but did not keep it: {shown}", list(stuck))
+
+
+def _problems(problems: Mapping[str, str]) -> str:
+    items = list(problems.items())
+    text = "; ".join(f"port {port} {reason}" for port, reason in items[:5])
+    return text if len(items) <= 5 else f"{text} (and {len(items) - 5} more ports)"

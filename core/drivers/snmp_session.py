@@ -1,0 +1,337 @@
+"""The SNMP layer the SNMP switch drivers share: credentials, addresses, and a batched pysnmp 7 session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from typing import Any
+
+from pysnmp.error import PySnmpError
+from pysnmp.hlapi.v3arch import asyncio as hlapi
+from pysnmp.proto import errind, rfc1905
+from pysnmp.smi import builder, view
+
+from ..model import Switch
+from .base import SwitchDriver, SwitchError, SwitchTimeout
+
+Oid = tuple[int, ...]
+
+MAX_VID = 4094
+
+_OBJECT_NAMES: dict[Oid, str] = {
+    (1, 3, 6, 1, 2, 1, 2, 2, 1, 2): "ifDescr",
+    (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1): "ifName",
+}
+
+# error statuses that mean "these credentials may not write here"
+_ACCESS_ERRORS = {"noAccess", "notWritable", "authorizationError", "readOnly", "noSuchName"}
+
+_AUTH_PROTOCOLS = {
+    "md5": "usmHMACMD5AuthProtocol",
+    "sha": "usmHMACSHAAuthProtocol",
+    "sha1": "usmHMACSHAAuthProtocol",
+    "sha224": "usmHMAC128SHA224AuthProtocol",
+    "sha256": "usmHMAC192SHA256AuthProtocol",
+    "sha384": "usmHMAC256SHA384AuthProtocol",
+    "sha512": "usmHMAC384SHA512AuthProtocol",
+}
+_PRIV_PROTOCOLS = {
+    "des": "usmDESPrivProtocol",
+    "3des": "usm3DESEDEPrivProtocol",
+    "aes": "usmAesCfb128Protocol",
+    "aes128": "usmAesCfb128Protocol",
+    "aes192": "usmAesCfb192Protocol",
+    "aes256": "usmAesCfb256Protocol",
+}
+
+
+def name_objects(names: Mapping[Oid, str]) -> None:
+    """Teach ``object_name`` the MIB objects a driver uses."""
+    _OBJECT_NAMES.update(names)
+
+
+def object_name(oid: Oid) -> str:
+    """``dot1qPvid.12`` rather than a dotted OID, in messages for people."""
+    best: Oid = ()
+    for prefix in _OBJECT_NAMES:
+        if len(prefix) > len(best) and oid[: len(prefix)] == prefix:
+            best = prefix
+    if best:
+        return ".".join([_OBJECT_NAMES[best], *(str(x) for x in oid[len(best) :])])
+    return ".".join(str(x) for x in oid)
+
+
+def parse_address(address: str, default_port: int = 161) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address."""
+    text = address.strip()
+    if not text:
+        raise ValueError("the switch has no address")
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, int(port)
+    return text, default_port
+
+
+def present(value: Any) -> Any:
+    """The value, or None for noSuchObject, noSuchInstance and endOfMibView."""
+    if isinstance(value, (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)):
+        return None
+    return value
+
+
+def text_of(value: Any) -> str:
+    """An OCTET STRING as text (``.asOctets()``: printable strings come back as strings)."""
+    return bytes(value.asOctets()).decode("utf-8", errors="replace")
+
+
+def names_of(names: Sequence[str]) -> str:
+    """At most five port names, for a message."""
+    shown = ", ".join(names[:5])
+    return shown if len(names) <= 5 else f"{shown} (and {len(names) - 5} more)"
+
+
+async def none() -> None:
+    return None
+
+
+async def settle(coros: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Run all to completion (each bounded by its own timeout), then raise the first failure, with every failed port."""
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if not failures:
+        return results
+    first = failures[0]
+    if isinstance(first, SwitchError):
+        ports = [p for f in failures if isinstance(f, SwitchError) for p in f.ports]
+        first.ports = tuple(dict.fromkeys(ports))
+    raise first
+
+
+def auth_data(credentials: Mapping[str, Any], error: Any) -> tuple[Any, Any]:
+    """The (read, write) pysnmp auth objects of the credentials: v2c communities or a v3 user."""
+    version = str(credentials.get("version", "2c")).lower().removeprefix("v")
+    if version == "2c":
+        community = credentials.get("community")
+        if not community:
+            raise error("no SNMP community in the switch's credentials (credentials: version = \"2c\", community = ...)")
+        write = credentials.get("write_community") or community
+        return hlapi.CommunityData(str(community), mpModel=1), hlapi.CommunityData(str(write), mpModel=1)
+    if version == "3":
+        user = credentials.get("user")
+        if not user:
+            raise error("no SNMPv3 user in the switch's credentials")
+        kwargs: dict[str, Any] = {}
+        auth_key, priv_key = credentials.get("auth_key"), credentials.get("priv_key")
+        if auth_key:
+            proto = str(credentials.get("auth_protocol", "sha")).lower().replace("-", "")
+            if proto not in _AUTH_PROTOCOLS:
+                raise error(f"unknown SNMPv3 auth_protocol {proto!r} (known: {', '.join(sorted(_AUTH_PROTOCOLS))})")
+            kwargs.update(authKey=str(auth_key), authProtocol=getattr(hlapi, _AUTH_PROTOCOLS[proto]))
+        if priv_key:
+            if not auth_key:
+                raise error("an SNMPv3 priv_key needs an auth_key too")
+            proto = str(credentials.get("priv_protocol", "aes")).lower().replace("-", "")
+            if proto not in _PRIV_PROTOCOLS:
+                raise error(f"unknown SNMPv3 priv_protocol {proto!r} (known: {', '.join(sorted(_PRIV_PROTOCOLS))})")
+            kwargs.update(privKey=str(priv_key), privProtocol=getattr(hlapi, _PRIV_PROTOCOLS[proto]))
+        auth = hlapi.UsmUserData(str(user), **kwargs)
+        return auth, auth
+    raise error(f"SNMP version {credentials.get('version')!r} is not supported here (use \"2c\" or \"3\")")
+
+
+class SnmpDriver(SwitchDriver):
+    """What every SNMP driver shares: its options, its errors and one session per event loop.
+
+    Options (the inventory's ``[site.switch.options]``): ``timeout`` (seconds per request, default 2),
+    ``retries`` (default 1), ``max_in_flight`` (requests at once, default 32), ``varbinds_per_pdu``
+    (default 20), ``max_repetitions`` (GETBULK, default 32).
+    """
+
+    def __init__(self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None) -> None:
+        super().__init__(switch, credentials, context)
+        opts = switch.options
+        self.timeout = float(opts.get("timeout", 2.0))
+        self.retries = int(opts.get("retries", 1))
+        self.max_in_flight = max(1, int(opts.get("max_in_flight", 32)))
+        self.varbinds_per_pdu = max(1, int(opts.get("varbinds_per_pdu", 20)))
+        self.max_repetitions = max(1, int(opts.get("max_repetitions", 32)))
+        self._session: SnmpSession | None = None
+
+    def _error(self, reason: str, ports: Iterable[str] = ()) -> SwitchError:
+        return SwitchError(self.switch.name, reason, ports=list(ports))
+
+    async def _open(self) -> SnmpSession:
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and session.loop is loop:
+            return session
+        if session is not None:  # an engine is bound to the loop it first ran in
+            session.close()
+            self._session = None
+        try:
+            host, port = parse_address(self.switch.address)
+        except ValueError as exc:
+            raise self._error(f"bad SNMP address {self.switch.address!r}: {exc}") from None
+        read_auth, write_auth = auth_data(self.credentials, self._error)
+        self._session = SnmpSession(self, loop, host, port, read_auth, write_auth)
+        await self._session.connect()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+class SnmpSession:
+    """One pysnmp engine and target for one switch in one event loop, with at most ``max_in_flight`` requests."""
+
+    def __init__(self, driver: SnmpDriver, loop: asyncio.AbstractEventLoop, host: str, port: int,
+                 read_auth: Any, write_auth: Any) -> None:
+        self.hlapi = hlapi
+        self.driver = driver
+        self.loop = loop
+        self.host, self.port = host, port
+        self.where = driver.switch.address
+        self.read_auth, self.write_auth = read_auth, write_auth
+        self.engine = hlapi.SnmpEngine()
+        # hlapi resolves every varbind through the MIB view in the engine's cache (only hlapi reads it); its
+        # first use costs 0.4 s to over 1 s of CPU (pysmi builds a parser), so the engines of a process share one
+        with contextlib.suppress(AttributeError, TypeError):
+            self.engine.cache["mibViewController"] = _shared_mib_view()
+        self.target: Any = None
+        self.gate = asyncio.Semaphore(driver.max_in_flight)
+
+    async def connect(self) -> None:
+        cls = self.hlapi.Udp6TransportTarget if ":" in self.host else self.hlapi.UdpTransportTarget
+        try:
+            self.target = await cls.create((self.host, self.port), timeout=self.driver.timeout, retries=self.driver.retries)
+        except Exception as exc:  # name resolution, mostly
+            raise self.driver._error(f"cannot reach {self.where}: {exc}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing is best effort
+            self.engine.close_dispatcher()
+
+    def _varbind(self, oid: Oid, value: Any = None, *, gauge: bool = False) -> Any:
+        h = self.hlapi
+        if value is None:
+            return h.ObjectType(h.ObjectIdentity(oid))
+        if isinstance(value, bytes):
+            return h.ObjectType(h.ObjectIdentity(oid), h.OctetString(value))
+        if gauge:
+            return h.ObjectType(h.ObjectIdentity(oid), h.Gauge32(value))
+        return h.ObjectType(h.ObjectIdentity(oid), h.Integer32(value))
+
+    def _check(self, result: tuple[Any, Any, Any, Sequence[Any]], doing: str, oids: Sequence[Oid], ports: Sequence[str],
+               *, writing: bool) -> Sequence[Any]:
+        indication, status, index, varbinds = result
+        if indication:
+            if isinstance(indication, errind.RequestTimedOut):
+                raise SwitchTimeout(self.driver.switch.name, f"no answer from {self.where} (timed out)", ports=list(ports))
+            hint = " (check the SNMPv3 user and keys)" if "digest" in str(indication).lower() or "user" in str(indication).lower() else ""
+            raise self.driver._error(f"SNMP error from {self.where} while {doing}: {indication}{hint}", ports)
+        if status and int(status) != 0:
+            status_name = status.prettyPrint() if hasattr(status, "prettyPrint") else str(status)
+            position = int(index) - 1 if index else -1
+            what = f" on {object_name(oids[position])}" if 0 <= position < len(oids) else ""
+            hint = ""
+            if status_name in _ACCESS_ERRORS and writing:
+                hint = " (read-only community or user? writes use write_community, or a v3 user with write access)"
+            raise self.driver._error(f"the switch refused {doing}: {status_name}{what}{hint}", ports)
+        return varbinds
+
+    async def _request(self, command: Any, auth: Any, *args: Any) -> tuple[Any, Any, Any, Sequence[Any]]:
+        async with self.gate:
+            try:
+                return await command(self.engine, auth, self.target, self.hlapi.ContextData(), *args, lookupMib=False)  # type: ignore[no-any-return]
+            except PySnmpError as exc:
+                raise self.driver._error(f"SNMP error talking to {self.where}: {exc}") from None
+
+    async def get(self, oids: Sequence[Oid]) -> dict[Oid, Any]:
+        """Each OID's value, None when the switch has no such object; batched into PDUs, sent concurrently."""
+        size = self.driver.varbinds_per_pdu
+        chunks = [list(oids[i : i + size]) for i in range(0, len(oids), size)]
+
+        async def one(chunk: list[Oid]) -> dict[Oid, Any]:
+            result = await self._request(self.hlapi.get_cmd, self.read_auth, *(self._varbind(o) for o in chunk))
+            varbinds = self._check(result, f"reading {object_name(chunk[0])}", chunk, [], writing=False)
+            if len(varbinds) != len(chunk):
+                raise self.driver._error(f"answered {len(varbinds)} values for {len(chunk)} requested")
+            out: dict[Oid, Any] = {}
+            for oid, (name, value) in zip(chunk, varbinds, strict=True):
+                if tuple(name) != oid:
+                    raise self.driver._error(f"answered {object_name(tuple(name))} when asked for {object_name(oid)}")
+                out[oid] = present(value)
+            return out
+
+        out: dict[Oid, Any] = {}
+        for part in await settle(one(c) for c in chunks):
+            out.update(part)
+        return out
+
+    async def walk(self, columns: Sequence[Oid], max_rounds: int = 1000) -> dict[Oid, list[tuple[Oid, Any]]]:
+        """The rows of table columns walked side by side with GETBULK: per column, (index suffix, value)."""
+        rows: dict[Oid, list[tuple[Oid, Any]]] = {c: [] for c in columns}
+        cursor: dict[Oid, Oid] = {c: c for c in columns}
+        reps = self.driver.max_repetitions
+        for _ in range(max_rounds):
+            active = [c for c in columns if c in cursor]
+            if not active:
+                return rows
+            result = await self._request(
+                self.hlapi.bulk_cmd, self.read_auth, 0, reps, *(self._varbind(cursor[c]) for c in active)
+            )
+            varbinds = self._check(result, f"reading {object_name(active[0])}", active, [], writing=False)
+            if not varbinds:
+                return rows
+            for i, (name, value) in enumerate(varbinds):
+                column = active[i % len(active)]
+                if column not in cursor:
+                    continue
+                oid = tuple(name)
+                if oid[: len(column)] != column or present(value) is None:
+                    del cursor[column]  # walked past the column's end
+                    continue
+                if oid <= cursor[column]:
+                    raise self.driver._error(f"answered a non-increasing OID {object_name(oid)} while walking {object_name(column)}")
+                rows[column].append((oid[len(column) :], value))
+                cursor[column] = oid
+        raise self.driver._error(f"walking {', '.join(object_name(c) for c in columns)} took more than {max_rounds} requests")
+
+    async def set(self, varbinds: Sequence[tuple[Oid, Any]], doing: str, ports: Sequence[str], *, gauge: bool = False) -> None:
+        """One SET PDU. Every returned varbind is checked: some agents (snmpsim) refuse an object with a
+        noSuchInstance varbind and no error status, and a short or altered answer is no acknowledgement."""
+        oids = [oid for oid, _ in varbinds]
+        result = await self._request(self.hlapi.set_cmd, self.write_auth, *(self._varbind(o, v, gauge=gauge) for o, v in varbinds))
+        answered = self._check(result, doing, oids, ports, writing=True)
+        if len(answered) != len(varbinds):
+            raise self.driver._error(f"the switch answered {len(answered)} values to {doing} ({len(varbinds)} sent)", ports)
+        for (oid, sent), (name, value) in zip(varbinds, answered, strict=True):
+            if tuple(name) != oid:
+                raise self.driver._error(f"the switch answered {object_name(tuple(name))} to {doing} on {object_name(oid)}", ports)
+            if present(value) is None:
+                raise self.driver._error(f"the switch refused {doing}: no such object {object_name(oid)}", ports)
+            if not _same_value(sent, value):
+                raise self.driver._error(
+                    f"the switch answered {object_name(oid)} = {value.prettyPrint()} to {doing} (sent {sent!r})", ports
+                )
+
+
+def _same_value(sent: Any, value: Any) -> bool:
+    try:
+        if isinstance(sent, bytes):
+            return bytes(value.asOctets()) == sent
+        return int(value) == int(sent)
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+@functools.cache
+def _shared_mib_view() -> Any:
+    return view.MibViewController(builder.MibBuilder())
