@@ -71,7 +71,7 @@ def test_completer_commands_nodes_vlans_flags_choices(env: dict[str, str]) -> No
         assert texts(shell, "re") == ["release", "reserve"]
         assert texts(shell, "mo") == ["move"]  # an alias
         assert texts(shell, "he") == ["help"]
-        assert texts(shell, "help se") == ["set"]
+        assert texts(shell, "help se") == ["set", "set-safe"]
 
         vlans = texts(shell, "set ")
         assert vlans[:4] == ["DEFAULT", "1", "2", "3"] and "9" in vlans

@@ -101,8 +101,6 @@ class SnmpQBridgeDriver(SnmpDriver):
         opts = switch.options
         self.detect_trunks = bool(opts.get("detect_trunks", True))
         self.portlist_format = str(opts.get("portlist_format", "auto")).lower()
-        if self.portlist_format not in ("auto", "bitmap", "text"):
-            raise self._error(f"portlist_format {self.portlist_format!r} is not one of auto, bitmap, text")
         self._ports: dict[str, _Port] | None = None
         self._bridge_ports: frozenset[int] = frozenset()
         self._has_pvid: bool | None = None
@@ -179,8 +177,10 @@ class SnmpQBridgeDriver(SnmpDriver):
 
     def _format(self, source: Source, raw: Mapping[int, tuple[bytes, bytes]]) -> Format:
         """Bitmaps (RFC 4363) or text lists of bridge ports (Junos): by option, or by which reading fits the switch."""
-        if self.portlist_format != "auto":
+        if self.portlist_format in ("bitmap", "text"):
             return "text" if self.portlist_format == "text" else "bitmap"
+        if self.portlist_format != "auto":
+            raise self._error(f"the switch option portlist_format = {self.portlist_format!r} is not auto, bitmap or text")
         values = [octets for pair in raw.values() for octets in pair if octets]
         if not values or not all(_TEXT_LIST.fullmatch(v) for v in values):
             return "bitmap"  # some list has a byte that text never has: bitmaps
