@@ -548,6 +548,21 @@ class KavlanService:
     async def _move(
         self, names_: Sequence[str], vlan: int, *, user: str, rights: Rights | None, dry_run: bool = False
     ) -> MoveReport:
+        """Hold the lock of every switch involved (in name order: no deadlock) from the first read to the last
+        write, so that what a move read is still true when it writes; a dry run takes none."""
+        if dry_run:
+            return await self._move_locked(names_, vlan, user=user, rights=rights, dry_run=True)
+        switches = sorted({ref.nic.switch for ref, _name in self.resolve(names_)})
+        async with contextlib.AsyncExitStack() as held:
+            for switch in switches:
+                await held.enter_async_context(self._switch_lock(switch))
+            for switch in switches:
+                await held.enter_async_context(self._driver(switch).batch())
+            return await self._move_locked(names_, vlan, user=user, rights=rights)
+
+    async def _move_locked(
+        self, names_: Sequence[str], vlan: int, *, user: str, rights: Rights | None, dry_run: bool = False
+    ) -> MoveReport:
         started = time.perf_counter()
         refs = self.resolve(names_)
         if rights is not None:
@@ -652,7 +667,7 @@ class KavlanService:
             drv = self._driver(sp.switch)
             self.events.publish(SwitchStarted(switch=sp.switch, ports=len(sp.moves)))
             tries = 0
-            async with sem, self._switch_lock(sp.switch):
+            async with sem:
                 error: SwitchError | None = None
                 after: dict[str, PortState] | None = None
                 try:
@@ -751,7 +766,7 @@ class KavlanService:
             t0 = time.perf_counter()
             self.events.publish(SwitchStarted(switch=sp.switch, ports=len(moved), action="rollback"))
             ok, err = True, ""
-            async with sem, self._switch_lock(sp.switch):
+            async with sem:
                 try:
                     await self._with_retries(sp.switch, lambda: drv.apply(moved))
                 except SwitchError as exc:

@@ -484,7 +484,7 @@ def test_procurve_moves(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
 
     # dot1qPvid.26 is read-only in this copy: snmpsim answers the SET with noSuchInstance and no error status
     err = refused(sim, community, lambda d: d.apply([PortChange("26", 252, 999)]))
-    assert "refused setting dot1qPvid: no such object dot1qPvid.26" in err.reason and err.ports == ("26",)
+    assert "refused moving port(s) to VLAN 999: no such object dot1qPvid.26" in err.reason and err.ports == ("26",)
     # the lists were written, the PVID was not: the port is now neither here nor there, and the driver says so
     err = refused(sim, community, lambda d: d.read_ports(["25", "26"]))
     assert err.reason == "port 26 is an untagged member of VLAN 999 but has dot1qPvid 252" and err.ports == ("26",)

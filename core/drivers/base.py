@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -47,6 +48,7 @@ class SwitchDriver(abc.ABC):
         self.switch = switch
         self.credentials = dict(credentials or {})
         self.context = context
+        self.in_batch = False
 
     @abc.abstractmethod
     async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
@@ -62,6 +64,20 @@ class SwitchDriver(abc.ABC):
     def describe(self, changes: Sequence[PortChange]) -> list[str]:
         """What ``apply`` would send, for a dry run: the exact commands for CLI drivers, nothing for the others."""
         return []
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """The caller holds this switch's lock from the first read to the last write of a move: within it, a
+        driver may reuse what it read instead of reading it again (never across a write it made)."""
+        self.in_batch = True
+        try:
+            yield
+        finally:
+            self.in_batch = False
+            self.end_batch()
+
+    def end_batch(self) -> None:  # noqa: B027
+        """Forget what was kept for the batch."""
 
     async def close(self) -> None:  # noqa: B027
         """Release connections."""

@@ -12,6 +12,7 @@ from . import portlist
 from .base import PortChange, PortState
 from .snmp_session import (
     MAX_VID,
+    Gauge,
     Oid,
     SnmpDriver,
     SnmpSession,
@@ -105,6 +106,11 @@ class SnmpQBridgeDriver(SnmpDriver):
         self._bridge_ports: frozenset[int] = frozenset()
         self._has_pvid: bool | None = None
         self._source: Source | None = None
+        self._batch_table: _VlanTable | None = None
+        self._written = False
+        """Whether this batch wrote to the switch: a read before any write is the plan's, one after is a read-back."""
+        self._table_rows: int | None = None
+        """How many VLANs the table had at the last walk: the next walk asks for that many (plus one) at once."""
 
     # --- the port map ---------------------------------------------------------------------------------
 
@@ -139,22 +145,36 @@ class SnmpQBridgeDriver(SnmpDriver):
 
     # --- reads -------------------------------------------------------------------------------------------
 
+    def end_batch(self) -> None:
+        self._batch_table = None
+        self._written = False
+
     async def _vlan_table(self, session: SnmpSession) -> _VlanTable:
-        """Every VLAN's members: the static table if the switch has one, else the current table."""
+        """Every VLAN's members: the static table if the switch has one, else the current table; read once per
+        batch (a move holds the switch's lock from its read to its write), and again after every write."""
+        if self.in_batch and self._batch_table is not None:
+            return self._batch_table
+        table = await self._read_vlan_table(session)
+        self._batch_table = table if self.in_batch else None
+        return table
+
+    async def _read_vlan_table(self, session: SnmpSession) -> _VlanTable:
         if self._source in (None, "static"):
-            columns = await session.walk([VLAN_STATIC_EGRESS, VLAN_STATIC_UNTAGGED])
+            columns = await session.walk([VLAN_STATIC_EGRESS, VLAN_STATIC_UNTAGGED], rows_hint=self._table_rows)
             egress = _by_vid(columns[VLAN_STATIC_EGRESS], index_length=1)
             untagged = _by_vid(columns[VLAN_STATIC_UNTAGGED], index_length=1)
             if egress or untagged or self._source == "static":
                 self._source = "static"
+                self._table_rows = len(set(egress) | set(untagged))
                 return self._table("static", egress, untagged)
         if self._source in (None, "current"):
             # indexed by (dot1qVlanTimeMark, vid); _by_vid keeps the lowest time mark, the one covering all changes
-            columns = await session.walk([VLAN_CURRENT_EGRESS, VLAN_CURRENT_UNTAGGED])
+            columns = await session.walk([VLAN_CURRENT_EGRESS, VLAN_CURRENT_UNTAGGED], rows_hint=self._table_rows)
             egress = _by_vid(columns[VLAN_CURRENT_EGRESS], index_length=2)
             untagged = _by_vid(columns[VLAN_CURRENT_UNTAGGED], index_length=2)
             if egress or untagged or self._source == "current":
                 self._source = "current"
+                self._table_rows = len(columns[VLAN_CURRENT_EGRESS])
                 return self._table("current", egress, untagged)
         self._source = "none"
         return _VlanTable("none")
@@ -224,10 +244,20 @@ class SnmpQBridgeDriver(SnmpDriver):
         bridge_ports = sorted({p.bridge_port for p in mapping.values() if p.bridge_port is not None})
         # the table is skipped only when told to, and only once the switch is known to have one
         need_table = self.detect_trunks or self._source in (None, "none") or self._has_pvid is not True
-        pvids, table = await settle([
-            self._pvids(session, bridge_ports),
-            self._vlan_table(session) if need_table else none(),
-        ])
+        # a move's planning read (in its batch, before any write) trusts the static membership table; the PVIDs
+        # are checked by the read-back of what it writes, and by every read outside a move (drift)
+        plan_read = self.in_batch and not self._written and self._has_pvid is True and self._source == "static"
+        if plan_read:
+            table = await self._vlan_table(session)
+            if all(len(table.untagged_in.get(bp, ())) == 1 or table.tagged_in.get(bp) for bp in bridge_ports):
+                pvids: dict[int, int | None] = dict.fromkeys(bridge_ports)
+            else:  # some port's VLAN needs its PVID to be told (or to be refused with the exact reason)
+                pvids = await self._pvids(session, bridge_ports)
+        else:
+            pvids, table = await settle([
+                self._pvids(session, bridge_ports),
+                self._vlan_table(session) if need_table else none(),
+            ])
         if table is None and any(v is None for v in pvids.values()):
             table = await self._vlan_table(session)  # some ports have no PVID after all
         if table is not None and table.source == "none":
@@ -323,6 +353,7 @@ class SnmpQBridgeDriver(SnmpDriver):
             ports = [c.port for tag in missing for c in by_tag[tag]]
             raise self._error(f"VLAN {', '.join(map(str, missing))} does not exist on the switch", ports)
 
+        pdus: list[tuple[list[tuple[Oid, Any]], list[str], str]] = []
         for tag, group in by_tag.items():
             moving = {bridge[c.port] for c in group}
             pdu: list[tuple[Oid, Any]] = []
@@ -344,17 +375,27 @@ class SnmpQBridgeDriver(SnmpDriver):
             untagged[tag] = sized(portlist.update(untagged[tag], add=moving))
             pdu.append(((*VLAN_STATIC_EGRESS, tag), egress[tag]))
             pdu.append(((*VLAN_STATIC_UNTAGGED, tag), untagged[tag]))
-            await session.set(pdu, f"moving port(s) to VLAN {tag}", [c.port for c in group])
+            pdus.append((pdu, [c.port for c in group], f"moving port(s) to VLAN {tag}"))
 
-        if self._has_pvid:
-            pvid_varbinds = [((*PVID, bridge[c.port]), c.new_tag) for c in changes]
-            chunks = [pvid_varbinds[i : i + self.varbinds_per_pdu] for i in range(0, len(pvid_varbinds), self.varbinds_per_pdu)]
-            ports_of = {(*PVID, bridge[c.port]): c.port for c in changes}
-            await settle(session.set(chunk, "setting dot1qPvid", [ports_of[oid] for oid, _ in chunk], gauge=True) for chunk in chunks)
+        self._batch_table = None  # the switch is about to change: a read-back must read it again
+        self._written = True
+        pvids: list[tuple[Oid, Any]] = [((*PVID, bridge[c.port]), Gauge(c.new_tag)) for c in changes] if self._has_pvid else []
+        ports_of = {(*PVID, bridge[c.port]): c.port for c in changes}
+        if len(pdus) == 1 and len(pdus[0][0]) + len(pvids) <= self.varbinds_per_pdu:
+            # the common case, one target VLAN: membership then PVIDs in one PDU, in that order
+            pdu, ports, doing = pdus[0]
+            await session.set([*pdu, *pvids], doing, ports)
+            return
+        for pdu, ports, doing in pdus:
+            await session.set(pdu, doing, ports)
+        chunks = [pvids[i : i + self.varbinds_per_pdu] for i in range(0, len(pvids), self.varbinds_per_pdu)]
+        await settle(session.set(chunk, "setting dot1qPvid", [ports_of[oid] for oid, _ in chunk]) for chunk in chunks)
 
     async def ensure_vlan(self, tag: int, name: str) -> None:
         if not 1 <= tag <= MAX_VID:
             raise self._error(f"VLAN tag {tag} is out of range (1-{MAX_VID})")
+        if self.in_batch and self._batch_table is not None and tag in self._batch_table.raw:
+            return  # the table this batch read has it
         session = await self._open()
         # a VLAN exists if any column of its static row answers: not every switch has RowStatus (ProCurve, TP-Link)
         row = [(*VLAN_STATIC_ROW_STATUS, tag), (*VLAN_STATIC_NAME, tag), (*VLAN_STATIC_EGRESS, tag)]
@@ -362,11 +403,13 @@ class SnmpQBridgeDriver(SnmpDriver):
         status = values[row[0]]
         if status is not None:
             if int(status) != ACTIVE:
+                self._batch_table, self._written = None, True
                 await session.set([((*VLAN_STATIC_ROW_STATUS, tag), ACTIVE)], f"activating VLAN {tag}", [])
             return
         if any(values[oid] is not None for oid in row[1:]):
             return
         label = name.encode("utf-8")[:NAME_MAX]
+        self._batch_table, self._written = None, True
         await session.set(
             [((*VLAN_STATIC_NAME, tag), label), ((*VLAN_STATIC_ROW_STATUS, tag), CREATE_AND_GO)],
             f"creating VLAN {tag}",

@@ -144,12 +144,17 @@ def auth_data(credentials: Mapping[str, Any], error: Any) -> tuple[Any, Any]:
     raise error(f"SNMP version {credentials.get('version')!r} is not supported here (use \"2c\" or \"3\")")
 
 
+class Gauge(int):
+    """An unsigned value sent as Gauge32 (dot1qPvid), in a PDU that may mix it with other types."""
+
+
 class SnmpDriver(SwitchDriver):
     """What every SNMP driver shares: its options, its errors and one session per event loop.
 
     Options (the inventory's ``[site.switch.options]``): ``timeout`` (seconds per request, default 2),
     ``retries`` (default 1), ``max_in_flight`` (requests at once, default 32), ``varbinds_per_pdu``
-    (default 20), ``max_repetitions`` (GETBULK, default 32).
+    (default 48: SNMP only guarantees 484-octet messages, lower it for old switches), ``max_repetitions``
+    (GETBULK, default 32; later walks of a table ask for as many rows as it had, plus one).
     """
 
     def __init__(self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None) -> None:
@@ -158,7 +163,7 @@ class SnmpDriver(SwitchDriver):
         self.timeout = float(opts.get("timeout", 2.0))
         self.retries = int(opts.get("retries", 1))
         self.max_in_flight = max(1, int(opts.get("max_in_flight", 32)))
-        self.varbinds_per_pdu = max(1, int(opts.get("varbinds_per_pdu", 20)))
+        self.varbinds_per_pdu = max(1, int(opts.get("varbinds_per_pdu", 48)))
         self.max_repetitions = max(1, int(opts.get("max_repetitions", 32)))
         self._session: SnmpSession | None = None
 
@@ -206,6 +211,10 @@ class SnmpSession:
             self.engine.cache["mibViewController"] = _shared_mib_view()
         self.target: Any = None
         self.gate = asyncio.Semaphore(driver.max_in_flight)
+        # hlapi resolves each varbind through the MIB view, which costs more CPU than the rest of a request; a
+        # resolved object is kept resolved, so the OIDs a driver asks for again and again are built once
+        self._reads: dict[Oid, Any] = {}
+        self._names: dict[Oid, Any] = {}
 
     async def connect(self) -> None:
         cls = self.hlapi.Udp6TransportTarget if ":" in self.host else self.hlapi.UdpTransportTarget
@@ -221,12 +230,22 @@ class SnmpSession:
     def _varbind(self, oid: Oid, value: Any = None, *, gauge: bool = False) -> Any:
         h = self.hlapi
         if value is None:
-            return h.ObjectType(h.ObjectIdentity(oid))
+            found = self._reads.get(oid)
+            if found is None:
+                found = self._reads[oid] = h.ObjectType(h.ObjectIdentity(oid))
+            return found
+        name = self._names.get(oid)
+        if name is None:
+            name = self._names[oid] = h.ObjectIdentity(oid)
+        return self._typed(name, value, gauge=gauge)
+
+    def _typed(self, name: Any, value: Any, *, gauge: bool) -> Any:
+        h = self.hlapi
         if isinstance(value, bytes):
-            return h.ObjectType(h.ObjectIdentity(oid), h.OctetString(value))
-        if gauge:
-            return h.ObjectType(h.ObjectIdentity(oid), h.Gauge32(value))
-        return h.ObjectType(h.ObjectIdentity(oid), h.Integer32(value))
+            return h.ObjectType(name, h.OctetString(value))
+        if gauge or isinstance(value, Gauge):
+            return h.ObjectType(name, h.Gauge32(int(value)))
+        return h.ObjectType(name, h.Integer32(value))
 
     def _check(self, result: tuple[Any, Any, Any, Sequence[Any]], doing: str, oids: Sequence[Oid], ports: Sequence[str],
                *, writing: bool) -> Sequence[Any]:
@@ -275,11 +294,14 @@ class SnmpSession:
             out.update(part)
         return out
 
-    async def walk(self, columns: Sequence[Oid], max_rounds: int = 1000) -> dict[Oid, list[tuple[Oid, Any]]]:
-        """The rows of table columns walked side by side with GETBULK: per column, (index suffix, value)."""
+    async def walk(self, columns: Sequence[Oid], max_rounds: int = 1000, *, rows_hint: int | None = None
+                   ) -> dict[Oid, list[tuple[Oid, Any]]]:
+        """The rows of table columns walked side by side with GETBULK: per column, (index suffix, value).
+        ``rows_hint`` (how many rows the table had last time) keeps a GETBULK from reading far past its end:
+        an agent such as snmpd with pass_persist answers every repetition, one helper round trip each."""
         rows: dict[Oid, list[tuple[Oid, Any]]] = {c: [] for c in columns}
         cursor: dict[Oid, Oid] = {c: c for c in columns}
-        reps = self.driver.max_repetitions
+        reps = self.driver.max_repetitions if rows_hint is None else max(1, min(self.driver.max_repetitions, rows_hint + 1))
         for _ in range(max_rounds):
             active = [c for c in columns if c in cursor]
             if not active:

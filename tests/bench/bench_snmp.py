@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from snmpd_fixture import RW_COMMUNITY, Snmpd, running_snmpd  # noqa: E402
-from udp_delay import start_proxy  # noqa: E402
+from udp_delay import ProxyProcess  # noqa: E402
 
 from kavlan_core import config  # noqa: E402
 from kavlan_core.drivers import portlist  # noqa: E402
@@ -45,27 +44,6 @@ SUBNETS = '"1" = "10.65.192.0/20"\n"2" = "10.65.208.0/20"\n"3" = "10.65.224.0/20
     f'"{i}" = "{net}"' for i, net in zip(range(4, 10), ["10.64.64.0/18", "10.64.128.0/18", "10.64.192.0/18",
                                                          "10.65.0.0/18", "10.65.64.0/18", "10.65.128.0/18"], strict=True)
 )
-
-
-class Proxies:
-    """Delay proxies in a thread of their own, so that separate processes (snmpset) go through them too."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.open: list = []
-
-    def add(self, port: int, rtt_ms: float) -> int:
-        proxy, listen = asyncio.run_coroutine_threadsafe(start_proxy(("127.0.0.1", port), rtt_ms), self.loop).result(10)
-        self.open.append(proxy)
-        return listen
-
-    def close(self) -> None:
-        for p in self.open:
-            self.loop.call_soon_threadsafe(p.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def inventory(path: Path, addresses: list[str]) -> Path:
@@ -133,6 +111,27 @@ def floor_engine() -> object:
     return engine
 
 
+_NAMES: dict[str, object] = {}
+_READS: dict[str, object] = {}
+
+
+def _name(oid: str) -> object:
+    """Resolved names are kept, as the driver keeps them: the floor pays no MIB resolution the driver does not."""
+    from pysnmp.hlapi.v3arch import asyncio as h
+
+    if oid not in _NAMES:
+        _NAMES[oid] = h.ObjectIdentity(oid)
+    return _NAMES[oid]
+
+
+def _read(oid: str) -> object:
+    from pysnmp.hlapi.v3arch import asyncio as h
+
+    if oid not in _READS:
+        _READS[oid] = h.ObjectType(h.ObjectIdentity(oid))
+    return _READS[oid]
+
+
 async def floor_move(engine: object, agents: list[Snmpd], addresses: list[str], old: int, new: int) -> None:
     from pysnmp.hlapi.v3arch import asyncio as h
 
@@ -146,13 +145,13 @@ async def floor_move(engine: object, agents: list[Snmpd], addresses: list[str], 
         ports = set(range(1, PER_SWITCH + 1))
         o = portlist.encode(set(members.get(str(old), set())) - ports, size)
         n = portlist.encode(set(members.get(str(new), set())) | ports, size)
-        varbinds = [h.ObjectType(h.ObjectIdentity(f"{col}.{vid}"), h.OctetString(v))
+        varbinds = [h.ObjectType(_name(f"{col}.{vid}"), h.OctetString(v))
                     for col in (EGRESS, UNTAGGED) for vid, v in ((old, o), (new, n))]
-        varbinds += [h.ObjectType(h.ObjectIdentity(f"{PVID}.{p}"), h.Gauge32(new)) for p in sorted(ports)]
+        varbinds += [h.ObjectType(_name(f"{PVID}.{p}"), h.Gauge32(new)) for p in sorted(ports)]
         err, status, _, _ = await h.set_cmd(engine, auth, target, h.ContextData(), *varbinds, lookupMib=False)
         assert not err and not int(status), (err, status)
         err, status, _, vbs = await h.get_cmd(engine, auth, target, h.ContextData(),
-                                              *(h.ObjectType(h.ObjectIdentity(f"{PVID}.{p}")) for p in sorted(ports)),
+                                              *(_read(f"{PVID}.{p}") for p in sorted(ports)),
                                               lookupMib=False)
         assert not err and all(int(v) == new for _, v in vbs)
 
@@ -231,21 +230,23 @@ def main() -> None:
         os.environ.update(KAVLAN_DATA_DIR=tmp, KAVLAN_CONFIG=str(Path(tmp) / "none.toml"), KAVLAN_USER="bench")
         creds = Path(tmp) / "creds.toml"
         creds.write_text(f'[bench]\nversion = "2c"\ncommunity = "{RW_COMMUNITY}"\nwrite_community = "{RW_COMMUNITY}"\n')
-        proxies = Proxies()
+        proxies: list[ProxyProcess] = []
         print(f"{SWITCHES} snmpd switches (net-snmp + the project's pass_persist Q-BRIDGE agent), "
               f"{SWITCHES * PER_SWITCH} nodes, DEFAULT (VLAN tag {DEFAULT_VID}) -> VLAN and back; median of {args.runs}")
         print(f"{'rtt':>6} {'(a) kavlan':>12} {'(b) snmpset/port':>18} {'(c) floor':>12} {'a/c':>6} {'b/a':>6} {'b/c':>6}")
         try:
             for rtt in (float(x) for x in args.rtt.split(",")):
                 if rtt > 0:
-                    addresses = [f"127.0.0.1:{proxies.add(a.port, rtt)}" for a in agents]
+                    proxies.append(ProxyProcess([a.port for a in agents], rtt))
+                    addresses = [f"127.0.0.1:{port}" for port in proxies[-1].ports]
                 else:
                     addresses = [a.address for a in agents]
                 a_s, b_s, c_s = measure(rtt, agents, addresses, Path(tmp), creds, args.runs)
                 a, b, c = (statistics.median(x) for x in (a_s, b_s, c_s))
                 print(f"{rtt:4g}ms {fmt(a_s):>12} {fmt(b_s):>18} {fmt(c_s):>12} {a / c:6.2f} {b / a:6.2f} {b / c:6.2f}")
         finally:
-            proxies.close()
+            for proxy in proxies:
+                proxy.stop()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 
 class _Upstream(asyncio.DatagramProtocol):
@@ -59,3 +60,41 @@ async def start_proxy(target: tuple[str, int], rtt_ms: float) -> tuple[DelayProx
     loop = asyncio.get_running_loop()
     transport, proxy = await loop.create_datagram_endpoint(lambda: DelayProxy(target, rtt_ms), local_addr=("127.0.0.1", 0))
     return proxy, transport.get_extra_info("sockname")[1]
+
+
+def _serve(targets: list[int], rtt_ms: float, conn: object) -> None:
+    """In a process of its own: the proxies must not share the GIL with the code being measured."""
+
+    async def main() -> None:
+        ports = []
+        for port in targets:
+            _proxy, listen = await start_proxy(("127.0.0.1", port), rtt_ms)
+            ports.append(listen)
+        conn.send(ports)  # type: ignore[attr-defined]
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # type: ignore[attr-defined]  # until told to stop
+
+    asyncio.run(main())
+
+
+class ProxyProcess:
+    """Delay proxies for several loopback UDP ports, served by a child process; stop() ends it."""
+
+    def __init__(self, targets: list[int], rtt_ms: float) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(target=_serve, args=(targets, rtt_ms, child), daemon=True)
+        self._process.start()
+        if not self._conn.poll(30):
+            self.stop()
+            raise RuntimeError("the delay proxies did not start")
+        self.ports: list[int] = self._conn.recv()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send("stop")
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
