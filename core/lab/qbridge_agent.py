@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -180,8 +181,11 @@ class QBridgeAgent:
         drop_ports: Iterable[int] = (),
         pvid: bool = True,
         trim_portlists: bool = False,
+        bridge_prefix: str | None = None,
     ) -> None:
         self.state_path = Path(state_path)
+        self.bridge_prefix = bridge_prefix
+        """In the lab: move each port's link to the Linux bridge ``<prefix><vid>`` of its access VLAN."""
         self.base = base
         self.drop_ports = frozenset(drop_ports)
         self.serve_pvid = pvid
@@ -267,11 +271,26 @@ class QBridgeAgent:
         try:
             with locked(self.state_path):
                 state = load_state(self.state_path)
+                before = access_vlans(state) if self.bridge_prefix is not None else {}
                 self._apply(state, oid, kind, value)
                 save_state(self.state_path, state)
+                if self.bridge_prefix is not None:
+                    self._move_links(state, before)
         except Refused as refusal:
             return str(refusal.args[0])
         return DONE
+
+    def _move_links(self, state: dict[str, Any], before: dict[int, int | None]) -> None:
+        """Make the lab's bridges follow the MIB: a port whose access VLAN changed moves to that VLAN's bridge
+        (a port between VLANs, in no untagged list for a moment within one PDU, stays where it is)."""
+        for port, vid in access_vlans(state).items():
+            if vid is None or vid == before.get(port):
+                continue
+            link = str(state["names"][str(port)])
+            bridge = f"{self.bridge_prefix}{vid}"
+            done = subprocess.run(["ip", "link", "set", link, "master", bridge], capture_output=True, timeout=10)
+            if done.returncode != 0:
+                raise Refused("commit-failed")  # e.g. no bridge for that VLAN on this switch
 
     # --- SET semantics
 
@@ -485,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-pvid", action="store_true", help="serve no dot1qPvid, like switches without it")
     parser.add_argument("--trim-portlists", action="store_true", help="serve PortLists without trailing zero octets")
     parser.add_argument("--log", help="append every request and answer to this file")
+    parser.add_argument("--bridge-prefix", help="(the lab) move port links to the Linux bridge PREFIX<vid> of their VLAN")
     args = parser.parse_args(argv)
 
     base = parse_oid(args.base_oid)
@@ -497,6 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         drop_ports=_port_numbers(args.drop_writes_to_ports),
         pvid=not args.no_pvid,
         trim_portlists=args.trim_portlists,
+        bridge_prefix=args.bridge_prefix,
     )
     log = open(args.log, "a", encoding="utf-8") if args.log else None  # noqa: SIM115 - lives as long as the process
     try:

@@ -1,0 +1,254 @@
+"""The lab's shape, computed from a testbed description: namespaces, bridges, veth links, addresses, names, DHCP placement."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import names
+from ..inventory import Inventory
+from ..model import DEFAULT, GLOBAL_IDS, LOCAL_IDS, ROUTED_IDS, vlan_label
+
+DEFAULT_PREFIX = "kl-"
+LAB_NET = ipaddress.IPv4Network("10.64.0.0/12")
+"""Every lab subnet lies inside it; nodes route it (and nothing else) through their VLAN's router."""
+# this machine's uplink, its package mirror and its DNS (LAB.md): never a lab subnet, never routed
+FORBIDDEN = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "203.0.113.0/24", "10.255.0.0/16"))
+
+ROUTER_HOST, FRONTEND_HOST = 1, 2
+GATEWAY_HOST_BASE = 2  # kavlan-N's leg in DEFAULT is .(2 + N)
+SWITCH_MGMT_HOST_BASE = 240  # switch i's management address in DEFAULT is .(240 + i), 0-based
+NODE_IFACE = "eth0"
+
+_PREFIX = re.compile(r"^[a-z][a-z0-9]{0,7}-$")
+_LINK = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
+
+
+class LabError(RuntimeError):
+    """The lab cannot be built, run or removed; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A veth pair: ``a`` in namespace ``a_ns`` (enslaved to ``a_master``), ``b`` created straight in ``b_ns``."""
+
+    a_ns: str
+    a: str
+    b_ns: str
+    b: str
+    a_master: str = ""
+    b_master: str = ""
+    b_address: str = ""
+    """``10.64.0.1/18``: the address of end ``b``, if any."""
+    b_mac: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """A lab machine with a hostname of its own and an sshd: a node, or a local VLAN's gateway ``kavlan-N``."""
+
+    name: str
+    netns: str
+    kind: str
+    """``node`` or ``gateway``."""
+    listen: tuple[str, ...]
+    """sshd's ListenAddress list: every address the host may hold (nodes bind them with ip_nonlocal_bind)."""
+    aliases: tuple[str, ...]
+    """Every name and address it answers to: its line in known_hosts."""
+    mac: str = ""
+    default_address: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchNs:
+    name: str
+    netns: str
+    driver: str
+    bridges: tuple[str, ...]
+    mgmt_address: str
+    """``10.64.0.240/18`` on its DEFAULT bridge: where a control plane such as snmpd listens."""
+    ports: tuple[str, ...]
+    default_tag: int
+
+
+@dataclass(frozen=True, slots=True)
+class DhcpPlacement:
+    """Where the DHCP server of one VLAN runs: a namespace, its interface in the VLAN, its address there."""
+
+    site: str
+    vlan: int
+    netns: str
+    interface: str
+    server_ip: str
+    router: str
+    subnet: str
+
+    def table(self) -> dict[str, Any]:
+        """Its entry in the generated inventory's ``[site.dhcp.vlans]`` (server_ip: informative)."""
+        return {"netns": self.netns, "interface": self.interface, "server_ip": self.server_ip}
+
+
+@dataclass
+class Topology:
+    prefix: str
+    inventory: Inventory
+    site: str
+    core: str
+    router: str
+    frontend: str
+    frontend_address: str
+    tags: dict[int, int]
+    """VLAN id -> tag, every VLAN of the site (DEFAULT, 1-9, the global ones)."""
+    switches: list[SwitchNs] = field(default_factory=list)
+    hosts: list[Host] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    frontend_routes: list[tuple[str, str]] = field(default_factory=list)
+    dhcp: dict[int, DhcpPlacement] = field(default_factory=dict)
+    infra_names: list[tuple[str, list[str]]] = field(default_factory=list)
+    """(address, names) of the routers, gateways, frontend and managed switches, for the hosts file."""
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [self.core, *(s.netns for s in self.switches), self.router, self.frontend, *(h.netns for h in self.hosts)]
+
+    @property
+    def nodes(self) -> list[Host]:
+        return [h for h in self.hosts if h.kind == "node"]
+
+    @property
+    def gateways(self) -> list[Host]:
+        return [h for h in self.hosts if h.kind == "gateway"]
+
+    def host(self, name: str) -> Host:
+        for h in self.hosts:
+            if h.name == name or h.netns == name:
+                return h
+        raise LabError(f"no lab host named {name!r} (hosts: {', '.join(h.name for h in self.hosts)})")
+
+    def hosts_file(self) -> str:
+        """/etc/hosts of every lab namespace: the lab's names only."""
+        inv, domain = self.inventory, self.inventory.domain
+        lines = ["# kavlan lab: every lab name; nothing outside the lab", "127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost"]
+        lines += [f"{addr}\t{' '.join(n)}" for addr, n in self.infra_names]
+        for node in inv.site_nodes(self.site):
+            for vid in self.tags:
+                short = names.vlan_hostname(node.name, vid)
+                lines.append(f"{inv.address(node, vid)}\t{names.fqdn(short, node.site, domain)} {short}")
+        return "\n".join(lines) + "\n"
+
+
+def switch_netns(prefix: str, switch: str, option: str) -> str:
+    """The switch's namespace: its ``netns`` option (or its name) under the lab's prefix."""
+    base = option or switch
+    if base.startswith(DEFAULT_PREFIX):
+        base = base[len(DEFAULT_PREFIX):]
+    return prefix + base
+
+
+def _check_subnet(net: ipaddress.IPv4Network, what: str) -> None:
+    if not net.subnet_of(LAB_NET) or any(net.overlaps(f) for f in FORBIDDEN):
+        raise LabError(f"{what} {net} is outside the lab's {LAB_NET}: lab subnets must stay inside it")
+
+
+def _link_name(name: str, what: str) -> str:
+    if not _LINK.match(name):
+        raise LabError(f"{what} {name!r} is not a valid link name (letters, digits, '_.:-', 15 characters at most)")
+    return name
+
+
+def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
+    """The lab for the testbed's single site; raises LabError on what a lab cannot hold."""
+    if not _PREFIX.match(prefix):
+        raise LabError(f"prefix {prefix!r}: use 1-8 lower-case letters or digits and a final '-', e.g. {DEFAULT_PREFIX}")
+    if len(inventory.sites) != 1:
+        raise LabError(f"the lab builds one site; {inventory.source} has {len(inventory.sites)}")
+    site = next(iter(inventory.sites.values()))
+    vids = inventory.vlan_ids(site.name)
+    tags = {vid: inventory.tag(site.name, vid) for vid in vids}
+    subnets = {vid: inventory.vlan(site.name, vid).subnet for vid in vids}
+    for vid, net in subnets.items():
+        _check_subnet(net, f"VLAN {vlan_label(vid)}'s subnet")
+
+    def addr(vid: int, host: int) -> str:
+        return f"{subnets[vid].network_address + host}/{subnets[vid].prefixlen}"
+
+    def ip(vid: int, host: int) -> str:
+        return str(subnets[vid].network_address + host)
+
+    bridge = {vid: _link_name(f"vlan{tag}", "bridge") for vid, tag in tags.items()}
+    topo = Topology(prefix, inventory, site.name, prefix + "core", prefix + "router", prefix + "frontend",
+                    addr(DEFAULT, FRONTEND_HOST), tags)
+
+    def fqdn(short: str) -> str:
+        return names.fqdn(short, site.name, inventory.domain)
+
+    # switches: one bridge per VLAN tag; a trunk = one veth pair per tag to the core's bridge of that tag
+    for i, swname in enumerate(site.switches):
+        sw = inventory.switches[swname]
+        netns = switch_netns(prefix, swname, str(sw.options.get("netns", "")))
+        ports = tuple(_link_name(ref.nic.port, f"port of {swname}") for ref in inventory.switch_ports(swname))
+        mgmt = addr(DEFAULT, SWITCH_MGMT_HOST_BASE + i)
+        topo.switches.append(SwitchNs(swname, netns, sw.driver, tuple(bridge[v] for v in vids), mgmt, ports,
+                                      tags[DEFAULT]))
+        for vid, tag in tags.items():
+            topo.links.append(Link(netns, f"tr{tag}", topo.core, _link_name(f"s{i + 1}-{tag}", "trunk"),
+                                   bridge[vid], bridge[vid]))
+        if sw.driver != "linux_bridge":
+            topo.infra_names.append((mgmt.split("/")[0], [swname, fqdn(swname)]))
+
+    # the router: a leg in DEFAULT, the routed and the global VLANs (never in a local one), forwarding
+    routed = [vid for vid in vids if vid == DEFAULT or vid in ROUTED_IDS or vid in GLOBAL_IDS]
+    for vid in routed:
+        leg = f"vl{tags[vid]}"
+        topo.links.append(Link(topo.core, f"rt{tags[vid]}", topo.router, leg, bridge[vid], "", addr(vid, ROUTER_HOST)))
+        topo.dhcp[vid] = DhcpPlacement(site.name, vid, topo.router, leg, ip(vid, ROUTER_HOST), ip(vid, ROUTER_HOST),
+                                       str(subnets[vid]))
+        if vid != DEFAULT:
+            topo.frontend_routes.append((str(subnets[vid]), ip(DEFAULT, ROUTER_HOST)))
+            topo.infra_names.append((ip(vid, ROUTER_HOST), [f"gw-kavlan-{vid}", fqdn(f"gw-kavlan-{vid}")]))
+    topo.infra_names.insert(0, (ip(DEFAULT, ROUTER_HOST), ["router", fqdn("router"), "gw", fqdn("gw")]))
+
+    # the frontend: DEFAULT only; routed and global VLANs through the router, local ones unreachable
+    topo.links.append(Link(topo.core, "fe-100", topo.frontend, NODE_IFACE, bridge[DEFAULT], "", topo.frontend_address))
+    topo.infra_names.insert(1, (ip(DEFAULT, FRONTEND_HOST), ["frontend", fqdn("frontend")]))
+
+    # gateways kavlan-N of the local VLANs: DEFAULT and VLAN N, sshd, no forwarding
+    for vid in (v for v in vids if v in LOCAL_IDS):
+        name = f"kavlan-{vid}"
+        netns = prefix + name
+        outer, inner = addr(DEFAULT, GATEWAY_HOST_BASE + vid), addr(vid, 1)
+        topo.links.append(Link(topo.core, f"k{vid}-{tags[DEFAULT]}", netns, "eth0", bridge[DEFAULT], "", outer))
+        topo.links.append(Link(topo.core, f"k{vid}-{tags[vid]}", netns, "eth1", bridge[vid], "", inner))
+        topo.dhcp[vid] = DhcpPlacement(site.name, vid, netns, "eth1", ip(vid, 1), ip(vid, 1), str(subnets[vid]))
+        outer_ip, inner_ip = outer.split("/")[0], inner.split("/")[0]
+        aliases: tuple[str, ...] = (name, fqdn(name), f"gw-kavlan-{vid}", fqdn(f"gw-kavlan-{vid}"), outer_ip, inner_ip)
+        topo.hosts.append(Host(name, netns, "gateway", (outer_ip, inner_ip), aliases, default_address=outer))
+        topo.infra_names.append((outer_ip, [name, fqdn(name)]))
+        topo.infra_names.append((inner_ip, [f"gw-kavlan-{vid}", fqdn(f"gw-kavlan-{vid}")]))
+
+    # nodes: eth0 cabled to their switch port, which starts in DEFAULT
+    infra = {a for a, _ in topo.infra_names} | {s.mgmt_address.split("/")[0] for s in topo.switches}
+    by_switch = {s.name: s for s in topo.switches}
+    for node in inventory.site_nodes(site.name):
+        if len(node.nics) != 1:
+            raise LabError(f"node {node.name} has {len(node.nics)} NICs; lab nodes have one (eth0)")
+        nic = node.primary_nic
+        addresses = [str(inventory.address(node, vid)) for vid in vids]
+        if infra & set(addresses):
+            raise LabError(f"node {node.name} (host {node.host}) collides with a lab address: use a host number in 10-239")
+        netns = prefix + node.name
+        topo.links.append(Link(by_switch[nic.switch].netns, nic.port, netns, NODE_IFACE, bridge[DEFAULT], "", "", nic.mac))
+        short = [names.vlan_hostname(node.name, vid) for vid in vids]
+        aliases = tuple(x for s in short for x in (s, fqdn(s))) + tuple(addresses)
+        topo.hosts.append(Host(node.name, netns, "node", tuple(addresses), aliases, nic.mac, addr(DEFAULT, node.host)))
+    for ns in topo.namespaces:
+        if len(ns) > 40:
+            raise LabError(f"namespace name {ns!r} is too long")
+    return topo
+
+
+def vlan_key(vid: int) -> str:
+    """A VLAN in file names: ``DEFAULT`` or the VLAN number."""
+    return vlan_label(vid)

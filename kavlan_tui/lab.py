@@ -1,0 +1,117 @@
+"""``kavlan-lab``: build, inspect, enter and remove the one-machine lab testbed (network namespaces; needs root)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import NoReturn
+
+from kavlan_core.inventory import InventoryError
+from kavlan_core.lab.builder import DEFAULT_STATE_DIR, Lab
+from kavlan_core.lab.status import format_status, status
+from kavlan_core.lab.topology import DEFAULT_PREFIX, LabError
+
+PROG = "kavlan-lab"
+NOT_ROOT = f"{PROG} needs root: it creates network namespaces and starts daemons (run it with sudo)."
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {message} (see {PROG} --help)\n")
+        raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", default=os.environ.get("KAVLAN_LAB_STATE_DIR") or str(DEFAULT_STATE_DIR),
+                        help=f"where the lab keeps its state, keys, logs and kavlan configuration (default {DEFAULT_STATE_DIR})")
+    common.add_argument("--inventory", help="the lab's testbed description (TOML; default: the built-in lab.toml)")
+    common.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"prefix of every lab namespace (default {DEFAULT_PREFIX})")
+    common.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    p = _Parser(prog=PROG, description="A KaVLAN testbed on this machine: nodes, switches, router, gateways and a "
+                                       "frontend as network namespaces, with DHCP, sshd and atd.")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    up = sub.add_parser("up", parents=[common], help="build the lab and start its daemons")
+    up.add_argument("--keep-on-failure", action="store_true", help="leave a half-built lab for inspection")
+    sub.add_parser("down", parents=[common], help="stop and remove everything the lab made")
+    st = sub.add_parser("status", parents=[common], help="namespaces, daemons, and each node's VLAN and address")
+    st.add_argument("--json", action="store_true", help="JSON output")
+    sh = sub.add_parser("shell", parents=[common], help="an interactive shell in the frontend namespace (or a host)")
+    sh.add_argument("--host", help="a node or gateway instead of the frontend: its console")
+    ex = sub.add_parser("exec", parents=[common], help="run a command in the frontend namespace: exec -- CMD ...")
+    ex.add_argument("--host", help="a node or gateway instead of the frontend: its console")
+    ex.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
+    return p
+
+
+def _up(lab: Lab, keep: bool) -> int:
+    # a SIGTERM during up unwinds like Ctrl-C: the half-built lab is removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    topo = lab.up(clean_on_failure=not keep)
+    print(f"lab up in {time.monotonic() - started:.1f} s ({lab.dir}, prefix {lab.prefix}): {len(topo.nodes)} nodes, "
+          f"{len(topo.switches)} switches, gateways {', '.join(h.name for h in topo.gateways)}")
+    print(f"enter it: {PROG} shell, or {PROG} exec -- CMD (kavlan, kavlan-oarsub, ssh NODE, ping NODE)")
+    return 0
+
+
+def _down(lab: Lab) -> int:
+    report = lab.down()
+    print(f"lab down: stopped {report.processes} processes, removed {len(report.namespaces)} namespaces "
+          f"and {report.files} files")
+    for line in report.leftovers:
+        sys.stderr.write(f"{PROG}: left behind: {line}\n")
+    return 1 if report.leftovers else 0
+
+
+def _enter(lab: Lab, command: list[str], host: str | None) -> NoReturn:
+    if lab.state is None or lab.state.phase != "up":
+        raise LabError(f"no lab is up in {lab.dir}: run {PROG} up first")
+    argv = lab.argv(command, host)
+    try:
+        os.execvpe(argv[0], argv, {**lab.env(), "KAVLAN_LAB_WHERE": host or "frontend"})
+    except OSError as exc:
+        raise LabError(f"cannot run {argv[0]}: {exc.strerror}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if os.geteuid() != 0:
+            raise LabError(NOT_ROOT)
+        lab = Lab(args.state_dir, args.inventory, args.prefix)
+        if args.action == "up":
+            return _up(lab, args.keep_on_failure)
+        if args.action == "down":
+            return _down(lab)
+        if args.action == "status":
+            data = status(lab)
+            print(json.dumps(data, indent=2) if args.json else format_status(data))
+            return 0
+        if args.action == "shell":
+            shell = shutil.which("bash")
+            rc = lab.dir / "bin" / "shellrc"
+            _enter(lab, [shell, "--rcfile", str(rc), "-i"] if shell else ["/bin/sh", "-i"], args.host)
+        command = list(args.command)
+        if command[:1] == ["--"]:
+            command = command[1:]
+        if not command:
+            raise LabError(f"no command given: {PROG} exec -- CMD ...")
+        _enter(lab, command, args.host)
+    except (LabError, InventoryError) as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
