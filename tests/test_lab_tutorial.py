@@ -1,0 +1,125 @@
+"""The tutorial end to end in a lab of its own (root): every step with the project's commands, every outcome checked."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+from test_lab import (
+    SITE,
+    Proc,
+    eventually,
+    kavlan,
+    lab_exec,
+    leftovers,
+    needs_lab,
+    pings,
+    reserve,
+    ssh,
+    subreaper,
+    tool,
+    unique_prefix,
+    what_it_runs,
+)
+
+from kavlan_core.lab.builder import Lab
+from kavlan_core.model import LOCAL_IDS, ROUTED_IDS
+
+HAS_DHCPD = shutil.which("dhcpd", path="/usr/sbin:/usr/bin:/sbin:/bin") is not None
+pytestmark = [needs_lab, pytest.mark.skipif(shutil.which("atd", path="/usr/sbin:/usr/bin") is None,
+                                            reason="the tutorial's safeguard needs at (apt-get install at)")]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with subreaper():
+        the_lab = Lab(tmp_path_factory.mktemp("tutorial") / "state", prefix=unique_prefix())
+        procs: list[Proc] = []
+        try:
+            the_lab.up()
+            yield the_lab
+        finally:
+            if the_lab.state is not None:
+                procs = what_it_runs(the_lab.state)
+            report = the_lab.down()
+            assert not report.leftovers
+            assert leftovers(the_lab.prefix, the_lab.dir, procs) == []
+
+
+def test_the_tutorial(lab: Lab) -> None:
+    # --- part 1: a routed VLAN and three suno nodes -----------------------------------------------------
+    job, nodes = reserve(lab, "{\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=3")
+    vid = int(kavlan(lab, "-V", "-j", str(job)))
+    assert vid in ROUTED_IDS and len(nodes) == 3
+    kavlan(lab, "-e", "-j", str(job))
+    for node in nodes:
+        assert pings(lab, node), f"{node} answers on its default name before the move"
+    # the nodes are moved with the at safeguard (the tutorial deploys with --vlan, which reboots them)
+    kavlan(lab, "-s", "-j", str(job), "--restart-via-at", "3")
+    for node in nodes:
+        assert not pings(lab, node), f"{node} no longer answers on its default name"
+    listed = kavlan(lab, "-l", "-j", str(job)).split()
+    assert listed == [f"{n}-kavlan-{vid}.{SITE}.grid5000.fr" for n in nodes]
+    for name in listed:
+        assert pings(lab, name.split(".")[0]) and pings(lab, name)
+
+    # --- a DHCP server of one's own on the first node -----------------------------------------------------
+    kavlan(lab, "-d", "-j", str(job))
+    first, second = (f"{n}-kavlan-{vid}" for n in nodes[:2])
+    out = lab_exec(lab, tool("kavlan-dhcp-config"), "--site", SITE, "--vlan-id", str(vid), "-o", "-",
+                   "--format", "isc" if HAS_DHCPD else "dnsmasq")
+    assert out.returncode == 0, out.stderr
+    conf = out.stdout
+    assert f"host {second}.{SITE}.grid5000.fr" in conf or f"{second}" in conf
+    # copy it to the first node (the tutorial scp's it) and start the server there, logging, as the tutorial does
+    here = f"/tmp/kavlan-tutorial-{lab.prefix.rstrip('-')}"
+    copy = lab_exec(lab, "sh", "-c", f"mkdir -p {here} && cat > {here}/dhcpd.conf <<'EOF'\n{conf}\nEOF\n"
+                    f"scp -q {here}/dhcpd.conf root@{first}:{here}/dhcpd.conf")
+    assert copy.returncode == 0, copy.stderr
+    if HAS_DHCPD:
+        server = f"dhcpd -d -cf {here}/dhcpd.conf -lf {here}/leases -pf {here}/pid eth0"
+    else:
+        server = (f"dnsmasq --no-daemon --log-dhcp --conf-file={here}/dhcpd.conf --interface=eth0 --bind-interfaces "
+                  f"--dhcp-leasefile={here}/leases --pid-file={here}/pid")
+    ssh(lab, first, f"touch {here}/leases; setsid {server} > {here}/log 2>&1 < /dev/null & sleep 0.5; true")
+    try:
+        mac = ssh(lab, second, "cat /sys/class/net/eth0/address")
+        address = ssh(lab, second, "ip -4 -o addr show dev eth0").split()[3].split("/")[0]
+        # the second node restarts its network (in the background: its ssh session goes with its address)
+        ssh(lab, second, "setsid /etc/init.d/networking restart > /dev/null 2>&1 < /dev/null & true")
+        acked = f"DHCPACK on {address} to {mac}" if HAS_DHCPD else f"DHCPACK(eth0) {address} {mac}"
+        eventually(f"{first}'s own DHCP server gave {second} its address",
+                   lambda: acked in ssh(lab, first, f"cat {here}/log"), seconds=20)
+        eventually(f"{second} answers after its restart", lambda: pings(lab, second))
+    finally:
+        ssh(lab, first, f"kill $(cat {here}/pid) 2>/dev/null; true")
+        lab_exec(lab, "rm", "-rf", here)
+    kavlan(lab, "-e", "-j", str(job))
+
+    # --- part 2: a local VLAN in one job, two nodes in another, moved with the safeguard -------------------
+    vjob, _ = reserve(lab, "{\"type='kavlan-local'\"}/vlan=1,walltime=2")
+    local = int(kavlan(lab, "-V", "-j", str(vjob)))
+    assert local in LOCAL_IDS
+    njob, pair = reserve(lab, "{\"cluster='uvb'\"}/nodes=2")
+    kavlan(lab, "-e", "-i", str(local), "-j", str(vjob))
+    started = time.monotonic()
+    kavlan(lab, "-s", "-i", str(local), "-j", str(njob), "--restart-via-at", "3")
+    assert time.monotonic() - started < 60
+    gateway = f"kavlan-{local}"
+    for node in pair:
+        name = f"{node}-kavlan-{local}"
+        assert not pings(lab, name), "a local VLAN is not reachable directly from the frontend"
+        assert pings(lab, name, via=gateway), "but it is from its gateway"
+        assert ssh(lab, name, "hostname") == name, "ssh through the gateway (ProxyJump)"
+    a, b = pair
+    assert ssh(lab, f"{a}-kavlan-{local}", f"ping -c1 -W1 {b}-kavlan-{local} >/dev/null && echo ok") == "ok"
+
+    # --- back to DEFAULT, with the safeguard; every node answers on its plain name -------------------------
+    kavlan(lab, "-s", "-i", "DEFAULT", "-j", str(njob), "--restart-via-at", "3")
+    kavlan(lab, "-s", "-i", "DEFAULT", "-j", str(job), "--restart-via-at", "3")
+    for node in [*nodes, *pair]:
+        assert pings(lab, node), f"{node} answers on its plain name again"
+    for j in (job, vjob, njob):
+        assert lab_exec(lab, tool("kavlan-oardel"), str(j)).returncode == 0
