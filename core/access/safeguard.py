@@ -86,7 +86,8 @@ async def staged_move(
     command: str,
     verify_timeout: float,
     rollback: bool = False,
-    poll_interval: float = 1.0,
+    poll_interval: float = 0.25,
+    attempt_timeout: float = 2.0,
 ) -> StagedReport:
     if delay < 2:
         raise BadInput("the restart delay must be at least 2 seconds: the ports must switch before it fires")
@@ -191,7 +192,7 @@ async def staged_move(
     last: dict[str, str] = {}
     while pending and time.monotonic() < deadline:
         results = await service.run_targets([there[n] for n in pending], ADDRESSES,
-                                            per_host_timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+                                            per_host_timeout=max(0.5, min(attempt_timeout, deadline - time.monotonic())))
         still = []
         for name, res in zip(pending, results, strict=True):
             if res.ok and any(a in subnet for a in _addresses(res.stdout)):

@@ -354,6 +354,19 @@ def _same_value(sent: Any, value: Any) -> bool:
         return False
 
 
+class _NoMibCompiler:
+    """Stands where pysnmp would put pysmi's MIB compiler: building pysmi's parser costs a second or two of CPU on
+    a process's first request, and numeric OIDs need no MIB compiled (the base MIBs ship with pysnmp)."""
+
+    def compile(self, *names: str, **_options: Any) -> dict[str, str]:
+        return dict.fromkeys(names, "missing")
+
+    def __bool__(self) -> bool:
+        return True
+
+
 @functools.cache
 def _shared_mib_view() -> Any:
-    return view.MibViewController(builder.MibBuilder())
+    mib_builder = builder.MibBuilder()
+    mib_builder._MibBuilder__mibCompiler = _NoMibCompiler()  # set_mib_compiler would add a MIB source dir too
+    return view.MibViewController(mib_builder)
