@@ -64,6 +64,10 @@ def test_the_tutorial(lab: Lab) -> None:
     assert listed == [f"{n}-kavlan-{vid}.{SITE}.grid5000.fr" for n in nodes]
     for name in listed:
         assert pings(lab, name.split(".")[0]) and pings(lab, name)
+    # taktuk's part: one command on every node at once (the nodefile's duplicates folded), one line per node
+    ran = kavlan(lab, "run", "-j", str(job), "--", "hostname").splitlines()
+    assert ran == [f"{n}-kavlan-{vid}: {n}-kavlan-{vid}" for n in nodes]
+    assert kavlan(lab, "ssh", nodes[0], "hostname").strip() == f"{nodes[0]}-kavlan-{vid}"
 
     # --- a DHCP server of one's own on the first node -----------------------------------------------------
     kavlan(lab, "-d", "-j", str(job))
