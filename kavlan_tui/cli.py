@@ -214,12 +214,9 @@ async def run(args: argparse.Namespace) -> int:
 
                 vlan_words = [str(await job_vlan(ctx, ctx.job_id))]
             if args.restart_via_at is not None:
-                from .commands import parse_vlan, staged_result
+                from .commands import nodes_or_job, parse_vlan, staged_result
 
-                if not nodes:
-                    if ctx.job_id is None:
-                        raise BadInput("no node given: name nodes (-m NODE, -f NODEFILE) or a job (-j JOBID)")
-                    nodes = list((await service.running_job(ctx.job_id)).nodes)
+                nodes = await nodes_or_job(ctx, nodes)
                 delay = None if args.restart_via_at < 0 else args.restart_via_at
                 report = await service.move_with_restart(nodes, parse_vlan(vlan_words[0]), delay=delay, rollback=args.rollback)
                 result = staged_result(report, verbose=args.verbose)

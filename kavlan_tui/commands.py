@@ -193,6 +193,18 @@ async def job_vlan(ctx: Context, job_id: int | None) -> int:
     return vlans[0].vlan
 
 
+async def nodes_or_job(ctx: Context, nodes: list[str]) -> list[str]:
+    """The nodes named, or else the current job's (as kavlan does inside a job's shell)."""
+    if nodes:
+        return nodes
+    if ctx.job_id is None:
+        raise BadInput("no node given: name nodes (-m NODE, -f NODEFILE) or a job (-j JOBID)")
+    found = list((await ctx.service.running_job(ctx.job_id)).nodes)
+    if not found:
+        raise BadInput(f"job {ctx.job_id} has no node")
+    return found
+
+
 def move_result(report: MoveReport, *, verbose: bool = False) -> Result:
     """``kavlan -s`` output: one line per node that failed or was unchanged (and per success when verbose)."""
     res = Result(ok=report.ok)
@@ -239,24 +251,14 @@ async def _nodes(ctx: Context, a: dict[str, Any]) -> Result:
 
 
 async def _get(ctx: Context, a: dict[str, Any]) -> Result:
-    nodes = a["nodes"]
-    if not nodes:
-        if ctx.job_id is None:
-            raise BadInput("no node given: name nodes (-m NODE, -f NODEFILE) or a job (-j JOBID)")
-        nodes = list((await ctx.service.running_job(ctx.job_id)).nodes)
+    nodes = await nodes_or_job(ctx, a["nodes"])
     pairs = await ctx.service.vlan_of(nodes)
     return Result([f"{n}: {vlan_label(v)}" for n, v in pairs], data={n: vlan_label(v) for n, v in pairs})
 
 
 async def _set(ctx: Context, a: dict[str, Any]) -> Result:
     vlan = parse_vlan(a["vlan"])
-    nodes = a["nodes"]
-    if not nodes:
-        if ctx.job_id is None:
-            raise BadInput("no node given: name nodes (-m NODE, -f NODEFILE) or a job (-j JOBID)")
-        nodes = list((await ctx.service.running_job(ctx.job_id)).nodes)
-        if not nodes:
-            raise BadInput(f"job {ctx.job_id} has no node to move")
+    nodes = await nodes_or_job(ctx, a["nodes"])
     report = await ctx.service.set_vlan(nodes, vlan, dry_run=bool(a.get("dry-run")))
     if report.dry_run:
         assert report.plan is not None
@@ -292,21 +294,13 @@ def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
 
 async def _staged(ctx: Context, a: dict[str, Any]) -> Result:
     vlan = parse_vlan(a["vlan"])
-    nodes = a["nodes"]
-    if not nodes:
-        if ctx.job_id is None:
-            raise BadInput("no node given: name nodes or use a job")
-        nodes = list((await ctx.service.running_job(ctx.job_id)).nodes)
+    nodes = await nodes_or_job(ctx, a["nodes"])
     report = await ctx.service.move_with_restart(nodes, vlan, rollback=bool(a.get("rollback")))
     return staged_result(report, verbose=ctx.verbose)
 
 
 async def _run_cmd(ctx: Context, a: dict[str, Any]) -> Result:
-    nodes = a["nodes"]
-    if not nodes:
-        if ctx.job_id is None:
-            raise BadInput("no node given: name nodes or use a job")
-        nodes = list((await ctx.service.running_job(ctx.job_id)).nodes)
+    nodes = await nodes_or_job(ctx, a["nodes"])
     results = await ctx.service.run(nodes, a["command"])
     res = Result(ok=all(r.ok for r in results))
     for r in results:

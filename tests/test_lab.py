@@ -165,11 +165,11 @@ def test_kavlan_lab_says_it_needs_root(monkeypatch: pytest.MonkeyPatch, capsys: 
 # --- with root: a real lab ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """One lab for the module, under a unique prefix; its down must leave nothing."""
+@contextlib.contextmanager
+def running_lab(base: Path) -> Iterator[Lab]:
+    """A lab under a unique prefix; its down must leave nothing."""
     with subreaper():
-        the_lab = Lab(tmp_path_factory.mktemp("lab") / "state", prefix=unique_prefix())
+        the_lab = Lab(base / "state", prefix=unique_prefix())
         procs: list[Proc] = []
         try:
             the_lab.up()
@@ -180,6 +180,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             report = the_lab.down()
             assert not report.leftovers
             assert leftovers(the_lab.prefix, the_lab.dir, procs) == []
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One lab for the module."""
+    with running_lab(tmp_path_factory.mktemp("lab")) as the_lab:
+        yield the_lab
 
 
 @needs_lab

@@ -9,19 +9,15 @@ from collections.abc import Iterator
 import pytest
 from test_lab import (
     SITE,
-    Proc,
     eventually,
     kavlan,
     lab_exec,
-    leftovers,
     needs_lab,
     pings,
     reserve,
+    running_lab,
     ssh,
-    subreaper,
     tool,
-    unique_prefix,
-    what_it_runs,
 )
 
 from kavlan_core.lab.builder import Lab
@@ -34,18 +30,9 @@ pytestmark = [needs_lab, pytest.mark.skipif(shutil.which("atd", path="/usr/sbin:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with subreaper():
-        the_lab = Lab(tmp_path_factory.mktemp("tutorial") / "state", prefix=unique_prefix())
-        procs: list[Proc] = []
-        try:
-            the_lab.up()
-            yield the_lab
-        finally:
-            if the_lab.state is not None:
-                procs = what_it_runs(the_lab.state)
-            report = the_lab.down()
-            assert not report.leftovers
-            assert leftovers(the_lab.prefix, the_lab.dir, procs) == []
+    """A lab of its own: the tutorial takes nodes the other lab tests use."""
+    with running_lab(tmp_path_factory.mktemp("tutorial")) as the_lab:
+        yield the_lab
 
 
 def test_the_tutorial(lab: Lab) -> None:
