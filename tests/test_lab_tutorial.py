@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from test_lab import (
@@ -41,6 +44,11 @@ def test_the_tutorial(lab: Lab) -> None:
     vid = int(kavlan(lab, "-V", "-j", str(job)))
     assert vid in ROUTED_IDS and len(nodes) == 3
     kavlan(lab, "-e", "-j", str(job))
+    pidfile = lab.kavlan_data / "dhcp" / f"kavlan-{vid}-{SITE}" / "dnsmasq.pid"
+    server = pidfile.read_text().strip()
+    kavlan(lab, "-e", "-j", str(job))
+    assert pidfile.read_text().strip() == server, "a second -e is harmless: the same server runs"
+    assert dhcp_state(lab, vid) == "on"
     for node in nodes:
         assert pings(lab, node), f"{node} answers on its default name before the move"
     # the nodes are moved with the at safeguard (the tutorial deploys with --vlan, which reboots them)
@@ -112,5 +120,23 @@ def test_the_tutorial(lab: Lab) -> None:
     kavlan(lab, "-s", "-i", "DEFAULT", "-j", str(job), "--restart-via-at", "3")
     for node in [*nodes, *pair]:
         assert pings(lab, node), f"{node} answers on its plain name again"
+    # a crashed server shows as failed, not as on; the job's end stops its VLANs' servers
+    os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+    eventually("the killed server shows as failed", lambda: dhcp_state(lab, vid) == "failed", seconds=5)
+    kavlan(lab, "-e", "-j", str(job))
+    assert dhcp_state(lab, vid) == "on"
     for j in (job, vjob, njob):
         assert lab_exec(lab, tool("kavlan-oardel"), str(j)).returncode == 0
+    assert dhcp_state(lab, vid) == "off" and dhcp_state(lab, local) == "off"
+    assert not pidfile.exists() or not Path(f"/proc/{pidfile.read_text().strip()}").exists()
+
+
+def dhcp_state(lab: Lab, vid: int) -> str:
+    """The DHCP column of the REPL's VLAN list (kavlan-shell, scripted), for one VLAN."""
+    out = lab_exec(lab, tool("kavlan-shell"), "-c", "vlans")
+    assert out.returncode == 0, out.stderr
+    for line in out.stdout.splitlines():
+        words = line.split()
+        if words and words[0] == str(vid):
+            return words[5]
+    raise AssertionError(f"VLAN {vid} is not listed: {out.stdout}")
