@@ -56,6 +56,8 @@ class Settings:
     """Seconds between scheduling the restart and its firing (the tutorial's one minute)."""
     verify_timeout: int = 120
     """Seconds to wait, after the restart, for every node to answer from its new VLAN."""
+    poll_interval: float = 10.0
+    """Seconds between the TUI's background polls of switches, DHCP leases and jobs; 0: never."""
     keys: Mapping[str, str] = field(default_factory=dict)
     """Key bindings of the TUI, by binding id."""
     theme: str = "kavlan-dark"
@@ -90,6 +92,7 @@ _ENV = {
     "restart_command": "KAVLAN_RESTART_COMMAND",
     "restart_delay": "KAVLAN_RESTART_DELAY",
     "verify_timeout": "KAVLAN_VERIFY_TIMEOUT",
+    "poll_interval": "KAVLAN_POLL_INTERVAL",
 }
 
 

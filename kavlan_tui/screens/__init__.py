@@ -1,0 +1,1 @@
+"""The screens of kavlan-tui: main board, staged-move dialog, report, reservation form, help, pickers."""

@@ -1,0 +1,344 @@
+"""The main screen: jobs and the site's VLANs on the side, the board of VLAN sections, the event log."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Button, ContentSwitcher, Header, Tab, Tabs
+
+from kavlan_core import events as ev
+from kavlan_core.inventory import DEMO
+from kavlan_core.model import DEFAULT
+
+from ..messages import (
+    Board,
+    JobChosen,
+    MoveRequested,
+    PickTarget,
+    SelectionChanged,
+    SshRequested,
+    VlanChosen,
+    VlanKey,
+)
+from ..widgets.drag_ghost import DragGhost
+from ..widgets.event_log import EventLog
+from ..widgets.jobs_panel import JobsPanel
+from ..widgets.key_bar import KeyBar
+from ..widgets.node_list import ListContext, NodeList
+from ..widgets.status_bar import StatusBar
+from ..widgets.vlan_board import VlanBoard
+from ..widgets.vlan_list import VlanList
+
+if TYPE_CHECKING:
+    from ..app import KavlanApp
+
+MINE = "mine"
+
+
+class MainScreen(Screen[None]):
+    """Tabs choose the view: ``Your jobs`` (your VLANs and where your nodes are) or one site (every VLAN)."""
+
+    HELP = """\
+### kavlan-tui
+
+Your jobs are on the left, with the VLANs of the site below them. The board in the middle shows
+VLANs and the nodes in each: the tab **Your jobs** shows the VLANs your jobs hold and where your
+nodes are; a site's tab shows every VLAN of that site (the global VLANs with nodes of every site).
+"""
+
+    AUTO_FOCUS = None  # the board takes the focus once it is read
+
+    BINDINGS = [
+        Binding("r", "reserve", "Reserve", id="reserve", tooltip="Reserve nodes and VLANs"),
+        Binding("x", "release", "Release", id="release-job", show=False, tooltip="Release the highlighted job"),
+        Binding("d", "toggle_dhcp_here", "DHCP on/off", id="toggle-dhcp",
+                tooltip="Switch the DHCP server of the VLAN under the cursor"),
+        Binding("right_square_bracket", "view(1)", "Next tab", id="next-view", show=False),
+        Binding("left_square_bracket", "view(-1)", "Previous tab", id="previous-view", show=False),
+        Binding("j", "focus_jobs", "Jobs", id="focus-jobs", show=False),
+        Binding("l", "focus_vlans", "VLAN list", id="focus-vlans", show=False),
+        Binding("b", "focus_board", "Board", id="focus-board", show=False),
+    ]
+
+    def __init__(self, context: ListContext) -> None:
+        super().__init__()
+        self.context = context
+        self.view = ""
+        self.dirty: set[str] = set()
+        self._first = True
+
+    @property
+    def kapp(self) -> KavlanApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        service = self.kapp.service
+        sites = list(service.inventory.sites)
+        yield Header(icon="⇄")
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield JobsPanel(self.kapp.clock, id="jobs")
+                with VerticalScroll(id="vlans-pane"):
+                    yield VlanList(self.context, id="vlan-list")
+            with Vertical(id="main"):
+                yield Tabs(Tab("Your jobs", id=f"view-{MINE}"), *(Tab(s, id=f"view-{s}") for s in sites), id="view-tabs")
+                yield ContentSwitcher(id="views")  # a board per view, made when first shown
+        yield EventLog(self.kapp.clock, id="log")
+        yield StatusBar(id="status")
+        yield KeyBar()
+        yield DragGhost()
+
+    def on_mount(self) -> None:
+        service = self.kapp.service
+        inv = service.inventory
+        testbed = "demo testbed" if service.settings.inventory == DEMO else f"testbed {Path(inv.source).name}"
+        self.sub_title = f"{service.user}@{service.site} · {testbed} · {len(inv.nodes)} nodes"
+        self.query_one(StatusBar).who = f"{service.user}@{service.site}"
+        self.query_one("#vlans-pane").border_title = f"VLANs of {service.site}"
+        self.query_one(EventLog).note(
+            f"{testbed}: {len(inv.sites)} sites, {len(inv.nodes)} nodes, {len(inv.switches)} switches; "
+            f"you are {service.user} on {service.site}"
+        )
+
+    # --- called by the app ----------------------------------------------------------------------
+
+    async def show_board(self, board: Board, seconds: float) -> None:
+        self.query_one(JobsPanel).show_jobs(board.jobs, board.home, board.others, admin=board.admin)
+        self.dirty = {MINE, *board.sites}
+        if self._first:
+            self._first = False
+            await self._switch(MINE if board.jobs else board.home)
+            self.call_after_refresh(self.action_focus_board)
+        else:
+            await self._render_view()
+
+    async def _switch(self, view: str) -> None:
+        """Show a view: its tab, its board (read again if the board changed since), its site's VLAN list."""
+        self.view = view
+        tabs = self.query_one(Tabs)
+        if tabs.active != f"view-{view}":
+            tabs.active = f"view-{view}"
+        switcher = self.query_one(ContentSwitcher)
+        if not switcher.query_children(f"#board-{view}"):
+            await switcher.add_content(VlanBoard(view, self.context, show_site=view == MINE, id=f"board-{view}"))
+        switcher.current = f"board-{view}"
+        if view in self.dirty:
+            await self._render_view()
+        else:
+            self._show_vlan_list()
+        self.call_after_refresh(self._refocus)
+
+    def _refocus(self) -> None:
+        """The focus was in the board that is now hidden: put it in the one shown."""
+        focused = self.focused
+        if focused is None or (isinstance(focused, NodeList) and focused.parent is not self.current_board):
+            self.action_focus_board()
+
+    def site_of_view(self) -> str:
+        board = self.context.board
+        home = board.home if board else self.kapp.service.site
+        return home if self.view in ("", MINE) else self.view
+
+    @property
+    def current_board(self) -> VlanBoard:
+        return self.query_one(f"#board-{self.view or MINE}", VlanBoard)
+
+    async def _render_view(self) -> None:
+        board = self.context.board
+        if board is None or not self.view:
+            return
+        widget = self.current_board
+        if self.view != MINE and self.view not in board.site_vlans:
+            widget.set_banner(Content.from_markup("[$text-muted]Reading the VLANs of $site…[/]", site=self.view))
+            self.kapp.want_site(self.view)
+            self._show_vlan_list()
+            return
+        self.dirty.discard(self.view)
+        if self.view == MINE:
+            sections = board.my_sections()
+            if not board.jobs:
+                banner = Content.from_markup(
+                    "[b]You have no running job[/], so no node is yours to move yet. Press [b $accent]r[/] to reserve "
+                    "nodes and a VLAN (a form, or the kavlan-oarsub syntax). The site tabs show every VLAN, read-only."
+                )
+            else:
+                banner = Content.from_markup(
+                    "[$text-muted]Your VLANs, then where your nodes are. Drag nodes onto a VLAN, or select them "
+                    "(Space) and press [b]m[/].[/]"
+                )
+        else:
+            sections = board.site_sections(self.view)
+            banner = None if board.jobs or board.admin else Content.from_markup(
+                "[b]Read-only:[/] you have no job. Press [b $accent]r[/] to reserve nodes and a VLAN, then drag your "
+                "nodes onto it."
+            )
+        widget.set_banner(banner)
+        await widget.show(sections)
+        self._show_vlan_list()
+
+    def _show_vlan_list(self) -> None:
+        self.query_one(VlanList).show_site(self.site_of_view())
+        self.query_one("#vlans-pane").border_title = f"VLANs of {self.site_of_view()}"
+
+    def redraw_lists(self) -> None:
+        for lst in self.query(NodeList):
+            lst.refresh()
+
+    def polled(self, seconds: float, drift: int) -> None:
+        status = self.query_one(StatusBar)
+        status.poll = f"switches read {time.strftime('%H:%M:%S', time.localtime(self.kapp.clock()))}"
+        status.drift = drift
+
+    def log_event(self, event: ev.Event) -> None:
+        self.query_one(EventLog).add_event(event)
+
+    def log_line(self, text: str, level: str = "info") -> None:
+        self.query_one(EventLog).note(text, level)
+
+    def want_view(self, view: str) -> None:
+        self.query_one(Tabs).active = f"view-{view}"
+
+    # --- views ----------------------------------------------------------------------------------
+
+    @on(Tabs.TabActivated, "#view-tabs")
+    async def _view_changed(self, event: Tabs.TabActivated) -> None:
+        view = (event.tab.id or "view-mine").removeprefix("view-")
+        if view != self.view or view in self.dirty:
+            await self._switch(view)
+
+    def action_view(self, delta: int) -> None:
+        self.query_one(Tabs).action_next_tab() if delta > 0 else self.query_one(Tabs).action_previous_tab()
+
+    def action_focus_jobs(self) -> None:
+        self.query_one("#job-options").focus()
+
+    def action_focus_vlans(self) -> None:
+        self.query_one(VlanList).focus()
+
+    def action_focus_board(self) -> None:
+        if not self.query(f"#board-{self.view or MINE}"):
+            return
+        first = self.current_board.first_list()
+        if first is not None:
+            first.focus(scroll_visible=False)
+
+    async def on_vlan_chosen(self, message: VlanChosen) -> None:
+        board_widget = self.current_board
+        if not board_widget.has_section(message.vlan):
+            await self._switch(self.site_of_view())
+            board_widget = self.current_board
+        board_widget.reveal(message.vlan)
+
+    async def on_job_chosen(self, message: JobChosen) -> None:
+        board = self.context.board
+        job = next((j for j in board.jobs if j.id == message.job), None) if board else None
+        self.kapp.commands_context.job_id = message.job
+        if self.view != MINE:
+            await self._switch(MINE)
+        if job is not None and job.vlans:
+            self.current_board.reveal(job.vlans[0])
+
+    # --- selection, moves, SSH, DHCP --------------------------------------------------------------
+
+    def on_selection_changed(self, message: SelectionChanged) -> None:
+        self.query_one(StatusBar).selected = message.count
+
+    def on_pick_target(self, message: PickTarget) -> None:
+        from .pick_vlan import VlanPicker
+
+        board = self.context.board
+        if board is None:
+            return
+
+        def chosen(key: VlanKey | None) -> None:
+            if key is not None:
+                self.post_message(MoveRequested(message.nodes, key, via="keyboard"))
+
+        self.app.push_screen(VlanPicker(message.nodes, board, self.context), chosen)
+
+    def on_move_requested(self, message: MoveRequested) -> None:
+        from .move import MoveDialog
+        from .report import ReportScreen
+
+        board = self.context.board
+        if board is None or message.target not in board.vlans:
+            return
+
+        def done(outcome: Any) -> None:
+            if outcome is not None:
+                self.context.selection.clear()
+                self.query_one(StatusBar).selected = 0
+                self.redraw_lists()
+                self.app.push_screen(ReportScreen(outcome))
+
+        self.app.push_screen(MoveDialog(message.nodes, board.vlans[message.target], self.context), done)
+
+    async def on_ssh_requested(self, message: SshRequested) -> None:
+        await self.kapp.ssh_node(message.node)
+
+    def action_toggle_dhcp(self, site: str, vlan: int) -> None:
+        board = self.context.board
+        view = board.vlans.get((site, vlan)) if board else None
+        if view is None:
+            return
+        if vlan == DEFAULT:
+            self.notify("The DEFAULT VLAN's DHCP server belongs to the site: it cannot be switched", severity="warning")
+            return
+        self.kapp.set_dhcp((site, vlan), view.dhcp != "on")
+
+    def action_toggle_dhcp_here(self) -> None:
+        focused = self.focused
+        key: VlanKey | None = None
+        if isinstance(focused, NodeList):
+            key = focused.vlan
+        elif isinstance(focused, VlanList) and focused.current is not None:
+            key = focused.current.key
+        else:
+            board = self.context.board
+            held = [k for j in board.jobs for k in j.vlans] if board else []
+            key = held[0] if held else None
+        if key is None:
+            self.notify("Put the cursor on a VLAN first (its nodes, or its line in the VLAN list)", severity="warning")
+            return
+        self.action_toggle_dhcp(*key)
+
+    # --- jobs -----------------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "reserve":
+            self.action_reserve()
+        elif event.button.id == "release":
+            self.action_release()
+
+    def action_reserve(self) -> None:
+        from .reserve import ReserveScreen
+
+        self.app.push_screen(ReserveScreen())
+
+    def action_release(self) -> None:
+        from .confirm import ConfirmScreen
+
+        panel = self.query_one(JobsPanel)
+        job_id = panel.highlighted_job
+        job = next((j for j in panel.jobs if j.id == job_id), None)
+        if job is None:
+            self.notify("No job to release", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.kapp.release(job.id)
+
+        self.app.push_screen(ConfirmScreen(
+            f"Release job {job.id}?",
+            f"Its {len(job.nodes)} node(s) go back to DEFAULT and the DHCP servers of its VLANs stop.",
+            "Release",
+        ), confirmed)

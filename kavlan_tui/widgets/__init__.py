@@ -1,0 +1,1 @@
+"""The widgets of kavlan-tui, one per module."""

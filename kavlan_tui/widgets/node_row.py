@@ -1,0 +1,172 @@
+"""How one node is drawn on one line of a VLAN's list: its columns, their widths and their styles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+from kavlan_core.model import vlan_label
+
+from ..messages import NodeView
+
+PORT_PREFIXES = (
+    ("HundredGigE", "Hu"),
+    ("FortyGigabitEthernet", "Fo"),
+    ("TwentyFiveGigE", "Twe"),
+    ("TenGigabitEthernet", "Te"),
+    ("GigabitEthernet", "Gi"),
+    ("FastEthernet", "Fa"),
+    ("Ethernet", "Et"),
+    ("ethernet", "eth"),
+)
+
+CHECK_ON, CHECK_OFF = "☑", "☐"
+DRIFT_MARK = "≠"
+
+
+def short_port(port: str) -> str:
+    """``GigabitEthernet1/0/12`` is ``Gi1/0/12``, as switch CLIs abbreviate it."""
+    for long, short in PORT_PREFIXES:
+        if port.startswith(long):
+            return short + port[len(long) :]
+    return port
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` padded or cut to ``width`` cells (with an ellipsis when cut)."""
+    if width <= 0:
+        return ""
+    if len(text) > width:
+        return text[: width - 1] + "…"
+    return text.ljust(width)
+
+
+def foreground(style: Style) -> Style:
+    """A style's colour and text attributes without its background: to lay over a cursor or selection."""
+    return Style(color=style.color, bold=style.bold, italic=style.italic, underline=style.underline, dim=style.dim)
+
+
+@dataclass(frozen=True, slots=True)
+class RowStyles:
+    """Rich styles resolved from a list's component classes (so from the theme's variables)."""
+
+    base: Style
+    cursor: Style
+    selected: Style
+    muted: Style
+    drift: Style
+    ok: Style
+    bad: Style
+    mine: Style
+
+
+@dataclass(frozen=True, slots=True)
+class Annotations:
+    """What the background polls learnt about one NIC."""
+
+    drift: bool = False
+    actual: int | None = None
+    tag: int | None = None
+    lease: str = ""
+    reach: bool | None = None
+
+
+NO_NOTE = Annotations()
+
+# (name, title, width); the host column takes what is left, between its minimum and maximum
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("site", "site", 8),
+    ("switch", "switch", 12),
+    ("port", "port", 10),
+    ("address", "lease/address", 16),
+    ("reach", "reach", 7),
+    ("job", "job", 7),
+)
+HOST_MIN, HOST_MAX = 20, 34
+LEAD = 4  # check box, space, drift mark, space
+# the columns given up first when the line is narrow
+DROP_ORDER = ("site", "job", "reach", "switch", "port", "address")
+
+
+class NodeRow:
+    """The layout of node lines at one width; ``strip`` draws one node, ``titles`` the column headings."""
+
+    def __init__(self, width: int, show_site: bool = False) -> None:
+        self.width = max(1, width)
+        columns = [c for c in COLUMNS if show_site or c[0] != "site"]
+        for name in DROP_ORDER:
+            if LEAD + HOST_MIN + sum(w for _n, _t, w in columns) <= self.width:
+                break
+            columns = [c for c in columns if c[0] != name]
+        self.columns = columns
+        rest = self.width - LEAD - sum(w for _n, _t, w in columns)
+        self.host = max(1, min(HOST_MAX, rest))
+
+    def titles(self) -> str:
+        line = " " * LEAD + fit("in-VLAN name", self.host - 1) + " "
+        line += "".join(fit(title, w - 1) + " " for _n, title, w in self.columns)
+        return fit(line, self.width)
+
+    def cells(self, node: NodeView, note: Annotations, *, qualify: bool = False) -> list[tuple[str, str, int]]:
+        """(column, text, width) of every column but the lead; ``qualify`` adds the site to the name (the
+        nodes of a global VLAN come from every site)."""
+        out = [("host", f"{node.short}.{node.site}" if qualify else node.short, self.host)]
+        for name, _title, width in self.columns:
+            if name == "site":
+                text = node.site
+            elif name == "switch":
+                text = node.switch
+            elif name == "port":
+                text = short_port(node.port)
+            elif name == "address":
+                if note.drift:
+                    if note.actual is not None:
+                        text = "switch: " + vlan_label(note.actual)
+                    else:
+                        text = f"switch: tag {note.tag}" if note.tag is not None else "switch: unread"
+                else:
+                    text = note.lease or node.address
+            elif name == "reach":
+                if note.reach is True:
+                    text = "● up"
+                elif note.reach is False:
+                    text = "✗ down"
+                else:
+                    text = "· sim" if node.simulated else "?"
+            else:
+                text = f"#{node.job}" if node.job is not None else "-"
+            out.append((name, text, width))
+        return out
+
+    def strip(self, node: NodeView, styles: RowStyles, note: Annotations = NO_NOTE, *, selected: bool = False,
+              cursor: bool = False, qualify: bool = False) -> Strip:
+        base = styles.base
+        if cursor:
+            base = base + styles.cursor
+        elif selected:
+            base = base + styles.selected
+        segments = [
+            Segment(CHECK_ON if selected else CHECK_OFF, base),
+            Segment(" ", base),
+            Segment(DRIFT_MARK if note.drift else " ", base + styles.drift if note.drift else base),
+            Segment(" ", base),
+        ]
+        for name, text, width in self.cells(node, note, qualify=qualify):
+            style = base
+            if name == "host" and node.mine:
+                style = base + styles.mine
+            elif name == "address":
+                style = base + (styles.drift if note.drift else styles.ok if note.lease else styles.muted)
+            elif name == "reach":
+                style = base + (styles.ok if note.reach else styles.bad if note.reach is False else styles.muted)
+            elif name == "job" and node.job is None or name in ("site", "switch", "port") and not cursor:
+                style = base + styles.muted
+            segments.append(Segment(fit(text, width - 1) + " ", style))
+        return Strip(segments).adjust_cell_length(self.width, base).crop(0, self.width)
+
+    def placeholder(self, text: str, styles: RowStyles, *, cursor: bool = False) -> Strip:
+        base = styles.base + styles.cursor if cursor else styles.base
+        return Strip([Segment(fit("    " + text, self.width), base + styles.muted)])

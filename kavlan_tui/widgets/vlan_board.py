@@ -1,0 +1,128 @@
+"""A scrolling board of VLAN sections (the user's VLANs, or every VLAN of a site), updated in place."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from ..messages import Section, VlanKey
+from .node_list import ListContext, NodeList
+from .node_row import NodeRow
+from .vlan_header import section_id
+
+
+class ColumnTitles(Static):
+    """The column headings of every node line below, kept at the top while the board scrolls."""
+
+    DEFAULT_CSS = """
+    ColumnTitles {
+        dock: top;
+        height: 1;
+        color: $text-muted;
+        background: $surface;
+        text-style: bold;
+    }
+    """
+
+    def __init__(self, show_site: bool) -> None:
+        super().__init__("")
+        self.show_site = show_site
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.update(NodeRow(event.size.width, self.show_site).titles())
+
+
+class VlanBoard(VerticalScroll):
+    """One view of the testbed: ``mine`` (the user's jobs) or a site's name. Sections are keyed by VLAN,
+    so a refresh with the same VLANs updates lines in place instead of rebuilding widgets."""
+
+    DEFAULT_CSS = """
+    VlanBoard {
+        height: 1fr;
+        scrollbar-gutter: stable;
+        background: $surface;
+    }
+    VlanBoard > .banner {
+        width: 1fr;
+        height: auto;
+        padding: 0 1;
+        margin: 0 0 1 0;
+        background: $boost;
+        color: $foreground;
+    }
+    VlanBoard > .banner.-empty { display: none; }
+    """
+
+    def __init__(self, view: str, context: ListContext, *, show_site: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.view = view
+        self.context = context
+        self.show_site = show_site
+        self.keys: list[VlanKey] = []
+        self._later: list[Section] = []
+        """Sections below the first screenful, mounted just after it is drawn (a faster first paint)."""
+
+    def compose(self) -> object:
+        yield ColumnTitles(self.show_site)
+        yield Static("", classes="banner -empty")
+
+    def set_banner(self, content: Content | str | None) -> None:
+        banner = self.query_one(".banner", Static)
+        banner.set_class(not content, "-empty")
+        banner.update(content or "")
+
+    async def show(self, sections: list[Section]) -> None:
+        keys = [s.vlan.key for s in sections]
+        if keys == self.keys:
+            later = {s.vlan.key for s in self._later}
+            for section in sections:
+                if section.vlan.key not in later:
+                    self.section(section.vlan.key).set_section(section)
+            self._later = [s for s in sections if s.vlan.key in later]
+            return
+        focused = self.screen.focused if self.is_attached else None
+        keep = focused.vlan if isinstance(focused, NodeList) and focused.parent is self else None
+        await self.query(NodeList).remove()
+        self.keys = keys
+        # what fits on the screen first, the rest once that is drawn: the board is usable sooner
+        lines, first = 0, 0
+        while first < len(sections) and (lines < self.screen.size.height or first < 1):
+            lines += len(sections[first].nodes) + 3
+            first += 1
+        if keep in keys[first:]:
+            first = keys.index(keep) + 1
+        self._later = sections[first:]
+        await self.mount_all([NodeList(s, self.context, show_site=self.show_site) for s in sections[:first]])
+        if self._later:
+            self.call_after_refresh(self._mount_later, keys)
+        if keep in keys:
+            self.section(keep).focus(scroll_visible=False)  # type: ignore[arg-type]
+
+    async def _mount_later(self, keys: list[VlanKey]) -> None:
+        later, self._later = self._later, []
+        if later and keys == self.keys:
+            await self.mount_all([NodeList(s, self.context, show_site=self.show_site) for s in later])
+
+    def section(self, key: VlanKey) -> NodeList:
+        """The node list of a VLAN shown on this board."""
+        return self.query_one(f"#{section_id(key)}", NodeList)
+
+    def has_section(self, key: VlanKey) -> bool:
+        """Whether the VLAN is on this board (mounted: its lines can be looked at)."""
+        return key in self.keys and key not in {s.vlan.key for s in self._later}
+
+    def reveal(self, key: VlanKey) -> None:
+        """Scroll a VLAN's section to the top and put the cursor in it."""
+        if not self.has_section(key):
+            if key in self.keys:
+                self.call_after_refresh(self.reveal, key)
+            return
+        section = self.section(key)
+        self.scroll_to_widget(section, top=True, animate=False)
+        section.focus(scroll_visible=False)
+
+    def first_list(self) -> NodeList | None:
+        lists = self.query(NodeList)
+        return lists.first() if lists else None
