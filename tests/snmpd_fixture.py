@@ -125,20 +125,30 @@ class Snmpd:
         return [line.strip() for line in out.stdout.splitlines() if line.strip()]
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path)
 
     def stop(self) -> None:
         """Stop this snmpd (by its pid); its pass_persist agents exit when their pipes close."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_SECONDS)
+        stop_process(self.process)
+
+
+def log_tail(path: Path) -> str:
+    """The end of a server's log, for failure messages."""
+    try:
+        return path.read_text(errors="replace")[-4000:]
+    except OSError:
+        return ""
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server this test started, by its pid: terminate, then kill if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_SECONDS)
 
 
 def set_access(state: dict[str, Any], port: int, vid: int) -> None:

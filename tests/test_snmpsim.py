@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 from pysnmp.hlapi.v3arch import asyncio as hlapi
-from snmpd_fixture import _get_packet, free_udp_port
+from snmpd_fixture import _get_packet, free_udp_port, log_tail, stop_process
 
 from kavlan_core.drivers import portlist
 from kavlan_core.drivers.base import PortChange, PortState, SwitchDriver, SwitchError, driver_class
@@ -56,7 +56,6 @@ RECORDINGS = (PROCURVE, ARUBA, CISCO, DELL, JUNIPER, TPLINK)
 RW = "-rw"  # the writable variant of a recording is served under the community STEM-rw
 
 STARTUP_SECONDS = 20.0
-STOP_SECONDS = 5.0
 
 PVID = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 5, 1, 1)
 STATIC_EGRESS = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 3, 1, 2)
@@ -191,20 +190,11 @@ class Sim:
             engine.close_dispatcher()
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path)
 
     def stop(self) -> None:
         """Stop this responder, by its pid."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_SECONDS)
+        stop_process(self.process)
 
 
 def _line_oid(line: str) -> tuple[int, ...]:

@@ -153,9 +153,7 @@ class SnmpCiscoDriver(SnmpDriver):
     async def apply(self, changes: Sequence[PortChange]) -> None:
         if not changes:
             return
-        for change in changes:
-            if not 1 <= change.new_tag <= MAX_VID:
-                raise self._error(f"VLAN tag {change.new_tag} of port {change.port} is out of range (1-{MAX_VID})", [change.port])
+        self._check_tags(changes)
         mapping = await self._port_map([c.port for c in changes])
         session = await self._open()
         tags = sorted({c.new_tag for c in changes})

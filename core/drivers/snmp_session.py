@@ -14,7 +14,7 @@ from pysnmp.proto import errind, rfc1905
 from pysnmp.smi import builder, view
 
 from ..model import Switch
-from .base import SwitchDriver, SwitchError, SwitchTimeout
+from .base import PortChange, SwitchDriver, SwitchError, SwitchTimeout
 
 Oid = tuple[int, ...]
 
@@ -169,6 +169,12 @@ class SnmpDriver(SwitchDriver):
 
     def _error(self, reason: str, ports: Iterable[str] = ()) -> SwitchError:
         return SwitchError(self.switch.name, reason, ports=list(ports))
+
+    def _check_tags(self, changes: Sequence[PortChange]) -> None:
+        """Refuse a VLAN tag outside 1-4094 before anything is sent."""
+        for change in changes:
+            if not 1 <= change.new_tag <= MAX_VID:
+                raise self._error(f"VLAN tag {change.new_tag} of port {change.port} is out of range (1-{MAX_VID})", [change.port])
 
     async def _open(self) -> SnmpSession:
         loop = asyncio.get_running_loop()
