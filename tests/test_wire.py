@@ -1,0 +1,95 @@
+"""The API's wire format: every object a face receives survives encode -> JSON -> decode unchanged."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import run
+
+from kavlan_core.api import wire
+from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
+from kavlan_core.events import DhcpChanged, MoveFinished, NodeMoved, SafeguardStep
+from kavlan_core.model import DEFAULT, Job, JobState
+from kavlan_core.plan import Plan
+from kavlan_core.service import Member, MoveReport, VlanInfo
+
+
+def through_json(obj: Any) -> Any:
+    return json.loads(json.dumps(wire.encode(obj)))
+
+
+def test_service_objects_round_trip(make_service: Any) -> None:
+    svc = make_service()
+
+    async def go() -> None:
+        job = await svc.submit("{\"type='kavlan'\"}/vlan=1+/nodes=2")
+        assert wire.decode(Job, through_json(job)) == job
+        assert wire.decode(Job, through_json(job)).state is JobState.RUNNING
+        vlans = await svc.vlans()
+        assert [wire.decode(VlanInfo, through_json(v)) for v in vlans] == vlans
+        vid = job.vlans[0].vlan
+        plan = await svc.plan(list(job.nodes), vid)
+        back = wire.decode(Plan, through_json(plan), svc.inventory)
+        assert back.render() == plan.render()
+        assert back.as_dict() == plan.as_dict()
+        report = await svc.set_vlan(list(job.nodes), vid)
+        again = wire.decode(MoveReport, through_json(report), svc.inventory)
+        assert again.results == report.results
+        assert again.switches == report.switches
+        assert again.counts() == {"success": 2, "failure": 0, "unchanged": 0}
+        members = await svc.members(vid)
+        assert [wire.decode(Member, through_json(m)) for m in members] == members
+        assert {m.node for m in members} == set(job.nodes)
+        undo = await svc.set_vlan(list(job.nodes), DEFAULT)
+        assert wire.decode(MoveReport, through_json(undo), svc.inventory).ok
+
+    run(go())
+
+
+def test_nic_references_need_the_inventory(make_service: Any) -> None:
+    svc = make_service()
+    plan = run(svc.plan([next(iter(svc.inventory.nodes))], 4, user="root"))
+    with pytest.raises(TypeError, match="inventory"):
+        wire.decode(Plan, through_json(plan))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        NodeMoved(node="suno-1", nic="eth0", old=0, new=4, at=12.5),
+        MoveFinished(vlan=4, ok=2, failed=1, unchanged=0, seconds=0.25, at=1.0),
+        DhcpChanged(site="sophia", vlan=4, state="on", at=2.0),
+        SafeguardStep(stage="verify", nodes=2, detail="2/2 back", at=3.0),
+    ],
+)
+def test_events_round_trip(event: Any) -> None:
+    data = json.loads(json.dumps(wire.encode_event(event)))
+    assert data["type"] == type(event).__name__
+    assert wire.decode_event(data) == event
+
+
+def test_unknown_event_types_are_ignored() -> None:
+    assert wire.decode_event({"type": "FromTheFuture", "at": 1.0}) is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [(BadInput("bad"), 400), (NotAllowed("Not enough privileges on Kavlan resources: x", [("n1", "not yours")]), 403),
+     (NotFound("gone"), 404), (Unavailable("busy"), 409), (KavlanError("odd"), 500)],
+)
+def test_errors_come_back_as_the_same_exception(exc: KavlanError, status: int) -> None:
+    assert wire.error_status(exc) == status
+    body = json.loads(json.dumps(wire.error_body(exc)))
+    assert body["code"] == status and body["message"] == str(exc)
+    back = wire.error_from(status, body)
+    assert type(back) is type(exc) and str(back) == str(exc)
+    if isinstance(exc, NotAllowed):
+        assert isinstance(back, NotAllowed) and back.refusals == exc.refusals
+
+
+def test_an_error_without_a_body_still_says_what_happened() -> None:
+    err = wire.error_from(503, "<html>proxy error</html>")
+    assert isinstance(err, KavlanError)
+    assert "503" in str(err)
