@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from conftest import run
 
+from conftest import run
 from kavlan_core.api import wire
 from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
 from kavlan_core.events import DhcpChanged, MoveFinished, NodeMoved, SafeguardStep
@@ -76,8 +76,13 @@ def test_unknown_event_types_are_ignored() -> None:
 
 @pytest.mark.parametrize(
     ("exc", "status"),
-    [(BadInput("bad"), 400), (NotAllowed("Not enough privileges on Kavlan resources: x", [("n1", "not yours")]), 403),
-     (NotFound("gone"), 404), (Unavailable("busy"), 409), (KavlanError("odd"), 500)],
+    [
+        (BadInput("bad"), 400),
+        (NotAllowed("Not enough privileges on Kavlan resources: x", [("n1", "not yours")]), 403),
+        (NotFound("gone"), 404),
+        (Unavailable("busy"), 409),
+        (KavlanError("odd"), 500),
+    ],
 )
 def test_errors_come_back_as_the_same_exception(exc: KavlanError, status: int) -> None:
     assert wire.error_status(exc) == status

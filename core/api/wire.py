@@ -62,7 +62,9 @@ def error_from(status: int, body: Any) -> KavlanError:
     name = body.get("error") if isinstance(body, Mapping) else None
     cls = _BY_NAME.get(name or "") or ERROR_OF.get(status, KavlanError)
     if cls is NotAllowed:
-        refusals = [(r["node"], r["reason"]) for r in body.get("refusals", [])] if isinstance(body, Mapping) else []
+        refusals = (
+            [(r["node"], r["reason"]) for r in body.get("refusals", [])] if isinstance(body, Mapping) else []
+        )
         return NotAllowed(message, refusals)
     return cls(message)
 
@@ -79,7 +81,9 @@ _TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-_BY_NAME: dict[str, type[KavlanError]] = {c.__name__: c for c in (KavlanError, BadInput, NotAllowed, NotFound, Unavailable)}
+_BY_NAME: dict[str, type[KavlanError]] = {
+    c.__name__: c for c in (KavlanError, BadInput, NotAllowed, NotFound, Unavailable)
+}
 
 # --- values --------------------------------------------------------------------------------------------------
 
@@ -98,7 +102,9 @@ def encode(obj: Any) -> Any:
         return {str(k): encode(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
         return [encode(v) for v in obj]
-    if isinstance(obj, (ipaddress.IPv4Network, ipaddress.IPv4Address, ipaddress.IPv6Network, ipaddress.IPv6Address)):
+    if isinstance(
+        obj, (ipaddress.IPv4Network, ipaddress.IPv4Address, ipaddress.IPv6Network, ipaddress.IPv6Address)
+    ):
         return str(obj)
     raise TypeError(f"cannot encode {type(obj).__name__} for the API")
 
@@ -134,7 +140,10 @@ def _decode(tp: Any, data: Any, inv: Inventory | None) -> Any:
         return origin(seq) if origin is not list else seq
     if origin in (dict, Mapping) or tp is dict:
         args = typing.get_args(tp) or (str, Any)
-        return {_decode(args[0], k, inv) if args[0] is not str else k: _decode(args[1], v, inv) for k, v in data.items()}
+        return {
+            _decode(args[0], k, inv) if args[0] is not str else k: _decode(args[1], v, inv)
+            for k, v in data.items()
+        }
     if tp is NicRef:
         if inv is None:
             raise TypeError("decoding a NIC reference needs the inventory")
@@ -150,7 +159,11 @@ def _decode(tp: Any, data: Any, inv: Inventory | None) -> Any:
             if not isinstance(data, Mapping):
                 raise TypeError(f"{tp.__name__} expects an object, not {type(data).__name__}")
             hints = _hints(tp)
-            kw = {f.name: _decode(hints[f.name], data[f.name], inv) for f in dataclasses.fields(tp) if f.init and f.name in data}
+            kw = {
+                f.name: _decode(hints[f.name], data[f.name], inv)
+                for f in dataclasses.fields(tp)
+                if f.init and f.name in data
+            }
             return tp(**kw)
         if tp is float and isinstance(data, int) and not isinstance(data, bool):
             return float(data)
