@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import json
 import os
+import re
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -61,6 +65,20 @@ class Settings:
     keys: Mapping[str, str] = field(default_factory=dict)
     """Key bindings of the TUI, by binding id."""
     theme: str = "kavlan-dark"
+    api: str = ""
+    """Remote mode: the base URL of the KaVLAN API server (``https://host:port/``); empty: embedded (the default)."""
+    api_sites: Mapping[str, str] = field(default_factory=dict)
+    """Remote mode with several sites: each site's server, by site name; ``api`` serves the sites not named."""
+    ca_cert: str = ""
+    """CA certificate (PEM) that the API server's certificate must chain to (``-C/--ca-cert``)."""
+    client_cert: str = ""
+    """Client certificate (PEM) presented to the API server; its CN is the user (``-c/--client-cert``)."""
+    client_key: str = ""
+    """Private key of the client certificate (``-k/--client-key``)."""
+    api_password: str = ""
+    """HTTP Basic password for the API server, for clients without a certificate (better in KAVLAN_API_PASSWORD)."""
+    api_timeout: float = 60.0
+    """Seconds a request to the API server may take before the client gives up."""
     source: str = "defaults"
 
     @property
@@ -93,6 +111,12 @@ _ENV = {
     "restart_delay": "KAVLAN_RESTART_DELAY",
     "verify_timeout": "KAVLAN_VERIFY_TIMEOUT",
     "poll_interval": "KAVLAN_POLL_INTERVAL",
+    "api": "KAVLAN_API",
+    "ca_cert": "KAVLAN_CA_CERT",
+    "client_cert": "KAVLAN_CLIENT_CERT",
+    "client_key": "KAVLAN_CLIENT_KEY",
+    "api_password": "KAVLAN_API_PASSWORD",
+    "api_timeout": "KAVLAN_API_TIMEOUT",
 }
 
 
@@ -174,3 +198,126 @@ def _login_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid{os.getuid()}"
+
+
+# --- writing one setting back -------------------------------------------------------------------------------
+
+_KEY_LINE = re.compile(r"""^\s*(?:([A-Za-z0-9_-]+)|"([^"\\]*)"|'([^']*)')\s*=""")
+_TABLE_LINE = re.compile(r"^\s*\[")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        # JSON's escapes are TOML's; DEL must be escaped too in a TOML string
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError(f"cannot write {value!r} in a configuration file")
+
+
+def _extent(lines: list[str], start: int) -> int:
+    """The line after the assignment starting at ``start`` (a value may span lines: arrays, long strings)."""
+    for end in range(start + 1, len(lines) + 1):
+        try:
+            tomllib.loads("".join(lines[start:end]))
+        except tomllib.TOMLDecodeError:
+            continue
+        return end
+    return len(lines)
+
+
+def save_setting(key: str, value: Any, env: Mapping[str, str] | None = None) -> Path:
+    """Write one setting into ``config.toml`` (made if missing): its line is replaced, or added among the
+    top-level settings; every other line, comments included, stays as it was. Returns the file's path."""
+    known = {f.name for f in fields(Settings) if f.name != "source" and not str(f.type).startswith("Mapping")}
+    if key not in known:
+        raise ConfigError(
+            f"'{key}' is not a setting that can be saved (settings: {', '.join(sorted(known))})"
+        )
+    value = _coerce(key, value, "save_setting")
+    path = config_path(env)
+    try:
+        text = path.read_text() if path.exists() else ""
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration {path}: {exc.strerror}") from None
+    try:
+        before = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"cannot save '{key}' in {path}: the file is not valid TOML ({exc}); fix it first"
+        ) from None
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    line = f"{key} = {_toml_value(value)}\n"
+    found: tuple[int, int] | None = None
+    insert_at = 0
+    i = 0
+    while i < len(lines):
+        if _TABLE_LINE.match(lines[i]):
+            break  # the top-level settings end at the first table
+        match = _KEY_LINE.match(lines[i])
+        if match is None:
+            i += 1
+            continue
+        end = _extent(lines, i)
+        if key in match.groups():
+            found = (i, end)
+        insert_at = end
+        i = end
+    if found is not None:
+        start, end = found
+        if end == start + 1:
+            line = _keep_comment(lines[start], line)
+        lines[start:end] = [line]
+    elif insert_at == 0:  # no top-level setting yet: before the first table, or at the end
+        lines[i:i] = [line, "\n"] if i < len(lines) else [line]
+    else:
+        lines[insert_at:insert_at] = [line]
+    out = "".join(lines)
+    after = tomllib.loads(out)
+    if after.get(key) != _coerce_back(value) or {k: v for k, v in after.items() if k != key} != {
+        k: v for k, v in before.items() if k != key
+    }:
+        raise ConfigError(f"cannot save '{key}' in {path}: the file's layout is too unusual to edit safely")
+    _write_atomically(path, out)
+    return path
+
+
+def _coerce_back(value: Any) -> Any:
+    """The value as tomllib reads it back (tuples are TOML arrays, read as lists)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _keep_comment(old: str, new: str) -> str:
+    """``new`` with the comment that ended the old line of the setting, if it had one."""
+    for k, char in enumerate(old):
+        if char == "#":
+            try:
+                tomllib.loads(old[:k])
+            except tomllib.TOMLDecodeError:
+                continue  # a # inside the value
+            return new.rstrip("\n") + "  " + old[k:].rstrip("\n").lstrip() + "\n"
+    return new
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise ConfigError(f"cannot write the configuration {path}: {exc.strerror}") from None

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import inventory as inventory_mod
-from . import names
 from .authz import PRIVILEGES, Rights
 from .config import Settings
 from .dhcp.backend import DhcpBackend
@@ -33,15 +30,12 @@ from .events import (
     SwitchFinished,
     SwitchStarted,
 )
+from .interface import UserSide
 from .inventory import Inventory, NicRef
-from .model import DEFAULT, GLOBAL_IDS, Job, JobState, JobVlan, VlanKind, vlan_label
+from .model import DEFAULT, GLOBAL_IDS, Job, JobState, VlanKind, vlan_label
 from .plan import Plan, PortMove, SwitchPlan
-from .reservations import AllocationError, RequestError, allocate, nodefile_lines, parse_request
+from .reservations import AllocationError, RequestError, allocate, parse_request
 from .store import Store
-
-if TYPE_CHECKING:  # SSH (asyncssh) is imported when a command needs it: kavlan -g starts faster without it
-    from .access.safeguard import StagedReport
-    from .access.ssh import RunResult, Target
 
 SUCCESS, FAILURE, UNCHANGED = "success", "failure", "unchanged"
 
@@ -139,8 +133,11 @@ def _jitter(base: float, attempt: int) -> float:
     return base * (2**attempt) * random.uniform(0.5, 1.5)
 
 
-class KavlanService:
-    """Every face calls this; it checks rights, plans, drives switches, records, publishes events, reports."""
+class KavlanService(UserSide):
+    """Every face calls this; it checks rights, plans, drives switches, records, publishes events, reports.
+
+    The user's side (names, nodefiles, SSH, the staged move) is :class:`~kavlan_core.interface.UserSide`, shared
+    with the remote client."""
 
     def __init__(
         self,
@@ -168,6 +165,13 @@ class KavlanService:
     def from_settings(cls, settings: Settings) -> KavlanService:
         return cls(settings)
 
+    def describe(self) -> str:
+        return f"database: {self.store.url}"
+
+    def _recorded_vlan(self, ref: NicRef) -> int:
+        with self.store.read() as tx:
+            return tx.nic_vlans([ref.key]).get(ref.key, DEFAULT)
+
     async def close(self) -> None:
         for drv in self._drivers.values():
             with contextlib.suppress(Exception):
@@ -179,38 +183,6 @@ class KavlanService:
 
     def _rights(self, user: str, running: Iterable[Job]) -> Rights:
         return Rights.of(user, running, self.settings.admins)
-
-    def resolve(self, names_: Iterable[str]) -> list[tuple[NicRef, str]]:
-        """NICs named by the user, duplicates removed, order kept; raises BadInput naming every bad name."""
-        seen: set[tuple[str, str]] = set()
-        out: list[tuple[NicRef, str]] = []
-        bad: list[str] = []
-        for raw in names_:
-            try:
-                ref = self.inventory.resolve(raw)
-            except (KeyError, names.BadHostname) as exc:
-                bad.append(exc.args[0])
-                continue
-            if ref.key not in seen:
-                seen.add(ref.key)
-                out.append((ref, self.inventory.hostname(ref, DEFAULT)))
-        if bad:
-            raise BadInput("; ".join(bad) if len(bad) < 4 else f"{bad[0]}; and {len(bad) - 1} more unknown names")
-        return out
-
-    def check_vlan(self, vlan: int, site: str | None = None) -> None:
-        if vlan == DEFAULT:
-            return
-        try:
-            kind = VlanKind.of(vlan)
-        except ValueError:
-            raise BadInput(f"VLAN {vlan} is out of range (DEFAULT, local 1-3, routed 4-9, global 10-21)") from None
-        if kind is VlanKind.GLOBAL and vlan not in self.inventory.global_owner:
-            owned = ", ".join(f"{v} ({s})" for v, s in sorted(self.inventory.global_owner.items()))
-            raise BadInput(f"global VLAN {vlan} belongs to no site of this testbed (global VLANs: {owned})")
-
-    def _owner(self, site: str, vlan: int) -> str:
-        return self.inventory.global_owner[vlan] if vlan in GLOBAL_IDS else site
 
     def _driver(self, switch: str) -> SwitchDriver:
         drv = self._drivers.get(switch)
@@ -244,25 +216,18 @@ class KavlanService:
 
     @contextlib.asynccontextmanager
     async def _switch_lock(self, switch: str) -> AsyncIterator[None]:
-        """Two moves on one switch never interleave: in this process (asyncio) and across processes (flock)."""
+        """Two moves on one switch never interleave: in this process (asyncio) and across processes (the store's
+        named lock: an advisory lock on PostgreSQL, a flock file in the data dir with SQLite)."""
         lock = self._locks.setdefault(switch, asyncio.Lock())
         async with lock:
-            path = self.settings.data_path / "locks" / f"{switch}.lock"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            flock_file = self.settings.data_path / "locks" / f"{switch}.lock"  # used with SQLite
+            held = self.store.lock(f"switch:{switch}", file=flock_file)
+            if not await held.acquire(timeout=300):
+                raise SwitchError(switch, "busy: another move held it for 5 minutes")
             try:
-                deadline = time.monotonic() + 300
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            raise SwitchError(switch, "busy: another move held it for 5 minutes") from None
-                        await asyncio.sleep(0.02)
                 yield
             finally:
-                os.close(fd)
+                held.release()
 
     async def _with_retries(self, switch: str, what: Callable[[], Any]) -> tuple[Any, int]:
         tries = 0
@@ -300,22 +265,10 @@ class KavlanService:
             raise NotFound(f"job {job_id} does not exist")
         return job
 
-    async def running_job(self, job_id: int) -> Job:
-        job = await self.job(job_id)
-        if not job.running:
-            raise NotFound(f"job {job_id} has ended ({job.state.value})")
-        return job
-
     async def jobs(self, *, user: str | None = None, running: bool | None = True) -> list[Job]:
         await self.reap()
         with self.store.read() as tx:
             return tx.jobs(user=user, running=running)
-
-    async def job_vlans(self, job_id: int) -> list[JobVlan]:
-        job = await self.running_job(job_id)
-        if not job.vlans:
-            raise NotFound(f"job {job_id} has no VLAN (reserve one with {{\"type='kavlan'\"}}/vlan=1)")
-        return list(job.vlans)
 
     async def vlans(self, site: str | None = None) -> list[VlanInfo]:
         """Every VLAN a site's nodes can be in, with holder, DHCP state and member count."""
@@ -399,16 +352,6 @@ class KavlanService:
                 )
         return out
 
-    async def nodelist(self, vlan: int, *, job_id: int | None = None, site: str | None = None) -> list[str]:
-        """In-VLAN FQDNs: of a job's nodes when a job is given (as the original's ``kavlan -l -j``), else of all members."""
-        self.check_vlan(vlan)
-        if job_id is not None:
-            job = await self.running_job(job_id)
-            if job.nodes:
-                refs = self.resolve(job.nodes)
-                return [self.inventory.hostname(ref, vlan) for ref, _ in refs]
-        return [m.name for m in await self.members(vlan, site)]
-
     # --- jobs ----------------------------------------------------------------------
 
     async def submit(
@@ -457,18 +400,6 @@ class KavlanService:
         self.events.publish(JobSubmitted(job=job.id, user=user))
         return job
 
-    async def nodefile(self, job_id: int) -> Path:
-        """OAR's nodefile for a job: each node's FQDN once per core, in the data dir."""
-        job = await self.job(job_id)
-        path = self.settings.data_path / "nodefiles" / f"oar.{job_id}.nodefile"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nodes = [self.inventory.nodes[n] for n in job.nodes]
-        lines = nodefile_lines(nodes, self.inventory.node_fqdn)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(f"{line}\n" for line in lines))
-        tmp.replace(path)
-        return path
-
     async def delete_job(self, job_id: int, *, user: str | None = None) -> Job:
         user = user or self.user
         job = await self.job(job_id)
@@ -514,12 +445,6 @@ class KavlanService:
             return tx.job(job.id)
 
     # --- moves -----------------------------------------------------------------------
-
-    async def plan(self, names_: Sequence[str], vlan: int, *, user: str | None = None) -> Plan:
-        """What a move would change, per switch, after the same checks as the move itself (dry run)."""
-        report = await self.set_vlan(names_, vlan, user=user, dry_run=True)
-        assert report.plan is not None
-        return report.plan
 
     async def set_vlan(
         self, names_: Sequence[str], vlan: int, *, user: str | None = None, dry_run: bool = False
@@ -826,90 +751,6 @@ class KavlanService:
         self.check_vlan(vlan)
         site = self._owner(site or self.site, vlan)
         return await asyncio.to_thread(self.dhcp_servers.leases, site, vlan)
-
-    # --- access: SSH to nodes, through the gateway of a local VLAN ---------------------------------
-
-    def _ssh_options(self) -> dict[str, Any]:
-        opts: dict[str, Any] = {}
-        if self.settings.ssh_known_hosts:
-            opts["known_hosts"] = [p.strip() for p in self.settings.ssh_known_hosts.split(",") if p.strip()]
-        if self.settings.ssh_identity:
-            opts["client_keys"] = [self.settings.ssh_identity]
-        return opts
-
-    def ssh_target(self, name: str, vlan: int | None = None) -> Target:
-        """How to reach a node's NIC in ``vlan`` (default: where the store says it is)."""
-        from .access.ssh import Gateway, route
-
-        ((ref, plain),) = self.resolve([name])
-        if self.inventory.switches[ref.nic.switch].driver == "simulated":
-            # never dial a simulated node's address: it is nobody's, and may be routed off this machine
-            raise BadInput(f"{plain} is a simulated node (its switch {ref.nic.switch} is simulated): there is no host to reach over SSH")
-        if vlan is None:
-            with self.store.read() as tx:
-                vlan = tx.nic_vlans([ref.key]).get(ref.key, DEFAULT)
-        v = self.inventory.vlan(ref.node.site, vlan)
-        address = self.inventory.nic_address(ref, vlan) or self.inventory.address(ref.node, vlan)
-        host = self.inventory.hostname(ref, vlan, fqdn=False)
-        gateways = {}
-        if v.kind is VlanKind.LOCAL:
-            spec = self.inventory.gateway(v.site, vlan)
-            gateways[vlan] = Gateway(v.gateway, spec.port if spec else 22, spec.user if spec else self.settings.ssh_user,
-                                     spec.address if spec else None)
-        return route(host, v.kind, vlan, gateways=gateways, username=self.settings.ssh_user, address=str(address))
-
-    async def run_targets(self, targets: Sequence[Target], command: str, *, per_host_timeout: float = 60.0) -> list[RunResult]:
-        from .access.ssh import run_many
-
-        return await run_many(targets, command, concurrency=self.settings.ssh_concurrency,
-                              per_host_timeout=per_host_timeout, **self._ssh_options())
-
-    async def run(self, names_: Sequence[str], command: str, *, per_host_timeout: float = 60.0) -> list[RunResult]:
-        """Run a command on many nodes at once, each reached where it is (duplicates removed, as taktuk)."""
-        await self.reap()
-        refs = self.resolve(names_)
-        return await self.run_targets([self.ssh_target(name) for _ref, name in refs], command, per_host_timeout=per_host_timeout)
-
-    async def ssh(self, name: str, command: str | None = None) -> int:
-        """An interactive session on the user's terminal; returns the remote exit status."""
-        from .access.ssh import interactive
-
-        return await interactive(self.ssh_target(name), command=command, **self._ssh_options())
-
-    def ssh_config(self, style: str = "proxyjump") -> str:
-        """The OpenSSH configuration the tutorial writes by hand, for this site's local VLANs."""
-        from .access.ssh import Gateway
-        from .access.sshconfig import render_ssh_config
-
-        site = self.inventory.sites[self.site]
-        gateways: dict[int, Gateway | None] = {}
-        for vid in (1, 2, 3):
-            spec = self.inventory.gateway(self.site, vid)
-            gateways[vid] = Gateway(f"kavlan-{vid}", spec.port, spec.user, spec.address) if spec else None
-        return render_ssh_config(gateways, site_domain=f"{site.name}.{site.domain}", style=style)
-
-    async def move_with_restart(
-        self,
-        names_: Sequence[str],
-        vlan: int,
-        *,
-        user: str | None = None,
-        delay: int | None = None,
-        command: str | None = None,
-        verify_timeout: float | None = None,
-        rollback: bool = False,
-    ) -> StagedReport:
-        """The tutorial's at-safeguarded move as one operation: preflight, schedule, switch, verify, (roll back)."""
-        from .access.safeguard import staged_move
-
-        await self.reap()
-        return await staged_move(
-            self, names_, vlan, user=user or self.user,
-            delay=self.settings.restart_delay if delay is None else delay,
-            command=command or self.settings.restart_command,
-            verify_timeout=self.settings.verify_timeout if verify_timeout is None else verify_timeout,
-            rollback=rollback,
-        )
 
     # --- drift -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""``kavlan``: the original's options, letters and long names, and their output formats, on KavlanService."""
+"""``kavlan``: the original's options, letters and long names, and their output formats, on the service (embedded or remote)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ HELP = """\
 Usage: kavlan [options]
 Specific options:
     -i, --vlan-id N                  set VLAN ID (integer or DEFAULT)
+    -C, --ca-cert CA                 CA certificate
+    -c, --client-cert CERT           client certificate
+    -k, --client-key KEY             client key
     -l, --get-nodelist               Show nodenames in the given vlan
     -e, --enable-dhcp                Start DHCP server
     -d, --disable-dhcp               Stop DHCP server
@@ -35,6 +38,8 @@ Specific options:
     -h, --help                       Show this message
         --version                    Show version
 kavlan-tui extensions:
+        --api URL                    Remote mode: the KaVLAN API server (https://host:port/); -C/-c/-k
+                                     give its CA and your certificate
         --json                       Print results as JSON
         --dry-run                    With -s: print the plan per switch, change nothing
         --restart-via-at [DELAY]     With -s: schedule each node's network restart with at (in DELAY
@@ -72,6 +77,10 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="kavlan", add_help=False, allow_abbrev=False)
     p.add_argument("-i", "--vlan-id", dest="vlan")
+    p.add_argument("-C", "--ca-cert", dest="ca_cert")
+    p.add_argument("-c", "--client-cert", dest="client_cert")
+    p.add_argument("-k", "--client-key", dest="client_key")
+    p.add_argument("--api")
     p.add_argument("-l", "--get-nodelist", action="store_true")
     p.add_argument("-e", "--enable-dhcp", action="store_true")
     p.add_argument("-d", "--disable-dhcp", action="store_true")
@@ -148,7 +157,7 @@ def _progress_printer(verbose: bool):  # type: ignore[no-untyped-def]
 async def run(args: argparse.Namespace) -> int:
     from kavlan_core import config
     from kavlan_core.errors import BadInput
-    from kavlan_core.service import KavlanService
+    from kavlan_core.interface import api_overrides, connect
 
     from .commands import REGISTRY, Context, parse_job
 
@@ -161,12 +170,13 @@ async def run(args: argparse.Namespace) -> int:
         raise BadInput("--site goes with --drift or --repair; the other options act where the nodes are")
     action = chosen[0]
 
-    settings = config.load()
+    remote = api_overrides(args)
+    settings = config.load(**remote)
     if args.user and args.user != settings.user:
         if settings.user not in settings.admins:
             raise BadInput(f"only an administrator may act as another user ({args.user}); you are {settings.user}")
-        settings = config.load(user=args.user)
-    service = KavlanService(settings)
+        settings = config.load(user=args.user, **remote)
+    service = connect(settings)
     try:
         job_text = args.job or os.environ.get("OAR_JOB_ID") or None
         ctx = Context(service, job_id=parse_job(job_text) if job_text else None, verbose=args.verbose)
@@ -249,7 +259,7 @@ async def run_subcommand(name: str, argv: list[str]) -> int:
     """``kavlan ssh NODE [CMD]``, ``kavlan run [-m/-f/-j] -- CMD``, ``kavlan ssh-config``."""
     from kavlan_core import config
     from kavlan_core.errors import BadInput
-    from kavlan_core.service import KavlanService
+    from kavlan_core.interface import connect
 
     from .commands import REGISTRY, Context, parse_job
 
@@ -266,7 +276,7 @@ async def run_subcommand(name: str, argv: list[str]) -> int:
     else:
         p.add_argument("--proxycommand", action="store_true")
     args = p.parse_args(argv)
-    service = KavlanService(config.load())
+    service = connect(config.load())
     try:
         job_text = getattr(args, "job", None) or os.environ.get("OAR_JOB_ID") or None
         ctx = Context(service, job_id=parse_job(job_text) if job_text else None)

@@ -1,4 +1,4 @@
-"""One command registry: name, parameters, help and a handler calling KavlanService; the CLI, REPL and TUI share it."""
+"""One command registry: name, parameters, help and a handler calling the service; the CLI, REPL and TUI share it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kavlan_core.errors import BadInput
+from kavlan_core.interface import Service
 from kavlan_core.model import DEFAULT, vlan_label
 from kavlan_core.reservations import format_walltime
-from kavlan_core.service import FAILURE, SUCCESS, UNCHANGED, KavlanService, MoveReport
+from kavlan_core.service import FAILURE, SUCCESS, UNCHANGED, MoveReport
 
 if TYPE_CHECKING:
     from kavlan_core.access.safeguard import StagedReport
@@ -55,7 +56,7 @@ class Result:
 class Context:
     """The state a face keeps between commands: the service, the user, the current job."""
 
-    service: KavlanService
+    service: Service
     job_id: int | None = None
     verbose: bool = False
 
@@ -419,7 +420,7 @@ async def _drift(ctx: Context, a: dict[str, Any]) -> Result:
 async def _whoami(ctx: Context, a: dict[str, Any]) -> Result:
     s = ctx.service
     return Result(
-        [f"user {ctx.user}, site {s.site}, job {ctx.job_id or '-'}", f"testbed: {s.inventory.source}", f"database: {s.store.url}"],
+        [f"user {ctx.user}, site {s.site}, job {ctx.job_id or '-'}", f"testbed: {s.inventory.source}", s.describe()],
         data={"user": ctx.user, "site": s.site, "job": ctx.job_id},
     )
 

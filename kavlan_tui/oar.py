@@ -17,10 +17,10 @@ from typing import NoReturn
 from kavlan_core import config
 from kavlan_core.config import ConfigError
 from kavlan_core.errors import BadInput, KavlanError
+from kavlan_core.interface import Service, add_api_arguments, api_overrides, connect
 from kavlan_core.inventory import InventoryError
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
-from kavlan_core.service import KavlanService
 from kavlan_core.store import StoreError
 
 
@@ -37,9 +37,10 @@ def _fatal(prog: str, exc: Exception, debug: bool) -> int:
     return 1
 
 
-def _run(prog: str, body: Callable[[KavlanService], Awaitable[int]], debug: bool = False) -> int:
+def _run(prog: str, body: Callable[[Service], Awaitable[int]], debug: bool = False,
+         remote: dict[str, str | None] | None = None) -> int:
     async def go() -> int:
-        service = KavlanService(config.load())
+        service = connect(config.load(**(remote or {})))
         try:
             return await body(service)
         finally:
@@ -67,6 +68,7 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--site", help="the site to reserve on (default: this frontend's)")
     p.add_argument("--json", action="store_true", help="print the job as JSON")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    add_api_arguments(p)
     p.add_argument("command", nargs="?", help="not supported: jobs here run no script; use -I or nothing")
     args = p.parse_args(argv)
     if args.command:
@@ -75,7 +77,7 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
         return _fatal(p.prog, BadInput("give one -l request (join resource groups with + or ,)"), False)
     request = args.resources[0] if args.resources else "nodes=1"
 
-    async def body(service: KavlanService) -> int:
+    async def body(service: Service) -> int:
         job = await service.submit(request, types=args.types, name=args.name, properties=args.properties, site=args.site)
         nodefile = await service.nodefile(job.id)
         if args.json:
@@ -99,6 +101,9 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
             OAR_JOB_WALLTIME_SECONDS=str(job.walltime),
             OAR_USER=job.user,
         )
+        for key, value in api_overrides(args).items():  # the job's shell talks to the same API server
+            if value:
+                env[f"KAVLAN_{key.upper()}"] = value if key == "api" else os.path.abspath(os.path.expanduser(value))
         shell = os.environ.get("SHELL") or "/bin/bash"
         # the job's shell runs in this process's foreground; the job ends with it, as with OAR
         rc = await asyncio.to_thread(subprocess.call, [shell], env=env)
@@ -107,10 +112,10 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"Disconnected from OAR job {job.id}.\n")
         return rc
 
-    return _run(p.prog, body, args.debug)
+    return _run(p.prog, body, args.debug, api_overrides(args))
 
 
-def _job_json(job: Job, service: KavlanService) -> dict[str, object]:
+def _job_json(job: Job, service: Service) -> dict[str, object]:
     return {
         "uid": job.id,
         "user": job.user,
@@ -138,9 +143,10 @@ def oarstat_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-a", "--all", action="store_true", help="ended jobs too")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    add_api_arguments(p)
     args = p.parse_args(argv)
 
-    async def body(service: KavlanService) -> int:
+    async def body(service: Service) -> int:
         if args.job is not None:
             jobs = [await service.job(args.job)]
         else:
@@ -163,14 +169,14 @@ def oarstat_main(argv: Sequence[str] | None = None) -> int:
             print(f"{j.id:<10} {j.name[:14]:<14} {j.user[:14]:<14} {_date(j.submitted)} {j.state.value[0]} default")
         return 0
 
-    return _run(p.prog, body, args.debug)
+    return _run(p.prog, body, args.debug, api_overrides(args))
 
 
 def _date(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
-def _full(j: Job, service: KavlanService) -> str:
+def _full(j: Job, service: Service) -> str:
     hosts = "+".join(service.inventory.node_fqdn(service.inventory.nodes[n]) for n in j.nodes)
     vlans = ",".join(f"{v.vlan}@{v.site}" for v in j.vlans)
     lines = [
@@ -200,6 +206,7 @@ def oardel_main(argv: Sequence[str] | None = None) -> int:
     p = _Parser(prog="kavlan-oardel", description="Delete jobs, as oardel does: their nodes go back to DEFAULT.")
     p.add_argument("jobs", nargs="+", help="job ids")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    add_api_arguments(p)
     args = p.parse_args(argv)
     ids = []
     for text in args.jobs:
@@ -207,7 +214,7 @@ def oardel_main(argv: Sequence[str] | None = None) -> int:
             return _fatal(p.prog, BadInput(f"job id {text!r} is not a number"), False)
         ids.append(int(text))
 
-    async def body(service: KavlanService) -> int:
+    async def body(service: Service) -> int:
         rc = 0
         deleted = []
         for job_id in ids:
@@ -223,5 +230,5 @@ def oardel_main(argv: Sequence[str] | None = None) -> int:
             print(f"The job(s) [ {' '.join(map(str, deleted))} ] will be deleted in the near future.")
         return rc
 
-    return _run(p.prog, body, args.debug)
+    return _run(p.prog, body, args.debug, api_overrides(args))
 

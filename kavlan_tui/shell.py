@@ -20,10 +20,10 @@ from kavlan_core import config
 from kavlan_core import events as ev
 from kavlan_core.config import ConfigError
 from kavlan_core.errors import KavlanError
+from kavlan_core.interface import Service, add_api_arguments, api_overrides, connect
 from kavlan_core.inventory import InventoryError, NicRef
 from kavlan_core.model import DEFAULT, Job, VlanKind, vlan_label
 from kavlan_core.reservations import format_walltime
-from kavlan_core.service import KavlanService
 from kavlan_core.store import StoreError
 
 from .commands import CHOICE, JOB, NODE, REGISTRY, SITE, TEXT, VLAN, Command, Context, Param, parse_job
@@ -321,7 +321,7 @@ class Shell:
 
     def __init__(self, ctx: Context, *, printer: Printer = _print, debug: bool = False, live: bool = False) -> None:
         self.ctx = ctx
-        self.service: KavlanService = ctx.service
+        self.service: Service = ctx.service
         self.printer = printer
         self.debug = debug
         self.live = live
@@ -590,12 +590,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--job", help="the current job (default: $OAR_JOB_ID)")
     p.add_argument("-v", "--verbose", action="store_true", help="report every node moved and every switch")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_api_arguments(p)
     p.add_argument("--version", action="version", version=f"kavlan-shell (kavlan-tui) {VERSION}")
     return p
 
 
 async def _main(args: argparse.Namespace, interactive: bool) -> int:
-    service = KavlanService(config.load())
+    service = connect(config.load(**api_overrides(args)))
     try:
         job_text = args.job or os.environ.get("OAR_JOB_ID") or None
         ctx = Context(service, job_id=parse_job(job_text) if job_text else None, verbose=args.verbose)

@@ -119,21 +119,33 @@ def kenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
-    for k in ("OAR_JOB_ID", "KAVLAN_INVENTORY", "KAVLAN_DATABASE", "KAVLAN_SITE", "KAVLAN_ADMINS"):
+    for k in ("OAR_JOB_ID", "KAVLAN_INVENTORY", "KAVLAN_DATABASE", "KAVLAN_SITE", "KAVLAN_ADMINS", "KAVLAN_API",
+              "KAVLAN_CA_CERT", "KAVLAN_CLIENT_CERT", "KAVLAN_CLIENT_KEY", "KAVLAN_API_PASSWORD"):
         monkeypatch.delenv(k, raising=False)
     env = dict(os.environ)
     return env
 
 
 @pytest.fixture
-def make_service(kenv: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., KavlanService]]:
+def backend() -> str:
+    """The store make_service uses: SQLite. A module overrides this fixture with params=pg_fixture.BACKENDS
+    to run its make_service tests on PostgreSQL too."""
+    return "sqlite"
+
+
+@pytest.fixture
+def make_service(
+    kenv: dict[str, str], tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., KavlanService]]:
     """Build services on one store: make_service(user=..., options={switch: {...}}, clock=...)."""
     made: list[KavlanService] = []
     inv_path = tmp_path / "testbed.toml"
+    database = database_for(backend, request)
 
     def make(user: str = "alice", options: Mapping[str, Mapping[str, Any]] | None = None, **kw: Any) -> KavlanService:
         if options is not None or not inv_path.exists():
             small_inventory(inv_path, options)
+        kw.setdefault("database", database)
         settings = config.load(user=user, inventory=str(inv_path), **{k: v for k, v in kw.items() if k != "clock"})
         svc = KavlanService(settings, clock=kw["clock"]) if "clock" in kw else KavlanService(settings)
         made.append(svc)
@@ -147,6 +159,9 @@ def make_service(kenv: dict[str, str], tmp_path: Path) -> Iterator[Callable[...,
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
+
+# a private PostgreSQL server for the session and a fresh database per test (skips when PostgreSQL is missing)
+from pg_fixture import database_for, pg_server, pg_url  # noqa: E402, F401
 
 # a real net-snmp snmpd serving the lab's Q-BRIDGE-MIB agent on 127.0.0.1 (skips when snmpd is not installed)
 from snmpd_fixture import snmpd  # noqa: E402, F401

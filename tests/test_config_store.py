@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import sqlalchemy as sa
+from pg_fixture import BACKENDS, database_for
 
-from kavlan_core import config
+from kavlan_core import config, store
 from kavlan_core.config import ConfigError
+from kavlan_core.model import Job, JobState, JobVlan
 from kavlan_core.store import SCHEMA_VERSION, Store, StoreError
 
 
 def test_layers(tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text('site = "lille"\nadmins = ["ops"]\nswitch_concurrency = 4\n')
-    s = config.load({"KAVLAN_CONFIG": str(cfg), "KAVLAN_SWITCH_CONCURRENCY": "2", "KAVLAN_DATA_DIR": str(tmp_path)})
+    s = config.load(
+        {"KAVLAN_CONFIG": str(cfg), "KAVLAN_SWITCH_CONCURRENCY": "2", "KAVLAN_DATA_DIR": str(tmp_path)}
+    )
     assert (s.site, s.admins, s.switch_concurrency) == ("lille", ("ops",), 2)
     assert s.database_url == f"sqlite:///{tmp_path / 'kavlan.db'}"
     assert s.user  # the login user
@@ -43,23 +49,172 @@ def test_bad_environment(tmp_path):
         config.load({"KAVLAN_CONFIG": str(tmp_path / "x"), "KAVLAN_SWITCH_RETRIES": "-1"})
 
 
-def test_schema_is_versioned(tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def store_url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
+    return database_for(backend, request) or f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_schema_is_versioned(tmp_path, backend, request):
+    url = store_url(backend, request, tmp_path)
     assert Store(url).schema_version() == SCHEMA_VERSION
     with Store(url).write() as tx:
-        tx.conn.exec_driver_sql("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+        tx.conn.execute(sa.text("UPDATE meta SET value = '999' WHERE key = 'schema_version'"))
     with pytest.raises(StoreError, match="newer than this kavlan"):
         Store(url)
 
 
-def test_concurrent_reservations_never_double_book(kenv, tmp_path):
-    """Eight processes ask at once for a routed VLAN and 40 suno/uvb nodes each: six VLANs, no node twice."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migrations_from_an_empty_database(tmp_path, backend, request):
+    """Every step runs, in order, in one transaction; the tables work; a second start changes nothing."""
+    url = store_url(backend, request, tmp_path)
+    db = Store(url)
+    assert db.schema_version() == SCHEMA_VERSION
+    assert set(sa.inspect(db.engine).get_table_names()) == set(store.metadata.tables)
+    with db.write() as tx:
+        tx.insert_job(job(1000, nodes=("suno-1",), vlans=(JobVlan("sophia", 4),)))
+        tx.audit("alice", "test", n=1)
+    with Store(url).read() as tx:  # opening it again migrates nothing and keeps the data
+        assert [j.id for j in tx.jobs()] == [1000] and tx.busy_nodes() == {"suno-1"}
+        assert tx.held_vlans() == {("sophia", 4): 1000} and tx.audit_log()[0]["user"] == "alice"
+    db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_later_step_runs_once_and_a_failed_one_changes_nothing(tmp_path, backend, request, monkeypatch):
+    url = store_url(backend, request, tmp_path)
+    Store(url).dispose()
+    ran = []
+
+    def add_notes(conn):
+        ran.append(2)
+        conn.execute(sa.text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO notes (id, body) VALUES (1, 'v2')"))
+
+    def broken(conn):
+        conn.execute(sa.text("CREATE TABLE half_done (id INTEGER PRIMARY KEY)"))
+        raise RuntimeError("step 3 failed")
+
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (2, add_notes)])
+    assert Store(url).schema_version() == 2 and ran == [2]
+    assert Store(url).schema_version() == 2 and ran == [2], "a database at the version runs no step"
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (3, broken)])
+    with pytest.raises(RuntimeError, match="step 3 failed"):
+        Store(url)
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:2])
+    db = Store(url)
+    assert db.schema_version() == 2
+    assert "half_done" not in sa.inspect(db.engine).get_table_names(), "the failed step was rolled back"
+    db.dispose()
+
+
+# schema v1 exactly as the first release wrote its SQLite files (sqlite_master of a kavlan.db it created)
+V1_SQLITE = """
+CREATE TABLE meta ("key" VARCHAR(64) NOT NULL, value TEXT, PRIMARY KEY ("key"));
+CREATE TABLE jobs (id INTEGER NOT NULL, user VARCHAR(64) NOT NULL, name VARCHAR(128) NOT NULL,
+    state VARCHAR(16) NOT NULL, types VARCHAR(256) NOT NULL, request TEXT NOT NULL, submitted FLOAT NOT NULL,
+    started FLOAT NOT NULL, walltime INTEGER NOT NULL, ended FLOAT, PRIMARY KEY (id));
+CREATE INDEX ix_jobs_state ON jobs (state);
+CREATE INDEX ix_jobs_user ON jobs (user);
+CREATE TABLE nic_vlans (node VARCHAR(128) NOT NULL, nic VARCHAR(32) NOT NULL, vlan INTEGER NOT NULL,
+    changed FLOAT NOT NULL, PRIMARY KEY (node, nic));
+CREATE TABLE dhcp (site VARCHAR(64) NOT NULL, vlan INTEGER NOT NULL, state VARCHAR(16) NOT NULL,
+    since FLOAT NOT NULL, user VARCHAR(64) NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (site, vlan));
+CREATE TABLE sim_ports (switch VARCHAR(128) NOT NULL, port VARCHAR(128) NOT NULL, tag INTEGER NOT NULL,
+    PRIMARY KEY (switch, port));
+CREATE TABLE audit (id INTEGER NOT NULL, at FLOAT NOT NULL, user VARCHAR(64) NOT NULL, action VARCHAR(64) NOT NULL,
+    detail TEXT NOT NULL, PRIMARY KEY (id));
+CREATE TABLE job_nodes (job_id INTEGER NOT NULL, node VARCHAR(128) NOT NULL, PRIMARY KEY (job_id, node),
+    FOREIGN KEY(job_id) REFERENCES jobs (id));
+CREATE TABLE job_vlans (job_id INTEGER NOT NULL, site VARCHAR(64) NOT NULL, vlan INTEGER NOT NULL,
+    PRIMARY KEY (job_id, site, vlan), FOREIGN KEY(job_id) REFERENCES jobs (id));
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO jobs VALUES (1000, 'alice', '', 'Running', 'deploy', 'nodes=1', 1.5, 1.5, 3600, NULL);
+INSERT INTO job_nodes VALUES (1000, 'suno-1');
+INSERT INTO job_vlans VALUES (1000, 'sophia', 4);
+INSERT INTO nic_vlans VALUES ('suno-1', 'eth0', 4, 2.5);
+INSERT INTO dhcp VALUES ('sophia', 4, 'on', 3.5, 'alice', '');
+INSERT INTO sim_ports VALUES ('sw1', 'Gi1/0/1', 704);
+INSERT INTO audit VALUES (1, 4.5, 'alice', 'job.submit', '{"job": 1000}');
+"""
+
+
+def test_a_v1_sqlite_file_opens_as_it_is_and_migrates_on(tmp_path, monkeypatch):
+    path = tmp_path / "kavlan.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SQLITE)
+    db = Store(f"sqlite:///{path}")
+    assert db.schema_version() == 1 == SCHEMA_VERSION
+    with db.read() as tx:
+        (j,) = tx.jobs(running=True)
+        assert (j.id, j.user, j.types, j.nodes) == (1000, "alice", ("deploy",), ("suno-1",))
+        assert j.vlans == (JobVlan("sophia", 4),) and tx.nic_vlans() == {("suno-1", "eth0"): 4}
+        assert tx.sim_read("sw1", ["Gi1/0/1"]) == {"Gi1/0/1": 704}
+        assert tx.dhcp_states()[("sophia", 4)]["state"] == "on" and tx.audit_log()[0]["job"] == 1000
+    with db.write() as tx:  # and it takes new work: the next job id follows the old ones
+        assert tx.next_job_id() == 1001
+    db.dispose()
+
+    # a later step applies to it like to any database
+    def index_audit(conn):
+        conn.execute(sa.text("CREATE INDEX ix_audit_at ON audit (at)"))
+
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (2, index_audit)])
+    db = Store(f"sqlite:///{path}")
+    assert db.schema_version() == 2
+    assert "ix_audit_at" in {i["name"] for i in sa.inspect(db.engine).get_indexes("audit")}
+    with db.read() as tx:
+        assert [j.id for j in tx.jobs()] == [1000]
+    db.dispose()
+
+
+def job(job_id: int, *, name: str = "", nodes: tuple[str, ...] = (), vlans: tuple[JobVlan, ...] = ()) -> Job:
+    state = JobState.RUNNING
+    return Job(job_id, "alice", state, name, ("deploy",), "nodes=1", 1.0, 1.0, 3600, None, nodes, vlans)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_write_transactions_never_interleave(tmp_path, backend, request):
+    """Eight writers read the next job id, dawdle, then insert: with the write lock, no id is given twice."""
+    import time
+
+    db = Store(store_url(backend, request, tmp_path))
+
     def submit(_):
-        return subprocess.run(
-            ["kavlan-oarsub", "--json",
-             "-l", "{\"type='kavlan'\"}/vlan=1,{\"cluster in ('suno','uvb')\"}/nodes=11"],
-            env=kenv, capture_output=True, text=True, timeout=120,
-        )
+        with db.write() as tx:
+            job_id = tx.next_job_id()
+            time.sleep(0.02)
+            tx.insert_job(job(job_id))
+            return job_id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(submit, range(16)))
+    assert sorted(ids) == list(range(1000, 1016))
+    db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_too_long_job_name_is_refused_alike(tmp_path, backend, request):
+    """SQLite would keep it and PostgreSQL fail on it: the store refuses it on both, with one sentence."""
+    db = Store(store_url(backend, request, tmp_path))
+    too_long = "the job's name is too long: at most 128 characters, not 200"
+    with pytest.raises(StoreError, match=too_long), db.write() as tx:
+        tx.insert_job(job(1000, name="x" * 200))
+    with db.read() as tx:
+        assert tx.jobs() == []
+    db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_reservations_never_double_book(kenv, backend, request):
+    """Eight processes ask at once for a routed VLAN and 11 suno/uvb nodes each: six VLANs, no node twice."""
+    env = dict(kenv)
+    if database := database_for(backend, request):
+        env["KAVLAN_DATABASE"] = database  # empty: the eight processes also race to create the schema
+
+    def submit(_):
+        request = "{\"type='kavlan'\"}/vlan=1,{\"cluster in ('suno','uvb')\"}/nodes=11"
+        cmd = ["kavlan-oarsub", "--json", "-l", request]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
     with ThreadPoolExecutor(8) as pool:
         procs = list(pool.map(submit, range(8)))
@@ -71,3 +226,4 @@ def test_concurrent_reservations_never_double_book(kenv, tmp_path):
     assert sorted(vlans) == ["4", "5", "6", "7", "8", "9"]
     nodes = [n for j in jobs for n in j["assigned_nodes"]]
     assert len(nodes) == len(set(nodes)) == 66
+    assert len({j["uid"] for j in jobs}) == 6

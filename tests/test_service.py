@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pg_fixture import BACKENDS
 
 from conftest import run
 from kavlan_core.errors import BadInput, NotAllowed, NotFound, Unavailable
@@ -10,6 +11,16 @@ from kavlan_core.events import MoveFinished, SwitchFinished
 from kavlan_core.model import DEFAULT
 
 ROUTED = "{\"type='kavlan'\"}/vlan=1"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test here that builds a service runs on SQLite and on PostgreSQL."""
+    return str(request.param)
+
+
+def test_the_store_is_the_backend_asked_for(make_service, backend):
+    assert make_service().store.is_sqlite == (backend == "sqlite")
 
 
 def reserve(svc, nodes: str = "nodes=2", vlan: str | None = ROUTED, **kw):

@@ -16,7 +16,8 @@ from ..model import DEFAULT, vlan_label
 from .ssh import RunResult, Target
 
 if TYPE_CHECKING:
-    from ..service import KavlanService, MoveReport
+    from ..interface import Service
+    from ..service import MoveReport
 
 # The tutorial's recipe, automated: every node must be reachable where it is now and have `at`; the restart is
 # queued with `at now` behind a `sleep`, which gives second precision (at itself counts in minutes); the ports
@@ -77,7 +78,7 @@ def _addresses(text: str) -> list[ipaddress.IPv4Address]:
 
 
 async def staged_move(
-    service: KavlanService,
+    service: Service,
     names: Sequence[str],
     vlan: int,
     *,
@@ -226,7 +227,7 @@ async def staged_move(
     return report
 
 
-async def _cancel(service: KavlanService, names: Sequence[str], where: dict[str, Target], outcomes: dict[str, NodeOutcome]) -> None:
+async def _cancel(service: Service, names: Sequence[str], where: dict[str, Target], outcomes: dict[str, NodeOutcome]) -> None:
     jobs = [(n, outcomes[n].at_job) for n in names if outcomes[n].at_job]
     if not jobs:
         return

@@ -41,13 +41,16 @@ def error_status(exc: KavlanError) -> int:
 
 
 def error_body(exc: KavlanError, status: int | None = None) -> dict[str, Any]:
-    """``{code, title, message}`` as the original's API layer answers, plus ``error`` (the class) and refusals."""
+    """``{code, title, message}`` as the original's API layer answers, plus ``exception`` (the class) and refusals.
+
+    The class is not under ``error``: python-grid5000 shows a body's ``error`` in place of its ``message``.
+    """
     status = status or error_status(exc)
     body: dict[str, Any] = {
         "code": status,
         "title": _TITLES.get(status, "Error"),
         "message": str(exc),
-        "error": type(exc).__name__,
+        "exception": type(exc).__name__,
     }
     if isinstance(exc, NotAllowed) and exc.refusals:
         body["refusals"] = [{"node": n, "reason": r} for n, r in exc.refusals]
@@ -59,7 +62,7 @@ def error_from(status: int, body: Any) -> KavlanError:
     message = body.get("message") if isinstance(body, Mapping) else None
     if not message:
         message = f"the API server answered {status} {_TITLES.get(status, '')}".rstrip()
-    name = body.get("error") if isinstance(body, Mapping) else None
+    name = (body.get("exception") or body.get("error")) if isinstance(body, Mapping) else None
     cls = _BY_NAME.get(name or "") or ERROR_OF.get(status, KavlanError)
     if cls is NotAllowed:
         refusals = (

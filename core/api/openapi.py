@@ -1,0 +1,646 @@
+"""The OpenAPI 3.1 document of the KaVLAN REST API, written by hand as Python data (served at ``/openapi.json``).
+
+It describes what :mod:`kavlan_core.api.server` does, errors included; the tests compare its paths and methods
+with the server's router and validate it. The served sites and VLAN ids are filled in per server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+VERSION = "1.0.0"
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description, "content": {JSON: {"schema": schema}}}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def _err(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _string(**kw: Any) -> dict[str, Any]:
+    return {"type": "string", **kw}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    t = schema["type"]
+    return {**schema, "type": [t, "null"]}
+
+
+_INT = {"type": "integer"}
+_STR = {"type": "string"}
+_STRS = {"type": "array", "items": _STR}
+_LOCATION = {
+    "Location": {
+        "description": "Where to read the resource (or to poll the move)",
+        "schema": _STR,
+        "required": True,
+    }
+}
+
+
+def _obj(props: dict[str, Any], required: Sequence[str] | None = None, **kw: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props if required is None else required),
+        **kw,
+    }
+
+
+def _collection(item: str) -> dict[str, Any]:
+    return _obj(
+        {
+            "total": _INT,
+            "offset": _INT,
+            "items": {"type": "array", "items": _ref(item)},
+            "links": _ref("Links"),
+        }
+    )
+
+
+def _schemas() -> dict[str, Any]:
+    vlan_uid = _string(
+        description='"DEFAULT", or the VLAN id: 1-3 local, 4-9 routed, 10-21 global', examples=["4"]
+    )
+    nic_ref = _obj({"node": _STR, "nic": _STR})
+    return {
+        "Error": _obj(
+            {
+                "code": _INT,
+                "title": _STR,
+                "message": _string(description="One sentence, the same the CLI prints"),
+                "exception": _string(
+                    enum=["KavlanError", "BadInput", "NotAllowed", "NotFound", "Unavailable"],
+                    description="The class of the error (kavlan_core.errors), which remote clients raise again",
+                ),
+                "refusals": {"type": "array", "items": _obj({"node": _STR, "reason": _STR})},
+            },
+            required=["code", "title", "message", "exception"],
+        ),
+        "Link": _obj({"rel": _STR, "href": _STR, "type": _STR, "title": _STR}, required=["rel", "href"]),
+        "Links": {"type": "array", "items": _ref("Link")},
+        "Site": _obj({"uid": _STR, "name": _STR, "links": _ref("Links")}),
+        "SiteCollection": _collection("Site"),
+        "Vlan": _obj(
+            {
+                "uid": vlan_uid,
+                "type": _string(
+                    enum=["NULL", "kavlan-local", "kavlan", "kavlan-global", "kavlan-global-remote"]
+                ),
+                "links": _ref("Links"),
+                "kind": _string(enum=["default", "kavlan-local", "kavlan", "kavlan-global"]),
+                "site": _string(description="The site asked about"),
+                "owner": _string(
+                    description="The site that owns the VLAN (another one for a remote global VLAN)"
+                ),
+                "subnet": _STR,
+                "tag": {"type": "integer", "description": "802.1Q tag on the site's switches"},
+                "job": _nullable({"type": "integer", "description": "The running job holding it"}),
+                "user": _nullable({"type": "string", "description": "That job's user"}),
+                "dhcpd": _string(enum=["on", "off", "failed"]),
+                "members": {
+                    "type": "integer",
+                    "description": "NICs in it (of this site; of every site for a global VLAN)",
+                },
+            }
+        ),
+        "VlanCollection": _collection("Vlan"),
+        "NodeVlan": _obj(
+            {"uid": _string(description="The node's FQDN (-ethX for a secondary NIC)"), "vlan": vlan_uid}
+        ),
+        "NodeVlanCollection": _collection("NodeVlan"),
+        "Member": _obj(
+            {
+                "uid": _STR,
+                "vlan": vlan_uid,
+                "name": _string(description="In-VLAN FQDN"),
+                "node": _STR,
+                "nic": _STR,
+                "site": _STR,
+                "cluster": _STR,
+                "switch": _STR,
+                "port": _STR,
+                "address": _STR,
+                "job": _nullable({"type": "integer"}),
+            }
+        ),
+        "MemberCollection": _collection("Member"),
+        "NodeNames": {
+            "type": "array",
+            "items": _string(examples=["suno-1.sophia.grid5000.fr"]),
+            "description": "Node names: FQDNs (suno-1.sophia.grid5000.fr), short names, -ethX or in-VLAN names",
+            "examples": [["suno-1.sophia.grid5000.fr", "suno-2.sophia.grid5000.fr"]],
+        },
+        "NodeOutcome": _obj({"status": _string(enum=["success", "failure", "unchanged"]), "message": _STR}),
+        "MoveResult": {
+            "type": "object",
+            "additionalProperties": _ref("NodeOutcome"),
+            "description": "The original's answer: one entry per node, by its FQDN",
+        },
+        "PortChange": _obj({"port": _STR, "old_tag": _INT, "new_tag": _INT}),
+        "PortMove": _obj(
+            {
+                "ref": nic_ref,
+                "name": _STR,
+                "old_vlan": _nullable({"type": "integer"}),
+                "new_vlan": _INT,
+                "change": _ref("PortChange"),
+            }
+        ),
+        "SwitchPlan": _obj(
+            {
+                "switch": _STR,
+                "driver": _STR,
+                "moves": {"type": "array", "items": _ref("PortMove")},
+                "commands": _STRS,
+            }
+        ),
+        "Plan": _obj(
+            {
+                "vlan": {"type": "integer", "description": "0 is DEFAULT"},
+                "switches": {"type": "array", "items": _ref("SwitchPlan")},
+                "unchanged": {
+                    "type": "array",
+                    "items": {"type": "array", "prefixItems": [nic_ref, _STR], "minItems": 2, "maxItems": 2},
+                    "description": "NICs already in the VLAN: [{node, nic}, name]",
+                },
+            }
+        ),
+        "NodeResult": _obj(
+            {
+                "name": _STR,
+                "status": _string(enum=["success", "failure", "unchanged"]),
+                "message": _STR,
+                "switch": _STR,
+                "port": _STR,
+                "old_vlan": _nullable({"type": "integer"}),
+                "new_vlan": _nullable({"type": "integer"}),
+            }
+        ),
+        "SwitchTiming": _obj(
+            {
+                "switch": _STR,
+                "ports": _INT,
+                "seconds": {"type": "number"},
+                "ok": {"type": "boolean"},
+                "error": _STR,
+                "tries": _INT,
+            }
+        ),
+        "MoveReport": _obj(
+            {
+                "vlan": {"type": "integer", "description": "0 is DEFAULT; -1 for a repair"},
+                "results": {"type": "array", "items": _ref("NodeResult")},
+                "switches": {"type": "array", "items": _ref("SwitchTiming")},
+                "seconds": {"type": "number"},
+                "plan": {"oneOf": [_ref("Plan"), {"type": "null"}]},
+                "dry_run": {"type": "boolean"},
+            }
+        ),
+        "MoveAccepted": _obj({"id": _STR, "status": _string(enum=["running"])}),
+        "UserVlans": _obj(
+            {"uid": _STR, "vlans": {"type": "array", "items": vlan_uid}, "links": _ref("Links")},
+            required=["uid", "vlans"],
+        ),
+        "UserVlansCollection": _collection("UserVlans"),
+        "VlanUser": _obj(
+            {"uid": _STR, "status": _string(enum=["authorized", "unauthorized"]), "links": _ref("Links")},
+            required=["uid", "status"],
+        ),
+        "VlanUserCollection": _collection("VlanUser"),
+        "DhcpdAction": _obj({"action": _string(enum=["start", "stop"])}),
+        "DhcpdState": _obj({"state": _string(enum=["on", "off", "failed"])}),
+        "Lease": _obj({"expiry": _INT, "mac": _STR, "ip": _STR, "hostname": _STR, "client_id": _STR}),
+        "Drift": _obj(
+            {
+                "switch": _STR,
+                "port": _STR,
+                "node": _STR,
+                "nic": _STR,
+                "expected": _INT,
+                "actual": _nullable({"type": "integer"}),
+                "actual_tag": _nullable({"type": "integer"}),
+            }
+        ),
+        "KavlanJob": _obj(
+            {
+                "id": _INT,
+                "user": _STR,
+                "state": _string(enum=["Running", "Terminated", "Error"]),
+                "name": _STR,
+                "types": _STRS,
+                "request": _STR,
+                "submitted": {"type": "number"},
+                "started": {"type": "number"},
+                "walltime": _INT,
+                "ended": _nullable({"type": "number"}),
+                "nodes": _STRS,
+                "vlans": {"type": "array", "items": _obj({"site": _STR, "vlan": _INT})},
+            }
+        ),
+        "Job": _obj(
+            {
+                "uid": _INT,
+                "user": _STR,
+                "state": _string(enum=["running", "terminated", "error"]),
+                "name": _STR,
+                "types": _STRS,
+                "assigned_nodes": _STRS,
+                "walltime": {"type": "integer", "description": "Seconds"},
+                "submitted_at": _INT,
+                "started_at": _INT,
+                "stopped_at": _nullable({"type": "integer"}),
+                "resources_by_type": _obj({"vlans": {"type": "array", "items": vlan_uid}, "nodes": _STRS}),
+                "job": _ref("KavlanJob"),
+                "links": _ref("Links"),
+            }
+        ),
+        "JobCollection": _collection("Job"),
+        "JobRequest": _obj(
+            {
+                "resources": _string(
+                    minLength=1,
+                    description="The oarsub -l request",
+                    examples=["{\"type='kavlan'\"}/vlan=1+/nodes=2"],
+                ),
+                "types": _STRS,
+                "name": _STR,
+                "walltime": {"type": "integer", "minimum": 1, "maximum": 315360000, "description": "Seconds"},
+                "command": _string(description="Accepted for OAR's clients and ignored"),
+                "properties": _string(description="oarsub -p"),
+                "directory": _string(description="Accepted for OAR's clients and ignored"),
+                "project": _string(description="Accepted for OAR's clients and ignored"),
+            },
+            required=["resources"],
+            additionalProperties=False,
+        ),
+        "Whoami": _obj(
+            {
+                "uid": _STR,
+                "admin": {"type": "boolean"},
+                "via": _nullable({"type": "string"}),
+                "method": _string(enum=["certificate", "service", "password"]),
+            }
+        ),
+    }
+
+
+def _responses() -> dict[str, Any]:
+    err = {JSON: {"schema": _ref("Error")}}
+    return {
+        "BadRequest": {
+            "description": "Bad input: the message says what (unknown node, bad body, a node of another site)",
+            "content": err,
+        },
+        "Unauthorized": {
+            "description": "No usable credentials, or a wrong password",
+            "headers": {
+                "WWW-Authenticate": {"schema": _STR, "required": True, "description": 'Basic realm="kavlan"'}
+            },
+            "content": err,
+        },
+        "Forbidden": {
+            "description": "Not enough privileges on Kavlan resources (with refusals), or X-Api-User-CN sent by a certificate "
+            "that is not a trusted service's",
+            "content": err,
+        },
+        "NotFound": {
+            "description": "No such site (or not served here), VLAN, node, job, user or move",
+            "content": err,
+        },
+        "Conflict": {"description": "The testbed cannot do it now (no free VLAN or node)", "content": err},
+        "UnsupportedMediaType": {"description": "The body is not application/json", "content": err},
+        "Unprocessable": {"description": 'The body is not {"action": "start"|"stop"}', "content": err},
+    }
+
+
+def _params(sites: Sequence[str], vlan_uids: Sequence[str]) -> dict[str, Any]:
+    return {
+        "site": {
+            "name": "site",
+            "in": "path",
+            "required": True,
+            "schema": _string(enum=list(sites)),
+            "description": "A site this server serves",
+        },
+        "id": {
+            "name": "id",
+            "in": "path",
+            "required": True,
+            "schema": _string(enum=list(vlan_uids)),
+            "description": "VLAN uid",
+        },
+        "node": {
+            "name": "node",
+            "in": "path",
+            "required": True,
+            "schema": _STR,
+            "description": "A node's FQDN",
+            "example": "suno-1.sophia.grid5000.fr",
+        },
+        "uid": {
+            "name": "uid",
+            "in": "path",
+            "required": True,
+            "schema": _string(pattern="^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"),
+            "description": "A user name",
+        },
+        "job": {
+            "name": "job",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0, "maximum": 999999999999},
+        },
+        "mid": {
+            "name": "mid",
+            "in": "path",
+            "required": True,
+            "schema": _STR,
+            "description": "The id a 202 answer gave",
+        },
+    }
+
+
+def _p(*names: str) -> list[dict[str, str]]:
+    return [{"$ref": f"#/components/parameters/{n}"} for n in names]
+
+
+def _op(
+    summary: str,
+    params: Sequence[str],
+    responses: dict[str, Any],
+    *,
+    errors: Sequence[str] = (),
+    body: Any = None,
+    query: Sequence[dict[str, Any]] = (),
+    description: str = "",
+) -> dict[str, Any]:
+    all_errors = {
+        "401": _err("Unauthorized"),
+        "403": _err("Forbidden"),
+        "404": _err("NotFound"),
+        "400": _err("BadRequest"),
+    }
+    for e in errors:
+        all_errors[e] = _err({"409": "Conflict", "415": "UnsupportedMediaType", "422": "Unprocessable"}[e])
+    op: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [*_p(*params), *query],
+        "responses": {**responses, **all_errors},
+    }
+    if description:
+        op["description"] = description
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+    return op
+
+
+def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool = False) -> dict[str, Any]:
+    """The document for a server serving ``sites``, whose VLAN uids are ``vlan_uids``."""
+    s = ("site",)
+    v = ("site", "id")
+    paths: dict[str, Any] = {
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "The OpenAPI document")},
+            }
+        },
+        "/sites": {
+            "get": _op("The sites this server serves", (), {"200": _json(_ref("SiteCollection"), "Sites")})
+        },
+        "/sites/{site}": {"get": _op("One site", s, {"200": _json(_ref("Site"), "The site")})},
+        "/sites/{site}/vlans": {
+            "get": _op(
+                "Every VLAN a site's nodes can be in", s, {"200": _json(_ref("VlanCollection"), "VLANs")}
+            )
+        },
+        "/sites/{site}/vlans/nodes": {
+            "get": _op(
+                "Every node (NIC) of the site and its VLAN",
+                s,
+                {"200": _json(_ref("NodeVlanCollection"), "Nodes")},
+            ),
+            "post": _op(
+                "The VLAN of each named node of this site (unknown names are left out)",
+                s,
+                {"200": _json(_ref("NodeVlanCollection"), "Nodes")},
+                errors=("415",),
+                body=_ref("NodeNames"),
+            ),
+        },
+        "/sites/{site}/vlans/nodes/{node}": {
+            "get": _op(
+                "One node and its VLAN", ("site", "node"), {"200": _json(_ref("NodeVlan"), "The node")}
+            )
+        },
+        "/sites/{site}/vlans/users": {
+            "get": _op(
+                "Users holding VLANs usable at this site",
+                s,
+                {"200": _json(_ref("UserVlansCollection"), "Users")},
+            )
+        },
+        "/sites/{site}/vlans/users/{uid}": {
+            "get": _op(
+                "The VLANs a user holds (running jobs)",
+                ("site", "uid"),
+                {"200": _json(_ref("UserVlans"), "The user's VLANs")},
+            )
+        },
+        "/sites/{site}/vlans/{id}": {"get": _op("One VLAN", v, {"200": _json(_ref("Vlan"), "The VLAN")})},
+        "/sites/{site}/vlans/{id}/nodes": {
+            "get": _op(
+                "The NICs in a VLAN (of every site for a global VLAN)",
+                v,
+                {"200": _json(_ref("MemberCollection"), "Members")},
+            ),
+            "post": _op(
+                "Move nodes into the VLAN",
+                v,
+                {
+                    "200": {
+                        "description": "Per-node result (the original's map); the plan with dry_run=true; the whole report "
+                        "with report=full",
+                        "content": {
+                            JSON: {
+                                "schema": {"oneOf": [_ref("MoveResult"), _ref("Plan"), _ref("MoveReport")]}
+                            }
+                        },
+                    },
+                    "202": _json(
+                        _ref("MoveAccepted"), "Still running past --move-wait: poll the Location", _LOCATION
+                    ),
+                },
+                errors=("409", "415"),
+                body=_ref("NodeNames"),
+                query=[
+                    {
+                        "name": "dry_run",
+                        "in": "query",
+                        "schema": {"type": "boolean"},
+                        "description": "Only plan: nothing changes",
+                    },
+                    {
+                        "name": "report",
+                        "in": "query",
+                        "schema": _string(enum=["nodes", "full"]),
+                        "description": "full: the whole MoveReport",
+                    },
+                ],
+                description="A user moves only nodes of their running jobs, into a VLAN one of them holds or DEFAULT; a node "
+                "of another site is refused (400): a node is always moved by its own site's server.",
+            ),
+        },
+        "/sites/{site}/vlans/{id}/users": {
+            "get": _op("The users holding the VLAN", v, {"200": _json(_ref("VlanUserCollection"), "Users")})
+        },
+        "/sites/{site}/vlans/{id}/users/{uid}": {
+            "get": _op(
+                "Whether a user may use the VLAN",
+                ("site", "id", "uid"),
+                {"200": _json(_ref("VlanUser"), "The user's status")},
+            )
+        },
+        "/sites/{site}/vlans/{id}/dhcpd": {
+            "get": _op("The VLAN's DHCP server state", v, {"200": _json(_ref("DhcpdState"), "State")}),
+            "put": _op(
+                "Start or stop the VLAN's DHCP server",
+                v,
+                {"204": {"description": "Done"}},
+                errors=("415", "422"),
+                body=_ref("DhcpdAction"),
+            ),
+        },
+        "/sites/{site}/vlans/{id}/dhcpd/leases": {
+            "get": _op(
+                "The leases of the VLAN's DHCP server",
+                v,
+                {"200": _json({"type": "array", "items": _ref("Lease")}, "Leases")},
+            )
+        },
+        "/sites/{site}/jobs": {
+            "get": _op(
+                "Jobs of the site",
+                s,
+                {"200": _json(_ref("JobCollection"), "Jobs")},
+                query=[
+                    {"name": "user", "in": "query", "schema": _STR},
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": _string(enum=["running", "terminated", "error", "all"]),
+                        "description": "Default running; also a comma-separated list of OAR states",
+                    },
+                ],
+            ),
+            "post": _op(
+                "Reserve (oarsub)",
+                s,
+                {"201": _json(_ref("Job"), "The job, running", _LOCATION)},
+                errors=("409", "415"),
+                body=_ref("JobRequest"),
+            ),
+        },
+        "/sites/{site}/jobs/{job}": {
+            "get": _op("One job", ("site", "job"), {"200": _json(_ref("Job"), "The job")}),
+            "delete": _op(
+                "End a job (oardel): its nodes go back to DEFAULT, its VLANs' DHCP stops",
+                ("site", "job"),
+                {"202": _json(_ref("Job"), "The job, ended")},
+            ),
+        },
+        "/sites/{site}/kavlan/inventory": {
+            "get": _op(
+                "The testbed description, without switch credentials and options",
+                s,
+                {"200": {"description": "TOML", "content": {"text/plain": {"schema": _STR}}}},
+            )
+        },
+        "/sites/{site}/kavlan/whoami": {
+            "get": _op("Who the server takes you for", s, {"200": _json(_ref("Whoami"), "You")})
+        },
+        "/sites/{site}/kavlan/drift": {
+            "get": _op(
+                "Ports whose VLAN on the switch differs from the store's",
+                s,
+                {"200": _json({"type": "array", "items": _ref("Drift")}, "Drifted ports")},
+            )
+        },
+        "/sites/{site}/kavlan/repair": {
+            "post": _op(
+                "Put drifted ports back (administrators)",
+                s,
+                {"200": _json(_ref("MoveReport"), "What was repaired")},
+            )
+        },
+        "/sites/{site}/kavlan/moves/{mid}": {
+            "get": _op(
+                "A long move's answer",
+                ("site", "mid"),
+                {
+                    "200": {
+                        "description": "Done: what the POST would have answered",
+                        "content": {JSON: {"schema": {"oneOf": [_ref("MoveResult"), _ref("MoveReport")]}}},
+                    },
+                    "202": _json(_ref("MoveAccepted"), "Still running", _LOCATION),
+                },
+                errors=("409",),
+                description="Only the move's user (or an administrator) reads it; answers are kept 10 minutes.",
+            )
+        },
+        "/sites/{site}/kavlan/events": {
+            "get": _op(
+                "The service's events as they happen",
+                s,
+                {
+                    "200": {
+                        "description": 'One JSON event per line; {"type": "Heartbeat"} every 15 s',
+                        "content": {
+                            "application/x-ndjson": {"schema": _obj({"type": _STR}, required=["type"])}
+                        },
+                    }
+                },
+            )
+        },
+    }
+    security: list[dict[str, list[str]]] = [{"basic": []}] if insecure else [{"mutualTLS": []}, {"basic": []}]
+    schemes: dict[str, Any] = {
+        "basic": {"type": "http", "scheme": "basic", "description": "Users of the server's users file"}
+    }
+    if not insecure:
+        schemes["mutualTLS"] = {
+            "type": "mutualTLS",
+            "description": "A client certificate of the server's client CA; "
+            "the user is its CN. A trusted service's certificate may send X-Api-User-CN to act for a user.",
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "KaVLAN REST API",
+            "version": VERSION,
+            "description": "Grid'5000's KaVLAN API (per site: VLANs, their nodes, moves, DHCP, users), the OAR jobs a "
+            "client needs, and this project's extensions under /sites/{site}/kavlan. See docs/api.md.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "responses": _responses(),
+            "parameters": _params(sites, vlan_uids),
+            "securitySchemes": schemes,
+        },
+        "security": security,
+    }

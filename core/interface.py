@@ -1,0 +1,407 @@
+"""The service as the faces see it (``Service``), the part of it that runs on the user's side in both modes, and ``connect``.
+
+Embedded (the default), the faces hold a :class:`~kavlan_core.service.KavlanService`; in remote mode (setting
+``api`` or ``api_sites``) they hold a :class:`~kavlan_core.api.client.RemoteService` that speaks to the API
+servers. Both derive from :class:`UserSide`: resolving names, checking VLAN ids, nodefiles, node lists of a job,
+SSH routes, commands on many nodes and the staged move run where the user is, from the inventory and the
+settings, whichever mode holds the switches.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+
+from . import names
+from .errors import BadInput, NotFound
+from .model import DEFAULT, GLOBAL_IDS, Job, JobVlan, VlanKind
+from .reservations import nodefile_lines
+
+if TYPE_CHECKING:
+    from .access.safeguard import StagedReport
+    from .access.ssh import RunResult, Target
+    from .config import Settings
+    from .dhcp.dnsmasq import Lease
+    from .events import EventBus
+    from .inventory import Inventory, NicRef
+    from .plan import Plan
+    from .service import Drift, Member, MoveReport, VlanInfo
+
+
+@runtime_checkable
+class Service(Protocol):
+    """What every face calls, embedded or remote: same objects, same exceptions, same sentences."""
+
+    settings: Settings
+    inventory: Inventory
+    user: str
+    """Who acts: the configured user embedded, the certificate's CN (or the Basic user) remote."""
+    site: str
+    """This frontend's site."""
+    events: EventBus
+    clock: Callable[[], float]
+
+    async def close(self) -> None: ...
+    def describe(self) -> str:
+        """Where the state lives, for ``whoami``: ``database: URL`` or ``API server: URL``."""
+        ...
+
+    def dhcp_kind(self, site: str) -> str:
+        """The kind of DHCP server a site runs: ``simulated`` or ``dnsmasq``."""
+        ...
+
+    # names and VLAN ids, checked where the user is
+    def resolve(self, names_: Iterable[str]) -> list[tuple[NicRef, str]]: ...
+    def check_vlan(self, vlan: int, site: str | None = None) -> None: ...
+
+    # jobs
+    async def reap(self) -> list[Job]: ...
+    async def job(self, job_id: int) -> Job: ...
+    async def running_job(self, job_id: int) -> Job: ...
+    async def jobs(self, *, user: str | None = None, running: bool | None = True) -> list[Job]: ...
+    async def job_vlans(self, job_id: int) -> list[JobVlan]: ...
+    async def submit(
+        self,
+        request: str,
+        *,
+        user: str | None = None,
+        types: Sequence[str] = (),
+        walltime: int | None = None,
+        name: str = "",
+        properties: str = "",
+        site: str | None = None,
+    ) -> Job: ...
+    async def nodefile(self, job_id: int) -> Path: ...
+    async def delete_job(self, job_id: int, *, user: str | None = None) -> Job: ...
+
+    # VLANs and nodes
+    async def vlans(self, site: str | None = None) -> list[VlanInfo]: ...
+    async def vlan_of(self, names_: Iterable[str]) -> list[tuple[str, int]]: ...
+    async def members(self, vlan: int, site: str | None = None) -> list[Member]: ...
+    async def nodelist(
+        self, vlan: int, *, job_id: int | None = None, site: str | None = None
+    ) -> list[str]: ...
+
+    # moves
+    async def plan(self, names_: Sequence[str], vlan: int, *, user: str | None = None) -> Plan: ...
+    async def set_vlan(
+        self, names_: Sequence[str], vlan: int, *, user: str | None = None, dry_run: bool = False
+    ) -> MoveReport: ...
+    async def move_with_restart(
+        self,
+        names_: Sequence[str],
+        vlan: int,
+        *,
+        user: str | None = None,
+        delay: int | None = None,
+        command: str | None = None,
+        verify_timeout: float | None = None,
+        rollback: bool = False,
+    ) -> StagedReport: ...
+
+    # DHCP
+    async def dhcp(
+        self, vlan: int, enable: bool, *, user: str | None = None, site: str | None = None
+    ) -> str: ...
+    async def dhcp_state(self, vlan: int, site: str | None = None) -> str: ...
+    async def leases(self, vlan: int, site: str | None = None) -> list[Lease]: ...
+
+    # switches against the store
+    async def drift(self, site: str | None = None) -> list[Drift]: ...
+    async def repair(self, site: str | None = None, *, user: str | None = None) -> MoveReport: ...
+
+    # access to nodes, from where the user is
+    def _refuse_simulated(self, ref: NicRef, plain: str) -> None:
+        if self.inventory.switches[ref.nic.switch].driver == "simulated":
+            # never dial a simulated node's address: it is nobody's, and may be routed off this machine
+            raise BadInput(
+                f"{plain} is a simulated node (its switch {ref.nic.switch} is simulated): there is no host to reach over SSH"
+            )
+
+    def ssh_target(self, name: str, vlan: int | None = None) -> Target: ...
+    async def run_targets(
+        self, targets: Sequence[Target], command: str, *, per_host_timeout: float = 60.0
+    ) -> list[RunResult]: ...
+    async def run(
+        self, names_: Sequence[str], command: str, *, per_host_timeout: float = 60.0
+    ) -> list[RunResult]: ...
+    async def ssh(self, name: str, command: str | None = None) -> int: ...
+    def ssh_config(self, style: str = "proxyjump") -> str: ...
+
+
+class UserSide:
+    """What runs on the user's side in both modes: it needs the inventory, the settings, and the recorded VLAN of
+    NICs (``vlan_of``, and ``_recorded_vlan`` for the one synchronous caller, ``ssh_target`` without a VLAN)."""
+
+    settings: Settings
+    inventory: Inventory
+    user: str
+    site: str
+    events: EventBus
+
+    # --- what each mode provides ---------------------------------------------------------------------
+
+    async def reap(self) -> list[Job]:
+        """End the jobs whose walltime has passed; remote, the server does it at every request."""
+        return []
+
+    async def job(self, job_id: int) -> Job:
+        raise NotImplementedError
+
+    async def vlan_of(self, names_: Iterable[str]) -> list[tuple[str, int]]:
+        raise NotImplementedError
+
+    async def members(self, vlan: int, site: str | None = None) -> list[Member]:
+        raise NotImplementedError
+
+    async def set_vlan(
+        self, names_: Sequence[str], vlan: int, *, user: str | None = None, dry_run: bool = False
+    ) -> MoveReport:
+        raise NotImplementedError
+
+    def _recorded_vlan(self, ref: NicRef) -> int:
+        """The VLAN the store records for one NIC, synchronously."""
+        raise NotImplementedError
+
+    # --- names and VLAN ids ----------------------------------------------------------------------------
+
+    def dhcp_kind(self, site: str) -> str:
+        return self.inventory.dhcp_servers.get(site, "simulated")
+
+    def resolve(self, names_: Iterable[str]) -> list[tuple[NicRef, str]]:
+        """NICs named by the user, duplicates removed, order kept; raises BadInput naming every bad name."""
+        seen: set[tuple[str, str]] = set()
+        out: list[tuple[NicRef, str]] = []
+        bad: list[str] = []
+        for raw in names_:
+            try:
+                ref = self.inventory.resolve(raw)
+            except (KeyError, names.BadHostname) as exc:
+                bad.append(exc.args[0])
+                continue
+            if ref.key not in seen:
+                seen.add(ref.key)
+                out.append((ref, self.inventory.hostname(ref, DEFAULT)))
+        if bad:
+            raise BadInput(
+                "; ".join(bad) if len(bad) < 4 else f"{bad[0]}; and {len(bad) - 1} more unknown names"
+            )
+        return out
+
+    def check_vlan(self, vlan: int, site: str | None = None) -> None:
+        if vlan == DEFAULT:
+            return
+        try:
+            kind = VlanKind.of(vlan)
+        except ValueError:
+            raise BadInput(
+                f"VLAN {vlan} is out of range (DEFAULT, local 1-3, routed 4-9, global 10-21)"
+            ) from None
+        if kind is VlanKind.GLOBAL and vlan not in self.inventory.global_owner:
+            owned = ", ".join(f"{v} ({s})" for v, s in sorted(self.inventory.global_owner.items()))
+            raise BadInput(f"global VLAN {vlan} belongs to no site of this testbed (global VLANs: {owned})")
+
+    def _owner(self, site: str, vlan: int) -> str:
+        return self.inventory.global_owner[vlan] if vlan in GLOBAL_IDS else site
+
+    # --- jobs ------------------------------------------------------------------------------------------
+
+    async def running_job(self, job_id: int) -> Job:
+        job = await self.job(job_id)
+        if not job.running:
+            raise NotFound(f"job {job_id} has ended ({job.state.value})")
+        return job
+
+    async def job_vlans(self, job_id: int) -> list[JobVlan]:
+        job = await self.running_job(job_id)
+        if not job.vlans:
+            raise NotFound(f"job {job_id} has no VLAN (reserve one with {{\"type='kavlan'\"}}/vlan=1)")
+        return list(job.vlans)
+
+    async def nodefile(self, job_id: int) -> Path:
+        """OAR's nodefile for a job: each node's FQDN once per core, in the data dir."""
+        job = await self.job(job_id)
+        path = self.settings.data_path / "nodefiles" / f"oar.{job_id}.nodefile"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nodes = [self.inventory.nodes[n] for n in job.nodes]
+        lines = nodefile_lines(nodes, self.inventory.node_fqdn)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{line}\n" for line in lines))
+        tmp.replace(path)
+        return path
+
+    async def nodelist(self, vlan: int, *, job_id: int | None = None, site: str | None = None) -> list[str]:
+        """In-VLAN FQDNs: of a job's nodes when a job is given (as the original's ``kavlan -l -j``), else of all members."""
+        self.check_vlan(vlan)
+        if job_id is not None:
+            job = await self.running_job(job_id)
+            if job.nodes:
+                refs = self.resolve(job.nodes)
+                return [self.inventory.hostname(ref, vlan) for ref, _ in refs]
+        return [m.name for m in await self.members(vlan, site)]
+
+    async def plan(self, names_: Sequence[str], vlan: int, *, user: str | None = None) -> Plan:
+        """What a move would change, per switch, after the same checks as the move itself (dry run)."""
+        report = await self.set_vlan(names_, vlan, user=user, dry_run=True)
+        assert report.plan is not None
+        return report.plan
+
+    # --- access: SSH to nodes, through the gateway of a local VLAN ---------------------------------
+
+    def _ssh_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {}
+        if self.settings.ssh_known_hosts:
+            opts["known_hosts"] = [p.strip() for p in self.settings.ssh_known_hosts.split(",") if p.strip()]
+        if self.settings.ssh_identity:
+            opts["client_keys"] = [self.settings.ssh_identity]
+        return opts
+
+    def _refuse_simulated(self, ref: NicRef, plain: str) -> None:
+        if self.inventory.switches[ref.nic.switch].driver == "simulated":
+            # never dial a simulated node's address: it is nobody's, and may be routed off this machine
+            raise BadInput(
+                f"{plain} is a simulated node (its switch {ref.nic.switch} is simulated): there is no host to reach over SSH"
+            )
+
+    def ssh_target(self, name: str, vlan: int | None = None) -> Target:
+        """How to reach a node's NIC in ``vlan`` (default: where the store says it is)."""
+        from .access.ssh import Gateway, route
+
+        ((ref, plain),) = self.resolve([name])
+        self._refuse_simulated(ref, plain)
+        if vlan is None:
+            vlan = self._recorded_vlan(ref)
+        v = self.inventory.vlan(ref.node.site, vlan)
+        address = self.inventory.nic_address(ref, vlan) or self.inventory.address(ref.node, vlan)
+        host = self.inventory.hostname(ref, vlan, fqdn=False)
+        gateways = {}
+        if v.kind is VlanKind.LOCAL:
+            spec = self.inventory.gateway(v.site, vlan)
+            gateways[vlan] = Gateway(
+                v.gateway,
+                spec.port if spec else 22,
+                spec.user if spec else self.settings.ssh_user,
+                spec.address if spec else None,
+            )
+        return route(
+            host, v.kind, vlan, gateways=gateways, username=self.settings.ssh_user, address=str(address)
+        )
+
+    async def run_targets(
+        self, targets: Sequence[Target], command: str, *, per_host_timeout: float = 60.0
+    ) -> list[RunResult]:
+        from .access.ssh import run_many
+
+        return await run_many(
+            targets,
+            command,
+            concurrency=self.settings.ssh_concurrency,
+            per_host_timeout=per_host_timeout,
+            **self._ssh_options(),
+        )
+
+    async def run(
+        self, names_: Sequence[str], command: str, *, per_host_timeout: float = 60.0
+    ) -> list[RunResult]:
+        """Run a command on many nodes at once, each reached where it is (duplicates removed, as taktuk)."""
+        placed = await self.vlan_of(names_)  # one read for all: remote, one request per site
+        return await self.run_targets(
+            [self.ssh_target(name, vlan) for name, vlan in placed], command, per_host_timeout=per_host_timeout
+        )
+
+    async def ssh(self, name: str, command: str | None = None) -> int:
+        """An interactive session on the user's terminal; returns the remote exit status."""
+        from .access.ssh import interactive
+
+        ((ref, plain),) = self.resolve([name])
+        self._refuse_simulated(ref, plain)  # before any read
+        ((_, vlan),) = await self.vlan_of([plain])
+        return await interactive(self.ssh_target(plain, vlan), command=command, **self._ssh_options())
+
+    def ssh_config(self, style: str = "proxyjump") -> str:
+        """The OpenSSH configuration the tutorial writes by hand, for this site's local VLANs."""
+        from .access.ssh import Gateway
+        from .access.sshconfig import render_ssh_config
+
+        site = self.inventory.sites[self.site]
+        gateways: dict[int, Gateway | None] = {}
+        for vid in (1, 2, 3):
+            spec = self.inventory.gateway(self.site, vid)
+            gateways[vid] = Gateway(f"kavlan-{vid}", spec.port, spec.user, spec.address) if spec else None
+        return render_ssh_config(gateways, site_domain=f"{site.name}.{site.domain}", style=style)
+
+    async def move_with_restart(
+        self,
+        names_: Sequence[str],
+        vlan: int,
+        *,
+        user: str | None = None,
+        delay: int | None = None,
+        command: str | None = None,
+        verify_timeout: float | None = None,
+        rollback: bool = False,
+    ) -> StagedReport:
+        """The tutorial's at-safeguarded move as one operation: preflight, schedule, switch, verify, (roll back).
+        The SSH part runs here, where the user's keys are; the switching goes through ``set_vlan``."""
+        from .access.safeguard import staged_move
+
+        await self.reap()
+        return await staged_move(
+            cast(Service, self),  # each mode's class is a Service
+            names_,
+            vlan,
+            user=user or self.user,
+            delay=self.settings.restart_delay if delay is None else delay,
+            command=command or self.settings.restart_command,
+            verify_timeout=self.settings.verify_timeout if verify_timeout is None else verify_timeout,
+            rollback=rollback,
+        )
+
+
+# --- choosing the mode --------------------------------------------------------------------------------
+
+
+def is_remote(settings: Settings) -> bool:
+    return bool(settings.api or settings.api_sites)
+
+
+def connect(settings: Settings) -> Service:
+    """The service the faces use: embedded when no API server is configured (the default), else the remote client."""
+    if not is_remote(settings):
+        from .service import KavlanService
+
+        return KavlanService(settings)
+    from .api.client import RemoteService  # aiohttp is imported only in remote mode
+
+    return RemoteService(settings)
+
+
+def add_api_arguments(parser: argparse.ArgumentParser, *, short: bool = False) -> None:
+    """``--api URL`` and the certificate options of the original's ``kavlan`` (``-C/-c/-k`` with ``short``)."""
+    parser.add_argument(
+        "--api", metavar="URL", help="remote mode: the KaVLAN API server (https://host:port/)"
+    )
+    cert = (["-C"] if short else []) + ["--ca-cert"]
+    parser.add_argument(*cert, dest="ca_cert", metavar="CA", help="CA certificate of the API server")
+    parser.add_argument(
+        *(["-c"] if short else []),
+        "--client-cert",
+        dest="client_cert",
+        metavar="CERT",
+        help="client certificate (its CN is the user)",
+    )
+    parser.add_argument(
+        *(["-k"] if short else []), "--client-key", dest="client_key", metavar="KEY", help="client key"
+    )
+
+
+def api_overrides(args: argparse.Namespace) -> dict[str, str | None]:
+    """The settings the API options override (None: not given)."""
+    return {
+        "api": getattr(args, "api", None),
+        "ca_cert": getattr(args, "ca_cert", None),
+        "client_cert": getattr(args, "client_cert", None),
+        "client_key": getattr(args, "client_key", None),
+    }
