@@ -1,23 +1,25 @@
-"""``kavlan-tui``: the Textual app on the embedded KavlanService: its workers, themes, key map and entry point."""
+"""``kavlan-tui``: the Textual app on the service (embedded, or remote through the API): its workers, themes, key map and entry point."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import os
 import sys
 import time
 import tomllib
 import traceback
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import Provider
+from textual.screen import Screen
 from textual.theme import Theme
-from textual.worker import Worker, WorkerFailed, WorkerState
+from textual.worker import Worker, WorkerState
 
 from kavlan_core import __version__ as VERSION
 from kavlan_core import config
@@ -26,12 +28,11 @@ from kavlan_core.authz import Rights
 from kavlan_core.config import ConfigError, Settings
 from kavlan_core.drivers.base import SwitchError
 from kavlan_core.errors import KavlanError
+from kavlan_core.interface import Service, add_api_arguments, api_overrides, connect
 from kavlan_core.inventory import InventoryError, NicRef
 from kavlan_core.model import DEFAULT, GLOBAL_IDS
-from kavlan_core.service import KavlanService
 from kavlan_core.store import StoreError
 
-from .commands import REGISTRY, Context
 from .messages import (
     ActionFailed,
     Board,
@@ -48,9 +49,11 @@ from .messages import (
     VlanKey,
     VlanView,
 )
-from .screens.palette import KavlanCommands
 from .widgets.node_list import ListContext
 from .widgets.node_row import Annotations
+
+if TYPE_CHECKING:
+    from .commands import Context
 
 USER_ERRORS = (KavlanError, ConfigError, InventoryError, StoreError, SwitchError)
 """Errors a user can cause or meet: one sentence, no traceback."""
@@ -69,16 +72,15 @@ REFRESH_EVENTS = (ev.MoveFinished, ev.DhcpChanged, ev.JobSubmitted, ev.JobEnded)
 
 
 def themes_dir() -> Path:
-    """``themes/``: installed as the package ``kavlan_tui.themes``, or beside ``kavlan_tui`` in a checkout."""
-    try:
-        from importlib.resources import files
-
-        path = Path(str(files("kavlan_tui.themes")))
+    """``themes/``: the package ``kavlan_tui.themes`` once installed (beside this file), or beside ``kavlan_tui``
+    in a checkout; looked for on disk first (importlib.resources is slower to import than that)."""
+    here = Path(__file__).resolve().parent
+    for path in (here / "themes", here.parent / "themes"):
         if (path / "themes.toml").is_file():
             return path
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "themes"
+    from importlib.resources import files
+
+    return Path(str(files("kavlan_tui.themes")))
 
 
 def load_themes(directory: Path | None = None) -> list[Theme]:
@@ -91,13 +93,28 @@ def load_themes(directory: Path | None = None) -> list[Theme]:
     return out
 
 
+def kavlan_commands() -> type[Provider]:
+    """The palette's kavlan commands, imported when the palette opens (the registry is not needed before)."""
+    from .screens.palette import KavlanCommands
+
+    return KavlanCommands
+
+
+async def wait_a_while(worker: Worker[Any], seconds: float) -> None:
+    """Wait up to ``seconds`` for a worker to end, leaving it running after that (a timeout around
+    ``worker.wait()`` would cancel the worker: that awaits its task); its failure is reported as every worker's."""
+    waiter = asyncio.ensure_future(worker.wait())
+    await asyncio.wait({waiter}, timeout=seconds)
+    waiter.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
 def describe_error(exc: BaseException) -> str:
     if isinstance(exc, USER_ERRORS):
         return str(exc)
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
-async def read_board(service: KavlanService, sites: Collection[str] = ()) -> Board:
+async def read_board(service: Service, sites: Collection[str] = ()) -> Board:
     """Where every NIC is, and the VLANs of the home site, of the user's jobs' sites and of ``sites`` (the
     others are read when their tab is shown); the user's rights decide what they may do. Where the NICs are
     comes from one ``vlan_of`` of them all: one read of the store, not one per VLAN."""
@@ -114,11 +131,24 @@ async def read_board(service: KavlanService, sites: Collection[str] = ()) -> Boa
     for ref, plain, (_name, vid) in zip(refs, plains, placed, strict=True):
         node, nic = ref.node, ref.nic
         owner = inv.global_owner.get(vid, node.site) if vid in GLOBAL_IDS else node.site
-        by_vlan.setdefault((owner, vid), []).append(NodeView(
-            node=node.name, nic=nic.name, site=node.site, cluster=node.cluster, name=inv.hostname(ref, vid),
-            plain=plain, switch=nic.switch, port=nic.port, address=str(inv.address(node, vid)), mac=nic.mac,
-            vlan=vid, job=busy.get(node.name), mine=node.name in rights.nodes, simulated=simulated[nic.switch],
-        ))
+        by_vlan.setdefault((owner, vid), []).append(
+            NodeView(
+                node=node.name,
+                nic=nic.name,
+                site=node.site,
+                cluster=node.cluster,
+                name=inv.hostname(ref, vid),
+                plain=plain,
+                switch=nic.switch,
+                port=nic.port,
+                address=str(inv.address(node, vid)),
+                mac=nic.mac,
+                vlan=vid,
+                job=busy.get(node.name),
+                mine=node.name in rights.nodes,
+                simulated=simulated[nic.switch],
+            )
+        )
     vlans: dict[VlanKey, VlanView] = {}
     site_vlans: dict[str, list[VlanKey]] = {}
     wanted = {service.site, *sites}
@@ -132,17 +162,35 @@ async def read_board(service: KavlanService, sites: Collection[str] = ()) -> Boa
             keys.append(key)
             if key not in vlans:
                 vlans[key] = VlanView(
-                    site=info.owner, id=info.id, kind=info.kind, subnet=info.subnet, tag=info.tag, job=info.job,
-                    user=info.user, dhcp=info.dhcp, nodes=by_vlan.get(key, []),
+                    site=info.owner,
+                    id=info.id,
+                    kind=info.kind,
+                    subnet=info.subnet,
+                    tag=info.tag,
+                    job=info.job,
+                    user=info.user,
+                    dhcp=info.dhcp,
+                    nodes=by_vlan.get(key, []),
                     refusal=rights.may_use_vlan(info.owner, info.id),
                     dhcp_refusal=rights.may_manage_vlan(info.owner, info.id),
                 )
     mine = [j for j in running if j.user == user]
-    jobs = [JobView(j.id, j.user, j.name, j.nodes, tuple((v.site, v.vlan) for v in j.vlans), j.deadline, j.walltime)
-            for j in mine]
+    jobs = [
+        JobView(
+            j.id, j.user, j.name, j.nodes, tuple((v.site, v.vlan) for v in j.vlans), j.deadline, j.walltime
+        )
+        for j in mine
+    ]
     return Board(
-        user=user, home=service.site, admin=rights.admin, sites=list(inv.sites), site_vlans=site_vlans, vlans=vlans,
-        jobs=jobs, others=len(running) - len(mine), simulated=all(simulated.values()),
+        user=user,
+        home=service.site,
+        admin=rights.admin,
+        sites=list(inv.sites),
+        site_vlans=site_vlans,
+        vlans=vlans,
+        jobs=jobs,
+        others=len(running) - len(mine),
+        simulated=all(simulated.values()),
         nodes={n.key: n for views in by_vlan.values() for n in views},
     )
 
@@ -152,21 +200,29 @@ class KavlanApp(App[None]):
 
     TITLE = "kavlan-tui"
     CSS_PATH = str(themes_dir() / "kavlan.tcss")
-    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {KavlanCommands}
+    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {kavlan_commands}
     COMMAND_PALETTE_BINDING = "ctrl+p"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="Leave kavlan-tui"),
         Binding("f1", "help", "Help", id="help", tooltip="Help for what has the focus, and every key"),
-        Binding("ctrl+p", "command_palette", "Commands", id="command-palette", priority=True,
-                tooltip="Every command, searchable"),
-        Binding("ctrl+r", "refresh", "Refresh", id="refresh", tooltip="Read jobs, VLANs, switches and leases now"),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Commands",
+            id="command-palette",
+            priority=True,
+            tooltip="Every command, searchable",
+        ),
+        Binding(
+            "ctrl+r", "refresh", "Refresh", id="refresh", tooltip="Read jobs, VLANs, switches and leases now"
+        ),
         Binding("ctrl+t", "change_theme", "Theme", id="change-theme", show=False, tooltip="Pick a theme"),
     ]
 
     def __init__(
         self,
-        service: KavlanService | None = None,
+        service: Service | None = None,
         *,
         settings: Settings | None = None,
         poll_interval: float | None = None,
@@ -175,12 +231,17 @@ class KavlanApp(App[None]):
     ) -> None:
         self.tracebacks = debug
         self._owns_service = service is None
-        self.service = service if service is not None else KavlanService(settings or config.load())
+        self.service = service if service is not None else connect(settings or config.load())
         self.settings = self.service.settings
         self.clock = clock or self.service.clock
         configured = getattr(self.settings, "poll_interval", None)
-        self.poll_interval = float(poll_interval if poll_interval is not None else configured if configured is not None
-                                   else DEFAULT_POLL)
+        self.poll_interval = float(
+            poll_interval
+            if poll_interval is not None
+            else configured
+            if configured is not None
+            else DEFAULT_POLL
+        )
         self.themes = {t.name: t for t in load_themes()}
         super().__init__()
         self.board: Board | None = None
@@ -192,7 +253,7 @@ class KavlanApp(App[None]):
         self.moving = False
         self.sites_wanted: set[str] = set()
         """Sites whose VLANs are read besides the home site and the user's jobs' (their tab was shown)."""
-        self.commands_context = Context(self.service)
+        self._commands_context: Context | None = None
         self._refresh_timer: Any = None
         self._poll_errors: dict[str, str] = {}
         self._polls = 0
@@ -207,6 +268,15 @@ class KavlanApp(App[None]):
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # kavlan's own variables for themes that do not define them (Textual's built-in ones)
         return dict(self.themes["kavlan-dark"].variables) if hasattr(self, "themes") else {}
+
+    @property
+    def commands_context(self) -> Context:
+        """The registry's context (the current job...), made when a command first needs it."""
+        if self._commands_context is None:
+            from .commands import Context
+
+            self._commands_context = Context(self.service)
+        return self._commands_context
 
     @property
     def main(self) -> Any:
@@ -224,12 +294,15 @@ class KavlanApp(App[None]):
         first = self.load_board()
         # the first screen is drawn once, with the board, when the store answers fast (as it does); a slow or
         # stuck one gets the screen drawn without waiting any longer, the board following when it is read
-        with contextlib.suppress(asyncio.TimeoutError, WorkerFailed):
-            await asyncio.wait_for(first.wait(), FIRST_READ_WAIT)
+        await wait_a_while(first, FIRST_READ_WAIT)
+        if first.state is WorkerState.SUCCESS and isinstance(first.result, Board):
+            self._adopt(first.result)  # the main screen is composed with it: one layout, one paint
         self.push_screen(MainScreen(self.context))
         if self._bad_theme:
-            self.notify(f"unknown theme {self._bad_theme!r}: using kavlan-dark (themes: {', '.join(self.themes)})",
-                        severity="warning")
+            self.notify(
+                f"unknown theme {self._bad_theme!r}: using kavlan-dark (themes: {', '.join(self.themes)})",
+                severity="warning",
+            )
         if self.poll_interval > 0:
             self.set_interval(self.poll_interval, self._poll_due)
             self.call_later(self.poll)
@@ -241,10 +314,11 @@ class KavlanApp(App[None]):
     # --- reading ----------------------------------------------------------------------------------
 
     @work(exclusive=True, group="board", exit_on_error=False)
-    async def load_board(self) -> None:
+    async def load_board(self) -> Board:
         started = time.perf_counter()
         board = await read_board(self.service, self.sites_wanted)
         self.post_message(BoardLoaded(board, time.perf_counter() - started))
+        return board
 
     def want_site(self, site: str) -> None:
         """A site's tab is shown: read its VLANs from now on."""
@@ -303,7 +377,7 @@ class KavlanApp(App[None]):
         by_mac = {n.mac.lower(): n.key for n in board.nodes.values()}
         leases: dict[NodeKey, str] = {}
         for (site, vid), vlan in board.vlans.items():
-            if vid == DEFAULT or vlan.dhcp != "on" or self.service.dhcp_servers.kind(site) == "simulated":
+            if vid == DEFAULT or vlan.dhcp != "on" or self.service.dhcp_kind(site) == "simulated":
                 continue
             try:
                 for lease in await self.service.leases(vid, site):
@@ -339,16 +413,22 @@ class KavlanApp(App[None]):
     # --- messages ---------------------------------------------------------------------------------
 
     async def on_board_loaded(self, message: BoardLoaded) -> None:
-        self.board = message.board
-        self.context.board = message.board
-        sel = self.context.selection
-        for key in list(sel):
-            if key in message.board.nodes:
-                sel[key] = message.board.nodes[key]
-            else:
-                del sel[key]
+        if message.board is self.board:
+            return  # the first read, which the main screen was composed with
+        self._adopt(message.board)
         if self.main is not None:
             await self.main.show_board(message.board, message.seconds)
+
+    def _adopt(self, board: Board) -> None:
+        """A new board: the selection follows its nodes (a node that left the view leaves the selection)."""
+        self.board = board
+        self.context.board = board
+        sel = self.context.selection
+        for key in list(sel):
+            if key in board.nodes:
+                sel[key] = board.nodes[key]
+            else:
+                del sel[key]
 
     def on_drift_checked(self, message: DriftChecked) -> None:
         old, new = self.drift, message.drift
@@ -356,11 +436,18 @@ class KavlanApp(App[None]):
             node = self.board.nodes.get(key) if self.board else None
             where = f"{node.switch} {node.port}" if node else "?"
             tag = message.tags.get(key)
-            actual = (("DEFAULT" if new[key] == DEFAULT else f"VLAN {new[key]}") if new[key] is not None
-                      else f"tag {tag}, which is no VLAN of the site" if tag is not None else "an unreadable port")
+            actual = (
+                ("DEFAULT" if new[key] == DEFAULT else f"VLAN {new[key]}")
+                if new[key] is not None
+                else f"tag {tag}, which is no VLAN of the site"
+                if tag is not None
+                else "an unreadable port"
+            )
             expected = node.vlan if node else None
             exp = "DEFAULT" if expected == DEFAULT else f"VLAN {expected}"
-            self.log_line(f"drift: {where} ({key[0]}/{key[1]}) should be in {exp}, the switch has {actual}", "warning")
+            self.log_line(
+                f"drift: {where} ({key[0]}/{key[1]}) should be in {exp}, the switch has {actual}", "warning"
+            )
         for key in old.keys() - new.keys():
             self.log_line(f"drift gone: {key[0]}/{key[1]} is where the store says", "ok")
         self.drift = dict(new)
@@ -380,9 +467,13 @@ class KavlanApp(App[None]):
     def _annotate(self) -> None:
         keys = self.drift.keys() | self.leases.keys() | self.reach.keys()
         self.context.notes = {
-            k: Annotations(drift=k in self.drift, actual=self.drift.get(k), tag=self.drift_tags.get(k),
-                           lease=self.leases.get(k, ""),
-                           reach=self.reach.get(k))
+            k: Annotations(
+                drift=k in self.drift,
+                actual=self.drift.get(k),
+                tag=self.drift_tags.get(k),
+                lease=self.leases.get(k, ""),
+                reach=self.reach.get(k),
+            )
             for k in keys
         }
         if self.main is not None:
@@ -458,6 +549,8 @@ class KavlanApp(App[None]):
 
     @work(group="command", exit_on_error=False)
     async def run_command(self, line: str, reply_to: Any) -> None:
+        from .commands import REGISTRY
+
         try:
             result = await REGISTRY.run(self.commands_context, line)
         except USER_ERRORS as exc:
@@ -500,26 +593,77 @@ class KavlanApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.focused, self.screen.active_bindings))
 
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's own commands that make sense here: not its keys panel (F1 is kavlan's help), nor
+        Maximize; Theme offers kavlan's themes."""
+        yield SystemCommand(
+            "Theme", "Pick one of kavlan's themes (kept for the next start)", self.action_change_theme
+        )
+        yield SystemCommand("Help", "Help for what has the focus, and every key (F1)", self.action_help)
+        yield SystemCommand(
+            "Screenshot",
+            "Save an SVG screenshot of the screen",
+            lambda: self.set_timer(0.1, self.deliver_screenshot),
+        )
+        yield SystemCommand("Quit", "Leave kavlan-tui", self.action_quit)
+
     def action_change_theme(self) -> None:
         self.search_themes()
 
+    def search_themes(self) -> None:
+        """Kavlan's themes to pick from (Textual's own are not made for its colours)."""
+        from textual.command import CommandPalette
+
+        from .screens.palette import KavlanThemes
+
+        self.push_screen(CommandPalette(providers=[KavlanThemes], placeholder="Search for themes…"))
+
     def set_theme(self, name: str) -> None:
+        """The user chose a theme: shown at once, and saved in config.toml for the next start."""
         if name in self.available_themes:
             self.theme = name
             self.notify(f"theme: {name}")
+            self.save_theme(name)
+
+    @work(thread=True, exclusive=True, group="settings", exit_on_error=False)
+    def save_theme(self, name: str) -> None:
+        try:
+            path = config.save_setting("theme", name)
+        except ConfigError as exc:
+            self.post_message(ActionFailed("saving the theme", str(exc)))
+            return
+        self.call_from_thread(self.log_line, f"theme {name} saved in {path}")
+        override = os.environ.get("KAVLAN_THEME")
+        if override and override != name:
+            self.call_from_thread(
+                self.notify, f"KAVLAN_THEME={override} is set: it wins at the next start", severity="warning"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kavlan-tui", description="KaVLAN's terminal UI: reserve nodes and VLANs, "
-                                     "move nodes between VLANs (mouse or keyboard), watch switches and DHCP.")
-    parser.add_argument("--theme", help="kavlan-dark, kavlan-light or kavlan-high-contrast (or any Textual theme)")
-    parser.add_argument("--poll", type=float, metavar="SECONDS",
-                        help=f"seconds between background polls of switches and leases (default {DEFAULT_POLL:g}; 0: never)")
-    parser.add_argument("--debug", action="store_true", help="full tracebacks of internal errors in the event log")
+    parser = argparse.ArgumentParser(
+        prog="kavlan-tui",
+        description="KaVLAN's terminal UI: reserve nodes and VLANs, "
+        "move nodes between VLANs (mouse or keyboard), watch switches and DHCP.",
+    )
+    parser.add_argument(
+        "--theme", help="kavlan-dark, kavlan-light or kavlan-high-contrast (or any Textual theme)"
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        metavar="SECONDS",
+        help=f"seconds between background polls of switches and leases (default {DEFAULT_POLL:g}; 0: never)",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="full tracebacks of internal errors in the event log"
+    )
+    add_api_arguments(parser)
     parser.add_argument("--version", action="version", version=f"kavlan-tui {VERSION}")
     args = parser.parse_args(argv)
     try:
-        app = KavlanApp(settings=config.load(theme=args.theme), poll_interval=args.poll, debug=args.debug)
+        settings = config.load(theme=args.theme, **api_overrides(args))
+        app = KavlanApp(settings=settings, poll_interval=args.poll, debug=args.debug)
     except USER_ERRORS as exc:
         print(f"kavlan-tui: {exc}", file=sys.stderr)
         return 1

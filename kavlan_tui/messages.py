@@ -21,7 +21,12 @@ NodeKey = tuple[str, str]
 VlanKey = tuple[str, int]
 """(owner site, VLAN id): a global VLAN is its owner site's, DEFAULT and 1-9 are each site's own."""
 
-KIND_WORD = {VlanKind.DEFAULT: "default", VlanKind.LOCAL: "local", VlanKind.ROUTED: "routed", VlanKind.GLOBAL: "global"}
+KIND_WORD = {
+    VlanKind.DEFAULT: "default",
+    VlanKind.LOCAL: "local",
+    VlanKind.ROUTED: "routed",
+    VlanKind.GLOBAL: "global",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +183,11 @@ class Board:
         return out
 
     def site_sections(self, site: str) -> list[Section]:
-        return [Section(self.vlans[k], tuple(self.vlans[k].nodes)) for k in self.site_vlans.get(site, []) if k in self.vlans]
+        return [
+            Section(self.vlans[k], tuple(self.vlans[k].nodes))
+            for k in self.site_vlans.get(site, [])
+            if k in self.vlans
+        ]
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -197,8 +206,9 @@ class DriftChecked(Message):
     """The switches were read: each port whose real VLAN differs from the recorded one (None: a tag that is no
     VLAN of the site, or an unreadable port), and the tag the switch has."""
 
-    def __init__(self, drift: dict[NodeKey, int | None], seconds: float,
-                 tags: dict[NodeKey, int | None] | None = None) -> None:
+    def __init__(
+        self, drift: dict[NodeKey, int | None], seconds: float, tags: dict[NodeKey, int | None] | None = None
+    ) -> None:
         super().__init__()
         self.drift = drift
         self.seconds = seconds
@@ -311,7 +321,9 @@ class PlanReady(Message):
 class MoveDone(Message):
     """A move ended: the plain move's report, or the staged move's."""
 
-    def __init__(self, report: MoveReport | None = None, staged: StagedReport | None = None, error: str = "") -> None:
+    def __init__(
+        self, report: MoveReport | None = None, staged: StagedReport | None = None, error: str = ""
+    ) -> None:
         super().__init__()
         self.report = report
         self.staged = staged

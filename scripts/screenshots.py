@@ -87,14 +87,19 @@ async def shoot(out: Path, only: set[str]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="*", help="only these screenshots (first-screen, main, drag, move-dialog, "
-                                                  "move-report, light-theme, high-contrast-theme)")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        help="only these screenshots (first-screen, main, drag, move-dialog, "
+        "move-report, light-theme, high-contrast-theme)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kavlan-shots-") as tmp:
-        os.environ.update(KAVLAN_DATA_DIR=tmp, KAVLAN_CONFIG=str(Path(tmp) / "none.toml"), KAVLAN_USER="alice",
-                          TZ="UTC")
+        os.environ.update(
+            KAVLAN_DATA_DIR=tmp, KAVLAN_CONFIG=str(Path(tmp) / "none.toml"), KAVLAN_USER="alice", TZ="UTC"
+        )
         for var in ("KAVLAN_INVENTORY", "KAVLAN_DATABASE", "KAVLAN_SITE", "KAVLAN_ADMINS", "KAVLAN_THEME"):
             os.environ.pop(var, None)
         time.tzset()

@@ -107,8 +107,9 @@ async def on_screen(pilot: Pilot[Any], h: Harness, kind: type[Any], selector: st
 async def plan_shown(pilot: Pilot[Any], h: Harness) -> MoveDialog:
     def shown() -> bool:
         screen = h.app.screen
-        return isinstance(screen, MoveDialog) and (screen.plan is not None or any(
-            w.has_class("-refused") for w in screen.query("#plan")))
+        return isinstance(screen, MoveDialog) and (
+            screen.plan is not None or any(w.has_class("-refused") for w in screen.query("#plan"))
+        )
 
     await until(pilot, shown)
     assert isinstance(h.app.screen, MoveDialog)
@@ -123,7 +124,9 @@ async def drag(pilot: Pilot[Any], source: NodeList, row: int, target: Any) -> No
     await pilot.mouse_up(target, offset=(24, 1))
 
 
-def test_first_screen_without_a_job_is_read_only_and_offers_to_reserve(harness: Callable[..., Harness]) -> None:
+def test_first_screen_without_a_job_is_read_only_and_offers_to_reserve(
+    harness: Callable[..., Harness],
+) -> None:
     h = harness()
 
     async def go() -> None:
@@ -138,10 +141,37 @@ def test_first_screen_without_a_job_is_read_only_and_offers_to_reserve(harness: 
             request = (await on_screen(pilot, h, ReserveScreen, "#request")).query_one("#request")
             assert request.value.startswith("{\"type='kavlan'\"}/vlan=1,/nodes=3")  # type: ignore[attr-defined]
             await pilot.click("#reserve-submit")
-            await until(pilot, lambda: h.app.board is not None and h.app.board.jobs and h.app.main.view == "mine")
+            await until(
+                pilot, lambda: h.app.board is not None and h.app.board.jobs and h.app.main.view == "mine"
+            )
             job = h.app.board.jobs[0]
             assert len(job.nodes) == 3 and job.vlans
             await until(pilot, lambda: h.app.main.current_board.has_section(job.vlans[0]))
+
+    asyncio.run(go())
+
+
+def test_a_slow_first_read_draws_the_screen_at_once_and_the_board_after(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kavlan_tui.app as app_module
+
+    h = harness()
+    read = app_module.read_board
+    slow = [True]
+
+    async def slow_read(*args: Any) -> Any:
+        if slow.pop() if slow else False:
+            await asyncio.sleep(app_module.FIRST_READ_WAIT + 0.3)
+        return await read(*args)
+
+    monkeypatch.setattr(app_module, "read_board", slow_read)
+
+    async def go() -> None:
+        async with h.app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: h.app.main is not None and h.app.board is None)
+            await h.ready(pilot)  # the board came, and has the focus
+            assert h.app.main.view == "sophia" and len(h.rows("sophia", DEFAULT)) == 8
 
     asyncio.run(go())
 
@@ -188,7 +218,9 @@ def test_drag_and_drop_of_a_selection_moves_every_selected_node(harness: Callabl
             source.focus()
             await pilot.press("space", "down", "space")  # suno-1 and suno-3 (on two switches)
             assert set(h.app.context.selection) == {("suno-1", "eth0"), ("suno-3", "eth0")}
-            await drag(pilot, source, 2, h.section("sophia", vlan))  # drag one selected node: the selection goes
+            await drag(
+                pilot, source, 2, h.section("sophia", vlan)
+            )  # drag one selected node: the selection goes
             (started,) = h.seen(DragStarted)
             assert sorted(n.node for n in started.nodes) == ["suno-1", "suno-3"]
             dialog = await plan_shown(pilot, h)
@@ -217,6 +249,48 @@ def test_drag_onto_the_vlan_list_of_the_side(harness: Callable[..., Harness]) ->
             (ended,) = h.seen(DragEnded)
             assert ended.target == ("sophia", vlan)
             await plan_shown(pilot, h)
+
+    asyncio.run(go())
+
+
+def test_a_drag_held_near_the_boards_edge_scrolls_to_a_vlan_off_screen(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(user="root")  # may move any node into sophia's global VLAN, the last one of the board
+
+    async def go() -> None:
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
+            await h.ready(pilot)
+            board = h.app.main.current_board
+            await until(pilot, lambda: board.has_section(("sophia", 18)))
+            await pilot.pause()
+            target = h.section("sophia", 18)
+            shown = board.scrollable_content_region
+            assert board.scroll_y == 0 and not shown.contains_region(target.region), "VLAN 18 is off screen"
+            await pilot.mouse_down(h.section("sophia", DEFAULT), offset=(10, 1))  # suno-1
+            middle = (40, board.region.height // 2)
+            await pilot.hover(board, offset=middle)
+            await pilot.pause(0.2)
+            assert board.scroll_y == 0, "away from the edges nothing scrolls"
+            await pilot.hover(board, offset=(40, board.region.height - 1))  # the bottom line of the board
+            await until(pilot, lambda: board.scroll_y == board.max_scroll_y)
+            assert shown.contains_region(target.region)
+            await pilot.hover(board, offset=(40, 2))  # near the top (under the column titles): back up
+            await until(pilot, lambda: board.scroll_y < board.max_scroll_y - 2)
+            await pilot.hover(board, offset=middle)
+            await pilot.pause()
+            stopped = board.scroll_y
+            await pilot.pause(0.3)
+            assert board.scroll_y == stopped > 0, "it stops once the pointer leaves the edge"
+            await pilot.hover(board, offset=(40, board.region.height - 1))
+            await until(pilot, lambda: board.scroll_y == board.max_scroll_y)
+            await pilot.hover(target, offset=(20, 1))
+            assert h.app.main.query_one("#drag-ghost").has_class("-ok")
+            await pilot.mouse_up(target, offset=(20, 1))
+            (ended,) = h.seen(DragEnded)
+            assert ended.target == ("sophia", 18) and [n.node for n in ended.nodes] == ["suno-1"]
+            dialog = await plan_shown(pilot, h)
+            assert dialog.plan is not None and dialog.plan.port_count == 1
 
     asyncio.run(go())
 
@@ -275,10 +349,15 @@ def test_a_refused_move_says_why_and_changes_nothing(harness: Callable[..., Harn
 
     async def go() -> None:
         _job, vlan = await reserved(h)
-        async with h.app.run_test(size=SIZE) as pilot:
+        async with h.app.run_test(
+            size=(120, 50)
+        ) as pilot:  # VLAN 5 shown, not at the board's edge, which scrolls
             await h.ready(pilot)
             h.app.main.want_view("sophia")
-            await until(pilot, lambda: h.app.main.view == "sophia" and h.app.main.current_board.has_section(("sophia", 5)))
+            await until(
+                pilot,
+                lambda: h.app.main.view == "sophia" and h.app.main.current_board.has_section(("sophia", 5)),
+            )
             other = 5 if vlan != 5 else 6
             target = h.section("sophia", other)
             target.scroll_visible(animate=False)
@@ -287,7 +366,9 @@ def test_a_refused_move_says_why_and_changes_nothing(harness: Callable[..., Harn
             await drag(pilot, source, 0, target)
             dialog = await plan_shown(pilot, h)
             text = str(dialog.query_one("#plan").render())
-            assert "Refused" in text and f"VLAN {other} of sophia is not held by a running job of alice" in text
+            assert (
+                "Refused" in text and f"VLAN {other} of sophia is not held by a running job of alice" in text
+            )
             assert "Nothing was changed" in text
             assert not dialog.query_one("#confirm").display
             await pilot.press("enter")  # no confirm to press
@@ -337,9 +418,14 @@ def test_dhcp_toggle_with_the_key_and_the_mouse(harness: Callable[..., Harness])
             assert any("belongs to the site" in n.message for n in h.app._notifications)
             # a VLAN held by nobody (or by someone else): the service refuses, the app says why
             h.app.main.want_view("sophia")
-            await until(pilot, lambda: h.app.main.view == "sophia" and h.app.main.current_board.has_section(("sophia", 7)))
+            await until(
+                pilot,
+                lambda: h.app.main.view == "sophia" and h.app.main.current_board.has_section(("sophia", 7)),
+            )
             h.app.main.action_toggle_dhcp("sophia", 7)
-            await until(pilot, lambda: any("VLAN 7 of sophia is not held" in n.message for n in h.app._notifications))
+            await until(
+                pilot, lambda: any("VLAN 7 of sophia is not held" in n.message for n in h.app._notifications)
+            )
             assert await h.service.dhcp_state(7) == "off"
 
     asyncio.run(go())
@@ -417,6 +503,92 @@ def test_themes_from_the_config_and_the_palette(harness: Callable[..., Harness],
             await pilot.pause()
             light = h.app.main.current_board.section(("sophia", DEFAULT)).row_styles().base
             assert light.bgcolor != dark.bgcolor  # the lists drew themselves again in the new theme
+
+    asyncio.run(go())
+
+
+def palette_texts(app: KavlanApp) -> list[str]:
+    """What the command palette on top lists now."""
+    from textual.command import CommandList
+
+    return [str(option.hit.text) for option in app.screen.query_one(CommandList).options]  # type: ignore[attr-defined]
+
+
+async def palette_lists(pilot: Pilot[Any], app: KavlanApp, wanted: str) -> list[str]:
+    """Wait for the palette to list ``wanted``; return everything it lists."""
+    from textual.command import CommandList, CommandPalette
+
+    def listed() -> bool:
+        return (
+            isinstance(app.screen, CommandPalette)
+            and bool(app.screen.query(CommandList))
+            and wanted in palette_texts(app)
+        )
+
+    await until(pilot, listed)
+    await pilot.pause(0.2)  # every provider has answered
+    return palette_texts(app)
+
+
+def test_the_palette_offers_only_the_system_commands_that_make_sense(harness: Callable[..., Harness]) -> None:
+    h = harness()
+
+    async def go() -> None:
+        async with h.app.run_test(size=SIZE) as pilot:
+            await h.ready(pilot)
+            assert [c.title for c in h.app.get_system_commands(h.app.screen)] == [
+                "Theme",
+                "Help",
+                "Screenshot",
+                "Quit",
+            ]
+            await pilot.press("ctrl+p")
+            listed = await palette_lists(pilot, h.app, "Quit")
+            assert {"Theme", "Help", "Screenshot", "Quit", "Refresh the board"} <= set(listed)
+            assert not {"Keys", "Maximize", "Minimize"} & set(listed), (
+                "Textual's keys panel and Maximize are hidden"
+            )
+            assert listed.count("Help") == 1
+            await pilot.press(*"maximize")
+            await pilot.pause(0.3)
+            assert "Maximize" not in palette_texts(h.app)
+            await pilot.press(*["backspace"] * 8, *"help")
+            await until(pilot, lambda: palette_texts(h.app)[:1] == ["Help"])
+            await pilot.press("enter")
+            await on_screen(pilot, h, HelpScreen, "#help-text")  # kavlan's help, not Textual's keys panel
+
+    asyncio.run(go())
+
+
+def test_a_theme_picked_is_saved_in_the_config_and_used_at_the_next_start(
+    make_service: Any, kenv: dict[str, str]
+) -> None:
+    from pathlib import Path
+
+    settings_file = Path(kenv["KAVLAN_CONFIG"])
+    settings_file.write_text("# my settings\npoll_interval = 0  # no polls\n")
+    h = Harness(make_service())
+
+    async def go() -> None:
+        async with h.app.run_test(size=SIZE) as pilot:
+            await h.ready(pilot)
+            assert h.app.theme == "kavlan-dark"
+            await pilot.press("ctrl+t")
+            listed = await palette_lists(pilot, h.app, "kavlan-light")
+            assert sorted(listed) == sorted(h.app.themes), "kavlan's themes only, not Textual's"
+            await pilot.press(*"kavlan-light")
+            await until(pilot, lambda: palette_texts(h.app)[:1] == ["kavlan-light"])
+            await pilot.press("enter")
+            await until(pilot, lambda: h.app.theme == "kavlan-light")
+            await until(pilot, lambda: "kavlan-light" in settings_file.read_text())
+        assert (
+            settings_file.read_text()
+            == '# my settings\npoll_interval = 0  # no polls\ntheme = "kavlan-light"\n'
+        )
+        again = KavlanApp(make_service(), poll_interval=0)
+        async with again.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: again.board is not None)
+            assert again.theme == "kavlan-light"
 
     asyncio.run(go())
 
@@ -502,10 +674,15 @@ def test_a_global_vlan_shows_its_nodes_from_every_site(harness: Callable[..., Ha
             await h.ready(pilot)
             assert h.app.main.view == "sophia"
             assert sorted(h.rows("sophia", 18)) == ["chetemi-1", "suno-1"]
-            assert "chetemi-1-kavlan-18.lille" in "".join(s.text for s in h.section("sophia", 18).render_line(2))
+            assert "chetemi-1-kavlan-18.lille" in "".join(
+                s.text for s in h.section("sophia", 18).render_line(2)
+            )
             assert "lille" not in h.app.board.site_vlans  # read when its tab is shown
             h.app.main.want_view("lille")
-            await until(pilot, lambda: h.app.main.view == "lille" and h.app.main.current_board.has_section(("sophia", 18)))
+            await until(
+                pilot,
+                lambda: h.app.main.view == "lille" and h.app.main.current_board.has_section(("sophia", 18)),
+            )
             assert sorted(h.rows("sophia", 18)) == ["chetemi-1", "suno-1"]
             assert h.rows("lille", DEFAULT) == ["chetemi-2", "chetemi-3", "chetemi-4"]
 
@@ -549,17 +726,25 @@ def test_progress_per_switch_then_a_failure_in_the_report(harness: Callable[...,
             await pilot.press("enter")
             await until(pilot, lambda: "switch sw1" in str(dialog.query_one("#plan").render()))
             assert "Progress" in str(dialog.query_one("#plan").render())
-            await until(pilot, lambda: isinstance(h.app.screen, ReportScreen) and h.app.screen.query("#close"), timeout=10)
+            await until(
+                pilot,
+                lambda: isinstance(h.app.screen, ReportScreen) and h.app.screen.query("#close"),
+                timeout=10,
+            )
             report = h.app.screen
             status = {str(r["name"]).split(".")[0]: r["status"] for r in report.rows}
             assert status["suno-3"] == "failure" and status["suno-1"] == "unchanged"
-            assert "refused" in next(str(r["detail"]) for r in report.rows if str(r["name"]).startswith("suno-3"))
+            assert "refused" in next(
+                str(r["detail"]) for r in report.rows if str(r["name"]).startswith("suno-3")
+            )
             assert await h.vlan_of("suno-1", "suno-3") == [DEFAULT, DEFAULT]  # the switches were rolled back
 
     asyncio.run(go())
 
 
-def test_the_safeguard_is_offered_for_reachable_nodes_and_on_by_default(harness: Callable[..., Harness]) -> None:
+def test_the_safeguard_is_offered_for_reachable_nodes_and_on_by_default(
+    harness: Callable[..., Harness],
+) -> None:
     h = harness()
 
     async def go() -> None:
@@ -573,7 +758,9 @@ def test_the_safeguard_is_offered_for_reachable_nodes_and_on_by_default(harness:
             safeguard = dialog.query_one("#safeguard")
             assert not safeguard.disabled and safeguard.value  # type: ignore[attr-defined]
             assert "with at" in str(dialog.query_one("#safeguard-note").render())
-            await pilot.press("enter")  # the staged move: its preflight needs SSH, which a simulated node has not
+            await pilot.press(
+                "enter"
+            )  # the staged move: its preflight needs SSH, which a simulated node has not
             await until(pilot, lambda: "The move failed" in str(dialog.query_one("#plan").render()))
             assert "simulated node" in str(dialog.query_one("#plan").render())
             assert await h.vlan_of("suno-1") == [DEFAULT]
@@ -591,14 +778,30 @@ def test_rollback_is_offered_for_nodes_that_did_not_come_back(harness: Callable[
         _job, vlan = await reserved(h)
         await h.service.set_vlan(["suno-1"], vlan)  # switched, then (say) it did not answer from the new VLAN
         name = "suno-1.sophia.grid5000.fr"
-        staged = StagedReport(vlan=vlan, nodes=[NodeOutcome(name, "failure", "did not come back in VLAN 4 within 120 s",
-                                                            DEFAULT, vlan, timings={"switched": 1.0})], seconds=121.0)
+        staged = StagedReport(
+            vlan=vlan,
+            nodes=[
+                NodeOutcome(
+                    name,
+                    "failure",
+                    "did not come back in VLAN 4 within 120 s",
+                    DEFAULT,
+                    vlan,
+                    timings={"switched": 1.0},
+                )
+            ],
+            seconds=121.0,
+        )
         async with h.app.run_test(size=SIZE) as pilot:
             await h.ready(pilot)
             board = h.app.board
-            outcome = MoveOutcome(board.vlans[("sophia", vlan)], (board.nodes[("suno-1", "eth0")],), staged=staged)
+            outcome = MoveOutcome(
+                board.vlans[("sophia", vlan)], (board.nodes[("suno-1", "eth0")],), staged=staged
+            )
             h.app.push_screen(ReportScreen(outcome))
-            await until(pilot, lambda: isinstance(h.app.screen, ReportScreen) and h.app.screen.query("#rollback"))
+            await until(
+                pilot, lambda: isinstance(h.app.screen, ReportScreen) and h.app.screen.query("#rollback")
+            )
             assert str(h.app.screen.query_one("#rollback").label) == "Roll back 1 node"  # type: ignore[attr-defined]
             await pilot.click("#rollback")
             await until(pilot, lambda: h.app.screen.rows[0]["status"] == "rolled-back")  # type: ignore[attr-defined]

@@ -44,8 +44,10 @@ def check(name: str, svg: str, tmp_path: Path) -> None:
     if normalize(svg) != normalize(path.read_text()):
         actual = tmp_path / f"{name}.svg"
         actual.write_text(svg)
-        pytest.fail(f"{name} differs from {path.relative_to(Path(__file__).parent.parent)}: see {actual} "
-                    "(KAVLAN_UPDATE_SNAPSHOTS=1 if the change is deliberate)")
+        pytest.fail(
+            f"{name} differs from {path.relative_to(Path(__file__).parent.parent)}: see {actual} "
+            "(KAVLAN_UPDATE_SNAPSHOTS=1 if the change is deliberate)"
+        )
 
 
 @pytest.fixture

@@ -57,8 +57,11 @@ The commands of `kavlan-shell`, with the same syntax: `vlans`, `members 4`, `job
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Input(self.line, placeholder="a command: vlans, members 4, jobs --all, dhcp on 4, set 4 suno-1 … (help)",
-                        id="command-input")
+            yield Input(
+                self.line,
+                placeholder="a command: vlans, members 4, jobs --all, dhcp on 4, set 4 suno-1 … (help)",
+                id="command-input",
+            )
             yield Static("", classes="usage")
             yield RichLog(wrap=False, markup=False, highlight=False, id="command-output")
 
@@ -140,7 +143,9 @@ The commands of `kavlan-shell`, with the same syntax: `vlans`, `members 4`, `job
         board = self.kapp.board
         job_id = self.kapp.commands_context.job_id
         if not names and board is not None:
-            job = next((j for j in board.jobs if j.id == job_id), board.jobs[0] if len(board.jobs) == 1 else None)
+            job = next(
+                (j for j in board.jobs if j.id == job_id), board.jobs[0] if len(board.jobs) == 1 else None
+            )
             names = list(job.nodes) if job else []
         if not names:
             raise BadInput("no node given, and no single job to take them from: set VLAN NODE...")

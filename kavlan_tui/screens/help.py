@@ -30,8 +30,13 @@ a port whose VLAN on the switch differs from the expected one is marked **≠** 
 """
 
 
-WHERE = {"KavlanApp": "everywhere", "MainScreen": "main screen", "NodeList": "nodes", "VlanList": "VLAN list",
-         "JobsPanel": "jobs"}
+WHERE = {
+    "KavlanApp": "everywhere",
+    "MainScreen": "main screen",
+    "NodeList": "nodes",
+    "VlanList": "VLAN list",
+    "JobsPanel": "jobs",
+}
 
 
 def key_table(bindings: dict[str, Any], display: Any = None) -> str:
@@ -90,8 +95,8 @@ class HelpScreen(ModalScreen[None]):
         parts.append(
             "### Your own keys\n\nEvery key above with a binding id can be changed in the configuration file "
             "(`~/.config/kavlan-tui/config.toml`, or the file `KAVLAN_CONFIG` names):\n\n"
-            "```toml\n[keys]\nmove-to-vlan = \"M\"\nssh-node = \"ctrl+s\"\ntoggle-dhcp = \"D\"\n```\n\n"
-            "Themes: `kavlan-dark`, `kavlan-light`, `kavlan-high-contrast` (`theme = \"kavlan-light\"` in the "
+            '```toml\n[keys]\nmove-to-vlan = "M"\nssh-node = "ctrl+s"\ntoggle-dhcp = "D"\n```\n\n'
+            'Themes: `kavlan-dark`, `kavlan-light`, `kavlan-high-contrast` (`theme = "kavlan-light"` in the '
             "configuration, or **Ctrl+T**, or the command palette)."
         )
         return "\n\n".join(parts)

@@ -23,6 +23,7 @@ from ..messages import (
     JobChosen,
     MoveRequested,
     PickTarget,
+    Section,
     SelectionChanged,
     SshRequested,
     VlanChosen,
@@ -43,6 +44,11 @@ if TYPE_CHECKING:
 MINE = "mine"
 
 
+def first_view(board: Board) -> str:
+    """The view shown first: your jobs when you have one, else every VLAN of your site."""
+    return MINE if board.jobs else board.home
+
+
 class MainScreen(Screen[None]):
     """Tabs choose the view: ``Your jobs`` (your VLANs and where your nodes are) or one site (every VLAN)."""
 
@@ -58,9 +64,16 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
 
     BINDINGS = [
         Binding("r", "reserve", "Reserve", id="reserve", tooltip="Reserve nodes and VLANs"),
-        Binding("x", "release", "Release", id="release-job", show=False, tooltip="Release the highlighted job"),
-        Binding("d", "toggle_dhcp_here", "DHCP on/off", id="toggle-dhcp",
-                tooltip="Switch the DHCP server of the VLAN under the cursor"),
+        Binding(
+            "x", "release", "Release", id="release-job", show=False, tooltip="Release the highlighted job"
+        ),
+        Binding(
+            "d",
+            "toggle_dhcp_here",
+            "DHCP on/off",
+            id="toggle-dhcp",
+            tooltip="Switch the DHCP server of the VLAN under the cursor",
+        ),
         Binding("right_square_bracket", "view(1)", "Next tab", id="next-view", show=False),
         Binding("left_square_bracket", "view(-1)", "Previous tab", id="previous-view", show=False),
         Binding("j", "focus_jobs", "Jobs", id="focus-jobs", show=False),
@@ -82,6 +95,10 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
     def compose(self) -> ComposeResult:
         service = self.kapp.service
         sites = list(service.inventory.sites)
+        board = (
+            self.context.board
+        )  # read before this screen was made (the store answered at once): shown at once
+        first = first_view(board) if board is not None else None
         yield Header(icon="⇄")
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
@@ -89,14 +106,28 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
                 with VerticalScroll(id="vlans-pane"):
                     yield VlanList(self.context, id="vlan-list")
             with Vertical(id="main"):
-                yield Tabs(Tab("Your jobs", id=f"view-{MINE}"), *(Tab(s, id=f"view-{s}") for s in sites), id="view-tabs")
-                yield ContentSwitcher(id="views")  # a board per view, made when first shown
+                yield Tabs(
+                    Tab("Your jobs", id=f"view-{MINE}"),
+                    *(Tab(s, id=f"view-{s}") for s in sites),
+                    active=f"view-{first}" if first else None,
+                    id="view-tabs",
+                )
+                # a board per view, made when first shown
+                with ContentSwitcher(id="views", initial=f"board-{first}" if first else None):
+                    if board is not None and first is not None:
+                        yield VlanBoard(
+                            first,
+                            self.context,
+                            show_site=first == MINE,
+                            id=f"board-{first}",
+                            sections=self._sections(board, first),
+                        )
         yield EventLog(self.kapp.clock, id="log")
         yield StatusBar(id="status")
         yield KeyBar()
         yield DragGhost()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         service = self.kapp.service
         inv = service.inventory
         testbed = "demo testbed" if service.settings.inventory == DEMO else f"testbed {Path(inv.source).name}"
@@ -107,6 +138,8 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
             f"{testbed}: {len(inv.sites)} sites, {len(inv.nodes)} nodes, {len(inv.switches)} switches; "
             f"you are {service.user} on {service.site}"
         )
+        if self.context.board is not None:
+            await self.show_board(self.context.board, 0.0)
 
     # --- called by the app ----------------------------------------------------------------------
 
@@ -115,8 +148,12 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
         self.dirty = {MINE, *board.sites}
         if self._first:
             self._first = False
-            await self._switch(MINE if board.jobs else board.home)
-            self.call_after_refresh(self.action_focus_board)
+            await self._switch(first_view(board))
+            first = self.current_board.first_list()
+            if (
+                first is not None
+            ):  # now, before the first paint: focus restyles the board, drawn twice otherwise
+                self.set_focus(first, scroll_visible=False)
         else:
             await self._render_view()
 
@@ -128,7 +165,9 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
             tabs.active = f"view-{view}"
         switcher = self.query_one(ContentSwitcher)
         if not switcher.query_children(f"#board-{view}"):
-            await switcher.add_content(VlanBoard(view, self.context, show_site=view == MINE, id=f"board-{view}"))
+            await switcher.add_content(
+                VlanBoard(view, self.context, show_site=view == MINE, id=f"board-{view}")
+            )
         switcher.current = f"board-{view}"
         if view in self.dirty:
             await self._render_view()
@@ -157,13 +196,15 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
             return
         widget = self.current_board
         if self.view != MINE and self.view not in board.site_vlans:
-            widget.set_banner(Content.from_markup("[$text-muted]Reading the VLANs of $site…[/]", site=self.view))
+            widget.set_banner(
+                Content.from_markup("[$text-muted]Reading the VLANs of $site…[/]", site=self.view)
+            )
             self.kapp.want_site(self.view)
             self._show_vlan_list()
             return
         self.dirty.discard(self.view)
+        sections = self._sections(board, self.view)
         if self.view == MINE:
-            sections = board.my_sections()
             if not board.jobs:
                 banner = Content.from_markup(
                     "[b]You have no running job[/], so no node is yours to move yet. Press [b $accent]r[/] to reserve "
@@ -175,14 +216,21 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
                     "(Space) and press [b]m[/].[/]"
                 )
         else:
-            sections = board.site_sections(self.view)
-            banner = None if board.jobs or board.admin else Content.from_markup(
-                "[b]Read-only:[/] you have no job. Press [b $accent]r[/] to reserve nodes and a VLAN, then drag your "
-                "nodes onto it."
+            banner = (
+                None
+                if board.jobs or board.admin
+                else Content.from_markup(
+                    "[b]Read-only:[/] you have no job. Press [b $accent]r[/] to reserve nodes and a VLAN, then drag your "
+                    "nodes onto it."
+                )
             )
         widget.set_banner(banner)
         await widget.show(sections)
         self._show_vlan_list()
+
+    @staticmethod
+    def _sections(board: Board, view: str) -> list[Section]:
+        return board.my_sections() if view == MINE else board.site_sections(view)
 
     def _show_vlan_list(self) -> None:
         self.query_one(VlanList).show_site(self.site_of_view())
@@ -210,6 +258,8 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
 
     @on(Tabs.TabActivated, "#view-tabs")
     async def _view_changed(self, event: Tabs.TabActivated) -> None:
+        if self._first or event.tab.id != event.tabs.active:
+            return  # the tabs' first activation (the first board chooses the view), or one since overridden
         view = (event.tab.id or "view-mine").removeprefix("view-")
         if view != self.view or view in self.dirty:
             await self._switch(view)
@@ -290,7 +340,10 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
         if view is None:
             return
         if vlan == DEFAULT:
-            self.notify("The DEFAULT VLAN's DHCP server belongs to the site: it cannot be switched", severity="warning")
+            self.notify(
+                "The DEFAULT VLAN's DHCP server belongs to the site: it cannot be switched",
+                severity="warning",
+            )
             return
         self.kapp.set_dhcp((site, vlan), view.dhcp != "on")
 
@@ -306,7 +359,9 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
             held = [k for j in board.jobs for k in j.vlans] if board else []
             key = held[0] if held else None
         if key is None:
-            self.notify("Put the cursor on a VLAN first (its nodes, or its line in the VLAN list)", severity="warning")
+            self.notify(
+                "Put the cursor on a VLAN first (its nodes, or its line in the VLAN list)", severity="warning"
+            )
             return
         self.action_toggle_dhcp(*key)
 
@@ -337,8 +392,11 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
             if yes:
                 self.kapp.release(job.id)
 
-        self.app.push_screen(ConfirmScreen(
-            f"Release job {job.id}?",
-            f"Its {len(job.nodes)} node(s) go back to DEFAULT and the DHCP servers of its VLANs stop.",
-            "Release",
-        ), confirmed)
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Release job {job.id}?",
+                f"Its {len(job.nodes)} node(s) go back to DEFAULT and the DHCP servers of its VLANs stop.",
+                "Release",
+            ),
+            confirmed,
+        )

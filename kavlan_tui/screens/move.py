@@ -48,30 +48,47 @@ def plan_content(plan: Plan) -> Content:
     lines: list[Content] = []
     ports = plan.port_count
     switches = len(plan.switches)
-    lines.append(Content.from_markup(
-        "[b]Plan[/] [$text-muted](dry run: nothing changed yet)[/]: $ports on $switches",
-        ports=f"{ports} port{'s' if ports != 1 else ''}", switches=f"{switches} switch{'es' if switches != 1 else ''}",
-    ))
+    lines.append(
+        Content.from_markup(
+            "[b]Plan[/] [$text-muted](dry run: nothing changed yet)[/]: $ports on $switches",
+            ports=f"{ports} port{'s' if ports != 1 else ''}",
+            switches=f"{switches} switch{'es' if switches != 1 else ''}",
+        )
+    )
     shown = 0
     for sp in plan.switches:
-        lines.append(Content.from_markup("[b]$switch[/] [$text-muted]($driver) · $n port(s)[/]", switch=sp.switch,
-                                         driver=sp.driver, n=str(len(sp.moves))))
+        lines.append(
+            Content.from_markup(
+                "[b]$switch[/] [$text-muted]($driver) · $n port(s)[/]",
+                switch=sp.switch,
+                driver=sp.driver,
+                n=str(len(sp.moves)),
+            )
+        )
         for m in sp.moves:
             if shown >= PLAN_LINES:
                 break
             shown += 1
             old = vlan_label(m.old_vlan) if m.old_vlan is not None else f"tag {m.change.old_tag}"
-            lines.append(Content.from_markup(
-                "  $port $name [$text-muted]$old[/] → [b]$new[/] [$text-muted](tag $ot → $nt)[/]",
-                port=short_port(m.change.port).ljust(12), name=m.name.split(".")[0].ljust(20), old=old,
-                new=vlan_label(m.new_vlan), ot=str(m.change.old_tag), nt=str(m.change.new_tag),
-            ))
+            lines.append(
+                Content.from_markup(
+                    "  $port $name [$text-muted]$old[/] → [b]$new[/] [$text-muted](tag $ot → $nt)[/]",
+                    port=short_port(m.change.port).ljust(12),
+                    name=m.name.split(".")[0].ljust(20),
+                    old=old,
+                    new=vlan_label(m.new_vlan),
+                    ot=str(m.change.old_tag),
+                    nt=str(m.change.new_tag),
+                )
+            )
         for cmd in sp.commands[:6]:
             lines.append(Content.from_markup("    [$text-muted]| $cmd[/]", cmd=cmd))
     if shown >= PLAN_LINES and ports > shown:
         lines.append(Content.from_markup("  [$text-muted]… and $n more ports[/]", n=str(ports - shown)))
     for _ref, name in plan.unchanged:
-        lines.append(Content.from_markup("[$text-muted]unchanged: $name is already there[/]", name=name.split(".")[0]))
+        lines.append(
+            Content.from_markup("[$text-muted]unchanged: $name is already there[/]", name=name.split(".")[0])
+        )
     return Content("\n").join(lines)
 
 
@@ -119,7 +136,9 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
         self.finished = False
         self.reachable = bool(self.nodes) and not any(n.simulated for n in self.nodes)
         """Real nodes (not on simulated switches): the safeguard can reach them over SSH."""
-        self.silent = [n for n in self.nodes if (note := context.notes.get(n.key)) is not None and note.reach is False]
+        self.silent = [
+            n for n in self.nodes if (note := context.notes.get(n.key)) is not None and note.reach is False
+        ]
         """Nodes that did not answer the last reachability check: the safeguard's preflight would refuse."""
         self._switches: dict[str, str] = {}
         self._node_state: dict[str, str] = {n.plain: "waiting" for n in self.nodes}
@@ -135,19 +154,37 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
         froms = sorted({vlan_label(x.vlan) for x in self.nodes})
         t = self.target
         with Vertical(id="dialog"):
-            yield Static(Content.from_markup(
-                "Move $n node$s into [b]$title[/]", n=str(n), s="s" if n != 1 else "", title=t.title,
-            ), id="move-title")
-            yield Static(Content.from_markup(
-                "[$text-muted]nodes:[/] $names [$text-muted]from VLAN $froms[/]\n"
-                "[$text-muted]into:[/] $kind VLAN $label of $site, $subnet$holder",
-                names=describe(self.nodes, 6), froms=", ".join(froms), kind=t.kind_word, label=t.label, site=t.site,
-                subnet=t.subnet, holder=f", held by job #{t.job} ({t.user})" if t.job else "",
-            ), id="move-summary")
+            yield Static(
+                Content.from_markup(
+                    "Move $n node$s into [b]$title[/]",
+                    n=str(n),
+                    s="s" if n != 1 else "",
+                    title=t.title,
+                ),
+                id="move-title",
+            )
+            yield Static(
+                Content.from_markup(
+                    "[$text-muted]nodes:[/] $names [$text-muted]from VLAN $froms[/]\n"
+                    "[$text-muted]into:[/] $kind VLAN $label of $site, $subnet$holder",
+                    names=describe(self.nodes, 6),
+                    froms=", ".join(froms),
+                    kind=t.kind_word,
+                    label=t.label,
+                    site=t.site,
+                    subnet=t.subnet,
+                    holder=f", held by job #{t.job} ({t.user})" if t.job else "",
+                ),
+                id="move-summary",
+            )
             with VerticalScroll(id="plan-pane"):
                 yield Static("Reading the ports of the switches (dry run)…", id="plan")
-            yield Checkbox("Restart the nodes' network via at first (safeguard)", value=self.reachable and not self.silent,
-                           disabled=not self.reachable, id="safeguard")
+            yield Checkbox(
+                "Restart the nodes' network via at first (safeguard)",
+                value=self.reachable and not self.silent,
+                disabled=not self.reachable,
+                id="safeguard",
+            )
             yield Static(self._safeguard_note(), id="safeguard-note")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -155,21 +192,33 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
 
     def _safeguard_note(self) -> str:
         if not self.reachable:
-            return ("Simulated nodes cannot be reached over SSH: this is a plain move "
-                    "(the switches' ports change, the nodes are not asked to restart their network).")
+            return (
+                "Simulated nodes cannot be reached over SSH: this is a plain move "
+                "(the switches' ports change, the nodes are not asked to restart their network)."
+            )
         s = self.kapp.settings
         if self.silent:
-            return (f"{describe(self.silent)} did not answer over SSH lately: the safeguard's preflight would refuse "
-                    "the move, so it is off; switch it on to try anyway.")
-        return (f"Each node schedules `{s.restart_command}` with at in {s.restart_delay} s, the ports switch, "
-                f"then each must answer from the new VLAN within {s.verify_timeout} s.")
+            return (
+                f"{describe(self.silent)} did not answer over SSH lately: the safeguard's preflight would refuse "
+                "the move, so it is off; switch it on to try anyway."
+            )
+        return (
+            f"Each node schedules `{s.restart_command}` with at in {s.restart_delay} s, the ports switch, "
+            f"then each must answer from the new VLAN within {s.verify_timeout} s."
+        )
 
     def on_mount(self) -> None:
         t = self.target
         for n in self.nodes:
             if t.id not in GLOBAL_IDS and n.site != t.site:
-                self.post_message(PlanReady(None, f"{n.node} is a node of {n.site}: it can only join the VLANs of "
-                                                  f"{n.site} or a global VLAN, not {t.title}", refused=True))
+                self.post_message(
+                    PlanReady(
+                        None,
+                        f"{n.node} is a node of {n.site}: it can only join the VLANs of "
+                        f"{n.site} or a global VLAN, not {t.title}",
+                        refused=True,
+                    )
+                )
                 return
         self._dry_run()
 
@@ -191,8 +240,11 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
         confirm = self.query_one("#confirm", Button)
         if message.plan is None:
             head = "Refused" if message.refused else "Cannot move"
-            plan_widget.update(Content.from_markup(f"[b $error]{head}:[/] $why\n\n[b]Nothing was changed.[/]",
-                                                   why=message.error))
+            plan_widget.update(
+                Content.from_markup(
+                    f"[b $error]{head}:[/] $why\n\n[b]Nothing was changed.[/]", why=message.error
+                )
+            )
             plan_widget.add_class("-refused")
             confirm.display = False
             self.query_one("#safeguard", Checkbox).display = False
@@ -261,8 +313,11 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
         if isinstance(e, ev.SwitchStarted):
             self._switches[e.switch] = f"▶ {e.action} {e.ports} port(s)…"
         elif isinstance(e, ev.SwitchFinished):
-            self._switches[e.switch] = (f"✓ {e.action} done in {e.seconds:.2f} s" if e.ok
-                                        else f"✗ {e.action} failed in {e.seconds:.2f} s: {e.error}")
+            self._switches[e.switch] = (
+                f"✓ {e.action} done in {e.seconds:.2f} s"
+                if e.ok
+                else f"✗ {e.action} failed in {e.seconds:.2f} s: {e.error}"
+            )
         elif isinstance(e, ev.NodeMoved):
             self._node_state[e.node] = f"✓ in VLAN {vlan_label(e.new)}"
         elif isinstance(e, ev.SafeguardStep):
@@ -283,8 +338,11 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
             lines.append(Content.from_markup("switch [b]$sw[/]  $state", sw=switch.ljust(14), state=state))
         shown = list(self._node_state.items())[:PLAN_LINES]
         for name, state in shown:
-            lines.append(Content.from_markup("  $name [$text-muted]$state[/]", name=name.split(".")[0].ljust(22),
-                                             state=state))
+            lines.append(
+                Content.from_markup(
+                    "  $name [$text-muted]$state[/]", name=name.split(".")[0].ljust(22), state=state
+                )
+            )
         self.query_one("#plan", Static).update(Content("\n").join(lines))
 
     def on_move_done(self, message: MoveDone) -> None:

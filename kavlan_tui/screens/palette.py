@@ -1,4 +1,5 @@
-"""The command palette's kavlan commands: the registry's, and what makes sense on the main screen right now."""
+"""The command palette's kavlan commands (the registry's, and what makes sense on the main screen right now) and
+its theme picker."""
 
 from __future__ import annotations
 
@@ -34,26 +35,43 @@ class KavlanCommands(Provider):
         if not isinstance(screen, MainScreen):
             return
         board = app.board
-        yield "Reserve nodes and VLANs…", screen.action_reserve, "A form for the common cases, or the kavlan-oarsub syntax"
+        yield (
+            "Reserve nodes and VLANs…",
+            screen.action_reserve,
+            "A form for the common cases, or the kavlan-oarsub syntax",
+        )
         if board is not None:
             for job in board.jobs:
-                yield (f"Release job {job.id}", partial(self._release, job.id),
-                       f"Its {len(job.nodes)} node(s) go back to DEFAULT")
+                yield (
+                    f"Release job {job.id}",
+                    partial(self._release, job.id),
+                    f"Its {len(job.nodes)} node(s) go back to DEFAULT",
+                )
             for job in board.jobs:
                 for site, vid in job.vlans:
                     vlan = board.vlans.get((site, vid))
                     if vlan is not None:
                         on = vlan.dhcp != "on"
-                        yield (f"DHCP {'on' if on else 'off'}: VLAN {vid} ({site})", partial(app.set_dhcp, (site, vid), on),
-                               f"{'Start' if on else 'Stop'} the DHCP server of VLAN {vid}")
+                        yield (
+                            f"DHCP {'on' if on else 'off'}: VLAN {vid} ({site})",
+                            partial(app.set_dhcp, (site, vid), on),
+                            f"{'Start' if on else 'Stop'} the DHCP server of VLAN {vid}",
+                        )
         focused = screen.focused
         chosen = focused.chosen() if hasattr(focused, "chosen") else []
         if chosen:
-            yield (f"Move {len(chosen)} node(s) to a VLAN…", partial(focused.action_move),  # type: ignore[union-attr]
-                   "Pick the VLAN, see the plan, confirm")
+            yield (
+                f"Move {len(chosen)} node(s) to a VLAN…",
+                partial(focused.action_move),  # type: ignore[union-attr]
+                "Pick the VLAN, see the plan, confirm",
+            )
         node = getattr(focused, "cursor_node", None)
         if node is not None:
-            yield f"SSH to {node.short}", partial(app.call_later, app.ssh_node, node), "An interactive session on the node"
+            yield (
+                f"SSH to {node.short}",
+                partial(app.call_later, app.ssh_node, node),
+                "An interactive session on the node",
+            )
         yield "Check the switches for drift now", app.poll, "Read every port and compare with the store"
         yield "Refresh the board", app.load_board, "Read jobs and VLANs again"
         yield "Show your jobs", partial(screen.want_view, "mine"), "Your VLANs and where your nodes are"
@@ -61,14 +79,16 @@ class KavlanCommands(Provider):
             yield f"Show site {site}", partial(screen.want_view, site), f"Every VLAN of {site}"
         for name in app.themes:
             yield f"Theme: {name}", partial(app.set_theme, name), "Switch to this theme"
-        yield "Help", app.action_help, "Keys, mouse, and how to rebind keys"
         yield "Command line…", partial(self._command, "", False), "Type kavlan-shell commands"
         for cmd in sorted(REGISTRY.commands.values(), key=lambda c: c.name):
             if cmd.name in HIDDEN:
                 continue
             runs = not any(p.required for p in cmd.params)
-            yield (f"kavlan {cmd.name}", partial(self._command, cmd.name + ("" if runs else " "), runs),
-                   f"{cmd.summary}  ({cmd.usage})")
+            yield (
+                f"kavlan {cmd.name}",
+                partial(self._command, cmd.name + ("" if runs else " "), runs),
+                f"{cmd.summary}  ({cmd.usage})",
+            )
 
     def _command(self, line: str, run: bool) -> None:
         from .command_line import CommandScreen
@@ -96,8 +116,46 @@ class KavlanCommands(Provider):
         words = query.split()
         if words and isinstance(self.screen, MainScreen):
             cmd = REGISTRY.get(words[0])
-            if cmd is not None and cmd.name not in HIDDEN and (len(words) > 1 or not any(p.required for p in cmd.params)):
-                yield Hit(1.0, f"Run: {query.strip()}", partial(self._command, query.strip(), True), help=cmd.summary)
+            if (
+                cmd is not None
+                and cmd.name not in HIDDEN
+                and (len(words) > 1 or not any(p.required for p in cmd.params))
+            ):
+                yield Hit(
+                    1.0,
+                    f"Run: {query.strip()}",
+                    partial(self._command, query.strip(), True),
+                    help=cmd.summary,
+                )
+        matcher = self.matcher(query)
+        for name, callback, help_text in self.entries():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+
+
+class KavlanThemes(Provider):
+    """Kavlan's themes, for the theme picker (Ctrl+T, or Theme in the palette): the choice is saved."""
+
+    @property
+    def kapp(self) -> KavlanApp:
+        return self.app  # type: ignore[return-value]
+
+    def entries(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+        app = self.kapp
+        for name in app.themes:
+            current = " (current)" if name == app.theme else ""
+            yield (
+                name,
+                partial(app.set_theme, name),
+                f"{'dark' if app.themes[name].dark else 'light'}{current}",
+            )
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self.entries():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, callback, help_text in self.entries():
             score = matcher.match(name)

@@ -48,7 +48,9 @@ class VlanPicker(ModalScreen[VlanKey | None]):
         first_ok = None
         for vlan in self.board.targets_for(self.nodes):
             state, _title, why = self.context.verdict(self.nodes, vlan.key)
-            holder = f"#{vlan.job} {'you' if vlan.user == self.board.user else vlan.user}" if vlan.job else "free"
+            holder = (
+                f"#{vlan.job} {'you' if vlan.user == self.board.user else vlan.user}" if vlan.job else "free"
+            )
             if state == OK:
                 mark, note, why = "[$success]✓[/]", "", "yours: you may move the nodes there"
                 first_ok = len(self.keys) if first_ok is None else first_ok
@@ -60,19 +62,27 @@ class VlanPicker(ModalScreen[VlanKey | None]):
             self.reasons.append(f"{vlan.title}: {why}")
             prompt = Content.from_markup(
                 f"{mark} [b]$label[/] [$kind-{vlan.kind_word}]$kind[/] $site [$text-muted]$holder · $n nodes $note[/]",
-                label=vlan.label.rjust(7), kind=vlan.kind_word.ljust(7), site=vlan.site.ljust(8),
-                holder=holder.ljust(12), n=str(len(vlan.nodes)), note=f"· {note}" if note else "",
+                label=vlan.label.rjust(7),
+                kind=vlan.kind_word.ljust(7),
+                site=vlan.site.ljust(8),
+                holder=holder.ljust(12),
+                n=str(len(vlan.nodes)),
+                note=f"· {note}" if note else "",
             )
             options.append(Option(prompt, id=f"{vlan.site}:{vlan.id}", disabled=state == SAME))
             self.keys.append(vlan.key)
         self._first_ok = first_ok
         with Vertical():
             n = len(self.nodes)
-            yield Static(f"Move {n} node{'s' if n != 1 else ''} ({describe(self.nodes)}) into…", classes="title")
+            yield Static(
+                f"Move {n} node{'s' if n != 1 else ''} ({describe(self.nodes)}) into…", classes="title"
+            )
             yield OptionList(*options, id="targets")
             yield Static("", classes="why")
-            yield Static("↑↓ choose · Enter: see the plan (nothing changes before you confirm) · Esc: cancel",
-                         classes="hint")
+            yield Static(
+                "↑↓ choose · Enter: see the plan (nothing changes before you confirm) · Esc: cancel",
+                classes="hint",
+            )
 
     def on_mount(self) -> None:
         targets = self.query_one(OptionList)

@@ -73,17 +73,35 @@ was checked, scheduled, switched and back.
                 r = move.get(n.name)
                 node = where.get(n.name)
                 timings = ", ".join(f"{k} {v:.1f}s" for k, v in n.timings.items())
-                rows.append({"name": n.name, "status": n.status, "detail": n.message or timings,
-                             "switch": r.switch if r else (node.switch if node else ""),
-                             "port": r.port if r else (node.port if node else ""),
-                             "old": n.old_vlan, "new": n.new_vlan, "back": n in o.staged.not_back})
+                rows.append(
+                    {
+                        "name": n.name,
+                        "status": n.status,
+                        "detail": n.message or timings,
+                        "switch": r.switch if r else (node.switch if node else ""),
+                        "port": r.port if r else (node.port if node else ""),
+                        "old": n.old_vlan,
+                        "new": n.new_vlan,
+                        "back": n in o.staged.not_back,
+                    }
+                )
         elif o.report is not None:
             for r in o.report.results:
                 old = where[r.name].vlan if r.name in where else r.old_vlan
                 # a failed node whose port stayed in the new VLAN (its rollback failed too) can be put back
                 stuck = r.status == FAILURE and r.new_vlan == o.report.vlan
-                rows.append({"name": r.name, "status": r.status, "detail": r.message, "switch": r.switch,
-                             "port": r.port, "old": old, "new": r.new_vlan, "back": stuck})
+                rows.append(
+                    {
+                        "name": r.name,
+                        "status": r.status,
+                        "detail": r.message,
+                        "switch": r.switch,
+                        "port": r.port,
+                        "old": old,
+                        "new": r.new_vlan,
+                        "back": stuck,
+                    }
+                )
         return rows
 
     def summary(self) -> Content:
@@ -97,8 +115,13 @@ was checked, scheduled, switched and back.
         kind = "Staged move" if o.staged is not None else "Move"
         ok = all(r["status"] in (SUCCESS, UNCHANGED) for r in self.rows)
         mark = "[$success]✓[/]" if ok else "[$error]✗[/]"
-        return Content.from_markup(f"{mark} $kind into [b]$title[/]: $parts in $secs s", kind=kind,
-                                   title=o.target.title, parts=parts or "nothing to do", secs=f"{seconds:.2f}")
+        return Content.from_markup(
+            f"{mark} $kind into [b]$title[/]: $parts in $secs s",
+            kind=kind,
+            title=o.target.title,
+            parts=parts or "nothing to do",
+            secs=f"{seconds:.2f}",
+        )
 
     def switch_lines(self) -> str:
         o = self.outcome
@@ -124,7 +147,9 @@ was checked, scheduled, switched and back.
             with Horizontal(id="report-buttons"):
                 n = len(self.candidates())
                 if n:
-                    yield Button(f"Roll back {n} node{'s' if n != 1 else ''}", id="rollback", variant="warning")
+                    yield Button(
+                        f"Roll back {n} node{'s' if n != 1 else ''}", id="rollback", variant="warning"
+                    )
                 yield Button("Close", id="close", variant="primary")
 
     def on_mount(self) -> None:
@@ -143,8 +168,15 @@ was checked, scheduled, switched and back.
         for r in self.rows:
             old, new = r["old"], r["new"]
             vlans = f"{vlan_label(old) if isinstance(old, int) else '?'} → {vlan_label(new) if isinstance(new, int) else '?'}"
-            table.add_row(STATUS_MARK.get(str(r["status"]), "?"), str(r["name"]).split(".")[0], str(r["status"]), vlans,
-                          str(r["switch"]), str(r["port"]), str(r["detail"]))
+            table.add_row(
+                STATUS_MARK.get(str(r["status"]), "?"),
+                str(r["name"]).split(".")[0],
+                str(r["status"]),
+                vlans,
+                str(r["switch"]),
+                str(r["port"]),
+                str(r["detail"]),
+            )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -81,8 +81,10 @@ request line takes everything `kavlan-oarsub -l` takes, for example
         walltime = f"{int(hours)}:{int(round((hours % 1) * 60)):02d}"
         with Vertical(id="reserve"):
             yield Static(f"Reserve nodes and VLANs on {service.site}", id="reserve-title")
-            yield Static("Fill in the common cases, or write the request as kavlan-oarsub -l takes it.",
-                         id="reserve-help")
+            yield Static(
+                "Fill in the common cases, or write the request as kavlan-oarsub -l takes it.",
+                id="reserve-help",
+            )
             with Grid():
                 yield Label("Nodes")
                 yield Input("3", id="nodes", type="integer", compact=True, tooltip="How many nodes (0: none)")
@@ -93,7 +95,9 @@ request line takes everything `kavlan-oarsub -l` takes, for example
                 yield Label("Walltime")
                 yield Input(walltime, id="walltime", compact=True, tooltip="HOURS[:MINUTES[:SECONDS]]")
                 yield Label("Request")
-                yield Input("", id="request", compact=True, tooltip="The request, as kavlan-oarsub -l takes it")
+                yield Input(
+                    "", id="request", compact=True, tooltip="The request, as kavlan-oarsub -l takes it"
+                )
             yield Static("", id="reserve-error")
             with Horizontal(id="reserve-buttons"):
                 yield Button("Cancel", id="reserve-cancel")

@@ -94,7 +94,9 @@ class DragGhost(Static):
         elif state == SAME:
             verdict = Content.from_markup("[$text-muted]already in $target[/]", target=target)
         elif state == REFUSED:
-            verdict = Content.from_markup("[$error]✗ refused:[/] $why", why=why or f"not allowed into {target}")
+            verdict = Content.from_markup(
+                "[$error]✗ refused:[/] $why", why=why or f"not allowed into {target}"
+            )
         else:
             verdict = Content.from_markup("[$text-muted]drop on a VLAN · Esc cancels[/]")
         self.update(Content.assemble(Content.from_markup("[b]⇢[/] "), what, "\n", verdict))

@@ -26,8 +26,10 @@ def describe(event: ev.Event, ports: dict[str, int]) -> tuple[str, str] | None:
     """(level, one line) for an event worth a line; None for the others (per-node events, drift: the app
     logs drift itself, once per change)."""
     if isinstance(event, ev.MoveStarted):
-        return INFO, (f"{event.user} moves {plural(len(event.nodes), 'port')} into VLAN {vlan_label(event.vlan)} "
-                      f"on {', '.join(event.switches)}")
+        return INFO, (
+            f"{event.user} moves {plural(len(event.nodes), 'port')} into VLAN {vlan_label(event.vlan)} "
+            f"on {', '.join(event.switches)}"
+        )
     if isinstance(event, ev.SwitchStarted):
         ports[event.switch] = event.ports
         return None
@@ -39,8 +41,10 @@ def describe(event: ev.Event, ports: dict[str, int]) -> tuple[str, str] | None:
         return ERROR, f"switch {event.switch}: {what} FAILED in {event.seconds:.2f} s: {event.error}"
     if isinstance(event, ev.MoveFinished):
         level = ERROR if event.failed else OK
-        return level, (f"move into VLAN {vlan_label(event.vlan)}: {event.ok} moved, {event.unchanged} unchanged, "
-                       f"{event.failed} failed in {event.seconds:.2f} s")
+        return level, (
+            f"move into VLAN {vlan_label(event.vlan)}: {event.ok} moved, {event.unchanged} unchanged, "
+            f"{event.failed} failed in {event.seconds:.2f} s"
+        )
     if isinstance(event, ev.DhcpChanged):
         level = ERROR if event.state == "failed" else INFO
         return level, f"DHCP server of VLAN {vlan_label(event.vlan)} ({event.site}): {event.state}"
@@ -119,7 +123,9 @@ focus it stays where you scrolled.
         stamp, level, text = self.entries[index]
         get = self.get_component_rich_style
         segments = [Segment(stamp + "  ", base + foreground(get("event-log--time")))]
-        segments.append(Segment(text, base + foreground(get(f"event-log--{level}")) if level != INFO else base))
+        segments.append(
+            Segment(text, base + foreground(get(f"event-log--{level}")) if level != INFO else base)
+        )
         return Strip(segments).crop_extend(scroll_x, scroll_x + width, base)
 
     def lines_text(self) -> list[str]:

@@ -18,12 +18,17 @@ from ..messages import JobChosen, JobView
 
 def job_prompt(job: JobView, now: float, home: str) -> Content:
     left = max(0.0, job.deadline - now)
-    vlans = ", ".join(vlan_label(v) + ("" if site == home else f"@{site}") for site, v in job.vlans) or "no VLAN"
+    vlans = (
+        ", ".join(vlan_label(v) + ("" if site == home else f"@{site}") for site, v in job.vlans) or "no VLAN"
+    )
     nodes = f"{len(job.nodes)} node{'s' if len(job.nodes) != 1 else ''}"
     warn = "$warning" if left < 600 else "$success"
     return Content.from_markup(
         f"[b]#$id[/]  [{warn}]$left[/] left\n  [$text-muted]$nodes · VLAN $vlans[/]",
-        id=str(job.id), left=format_walltime(left), nodes=nodes, vlans=vlans,
+        id=str(job.id),
+        left=format_walltime(left),
+        nodes=nodes,
+        vlans=vlans,
     )
 
 
@@ -77,8 +82,12 @@ Each running job of yours: its id, the walltime left, its nodes and its VLANs.
         yield OptionList(id="job-options")
         yield Static("", classes="jobs-others")
         with Horizontal():
-            yield Button("Reserve… r", id="reserve", compact=True, variant="primary", tooltip="Reserve nodes and VLANs")
-            yield Button("Release x", id="release", compact=True, variant="error", tooltip="Delete the highlighted job")
+            yield Button(
+                "Reserve… r", id="reserve", compact=True, variant="primary", tooltip="Reserve nodes and VLANs"
+            )
+            yield Button(
+                "Release x", id="release", compact=True, variant="error", tooltip="Delete the highlighted job"
+            )
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
@@ -100,8 +109,11 @@ Each running job of yours: its id, the walltime left, its nodes and its VLANs.
             options.highlighted = 0
         empty = self.query_one(".jobs-empty", Static)
         empty.display = not self.jobs
-        empty.update("No running job. As an administrator, you may move any node." if admin else
-                     "No running job: the board is read-only. Reserve nodes and a VLAN (r).")
+        empty.update(
+            "No running job. As an administrator, you may move any node."
+            if admin
+            else "No running job: the board is read-only. Reserve nodes and a VLAN (r)."
+        )
         self.query_one(".jobs-others", Static).update(
             f"{others} job{'s' if others != 1 else ''} of other users running" if others else ""
         )

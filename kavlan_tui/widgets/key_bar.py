@@ -45,8 +45,11 @@ class KeyBar(Widget):
                 continue
             seen.add(binding.action)
             style = "$footer-key-foreground b" if active.enabled else "$text-muted"
-            parts.append(Content.from_markup(
-                f"[{style} @click=app.simulate_key('{key}')] $key [/]$what ",
-                key=self.app.get_key_display(binding), what=binding.description,
-            ))
+            parts.append(
+                Content.from_markup(
+                    f"[{style} @click=app.simulate_key('{key}')] $key [/]$what ",
+                    key=self.app.get_key_display(binding),
+                    what=binding.description,
+                )
+            )
         return Content.assemble(*parts)

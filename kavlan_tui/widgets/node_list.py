@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Offset, Region, Size
@@ -29,6 +30,7 @@ from ..messages import (
     SshRequested,
     VlanKey,
 )
+from .auto_scroll import EdgeScroller
 from .drag_ghost import OK, REFUSED, SAME, DragGhost, DropTarget, drop_target_at
 from .node_row import NO_NOTE, Annotations, NodeRow, RowStyles, foreground
 from .vlan_header import header_content, section_id
@@ -58,7 +60,11 @@ class ListContext:
             return SAME, vlan.title, ""
         for n in nodes:
             if vlan.id not in GLOBAL_IDS and n.site != vlan.site:
-                return REFUSED, vlan.title, f"{n.node} is a node of {n.site}: it can only join {n.site}'s VLANs or a global one"
+                return (
+                    REFUSED,
+                    vlan.title,
+                    f"{n.node} is a node of {n.site}: it can only join {n.site}'s VLANs or a global one",
+                )
         if board.admin:
             return OK, vlan.title, ""
         if vlan.refusal:
@@ -90,13 +96,16 @@ class NodeList(Widget, can_focus=True):
 - **↑ ↓ PgUp PgDn Home End**: move the cursor (it flows from one VLAN to the next)
 - **Space** or a click on the box: select or unselect a node; **a**: select the whole VLAN; **Esc**: unselect all
 - **m**: move the selection (or the node under the cursor) to a VLAN picked from a list
-- **mouse**: drag a node, or a selected node to take the whole selection, onto another VLAN
+- **mouse**: drag a node, or a selected node to take the whole selection, onto another VLAN; hold the
+  pointer near the top or bottom edge of the board (or of the VLAN list) to scroll it
 - **s**: open an SSH session on the node (through the gateway of a local VLAN)
 """
 
     BINDINGS = [
         Binding("space", "toggle_select", "Select", id="select-node", tooltip="Select or unselect the node"),
-        Binding("m", "move", "Move to VLAN…", id="move-to-vlan", tooltip="Move the selected nodes to another VLAN"),
+        Binding(
+            "m", "move", "Move to VLAN…", id="move-to-vlan", tooltip="Move the selected nodes to another VLAN"
+        ),
         Binding("s", "ssh", "SSH", id="ssh-node", tooltip="Open an SSH session on the node"),
         Binding("a", "select_all", "Select VLAN", id="select-all", show=False),
         Binding("escape", "clear", "Unselect", id="clear-selection", show=False),
@@ -107,17 +116,6 @@ class NodeList(Widget, can_focus=True):
         Binding("home", "cursor(-1000000)", show=False),
         Binding("end", "cursor(1000000)", show=False),
     ]
-
-    COMPONENT_CLASSES = {
-        "node-list--cursor",
-        "node-list--selected",
-        "node-list--muted",
-        "node-list--drift",
-        "node-list--ok",
-        "node-list--bad",
-        "node-list--mine",
-        "node-list--title",
-    }
 
     DEFAULT_CSS = """
     NodeList {
@@ -130,14 +128,6 @@ class NodeList(Widget, can_focus=True):
     NodeList.-drop-ok { background: $drop-ok; }
     NodeList.-drop-refused { background: $drop-refused; }
     NodeList.-drop-same { background: $boost; }
-    NodeList > .node-list--title { background: $panel; color: $foreground; }
-    NodeList > .node-list--cursor { background: $primary 35%; }
-    NodeList > .node-list--selected { background: $accent 18%; }
-    NodeList > .node-list--muted { color: $text-muted; }
-    NodeList > .node-list--drift { color: $warning; text-style: bold; }
-    NodeList > .node-list--ok { color: $success; }
-    NodeList > .node-list--bad { color: $error; }
-    NodeList > .node-list--mine { text-style: bold; }
     """
 
     ALLOW_SELECT = False
@@ -155,6 +145,7 @@ class NodeList(Widget, can_focus=True):
         self._dragging: tuple[NodeView, ...] = ()
         self._hover: DropTarget | None = None
         self._title: tuple[object, int, Strip] | None = None
+        self._scroller = EdgeScroller(self, self._dragged_over, skip=DragGhost)
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -203,9 +194,19 @@ class NodeList(Widget, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._layout = None
 
+    def component_style(self, name: str) -> Style:
+        """A style of the lines (``node-list--cursor``...): the board's, which has them for all its lists (a set
+        of component styles per list made the start-up slow: each is matched against every CSS rule)."""
+        node = self.parent
+        while isinstance(node, Widget):
+            if name in node.COMPONENT_CLASSES:
+                return node.get_component_rich_style(name)
+            node = node.parent
+        return self.rich_style
+
     def row_styles(self) -> RowStyles:
         if self._styles is None:
-            get = self.get_component_rich_style
+            get = self.component_style
             self._styles = RowStyles(
                 base=self.rich_style,
                 # backgrounds with an alpha are blended with the list's own: not partial
@@ -234,7 +235,7 @@ class NodeList(Widget, can_focus=True):
         board = self.context.board
         if self._title is None or self._title[1] != width:
             content = header_content(self.section, board.user if board else "")
-            base = self.get_component_rich_style("node-list--title")
+            base = self.component_style("node-list--title")
             under = VisualStyle.from_rich_style(base)
             parts = content.render(under, end="", parse_style=self._get_style)
             strip = Strip([Segment(text, (under + style).rich_style) for text, style in parts])
@@ -252,7 +253,9 @@ class NodeList(Widget, can_focus=True):
         if not self.rows:
             if y > 0:
                 return Strip.blank(self.size.width, styles.base)
-            text = "no node here" + (" — drop nodes on this VLAN to move them in" if self.section.vlan.refusal is None else "")
+            text = "no node here" + (
+                " — drop nodes on this VLAN to move them in" if self.section.vlan.refusal is None else ""
+            )
             if self.section.only_mine:
                 text = "none of your nodes is here"
             return row.placeholder(text, styles, cursor=focused)
@@ -260,8 +263,14 @@ class NodeList(Widget, can_focus=True):
             return Strip.blank(self.size.width, styles.base)
         node = self.rows[y]
         note = self.context.notes.get(node.key, NO_NOTE)
-        return row.strip(node, styles, note, selected=node.key in self.context.selection,
-                         cursor=focused and y == self.cursor, qualify=self.section.vlan.kind is VlanKind.GLOBAL)
+        return row.strip(
+            node,
+            styles,
+            note,
+            selected=node.key in self.context.selection,
+            cursor=focused and y == self.cursor,
+            qualify=self.section.vlan.kind is VlanKind.GLOBAL,
+        )
 
     def watch_cursor(self, old: int, new: int) -> None:
         self.refresh_lines(old)
@@ -397,6 +406,7 @@ class NodeList(Widget, can_focus=True):
             self.query_ghost().begin(self._dragging)
             self.post_message(DragStarted(self._dragging))
         self._drag_to(event.screen_x, event.screen_y)
+        self._scroller.follow(event.screen_x, event.screen_y)  # held near a pane's edge, it scrolls
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
         press, self._press = self._press, None
@@ -440,7 +450,13 @@ class NodeList(Widget, can_focus=True):
         found[0].show_drop(found[1], state)
         ghost.follow(x, y, title, state, why)
 
+    def _dragged_over(self, x: int, y: int) -> None:
+        """The pane under the pointer scrolled: another VLAN may be under it now."""
+        if self._dragging:
+            self._drag_to(x, y)
+
     def _end_drag(self, target: VlanKey | None) -> None:
+        self._scroller.stop()
         nodes, self._dragging = self._dragging, ()
         if self._hover is not None:
             self._hover.show_drop(None, "")

@@ -46,7 +46,9 @@ def fit(text: str, width: int) -> str:
 
 def foreground(style: Style) -> Style:
     """A style's colour and text attributes without its background: to lay over a cursor or selection."""
-    return Style(color=style.color, bold=style.bold, italic=style.italic, underline=style.underline, dim=style.dim)
+    return Style(
+        color=style.color, bold=style.bold, italic=style.italic, underline=style.underline, dim=style.dim
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,9 @@ class NodeRow:
         line += "".join(fit(title, w - 1) + " " for _n, title, w in self.columns)
         return fit(line, self.width)
 
-    def cells(self, node: NodeView, note: Annotations, *, qualify: bool = False) -> list[tuple[str, str, int]]:
+    def cells(
+        self, node: NodeView, note: Annotations, *, qualify: bool = False
+    ) -> list[tuple[str, str, int]]:
         """(column, text, width) of every column but the lead; ``qualify`` adds the site to the name (the
         nodes of a global VLAN come from every site)."""
         out = [("host", f"{node.short}.{node.site}" if qualify else node.short, self.host)]
@@ -141,8 +145,16 @@ class NodeRow:
             out.append((name, text, width))
         return out
 
-    def strip(self, node: NodeView, styles: RowStyles, note: Annotations = NO_NOTE, *, selected: bool = False,
-              cursor: bool = False, qualify: bool = False) -> Strip:
+    def strip(
+        self,
+        node: NodeView,
+        styles: RowStyles,
+        note: Annotations = NO_NOTE,
+        *,
+        selected: bool = False,
+        cursor: bool = False,
+        qualify: bool = False,
+    ) -> Strip:
         base = styles.base
         if cursor:
             base = base + styles.cursor
@@ -161,7 +173,9 @@ class NodeRow:
             elif name == "address":
                 style = base + (styles.drift if note.drift else styles.ok if note.lease else styles.muted)
             elif name == "reach":
-                style = base + (styles.ok if note.reach else styles.bad if note.reach is False else styles.muted)
+                style = base + (
+                    styles.ok if note.reach else styles.bad if note.reach is False else styles.muted
+                )
             elif name == "job" and node.job is None or name in ("site", "switch", "port") and not cursor:
                 style = base + styles.muted
             segments.append(Segment(fit(text, width - 1) + " ", style))

@@ -25,14 +25,24 @@ class StatusBar(Static):
     def render(self) -> Content:
         parts: list[Content | str] = [Content.from_markup("[b]$who[/]", who=self.who)]
         if self.selected:
-            parts.append(Content.from_markup(
-                "   [$accent]$n selected[/] [$text-muted]· drag one onto a VLAN, or m: move to VLAN… · Esc: unselect[/]",
-                n=str(self.selected),
-            ))
+            parts.append(
+                Content.from_markup(
+                    "   [$accent]$n selected[/] [$text-muted]· drag one onto a VLAN, or m: move to VLAN… · Esc: unselect[/]",
+                    n=str(self.selected),
+                )
+            )
         else:
-            parts.append(Content.from_markup("   [$text-muted]Space selects · drag a node onto a VLAN, or m · F1 help · Ctrl+P commands[/]"))
+            parts.append(
+                Content.from_markup(
+                    "   [$text-muted]Space selects · drag a node onto a VLAN, or m · F1 help · Ctrl+P commands[/]"
+                )
+            )
         if self.drift:
-            parts.append(Content.from_markup("   [$warning]≠ $n port$s drifted[/]", n=str(self.drift), s="" if self.drift == 1 else "s"))
+            parts.append(
+                Content.from_markup(
+                    "   [$warning]≠ $n port$s drifted[/]", n=str(self.drift), s="" if self.drift == 1 else "s"
+                )
+            )
         if self.poll:
             parts.append(Content.from_markup("   [$text-muted]$poll[/]", poll=self.poll))
         return Content.assemble(*parts)

@@ -38,12 +38,32 @@ class VlanBoard(VerticalScroll):
     """One view of the testbed: ``mine`` (the user's jobs) or a site's name. Sections are keyed by VLAN,
     so a refresh with the same VLANs updates lines in place instead of rebuilding widgets."""
 
+    COMPONENT_CLASSES = {
+        "node-list--cursor",
+        "node-list--selected",
+        "node-list--muted",
+        "node-list--drift",
+        "node-list--ok",
+        "node-list--bad",
+        "node-list--mine",
+        "node-list--title",
+    }
+    """The look of the node lines of every VLAN on the board (NodeList.component_style)."""
+
     DEFAULT_CSS = """
     VlanBoard {
         height: 1fr;
         scrollbar-gutter: stable;
         background: $surface;
     }
+    VlanBoard > .node-list--title { background: $panel; color: $foreground; }
+    VlanBoard > .node-list--cursor { background: $primary 35%; }
+    VlanBoard > .node-list--selected { background: $accent 18%; }
+    VlanBoard > .node-list--muted { color: $text-muted; }
+    VlanBoard > .node-list--drift { color: $warning; text-style: bold; }
+    VlanBoard > .node-list--ok { color: $success; }
+    VlanBoard > .node-list--bad { color: $error; }
+    VlanBoard > .node-list--mine { text-style: bold; }
     VlanBoard > .banner {
         width: 1fr;
         height: auto;
@@ -55,7 +75,15 @@ class VlanBoard(VerticalScroll):
     VlanBoard > .banner.-empty { display: none; }
     """
 
-    def __init__(self, view: str, context: ListContext, *, show_site: bool = False, id: str | None = None) -> None:
+    def __init__(
+        self,
+        view: str,
+        context: ListContext,
+        *,
+        show_site: bool = False,
+        id: str | None = None,
+        sections: list[Section] | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.view = view
         self.context = context
@@ -63,10 +91,31 @@ class VlanBoard(VerticalScroll):
         self.keys: list[VlanKey] = []
         self._later: list[Section] = []
         """Sections below the first screenful, mounted just after it is drawn (a faster first paint)."""
+        self._initial = sections
+        """Sections known when the board is made: composed with it."""
 
     def compose(self) -> object:
         yield ColumnTitles(self.show_site)
         yield Static("", classes="banner -empty")
+        if self._initial is not None:
+            sections, self._initial = self._initial, None
+            self.keys = [s.vlan.key for s in sections]
+            first = self._first_screenful(sections, self.app.size.height)
+            self._later = sections[first:]
+            yield from (NodeList(s, self.context, show_site=self.show_site) for s in sections[:first])
+
+    def on_mount(self) -> None:
+        if self._later:
+            self.call_after_refresh(self._mount_later, self.keys)
+
+    @staticmethod
+    def _first_screenful(sections: list[Section], height: int) -> int:
+        """How many sections fill a screen of that height (at least one)."""
+        lines, first = 0, 0
+        while first < len(sections) and (lines < height or first < 1):
+            lines += len(sections[first].nodes) + 3
+            first += 1
+        return first
 
     def set_banner(self, content: Content | str | None) -> None:
         banner = self.query_one(".banner", Static)
@@ -87,10 +136,7 @@ class VlanBoard(VerticalScroll):
         await self.query(NodeList).remove()
         self.keys = keys
         # what fits on the screen first, the rest once that is drawn: the board is usable sooner
-        lines, first = 0, 0
-        while first < len(sections) and (lines < self.screen.size.height or first < 1):
-            lines += len(sections[first].nodes) + 3
-            first += 1
+        first = self._first_screenful(sections, self.screen.size.height)
         if keep in keys[first:]:
             first = keys.index(keep) + 1
         self._later = sections[first:]

@@ -39,6 +39,10 @@ def header_content(section: Section, user: str) -> Content:
         parts.append(Content.from_markup("your $n of $all nodes", n=str(count), all=str(len(v.nodes))))
     else:
         parts.append(Content.from_markup("$n node$s", n=str(count), s="" if count == 1 else "s"))
-    parts += [dot, Content.from_markup("$site [$text-muted]$subnet · tag $tag[/]", site=v.site, subnet=v.subnet,
-                                       tag=str(v.tag))]
+    parts += [
+        dot,
+        Content.from_markup(
+            "$site [$text-muted]$subnet · tag $tag[/]", site=v.site, subnet=v.subnet, tag=str(v.tag)
+        ),
+    ]
     return Content.assemble(*parts)

@@ -84,7 +84,9 @@ One line per VLAN the site's nodes can be in: its kind (local, routed, global), 
     def show_site(self, site: str) -> None:
         board = self.context.board
         self.site = site
-        self.rows = [board.vlans[k] for k in board.site_vlans.get(site, []) if k in board.vlans] if board else []
+        self.rows = (
+            [board.vlans[k] for k in board.site_vlans.get(site, []) if k in board.vlans] if board else []
+        )
         self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
         self.refresh(layout=True)
 
@@ -103,7 +105,9 @@ One line per VLAN the site's nodes can be in: its kind (local, routed, global), 
 
         # backgrounds with an alpha are blended with the list's own: not partial
         if self._drop is not None and self._drop[0] == y:
-            base = self.get_component_rich_style("vlan-list--drop-ok" if self._drop[1] == OK else "vlan-list--drop-refused")
+            base = self.get_component_rich_style(
+                "vlan-list--drop-ok" if self._drop[1] == OK else "vlan-list--drop-refused"
+            )
         elif self.has_focus and y == self.cursor:
             base = self.get_component_rich_style("vlan-list--cursor")
         board = self.context.board
