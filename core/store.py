@@ -15,7 +15,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.pool import NullPool
 
 from .model import Job, JobState, JobVlan
 
@@ -117,7 +116,7 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 _PG_LOCK_CLASS = 0x4B564C4E  # "KVLN"
 _PG_WRITE_LOCK = sa.text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_CLASS}, 0)")
 _PG_TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(CAST(:key AS bigint))")
-_PG_UNLOCK = sa.text("SELECT pg_advisory_unlock(CAST(:key AS bigint))")
+_PG_UNLOCK = sa.text("SELECT pg_advisory_unlock_all()")
 # as SQLite's busy_timeout: a writer waits this long for the write lock, then fails instead of hanging
 _PG_LOCK_TIMEOUT = "30s"
 
@@ -227,8 +226,12 @@ class Store:
         if self.is_sqlite:
             return _FileLock(name, file)
         if self._lock_engine is None:
-            # no pool: each lock has a connection of its own, and closing it releases the lock whatever happened
-            self._lock_engine = sa.create_engine(self.engine.url, poolclass=NullPool)
+            # Each held lock has a connection of its own, from a pool of their own: a new PostgreSQL connection is
+            # a server process forked (15-30 ms here), more than the rest of a move. A connection goes back to
+            # the pool only after pg_advisory_unlock_all() answered; one that failed is invalidated (closed),
+            # which releases its locks on the server. At most one lock per switch is waited for at a time in a
+            # process (the service's asyncio lock is in front), so the pool grows to the switches in use.
+            self._lock_engine = sa.create_engine(self.engine.url, pool_size=8, max_overflow=-1, pool_pre_ping=True)
         return _AdvisoryLock(name, self._lock_engine)
 
     def dispose(self) -> None:
@@ -387,7 +390,7 @@ class _AdvisoryLock(NamedLock):
         try:
             if self._held:
                 self._held = False
-                conn.execute(_PG_UNLOCK, {"key": self.key})
+                conn.execute(_PG_UNLOCK)
         except sa.exc.DBAPIError:
             conn.invalidate()  # the server ends the session, and the lock with it
         finally:
