@@ -223,7 +223,7 @@ class KavlanService(UserSide):
             flock_file = self.settings.data_path / "locks" / f"{switch}.lock"  # used with SQLite
             held = self.store.lock(f"switch:{switch}", file=flock_file)
             if not await held.acquire(timeout=300):
-                raise SwitchError(switch, "busy: another move held it for 5 minutes")
+                raise Unavailable(f"switch {switch} is busy: another move held it for 5 minutes; nothing was changed")
             try:
                 yield
             finally:
