@@ -52,6 +52,11 @@ class Service(Protocol):
         """The kind of DHCP server a site runs: ``simulated`` or ``dnsmasq``."""
         ...
 
+    def reachable_sites(self) -> list[str]:
+        """The sites whose state this service can read, in the testbed's order: every site embedded; remote,
+        those that a configured server serves."""
+        ...
+
     # names and VLAN ids, checked where the user is
     def resolve(self, names_: Iterable[str]) -> list[tuple[NicRef, str]]: ...
     def check_vlan(self, vlan: int, site: str | None = None) -> None: ...
@@ -169,6 +174,9 @@ class UserSide:
 
     def dhcp_kind(self, site: str) -> str:
         return self.inventory.dhcp_servers.get(site, "simulated")
+
+    def reachable_sites(self) -> list[str]:
+        return list(self.inventory.sites)
 
     def resolve(self, names_: Iterable[str]) -> list[tuple[NicRef, str]]:
         """NICs named by the user, duplicates removed, order kept; raises BadInput naming every bad name."""

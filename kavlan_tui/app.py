@@ -123,7 +123,8 @@ async def read_board(service: Service, sites: Collection[str] = ()) -> Board:
     user = service.user
     rights = Rights.of(user, running, service.settings.admins)
     busy = {node: job.id for job in running for node in job.nodes}
-    refs = [NicRef(node, nic) for node in inv.nodes.values() for nic in node.nics]
+    reachable = service.reachable_sites()  # remote, only the sites a configured server serves
+    refs = [NicRef(node, nic) for node in inv.nodes.values() if node.site in reachable for nic in node.nics]
     plains = [inv.hostname(ref, DEFAULT) for ref in refs]
     placed = await service.vlan_of(plains)
     simulated = {name: sw.driver == "simulated" for name, sw in inv.switches.items()}
@@ -155,7 +156,7 @@ async def read_board(service: Service, sites: Collection[str] = ()) -> Board:
     for job in running:
         if job.user == user:
             wanted |= {v.site for v in job.vlans} | {inv.nodes[n].site for n in job.nodes if n in inv.nodes}
-    for site in (s for s in inv.sites if s in wanted):
+    for site in (s for s in reachable if s in wanted):
         keys = site_vlans.setdefault(site, [])
         for info in await service.vlans(site):
             key = (info.owner, info.id)
@@ -185,7 +186,7 @@ async def read_board(service: Service, sites: Collection[str] = ()) -> Board:
         user=user,
         home=service.site,
         admin=rights.admin,
-        sites=list(inv.sites),
+        sites=reachable,
         site_vlans=site_vlans,
         vlans=vlans,
         jobs=jobs,
@@ -350,7 +351,7 @@ class KavlanApp(App[None]):
         if not self.moving:
             drift: dict[NodeKey, int | None] = {}
             tags: dict[NodeKey, int | None] = {}
-            for site in self.service.inventory.sites:
+            for site in self.service.reachable_sites():
                 try:
                     for d in await self.service.drift(site):
                         drift[(d.node, d.nic)] = d.actual

@@ -90,3 +90,40 @@ def test_the_board_a_keyboard_move_and_the_live_view_through_the_api(
         asyncio.run(go())
     finally:
         srv.stop()
+
+
+def test_with_one_sites_server_the_board_shows_that_site(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The common remote setting, ``api`` alone, naming the home site's server: the board, its tabs, its poll
+    and its palette cover the sites that server serves; the others are not shown rather than failing."""
+    certs = Path(request.getfixturevalue("api_certs"))
+    srv = start_server(tmp_path / "server", certs, inventory=small_inventory(tmp_path / "small.toml"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAVLAN_", "OAR_"))}
+    env.update(
+        KAVLAN_DATA_DIR=str(tmp_path / "tui"), KAVLAN_CONFIG=str(tmp_path / "none.toml"), KAVLAN_USER="alice"
+    )
+    cert, key = srv.cert("alice")
+    settings = config.load(env=env, api=srv.url, ca_cert=srv.ca, client_cert=cert, client_key=key)
+
+    async def go() -> None:
+        service = RemoteService(settings)
+        h = Harness(service)  # type: ignore[arg-type]
+        try:
+            assert service.reachable_sites() == ["sophia"]
+            assert set(service.inventory.sites) == {"sophia", "lille"}
+            async with h.app.run_test(size=SIZE) as pilot:
+                await h.ready(pilot)
+                board = h.app.board
+                assert board is not None and board.sites == ["sophia"]
+                assert h.rows("sophia", DEFAULT)[:3] == ["suno-1", "suno-2", "suno-3"]
+                assert all(n.site == "sophia" for v in board.vlans.values() for n in v.nodes)
+                await h.app.poll().wait()  # reads sophia's switches only: nothing to complain about
+                assert h.app._poll_errors == {}
+        finally:
+            await service.close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        srv.stop()

@@ -340,6 +340,14 @@ class RemoteService(UserSide):
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
+    def reachable_sites(self) -> list[str]:
+        out = []
+        for site in self.inventory.sites:
+            with contextlib.suppress(BadInput):
+                if site in self._served.get(self._http.url(site), ()):
+                    out.append(site)
+        return out
+
     def describe(self) -> str:
         urls: dict[str, list[str]] = {}
         for site in self.inventory.sites:

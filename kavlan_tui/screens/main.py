@@ -94,7 +94,7 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
 
     def compose(self) -> ComposeResult:
         service = self.kapp.service
-        sites = list(service.inventory.sites)
+        sites = service.reachable_sites()
         board = (
             self.context.board
         )  # read before this screen was made (the store answered at once): shown at once

@@ -75,7 +75,7 @@ class KavlanCommands(Provider):
         yield "Check the switches for drift now", app.poll, "Read every port and compare with the store"
         yield "Refresh the board", app.load_board, "Read jobs and VLANs again"
         yield "Show your jobs", partial(screen.want_view, "mine"), "Your VLANs and where your nodes are"
-        for site in app.service.inventory.sites:
+        for site in app.service.reachable_sites():
             yield f"Show site {site}", partial(screen.want_view, site), f"Every VLAN of {site}"
         for name in app.themes:
             yield f"Theme: {name}", partial(app.set_theme, name), "Switch to this theme"
