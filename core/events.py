@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,7 +99,10 @@ Subscriber = Callable[[Event], None]
 class EventBus:
     """Publish to callbacks and to asyncio queues; a slow subscriber never blocks a move."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self.clock = clock
+        """When given (the service's clock), every published event is stamped with it: a face shows the times
+        the service reasons with, also under a test's clock."""
         self._callbacks: list[Subscriber] = []
         self._queues: list[asyncio.Queue[Event]] = []
 
@@ -116,6 +120,8 @@ class EventBus:
             self._queues.remove(q)
 
     def publish(self, event: Event) -> None:
+        if self.clock is not None:
+            event = dataclasses.replace(event, at=self.clock())
         for cb in list(self._callbacks):
             cb(event)
         for q in self._queues:

@@ -151,7 +151,7 @@ class KavlanService(UserSide):
         self.inventory = inventory if inventory is not None else inventory_mod.load(settings.inventory)
         self.store = store if store is not None else Store(settings.database_url)
         self.clock = clock
-        self.events = EventBus()
+        self.events = EventBus(clock)
         self.user = settings.user
         self.site = settings.site or next(iter(self.inventory.sites))
         if self.site not in self.inventory.sites:

@@ -210,7 +210,10 @@ def test_job_expiry_puts_nodes_back_even_with_no_process_running(make_service):
     # later, another process starts: the job has expired while nobody ran
     now[0] += 601
     later = make_service(clock=lambda: now[0])
+    seen = []
+    later.events.subscribe(seen.append)
     assert set(vlan_of(later, job.nodes).values()) == {DEFAULT}
+    assert seen and {e.at for e in seen} == {now[0]}  # stamped with the service's clock, as the faces show them
     ended = run(later.job(job.id))
     assert ended.state.value == "Terminated"
     assert run(later.dhcp_state(vlan)) == "off"
