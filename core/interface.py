@@ -118,14 +118,7 @@ class Service(Protocol):
     async def repair(self, site: str | None = None, *, user: str | None = None) -> MoveReport: ...
 
     # access to nodes, from where the user is
-    def _refuse_simulated(self, ref: NicRef, plain: str) -> None:
-        if self.inventory.switches[ref.nic.switch].driver == "simulated":
-            # never dial a simulated node's address: it is nobody's, and may be routed off this machine
-            raise BadInput(
-                f"{plain} is a simulated node (its switch {ref.nic.switch} is simulated): there is no host to reach over SSH"
-            )
-
-    def ssh_target(self, name: str, vlan: int | None = None) -> Target: ...
+    def ssh_target(self, name: str, vlan: int) -> Target: ...
     async def run_targets(
         self, targets: Sequence[Target], command: str, *, per_host_timeout: float = 60.0
     ) -> list[RunResult]: ...
@@ -138,7 +131,7 @@ class Service(Protocol):
 
 class UserSide:
     """What runs on the user's side in both modes: it needs the inventory, the settings, and the recorded VLAN of
-    NICs (``vlan_of``, and ``_recorded_vlan`` for the one synchronous caller, ``ssh_target`` without a VLAN)."""
+    NICs (``vlan_of``)."""
 
     settings: Settings
     inventory: Inventory
@@ -164,10 +157,6 @@ class UserSide:
     async def set_vlan(
         self, names_: Sequence[str], vlan: int, *, user: str | None = None, dry_run: bool = False
     ) -> MoveReport:
-        raise NotImplementedError
-
-    def _recorded_vlan(self, ref: NicRef) -> int:
-        """The VLAN the store records for one NIC, synchronously."""
         raise NotImplementedError
 
     # --- names and VLAN ids ----------------------------------------------------------------------------
@@ -273,14 +262,12 @@ class UserSide:
                 f"{plain} is a simulated node (its switch {ref.nic.switch} is simulated): there is no host to reach over SSH"
             )
 
-    def ssh_target(self, name: str, vlan: int | None = None) -> Target:
-        """How to reach a node's NIC in ``vlan`` (default: where the store says it is)."""
+    def ssh_target(self, name: str, vlan: int) -> Target:
+        """How to reach a node's NIC in ``vlan``; no I/O (the caller knows where the NIC is: ``vlan_of``)."""
         from .access.ssh import Gateway, route
 
         ((ref, plain),) = self.resolve([name])
         self._refuse_simulated(ref, plain)
-        if vlan is None:
-            vlan = self._recorded_vlan(ref)
         v = self.inventory.vlan(ref.node.site, vlan)
         address = self.inventory.nic_address(ref, vlan) or self.inventory.address(ref.node, vlan)
         host = self.inventory.hostname(ref, vlan, fqdn=False)

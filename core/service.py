@@ -168,10 +168,6 @@ class KavlanService(UserSide):
     def describe(self) -> str:
         return f"database: {self.store.url}"
 
-    def _recorded_vlan(self, ref: NicRef) -> int:
-        with self.store.read() as tx:
-            return tx.nic_vlans([ref.key]).get(ref.key, DEFAULT)
-
     async def close(self) -> None:
         for drv in self._drivers.values():
             with contextlib.suppress(Exception):

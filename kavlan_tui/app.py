@@ -563,7 +563,7 @@ class KavlanApp(App[None]):
     async def ssh_node(self, node: NodeView) -> None:
         """An interactive session on the node (through its gateway), the TUI suspended meanwhile."""
         try:
-            self.service.ssh_target(node.plain)
+            self.service.ssh_target(node.plain, node.vlan)  # refused before suspending: no I/O here
         except USER_ERRORS as exc:
             self.notify(describe_error(exc), title=f"SSH to {node.short}", severity="error", timeout=8)
             return

@@ -29,6 +29,7 @@ from kavlan_core import events as ev
 from kavlan_core.api.client import RemoteService
 from kavlan_core.errors import BadInput, KavlanError, NotAllowed, Unavailable
 from kavlan_core.interface import Service, connect
+from kavlan_core.model import DEFAULT
 from kavlan_core.service import KavlanService
 
 pytestmark = pytest.mark.slow
@@ -306,7 +307,7 @@ def test_connect_chooses_the_mode_and_both_speak_the_interface(server: ApiServer
                 ("suno-1.sophia.grid5000.fr", "suno-1 is not in a running job of alice")
             ]
             with pytest.raises(BadInput):
-                remote.ssh_target("suno-1")  # a simulated node: refused before any request
+                remote.ssh_target("suno-1", DEFAULT)  # a simulated node: refused before any request
         finally:
             await embedded.close()
             await remote.close()

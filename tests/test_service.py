@@ -297,7 +297,7 @@ def test_simulated_nodes_are_never_dialled(make_service):
     svc = make_service()
     job = reserve(svc, "nodes=1")
     with pytest.raises(Bad, match="is a simulated node"):
-        svc.ssh_target(job.nodes[0])
+        svc.ssh_target(job.nodes[0], DEFAULT)
     with pytest.raises(Bad, match="is a simulated node"):
         run(svc.run(list(job.nodes), "hostname"))
     with pytest.raises(Bad, match="is a simulated node"):

@@ -33,7 +33,6 @@ from ..dhcp.dnsmasq import Lease
 from ..errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
 from ..events import Event, EventBus, MoveFinished
 from ..interface import UserSide
-from ..inventory import NicRef
 from ..model import DEFAULT, Job, vlan_label
 from ..plan import Plan
 from ..service import FAILURE, UNCHANGED, Drift, Member, MoveReport, NodeResult, VlanInfo
@@ -581,25 +580,6 @@ class RemoteService(UserSide):
         for answer in answers:
             found.update(_node_vlans(answer))
         return [(name, found.get(name, DEFAULT)) for _ref, name in refs]
-
-    def _recorded_vlan(self, ref: NicRef) -> int:
-        # ssh_target without a VLAN is synchronous: ask in a thread of its own (the async paths ask vlan_of)
-        name = self.inventory.hostname(ref, DEFAULT)
-        site = ref.node.site
-        settings, tls = self.settings, self._tls
-
-        async def ask() -> int:
-            http = _Http(settings, tls)
-            try:
-                base = http.url(site)
-                status, answer, _ = await http.send(base, "POST", f"/sites/{site}/vlans/nodes", body=[name])
-                if status >= 400:
-                    raise http.error(base, status, answer)
-                return _node_vlans(answer).get(name, DEFAULT)
-            finally:
-                await http.close()
-
-        return _blocking(ask, settings.api_timeout + 5)
 
     async def members(self, vlan: int, site: str | None = None) -> list[Member]:
         self.check_vlan(vlan)
