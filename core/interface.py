@@ -1,37 +1,35 @@
-"""The service as the faces see it (``Service``), the part of it that runs on the user's side in both modes, and ``connect``.
+"""The service as the faces see it (``Service``), with the part of it that runs on the user's side, and ``connect``.
 
 Embedded (the default), the faces hold a :class:`~kavlan_core.service.KavlanService`; in remote mode (setting
 ``api`` or ``api_sites``) they hold a :class:`~kavlan_core.api.client.RemoteService` that speaks to the API
-servers. Both derive from :class:`UserSide`: resolving names, checking VLAN ids, nodefiles, node lists of a job,
-SSH routes, commands on many nodes and the staged move run where the user is, from the inventory and the
-settings, whichever mode holds the switches.
+servers. Both derive from :class:`Service`, which declares once what each mode provides (abstract methods) and
+implements once what runs where the user is, from the inventory and the settings, whichever mode holds the
+switches: resolving names, checking VLAN ids, nodefiles, node lists of a job, SSH routes, commands on many nodes
+and the staged move.
 """
 
 from __future__ import annotations
 
-import argparse
+import abc
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from . import names
 from .errors import BadInput, NotFound
 from .model import DEFAULT, GLOBAL_IDS, Job, JobVlan, VlanKind
+from .reports import Drift, Lease, Member, MoveReport, StagedReport, VlanInfo
 from .reservations import nodefile_lines
 
 if TYPE_CHECKING:
-    from .access.safeguard import StagedReport
     from .access.ssh import RunResult, Target
     from .config import Settings
-    from .dhcp.dnsmasq import Lease
     from .events import EventBus
     from .inventory import Inventory, NicRef
     from .plan import Plan
-    from .service import Drift, Member, MoveReport, VlanInfo
 
 
-@runtime_checkable
-class Service(Protocol):
+class Service(abc.ABC):
     """What every face calls, embedded or remote: same objects, same exceptions, same sentences."""
 
     settings: Settings
@@ -43,30 +41,26 @@ class Service(Protocol):
     events: EventBus
     clock: Callable[[], float]
 
+    # --- what each mode provides ---------------------------------------------------------------------
+
+    @abc.abstractmethod
     async def close(self) -> None: ...
+
+    @abc.abstractmethod
     def describe(self) -> str:
         """Where the state lives, for ``whoami``: ``database: URL`` or ``API server: URL``."""
-        ...
 
-    def dhcp_kind(self, site: str) -> str:
-        """The kind of DHCP server a site runs: ``simulated`` or ``dnsmasq``."""
-        ...
+    async def reap(self) -> list[Job]:
+        """End the jobs whose walltime has passed; remote, the server does it at every request."""
+        return []
 
-    def reachable_sites(self) -> list[str]:
-        """The sites whose state this service can read, in the testbed's order: every site embedded; remote,
-        those that a configured server serves."""
-        ...
-
-    # names and VLAN ids, checked where the user is
-    def resolve(self, names_: Iterable[str]) -> list[tuple[NicRef, str]]: ...
-    def check_vlan(self, vlan: int, site: str | None = None) -> None: ...
-
-    # jobs
-    async def reap(self) -> list[Job]: ...
+    @abc.abstractmethod
     async def job(self, job_id: int) -> Job: ...
-    async def running_job(self, job_id: int) -> Job: ...
+
+    @abc.abstractmethod
     async def jobs(self, *, user: str | None = None, running: bool | None = True) -> list[Job]: ...
-    async def job_vlans(self, job_id: int) -> list[JobVlan]: ...
+
+    @abc.abstractmethod
     async def submit(
         self,
         request: str,
@@ -78,94 +72,58 @@ class Service(Protocol):
         properties: str = "",
         site: str | None = None,
     ) -> Job: ...
-    async def nodefile(self, job_id: int) -> Path: ...
+
+    @abc.abstractmethod
     async def delete_job(self, job_id: int, *, user: str | None = None) -> Job: ...
 
-    # VLANs and nodes
-    async def vlans(self, site: str | None = None) -> list[VlanInfo]: ...
-    async def vlan_of(self, names_: Iterable[str]) -> list[tuple[str, int]]: ...
-    async def members(self, vlan: int, site: str | None = None) -> list[Member]: ...
-    async def nodelist(
-        self, vlan: int, *, job_id: int | None = None, site: str | None = None
-    ) -> list[str]: ...
+    @abc.abstractmethod
+    async def vlans(self, site: str | None = None) -> list[VlanInfo]:
+        """Every VLAN a site's nodes can be in, with holder, DHCP state and member count."""
 
-    # moves
-    async def plan(self, names_: Sequence[str], vlan: int, *, user: str | None = None) -> Plan: ...
-    async def set_vlan(
-        self, names_: Sequence[str], vlan: int, *, user: str | None = None, dry_run: bool = False
-    ) -> MoveReport: ...
-    async def move_with_restart(
-        self,
-        names_: Sequence[str],
-        vlan: int,
-        *,
-        user: str | None = None,
-        delay: int | None = None,
-        command: str | None = None,
-        verify_timeout: float | None = None,
-        rollback: bool = False,
-    ) -> StagedReport: ...
-
-    # DHCP
-    async def dhcp(
-        self, vlan: int, enable: bool, *, user: str | None = None, site: str | None = None
-    ) -> str: ...
-    async def dhcp_state(self, vlan: int, site: str | None = None) -> str: ...
-    async def leases(self, vlan: int, site: str | None = None) -> list[Lease]: ...
-
-    # switches against the store
-    async def drift(self, site: str | None = None) -> list[Drift]: ...
-    async def repair(self, site: str | None = None, *, user: str | None = None) -> MoveReport: ...
-
-    # access to nodes, from where the user is
-    def ssh_target(self, name: str, vlan: int) -> Target: ...
-    async def run_targets(
-        self, targets: Sequence[Target], command: str, *, per_host_timeout: float = 60.0
-    ) -> list[RunResult]: ...
-    async def run(
-        self, names_: Sequence[str], command: str, *, per_host_timeout: float = 60.0
-    ) -> list[RunResult]: ...
-    async def ssh(self, name: str, command: str | None = None) -> int: ...
-    def ssh_config(self, style: str = "proxyjump") -> str: ...
-
-
-class UserSide:
-    """What runs on the user's side in both modes: it needs the inventory, the settings, and the recorded VLAN of
-    NICs (``vlan_of``)."""
-
-    settings: Settings
-    inventory: Inventory
-    user: str
-    site: str
-    events: EventBus
-
-    # --- what each mode provides ---------------------------------------------------------------------
-
-    async def reap(self) -> list[Job]:
-        """End the jobs whose walltime has passed; remote, the server does it at every request."""
-        return []
-
-    async def job(self, job_id: int) -> Job:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     async def vlan_of(self, names_: Iterable[str]) -> list[tuple[str, int]]:
-        raise NotImplementedError
+        """The VLAN of each named NIC, as the store records it (verified at each move)."""
 
+    @abc.abstractmethod
     async def members(self, vlan: int, site: str | None = None) -> list[Member]:
-        raise NotImplementedError
+        """NICs in a VLAN. For a global VLAN, from every site; for the others, of ``site``."""
 
+    @abc.abstractmethod
     async def set_vlan(
         self, names_: Sequence[str], vlan: int, *, user: str | None = None, dry_run: bool = False
     ) -> MoveReport:
-        raise NotImplementedError
+        """Move NICs into ``vlan``: rights, plan per switch, apply, read back, roll back on failure, record, report."""
 
-    # --- names and VLAN ids ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def dhcp(self, vlan: int, enable: bool, *, user: str | None = None, site: str | None = None) -> str:
+        """Start or stop the default DHCP server of a VLAN the user holds; a second start is harmless."""
+
+    @abc.abstractmethod
+    async def dhcp_state(self, vlan: int, site: str | None = None) -> str:
+        """``on``, ``off``, or ``failed`` for a real server that died while it should run."""
+
+    @abc.abstractmethod
+    async def leases(self, vlan: int, site: str | None = None) -> list[Lease]:
+        """The leases of a VLAN's DHCP server (real servers only)."""
+
+    @abc.abstractmethod
+    async def drift(self, site: str | None = None) -> list[Drift]:
+        """Read every switch of a site; report ports whose real VLAN differs from the store's."""
+
+    @abc.abstractmethod
+    async def repair(self, site: str | None = None, *, user: str | None = None) -> MoveReport:
+        """Re-apply the store's state to every drifted port (administrators)."""
 
     def dhcp_kind(self, site: str) -> str:
+        """The kind of DHCP server a site runs: ``simulated`` or ``dnsmasq``."""
         return self.inventory.dhcp_servers.get(site, "simulated")
 
     def reachable_sites(self) -> list[str]:
+        """The sites whose state this service can read, in the testbed's order: every site embedded; remote,
+        those that a configured server serves."""
         return list(self.inventory.sites)
+
+    # --- names and VLAN ids ----------------------------------------------------------------------------
 
     def resolve(self, names_: Iterable[str]) -> list[tuple[NicRef, str]]:
         """NICs named by the user, duplicates removed, order kept; raises BadInput naming every bad name."""
@@ -344,7 +302,7 @@ class UserSide:
 
         await self.reap()
         return await staged_move(
-            cast(Service, self),  # each mode's class is a Service
+            self,
             names_,
             vlan,
             user=user or self.user,
@@ -371,32 +329,3 @@ def connect(settings: Settings) -> Service:
     from .api.client import RemoteService  # aiohttp is imported only in remote mode
 
     return RemoteService(settings)
-
-
-def add_api_arguments(parser: argparse.ArgumentParser, *, short: bool = False) -> None:
-    """``--api URL`` and the certificate options of the original's ``kavlan`` (``-C/-c/-k`` with ``short``)."""
-    parser.add_argument(
-        "--api", metavar="URL", help="remote mode: the KaVLAN API server (https://host:port/)"
-    )
-    cert = (["-C"] if short else []) + ["--ca-cert"]
-    parser.add_argument(*cert, dest="ca_cert", metavar="CA", help="CA certificate of the API server")
-    parser.add_argument(
-        *(["-c"] if short else []),
-        "--client-cert",
-        dest="client_cert",
-        metavar="CERT",
-        help="client certificate (its CN is the user)",
-    )
-    parser.add_argument(
-        *(["-k"] if short else []), "--client-key", dest="client_key", metavar="KEY", help="client key"
-    )
-
-
-def api_overrides(args: argparse.Namespace) -> dict[str, str | None]:
-    """The settings the API options override (None: not given)."""
-    return {
-        "api": getattr(args, "api", None),
-        "ca_cert": getattr(args, "ca_cert", None),
-        "client_cert": getattr(args, "client_cert", None),
-        "client_key": getattr(args, "client_key", None),
-    }

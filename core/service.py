@@ -8,14 +8,12 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import inventory as inventory_mod
 from .authz import PRIVILEGES, Rights
 from .config import Settings
 from .dhcp.backend import DhcpBackend
-from .dhcp.dnsmasq import Lease
 from .drivers.base import PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout, driver_class
 from .errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
 from .events import (
@@ -30,114 +28,24 @@ from .events import (
     SwitchFinished,
     SwitchStarted,
 )
-from .interface import UserSide
+from .interface import Service
 from .inventory import Inventory, NicRef
-from .model import DEFAULT, GLOBAL_IDS, Job, JobState, VlanKind, vlan_label
+from .model import DEFAULT, GLOBAL_IDS, Job, JobState, vlan_label
 from .plan import Plan, PortMove, SwitchPlan
+from .reports import Drift, Lease, Member, MoveReport, NodeResult, Outcome, SwitchTiming, VlanInfo
 from .reservations import AllocationError, RequestError, allocate, parse_request
 from .store import Store
-
-SUCCESS, FAILURE, UNCHANGED = "success", "failure", "unchanged"
-
-
-@dataclass(slots=True)
-class NodeResult:
-    name: str
-    """The NIC's name in the testbed (plain FQDN, ``-ethX`` for secondary NICs)."""
-    status: str
-    message: str = ""
-    switch: str = ""
-    port: str = ""
-    old_vlan: int | None = None
-    new_vlan: int | None = None
-
-
-@dataclass(slots=True)
-class SwitchTiming:
-    switch: str
-    ports: int
-    seconds: float
-    ok: bool
-    error: str = ""
-    tries: int = 1
-
-
-@dataclass(slots=True)
-class MoveReport:
-    vlan: int
-    results: list[NodeResult] = field(default_factory=list)
-    switches: list[SwitchTiming] = field(default_factory=list)
-    seconds: float = 0.0
-    plan: Plan | None = None
-    dry_run: bool = False
-
-    @property
-    def failed(self) -> list[NodeResult]:
-        return [r for r in self.results if r.status == FAILURE]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def counts(self) -> dict[str, int]:
-        out = {SUCCESS: 0, FAILURE: 0, UNCHANGED: 0}
-        for r in self.results:
-            out[r.status] += 1
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class VlanInfo:
-    site: str
-    id: int
-    kind: VlanKind
-    owner: str
-    subnet: str
-    tag: int
-    job: int | None
-    user: str | None
-    dhcp: str
-    members: int
-
-    @property
-    def label(self) -> str:
-        return vlan_label(self.id)
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    name: str
-    """In-VLAN FQDN."""
-    node: str
-    nic: str
-    site: str
-    cluster: str
-    switch: str
-    port: str
-    address: str
-    job: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Drift:
-    switch: str
-    port: str
-    node: str
-    nic: str
-    expected: int
-    actual: int | None
-    actual_tag: int | None
 
 
 def _jitter(base: float, attempt: int) -> float:
     return base * (2**attempt) * random.uniform(0.5, 1.5)
 
 
-class KavlanService(UserSide):
+class KavlanService(Service):
     """Every face calls this; it checks rights, plans, drives switches, records, publishes events, reports.
 
-    The user's side (names, nodefiles, SSH, the staged move) is :class:`~kavlan_core.interface.UserSide`, shared
-    with the remote client."""
+    The user's side (names, nodefiles, SSH, the staged move) is implemented once in
+    :class:`~kavlan_core.interface.Service`, shared with the remote client."""
 
     def __init__(
         self,
@@ -160,10 +68,6 @@ class KavlanService(UserSide):
         self._drivers: dict[str, SwitchDriver] = {}
         self._credentials: dict[str, Any] | None = None
         self.dhcp_servers = DhcpBackend(self.inventory, self.store, self.settings.data_path / "dhcp")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> KavlanService:
-        return cls(settings)
 
     def describe(self) -> str:
         return f"database: {self.store.url}"
@@ -524,13 +428,13 @@ class KavlanService(UserSide):
             for switch, read_error in unreadable.items():
                 for ref, name in by_switch[switch]:
                     report.results.append(
-                        NodeResult(name, FAILURE, f"cannot read switch {switch}: {read_error.reason}", switch, ref.nic.port)
+                        NodeResult(name, Outcome.FAILURE, f"cannot read switch {switch}: {read_error.reason}", switch, ref.nic.port)
                     )
             for switch in by_switch:
                 if switch not in unreadable:
                     for ref, name in by_switch[switch]:
                         report.results.append(
-                            NodeResult(name, UNCHANGED, "not moved: another switch of this move failed", switch, ref.nic.port)
+                            NodeResult(name, Outcome.UNCHANGED, "not moved: another switch of this move failed", switch, ref.nic.port)
                         )
             report.seconds = time.perf_counter() - started
             return report
@@ -546,7 +450,7 @@ class KavlanService(UserSide):
                 old_tag = state.tag if state else None
                 if state is not None and state.trunk:
                     report.results.append(
-                        NodeResult(name, FAILURE, f"port {ref.nic.port} of {switch} is a trunk: refusing to touch it", switch, ref.nic.port)
+                        NodeResult(name, Outcome.FAILURE, f"port {ref.nic.port} of {switch} is a trunk: refusing to touch it", switch, ref.nic.port)
                     )
                     continue
                 if old_tag == new_tag:
@@ -564,12 +468,12 @@ class KavlanService(UserSide):
             # a trunk port is bad input from the inventory: change nothing
             for ref, name in refs:
                 if not any(r.name == name for r in report.results):
-                    report.results.append(NodeResult(name, UNCHANGED, "not moved: another port of this move was refused", ref.nic.switch, ref.nic.port))
+                    report.results.append(NodeResult(name, Outcome.UNCHANGED, "not moved: another port of this move was refused", ref.nic.switch, ref.nic.port))
             report.seconds = time.perf_counter() - started
             return report
         for ref, name in plan.unchanged:
             report.results.append(
-                NodeResult(name, UNCHANGED, f"already in VLAN {vlan_label(vlan)}", ref.nic.switch, ref.nic.port, vlan, vlan)
+                NodeResult(name, Outcome.UNCHANGED, f"already in VLAN {vlan_label(vlan)}", ref.nic.switch, ref.nic.port, vlan, vlan)
             )
         if dry_run or not plan.switches:
             if not dry_run and plan.unchanged:
@@ -643,18 +547,18 @@ class KavlanService(UserSide):
                 if actual is not None:
                     recorded[m.ref.key] = actual
                 if not failed_any:
-                    report.results.append(NodeResult(m.name, SUCCESS, "", sp.switch, m.change.port, m.old_vlan, vlan))
+                    report.results.append(NodeResult(m.name, Outcome.SUCCESS, "", sp.switch, m.change.port, m.old_vlan, vlan))
                     continue
                 err = errors.get(sp.switch)
                 where = "VLAN " + vlan_label(actual) if actual is not None else "an unknown VLAN"
                 if actual is None:
-                    status, msg = FAILURE, f"{(err.reason if err else cause)}; the port's VLAN could not be read back"
+                    status, msg = Outcome.FAILURE, f"{(err.reason if err else cause)}; the port's VLAN could not be read back"
                 elif actual == vlan:
-                    status, msg = FAILURE, f"{(err.reason if err else cause)}; rollback failed, the port stays in {where}"
+                    status, msg = Outcome.FAILURE, f"{(err.reason if err else cause)}; rollback failed, the port stays in {where}"
                 elif err is not None and (not err.ports or m.change.port in err.ports):
-                    status, msg = FAILURE, f"{err.reason} (the port is in {where})"
+                    status, msg = Outcome.FAILURE, f"{err.reason} (the port is in {where})"
                 else:
-                    status, msg = UNCHANGED, f"rolled back because {cause}"
+                    status, msg = Outcome.UNCHANGED, f"rolled back because {cause}"
                 report.results.append(NodeResult(m.name, status, msg, sp.switch, m.change.port, m.old_vlan, actual))
         self._record(recorded)
         with self.store.write() as tx:
@@ -666,11 +570,11 @@ class KavlanService(UserSide):
                 failed=[[r.name, r.message] for r in report.failed][:50],
             )
         for r in report.results:
-            if r.status == SUCCESS:
+            if r.status == Outcome.SUCCESS:
                 self.events.publish(NodeMoved(node=r.name, nic="", old=r.old_vlan if r.old_vlan is not None else -1, new=vlan))
         report.seconds = time.perf_counter() - started
         c = report.counts()
-        self.events.publish(MoveFinished(vlan=vlan, ok=c[SUCCESS], failed=c[FAILURE], unchanged=c[UNCHANGED], seconds=report.seconds))
+        self.events.publish(MoveFinished(vlan=vlan, ok=c[Outcome.SUCCESS], failed=c[Outcome.FAILURE], unchanged=c[Outcome.UNCHANGED], seconds=report.seconds))
         return report
 
     async def _rollback(self, plan: Plan, verified: dict[str, dict[str, PortState] | None], sem: asyncio.Semaphore) -> None:

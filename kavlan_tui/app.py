@@ -28,7 +28,7 @@ from kavlan_core.authz import Rights
 from kavlan_core.config import ConfigError, Settings
 from kavlan_core.drivers.base import SwitchError
 from kavlan_core.errors import KavlanError
-from kavlan_core.interface import Service, add_api_arguments, api_overrides, connect
+from kavlan_core.interface import Service, connect
 from kavlan_core.inventory import InventoryError, NicRef
 from kavlan_core.model import DEFAULT, GLOBAL_IDS
 from kavlan_core.store import StoreError
@@ -49,6 +49,7 @@ from .messages import (
     VlanKey,
     VlanView,
 )
+from .options import add_api_arguments, api_overrides
 from .widgets.node_list import ListContext
 from .widgets.node_row import Annotations
 

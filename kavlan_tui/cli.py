@@ -157,9 +157,10 @@ def _progress_printer(verbose: bool):  # type: ignore[no-untyped-def]
 async def run(args: argparse.Namespace) -> int:
     from kavlan_core import config
     from kavlan_core.errors import BadInput
-    from kavlan_core.interface import api_overrides, connect
+    from kavlan_core.interface import connect
 
     from .commands import REGISTRY, Context, parse_job
+    from .options import api_overrides
 
     chosen = [flag for attr, flag in ACTIONS.items() if getattr(args, attr)]
     if len(chosen) > 1:

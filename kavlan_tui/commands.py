@@ -7,16 +7,13 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kavlan_core.errors import BadInput
 from kavlan_core.interface import Service
 from kavlan_core.model import DEFAULT, vlan_label
+from kavlan_core.reports import MoveReport, Outcome, StagedReport
 from kavlan_core.reservations import format_walltime
-from kavlan_core.service import FAILURE, SUCCESS, UNCHANGED, MoveReport
-
-if TYPE_CHECKING:
-    from kavlan_core.access.safeguard import StagedReport
 
 # kinds of parameter, for parsing and completion
 NODE, VLAN, JOB, SITE, TEXT, CHOICE = "node", "vlan", "job", "site", "text", "choice"
@@ -210,10 +207,10 @@ def move_result(report: MoveReport, *, verbose: bool = False) -> Result:
     """``kavlan -s`` output: one line per node that failed or was unchanged (and per success when verbose)."""
     res = Result(ok=report.ok)
     for r in report.results:
-        if r.status == SUCCESS:
+        if r.status == Outcome.SUCCESS:
             if verbose:
                 res.lines.append(f"{r.name}: success")
-        elif r.status == UNCHANGED:
+        elif r.status == Outcome.UNCHANGED:
             res.lines.append(f"{r.name}: unchanged ({r.message})")
         else:
             res.errors.append(f"{r.name}: failure ({r.message})")
@@ -226,7 +223,7 @@ def move_result(report: MoveReport, *, verbose: bool = False) -> Result:
             )
         c = report.counts()
         res.lines.append(
-            f"{c[SUCCESS]} moved, {c[UNCHANGED]} unchanged, {c[FAILURE]} failed in {report.seconds:.3f} s"
+            f"{c[Outcome.SUCCESS]} moved, {c[Outcome.UNCHANGED]} unchanged, {c[Outcome.FAILURE]} failed in {report.seconds:.3f} s"
         )
     res.data = {
         r.name: {"status": r.status, "message": r.message, "switch": r.switch, "port": r.port} for r in report.results
@@ -273,16 +270,16 @@ def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
     for n in report.nodes:
         t = n.timings
         when = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
-        line = f"{n.name}: {n.status}" + (f" ({n.message})" if n.message else "") + (f" [{when}]" if when and (verbose or n.status != "success") else "")
-        if n.status in ("failure", "rolled-back"):
+        line = f"{n.name}: {n.status}" + (f" ({n.message})" if n.message else "") + (f" [{when}]" if when and (verbose or n.status != Outcome.SUCCESS) else "")
+        if n.status in (Outcome.FAILURE, Outcome.ROLLED_BACK):
             res.errors.append(line)
-        elif verbose or n.status != "success":
+        elif verbose or n.status != Outcome.SUCCESS:
             res.lines.append(line)
     if verbose:
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in report.stages.items())
         res.lines.append(f"staged move into VLAN {vlan_label(report.vlan)} in {report.seconds:.1f} s: {stages}")
     not_back = report.not_back
-    if not_back and any(n.status == "failure" for n in not_back):
+    if not_back and any(n.status == Outcome.FAILURE for n in not_back):
         res.errors.append(
             f"{len(not_back)} node(s) did not come back: put their ports back with --rollback, or kavlan -s -i OLD_VLAN"
         )

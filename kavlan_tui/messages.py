@@ -12,9 +12,8 @@ from kavlan_core.events import Event
 from kavlan_core.model import DEFAULT, GLOBAL_IDS, VlanKind, vlan_label
 
 if TYPE_CHECKING:
-    from kavlan_core.access.safeguard import StagedReport
     from kavlan_core.plan import Plan
-    from kavlan_core.service import MoveReport
+    from kavlan_core.reports import MoveReport, StagedReport
 
 NodeKey = tuple[str, str]
 """(node, NIC): what a switch port is cabled to, and what a move acts on."""

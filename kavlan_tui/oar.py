@@ -17,11 +17,13 @@ from typing import NoReturn
 from kavlan_core import config
 from kavlan_core.config import ConfigError
 from kavlan_core.errors import BadInput, KavlanError
-from kavlan_core.interface import Service, add_api_arguments, api_overrides, connect
+from kavlan_core.interface import Service, connect
 from kavlan_core.inventory import InventoryError
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
 from kavlan_core.store import StoreError
+
+from .options import add_api_arguments, api_overrides
 
 
 class _Parser(argparse.ArgumentParser):

@@ -20,13 +20,14 @@ from kavlan_core import config
 from kavlan_core import events as ev
 from kavlan_core.config import ConfigError
 from kavlan_core.errors import KavlanError
-from kavlan_core.interface import Service, add_api_arguments, api_overrides, connect
+from kavlan_core.interface import Service, connect
 from kavlan_core.inventory import InventoryError, NicRef
 from kavlan_core.model import DEFAULT, Job, VlanKind, vlan_label
 from kavlan_core.reservations import format_walltime
 from kavlan_core.store import StoreError
 
 from .commands import CHOICE, JOB, NODE, REGISTRY, SITE, TEXT, VLAN, Command, Context, Param, parse_job
+from .options import add_api_arguments, api_overrides
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completer, Completion

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from kavlan_core import inventory as inventory_mod
-from kavlan_core.dhcp.dnsmasq import DnsmasqError, DnsmasqManager, Lease, parse_leases
+from kavlan_core.dhcp.dnsmasq import DnsmasqError, DnsmasqManager, parse_leases
 from kavlan_core.inventory import Inventory
+from kavlan_core.reports import Lease
 
 # --- without a server --------------------------------------------------------------------
 

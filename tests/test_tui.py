@@ -769,7 +769,7 @@ def test_the_safeguard_is_offered_for_reachable_nodes_and_on_by_default(
 
 
 def test_rollback_is_offered_for_nodes_that_did_not_come_back(harness: Callable[..., Harness]) -> None:
-    from kavlan_core.access.safeguard import NodeOutcome, StagedReport
+    from kavlan_core.reports import NodeOutcome, StagedReport
     from kavlan_tui.screens.move import MoveOutcome
 
     h = harness()

@@ -13,7 +13,7 @@ from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound, Unav
 from kavlan_core.events import DhcpChanged, MoveFinished, NodeMoved, SafeguardStep
 from kavlan_core.model import DEFAULT, Job, JobState
 from kavlan_core.plan import Plan
-from kavlan_core.service import Member, MoveReport, VlanInfo
+from kavlan_core.reports import Member, MoveReport, VlanInfo
 
 
 def through_json(obj: Any) -> Any:

@@ -7,17 +7,16 @@ import ipaddress
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput, KavlanError
 from ..events import SafeguardStep
 from ..model import DEFAULT, vlan_label
+from ..reports import NodeOutcome, Outcome, StagedReport
 from .ssh import RunResult, Target
 
 if TYPE_CHECKING:
     from ..interface import Service
-    from ..service import MoveReport
 
 # The tutorial's recipe, automated: every node must be reachable where it is now and have `at`; the restart is
 # queued with `at now` behind a `sleep`, which gives second precision (at itself counts in minutes); the ports
@@ -26,37 +25,6 @@ if TYPE_CHECKING:
 
 PROBE = "command -v at >/dev/null 2>&1 && echo at-ok || echo at-missing"
 ADDRESSES = "ip -4 -o addr show scope global 2>/dev/null || hostname -I"
-
-
-@dataclass(slots=True)
-class NodeOutcome:
-    name: str
-    status: str = "pending"
-    """success, failure, unchanged (nothing was done to it), rolled-back."""
-    message: str = ""
-    old_vlan: int | None = None
-    new_vlan: int | None = None
-    at_job: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
-    """Seconds from the start: preflight, scheduled, switched, back (when it answered from its new VLAN)."""
-
-
-@dataclass(slots=True)
-class StagedReport:
-    vlan: int
-    nodes: list[NodeOutcome] = field(default_factory=list)
-    stages: dict[str, float] = field(default_factory=dict)
-    """Seconds each stage took."""
-    move: MoveReport | None = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return all(n.status == "success" for n in self.nodes)
-
-    @property
-    def not_back(self) -> list[NodeOutcome]:
-        return [n for n in self.nodes if n.status == "failure" and n.timings.get("switched") is not None]
 
 
 def _at_job(text: str) -> str:
@@ -108,7 +76,7 @@ async def staged_move(
     moving = {m.name for sp in plan.switches for m in sp.moves}
     for name, outcome in outcomes.items():
         if name not in moving:
-            outcome.status, outcome.message = "unchanged", f"already in VLAN {vlan_label(vlan)}"
+            outcome.status, outcome.message = Outcome.UNCHANGED, f"already in VLAN {vlan_label(vlan)}"
     if not moving:
         report.seconds = now()
         return report
@@ -126,12 +94,12 @@ async def staged_move(
         if not res.ok or "at-ok" not in res.stdout:
             why = res.error or ("at is not installed (apt-get install at)" if "at-missing" in res.stdout else
                                 f"the probe failed: {(res.stderr or res.stdout).strip()[:200]}")
-            outcomes[name].status, outcomes[name].message = "failure", f"preflight: {why}"
+            outcomes[name].status, outcomes[name].message = Outcome.FAILURE, f"preflight: {why}"
             bad.append(name)
     if bad:
         for name in order:
             if name not in bad:
-                outcomes[name].status, outcomes[name].message = "unchanged", "not moved: another node failed the preflight"
+                outcomes[name].status, outcomes[name].message = Outcome.UNCHANGED, "not moved: another node failed the preflight"
         report.seconds = now()
         return report
 
@@ -147,14 +115,14 @@ async def staged_move(
         outcomes[name].timings["scheduled"] = now()
         outcomes[name].at_job = _at_job(res.stdout)
         if not res.ok or not outcomes[name].at_job:
-            outcomes[name].status = "failure"
+            outcomes[name].status = Outcome.FAILURE
             outcomes[name].message = f"could not schedule the restart: {res.error or res.stdout.strip()[:200]}"
             failed.append(name)
     if failed:
         await _cancel(service, [n for n in order if n not in failed], here, outcomes)
         for name in order:
             if name not in failed:
-                outcomes[name].status, outcomes[name].message = "unchanged", "not moved: scheduling failed on another node"
+                outcomes[name].status, outcomes[name].message = Outcome.UNCHANGED, "not moved: scheduling failed on another node"
         report.seconds = now()
         return report
 
@@ -171,11 +139,11 @@ async def staged_move(
     for r in move.results:
         o = outcomes[r.name]
         o.timings["switched"] = now()
-        if r.status == "success":
+        if r.status == Outcome.SUCCESS:
             moved.append(r.name)
         else:
             not_moved.append(r.name)
-            o.status, o.message = ("failure" if r.status == "failure" else "unchanged"), f"switch: {r.message}"
+            o.status, o.message = (Outcome.FAILURE if r.status == Outcome.FAILURE else Outcome.UNCHANGED), f"switch: {r.message}"
     if not_moved:
         # their ports did not change: their network must not restart for nothing (a restart in place is harmless,
         # but cancelling keeps them as they were)
@@ -197,7 +165,7 @@ async def staged_move(
         still = []
         for name, res in zip(pending, results, strict=True):
             if res.ok and any(a in subnet for a in _addresses(res.stdout)):
-                outcomes[name].status = "success"
+                outcomes[name].status = Outcome.SUCCESS
                 outcomes[name].timings["back"] = now()
                 publish(SafeguardStep(stage="back", nodes=1, detail=name))
             else:
@@ -208,7 +176,7 @@ async def staged_move(
             await asyncio.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
     report.stages["verify"] = time.monotonic() - t0
     for name in pending:
-        outcomes[name].status = "failure"
+        outcomes[name].status = Outcome.FAILURE
         outcomes[name].message = f"did not come back in VLAN {vlan_label(vlan)} within {verify_timeout:g} s: {last.get(name, '')}"
 
     # 5. the rollback of the ports of nodes that did not come back, when asked
@@ -220,8 +188,8 @@ async def staged_move(
         for old, group in by_old.items():
             back = await service.set_vlan(group, old, user=user)
             for r in back.results:
-                if r.status == "success":
-                    outcomes[r.name].status = "rolled-back"
+                if r.status == Outcome.SUCCESS:
+                    outcomes[r.name].status = Outcome.ROLLED_BACK
                     outcomes[r.name].message += f"; its port is back in VLAN {vlan_label(old)}"
     report.seconds = now()
     return report

@@ -29,13 +29,12 @@ from yarl import URL
 from .. import inventory as inventory_mod
 from ..authz import PRIVILEGES
 from ..config import Settings
-from ..dhcp.dnsmasq import Lease
 from ..errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
 from ..events import Event, EventBus, MoveFinished
-from ..interface import UserSide
+from ..interface import Service
 from ..model import DEFAULT, Job, vlan_label
 from ..plan import Plan
-from ..service import FAILURE, UNCHANGED, Drift, Member, MoveReport, NodeResult, VlanInfo
+from ..reports import Drift, Lease, Member, MoveReport, NodeResult, Outcome, VlanInfo
 from . import wire
 
 T = TypeVar("T")
@@ -235,7 +234,7 @@ class _RemoteEvents(EventBus):
         return q
 
 
-class RemoteService(UserSide):
+class RemoteService(Service):
     """The service's interface over HTTP: what the faces hold in remote mode (``connect`` builds it)."""
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
@@ -627,7 +626,7 @@ class RemoteService(UserSide):
                 if not isinstance(answer, KavlanError):
                     raise answer
                 failed = MoveReport(vlan=vlan)
-                failed.results = [NodeResult(n, FAILURE, f"{site}'s server: {answer}") for n in names]
+                failed.results = [NodeResult(n, Outcome.FAILURE, f"{site}'s server: {answer}") for n in names]
                 reports.append(failed)
         return _merge(vlan, reports, started)
 
@@ -651,7 +650,7 @@ class RemoteService(UserSide):
                 report.results.append(
                     NodeResult(
                         name,
-                        UNCHANGED,
+                        Outcome.UNCHANGED,
                         f"already in VLAN {vlan_label(vlan)}",
                         ref.nic.switch,
                         ref.nic.port,
@@ -665,9 +664,9 @@ class RemoteService(UserSide):
         # a server that gave the original's per-node map only
         report = MoveReport(vlan=vlan)
         for name, result in (answer or {}).items():
-            report.results.append(
-                NodeResult(name, str(result.get("status")), str(result.get("message") or ""))
-            )
+            word, message = str(result.get("status")), str(result.get("message") or "")
+            status = Outcome(word) if word in Outcome.__members__.values() else Outcome.FAILURE
+            report.results.append(NodeResult(name, status, message))
         return report
 
     # --- DHCP -------------------------------------------------------------------------------------------------

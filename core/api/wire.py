@@ -185,23 +185,7 @@ def _decode(tp: Any, data: Any, inv: Inventory | None) -> Any:
 
 @functools.cache
 def _hints(tp: type) -> dict[str, Any]:
-    import sys
-
-    module = sys.modules[tp.__module__]
-    ns = dict(vars(module))
-    # the service's report classes mention names imported only for type checking
-    from .. import plan as plan_mod
-    from .. import service as service_mod
-
-    ns.update(
-        {
-            "Plan": plan_mod.Plan,
-            "MoveReport": service_mod.MoveReport,
-            "NicRef": NicRef,
-            "PortChange": plan_mod.PortChange,
-        }
-    )
-    return typing.get_type_hints(tp, globalns=ns)
+    return typing.get_type_hints(tp)
 
 
 # --- events ------------------------------------------------------------------------------------------------

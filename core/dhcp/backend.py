@@ -8,8 +8,9 @@ from pathlib import Path
 from ..errors import KavlanError
 from ..inventory import Inventory
 from ..model import DEFAULT
+from ..reports import Lease
 from ..store import Store
-from .dnsmasq import DnsmasqManager, Lease
+from .dnsmasq import DnsmasqManager
 
 
 class DhcpBackend:

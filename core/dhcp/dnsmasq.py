@@ -16,6 +16,7 @@ from typing import Final, Literal
 
 from ..errors import KavlanError
 from ..inventory import Inventory
+from ..reports import Lease
 from . import config
 
 DhcpState = Literal["on", "off", "failed"]
@@ -26,20 +27,6 @@ FAILED: Final = "failed"
 
 class DnsmasqError(KavlanError):
     """A dnsmasq could not be started or stopped; the message says which and why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """One line of dnsmasq's lease file: ``expiry mac ip hostname client-id``."""
-
-    expiry: int
-    """Seconds since the epoch; 0 means never."""
-    mac: str
-    ip: str
-    hostname: str
-    """Empty when the client sent none (``*`` in the file)."""
-    client_id: str
-    """Empty when the client sent none (``*`` in the file)."""
 
 
 @dataclass(frozen=True, slots=True)

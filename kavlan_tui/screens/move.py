@@ -24,9 +24,8 @@ from ..widgets.node_list import ListContext
 from ..widgets.node_row import short_port
 
 if TYPE_CHECKING:
-    from kavlan_core.access.safeguard import StagedReport
     from kavlan_core.plan import Plan
-    from kavlan_core.service import MoveReport
+    from kavlan_core.reports import MoveReport, StagedReport
 
     from ..app import KavlanApp
 

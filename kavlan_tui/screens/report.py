@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
 from kavlan_core.model import DEFAULT, vlan_label
-from kavlan_core.service import FAILURE, SUCCESS, UNCHANGED
+from kavlan_core.reports import Outcome
 
 from ..messages import RolledBack
 from .move import MoveOutcome
@@ -21,7 +21,7 @@ from .move import MoveOutcome
 if TYPE_CHECKING:
     from ..app import KavlanApp
 
-STATUS_MARK = {SUCCESS: "✓", UNCHANGED: "·", FAILURE: "✗", "rolled-back": "↶", "pending": "⋯"}
+STATUS_MARK = {Outcome.SUCCESS: "✓", Outcome.UNCHANGED: "·", Outcome.FAILURE: "✗", Outcome.ROLLED_BACK: "↶", Outcome.PENDING: "⋯"}
 
 
 class ReportScreen(ModalScreen[None]):
@@ -89,7 +89,7 @@ was checked, scheduled, switched and back.
             for r in o.report.results:
                 old = where[r.name].vlan if r.name in where else r.old_vlan
                 # a failed node whose port stayed in the new VLAN (its rollback failed too) can be put back
-                stuck = r.status == FAILURE and r.new_vlan == o.report.vlan
+                stuck = r.status == Outcome.FAILURE and r.new_vlan == o.report.vlan
                 rows.append(
                     {
                         "name": r.name,
@@ -109,11 +109,11 @@ was checked, scheduled, switched and back.
         counts: dict[str, int] = {}
         for row in self.rows:
             counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
-        words = {SUCCESS: "moved", UNCHANGED: "unchanged", FAILURE: "failed", "rolled-back": "rolled back"}
+        words = {Outcome.SUCCESS: "moved", Outcome.UNCHANGED: "unchanged", Outcome.FAILURE: "failed", Outcome.ROLLED_BACK: "rolled back"}
         parts = ", ".join(f"{v} {words.get(k, k)}" for k, v in sorted(counts.items()))
         seconds = o.staged.seconds if o.staged is not None else (o.report.seconds if o.report else 0.0)
         kind = "Staged move" if o.staged is not None else "Move"
-        ok = all(r["status"] in (SUCCESS, UNCHANGED) for r in self.rows)
+        ok = all(r["status"] in (Outcome.SUCCESS, Outcome.UNCHANGED) for r in self.rows)
         mark = "[$success]✓[/]" if ok else "[$error]✗[/]"
         return Content.from_markup(
             f"{mark} $kind into [b]$title[/]: $parts in $secs s",
@@ -136,10 +136,10 @@ was checked, scheduled, switched and back.
         return "\n".join(lines)
 
     def candidates(self) -> list[dict[str, object]]:
-        return [r for r in self.rows if r["back"] and r["status"] == FAILURE]
+        return [r for r in self.rows if r["back"] and r["status"] == Outcome.FAILURE]
 
     def compose(self) -> ComposeResult:
-        failed = any(r["status"] == FAILURE for r in self.rows)
+        failed = any(r["status"] == Outcome.FAILURE for r in self.rows)
         with Vertical(id="report", classes="-failed" if failed else ""):
             yield Static(self.summary(), id="report-title")
             yield Static(self.switch_lines(), id="report-switches")
@@ -207,8 +207,8 @@ was checked, scheduled, switched and back.
                 continue
             for res in report.results:
                 for row in self.rows:
-                    if row["name"] == res.name and res.status == SUCCESS:
-                        row["status"], row["new"], row["back"] = "rolled-back", old, False
+                    if row["name"] == res.name and res.status == Outcome.SUCCESS:
+                        row["status"], row["new"], row["back"] = Outcome.ROLLED_BACK, old, False
                         row["detail"] = f"its port is back in VLAN {vlan_label(old)}"
             errors += [f"{r.name}: {r.message}" for r in report.failed]
         self.post_message(RolledBack("; ".join(errors)))

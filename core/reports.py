@@ -1,0 +1,178 @@
+"""The result types every face and the API share: node outcomes, move reports, VLANs, members, drift, leases.
+
+Nothing heavy is imported here (no store, no driver session, no HTTP), so that the remote client and the faces
+can hold these objects without loading the engine.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .model import VlanKind, vlan_label
+from .plan import Plan
+
+
+class Outcome(enum.StrEnum):
+    """What became of one node (or NIC) in a move; the words every face prints and the API carries."""
+
+    SUCCESS = "success"
+    """The switch was read back holding the port in the new VLAN (and, staged, the node answered there)."""
+    FAILURE = "failure"
+    """The move did not happen or did not finish for this node; the message says why and where it is."""
+    UNCHANGED = "unchanged"
+    """Nothing was done to it: already there, or not moved because another part of the move failed."""
+    ROLLED_BACK = "rolled-back"
+    """Staged move: it was switched, did not come back, and its port was put back."""
+    PENDING = "pending"
+    """Staged move: not decided yet."""
+
+
+@dataclass(slots=True)
+class NodeResult:
+    """One NIC's outcome in a move of switch ports."""
+
+    name: str
+    """The NIC's name in the testbed (plain FQDN, ``-ethX`` for secondary NICs)."""
+    status: Outcome
+    message: str = ""
+    switch: str = ""
+    port: str = ""
+    old_vlan: int | None = None
+    new_vlan: int | None = None
+
+
+@dataclass(slots=True)
+class SwitchTiming:
+    """How one switch's part of a move went."""
+
+    switch: str
+    ports: int
+    seconds: float
+    ok: bool
+    error: str = ""
+    tries: int = 1
+
+
+@dataclass(slots=True)
+class MoveReport:
+    """Every node of a move with its outcome, the switches' timings and the plan that was applied."""
+
+    vlan: int
+    results: list[NodeResult] = field(default_factory=list)
+    switches: list[SwitchTiming] = field(default_factory=list)
+    seconds: float = 0.0
+    plan: Plan | None = None
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> list[NodeResult]:
+        return [r for r in self.results if r.status == Outcome.FAILURE]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def counts(self) -> dict[str, int]:
+        out = {str(o): 0 for o in (Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNCHANGED)}
+        for r in self.results:
+            out[r.status] += 1
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class VlanInfo:
+    """A VLAN as a site's nodes see it: kind, holder, DHCP state, member count."""
+
+    site: str
+    id: int
+    kind: VlanKind
+    owner: str
+    subnet: str
+    tag: int
+    job: int | None
+    user: str | None
+    dhcp: str
+    members: int
+
+    @property
+    def label(self) -> str:
+        return vlan_label(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A NIC in a VLAN, under its in-VLAN name."""
+
+    name: str
+    """In-VLAN FQDN."""
+    node: str
+    nic: str
+    site: str
+    cluster: str
+    switch: str
+    port: str
+    address: str
+    job: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A port whose VLAN on the switch differs from the store's."""
+
+    switch: str
+    port: str
+    node: str
+    nic: str
+    expected: int
+    actual: int | None
+    actual_tag: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """One line of dnsmasq's lease file: ``expiry mac ip hostname client-id``."""
+
+    expiry: int
+    """Seconds since the epoch; 0 means never."""
+    mac: str
+    ip: str
+    hostname: str
+    """Empty when the client sent none (``*`` in the file)."""
+    client_id: str
+    """Empty when the client sent none (``*`` in the file)."""
+
+
+@dataclass(slots=True)
+class NodeOutcome:
+    """One node's outcome in a staged move (at-safeguarded network restart)."""
+
+    name: str
+    status: Outcome = Outcome.PENDING
+    """success, failure, unchanged (nothing was done to it), rolled-back."""
+    message: str = ""
+    old_vlan: int | None = None
+    new_vlan: int | None = None
+    at_job: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds from the start: preflight, scheduled, switched, back (when it answered from its new VLAN)."""
+
+
+@dataclass(slots=True)
+class StagedReport:
+    """A staged move: every node's outcome, each stage's time, and the move of the ports inside it."""
+
+    vlan: int
+    nodes: list[NodeOutcome] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds each stage took."""
+    move: MoveReport | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(n.status == Outcome.SUCCESS for n in self.nodes)
+
+    @property
+    def not_back(self) -> list[NodeOutcome]:
+        return [n for n in self.nodes if n.status == Outcome.FAILURE and n.timings.get("switched") is not None]
