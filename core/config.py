@@ -157,7 +157,9 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             raise ValueError
         return value
     except ValueError:
-        raise ConfigError(f"{where}: setting '{name}' must be {kind.replace('tuple[str, ...]', 'a list of names')}, not {value!r}") from None
+        raise ConfigError(
+            f"{where}: setting '{name}' must be {kind.replace('tuple[str, ...]', 'a list of names')}, not {value!r}"
+        ) from None
 
 
 def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -158,7 +158,9 @@ class Inventory:
         if node is None:
             raise KeyError(f"unknown node {name!r}: no such node in the testbed")
         if parsed.site is not None and parsed.site != node.site:
-            raise KeyError(f"unknown node {name!r}: {parsed.node} is a node of {node.site}, not of {parsed.site}")
+            raise KeyError(
+                f"unknown node {name!r}: {parsed.node} is a node of {node.site}, not of {parsed.site}"
+            )
         nic = node.nic(parsed.nic)
         if nic is None:
             raise KeyError(f"unknown NIC {name!r}: {node.name} has no {parsed.nic}")
@@ -217,7 +219,9 @@ def _ranges(spec: str, where: str) -> list[int]:
             else:
                 out.append(int(part))
         except ValueError:
-            raise InventoryError(f"{where}: bad node range {spec!r} (expected e.g. '1-24' or '1,3,5-9')") from None
+            raise InventoryError(
+                f"{where}: bad node range {spec!r} (expected e.g. '1-24' or '1,3,5-9')"
+            ) from None
     return out
 
 
@@ -287,13 +291,20 @@ def parse(text: str, source: str = "<string>") -> Inventory:
         for vid_text, place in dhcp_table.get("vlans", {}).items():
             if not str(vid_text).isdigit() or not isinstance(place, dict):
                 raise InventoryError(f"{where}: [site.dhcp.vlans] maps VLAN ids to {{ netns, interface }}")
-            dhcp[(sname, int(vid_text))] = DhcpPlacement(str(place.get("netns", "")), _req(place, "interface", str, f"{where}, dhcp of VLAN {vid_text}"))
+            dhcp[(sname, int(vid_text))] = DhcpPlacement(
+                str(place.get("netns", "")),
+                _req(place, "interface", str, f"{where}, dhcp of VLAN {vid_text}"),
+            )
         for vid_text, gw in st.get("gateway", {}).items():
             if not str(vid_text).isdigit() or int(vid_text) not in range(1, 4) or not isinstance(gw, dict):
-                raise InventoryError(f"{where}: [site.gateway] maps local VLAN ids (1-3) to {{ address, port, user }}")
+                raise InventoryError(
+                    f"{where}: [site.gateway] maps local VLAN ids (1-3) to {{ address, port, user }}"
+                )
             gateways[(sname, int(vid_text))] = GatewaySpec(
-                f"kavlan-{int(vid_text)}", _req(gw, "address", str, f"{where}, gateway {vid_text}"),
-                int(gw.get("port", 22)), str(gw.get("user", "root")),
+                f"kavlan-{int(vid_text)}",
+                _req(gw, "address", str, f"{where}, gateway {vid_text}"),
+                int(gw.get("port", 22)),
+                str(gw.get("user", "root")),
             )
 
         sw_names: list[str] = []
@@ -348,7 +359,9 @@ def parse(text: str, source: str = "<string>") -> Inventory:
                     if len({nic.name for nic in nics}) != len(nics):
                         raise InventoryError(f"{cwhere}: node {cname}-{n} is cabled twice for the same NIC")
                     if not nics or nics[0].name != nic_names[0]:
-                        raise InventoryError(f"{cwhere}: node {cname}-{n} has no cabling for {nic_names[0] if nic_names else 'eth0'}")
+                        raise InventoryError(
+                            f"{cwhere}: node {cname}-{n} has no cabling for {nic_names[0] if nic_names else 'eth0'}"
+                        )
                     host_counter += 1
                     built.append(Node(f"{cname}-{n}", sname, cname, cores, tuple(nics), host_counter))
             for nt in ct.get("node", []):
@@ -387,7 +400,11 @@ def parse(text: str, source: str = "<string>") -> Inventory:
             clusters.append(Cluster(cname, sname, tuple(n.name for n in built)))
             cl_names.append(cname)
 
-        sites.append(Site(sname, domain, gvlan, default_subnet, tags[(sname, DEFAULT)], tuple(cl_names), tuple(sw_names)))
+        sites.append(
+            Site(
+                sname, domain, gvlan, default_subnet, tags[(sname, DEFAULT)], tuple(cl_names), tuple(sw_names)
+            )
+        )
 
     # every site sees every global VLAN: give it the owner's subnet under its own tag
     for s in sites:
@@ -399,4 +416,6 @@ def parse(text: str, source: str = "<string>") -> Inventory:
             net = subnets[(node.site, vid)]
             if node.host >= net.num_addresses - 1:
                 raise InventoryError(f"{source}: node {node.name} (host {node.host}) does not fit in {net}")
-    return Inventory(domain, sites, clusters, nodes, switches, subnets, tags, source, dhcp_servers, dhcp, gateways)
+    return Inventory(
+        domain, sites, clusters, nodes, switches, subnets, tags, source, dhcp_servers, dhcp, gateways
+    )

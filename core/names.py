@@ -38,7 +38,9 @@ def parse(name: str) -> ParsedName:
     text = name.strip().lower()
     m = _NAME.match(text)
     if not m:
-        raise BadHostname(f"{name!r} is not a node name (expected CLUSTER-N, e.g. suno-2 or suno-2.sophia.grid5000.fr)")
+        raise BadHostname(
+            f"{name!r} is not a node name (expected CLUSTER-N, e.g. suno-2 or suno-2.sophia.grid5000.fr)"
+        )
     vlan = m["vlan"]
     return ParsedName(m["node"], m["nic"], int(vlan) if vlan is not None else None, m["site"], m["domain"])
 
@@ -55,5 +57,7 @@ def fqdn(short: str, site: str, domain: str) -> str:
     return f"{short}.{site}.{domain}"
 
 
-def vlan_fqdn(node: str, vlan: int, site: str, domain: str, nic: str | None = None, *, primary: bool = True) -> str:
+def vlan_fqdn(
+    node: str, vlan: int, site: str, domain: str, nic: str | None = None, *, primary: bool = True
+) -> str:
     return fqdn(vlan_hostname(node, vlan, nic, primary=primary), site, domain)

@@ -43,7 +43,9 @@ class Plan:
         return sum(len(s.moves) for s in self.switches)
 
     def render(self) -> list[str]:
-        lines = [f"plan: move {self.port_count} port(s) on {len(self.switches)} switch(es) into VLAN {vlan_label(self.vlan)}"]
+        lines = [
+            f"plan: move {self.port_count} port(s) on {len(self.switches)} switch(es) into VLAN {vlan_label(self.vlan)}"
+        ]
         for sp in self.switches:
             lines.append(f"switch {sp.switch} ({sp.driver}): {len(sp.moves)} port(s)")
             for m in sp.moves:

@@ -175,4 +175,6 @@ class StagedReport:
 
     @property
     def not_back(self) -> list[NodeOutcome]:
-        return [n for n in self.nodes if n.status == Outcome.FAILURE and n.timings.get("switched") is not None]
+        return [
+            n for n in self.nodes if n.status == Outcome.FAILURE and n.timings.get("switched") is not None
+        ]

@@ -174,7 +174,9 @@ def parse_request(text: str, properties: str = "") -> Request:
             elif name != "vlan":
                 raise RequestError(f"unknown resource {name!r} (known: nodes, host, vlan, core, cpu)")
             if resource is not None:
-                raise RequestError(f"{levels} names two resources: reserve nodes and VLANs in separate groups")
+                raise RequestError(
+                    f"{levels} names two resources: reserve nodes and VLANs in separate groups"
+                )
             resource = name
             if value.upper() in ("ALL", "BEST"):
                 if name == "vlan":
@@ -189,7 +191,9 @@ def parse_request(text: str, properties: str = "") -> Request:
         type_cond = next((c for c in conditions if c.key == "type"), None)
         if resource == "vlan":
             if type_cond is None or type_cond.negate or len(type_cond.values) != 1:
-                raise RequestError("a VLAN request needs exactly one type: {\"type='kavlan'\"}, kavlan-local or kavlan-global")
+                raise RequestError(
+                    "a VLAN request needs exactly one type: {\"type='kavlan'\"}, kavlan-local or kavlan-global"
+                )
             (vtype,) = type_cond.values
             if vtype not in VLAN_TYPES:
                 raise RequestError(f"unknown VLAN type {vtype!r} (kavlan, kavlan-local or kavlan-global)")
@@ -199,7 +203,9 @@ def parse_request(text: str, properties: str = "") -> Request:
             conditions = conditions + extra
             for c in conditions:
                 if c.key not in (*NODE_PROPERTIES, "type"):
-                    raise RequestError(f"unknown node property {c.key!r} (known: {', '.join(NODE_PROPERTIES)})")
+                    raise RequestError(
+                        f"unknown node property {c.key!r} (known: {', '.join(NODE_PROPERTIES)})"
+                    )
         groups.append(ResourceGroup(conditions, resource, count))
     return Request(tuple(groups), walltime, text)
 
@@ -217,7 +223,9 @@ def _node_matches(node: Node, group: ResourceGroup, site: str) -> bool:
     for c in group.conditions:
         if c.key == "type":
             continue
-        value = {"cluster": node.cluster, "site": node.site, "host": node.name, "network_address": node.name}[c.key]
+        value = {"cluster": node.cluster, "site": node.site, "host": node.name, "network_address": node.name}[
+            c.key
+        ]
         short = value.split(".")[0]
         if not (c.matches(value) or (c.key in ("host", "network_address") and c.matches(short))):
             return False
@@ -285,7 +293,9 @@ def allocate(
 
 def describe_group(group: ResourceGroup) -> str:
     conds = " and ".join(
-        f"{c.key}{'!=' if c.negate else '='}{'|'.join(sorted(c.values))}" for c in group.conditions if c.key != "type"
+        f"{c.key}{'!=' if c.negate else '='}{'|'.join(sorted(c.values))}"
+        for c in group.conditions
+        if c.key != "type"
     )
     return f"{{{conds}}}/{group.resource}" if conds else f"/{group.resource}"
 

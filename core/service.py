@@ -63,7 +63,9 @@ class KavlanService(Service):
         self.user = settings.user
         self.site = settings.site or next(iter(self.inventory.sites))
         if self.site not in self.inventory.sites:
-            raise BadInput(f"unknown site {self.site!r} in the configuration (sites: {', '.join(self.inventory.sites)})")
+            raise BadInput(
+                f"unknown site {self.site!r} in the configuration (sites: {', '.join(self.inventory.sites)})"
+            )
         self._locks: dict[str, asyncio.Lock] = {}
         self._drivers: dict[str, SwitchDriver] = {}
         self._credentials: dict[str, Any] | None = None
@@ -111,7 +113,9 @@ class KavlanService(Service):
                     with open(os.path.expanduser(self.settings.credentials), "rb") as fh:
                         self._credentials = tomllib.load(fh)
                 except (OSError, tomllib.TOMLDecodeError) as exc:
-                    raise KavlanError(f"cannot read the switch credentials file {self.settings.credentials}: {exc}") from None
+                    raise KavlanError(
+                        f"cannot read the switch credentials file {self.settings.credentials}: {exc}"
+                    ) from None
         return dict(self._credentials.get(ref, {}))
 
     @contextlib.asynccontextmanager
@@ -123,7 +127,9 @@ class KavlanService(Service):
             flock_file = self.settings.data_path / "locks" / f"{switch}.lock"  # used with SQLite
             held = self.store.lock(f"switch:{switch}", file=flock_file)
             if not await held.acquire(timeout=300):
-                raise Unavailable(f"switch {switch} is busy: another move held it for 5 minutes; nothing was changed")
+                raise Unavailable(
+                    f"switch {switch} is busy: another move held it for 5 minutes; nothing was changed"
+                )
             try:
                 yield
             finally:
@@ -296,7 +302,13 @@ class KavlanService(Service):
                 vlans=tuple(alloc.vlans),
             )
             tx.insert_job(job)
-            tx.audit(user, "job.submit", job=job.id, nodes=list(job.nodes), vlans=[[v.site, v.vlan] for v in job.vlans])
+            tx.audit(
+                user,
+                "job.submit",
+                job=job.id,
+                nodes=list(job.nodes),
+                vlans=[[v.site, v.vlan] for v in job.vlans],
+            )
         self.events.publish(JobSubmitted(job=job.id, user=user))
         return job
 
@@ -332,10 +344,17 @@ class KavlanService(Service):
                 ref = NicRef(n, n.nic(nic) or n.primary_nic)
                 back.append(self.inventory.hostname(ref, DEFAULT))
         if back:
-            report = await self._finish_even_if_cancelled(self._move(back, DEFAULT, user="kavlan", rights=None))
+            report = await self._finish_even_if_cancelled(
+                self._move(back, DEFAULT, user="kavlan", rights=None)
+            )
             if not report.ok:
                 with self.store.write() as tx:
-                    tx.audit("kavlan", "job.end.failed", job=job.id, failed=[(r.name, r.message) for r in report.failed])
+                    tx.audit(
+                        "kavlan",
+                        "job.end.failed",
+                        job=job.id,
+                        failed=[(r.name, r.message) for r in report.failed],
+                    )
         for v in job.vlans:
             with contextlib.suppress(KavlanError):
                 await self.dhcp_servers.stop(v.site, v.vlan)
@@ -357,7 +376,9 @@ class KavlanService(Service):
             raise BadInput("no node given (use -m NODE, -f NODEFILE or -j JOBID)")
         with self.store.read() as tx:
             rights = self._rights(user, tx.jobs(user=user, running=True))
-        return await self._finish_even_if_cancelled(self._move(names_, vlan, user=user, rights=rights, dry_run=dry_run))
+        return await self._finish_even_if_cancelled(
+            self._move(names_, vlan, user=user, rights=rights, dry_run=dry_run)
+        )
 
     @staticmethod
     async def _finish_even_if_cancelled(coro: Any) -> Any:
@@ -416,7 +437,8 @@ class KavlanService(Service):
             async with sem:
                 try:
                     states, _ = await self._with_retries(
-                        switch, lambda: self._driver(switch).read_ports([r.nic.port for r, _ in by_switch[switch]])
+                        switch,
+                        lambda: self._driver(switch).read_ports([r.nic.port for r, _ in by_switch[switch]]),
                     )
                     return states  # type: ignore[no-any-return]
                 except SwitchError as exc:
@@ -428,13 +450,25 @@ class KavlanService(Service):
             for switch, read_error in unreadable.items():
                 for ref, name in by_switch[switch]:
                     report.results.append(
-                        NodeResult(name, Outcome.FAILURE, f"cannot read switch {switch}: {read_error.reason}", switch, ref.nic.port)
+                        NodeResult(
+                            name,
+                            Outcome.FAILURE,
+                            f"cannot read switch {switch}: {read_error.reason}",
+                            switch,
+                            ref.nic.port,
+                        )
                     )
             for switch in by_switch:
                 if switch not in unreadable:
                     for ref, name in by_switch[switch]:
                         report.results.append(
-                            NodeResult(name, Outcome.UNCHANGED, "not moved: another switch of this move failed", switch, ref.nic.port)
+                            NodeResult(
+                                name,
+                                Outcome.UNCHANGED,
+                                "not moved: another switch of this move failed",
+                                switch,
+                                ref.nic.port,
+                            )
                         )
             report.seconds = time.perf_counter() - started
             return report
@@ -450,7 +484,13 @@ class KavlanService(Service):
                 old_tag = state.tag if state else None
                 if state is not None and state.trunk:
                     report.results.append(
-                        NodeResult(name, Outcome.FAILURE, f"port {ref.nic.port} of {switch} is a trunk: refusing to touch it", switch, ref.nic.port)
+                        NodeResult(
+                            name,
+                            Outcome.FAILURE,
+                            f"port {ref.nic.port} of {switch} is a trunk: refusing to touch it",
+                            switch,
+                            ref.nic.port,
+                        )
                     )
                     continue
                 if old_tag == new_tag:
@@ -458,7 +498,13 @@ class KavlanService(Service):
                     continue
                 old_vlan = self._tag_to_vlan(sw.site, old_tag)
                 sp.moves.append(
-                    PortMove(ref, name, old_vlan, vlan, PortChange(ref.nic.port, old_tag if old_tag is not None else -1, new_tag))
+                    PortMove(
+                        ref,
+                        name,
+                        old_vlan,
+                        vlan,
+                        PortChange(ref.nic.port, old_tag if old_tag is not None else -1, new_tag),
+                    )
                 )
             if sp.moves:
                 sp.commands = self._driver(switch).describe(sp.changes)
@@ -468,12 +514,28 @@ class KavlanService(Service):
             # a trunk port is bad input from the inventory: change nothing
             for ref, name in refs:
                 if not any(r.name == name for r in report.results):
-                    report.results.append(NodeResult(name, Outcome.UNCHANGED, "not moved: another port of this move was refused", ref.nic.switch, ref.nic.port))
+                    report.results.append(
+                        NodeResult(
+                            name,
+                            Outcome.UNCHANGED,
+                            "not moved: another port of this move was refused",
+                            ref.nic.switch,
+                            ref.nic.port,
+                        )
+                    )
             report.seconds = time.perf_counter() - started
             return report
         for ref, name in plan.unchanged:
             report.results.append(
-                NodeResult(name, Outcome.UNCHANGED, f"already in VLAN {vlan_label(vlan)}", ref.nic.switch, ref.nic.port, vlan, vlan)
+                NodeResult(
+                    name,
+                    Outcome.UNCHANGED,
+                    f"already in VLAN {vlan_label(vlan)}",
+                    ref.nic.switch,
+                    ref.nic.port,
+                    vlan,
+                    vlan,
+                )
             )
         if dry_run or not plan.switches:
             if not dry_run and plan.unchanged:
@@ -482,12 +544,18 @@ class KavlanService(Service):
             return report
 
         self.events.publish(
-            MoveStarted(user=user, vlan=vlan, nodes=tuple(m.name for sp in plan.switches for m in sp.moves),
-                        switches=tuple(sp.switch for sp in plan.switches))
+            MoveStarted(
+                user=user,
+                vlan=vlan,
+                nodes=tuple(m.name for sp in plan.switches for m in sp.moves),
+                switches=tuple(sp.switch for sp in plan.switches),
+            )
         )
 
         # 2. apply, one batch per switch, switches concurrently, each under its lock; verify by read-back
-        async def apply(sp: SwitchPlan) -> tuple[SwitchPlan, dict[str, PortState] | None, SwitchError | None, SwitchTiming]:
+        async def apply(
+            sp: SwitchPlan,
+        ) -> tuple[SwitchPlan, dict[str, PortState] | None, SwitchError | None, SwitchTiming]:
             t0 = time.perf_counter()
             drv = self._driver(sp.switch)
             self.events.publish(SwitchStarted(switch=sp.switch, ports=len(sp.moves)))
@@ -504,10 +572,19 @@ class KavlanService(Service):
                 except Exception as exc:  # a driver bug must not leave other switches changed
                     error = SwitchError(sp.switch, f"driver error: {exc!r}")
                 try:
-                    after, _ = await self._with_retries(sp.switch, lambda: drv.read_ports([m.change.port for m in sp.moves]))
+                    after, _ = await self._with_retries(
+                        sp.switch, lambda: drv.read_ports([m.change.port for m in sp.moves])
+                    )
                 except SwitchError as exc:
                     error = error or exc
-            timing = SwitchTiming(sp.switch, len(sp.moves), time.perf_counter() - t0, error is None, error.reason if error else "", max(tries, 1))
+            timing = SwitchTiming(
+                sp.switch,
+                len(sp.moves),
+                time.perf_counter() - t0,
+                error is None,
+                error.reason if error else "",
+                max(tries, 1),
+            )
             return sp, after, error, timing
 
         results = await asyncio.gather(*(apply(sp) for sp in plan.switches))
@@ -517,7 +594,11 @@ class KavlanService(Service):
         for sp, after, error, timing in results:
             verified[sp.switch] = after
             if error is None and after is not None:
-                wrong = [m.change.port for m in sp.moves if after.get(m.change.port, PortState(None)).tag != m.change.new_tag]
+                wrong = [
+                    m.change.port
+                    for m in sp.moves
+                    if after.get(m.change.port, PortState(None)).tag != m.change.new_tag
+                ]
                 if wrong:
                     error = SwitchError(
                         sp.switch,
@@ -529,7 +610,9 @@ class KavlanService(Service):
                 errors[sp.switch] = error
                 failed_any = True
             report.switches.append(timing)
-            self.events.publish(SwitchFinished(switch=sp.switch, ok=timing.ok, seconds=timing.seconds, error=timing.error))
+            self.events.publish(
+                SwitchFinished(switch=sp.switch, ok=timing.ok, seconds=timing.seconds, error=timing.error)
+            )
 
         # 3. on any failure, put back every port this move changed
         if failed_any:
@@ -547,19 +630,29 @@ class KavlanService(Service):
                 if actual is not None:
                     recorded[m.ref.key] = actual
                 if not failed_any:
-                    report.results.append(NodeResult(m.name, Outcome.SUCCESS, "", sp.switch, m.change.port, m.old_vlan, vlan))
+                    report.results.append(
+                        NodeResult(m.name, Outcome.SUCCESS, "", sp.switch, m.change.port, m.old_vlan, vlan)
+                    )
                     continue
                 err = errors.get(sp.switch)
                 where = "VLAN " + vlan_label(actual) if actual is not None else "an unknown VLAN"
                 if actual is None:
-                    status, msg = Outcome.FAILURE, f"{(err.reason if err else cause)}; the port's VLAN could not be read back"
+                    status, msg = (
+                        Outcome.FAILURE,
+                        f"{(err.reason if err else cause)}; the port's VLAN could not be read back",
+                    )
                 elif actual == vlan:
-                    status, msg = Outcome.FAILURE, f"{(err.reason if err else cause)}; rollback failed, the port stays in {where}"
+                    status, msg = (
+                        Outcome.FAILURE,
+                        f"{(err.reason if err else cause)}; rollback failed, the port stays in {where}",
+                    )
                 elif err is not None and (not err.ports or m.change.port in err.ports):
                     status, msg = Outcome.FAILURE, f"{err.reason} (the port is in {where})"
                 else:
                     status, msg = Outcome.UNCHANGED, f"rolled back because {cause}"
-                report.results.append(NodeResult(m.name, status, msg, sp.switch, m.change.port, m.old_vlan, actual))
+                report.results.append(
+                    NodeResult(m.name, status, msg, sp.switch, m.change.port, m.old_vlan, actual)
+                )
         self._record(recorded)
         with self.store.write() as tx:
             tx.audit(
@@ -571,19 +664,32 @@ class KavlanService(Service):
             )
         for r in report.results:
             if r.status == Outcome.SUCCESS:
-                self.events.publish(NodeMoved(node=r.name, nic="", old=r.old_vlan if r.old_vlan is not None else -1, new=vlan))
+                self.events.publish(
+                    NodeMoved(node=r.name, nic="", old=r.old_vlan if r.old_vlan is not None else -1, new=vlan)
+                )
         report.seconds = time.perf_counter() - started
         c = report.counts()
-        self.events.publish(MoveFinished(vlan=vlan, ok=c[Outcome.SUCCESS], failed=c[Outcome.FAILURE], unchanged=c[Outcome.UNCHANGED], seconds=report.seconds))
+        self.events.publish(
+            MoveFinished(
+                vlan=vlan,
+                ok=c[Outcome.SUCCESS],
+                failed=c[Outcome.FAILURE],
+                unchanged=c[Outcome.UNCHANGED],
+                seconds=report.seconds,
+            )
+        )
         return report
 
-    async def _rollback(self, plan: Plan, verified: dict[str, dict[str, PortState] | None], sem: asyncio.Semaphore) -> None:
+    async def _rollback(
+        self, plan: Plan, verified: dict[str, dict[str, PortState] | None], sem: asyncio.Semaphore
+    ) -> None:
         async def undo(sp: SwitchPlan) -> None:
             after = verified.get(sp.switch)
             moved = [
                 PortChange(m.change.port, m.change.new_tag, m.change.old_tag)
                 for m in sp.moves
-                if m.change.old_tag >= 0 and (after is None or after.get(m.change.port, PortState(None)).tag != m.change.old_tag)
+                if m.change.old_tag >= 0
+                and (after is None or after.get(m.change.port, PortState(None)).tag != m.change.old_tag)
             ]
             if not moved:
                 return
@@ -603,7 +709,11 @@ class KavlanService(Service):
                 except SwitchError as exc:
                     ok, err = False, err or exc.reason
                     verified[sp.switch] = None
-            self.events.publish(SwitchFinished(switch=sp.switch, ok=ok, seconds=time.perf_counter() - t0, action="rollback", error=err))
+            self.events.publish(
+                SwitchFinished(
+                    switch=sp.switch, ok=ok, seconds=time.perf_counter() - t0, action="rollback", error=err
+                )
+            )
 
         await asyncio.gather(*(undo(sp) for sp in plan.switches))
 
@@ -665,7 +775,9 @@ class KavlanService(Service):
         async def check(switch: str) -> None:
             refs = self.inventory.switch_ports(switch)
             async with sem:
-                states, _ = await self._with_retries(switch, lambda: self._driver(switch).read_ports([r.nic.port for r in refs]))
+                states, _ = await self._with_retries(
+                    switch, lambda: self._driver(switch).read_ports([r.nic.port for r in refs])
+                )
             for ref in refs:
                 expected = recorded.get(ref.key, DEFAULT)
                 tag = states.get(ref.nic.port, PortState(None)).tag
@@ -673,7 +785,15 @@ class KavlanService(Service):
                 if actual != expected:
                     d = Drift(switch, ref.nic.port, ref.node.name, ref.nic.name, expected, actual, tag)
                     out.append(d)
-                    self.events.publish(DriftFound(switch=switch, port=ref.nic.port, node=ref.node.name, expected=expected, actual=actual))
+                    self.events.publish(
+                        DriftFound(
+                            switch=switch,
+                            port=ref.nic.port,
+                            node=ref.node.name,
+                            expected=expected,
+                            actual=actual,
+                        )
+                    )
 
         await asyncio.gather(*(check(s) for s in self.inventory.sites[site].switches))
         return sorted(out, key=lambda d: (d.switch, d.port))

@@ -231,7 +231,9 @@ class Store:
             # the pool only after pg_advisory_unlock_all() answered; one that failed is invalidated (closed),
             # which releases its locks on the server. At most one lock per switch is waited for at a time in a
             # process (the service's asyncio lock is in front), so the pool grows to the switches in use.
-            self._lock_engine = sa.create_engine(self.engine.url, pool_size=8, max_overflow=-1, pool_pre_ping=True)
+            self._lock_engine = sa.create_engine(
+                self.engine.url, pool_size=8, max_overflow=-1, pool_pre_ping=True
+            )
         return _AdvisoryLock(name, self._lock_engine)
 
     def dispose(self) -> None:

@@ -175,7 +175,9 @@ async def run(args: argparse.Namespace) -> int:
     settings = config.load(**remote)
     if args.user and args.user != settings.user:
         if settings.user not in settings.admins:
-            raise BadInput(f"only an administrator may act as another user ({args.user}); you are {settings.user}")
+            raise BadInput(
+                f"only an administrator may act as another user ({args.user}); you are {settings.user}"
+            )
         settings = config.load(user=args.user, **remote)
     service = connect(settings)
     try:
@@ -191,7 +193,9 @@ async def run(args: argparse.Namespace) -> int:
         if args.restart_via_at is not None and action != "-s":
             raise BadInput("--restart-via-at goes with -s")
         if args.restart_via_at is not None and args.dry_run:
-            raise BadInput("--restart-via-at and --dry-run cannot be used together: the dry run shows the switch plan alone")
+            raise BadInput(
+                "--restart-via-at and --dry-run cannot be used together: the dry run shows the switch plan alone"
+            )
         if args.rollback and args.restart_via_at is None:
             raise BadInput("--rollback goes with --restart-via-at")
         if action == "-l" and nodes:
@@ -229,7 +233,9 @@ async def run(args: argparse.Namespace) -> int:
 
                 nodes = await nodes_or_job(ctx, nodes)
                 delay = None if args.restart_via_at < 0 else args.restart_via_at
-                report = await service.move_with_restart(nodes, parse_vlan(vlan_words[0]), delay=delay, rollback=args.rollback)
+                report = await service.move_with_restart(
+                    nodes, parse_vlan(vlan_words[0]), delay=delay, rollback=args.rollback
+                )
                 result = staged_result(report, verbose=args.verbose)
             else:
                 result = await REGISTRY.get("set").handler(  # type: ignore[union-attr]

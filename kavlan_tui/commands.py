@@ -106,7 +106,9 @@ class Command:
             if i < len(words):
                 value = words[i]
                 if p.choices and value not in p.choices:
-                    raise BadInput(f"{self.name}: {p.name} must be one of {', '.join(p.choices)} (usage: {self.usage})")
+                    raise BadInput(
+                        f"{self.name}: {p.name} must be one of {', '.join(p.choices)} (usage: {self.usage})"
+                    )
                 out[p.name] = value
                 i += 1
             elif p.required:
@@ -164,7 +166,9 @@ class Registry:
                 lines += ["", f"same as: kavlan {cmd.cli}"]
             return lines
         width = max(len(c.usage) for c in self.commands.values())
-        return [f"  {c.usage:<{width}}  {c.summary}" for c in sorted(self.commands.values(), key=lambda c: c.name)]
+        return [
+            f"  {c.usage:<{width}}  {c.summary}" for c in sorted(self.commands.values(), key=lambda c: c.name)
+        ]
 
 
 # --- shared parsing --------------------------------------------------------------
@@ -226,7 +230,8 @@ def move_result(report: MoveReport, *, verbose: bool = False) -> Result:
             f"{c[Outcome.SUCCESS]} moved, {c[Outcome.UNCHANGED]} unchanged, {c[Outcome.FAILURE]} failed in {report.seconds:.3f} s"
         )
     res.data = {
-        r.name: {"status": r.status, "message": r.message, "switch": r.switch, "port": r.port} for r in report.results
+        r.name: {"status": r.status, "message": r.message, "switch": r.switch, "port": r.port}
+        for r in report.results
     }
     return res
 
@@ -270,22 +275,32 @@ def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
     for n in report.nodes:
         t = n.timings
         when = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
-        line = f"{n.name}: {n.status}" + (f" ({n.message})" if n.message else "") + (f" [{when}]" if when and (verbose or n.status != Outcome.SUCCESS) else "")
+        line = (
+            f"{n.name}: {n.status}"
+            + (f" ({n.message})" if n.message else "")
+            + (f" [{when}]" if when and (verbose or n.status != Outcome.SUCCESS) else "")
+        )
         if n.status in (Outcome.FAILURE, Outcome.ROLLED_BACK):
             res.errors.append(line)
         elif verbose or n.status != Outcome.SUCCESS:
             res.lines.append(line)
     if verbose:
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in report.stages.items())
-        res.lines.append(f"staged move into VLAN {vlan_label(report.vlan)} in {report.seconds:.1f} s: {stages}")
+        res.lines.append(
+            f"staged move into VLAN {vlan_label(report.vlan)} in {report.seconds:.1f} s: {stages}"
+        )
     not_back = report.not_back
     if not_back and any(n.status == Outcome.FAILURE for n in not_back):
         res.errors.append(
             f"{len(not_back)} node(s) did not come back: put their ports back with --rollback, or kavlan -s -i OLD_VLAN"
         )
     res.data = {
-        "vlan": vlan_label(report.vlan), "seconds": report.seconds, "stages": report.stages,
-        "nodes": {n.name: {"status": n.status, "message": n.message, "timings": n.timings} for n in report.nodes},
+        "vlan": vlan_label(report.vlan),
+        "seconds": report.seconds,
+        "stages": report.stages,
+        "nodes": {
+            n.name: {"status": n.status, "message": n.message, "timings": n.timings} for n in report.nodes
+        },
     }
     return res
 
@@ -308,9 +323,20 @@ async def _run_cmd(ctx: Context, a: dict[str, Any]) -> Result:
         for line in r.stdout.splitlines() or [""]:
             res.lines.append(f"{r.host}: {line}")
         if r.exit_status:
-            res.errors.append(f"{r.host}: exit status {r.exit_status}" + (f": {r.stderr.strip()[:200]}" if r.stderr.strip() else ""))
-    res.data = {r.host: {"exit_status": r.exit_status, "stdout": r.stdout, "stderr": r.stderr, "error": r.error,
-                         "seconds": r.seconds} for r in results}
+            res.errors.append(
+                f"{r.host}: exit status {r.exit_status}"
+                + (f": {r.stderr.strip()[:200]}" if r.stderr.strip() else "")
+            )
+    res.data = {
+        r.host: {
+            "exit_status": r.exit_status,
+            "stdout": r.stdout,
+            "stderr": r.stderr,
+            "error": r.error,
+            "seconds": r.seconds,
+        }
+        for r in results
+    }
     return res
 
 
@@ -329,7 +355,9 @@ async def _dhcp(ctx: Context, a: dict[str, Any]) -> Result:
     vlan = parse_vlan(a["vlan"]) if a.get("vlan") else await job_vlan(ctx, ctx.job_id)
     state = await ctx.service.dhcp(vlan, a["action"] == "on")
     verb = "started" if state == "on" else "stopped"
-    return Result([f"DHCP server of VLAN {vlan_label(vlan)} {verb}"], data={"vlan": vlan_label(vlan), "dhcp": state})
+    return Result(
+        [f"DHCP server of VLAN {vlan_label(vlan)} {verb}"], data={"vlan": vlan_label(vlan), "dhcp": state}
+    )
 
 
 async def _vlans(ctx: Context, a: dict[str, Any]) -> Result:
@@ -341,8 +369,17 @@ async def _vlans(ctx: Context, a: dict[str, Any]) -> Result:
             f"{v.label:<8} {v.kind.value:<14} {v.owner:<8} {v.subnet:<17} {v.tag:>4}  {v.dhcp:<5} {v.members:>5}  {holder}"
         )
     data = [
-        {"uid": v.label, "type": v.kind.value, "site": v.owner, "subnet": v.subnet, "tag": v.tag, "dhcp": v.dhcp,
-         "nodes": v.members, "job": v.job, "user": v.user}
+        {
+            "uid": v.label,
+            "type": v.kind.value,
+            "site": v.owner,
+            "subnet": v.subnet,
+            "tag": v.tag,
+            "dhcp": v.dhcp,
+            "nodes": v.members,
+            "job": v.job,
+            "user": v.user,
+        }
         for v in infos
     ]
     return Result(lines, data=data)
@@ -360,7 +397,10 @@ async def _jobs(ctx: Context, a: dict[str, Any]) -> Result:
     jobs = await ctx.service.jobs(user=None if a.get("all") else ctx.user, running=True)
     lines = []
     for j in jobs:
-        vlans = ",".join(f"{v.vlan}" + ("" if v.site == ctx.service.site else f"@{v.site}") for v in j.vlans) or "-"
+        vlans = (
+            ",".join(f"{v.vlan}" + ("" if v.site == ctx.service.site else f"@{v.site}") for v in j.vlans)
+            or "-"
+        )
         lines.append(
             f"{j.id:<6} {j.user:<10} {format_walltime(j.remaining(now)):>9} left  vlan {vlans:<6} "
             f"{len(j.nodes)} node(s) {','.join(j.nodes[:6])}{'...' if len(j.nodes) > 6 else ''}"
@@ -378,7 +418,10 @@ async def _reserve(ctx: Context, a: dict[str, Any]) -> Result:
     ctx.job_id = job.id
     vl = ", ".join(str(v.vlan) for v in job.vlans) or "none"
     return Result(
-        [f"OAR_JOB_ID={job.id}", f"job {job.id}: {len(job.nodes)} node(s), VLAN {vl}, walltime {format_walltime(job.walltime)}"],
+        [
+            f"OAR_JOB_ID={job.id}",
+            f"job {job.id}: {len(job.nodes)} node(s), VLAN {vl}, walltime {format_walltime(job.walltime)}",
+        ],
         data={"job": job.id, "nodes": list(job.nodes), "vlans": [v.vlan for v in job.vlans]},
     )
 
@@ -417,48 +460,149 @@ async def _drift(ctx: Context, a: dict[str, Any]) -> Result:
 async def _whoami(ctx: Context, a: dict[str, Any]) -> Result:
     s = ctx.service
     return Result(
-        [f"user {ctx.user}, site {s.site}, job {ctx.job_id or '-'}", f"testbed: {s.inventory.source}", s.describe()],
+        [
+            f"user {ctx.user}, site {s.site}, job {ctx.job_id or '-'}",
+            f"testbed: {s.inventory.source}",
+            s.describe(),
+        ],
         data={"user": ctx.user, "site": s.site, "job": ctx.job_id},
     )
 
 
 REGISTRY = Registry()
 for _c in (
-    Command("vlan", "Show the VLAN id of a job", (Param("job", JOB, "the job (default: the current one)", required=False),),
-            _vlan, cli="-V [-j JOBID]"),
-    Command("nodes", "Show the node names in a VLAN (of the current job's nodes, if any)",
-            (Param("vlan", VLAN, "VLAN id or DEFAULT (default: the job's)", required=False),), _nodes,
-            aliases=("list",), cli="-l [-i VLAN]"),
-    Command("get", "Show the VLAN of nodes", (Param("nodes", NODE, "node names", required=False, many=True),), _get,
-            cli="-g -m NODE"),
-    Command("set", "Move nodes into a VLAN (DEFAULT puts them back)",
-            (Param("vlan", VLAN, "VLAN id or DEFAULT"), Param("nodes", NODE, "node names (default: the job's)", required=False, many=True)),
-            _set, flags=(Flag("dry-run", "print the plan per switch, change nothing"),), aliases=("move",), cli="-s -i VLAN -m NODE"),
-    Command("set-safe", "Move nodes with the at safeguard: schedule their network restart, switch, verify they come back",
-            (Param("vlan", VLAN, "VLAN id or DEFAULT"), Param("nodes", NODE, "node names (default: the job's)", required=False, many=True)),
-            _staged, flags=(Flag("rollback", "put back the ports of nodes that do not come back"),), aliases=("staged",),
-            cli="-s --restart-via-at [DELAY]"),
-    Command("run", "Run a command on nodes at once, each reached where it is (as taktuk)",
-            (Param("command", TEXT, "the command, quoted"), Param("nodes", NODE, "node names (default: the job's)", required=False, many=True)),
-            _run_cmd, cli="run -m NODE -- COMMAND"),
-    Command("ssh", "Open a session on a node (through the gateway of a local VLAN)",
-            (Param("node", NODE, "the node"), Param("command", TEXT, "a command instead of a shell", required=False, many=True)),
-            _ssh, cli="ssh NODE"),
-    Command("ssh-config", "Print the OpenSSH configuration for the local VLANs' gateways", (), _ssh_config,
-            flags=(Flag("proxycommand", "the tutorial's ProxyCommand form rather than ProxyJump"),), cli="ssh-config"),
-    Command("dhcp", "Start or stop the DHCP server of a VLAN",
-            (Param("action", CHOICE, "on or off", choices=("on", "off")), Param("vlan", VLAN, "VLAN id (default: the job's)", required=False)),
-            _dhcp, cli="-e / -d"),
-    Command("vlans", "List the VLANs of a site: kind, holder, DHCP, nodes", (Param("site", SITE, "site (default: this one)", required=False),), _vlans),
-    Command("members", "List the nodes in a VLAN with address, switch and port",
-            (Param("vlan", VLAN, "VLAN id or DEFAULT"), Param("site", SITE, "site (default: this one)", required=False)), _members),
-    Command("jobs", "List running jobs (yours, or everyone's with --all)", (), _jobs, flags=(Flag("all", "every user's jobs"),)),
-    Command("reserve", "Reserve resources, as oarsub -l: {\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=3",
-            (Param("request", TEXT, "resource request", many=True),), _reserve, aliases=("oarsub",)),
-    Command("release", "Delete a job: its nodes go back to DEFAULT", (Param("job", JOB, "the job (default: the current one)", required=False),),
-            _release, aliases=("oardel",)),
-    Command("use", "Make a job the current one (as inside oarsub -I)", (Param("job", JOB, "the job; none to clear", required=False),), _use),
-    Command("drift", "Compare every switch port of a site with the store", (Param("site", SITE, "site (default: this one)", required=False),), _drift),
+    Command(
+        "vlan",
+        "Show the VLAN id of a job",
+        (Param("job", JOB, "the job (default: the current one)", required=False),),
+        _vlan,
+        cli="-V [-j JOBID]",
+    ),
+    Command(
+        "nodes",
+        "Show the node names in a VLAN (of the current job's nodes, if any)",
+        (Param("vlan", VLAN, "VLAN id or DEFAULT (default: the job's)", required=False),),
+        _nodes,
+        aliases=("list",),
+        cli="-l [-i VLAN]",
+    ),
+    Command(
+        "get",
+        "Show the VLAN of nodes",
+        (Param("nodes", NODE, "node names", required=False, many=True),),
+        _get,
+        cli="-g -m NODE",
+    ),
+    Command(
+        "set",
+        "Move nodes into a VLAN (DEFAULT puts them back)",
+        (
+            Param("vlan", VLAN, "VLAN id or DEFAULT"),
+            Param("nodes", NODE, "node names (default: the job's)", required=False, many=True),
+        ),
+        _set,
+        flags=(Flag("dry-run", "print the plan per switch, change nothing"),),
+        aliases=("move",),
+        cli="-s -i VLAN -m NODE",
+    ),
+    Command(
+        "set-safe",
+        "Move nodes with the at safeguard: schedule their network restart, switch, verify they come back",
+        (
+            Param("vlan", VLAN, "VLAN id or DEFAULT"),
+            Param("nodes", NODE, "node names (default: the job's)", required=False, many=True),
+        ),
+        _staged,
+        flags=(Flag("rollback", "put back the ports of nodes that do not come back"),),
+        aliases=("staged",),
+        cli="-s --restart-via-at [DELAY]",
+    ),
+    Command(
+        "run",
+        "Run a command on nodes at once, each reached where it is (as taktuk)",
+        (
+            Param("command", TEXT, "the command, quoted"),
+            Param("nodes", NODE, "node names (default: the job's)", required=False, many=True),
+        ),
+        _run_cmd,
+        cli="run -m NODE -- COMMAND",
+    ),
+    Command(
+        "ssh",
+        "Open a session on a node (through the gateway of a local VLAN)",
+        (
+            Param("node", NODE, "the node"),
+            Param("command", TEXT, "a command instead of a shell", required=False, many=True),
+        ),
+        _ssh,
+        cli="ssh NODE",
+    ),
+    Command(
+        "ssh-config",
+        "Print the OpenSSH configuration for the local VLANs' gateways",
+        (),
+        _ssh_config,
+        flags=(Flag("proxycommand", "the tutorial's ProxyCommand form rather than ProxyJump"),),
+        cli="ssh-config",
+    ),
+    Command(
+        "dhcp",
+        "Start or stop the DHCP server of a VLAN",
+        (
+            Param("action", CHOICE, "on or off", choices=("on", "off")),
+            Param("vlan", VLAN, "VLAN id (default: the job's)", required=False),
+        ),
+        _dhcp,
+        cli="-e / -d",
+    ),
+    Command(
+        "vlans",
+        "List the VLANs of a site: kind, holder, DHCP, nodes",
+        (Param("site", SITE, "site (default: this one)", required=False),),
+        _vlans,
+    ),
+    Command(
+        "members",
+        "List the nodes in a VLAN with address, switch and port",
+        (
+            Param("vlan", VLAN, "VLAN id or DEFAULT"),
+            Param("site", SITE, "site (default: this one)", required=False),
+        ),
+        _members,
+    ),
+    Command(
+        "jobs",
+        "List running jobs (yours, or everyone's with --all)",
+        (),
+        _jobs,
+        flags=(Flag("all", "every user's jobs"),),
+    ),
+    Command(
+        "reserve",
+        "Reserve resources, as oarsub -l: {\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=3",
+        (Param("request", TEXT, "resource request", many=True),),
+        _reserve,
+        aliases=("oarsub",),
+    ),
+    Command(
+        "release",
+        "Delete a job: its nodes go back to DEFAULT",
+        (Param("job", JOB, "the job (default: the current one)", required=False),),
+        _release,
+        aliases=("oardel",),
+    ),
+    Command(
+        "use",
+        "Make a job the current one (as inside oarsub -I)",
+        (Param("job", JOB, "the job; none to clear", required=False),),
+        _use,
+    ),
+    Command(
+        "drift",
+        "Compare every switch port of a site with the store",
+        (Param("site", SITE, "site (default: this one)", required=False),),
+        _drift,
+    ),
     Command("whoami", "Show user, site, current job, testbed and database", (), _whoami),
 ):
     REGISTRY.add(_c)

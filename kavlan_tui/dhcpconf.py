@@ -32,10 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-s", "--site", help="the site (default: this frontend's)")
     p.add_argument("-i", "--vlan-id", metavar="N", help="the VLAN (default: every VLAN of the site)")
     p.add_argument("--next-server", metavar="IP", help="TFTP server for PXE boot, in place of the site's")
-    p.add_argument("--format", choices=["isc", "dnsmasq", "kea", "all"], default="isc", help="config format (default: isc)")
-    p.add_argument("-o", "--output", metavar="DIR", default=".", help="directory to write to, or - for standard output")
-    p.add_argument("--interface", default="eth0", help="interface the dnsmasq or Kea server listens on (default: eth0)")
-    p.add_argument("--inventory", metavar="TESTBED", help="testbed description (TOML) instead of the configured one")
+    p.add_argument(
+        "--format",
+        choices=["isc", "dnsmasq", "kea", "all"],
+        default="isc",
+        help="config format (default: isc)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="DIR", default=".", help="directory to write to, or - for standard output"
+    )
+    p.add_argument(
+        "--interface", default="eth0", help="interface the dnsmasq or Kea server listens on (default: eth0)"
+    )
+    p.add_argument(
+        "--inventory", metavar="TESTBED", help="testbed description (TOML) instead of the configured one"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="run quietly")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -48,7 +59,9 @@ def _vlan_id(text: str) -> int:
         return int(text)
     except ValueError:
         if text.strip().upper() == "DEFAULT":
-            raise DhcpConfigError("the DEFAULT VLAN has no KaVLAN DHCP config: choose a VLAN from 1 to 21") from None
+            raise DhcpConfigError(
+                "the DEFAULT VLAN has no KaVLAN DHCP config: choose a VLAN from 1 to 21"
+            ) from None
         raise DhcpConfigError(f"VLAN {text!r} is not a VLAN id: choose a VLAN from 1 to 21") from None
 
 
@@ -66,11 +79,21 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "-":
         if len(vlans) * len(formats) != 1:
             raise dhcp.DhcpConfigError("-o - prints one config: give one --vlan-id and one --format")
-        sys.stdout.write(dhcp.render(inv, site, vlans[0], formats[0], next_server=args.next_server, interface=args.interface))
+        sys.stdout.write(
+            dhcp.render(
+                inv, site, vlans[0], formats[0], next_server=args.next_server, interface=args.interface
+            )
+        )
     else:
         for vid in vlans:
             paths = dhcp.write_configs(
-                inv, site, vid, args.output, formats=formats, next_server=args.next_server, interface=args.interface
+                inv,
+                site,
+                vid,
+                args.output,
+                formats=formats,
+                next_server=args.next_server,
+                interface=args.interface,
             )
             if not args.quiet:
                 for path in paths:

@@ -29,22 +29,38 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--state-dir", default=os.environ.get("KAVLAN_LAB_STATE_DIR") or str(DEFAULT_STATE_DIR),
-                        help=f"where the lab keeps its state, keys, logs and kavlan configuration (default {DEFAULT_STATE_DIR})")
-    common.add_argument("--inventory", help="the lab's testbed description (TOML; default: the built-in lab.toml)")
-    common.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"prefix of every lab namespace (default {DEFAULT_PREFIX})")
+    common.add_argument(
+        "--state-dir",
+        default=os.environ.get("KAVLAN_LAB_STATE_DIR") or str(DEFAULT_STATE_DIR),
+        help=f"where the lab keeps its state, keys, logs and kavlan configuration (default {DEFAULT_STATE_DIR})",
+    )
+    common.add_argument(
+        "--inventory", help="the lab's testbed description (TOML; default: the built-in lab.toml)"
+    )
+    common.add_argument(
+        "--prefix", default=DEFAULT_PREFIX, help=f"prefix of every lab namespace (default {DEFAULT_PREFIX})"
+    )
     common.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    p = _Parser(prog=PROG, description="A KaVLAN testbed on this machine: nodes, switches, router, gateways and a "
-                                       "frontend as network namespaces, with DHCP, sshd and atd.")
+    p = _Parser(
+        prog=PROG,
+        description="A KaVLAN testbed on this machine: nodes, switches, router, gateways and a "
+        "frontend as network namespaces, with DHCP, sshd and atd.",
+    )
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     up = sub.add_parser("up", parents=[common], help="build the lab and start its daemons")
     up.add_argument("--keep-on-failure", action="store_true", help="leave a half-built lab for inspection")
     sub.add_parser("down", parents=[common], help="stop and remove everything the lab made")
-    st = sub.add_parser("status", parents=[common], help="namespaces, daemons, and each node's VLAN and address")
+    st = sub.add_parser(
+        "status", parents=[common], help="namespaces, daemons, and each node's VLAN and address"
+    )
     st.add_argument("--json", action="store_true", help="JSON output")
-    sh = sub.add_parser("shell", parents=[common], help="an interactive shell in the frontend namespace (or a host)")
+    sh = sub.add_parser(
+        "shell", parents=[common], help="an interactive shell in the frontend namespace (or a host)"
+    )
     sh.add_argument("--host", help="a node or gateway instead of the frontend: its console")
-    ex = sub.add_parser("exec", parents=[common], help="run a command in the frontend namespace: exec -- CMD ...")
+    ex = sub.add_parser(
+        "exec", parents=[common], help="run a command in the frontend namespace: exec -- CMD ..."
+    )
     ex.add_argument("--host", help="a node or gateway instead of the frontend: its console")
     ex.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     return p
@@ -55,16 +71,20 @@ def _up(lab: Lab, keep: bool) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     topo = lab.up(clean_on_failure=not keep)
-    print(f"lab up in {time.monotonic() - started:.1f} s ({lab.dir}, prefix {lab.prefix}): {len(topo.nodes)} nodes, "
-          f"{len(topo.switches)} switches, gateways {', '.join(h.name for h in topo.gateways)}")
+    print(
+        f"lab up in {time.monotonic() - started:.1f} s ({lab.dir}, prefix {lab.prefix}): {len(topo.nodes)} nodes, "
+        f"{len(topo.switches)} switches, gateways {', '.join(h.name for h in topo.gateways)}"
+    )
     print(f"enter it: {PROG} shell, or {PROG} exec -- CMD (kavlan, kavlan-oarsub, ssh NODE, ping NODE)")
     return 0
 
 
 def _down(lab: Lab) -> int:
     report = lab.down()
-    print(f"lab down: stopped {report.processes} processes, removed {len(report.namespaces)} namespaces "
-          f"and {report.files} files")
+    print(
+        f"lab down: stopped {report.processes} processes, removed {len(report.namespaces)} namespaces "
+        f"and {report.files} files"
+    )
     for line in report.leftovers:
         sys.stderr.write(f"{PROG}: left behind: {line}\n")
     return 1 if report.leftovers else 0

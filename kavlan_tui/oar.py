@@ -39,8 +39,12 @@ def _fatal(prog: str, exc: Exception, debug: bool) -> int:
     return 1
 
 
-def _run(prog: str, body: Callable[[Service], Awaitable[int]], debug: bool = False,
-         remote: dict[str, str | None] | None = None) -> int:
+def _run(
+    prog: str,
+    body: Callable[[Service], Awaitable[int]],
+    debug: bool = False,
+    remote: dict[str, str | None] | None = None,
+) -> int:
     async def go() -> int:
         service = connect(config.load(**(remote or {})))
         try:
@@ -61,12 +65,32 @@ def _run(prog: str, body: Callable[[Service], Awaitable[int]], debug: bool = Fal
 
 def oarsub_main(argv: Sequence[str] | None = None) -> int:
     p = _Parser(prog="kavlan-oarsub", description="Reserve nodes and VLANs, as oarsub does.")
-    p.add_argument("-l", "--resource", dest="resources", action="append", default=[],
-                   help="resource request, e.g. {\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=3,walltime=2")
-    p.add_argument("-t", "--type", dest="types", action="append", default=[], help="job type (deploy, ...); several -t are OK")
-    p.add_argument("-p", "--property", dest="properties", default="", help="node properties, e.g. \"cluster='suno'\"")
+    p.add_argument(
+        "-l",
+        "--resource",
+        dest="resources",
+        action="append",
+        default=[],
+        help="resource request, e.g. {\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=3,walltime=2",
+    )
+    p.add_argument(
+        "-t",
+        "--type",
+        dest="types",
+        action="append",
+        default=[],
+        help="job type (deploy, ...); several -t are OK",
+    )
+    p.add_argument(
+        "-p", "--property", dest="properties", default="", help="node properties, e.g. \"cluster='suno'\""
+    )
     p.add_argument("-n", "--name", default="", help="job name")
-    p.add_argument("-I", "--interactive", action="store_true", help="open a shell in the job; the job ends with the shell")
+    p.add_argument(
+        "-I",
+        "--interactive",
+        action="store_true",
+        help="open a shell in the job; the job ends with the shell",
+    )
     p.add_argument("--site", help="the site to reserve on (default: this frontend's)")
     p.add_argument("--json", action="store_true", help="print the job as JSON")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -74,13 +98,21 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("command", nargs="?", help="not supported: jobs here run no script; use -I or nothing")
     args = p.parse_args(argv)
     if args.command:
-        return _fatal(p.prog, BadInput("running a script in the job is not supported here: use -I, or no command to just reserve"), False)
+        return _fatal(
+            p.prog,
+            BadInput(
+                "running a script in the job is not supported here: use -I, or no command to just reserve"
+            ),
+            False,
+        )
     if len(args.resources) > 1:
         return _fatal(p.prog, BadInput("give one -l request (join resource groups with + or ,)"), False)
     request = args.resources[0] if args.resources else "nodes=1"
 
     async def body(service: Service) -> int:
-        job = await service.submit(request, types=args.types, name=args.name, properties=args.properties, site=args.site)
+        job = await service.submit(
+            request, types=args.types, name=args.name, properties=args.properties, site=args.site
+        )
         nodefile = await service.nodefile(job.id)
         if args.json:
             print(json.dumps(_job_json(job, service), indent=2))
@@ -105,7 +137,9 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
         )
         for key, value in api_overrides(args).items():  # the job's shell talks to the same API server
             if value:
-                env[f"KAVLAN_{key.upper()}"] = value if key == "api" else os.path.abspath(os.path.expanduser(value))
+                env[f"KAVLAN_{key.upper()}"] = (
+                    value if key == "api" else os.path.abspath(os.path.expanduser(value))
+                )
         shell = os.environ.get("SHELL") or "/bin/bash"
         # the job's shell runs in this process's foreground; the job ends with it, as with OAR
         rc = await asyncio.to_thread(subprocess.call, [shell], env=env)
@@ -139,7 +173,9 @@ def _job_json(job: Job, service: Service) -> dict[str, object]:
 def oarstat_main(argv: Sequence[str] | None = None) -> int:
     p = _Parser(prog="kavlan-oarstat", description="List jobs, as oarstat does.")
     p.add_argument("-j", "--job", type=int, help="show this job only")
-    p.add_argument("-u", "--user", nargs="?", const="", default=None, help="jobs of USER (yours without a name)")
+    p.add_argument(
+        "-u", "--user", nargs="?", const="", default=None, help="jobs of USER (yours without a name)"
+    )
     p.add_argument("-f", "--full", action="store_true", help="every detail of each job")
     p.add_argument("-s", "--state", action="store_true", help="only the state of each job")
     p.add_argument("-a", "--all", action="store_true", help="ended jobs too")
@@ -168,7 +204,9 @@ def oarstat_main(argv: Sequence[str] | None = None) -> int:
         print(f"{'Job id':<10} {'Name':<14} {'User':<14} {'Submission Date':<19} S {'Queue':<10}")
         print(f"{'-' * 10} {'-' * 14} {'-' * 14} {'-' * 19} - {'-' * 10}")
         for j in jobs:
-            print(f"{j.id:<10} {j.name[:14]:<14} {j.user[:14]:<14} {_date(j.submitted)} {j.state.value[0]} default")
+            print(
+                f"{j.id:<10} {j.name[:14]:<14} {j.user[:14]:<14} {_date(j.submitted)} {j.state.value[0]} default"
+            )
         return 0
 
     return _run(p.prog, body, args.debug, api_overrides(args))
@@ -186,7 +224,7 @@ def _full(j: Job, service: Service) -> str:
         f"    name = {j.name}",
         f"    owner = {j.user}",
         f"    state = {j.state.value}",
-        f"    wanted_resources = -l \"{j.request}\"",
+        f'    wanted_resources = -l "{j.request}"',
         f"    types = {', '.join(j.types)}",
         f"    assigned_hostnames = {hosts}",
         f"    vlans = {vlans}",
@@ -205,7 +243,9 @@ def _full(j: Job, service: Service) -> str:
 
 
 def oardel_main(argv: Sequence[str] | None = None) -> int:
-    p = _Parser(prog="kavlan-oardel", description="Delete jobs, as oardel does: their nodes go back to DEFAULT.")
+    p = _Parser(
+        prog="kavlan-oardel", description="Delete jobs, as oardel does: their nodes go back to DEFAULT."
+    )
     p.add_argument("jobs", nargs="+", help="job ids")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     add_api_arguments(p)
@@ -233,4 +273,3 @@ def oardel_main(argv: Sequence[str] | None = None) -> int:
         return rc
 
     return _run(p.prog, body, args.debug, api_overrides(args))
-

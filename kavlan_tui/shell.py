@@ -145,17 +145,24 @@ class Completions:
             for nic in node.nics:
                 ref = NicRef(node, nic)
                 meta = f"{node.cluster}, {node.site}" + ("" if nic.primary else f", {nic.name}")
-                self.nodes.append((inv.hostname(ref, DEFAULT, fqdn=False), inv.hostname(ref, DEFAULT), node.name, meta))
+                self.nodes.append(
+                    (inv.hostname(ref, DEFAULT, fqdn=False), inv.hostname(ref, DEFAULT), node.name, meta)
+                )
         self.vlans: list[tuple[int, str]] = [(DEFAULT, "default")]
         self.vlans += [(v, _KIND_WORD[VlanKind.of(v)]) for v in range(1, 10)]
         self.vlans += [(v, f"global, {site}") for v, site in sorted(inv.global_owner.items())]
         self.sites = list(inv.sites)
         self.requests: list[Suggestion] = [Suggestion("nodes=1", "one node, no VLAN")]
         for kind, word in (("kavlan-local", "local"), ("kavlan", "routed"), ("kavlan-global", "global")):
-            self.requests.append(Suggestion(f"{{\"type='{kind}'\"}}/vlan=1,nodes=2", f"a {word} VLAN and 2 nodes"))
+            self.requests.append(
+                Suggestion(f"{{\"type='{kind}'\"}}/vlan=1,nodes=2", f"a {word} VLAN and 2 nodes")
+            )
         for cluster in inv.sites[shell.service.site].clusters:
             self.requests.append(
-                Suggestion(f"{{\"type='kavlan'\"}}/vlan=1,{{\"cluster='{cluster}'\"}}/nodes=2", f"a routed VLAN and 2 {cluster} nodes")
+                Suggestion(
+                    f"{{\"type='kavlan'\"}}/vlan=1,{{\"cluster='{cluster}'\"}}/nodes=2",
+                    f"a routed VLAN and 2 {cluster} nodes",
+                )
             )
 
     def split(self, text: str) -> tuple[list[str], str]:
@@ -189,12 +196,16 @@ class Completions:
         if current.startswith("-") or p is None:
             used = {w[2:] for w in args if w.startswith("--")}
             return current, [
-                Suggestion(f"--{f.name}", f.help) for f in cmd.flags if f.name not in used and f"--{f.name}".startswith(current)
+                Suggestion(f"--{f.name}", f.help)
+                for f in cmd.flags
+                if f.name not in used and f"--{f.name}".startswith(current)
             ]
         return current, self.values(p, current, positional)
 
     def commands(self, prefix: str) -> list[Suggestion]:
-        out = [Suggestion(c.name, c.summary) for c in sorted(REGISTRY.commands.values(), key=lambda c: c.name)]
+        out = [
+            Suggestion(c.name, c.summary) for c in sorted(REGISTRY.commands.values(), key=lambda c: c.name)
+        ]
         out += [Suggestion(a, f"= {c.name}") for c in REGISTRY.commands.values() for a in c.aliases]
         out += [Suggestion(name, summary) for name, (_usage, summary) in SHELL_COMMANDS.items()]
         return [s for s in out if s.text.startswith(prefix)]
@@ -320,7 +331,9 @@ STYLE = {
 class Shell:
     """Runs lines through the registry, keeps the cached state the toolbar and completion show."""
 
-    def __init__(self, ctx: Context, *, printer: Printer = _print, debug: bool = False, live: bool = False) -> None:
+    def __init__(
+        self, ctx: Context, *, printer: Printer = _print, debug: bool = False, live: bool = False
+    ) -> None:
         self.ctx = ctx
         self.service: Service = ctx.service
         self.printer = printer
@@ -373,7 +386,10 @@ class Shell:
         except Exception as exc:
             if self.debug:
                 self.emit(traceback.format_exc().rstrip(), err=True)
-            self.emit(f"error: unexpected {type(exc).__name__}: {exc} (kavlan-shell --debug shows the traceback)", err=True)
+            self.emit(
+                f"error: unexpected {type(exc).__name__}: {exc} (kavlan-shell --debug shows the traceback)",
+                err=True,
+            )
             return False
         for out in result.lines:
             self.emit(out)
@@ -394,7 +410,13 @@ class Shell:
         if name is None:
             width = max(len(c.usage) for c in REGISTRY.commands.values())
             lines = ["commands (help COMMAND explains one; ';' separates commands on a line):", *lines]
-            lines += [f"  {usage:<{width}}  {summary}" for usage, summary in (SHELL_COMMANDS["help"], ("exit, quit", "Leave the shell (Ctrl-D does too)"))]
+            lines += [
+                f"  {usage:<{width}}  {summary}"
+                for usage, summary in (
+                    SHELL_COMMANDS["help"],
+                    ("exit, quit", "Leave the shell (Ctrl-D does too)"),
+                )
+            ]
         self.emit("\n".join(lines))
         return True
 
@@ -477,11 +499,15 @@ class Shell:
         elif not job.running:
             parts.append(("class:bottom-toolbar.warn", f" job {job_id} has ended ({job.state.value}) "))
         else:
-            vlans = ", ".join(vlan_label(v.vlan) + ("" if v.site == s.site else f"@{v.site}") for v in job.vlans)
+            vlans = ", ".join(
+                vlan_label(v.vlan) + ("" if v.site == s.site else f"@{v.site}") for v in job.vlans
+            )
             parts.append(
-                ("class:bottom-toolbar.job",
-                 f" job {job_id}: {format_walltime(job.remaining(time.time()))} left, {len(job.nodes)} node(s), "
-                 f"VLAN {vlans or 'none'} ")
+                (
+                    "class:bottom-toolbar.job",
+                    f" job {job_id}: {format_walltime(job.remaining(time.time()))} left, {len(job.nodes)} node(s), "
+                    f"VLAN {vlans or 'none'} ",
+                )
             )
         others = len([j for j in self.jobs if j.id != job_id])
         if others:
@@ -524,8 +550,10 @@ class Shell:
         unsubscribe = self.service.events.subscribe(self.on_event)
         await self.refresh()
         job = f", job {self.ctx.job_id}" if self.ctx.job_id is not None else ""
-        self.emit(f"kavlan-shell {VERSION}: {self.ctx.user} at {self.service.site}{job}. "
-                  "'help' lists the commands, Tab completes, Ctrl-D leaves.")
+        self.emit(
+            f"kavlan-shell {VERSION}: {self.ctx.user} at {self.service.site}{job}. "
+            "'help' lists the commands, Tab completes, Ctrl-D leaves."
+        )
         ticker = asyncio.create_task(self._tick())
         try:
             with patch_stdout():
@@ -558,7 +586,10 @@ class Shell:
             nonlocal presses
             presses += 1
             if presses == 1:
-                self.emit("a command is running: Ctrl-C again abandons it (a move may then be half done: run drift)", err=True)
+                self.emit(
+                    "a command is running: Ctrl-C again abandons it (a move may then be half done: run drift)",
+                    err=True,
+                )
             else:
                 task.cancel()
 
@@ -587,7 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="KaVLAN shell: reserve, move nodes between VLANs, DHCP, jobs. "
         "Interactive on a terminal; otherwise reads commands from stdin, one a line.",
     )
-    p.add_argument("-c", dest="command", metavar="CMDS", help="run these commands (separated by ';') and exit")
+    p.add_argument(
+        "-c", dest="command", metavar="CMDS", help="run these commands (separated by ';') and exit"
+    )
     p.add_argument("-j", "--job", help="the current job (default: $OAR_JOB_ID)")
     p.add_argument("-v", "--verbose", action="store_true", help="report every node moved and every switch")
     p.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -134,8 +134,18 @@ def kenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
-    for k in ("OAR_JOB_ID", "KAVLAN_INVENTORY", "KAVLAN_DATABASE", "KAVLAN_SITE", "KAVLAN_ADMINS", "KAVLAN_API",
-              "KAVLAN_CA_CERT", "KAVLAN_CLIENT_CERT", "KAVLAN_CLIENT_KEY", "KAVLAN_API_PASSWORD"):
+    for k in (
+        "OAR_JOB_ID",
+        "KAVLAN_INVENTORY",
+        "KAVLAN_DATABASE",
+        "KAVLAN_SITE",
+        "KAVLAN_ADMINS",
+        "KAVLAN_API",
+        "KAVLAN_CA_CERT",
+        "KAVLAN_CLIENT_CERT",
+        "KAVLAN_CLIENT_KEY",
+        "KAVLAN_API_PASSWORD",
+    ):
         monkeypatch.delenv(k, raising=False)
     env = dict(os.environ)
     return env
@@ -157,11 +167,15 @@ def make_service(
     inv_path = tmp_path / "testbed.toml"
     database = database_for(backend, request)
 
-    def make(user: str = "alice", options: Mapping[str, Mapping[str, Any]] | None = None, **kw: Any) -> KavlanService:
+    def make(
+        user: str = "alice", options: Mapping[str, Mapping[str, Any]] | None = None, **kw: Any
+    ) -> KavlanService:
         if options is not None or not inv_path.exists():
             small_inventory(inv_path, options)
         kw.setdefault("database", database)
-        settings = config.load(user=user, inventory=str(inv_path), **{k: v for k, v in kw.items() if k != "clock"})
+        settings = config.load(
+            user=user, inventory=str(inv_path), **{k: v for k, v in kw.items() if k != "clock"}
+        )
         svc = KavlanService(settings, clock=kw["clock"]) if "clock" in kw else KavlanService(settings)
         made.append(svc)
         return svc

@@ -155,7 +155,13 @@ def set_access(state: dict[str, Any], port: int, vid: int) -> None:
     """In a state dict: ``port`` untagged in ``vid`` only, with that PVID; the VLAN is created if missing."""
     vlans = state["vlans"]
     if str(vid) not in vlans:
-        vlans[str(vid)] = {"name": f"VLAN{vid:04d}", "egress": [], "forbidden": [], "untagged": [], "status": 1}
+        vlans[str(vid)] = {
+            "name": f"VLAN{vid:04d}",
+            "egress": [],
+            "forbidden": [],
+            "untagged": [],
+            "status": 1,
+        }
     for other_vid, vlan in vlans.items():
         if other_vid != str(vid):
             for key in ("egress", "untagged"):
@@ -196,7 +202,9 @@ def _ber_oid(oid: str) -> bytes:
 
 def _get_packet(community: str, oid: str, request_id: int) -> bytes:
     varbind = _ber(0x30, _ber_oid(oid) + b"\x05\x00")
-    pdu = _ber(0xA0, _ber(0x02, request_id.to_bytes(2, "big")) + b"\x02\x01\x00\x02\x01\x00" + _ber(0x30, varbind))
+    pdu = _ber(
+        0xA0, _ber(0x02, request_id.to_bytes(2, "big")) + b"\x02\x01\x00\x02\x01\x00" + _ber(0x30, varbind)
+    )
     return _ber(0x30, b"\x02\x01\x01" + _ber(0x04, community.encode()) + pdu)
 
 

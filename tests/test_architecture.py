@@ -26,13 +26,20 @@ def test_core_source_imports_no_face():
 
 
 def _loaded_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return {m.split(".")[0] for m in out.split()}
 
 
 def test_importing_the_core_loads_no_face():
-    loaded = _loaded_after("import kavlan_core.service, kavlan_core.reservations, kavlan_core.drivers.simulated")
+    loaded = _loaded_after(
+        "import kavlan_core.service, kavlan_core.reservations, kavlan_core.drivers.simulated"
+    )
     assert not loaded & set(FACES), loaded & set(FACES)
 
 

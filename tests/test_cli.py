@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-TUTORIAL_HELP = (Path(__file__).parent.parent.parent / "shared" / "seed" / "advanced-kavlan-tutorial.txt")
+TUTORIAL_HELP = Path(__file__).parent.parent.parent / "shared" / "seed" / "advanced-kavlan-tutorial.txt"
 
 
 def sh(args, env, *, input=None, check=None):
@@ -60,7 +60,9 @@ def test_outputs_scripts_can_parse(kenv):
     vlan = sh(["kavlan", "-V"], env, check=0).stdout
     assert vlan.strip().isdigit() and vlan == f"{int(vlan)}\n"
     assert sh(["kavlan", "-V", "-j", str(job)], kenv, check=0).stdout == vlan
-    nodes = json.loads(sh(["kavlan-oarstat", "-j", str(job), "--json"], kenv, check=0).stdout)[str(job)]["assigned_nodes"]
+    nodes = json.loads(sh(["kavlan-oarstat", "-j", str(job), "--json"], kenv, check=0).stdout)[str(job)][
+        "assigned_nodes"
+    ]
     assert sh(["kavlan", "-s"], env, check=0).stdout == ""
     got = sh(["kavlan", "-g"], env, check=0).stdout.splitlines()
     assert got == [f"{n}: {vlan.strip()}" for n in nodes]
@@ -87,8 +89,14 @@ def test_outputs_scripts_can_parse(kenv):
         (["-g", "-m", "suno-2;reboot"], "is not a node name"),
         (["-s", "-i", "42", "-m", "suno-1"], "VLAN 42 is out of range"),
         (["-s", "-i", "four", "-m", "suno-1"], "'four' is not a VLAN id"),
-        (["-s", "-i", "4", "-f", "/nonexistent/nodefile"], "cannot read nodefile /nonexistent/nodefile: no such file"),
-        (["-s", "-i", "4", "-m", "suno-1"], "Not enough privileges on Kavlan resources: suno-1.sophia.grid5000.fr"),
+        (
+            ["-s", "-i", "4", "-f", "/nonexistent/nodefile"],
+            "cannot read nodefile /nonexistent/nodefile: no such file",
+        ),
+        (
+            ["-s", "-i", "4", "-m", "suno-1"],
+            "Not enough privileges on Kavlan resources: suno-1.sophia.grid5000.fr",
+        ),
         (["-g"], "no node given"),
         (["-e"], "no VLAN given"),
         (["-l", "-m", "suno-1"], "-l lists a VLAN's nodes"),
@@ -119,7 +127,9 @@ def test_nodefiles(kenv, tmp_path):
     assert "line 2: 'this is not a node' is not a node name" in proc.stderr
     assert sh(["kavlan", "-g", "-m", "suno-1"], env, check=0).stdout == "suno-1.sophia.grid5000.fr: DEFAULT\n"
     # OAR's nodefile lists each node once per core: duplicates fold
-    nodefile = json.loads(sh(["kavlan-oarstat", "-j", str(job), "--json"], kenv, check=0).stdout)[str(job)]["assigned_nodes"]
+    nodefile = json.loads(sh(["kavlan-oarstat", "-j", str(job), "--json"], kenv, check=0).stdout)[str(job)][
+        "assigned_nodes"
+    ]
     dup = tmp_path / "dup"
     dup.write_text("".join(f"{n}\n" * 8 for n in nodefile))
     assert sh(["kavlan", "-s", "-f", str(dup)], env, check=0).stdout == ""
@@ -130,7 +140,9 @@ def test_someone_elses_node_changes_nothing(kenv):
     bob = {**kenv, "KAVLAN_USER": "bob"}
     a_job = reserve(kenv)
     b_job = reserve(bob)
-    a_nodes = json.loads(sh(["kavlan-oarstat", "-j", str(a_job), "--json"], kenv, check=0).stdout)[str(a_job)]["assigned_nodes"]
+    a_nodes = json.loads(sh(["kavlan-oarstat", "-j", str(a_job), "--json"], kenv, check=0).stdout)[
+        str(a_job)
+    ]["assigned_nodes"]
     proc = sh(["kavlan", "-s", "-j", str(b_job), "-m", a_nodes[0]], bob, check=1)
     assert f"{a_nodes[0]}: {a_nodes[0].split('.')[0]} is not in a running job of bob" in proc.stderr
     assert sh(["kavlan", "-g", "-m", a_nodes[0]], bob, check=0).stdout.endswith(": DEFAULT\n")
@@ -165,15 +177,24 @@ def test_oar_commands(kenv):
     assert stat[0].split()[:2] == ["Job", "id"] and any(line.startswith(f"{job} ") for line in stat)
     assert sh(["kavlan-oarstat", "-s", "-j", str(job)], kenv, check=0).stdout == f"{job}: Running\n"
     full = sh(["kavlan-oarstat", "-f", "-j", str(job)], kenv, check=0).stdout
-    assert "walltime = 0:30:00" in full and "assigned_hostnames = helios-1.sophia.grid5000.fr+helios-2" in full
+    assert (
+        "walltime = 0:30:00" in full and "assigned_hostnames = helios-1.sophia.grid5000.fr+helios-2" in full
+    )
     proc = sh(["kavlan-oardel", str(job)], {**kenv, "KAVLAN_USER": "bob"}, check=1)
     assert f"job {job} belongs to alice, not to bob" in proc.stderr
     out = sh(["kavlan-oardel", str(job)], kenv, check=0).stdout
     assert out.startswith(f"Deleting the job = {job} ...REGISTERED.")
     assert sh(["kavlan-oarstat", "-s", "-j", str(job)], kenv, check=0).stdout == f"{job}: Terminated\n"
-    assert sh(["kavlan-oardel", str(job)], kenv, check=1).stderr.strip().endswith("has already ended (Terminated)")
+    assert (
+        sh(["kavlan-oardel", str(job)], kenv, check=1)
+        .stderr.strip()
+        .endswith("has already ended (Terminated)")
+    )
     assert "bad count" in sh(["kavlan-oarsub", "-l", "nodes=lots"], kenv, check=1).stderr
-    assert "not enough free nodes" in sh(["kavlan-oarsub", "-l", "{\"cluster='suno'\"}/nodes=999"], kenv, check=1).stderr
+    assert (
+        "not enough free nodes"
+        in sh(["kavlan-oarsub", "-l", "{\"cluster='suno'\"}/nodes=999"], kenv, check=1).stderr
+    )
 
 
 def test_drift_and_repair(kenv):
@@ -189,4 +210,7 @@ def test_drift_and_repair(kenv):
     admin = {**kenv, "KAVLAN_ADMINS": "alice"}
     assert "suno-7.sophia.grid5000.fr: success" in sh(["kavlan", "--repair"], admin, check=0).stdout
     assert sh(["kavlan", "--drift", "--site", "sophia"], kenv, check=0).stdout.startswith("no drift")
-    assert "--site goes with --drift" in sh(["kavlan", "-g", "-m", "suno-1", "--site", "lille"], kenv, check=1).stderr
+    assert (
+        "--site goes with --drift"
+        in sh(["kavlan", "-g", "-m", "suno-1", "--site", "lille"], kenv, check=1).stderr
+    )

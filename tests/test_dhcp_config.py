@@ -121,8 +121,11 @@ def test_isc_global_vlan_holds_every_site_with_its_own_next_server(demo: Invento
         assert h["domain"] == f"{site}.grid5000.fr"
         assert h["next"] == kadeploy[site]
     names = {h["fqdn"] for h in hosts}
-    assert {"suno-2-kavlan-18.sophia.grid5000.fr", "chifflot-1-kavlan-18.lille.grid5000.fr",
-            "nova-7-kavlan-18.lyon.grid5000.fr"} <= names
+    assert {
+        "suno-2-kavlan-18.sophia.grid5000.fr",
+        "chifflot-1-kavlan-18.lille.grid5000.fr",
+        "nova-7-kavlan-18.lyon.grid5000.fr",
+    } <= names
 
 
 @pytest.mark.parametrize("vlan", [LOCAL, ROUTED, GLOBAL])
@@ -173,8 +176,9 @@ def test_dnsmasq_serves_fixed_addresses_only_without_dns(demo: Inventory) -> Non
 
 
 def test_dnsmasq_with_dns_and_reloadable_files(demo: Inventory) -> None:
-    text = dhcp.render_dnsmasq(demo, "sophia", GLOBAL, dns=True, hostsfile="/s/hosts", addnhosts="/s/names",
-                               next_server="10.76.0.30")
+    text = dhcp.render_dnsmasq(
+        demo, "sophia", GLOBAL, dns=True, hostsfile="/s/hosts", addnhosts="/s/names", next_server="10.76.0.30"
+    )
     lines = text.splitlines()
     assert "port=0" not in lines and "local=/lille.grid5000.fr/" in lines
     assert "dhcp-hostsfile=/s/hosts" in lines and "addn-hosts=/s/names" in lines
@@ -190,7 +194,12 @@ def test_kea_has_one_subnet_with_a_reservation_per_nic(demo: Inventory) -> None:
     doc = json.loads(dhcp.render_kea(demo, "sophia", GLOBAL, interface="veth0", leasefile="/srv/kea.csv"))
     d4 = doc["Dhcp4"]
     assert d4["interfaces-config"]["interfaces"] == ["veth0"]
-    assert d4["lease-database"] == {"type": "memfile", "persist": True, "name": "/srv/kea.csv", "lfc-interval": 3600}
+    assert d4["lease-database"] == {
+        "type": "memfile",
+        "persist": True,
+        "name": "/srv/kea.csv",
+        "lfc-interval": 3600,
+    }
     (subnet,) = d4["subnet4"]
     assert subnet["subnet"] == "10.76.0.0/18" and subnet["id"] == GLOBAL
     assert subnet["boot-file-name"] == "pxelinux.0" and subnet["next-server"] == "10.64.0.4"
@@ -223,13 +232,21 @@ VALIDATORS = {
 
 
 @pytest.mark.parametrize("fmt", list(VALIDATORS))
-@pytest.mark.parametrize(("site", "vlan"), [("sophia", LOCAL), ("sophia", ROUTED), ("sophia", GLOBAL), ("lyon", 9)])
-def test_the_server_accepts_the_config(demo: Inventory, tmp_path: Path, fmt: str, site: str, vlan: int) -> None:
+@pytest.mark.parametrize(
+    ("site", "vlan"), [("sophia", LOCAL), ("sophia", ROUTED), ("sophia", GLOBAL), ("lyon", 9)]
+)
+def test_the_server_accepts_the_config(
+    demo: Inventory, tmp_path: Path, fmt: str, site: str, vlan: int
+) -> None:
     binary, command = VALIDATORS[fmt]
     if shutil.which(binary) is None:
         pytest.skip(f"{binary} is not installed")
     (path,) = dhcp.write_configs(demo, site, vlan, tmp_path, formats=[fmt], next_server="10.64.64.30")
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "KEA_LOCKFILE_DIR": str(tmp_path), "KEA_PIDFILE_DIR": str(tmp_path)}
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "KEA_LOCKFILE_DIR": str(tmp_path),
+        "KEA_PIDFILE_DIR": str(tmp_path),
+    }
     proc = subprocess.run(command(path), capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
@@ -239,7 +256,9 @@ def test_dnsmasq_config_with_dns_passes_its_check(demo: Inventory, tmp_path: Pat
         pytest.skip("dnsmasq is not installed")
     path = tmp_path / "dns.conf"
     path.write_text(dhcp.render_dnsmasq(demo, "sophia", GLOBAL, dns=True))
-    proc = subprocess.run(["dnsmasq", "--test", f"--conf-file={path}"], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        ["dnsmasq", "--test", f"--conf-file={path}"], capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -259,7 +278,9 @@ def test_cli_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = tmp_path / "out"
     assert dhcpconf.main(["--site", "sophia", "--vlan-id", "4", "--format", "all", "-o", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "dhcpd-kavlan-4-sophia.conf", "dhcpd-kavlan-4-sophia.dnsmasq.conf", "dhcpd-kavlan-4-sophia.kea.json"
+        "dhcpd-kavlan-4-sophia.conf",
+        "dhcpd-kavlan-4-sophia.dnsmasq.conf",
+        "dhcpd-kavlan-4-sophia.kea.json",
     ]
     assert "generating" in capsys.readouterr().out
 
@@ -281,8 +302,12 @@ def test_cli_prints_one_config_with_dash(demo: Inventory, capsys: pytest.Capture
 @pytest.mark.usefixtures("no_user_config")
 @pytest.mark.parametrize(
     "argv",
-    [["--site", "atlantis", "--vlan-id", "4"], ["--site", "sophia", "--vlan-id", "DEFAULT"],
-     ["--site", "sophia", "--vlan-id", "x"], ["--site", "sophia", "--vlan-id", "13"]],
+    [
+        ["--site", "atlantis", "--vlan-id", "4"],
+        ["--site", "sophia", "--vlan-id", "DEFAULT"],
+        ["--site", "sophia", "--vlan-id", "x"],
+        ["--site", "sophia", "--vlan-id", "13"],
+    ],
 )
 def test_cli_bad_site_or_vlan_is_one_sentence_and_status_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]

@@ -45,7 +45,9 @@ def test_a_server_never_started_is_off_with_no_leases(tmp_path: Path) -> None:
     assert m.stop("lab", 4) == "off"
 
 
-def test_a_pid_file_naming_another_process_is_failed_and_stop_leaves_that_process_alone(tmp_path: Path) -> None:
+def test_a_pid_file_naming_another_process_is_failed_and_stop_leaves_that_process_alone(
+    tmp_path: Path,
+) -> None:
     m = DnsmasqManager(tmp_path / "state")
     files = m.files("lab", 4)
     files.directory.mkdir(parents=True)
@@ -158,8 +160,21 @@ class Lab:
             _sh("ip", "netns", "add", ns)
             self.made.append(ns)
             _sh("ip", "-n", ns, "link", "set", "lo", "up")
-        _sh("ip", "-n", self.server_ns, "link", "add", self.server_if, "type", "veth",
-            "peer", "name", self.client_if, "netns", self.client_ns)
+        _sh(
+            "ip",
+            "-n",
+            self.server_ns,
+            "link",
+            "add",
+            self.server_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            self.client_if,
+            "netns",
+            self.client_ns,
+        )
         _sh("ip", "-n", self.server_ns, "addr", "add", SERVER_ADDRESS, "dev", self.server_if)
         _sh("ip", "-n", self.server_ns, "link", "set", self.server_if, "up")
         self.set_client_mac(MAC1)
@@ -172,14 +187,36 @@ class Lab:
 
     def udhcpc(self, script: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["ip", "netns", "exec", self.client_ns, "busybox", "udhcpc", "-i", self.client_if,
-             "-n", "-q", "-T", "2", "-t", "3", "-s", str(script)],
-            capture_output=True, text=True, timeout=20,
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.client_ns,
+                "busybox",
+                "udhcpc",
+                "-i",
+                self.client_if,
+                "-n",
+                "-q",
+                "-T",
+                "2",
+                "-t",
+                "3",
+                "-s",
+                str(script),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
 
     def client_addresses(self) -> str:
-        return subprocess.run(["ip", "-n", self.client_ns, "-4", "addr", "show", "dev", self.client_if],
-                              capture_output=True, text=True, timeout=10).stdout
+        return subprocess.run(
+            ["ip", "-n", self.client_ns, "-4", "addr", "show", "dev", self.client_if],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
 
     def down(self) -> None:
         # deleting a namespace deletes the veth end inside it, and so the pair
@@ -206,7 +243,9 @@ def lab() -> Iterator[Lab]:
         try:
             lab.up()
         except subprocess.CalledProcessError as exc:
-            pytest.skip(f"cannot build network namespaces here: {exc.stderr.decode(errors='replace').strip()}")
+            pytest.skip(
+                f"cannot build network namespaces here: {exc.stderr.decode(errors='replace').strip()}"
+            )
         yield lab
     finally:
         lab.down()
@@ -221,8 +260,11 @@ def _dnsmasq_pids_with(conf: Path) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and os.path.basename(argv[0].decode(errors="replace")) == "dnsmasq" and \
-                f"--conf-file={conf}".encode() in argv:
+        if (
+            argv
+            and os.path.basename(argv[0].decode(errors="replace")) == "dnsmasq"
+            and f"--conf-file={conf}".encode() in argv
+        ):
             out.append(int(entry.name))
     return out
 
@@ -282,8 +324,16 @@ def test_dnsmasq_serves_the_nodes_fixed_address_end_to_end(lab: Lab, tmp_path: P
         assert proc.returncode == 0, proc.stdout + proc.stderr
         bound = out.read_text().split()
         # event, ip, mask, router, hostname, domain, next-server, boot file
-        assert bound[:8] == ["bound", "10.78.64.11", "18", "10.78.64.1", "tiny-1-kavlan-4", "lab.grid5000.fr",
-                             "10.79.0.4", "pxelinux.0"]
+        assert bound[:8] == [
+            "bound",
+            "10.78.64.11",
+            "18",
+            "10.78.64.1",
+            "tiny-1-kavlan-4",
+            "lab.grid5000.fr",
+            "10.79.0.4",
+            "pxelinux.0",
+        ]
         assert "inet 10.78.64.11/18" in lab.client_addresses()
         assert _wait(lambda: any(le.ip == "10.78.64.11" for le in m.leases("lab", VLAN)), 3)
         (lease,) = m.leases("lab", VLAN)

@@ -42,7 +42,10 @@ def test_lab_addresses_stay_clear_of_the_machine_networks():
         (("global_vlan = 18", "global_vlan = 3"), "not in 10-21"),
         (('"4" = "10.64.64.0/18"', '"4" = "10.64.64.0/20"'), "needs a /18"),
         (('switch = "sw1"\nport', 'switch = "nosuch"\nport'), "unknown switch"),
-        (('nodes = "3-4"\nswitch = "sw2"', 'nodes = "1-2"\nswitch = "sw2"'), "no cabling|defined twice|cabled"),
+        (
+            ('nodes = "3-4"\nswitch = "sw2"', 'nodes = "1-2"\nswitch = "sw2"'),
+            "no cabling|defined twice|cabled",
+        ),
         (("domain", "domain = = "), "not valid TOML"),
     ],
 )

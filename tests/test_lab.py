@@ -30,7 +30,8 @@ from kavlan_tui import lab as lab_cli
 MISSING = missing_tools() if os.geteuid() == 0 else []
 needs_lab = pytest.mark.skipif(
     os.geteuid() != 0 or bool(MISSING),
-    reason="the lab needs root (network namespaces; CI runs as root)" if os.geteuid() != 0
+    reason="the lab needs root (network namespaces; CI runs as root)"
+    if os.geteuid() != 0
     else f"the lab needs {', '.join(MISSING)} (apt-get install them)",
 )
 HAS_AT = shutil.which("atd", path="/usr/sbin:/usr/bin:/sbin:/bin") is not None
@@ -60,7 +61,7 @@ def reap_zombies() -> None:
             continue
         with contextlib.suppress(OSError, ValueError):
             stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
+            fields = stat[stat.rindex(")") + 2 :].split()
             if fields[0] == "Z" and int(fields[1]) == os.getpid():
                 os.waitpid(int(entry.name), os.WNOHANG)
 
@@ -81,17 +82,31 @@ def leftovers(prefix: str, state_dir: Path, procs: list[Proc]) -> list[str]:
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if entry.name.isdigit() and (str(state_dir) in cmdline or f" {prefix}" in cmdline) and int(entry.name) != os.getpid():
+            if (
+                entry.name.isdigit()
+                and (str(state_dir) in cmdline or f" {prefix}" in cmdline)
+                and int(entry.name) != os.getpid()
+            ):
                 out.append(f"process {entry.name}: {cmdline[:120]}")
     return out
 
 
-def kavlan_lab(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kavlan_tui.lab", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+def kavlan_lab(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kavlan_tui.lab", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
-def lab_exec(lab: Lab, *cmd: str, host: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def lab_exec(
+    lab: Lab, *cmd: str, host: str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     where = ["--host", host] if host else []
     return kavlan_lab("exec", "--state-dir", str(lab.dir), *where, "--", *cmd, timeout=timeout)
 
@@ -146,7 +161,9 @@ def test_the_lab_topology_keeps_local_vlans_off_the_router_and_names_short() -> 
     assert all(ns.startswith("kt12345-") for ns in topo.namespaces)
     assert all(len(name) <= 15 for link in topo.links for name in (link.a, link.b))
     router_legs = {link.b for link in topo.links if link.b_ns == topo.router}
-    assert router_legs == {f"vl{topo.tags[v]}" for v in (DEFAULT, *ROUTED_IDS, 18)}, "no router leg in local VLANs"
+    assert router_legs == {f"vl{topo.tags[v]}" for v in (DEFAULT, *ROUTED_IDS, 18)}, (
+        "no router leg in local VLANs"
+    )
     assert [topo.dhcp[v].netns for v in LOCAL_IDS] == [f"kt12345-kavlan-{v}" for v in LOCAL_IDS]
     assert all(topo.dhcp[v].netns == topo.router for v in ROUTED_IDS)
     assert {subnet for subnet, _ in topo.frontend_routes} == {topo.dhcp[v].subnet for v in (*ROUTED_IDS, 18)}
@@ -156,7 +173,9 @@ def test_the_lab_topology_keeps_local_vlans_off_the_router_and_names_short() -> 
     assert all(ipaddress.ip_address(line.split()[0]) in LAB_NET for line in hosts.splitlines()[3:])
 
 
-def test_kavlan_lab_says_it_needs_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_kavlan_lab_says_it_needs_root(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert lab_cli.main(["status"]) == 1
     assert capsys.readouterr().err == f"kavlan-lab: {lab_cli.NOT_ROOT}\n"
@@ -242,7 +261,10 @@ def test_nodes_moved_into_a_routed_vlan_answer_under_their_vlan_names(lab: Lab) 
     for node in [second] if HAS_AT and not late else [first, second]:
         assert lab_exec(lab, "/etc/init.d/networking", "restart", host=node).returncode == 0
     for node in nodes:
-        eventually(f"{node}-kavlan-{vid} answers from the frontend", lambda node=node: pings(lab, f"{node}-kavlan-{vid}"))
+        eventually(
+            f"{node}-kavlan-{vid} answers from the frontend",
+            lambda node=node: pings(lab, f"{node}-kavlan-{vid}"),
+        )
         assert ssh(lab, f"{node}-kavlan-{vid}", "hostname") == f"{node}-kavlan-{vid}"
     assert not pings(lab, first), "its DEFAULT address is gone"
     assert kavlan(lab, "-g", "-m", first).split() == [f"{first}.{SITE}.grid5000.fr:", str(vid)]
@@ -291,8 +313,14 @@ def test_a_failed_up_removes_everything_it_made(tmp_path: Path, monkeypatch: pyt
 def test_down_after_an_interrupted_up_removes_everything(tmp_path: Path) -> None:
     state_dir, prefix = tmp_path / "state", unique_prefix()
     with subreaper():
-        crashed = kavlan_lab("up", "--state-dir", str(state_dir), "--prefix", prefix,
-                             env={**os.environ, FAIL_AFTER: "daemons:crash"})
+        crashed = kavlan_lab(
+            "up",
+            "--state-dir",
+            str(state_dir),
+            "--prefix",
+            prefix,
+            env={**os.environ, FAIL_AFTER: "daemons:crash"},
+        )
         assert crashed.returncode == 70, crashed.stderr
         state = LabState.load(state_dir / builder.STATE_FILE)
         procs = what_it_runs(state)

@@ -27,8 +27,13 @@ from kavlan_core.lab.builder import Lab
 from kavlan_core.model import LOCAL_IDS, ROUTED_IDS
 
 HAS_DHCPD = shutil.which("dhcpd", path="/usr/sbin:/usr/bin:/sbin:/bin") is not None
-pytestmark = [needs_lab, pytest.mark.skipif(shutil.which("atd", path="/usr/sbin:/usr/bin") is None,
-                                            reason="the tutorial's safeguard needs at (apt-get install at)")]
+pytestmark = [
+    needs_lab,
+    pytest.mark.skipif(
+        shutil.which("atd", path="/usr/sbin:/usr/bin") is None,
+        reason="the tutorial's safeguard needs at (apt-get install at)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -67,21 +72,38 @@ def test_the_tutorial(lab: Lab) -> None:
     # --- a DHCP server of one's own on the first node -----------------------------------------------------
     kavlan(lab, "-d", "-j", str(job))
     first, second = (f"{n}-kavlan-{vid}" for n in nodes[:2])
-    out = lab_exec(lab, tool("kavlan-dhcp-config"), "--site", SITE, "--vlan-id", str(vid), "-o", "-",
-                   "--format", "isc" if HAS_DHCPD else "dnsmasq")
+    out = lab_exec(
+        lab,
+        tool("kavlan-dhcp-config"),
+        "--site",
+        SITE,
+        "--vlan-id",
+        str(vid),
+        "-o",
+        "-",
+        "--format",
+        "isc" if HAS_DHCPD else "dnsmasq",
+    )
     assert out.returncode == 0, out.stderr
     conf = out.stdout
     assert f"host {second}.{SITE}.grid5000.fr" in conf or f"{second}" in conf
     # copy it to the first node (the tutorial scp's it) and start the server there, logging, as the tutorial does
     here = f"/tmp/kavlan-tutorial-{lab.prefix.rstrip('-')}"
-    copy = lab_exec(lab, "sh", "-c", f"mkdir -p {here} && cat > {here}/dhcpd.conf <<'EOF'\n{conf}\nEOF\n"
-                    f"scp -q {here}/dhcpd.conf root@{first}:{here}/dhcpd.conf")
+    copy = lab_exec(
+        lab,
+        "sh",
+        "-c",
+        f"mkdir -p {here} && cat > {here}/dhcpd.conf <<'EOF'\n{conf}\nEOF\n"
+        f"scp -q {here}/dhcpd.conf root@{first}:{here}/dhcpd.conf",
+    )
     assert copy.returncode == 0, copy.stderr
     if HAS_DHCPD:
         server = f"dhcpd -d -cf {here}/dhcpd.conf -lf {here}/leases -pf {here}/pid eth0"
     else:
-        server = (f"dnsmasq --no-daemon --log-dhcp --conf-file={here}/dhcpd.conf --interface=eth0 --bind-interfaces "
-                  f"--dhcp-leasefile={here}/leases --pid-file={here}/pid")
+        server = (
+            f"dnsmasq --no-daemon --log-dhcp --conf-file={here}/dhcpd.conf --interface=eth0 --bind-interfaces "
+            f"--dhcp-leasefile={here}/leases --pid-file={here}/pid"
+        )
     ssh(lab, first, f"touch {here}/leases; setsid {server} > {here}/log 2>&1 < /dev/null & sleep 0.5; true")
     try:
         mac = ssh(lab, second, "cat /sys/class/net/eth0/address")
@@ -89,8 +111,11 @@ def test_the_tutorial(lab: Lab) -> None:
         # the second node restarts its network (in the background: its ssh session goes with its address)
         ssh(lab, second, "setsid /etc/init.d/networking restart > /dev/null 2>&1 < /dev/null & true")
         acked = f"DHCPACK on {address} to {mac}" if HAS_DHCPD else f"DHCPACK(eth0) {address} {mac}"
-        eventually(f"{first}'s own DHCP server gave {second} its address",
-                   lambda: acked in ssh(lab, first, f"cat {here}/log"), seconds=20)
+        eventually(
+            f"{first}'s own DHCP server gave {second} its address",
+            lambda: acked in ssh(lab, first, f"cat {here}/log"),
+            seconds=20,
+        )
         eventually(f"{second} answers after its restart", lambda: pings(lab, second))
     finally:
         ssh(lab, first, f"kill $(cat {here}/pid) 2>/dev/null; true")

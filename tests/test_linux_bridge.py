@@ -54,22 +54,36 @@ def lab():
 
 
 def pings(node: str, target: int) -> bool:
-    proc = subprocess.run(["ip", "netns", "exec", node, "ping", "-c", "1", "-W", "1", f"10.64.200.{target}"],
-                          capture_output=True, timeout=30)
+    proc = subprocess.run(
+        ["ip", "netns", "exec", node, "ping", "-c", "1", "-W", "1", f"10.64.200.{target}"],
+        capture_output=True,
+        timeout=30,
+    )
     return proc.returncode == 0
 
 
 def test_driver_moves_ports_and_isolates(lab):
     sw, nodes = lab
     drv = LinuxBridgeDriver(Switch("sw", "s", "linux_bridge", options={"netns": sw}))
-    assert {p: s.tag for p, s in run(drv.read_ports(["p1", "p2", "p3"])).items()} == {"p1": 100, "p2": 100, "p3": 100}
+    assert {p: s.tag for p, s in run(drv.read_ports(["p1", "p2", "p3"])).items()} == {
+        "p1": 100,
+        "p2": 100,
+        "p3": 100,
+    }
     assert pings(nodes[0], 2)
     run(drv.ensure_vlan(704, "kavlan-4"))
     run(drv.ensure_vlan(704, "kavlan-4"))  # a second time is harmless
     changes = [PortChange("p2", 100, 704), PortChange("p3", 100, 704)]
-    assert drv.describe(changes) == [f"ip -n {sw} link set p2 master vlan704", f"ip -n {sw} link set p3 master vlan704"]
+    assert drv.describe(changes) == [
+        f"ip -n {sw} link set p2 master vlan704",
+        f"ip -n {sw} link set p3 master vlan704",
+    ]
     run(drv.apply(changes))
-    assert {p: s.tag for p, s in run(drv.read_ports(["p1", "p2", "p3"])).items()} == {"p1": 100, "p2": 704, "p3": 704}
+    assert {p: s.tag for p, s in run(drv.read_ports(["p1", "p2", "p3"])).items()} == {
+        "p1": 100,
+        "p2": 704,
+        "p3": 704,
+    }
     assert pings(nodes[1], 3), "nodes in the same VLAN reach each other"
     assert not pings(nodes[0], 2), "nodes in different VLANs are isolated"
 
@@ -110,8 +124,10 @@ port = "p{{k}}"
         job = run(svc.submit("{\"type='kavlan'\"}/vlan=1,nodes=2"))
         vlan = job.vlans[0].vlan
         plan = run(svc.plan(list(job.nodes), vlan))
-        assert plan.switches[0].commands == [f"ip -n {sw} link set p1 master vlan{700 + vlan}",
-                                             f"ip -n {sw} link set p2 master vlan{700 + vlan}"]
+        assert plan.switches[0].commands == [
+            f"ip -n {sw} link set p1 master vlan{700 + vlan}",
+            f"ip -n {sw} link set p2 master vlan{700 + vlan}",
+        ]
         report = run(svc.set_vlan(list(job.nodes), vlan))
         assert report.ok, report.results
         assert pings(nodes[0], 2) and not pings(nodes[0], 3)

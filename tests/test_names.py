@@ -25,7 +25,9 @@ def test_tutorial_examples():
     assert (p.node, p.nic, p.vlan, p.site, p.domain) == ("suno-30", None, 2, "sophia", "grid5000.fr")
 
 
-@pytest.mark.parametrize("bad", ["", "suno", "-2", "suno-x", "suno-2;reboot", "suno 2", "Suno-2..x", "suno-2-kavlan-"])
+@pytest.mark.parametrize(
+    "bad", ["", "suno", "-2", "suno-x", "suno-2;reboot", "suno 2", "Suno-2..x", "suno-2-kavlan-"]
+)
 def test_malformed_names_are_refused(bad):
     with pytest.raises(names.BadHostname):
         names.parse(bad)

@@ -27,7 +27,9 @@ def test_tutorial_requests():
     assert r.walltime == 7200 and r.node_groups == []
     r = parse_request("nodes=2")
     assert r.groups[0].count == 2 and r.groups[0].conditions == ()
-    r = parse_request("{type='kavlan-global'}/vlan=1+{cluster in ('suno','uvb')}/host=4/core=2", "site='sophia'")
+    r = parse_request(
+        "{type='kavlan-global'}/vlan=1+{cluster in ('suno','uvb')}/host=4/core=2", "site='sophia'"
+    )
     assert r.groups[1].condition("cluster").values == {"suno", "uvb"}
     assert r.groups[1].condition("site").values == {"sophia"}
 
@@ -69,7 +71,9 @@ def test_allocation_picks_lowest_free_vlan_and_matching_nodes():
 
 kinds = st.sampled_from(["kavlan", "kavlan-local", "kavlan-global"])
 clusters = st.sampled_from(["suno", "uvb", "helios"])
-request = st.tuples(st.one_of(st.none(), kinds), st.one_of(st.none(), st.tuples(clusters, st.integers(1, 60))))
+request = st.tuples(
+    st.one_of(st.none(), kinds), st.one_of(st.none(), st.tuples(clusters, st.integers(1, 60)))
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -157,7 +157,9 @@ def test_partial_failure_rolls_back_the_other_switches(make_service):
     assert not report.ok
     by_node = {r.name.split(".")[0]: r for r in report.results}
     assert sorted(by_node) == [f"suno-{i}" for i in range(1, 9)]
-    assert by_node["suno-6"].status == "failure" and "refused to set port Gi1/0/2" in by_node["suno-6"].message
+    assert (
+        by_node["suno-6"].status == "failure" and "refused to set port Gi1/0/2" in by_node["suno-6"].message
+    )
     for n in ("suno-1", "suno-2", "suno-3", "suno-4", "suno-5", "suno-7", "suno-8"):
         assert by_node[n].status == "unchanged", by_node[n]
         assert "switch sw3 failed" in by_node[n].message
@@ -172,7 +174,11 @@ def test_timeout_is_retried_then_reported(make_service):
     sw2 = next(t for t in report.switches if t.switch == "sw2")
     assert not sw2.ok and "timed out" in sw2.error
     assert {r.name.split(".")[0]: r.status for r in report.results} == {
-        "suno-1": "unchanged", "suno-2": "unchanged", "suno-3": "failure", "suno-4": "unchanged"}
+        "suno-1": "unchanged",
+        "suno-2": "unchanged",
+        "suno-3": "failure",
+        "suno-4": "unchanged",
+    }
     assert set(vlan_of(svc, job.nodes).values()) == {DEFAULT}
 
 
@@ -181,7 +187,12 @@ def test_unreachable_switch_changes_nothing(make_service):
     job = reserve(svc, "nodes=4")
     report = run(svc.set_vlan(list(job.nodes), job.vlans[0].vlan))
     statuses = {r.name.split(".")[0]: r.status for r in report.results}
-    assert statuses == {"suno-1": "failure", "suno-2": "failure", "suno-3": "unchanged", "suno-4": "unchanged"}
+    assert statuses == {
+        "suno-1": "failure",
+        "suno-2": "failure",
+        "suno-3": "unchanged",
+        "suno-4": "unchanged",
+    }
     assert set(vlan_of(svc, job.nodes).values()) == {DEFAULT}
 
 
@@ -213,7 +224,9 @@ def test_job_expiry_puts_nodes_back_even_with_no_process_running(make_service):
     seen = []
     later.events.subscribe(seen.append)
     assert set(vlan_of(later, job.nodes).values()) == {DEFAULT}
-    assert seen and {e.at for e in seen} == {now[0]}  # stamped with the service's clock, as the faces show them
+    assert seen and {e.at for e in seen} == {
+        now[0]
+    }  # stamped with the service's clock, as the faces show them
     ended = run(later.job(job.id))
     assert ended.state.value == "Terminated"
     assert run(later.dhcp_state(vlan)) == "off"
@@ -239,10 +252,17 @@ def test_global_vlan_spans_sites(make_service):
     report = run(svc.set_vlan(list(job.nodes), 18))
     assert report.ok
     names = sorted(m.name for m in run(svc.members(18)))
-    assert names == ["chetemi-1-kavlan-18.lille.grid5000.fr", "chetemi-2-kavlan-18.lille.grid5000.fr",
-                     "suno-1-kavlan-18.sophia.grid5000.fr"]
+    assert names == [
+        "chetemi-1-kavlan-18.lille.grid5000.fr",
+        "chetemi-2-kavlan-18.lille.grid5000.fr",
+        "suno-1-kavlan-18.sophia.grid5000.fr",
+    ]
     infos = {v.label: v for v in run(svc.vlans("lille"))}
-    assert infos["18"].kind.value == "kavlan-global" and infos["18"].owner == "sophia" and infos["18"].members == 3
+    assert (
+        infos["18"].kind.value == "kavlan-global"
+        and infos["18"].owner == "sophia"
+        and infos["18"].members == 3
+    )
 
 
 def test_drift_is_found_and_repaired(make_service):

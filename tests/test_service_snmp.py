@@ -14,11 +14,15 @@ from kavlan_core.service import KavlanService
 
 
 @contextlib.contextmanager
-def four_switches(tmp_path: Path, third_args: tuple[str, ...] = ()) -> Iterator[tuple[list[Snmpd], Path, Path]]:
+def four_switches(
+    tmp_path: Path, third_args: tuple[str, ...] = ()
+) -> Iterator[tuple[list[Snmpd], Path, Path]]:
     """snmpd switches sw1..sw4 (8 ports each); suno-1..8 on ports 1-2 of each switch; VLAN 1 is DEFAULT."""
     with contextlib.ExitStack() as stack:
         agents = [
-            stack.enter_context(running_snmpd(tmp_path / f"sw{i}", ports=8, agent_args=third_args if i == 3 else ()))
+            stack.enter_context(
+                running_snmpd(tmp_path / f"sw{i}", ports=8, agent_args=third_args if i == 3 else ())
+            )
             for i in (1, 2, 3, 4)
         ]
         switches = "\n".join(
@@ -46,7 +50,9 @@ nodes = 8
 {cabling}
 """)
         creds = tmp_path / "credentials.toml"
-        creds.write_text(f'[lab-snmp]\nversion = "2c"\ncommunity = "{RW_COMMUNITY}"\nwrite_community = "{RW_COMMUNITY}"\n')
+        creds.write_text(
+            f'[lab-snmp]\nversion = "2c"\ncommunity = "{RW_COMMUNITY}"\nwrite_community = "{RW_COMMUNITY}"\n'
+        )
         yield agents, inv, creds
 
 
@@ -77,7 +83,9 @@ def test_third_switch_drops_a_write_the_others_are_rolled_back(kenv, tmp_path):
             assert sorted(by) == [f"suno-{i}" for i in range(1, 9)], "every node is reported"
             assert by["suno-6"].status == "failure" and "read-back" in by["suno-6"].message
             assert all(by[f"suno-{i}"].status == "unchanged" for i in (1, 2, 3, 4, 5, 7, 8))
-            assert all(set(a.access_vlans().values()) == {1} for a in agents), "every switch is back as it was"
+            assert all(set(a.access_vlans().values()) == {1} for a in agents), (
+                "every switch is back as it was"
+            )
             assert run(svc.drift()) == []
         finally:
             run(svc.close())
@@ -85,7 +93,9 @@ def test_third_switch_drops_a_write_the_others_are_rolled_back(kenv, tmp_path):
 
 def test_third_switch_stops_answering_mid_move(kenv, tmp_path):
     with four_switches(tmp_path) as (agents, inv, creds):
-        svc = KavlanService(config.load(inventory=str(inv), credentials=str(creds), switch_retries=1, retry_backoff=0.01))
+        svc = KavlanService(
+            config.load(inventory=str(inv), credentials=str(creds), switch_retries=1, retry_backoff=0.01)
+        )
         try:
             job = run(svc.submit("{\"type='kavlan'\"}/vlan=1,nodes=8"))
             vlan = job.vlans[0].vlan
@@ -94,8 +104,16 @@ def test_third_switch_stops_answering_mid_move(kenv, tmp_path):
             agents[2].stop()
             report = run(svc.set_vlan(list(job.nodes), vlan))
             by = {r.name.split(".")[0]: r.status for r in report.results}
-            assert by == {**{f"suno-{i}": "unchanged" for i in (1, 2, 3, 4, 7, 8)}, "suno-5": "failure", "suno-6": "failure"}
-            assert [a.access_vlans() for i, a in enumerate(agents) if i != 2] == [dict.fromkeys(range(1, 9), 1)] * 3
-            assert run(svc.vlan_of(list(job.nodes))) == [(f"suno-{i}.sophia.grid5000.fr", 0) for i in range(1, 9)]
+            assert by == {
+                **{f"suno-{i}": "unchanged" for i in (1, 2, 3, 4, 7, 8)},
+                "suno-5": "failure",
+                "suno-6": "failure",
+            }
+            assert [a.access_vlans() for i, a in enumerate(agents) if i != 2] == [
+                dict.fromkeys(range(1, 9), 1)
+            ] * 3
+            assert run(svc.vlan_of(list(job.nodes))) == [
+                (f"suno-{i}.sophia.grid5000.fr", 0) for i in range(1, 9)
+            ]
         finally:
             run(svc.close())

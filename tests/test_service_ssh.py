@@ -70,7 +70,10 @@ def test_move_over_two_cli_switches(kenv, tmp_path):
             commands = {sp.switch: sp.commands for sp in plan.switches}
             assert "interface GigabitEthernet1/0/1" in commands["c1"]
             assert f"switchport access vlan {tag}" in commands["c1"]
-            assert any(c.startswith("set interfaces ge-0/0/0") for c in commands["j1"]) and "commit" in commands["j1"]
+            assert (
+                any(c.startswith("set interfaces ge-0/0/0") for c in commands["j1"])
+                and "commit" in commands["j1"]
+            )
             assert set(cisco.ports.values()) == {100} and set(junos.ports.values()) == {100}
 
             junos.locked_commits = 1  # someone else is configuring it: retried
@@ -79,7 +82,9 @@ def test_move_over_two_cli_switches(kenv, tmp_path):
             assert report.ok, [(r.name, r.message) for r in report.results]
             assert set(cisco.ports.values()) == {tag} and set(junos.ports.values()) == {tag}
             # (each run() is a new event loop: the plan's connections cannot be reused by the move)
-            assert (cisco.connections, junos.connections) == (before[0] + 1, before[1] + 1), "one connection per switch per move"
+            assert (cisco.connections, junos.connections) == (before[0] + 1, before[1] + 1), (
+                "one connection per switch per move"
+            )
             assert run(svc.drift()) == []
         finally:
             run(svc.close())
@@ -94,7 +99,9 @@ def test_a_refusing_cli_switch_rolls_the_other_back(kenv, tmp_path):
             junos.refuse_vlans.add(700 + vlan)
             report = run(svc.set_vlan(list(job.nodes), vlan))
             by = {r.name.split(".")[0]: r for r in report.results}
-            assert {n: by[n].status for n in ("suno-1", "suno-2", "suno-3")} == dict.fromkeys(("suno-1", "suno-2", "suno-3"), "unchanged")
+            assert {n: by[n].status for n in ("suno-1", "suno-2", "suno-3")} == dict.fromkeys(
+                ("suno-1", "suno-2", "suno-3"), "unchanged"
+            )
             assert all(by[n].status == "failure" for n in ("suno-4", "suno-5", "suno-6"))
             assert "switch j1" in by["suno-1"].message
             assert set(cisco.ports.values()) == {100}, "the Cisco switch was put back"
@@ -107,10 +114,18 @@ def test_a_refusing_cli_switch_rolls_the_other_back(kenv, tmp_path):
 def test_cli_dry_run_prints_the_exact_commands(kenv, tmp_path):
     with two_cli_switches(tmp_path) as (cisco, _junos, inv, creds):
         env = {**kenv, "KAVLAN_INVENTORY": str(inv), "KAVLAN_CREDENTIALS": str(creds)}
-        out = subprocess.run(["kavlan-oarsub", "-l", "{\"type='kavlan'\"}/vlan=1,nodes=2"], env=env,
-                             capture_output=True, text=True, check=True, timeout=60).stdout
+        out = subprocess.run(
+            ["kavlan-oarsub", "-l", "{\"type='kavlan'\"}/vlan=1,nodes=2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
         job = out.strip().split("=")[1]
-        proc = subprocess.run(["kavlan", "-s", "-j", job, "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            ["kavlan", "-s", "-j", job, "--dry-run"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode == 0, proc.stderr
         assert "switch c1 (ssh_cli): 2 port(s)" in proc.stdout
         assert "    | interface GigabitEthernet1/0/1" in proc.stdout
@@ -122,7 +137,9 @@ def test_port_names_from_a_bad_inventory_never_reach_the_switch(kenv, tmp_path, 
     with two_cli_switches(tmp_path) as (cisco, _junos, inv, creds):
         text = inv.read_text()
         cluster = text.index("[[site.cluster]]")
-        inv.write_text(text[:cluster] + f"""[[site.cluster]]
+        inv.write_text(
+            text[:cluster]
+            + f"""[[site.cluster]]
 name = "suno"
 [[site.cluster.node]]
 name = "suno-1"
@@ -130,7 +147,8 @@ name = "suno-1"
 mac = "02:00:00:00:00:01"
 switch = "c1"
 port = "{bad}"
-""")
+"""
+        )
         svc = KavlanService(config.load(inventory=str(inv), credentials=str(creds)))
         try:
             job = run(svc.submit("{\"type='kavlan'\"}/vlan=1,nodes=1"))

@@ -45,7 +45,11 @@ def with_shell(body: Callable[[Shell, Lines], Awaitable[Any]], **kwargs: Any) ->
     async def go() -> Any:
         service = KavlanService(config.load())
         try:
-            shell = Shell(Context(service), printer=lambda line, err: printed.append(("err" if err else "out", line)), **kwargs)
+            shell = Shell(
+                Context(service),
+                printer=lambda line, err: printed.append(("err" if err else "out", line)),
+                **kwargs,
+            )
             return await body(shell, printed)
         finally:
             await service.close()
@@ -130,7 +134,9 @@ def shell_command() -> list[str]:
 
 
 def run_shell(env: dict[str, str], stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*shell_command(), *args], input=stdin, env=env, capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [*shell_command(), *args], input=stdin, env=env, capture_output=True, text=True, timeout=30
+    )
 
 
 @pytest.mark.slow
@@ -201,7 +207,9 @@ def test_interactive_runs_commands_prints_events_and_exits(env: dict[str, str]) 
         vlan.append(job.vlans[0].vlan)
 
     # Ctrl-C (\x03) drops the line typed so far; nothing after exit runs
-    shell, printed = run_interactive(lambda: f"whoami\nnot-run\x03set {vlan[0]}\nget\nnosuch\nexit\nwhoami\n", prepare)
+    shell, printed = run_interactive(
+        lambda: f"whoami\nnot-run\x03set {vlan[0]}\nget\nnosuch\nexit\nwhoami\n", prepare
+    )
     out = [line for kind, line in printed if kind == "out"]
     err = [line for kind, line in printed if kind == "err"]
     job = shell.ctx.job_id

@@ -34,8 +34,11 @@ def test_registered_under_its_name() -> None:
 
 
 def row(vm_vlan: int | None, dynamic: int | None, encapsulation: int | None) -> dict[tuple[int, ...], Any]:
-    return {(*VM_VLAN, IF_INDEX): vm_vlan, (*TRUNK_DYNAMIC_STATUS, IF_INDEX): dynamic,
-            (*TRUNK_ENCAPSULATION_OPER, IF_INDEX): encapsulation}
+    return {
+        (*VM_VLAN, IF_INDEX): vm_vlan,
+        (*TRUNK_DYNAMIC_STATUS, IF_INDEX): dynamic,
+        (*TRUNK_ENCAPSULATION_OPER, IF_INDEX): encapsulation,
+    }
 
 
 @pytest.mark.parametrize(
@@ -54,7 +57,9 @@ def row(vm_vlan: int | None, dynamic: int | None, encapsulation: int | None) -> 
         (4095, 2, 6, "has vmVlan 4095, which is not a VLAN"),
     ],
 )
-def test_port_state(vm_vlan: int | None, dynamic: int | None, encapsulation: int | None, expected: PortState | str) -> None:
+def test_port_state(
+    vm_vlan: int | None, dynamic: int | None, encapsulation: int | None, expected: PortState | str
+) -> None:
     state = driver()._state(IF_INDEX, row(vm_vlan, dynamic, encapsulation))
     if isinstance(expected, str):
         assert isinstance(state, str) and state.startswith(expected)
@@ -69,10 +74,15 @@ def test_without_trunk_table_vmvlan_is_trusted_only_when_told() -> None:
 
 @pytest.mark.parametrize(
     ("state", "words"),
-    [(None, "VLAN 5 does not exist on the switch (no vtpVlanState.3.5): create it on the switch, or on its VTP server"),
-     (2, "VLAN 5 is suspended on the switch (vtpVlanState 2)"),
-     (3, "VLAN 5 is mtuTooBigForDevice"),
-     (1, None)],
+    [
+        (
+            None,
+            "VLAN 5 does not exist on the switch (no vtpVlanState.3.5): create it on the switch, or on its VTP server",
+        ),
+        (2, "VLAN 5 is suspended on the switch (vtpVlanState 2)"),
+        (3, "VLAN 5 is mtuTooBigForDevice"),
+        (1, None),
+    ],
 )
 def test_vlan_states(state: int | None, words: str | None) -> None:
     problem = driver(vtp_domain=3)._vlan_problem(5, state)
@@ -117,9 +127,18 @@ def test_a_set_answered_as_sent_is_accepted() -> None:
     ("varbinds", "words"),
     [
         ([], "the switch answered 0 values to setting vmVlan (1 sent)"),
-        ([(name(OID), rfc1905.NoSuchInstance())], "the switch refused setting vmVlan: no such object vmVlan.10002"),
-        ([(name((*VM_VLAN, 10003)), rfc1902.Integer32(2))], "answered vmVlan.10003 to setting vmVlan on vmVlan.10002"),
-        ([(name(OID), rfc1902.Integer32(1))], "the switch answered vmVlan.10002 = 1 to setting vmVlan (sent 2)"),
+        (
+            [(name(OID), rfc1905.NoSuchInstance())],
+            "the switch refused setting vmVlan: no such object vmVlan.10002",
+        ),
+        (
+            [(name((*VM_VLAN, 10003)), rfc1902.Integer32(2))],
+            "answered vmVlan.10003 to setting vmVlan on vmVlan.10002",
+        ),
+        (
+            [(name(OID), rfc1902.Integer32(1))],
+            "the switch answered vmVlan.10002 = 1 to setting vmVlan (sent 2)",
+        ),
     ],
 )
 def test_every_set_answer_is_checked(varbinds: list[tuple[Any, Any]], words: str) -> None:

@@ -108,8 +108,12 @@ def test_moves_ports_between_vlans(lab: Snmpd) -> None:
 
     after = run(with_driver(lab, "rw", move))
 
-    assert after == {moving[0]: PortState(100), lab.port_name(5): PortState(10), moving[1]: PortState(100),
-                     lab.port_name(7): PortState(10)}
+    assert after == {
+        moving[0]: PortState(100),
+        lab.port_name(5): PortState(10),
+        moving[1]: PortState(100),
+        lab.port_name(7): PortState(10),
+    }
     # the switch itself agrees: the agent's state, and net-snmp's own snmpget
     access = lab.access_vlans()
     assert (access[3], access[5], access[6], access[7], access[4]) == (100, 10, 100, 10, 1)
@@ -240,7 +244,9 @@ def test_trunk_ports_are_reported(lab: Snmpd) -> None:
 
 
 def test_bad_credentials_are_refused_before_any_traffic() -> None:
-    switch = Switch(name="sw1", site="lab", driver="snmp_qbridge", address="127.0.0.1:9", options={"timeout": 0.5})
+    switch = Switch(
+        name="sw1", site="lab", driver="snmp_qbridge", address="127.0.0.1:9", options={"timeout": 0.5}
+    )
     for creds, words in (
         ({"version": "2c"}, "community"),
         ({"version": "1", "community": "x"}, "not supported"),
@@ -357,45 +363,78 @@ def state_file(tmp_path: Path) -> Iterator[Path]:
 
 def test_agent_speaks_pass_persist(state_file: Path) -> None:
     qb = agent.QBridgeAgent(state_file)
-    answers = converse(qb, [
-        "PING",
-        "get", f".{PVID}.3",
-        "set", f".{PVID}.3", "integer 5",
-        "",  # the blank line net-snmp 5.9.3 sends after every set
-        "set", f".{PVID}.3", "gauge 77",
-        "",
-        "get", f".{STATIC}.5.77",  # a row that does not exist but may be created
-        "set", f".{STATIC}.1.77", 'string "kavlan "x""',
-        "",
-        "set", f".{STATIC}.5.77", "integer 4",
-        "",
-        "set", f".{PVID}.3", "gauge 77",
-        "",
-        "get", f".{STATIC}.4.77",
-        "get", f".{PVID}.13",
-        "set", f".{STATIC}.5.1", "integer 6",
-        "",
-        "set", ".1.3.6.1.2.1.17.1.4.1.2.3", "integer 3",
-        "",
-        "PING",
-    ])
+    answers = converse(
+        qb,
+        [
+            "PING",
+            "get",
+            f".{PVID}.3",
+            "set",
+            f".{PVID}.3",
+            "integer 5",
+            "",  # the blank line net-snmp 5.9.3 sends after every set
+            "set",
+            f".{PVID}.3",
+            "gauge 77",
+            "",
+            "get",
+            f".{STATIC}.5.77",  # a row that does not exist but may be created
+            "set",
+            f".{STATIC}.1.77",
+            'string "kavlan "x""',
+            "",
+            "set",
+            f".{STATIC}.5.77",
+            "integer 4",
+            "",
+            "set",
+            f".{PVID}.3",
+            "gauge 77",
+            "",
+            "get",
+            f".{STATIC}.4.77",
+            "get",
+            f".{PVID}.13",
+            "set",
+            f".{STATIC}.5.1",
+            "integer 6",
+            "",
+            "set",
+            ".1.3.6.1.2.1.17.1.4.1.2.3",
+            "integer 3",
+            "",
+            "PING",
+        ],
+    )
     assert answers == [
         "PONG",
-        f".{PVID}.3", "gauge", "1",
+        f".{PVID}.3",
+        "gauge",
+        "1",
         "wrong-type",
         "inconsistent-value",  # VLAN 77 does not exist yet
-        f".{STATIC}.5.77", "absent", "",  # snmpd reports noSuchInstance, yet forwards a SET
+        f".{STATIC}.5.77",
+        "absent",
+        "",  # snmpd reports noSuchInstance, yet forwards a SET
         "DONE",
         "DONE",
         "DONE",
-        f".{STATIC}.4.77", "octet", "20 00",
+        f".{STATIC}.4.77",
+        "octet",
+        "20 00",
         "NONE",
         "inconsistent-value",  # the default VLAN stays
         "not-writable",
         "PONG",
     ]
     state = agent.load_state(state_file)
-    assert state["vlans"]["77"] == {"name": 'kavlan "x"', "egress": [3], "forbidden": [], "untagged": [3], "status": 1}
+    assert state["vlans"]["77"] == {
+        "name": 'kavlan "x"',
+        "egress": [3],
+        "forbidden": [],
+        "untagged": [3],
+        "status": 1,
+    }
     assert state["pvid"]["3"] == 77 and 3 not in state["vlans"]["1"]["untagged"]
 
 
@@ -420,7 +459,11 @@ def test_agent_walks_in_oid_order(state_file: Path) -> None:
             assert vids == [1, 20, 300]  # numeric order, not string order
             assert len(seen) == 1 + 12 + 12 + 3 * 5 + 12
         else:
-            assert len(seen) == 13 and qb.get((*agent.IF_NAME, 1001)) == ((*agent.IF_NAME, 1001), "string", "ge-0/0/0")
+            assert len(seen) == 13 and qb.get((*agent.IF_NAME, 1001)) == (
+                (*agent.IF_NAME, 1001),
+                "string",
+                "ge-0/0/0",
+            )
 
 
 def test_agent_drops_writes_to_chosen_ports(state_file: Path) -> None:
@@ -445,8 +488,13 @@ def test_agent_refuses_ports_it_does_not_have(state_file: Path) -> None:
 
 @pytest.mark.parametrize(
     ("address", "expected"),
-    [("10.0.0.1", ("10.0.0.1", 161)), ("127.0.0.1:16161", ("127.0.0.1", 16161)), ("[::1]:1161", ("::1", 1161)),
-     ("::1", ("::1", 161)), ("sw1.lab", ("sw1.lab", 161))],
+    [
+        ("10.0.0.1", ("10.0.0.1", 161)),
+        ("127.0.0.1:16161", ("127.0.0.1", 16161)),
+        ("[::1]:1161", ("::1", 1161)),
+        ("::1", ("::1", 161)),
+        ("sw1.lab", ("sw1.lab", 161)),
+    ],
 )
 def test_addresses(address: str, expected: tuple[str, int]) -> None:
     assert parse_address(address) == expected

@@ -91,11 +91,34 @@ TPLINK_PORTS = {f"port {n}: Gigabit Copper": TRUNK for n in range(1, 9)}
 # 13, 23, 27, 28); VLANs 95, 252, 450, 636, 999 also hold 27 and 28 tagged. dot1qPvid agrees with the untagged
 # VLAN everywhere (95, 450, 636, 252, and 1 on 27/28). Ports tagged in a voice VLAN (2044/2081) are trunks.
 PROCURVE_PORTS = {
-    "1": PortState(95), "2": TRUNK, "3": TRUNK, "4": TRUNK, "5": TRUNK, "6": PortState(450), "7": TRUNK,
-    "8": TRUNK, "9": TRUNK, "10": TRUNK, "11": PortState(636), "12": TRUNK, "13": TRUNK, "14": PortState(95),
-    "15": PortState(95), "16": PortState(95), "17": PortState(95), "18": PortState(95), "19": PortState(95),
-    "20": PortState(95), "21": PortState(95), "22": PortState(95), "23": TRUNK, "24": PortState(95),
-    "25": PortState(450), "26": PortState(252), "27": TRUNK, "28": TRUNK,
+    "1": PortState(95),
+    "2": TRUNK,
+    "3": TRUNK,
+    "4": TRUNK,
+    "5": TRUNK,
+    "6": PortState(450),
+    "7": TRUNK,
+    "8": TRUNK,
+    "9": TRUNK,
+    "10": TRUNK,
+    "11": PortState(636),
+    "12": TRUNK,
+    "13": TRUNK,
+    "14": PortState(95),
+    "15": PortState(95),
+    "16": PortState(95),
+    "17": PortState(95),
+    "18": PortState(95),
+    "19": PortState(95),
+    "20": PortState(95),
+    "21": PortState(95),
+    "22": PortState(95),
+    "23": TRUNK,
+    "24": PortState(95),
+    "25": PortState(450),
+    "26": PortState(252),
+    "27": TRUNK,
+    "28": TRUNK,
 }
 
 # Dell OS10: no dot1qPvid, no static table. Bridge port 1 = ifIndex 49 (port-channel1000), 2-25 = ifIndex 13-36
@@ -136,10 +159,18 @@ JUNIPER_PORTS = {
 # 45 and 47 have no vmVlan row. vlanTrunkPortEncapsulationOperType (…46.1.6.1.1.16) is 6 (notApplicable) on
 # every port and there is no DynamicStatus column: nothing trunks.
 CISCO_VLAN_1 = [
-    "Po30", "Gi0/1", "Gi0/2", "Gi0/3", "Gi0/4",
+    "Po30",
+    "Gi0/1",
+    "Gi0/2",
+    "Gi0/3",
+    "Gi0/4",
     *(f"Fa0/{n}" for n in (2, *range(4, 17), 18, *range(20, 25), 26, 27, 28, 30, *range(32, 45), 46)),
 ]
-CISCO_PORTS = {**{name: PortState(1) for name in CISCO_VLAN_1}, "Fa0/25": PortState(178), "Fa0/48": PortState(2)}
+CISCO_PORTS = {
+    **{name: PortState(1) for name in CISCO_VLAN_1},
+    "Fa0/25": PortState(178),
+    "Fa0/48": PortState(2),
+}
 CISCO_NO_VMVLAN = ["Fa0/1", "Fa0/3", "Fa0/17", "Fa0/19", "Fa0/29", "Fa0/31", "Fa0/45", "Fa0/47"]
 
 
@@ -167,8 +198,14 @@ class Sim:
     def switch(self, community: str, driver: str = "snmp_qbridge", **options: Any) -> Switch:
         """The inventory's Switch for a recording; short timeouts, so a failure shows quickly."""
         opts: dict[str, Any] = {"timeout": 2.0, "retries": 0, **options}
-        return Switch(name=community, site="lab", driver=driver, address=f"127.0.0.1:{self.port}",
-                      credentials=community, options=opts)
+        return Switch(
+            name=community,
+            site="lab",
+            driver=driver,
+            address=f"127.0.0.1:{self.port}",
+            credentials=community,
+            options=opts,
+        )
 
     def driver(self, community: str, driver: str = "snmp_qbridge", **options: Any) -> SwitchDriver:
         switch = self.switch(community, driver, **options)
@@ -181,8 +218,12 @@ class Sim:
         try:
             target = await hlapi.UdpTransportTarget.create(("127.0.0.1", self.port), timeout=2, retries=0)
             indication, status, _, varbinds = await hlapi.get_cmd(
-                engine, hlapi.CommunityData(community, mpModel=1), target, hlapi.ContextData(),
-                *(hlapi.ObjectType(hlapi.ObjectIdentity(oid)) for oid in oids), lookupMib=False,
+                engine,
+                hlapi.CommunityData(community, mpModel=1),
+                target,
+                hlapi.ContextData(),
+                *(hlapi.ObjectType(hlapi.ObjectIdentity(oid)) for oid in oids),
+                lookupMib=False,
             )
             assert not indication and not int(status), (indication, status)
             return [value for _, value in varbinds]
@@ -213,8 +254,13 @@ def _oid_text(oid: tuple[int, ...]) -> str:
     return ".".join(str(x) for x in oid)
 
 
-def _qbridge_writable(lines: list[str], *, pvids: Sequence[int], vlans: Sequence[int],
-                      drop_tagged: dict[int, Sequence[int]] | None = None) -> list[str]:
+def _qbridge_writable(
+    lines: list[str],
+    *,
+    pvids: Sequence[int],
+    vlans: Sequence[int],
+    drop_tagged: dict[int, Sequence[int]] | None = None,
+) -> list[str]:
     """A recording with a dot1qVlanStaticTable (Egress/Untagged) copied from its current table, writable for
     ``vlans``, and writable dot1qPvid lines for ``pvids``; ``drop_tagged`` removes ports from VLANs' egress lists.
 
@@ -238,7 +284,9 @@ def _qbridge_writable(lines: list[str], *, pvids: Sequence[int], vlans: Sequence
                 out.append(f"{static}|4:writecache|hexvalue={octets.hex().upper()}")
             else:
                 out.append(f"{static}|4x|{octets.hex().upper()}")
-    return sorted(out, key=_line_oid)  # snmpsim finds GETNEXT answers by bisecting the file: keep it in OID order
+    return sorted(
+        out, key=_line_oid
+    )  # snmpsim finds GETNEXT answers by bisecting the file: keep it in OID order
 
 
 def _cisco_writable(lines: list[str]) -> list[str]:
@@ -269,8 +317,12 @@ def _write_data_dir(data: Path) -> None:
     variants = {
         PROCURVE: _qbridge_writable(lines(PROCURVE), pvids=[14, 15, 25], vlans=[95, 252, 450, 636, 999]),
         # as an operator would: ports 6-8 made access ports of VLAN 10, out of the tagged VLANs 11, 12, 99, 855
-        TPLINK: _qbridge_writable(lines(TPLINK), pvids=[6], vlans=[10, 99],
-                                  drop_tagged={vid: [6, 7, 8] for vid in (11, 12, 99, 855)}),
+        TPLINK: _qbridge_writable(
+            lines(TPLINK),
+            pvids=[6],
+            vlans=[10, 99],
+            drop_tagged={vid: [6, 7, 8] for vid in (11, 12, 99, 855)},
+        ),
         CISCO: _cisco_writable(lines(CISCO)),
     }
     for stem, text in variants.items():
@@ -309,9 +361,17 @@ def running_snmpsim(workdir: Path) -> Iterator[Sim]:
         log_path = workdir / "snmpsim.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [RESPONDER, f"--data-dir={data}", f"--cache-dir={cache}", f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-                 "--log-level=error"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                [
+                    RESPONDER,
+                    f"--data-dir={data}",
+                    f"--cache-dir={cache}",
+                    f"--agent-udpv4-endpoint=127.0.0.1:{port}",
+                    "--log-level=error",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
         sim = Sim(port, data, process, log_path)
         try:
@@ -342,7 +402,9 @@ async def talk(driver: SwitchDriver, body: Any) -> Any:
         await driver.close()
 
 
-def read(sim: Sim, community: str, ports: Sequence[str], driver: str = "snmp_qbridge", **options: Any) -> dict[str, PortState]:
+def read(
+    sim: Sim, community: str, ports: Sequence[str], driver: str = "snmp_qbridge", **options: Any
+) -> dict[str, PortState]:
     return run(talk(sim.driver(community, driver, **options), lambda d: d.read_ports(list(ports))))
 
 
@@ -389,7 +451,9 @@ def test_juniper_text_member_lists(sim: Sim) -> None:
 def test_member_lists_that_read_both_ways_are_refused() -> None:
     # b"3" is the text list {3} and the bitmap 0x33 = {3, 4, 7, 8}: where both fit the bridge ports, only the
     # operator can tell (portlist_format); where the bitmap names ports the switch lacks, it is text, as on Junos
-    driver = SnmpQBridgeDriver(Switch(name="sw", site="lab", driver="snmp_qbridge", address="127.0.0.1:9"), {"community": "x"})
+    driver = SnmpQBridgeDriver(
+        Switch(name="sw", site="lab", driver="snmp_qbridge", address="127.0.0.1:9"), {"community": "x"}
+    )
     driver._bridge_ports = frozenset({3, 4, 7, 8})
     with pytest.raises(SwitchError, match="set the switch option portlist_format"):
         driver._format("static", {4: (b"3", b"")})
@@ -406,7 +470,9 @@ def test_cisco_access_vlans_from_vmvlan(sim: Sim) -> None:
     assert read(sim, CISCO, list(CISCO_PORTS), "snmp_cisco") == CISCO_PORTS
     # ifDescr names are accepted too
     assert read(sim, CISCO, ["GigabitEthernet0/1", "FastEthernet0/25"], "snmp_cisco") == {
-        "GigabitEthernet0/1": PortState(1), "FastEthernet0/25": PortState(178)}
+        "GigabitEthernet0/1": PortState(1),
+        "FastEthernet0/25": PortState(178),
+    }
     err = refused(sim, CISCO, lambda d: d.read_ports([*CISCO_NO_VMVLAN, "Fa0/2"]), "snmp_cisco")
     assert err.ports == tuple(CISCO_NO_VMVLAN)
     assert "port Fa0/1 has no vmVlan: it is not a static access port" in err.reason
@@ -426,7 +492,9 @@ def test_cisco_access_vlans_from_vmvlan(sim: Sim) -> None:
         (JUNIPER, "ge-0/0/0", "lists VLAN members as text"),
     ],
 )
-def test_recordings_without_a_writable_static_table_refuse_moves(sim: Sim, community: str, port: str, words: str) -> None:
+def test_recordings_without_a_writable_static_table_refuse_moves(
+    sim: Sim, community: str, port: str, words: str
+) -> None:
     err = refused(sim, community, lambda d: d.apply([PortChange(port, 1, 1)]))
     assert words in err.reason and err.ports == (port,)
 
@@ -449,7 +517,9 @@ def untagged_ports(value: Any) -> frozenset[int]:
 
 def test_procurve_moves(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
     community = PROCURVE + RW
-    assert read(sim, community, list(PROCURVE_PORTS)) == PROCURVE_PORTS  # the added static table says the same
+    assert (
+        read(sim, community, list(PROCURVE_PORTS)) == PROCURVE_PORTS
+    )  # the added static table says the same
     calls = count_sets(monkeypatch)
     moves = [PortChange("14", 95, 636), PortChange("15", 95, 636), PortChange("25", 450, 252)]
 
@@ -463,9 +533,18 @@ def test_procurve_moves(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls.count("set_cmd") == 3  # one PDU per new VLAN's lists, one for the three PVIDs
 
     # the responder itself, asked without the driver
-    pvid_14, pvid_25, u636, u95, u450, e450, u252 = run(sim.get(
-        community, (*PVID, 14), (*PVID, 25), (*STATIC_UNTAGGED, 636), (*STATIC_UNTAGGED, 95),
-        (*STATIC_UNTAGGED, 450), (*STATIC_EGRESS, 450), (*STATIC_UNTAGGED, 252)))
+    pvid_14, pvid_25, u636, u95, u450, e450, u252 = run(
+        sim.get(
+            community,
+            (*PVID, 14),
+            (*PVID, 25),
+            (*STATIC_UNTAGGED, 636),
+            (*STATIC_UNTAGGED, 95),
+            (*STATIC_UNTAGGED, 450),
+            (*STATIC_EGRESS, 450),
+            (*STATIC_UNTAGGED, 252),
+        )
+    )
     assert (int(pvid_14), int(pvid_25)) == (636, 252)
     assert untagged_ports(u636) == {11, 14, 15}
     assert untagged_ports(u95) == {1, 2, 3, 7, 8, 9, 10, 12, 13, *range(16, 25)}
@@ -474,10 +553,14 @@ def test_procurve_moves(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
 
     # dot1qPvid.26 is read-only in this copy: snmpsim answers the SET with noSuchInstance and no error status
     err = refused(sim, community, lambda d: d.apply([PortChange("26", 252, 999)]))
-    assert "refused moving port(s) to VLAN 999: no such object dot1qPvid.26" in err.reason and err.ports == ("26",)
+    assert "refused moving port(s) to VLAN 999: no such object dot1qPvid.26" in err.reason and err.ports == (
+        "26",
+    )
     # the lists were written, the PVID was not: the port is now neither here nor there, and the driver says so
     err = refused(sim, community, lambda d: d.read_ports(["25", "26"]))
-    assert err.reason == "port 26 is an untagged member of VLAN 999 but has dot1qPvid 252" and err.ports == ("26",)
+    assert err.reason == "port 26 is an untagged member of VLAN 999 but has dot1qPvid 252" and err.ports == (
+        "26",
+    )
 
 
 def test_procurve_refusals(sim: Sim) -> None:
@@ -503,8 +586,9 @@ def test_tplink_moves(sim: Sim) -> None:
         return await d.read_ports(list(TPLINK_PORTS))
 
     assert run(talk(sim.driver(community), move)) == TPLINK_PORTS | access | {port: PortState(99)}
-    pvid, u99, u10, e10 = run(sim.get(community, (*PVID, 6), (*STATIC_UNTAGGED, 99), (*STATIC_UNTAGGED, 10),
-                                      (*STATIC_EGRESS, 10)))
+    pvid, u99, u10, e10 = run(
+        sim.get(community, (*PVID, 6), (*STATIC_UNTAGGED, 99), (*STATIC_UNTAGGED, 10), (*STATIC_EGRESS, 10))
+    )
     assert int(pvid) == 99
     assert untagged_ports(u99) == {2, 3, 4, 5, 6}
     assert untagged_ports(u10) == {7, 8} and untagged_ports(e10) == {1, 2, 3, 4, 5, 7, 8}
@@ -527,7 +611,9 @@ def test_cisco_moves_in_one_pdu(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> No
     after = run(talk(sim.driver(community, "snmp_cisco"), move))
     assert after == CISCO_PORTS | {"Gi0/2": TRUNK} | {port: PortState(2) for port in moving}
     assert calls.count("set_cmd") == 1
-    values = run(sim.get(community, *((*VM_VLAN, 10000 + int(p.split("/")[1])) for p in moving), (*VM_VLAN, 10009)))
+    values = run(
+        sim.get(community, *((*VM_VLAN, 10000 + int(p.split("/")[1])) for p in moving), (*VM_VLAN, 10009))
+    )
     assert [int(v) for v in values] == [2, 2, 2, 2, 1]
 
 
@@ -538,7 +624,9 @@ def test_cisco_refusals(sim: Sim) -> None:
         return lambda d: d.apply(list(changes))
 
     err = refused(sim, community, apply(PortChange("Gi0/2", 1, 2), PortChange("Fa0/9", 1, 2)), "snmp_cisco")
-    assert "refusing to change the access VLAN of trunking port(s) Gi0/2" in err.reason and err.ports == ("Gi0/2",)
+    assert "refusing to change the access VLAN of trunking port(s) Gi0/2" in err.reason and err.ports == (
+        "Gi0/2",
+    )
     err = refused(sim, community, apply(PortChange("Fa0/1", 1, 2)), "snmp_cisco")
     assert "has no vmVlan" in err.reason and err.ports == ("Fa0/1",)
     err = refused(sim, community, apply(PortChange("Fa0/9", 1, 178)), "snmp_cisco")
@@ -555,4 +643,7 @@ def test_cisco_refusals(sim: Sim) -> None:
     assert "refused setting vmVlan: no such object vmVlan.10006" in err.reason and err.ports == ("Fa0/6",)
     # nothing above changed a port
     assert read(sim, community, ["Fa0/6", "Fa0/9", "Gi0/2"], "snmp_cisco") == {
-        "Fa0/6": PortState(1), "Fa0/9": PortState(1), "Gi0/2": TRUNK}
+        "Fa0/6": PortState(1),
+        "Fa0/9": PortState(1),
+        "Gi0/2": TRUNK,
+    }

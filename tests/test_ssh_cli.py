@@ -89,7 +89,11 @@ def test_read_ports_one_by_one_and_all_at_once(dialect: str) -> None:
 @pytest.mark.parametrize("dialect", ALL)
 def test_trunk_ports_are_reported_as_trunks(dialect: str) -> None:
     async def go() -> None:
-        trunk = "GigabitEthernet1/0/9" if dialect == "cisco_ios" else {"junos": "ge-0/0/9", "dell_os10": "ethernet1/1/9"}[dialect]
+        trunk = (
+            "GigabitEthernet1/0/9"
+            if dialect == "cisco_ios"
+            else {"junos": "ge-0/0/9", "dell_os10": "ethernet1/1/9"}[dialect]
+        )
         async with lab(dialect, trunks={trunk: (20, 30)}) as (_, driver):
             states = await driver.read_ports([trunk, PORTS[dialect][0]])
             assert states[trunk] == PortState(None, trunk=True)
@@ -163,7 +167,9 @@ def test_apply_a_batch_in_one_connection_and_one_session(dialect: str) -> None:
 def test_describe_is_exactly_what_apply_sends(dialect: str) -> None:
     async def go() -> None:
         async with lab(dialect, save_config=True) as (fake, driver):
-            await driver.read_ports(PORTS[dialect][:1])  # opens the session: its set-up is not part of the batch
+            await driver.read_ports(
+                PORTS[dialect][:1]
+            )  # opens the session: its set-up is not part of the batch
             changes = moves(dialect, 20, 0, 1, 4)
             planned = driver.describe(changes)
             sent_before = len(fake.commands)
@@ -206,11 +212,15 @@ def test_cisco_unknown_port_is_the_switchs_own_error_and_the_session_survives() 
             bad = PortChange("GigabitEthernet1/0/48", 10, 30)
             err = await raises(CliError, driver.apply([*moves("cisco_ios", 30, 0), bad]))
             assert err.reason == "% Invalid input detected at '^' marker."
-            assert err.ports == ("GigabitEthernet1/0/48",) and err.command == "interface GigabitEthernet1/0/48"
+            assert (
+                err.ports == ("GigabitEthernet1/0/48",) and err.command == "interface GigabitEthernet1/0/48"
+            )
             # IOS applies line by line: what came before the error stays; the caller reads back and rolls back
             assert fake.ports["GigabitEthernet1/0/1"] == 30
             assert fake.commands[-1] == "end"  # left configuration mode
-            assert (await driver.read_ports(["GigabitEthernet1/0/1"]))["GigabitEthernet1/0/1"] == PortState(30)
+            assert (await driver.read_ports(["GigabitEthernet1/0/1"]))["GigabitEthernet1/0/1"] == PortState(
+                30
+            )
             assert fake.connections == 1
 
     run(go())
@@ -282,7 +292,9 @@ def test_junos_locked_database_gives_up_clearly() -> None:
             err = await raises(CliError, driver.apply(moves("junos", 20, 0)))
             assert time.perf_counter() - started < 2
             assert err.reason.startswith("error: configuration database locked by:")
-            assert "netops terminal pts/1" in err.reason and err.reason.endswith("still locked after 3 commits")
+            assert "netops terminal pts/1" in err.reason and err.reason.endswith(
+                "still locked after 3 commits"
+            )
             assert fake.commands.count("commit") == 3 and "rollback 0" in fake.commands
             assert fake.candidate == [] and fake.ports["ge-0/0/1"] == 10
 
@@ -321,7 +333,13 @@ def test_a_server_that_never_speaks_ssh_times_out() -> None:
         server = await asyncio.start_server(silent, "127.0.0.1", 0)
         try:
             port = server.sockets[0].getsockname()[1]
-            sw = Switch("mute", "test", "ssh_cli", f"127.0.0.1:{port}", options={"dialect": "cisco_ios", "connect_timeout": 0.3})
+            sw = Switch(
+                "mute",
+                "test",
+                "ssh_cli",
+                f"127.0.0.1:{port}",
+                options={"dialect": "cisco_ios", "connect_timeout": 0.3},
+            )
             driver = SshCliDriver(sw, {"username": "admin", "password": "secret"})
             started = time.perf_counter()
             await raises(SwitchTimeout, driver.read_ports(["Gi1/0/1"]))
@@ -418,7 +436,9 @@ def test_host_keys_are_checked() -> None:
 def test_client_key_login_and_refused_password() -> None:
     async def go() -> None:
         async with lab("dell_os10") as (fake, _):
-            keyed = SshCliDriver(fake.switch(**FAST), {"username": "admin", "client_keys": [fake.client_key()]})
+            keyed = SshCliDriver(
+                fake.switch(**FAST), {"username": "admin", "client_keys": [fake.client_key()]}
+            )
             assert (await keyed.read_ports(["ethernet1/1/3"]))["ethernet1/1/3"] == PortState(20)
             await keyed.close()
             wrong = SshCliDriver(fake.switch(**FAST), {"username": "admin", "password": "nope"})

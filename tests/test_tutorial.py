@@ -41,7 +41,12 @@ INNER
 def run_job(request: str, script: str, env: dict[str, str], cwd) -> str:
     proc = subprocess.run(
         ["kavlan-oarsub", "-t", "deploy", "-l", request, "-I"],
-        input=script, env={**env, "SHELL": "/bin/bash"}, cwd=cwd, capture_output=True, text=True, timeout=120,
+        input=script,
+        env={**env, "SHELL": "/bin/bash"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Interactive mode: waiting..." in proc.stderr
@@ -66,7 +71,9 @@ def test_part_one_routed_vlan(kenv, tmp_path):
     assert (tmp_path / "nodefile").read_text().split() == values(out, "LIST ")
     assert values(out, "BACK ") == [f"{n}: DEFAULT" for n in nodes]
     # the job ended with its shell
-    stat = subprocess.run(["kavlan-oarstat", "-s", "-j", job], env=kenv, capture_output=True, text=True, check=True)
+    stat = subprocess.run(
+        ["kavlan-oarstat", "-s", "-j", job], env=kenv, capture_output=True, text=True, check=True
+    )
     assert stat.stdout == f"{job}: Terminated\n"
 
 
@@ -78,4 +85,6 @@ def test_part_two_local_vlan_and_nodes_in_two_jobs(kenv, tmp_path):
     assert len(moved) == 2 and all(line.endswith(f": {vlan}") for line in moved)
     assert [line.split(":")[0] for line in values(out, "OUT ")] == [line.split(":")[0] for line in moved]
     assert all(line.endswith(": DEFAULT") for line in values(out, "OUT "))
-    assert values(out, "VLANNAME ") == [line.split(":")[0].replace(".sophia", f"-kavlan-{vlan}.sophia") for line in moved]
+    assert values(out, "VLANNAME ") == [
+        line.split(":")[0].replace(".sophia", f"-kavlan-{vlan}.sophia") for line in moved
+    ]

@@ -71,7 +71,9 @@ async def staged_move(
     plan = await service.plan(names, vlan, user=user)
     refs = service.resolve(names)
     current = dict(await service.vlan_of([name for _ref, name in refs]))
-    outcomes = {name: NodeOutcome(name, old_vlan=current.get(name, DEFAULT), new_vlan=vlan) for _ref, name in refs}
+    outcomes = {
+        name: NodeOutcome(name, old_vlan=current.get(name, DEFAULT), new_vlan=vlan) for _ref, name in refs
+    }
     report.nodes = list(outcomes.values())
     moving = {m.name for sp in plan.switches for m in sp.moves}
     for name, outcome in outcomes.items():
@@ -92,14 +94,20 @@ async def staged_move(
     for name, res in zip(order, results, strict=True):
         outcomes[name].timings["preflight"] = now()
         if not res.ok or "at-ok" not in res.stdout:
-            why = res.error or ("at is not installed (apt-get install at)" if "at-missing" in res.stdout else
-                                f"the probe failed: {(res.stderr or res.stdout).strip()[:200]}")
+            why = res.error or (
+                "at is not installed (apt-get install at)"
+                if "at-missing" in res.stdout
+                else f"the probe failed: {(res.stderr or res.stdout).strip()[:200]}"
+            )
             outcomes[name].status, outcomes[name].message = Outcome.FAILURE, f"preflight: {why}"
             bad.append(name)
     if bad:
         for name in order:
             if name not in bad:
-                outcomes[name].status, outcomes[name].message = Outcome.UNCHANGED, "not moved: another node failed the preflight"
+                outcomes[name].status, outcomes[name].message = (
+                    Outcome.UNCHANGED,
+                    "not moved: another node failed the preflight",
+                )
         report.seconds = now()
         return report
 
@@ -116,13 +124,18 @@ async def staged_move(
         outcomes[name].at_job = _at_job(res.stdout)
         if not res.ok or not outcomes[name].at_job:
             outcomes[name].status = Outcome.FAILURE
-            outcomes[name].message = f"could not schedule the restart: {res.error or res.stdout.strip()[:200]}"
+            outcomes[
+                name
+            ].message = f"could not schedule the restart: {res.error or res.stdout.strip()[:200]}"
             failed.append(name)
     if failed:
         await _cancel(service, [n for n in order if n not in failed], here, outcomes)
         for name in order:
             if name not in failed:
-                outcomes[name].status, outcomes[name].message = Outcome.UNCHANGED, "not moved: scheduling failed on another node"
+                outcomes[name].status, outcomes[name].message = (
+                    Outcome.UNCHANGED,
+                    "not moved: scheduling failed on another node",
+                )
         report.seconds = now()
         return report
 
@@ -133,7 +146,11 @@ async def staged_move(
     report.stages["switch"] = time.monotonic() - t0
     report.move = move
     if time.monotonic() - scheduled_at > delay:
-        publish(SafeguardStep(stage="warning", nodes=len(order), detail="the switch took longer than the restart delay"))
+        publish(
+            SafeguardStep(
+                stage="warning", nodes=len(order), detail="the switch took longer than the restart delay"
+            )
+        )
     moved = []
     not_moved = []
     for r in move.results:
@@ -143,14 +160,23 @@ async def staged_move(
             moved.append(r.name)
         else:
             not_moved.append(r.name)
-            o.status, o.message = (Outcome.FAILURE if r.status == Outcome.FAILURE else Outcome.UNCHANGED), f"switch: {r.message}"
+            o.status, o.message = (
+                (Outcome.FAILURE if r.status == Outcome.FAILURE else Outcome.UNCHANGED),
+                f"switch: {r.message}",
+            )
     if not_moved:
         # their ports did not change: their network must not restart for nothing (a restart in place is harmless,
         # but cancelling keeps them as they were)
         await _cancel(service, not_moved, here, outcomes)
 
     # 4. wait for the restart, then verify each node from its new place
-    publish(SafeguardStep(stage="verify", nodes=len(moved), detail=f"restart in {max(0.0, delay - (time.monotonic() - scheduled_at)):.0f} s"))
+    publish(
+        SafeguardStep(
+            stage="verify",
+            nodes=len(moved),
+            detail=f"restart in {max(0.0, delay - (time.monotonic() - scheduled_at)):.0f} s",
+        )
+    )
     t0 = time.monotonic()
     first = service.resolve([order[0]])[0][0]
     subnet = service.inventory.vlan(first.node.site, vlan).subnet
@@ -160,8 +186,11 @@ async def staged_move(
     pending = list(moved)
     last: dict[str, str] = {}
     while pending and time.monotonic() < deadline:
-        results = await service.run_targets([there[n] for n in pending], ADDRESSES,
-                                            per_host_timeout=max(0.5, min(attempt_timeout, deadline - time.monotonic())))
+        results = await service.run_targets(
+            [there[n] for n in pending],
+            ADDRESSES,
+            per_host_timeout=max(0.5, min(attempt_timeout, deadline - time.monotonic())),
+        )
         still = []
         for name, res in zip(pending, results, strict=True):
             if res.ok and any(a in subnet for a in _addresses(res.stdout)):
@@ -177,7 +206,11 @@ async def staged_move(
     report.stages["verify"] = time.monotonic() - t0
     for name in pending:
         outcomes[name].status = Outcome.FAILURE
-        outcomes[name].message = f"did not come back in VLAN {vlan_label(vlan)} within {verify_timeout:g} s: {last.get(name, '')}"
+        outcomes[
+            name
+        ].message = (
+            f"did not come back in VLAN {vlan_label(vlan)} within {verify_timeout:g} s: {last.get(name, '')}"
+        )
 
     # 5. the rollback of the ports of nodes that did not come back, when asked
     if pending and rollback:
@@ -195,7 +228,9 @@ async def staged_move(
     return report
 
 
-async def _cancel(service: Service, names: Sequence[str], where: dict[str, Target], outcomes: dict[str, NodeOutcome]) -> None:
+async def _cancel(
+    service: Service, names: Sequence[str], where: dict[str, Target], outcomes: dict[str, NodeOutcome]
+) -> None:
     jobs = [(n, outcomes[n].at_job) for n in names if outcomes[n].at_job]
     if not jobs:
         return

@@ -643,7 +643,9 @@ class Api:
             raise ApiError(400, f"query parameter report must be nodes or full, not {report!r}")
         names = await self._node_list(request)
         if not names:
-            raise ApiError(400, "no node given: the request body must name at least one node (a JSON array of FQDNs)")
+            raise ApiError(
+                400, "no node given: the request body must name at least one node (a JSON array of FQDNs)"
+            )
         elsewhere = []
         for name in names:
             ref = self._ref(name)

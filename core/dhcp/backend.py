@@ -44,7 +44,9 @@ class DhcpBackend:
         if self.kind(site) != "dnsmasq":
             return "on"
         netns, interface = self._placement(site, vlan)
-        return await asyncio.to_thread(self.manager.start, self.inventory, site, vlan, interface=interface, netns=netns)
+        return await asyncio.to_thread(
+            self.manager.start, self.inventory, site, vlan, interface=interface, netns=netns
+        )
 
     async def stop(self, site: str, vlan: int) -> str:
         if self.kind(site) != "dnsmasq":

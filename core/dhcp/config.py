@@ -156,7 +156,9 @@ def _vlan(inventory: Inventory, site: str, vlan_id: int) -> Vlan:
     except ValueError as exc:
         if isinstance(exc, InventoryError):
             owned = ", ".join(str(v) for v in sorted(inventory.global_owner))
-            raise DhcpConfigError(f"no site owns global VLAN {vlan_id} (global VLANs of this testbed: {owned})") from None
+            raise DhcpConfigError(
+                f"no site owns global VLAN {vlan_id} (global VLANs of this testbed: {owned})"
+            ) from None
         raise DhcpConfigError(f"there is no VLAN {vlan_id}: choose a VLAN from 1 to 21") from None
 
 
@@ -499,7 +501,10 @@ def write_configs(
     interface: str = "eth0",
 ) -> list[Path]:
     """Write ``dhcpd-kavlan-N-SITE.conf`` (and ``.dnsmasq.conf``, ``.kea.json``) into ``directory``; return the paths."""
-    texts = {fmt: render(inventory, site, vlan_id, fmt, next_server=next_server, interface=interface) for fmt in formats}
+    texts = {
+        fmt: render(inventory, site, vlan_id, fmt, next_server=next_server, interface=interface)
+        for fmt in formats
+    }
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -143,11 +143,7 @@ class DnsmasqManager:
         if stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"]):
             return False
         args = [a.decode(errors="replace") for a in argv if a]
-        return (
-            bool(args)
-            and os.path.basename(args[0]) == "dnsmasq"
-            and f"--conf-file={files.conf}" in args
-        )
+        return bool(args) and os.path.basename(args[0]) == "dnsmasq" and f"--conf-file={files.conf}" in args
 
     def pid(self, site: str, vlan_id: int) -> int | None:
         """The pid of the running dnsmasq of this VLAN, or None."""
@@ -219,7 +215,12 @@ class DnsmasqManager:
             with open(files.errors, "w") as err:
                 try:
                     proc = subprocess.run(
-                        cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, timeout=self.start_timeout, check=False
+                        cmd,
+                        stdin=subprocess.DEVNULL,
+                        stdout=err,
+                        stderr=err,
+                        timeout=self.start_timeout,
+                        check=False,
                     )
                 except FileNotFoundError:
                     raise DnsmasqError(f"cannot start {where}: {cmd[0]} is not installed") from None
@@ -269,7 +270,9 @@ class DnsmasqManager:
                     while self._is_ours(pid, files) and time.monotonic() < deadline:
                         time.sleep(0.02)
                     if self._is_ours(pid, files):
-                        raise DnsmasqError(f"the DHCP server of VLAN {vlan_id} of {site} (pid {pid}) does not stop")
+                        raise DnsmasqError(
+                            f"the DHCP server of VLAN {vlan_id} of {site} (pid {pid}) does not stop"
+                        )
             files.pid.unlink(missing_ok=True)
             return OFF
 

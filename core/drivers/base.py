@@ -44,7 +44,9 @@ class PortChange:
 class SwitchDriver(abc.ABC):
     """One switch. Drivers batch: many ports per round trip, one session or PDU per batch where the protocol allows."""
 
-    def __init__(self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None) -> None:
+    def __init__(
+        self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None
+    ) -> None:
         self.switch = switch
         self.credentials = dict(credentials or {})
         self.context = context

@@ -55,14 +55,20 @@ class LinuxBridgeDriver(SwitchDriver):
             raise SwitchError(self.switch.name, "the ip command (iproute2) is not installed") from None
         timeout = float(self.switch.options.get("timeout_s", 10))
         try:
-            out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), timeout)
+            out, err = await asyncio.wait_for(
+                proc.communicate(stdin.encode() if stdin is not None else None), timeout
+            )
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            raise SwitchTimeout(self.switch.name, f"ip {' '.join(args[:3])} took longer than {timeout:g} s") from None
+            raise SwitchTimeout(
+                self.switch.name, f"ip {' '.join(args[:3])} took longer than {timeout:g} s"
+            ) from None
         if proc.returncode != 0:
             reason = err.decode(errors="replace").strip().splitlines()
-            raise SwitchError(self.switch.name, reason[-1] if reason else f"ip exited with status {proc.returncode}")
+            raise SwitchError(
+                self.switch.name, reason[-1] if reason else f"ip exited with status {proc.returncode}"
+            )
         return out.decode()
 
     async def _links(self) -> dict[str, dict[str, object]]:
@@ -72,8 +78,8 @@ class LinuxBridgeDriver(SwitchDriver):
         links = await self._links()
         tag_of = {}
         for name in links:
-            if name.startswith(self._prefix) and name[len(self._prefix):].isdigit():
-                tag_of[name] = int(name[len(self._prefix):])
+            if name.startswith(self._prefix) and name[len(self._prefix) :].isdigit():
+                tag_of[name] = int(name[len(self._prefix) :])
         out = {}
         for port in ports:
             link = links.get(port)
@@ -91,7 +97,9 @@ class LinuxBridgeDriver(SwitchDriver):
 
     def describe(self, changes: Sequence[PortChange]) -> list[str]:
         prefix = f"ip -n {self._netns} " if self._netns else "ip "
-        return [f"{prefix}link set {self._check_port(c.port)} master {self.bridge(c.new_tag)}" for c in changes]
+        return [
+            f"{prefix}link set {self._check_port(c.port)} master {self.bridge(c.new_tag)}" for c in changes
+        ]
 
     async def apply(self, changes: Sequence[PortChange]) -> None:
         lines = [f"link set {self._check_port(c.port)} master {self.bridge(c.new_tag)}" for c in changes]

@@ -51,11 +51,15 @@ class SimulatedDriver(SwitchDriver):
         # a real switch applies a batch in order: what precedes a failure stays applied
         for change in changes:
             if change.port in stall:
-                error = SwitchTimeout(self.switch.name, f"timed out while setting port {change.port}", ports=[change.port])
+                error = SwitchTimeout(
+                    self.switch.name, f"timed out while setting port {change.port}", ports=[change.port]
+                )
                 break
             if change.port in refuse or change.new_tag in refuse_tags:
                 error = SwitchError(
-                    self.switch.name, f"refused to set port {change.port} to VLAN tag {change.new_tag}", ports=[change.port]
+                    self.switch.name,
+                    f"refused to set port {change.port} to VLAN tag {change.new_tag}",
+                    ports=[change.port],
                 )
                 break
             if change.port not in drop:

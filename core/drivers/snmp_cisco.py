@@ -20,12 +20,14 @@ TRUNK_DYNAMIC_STATUS: Oid = (1, 3, 6, 1, 4, 1, 9, 9, 46, 1, 6, 1, 1, 13)
 TRUNK_ENCAPSULATION_OPER: Oid = (1, 3, 6, 1, 4, 1, 9, 9, 46, 1, 6, 1, 1, 16)
 """vlanTrunkPortEncapsulationOperType.<ifIndex>: isl(1) dot10(2) lane(3) dot1Q(4) negotiating(5) notApplicable(6)."""
 
-name_objects({
-    VM_VLAN: "vmVlan",
-    VTP_VLAN_STATE: "vtpVlanState",
-    TRUNK_DYNAMIC_STATUS: "vlanTrunkPortDynamicStatus",
-    TRUNK_ENCAPSULATION_OPER: "vlanTrunkPortEncapsulationOperType",
-})
+name_objects(
+    {
+        VM_VLAN: "vmVlan",
+        VTP_VLAN_STATE: "vtpVlanState",
+        TRUNK_DYNAMIC_STATUS: "vlanTrunkPortDynamicStatus",
+        TRUNK_ENCAPSULATION_OPER: "vlanTrunkPortEncapsulationOperType",
+    }
+)
 
 TRUNKING, NOT_TRUNKING = 1, 2
 TRUNK_ENCAPSULATIONS = {1: "isl", 2: "dot10", 3: "lane", 4: "dot1Q"}
@@ -46,7 +48,9 @@ class SnmpCiscoDriver(SnmpDriver):
     ``detect_trunks`` (default true; false trusts vmVlan on switches without vlanTrunkPortTable).
     """
 
-    def __init__(self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None) -> None:
+    def __init__(
+        self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None
+    ) -> None:
         super().__init__(switch, credentials, context)
         opts = switch.options
         self.vtp_domain = int(opts.get("vtp_domain", 1))
@@ -72,7 +76,9 @@ class SnmpCiscoDriver(SnmpDriver):
             for name, if_index in aliases.items():
                 by_name.setdefault(name, if_index)
             if not by_name:
-                raise self._error(f"the switch at {self.switch.address} lists no interfaces (ifName and ifDescr are empty)")
+                raise self._error(
+                    f"the switch at {self.switch.address} lists no interfaces (ifName and ifDescr are empty)"
+                )
             self._if_index = by_name
         unknown = [n for n in wanted if n not in self._if_index]
         if unknown:
@@ -82,7 +88,11 @@ class SnmpCiscoDriver(SnmpDriver):
     # --- the state of ports -----------------------------------------------------------------------------
 
     def _oids(self, if_index: int) -> list[Oid]:
-        return [(*VM_VLAN, if_index), (*TRUNK_DYNAMIC_STATUS, if_index), (*TRUNK_ENCAPSULATION_OPER, if_index)]
+        return [
+            (*VM_VLAN, if_index),
+            (*TRUNK_DYNAMIC_STATUS, if_index),
+            (*TRUNK_ENCAPSULATION_OPER, if_index),
+        ]
 
     def _state(self, if_index: int, values: Mapping[Oid, Any]) -> PortState | str:
         """The port's state, or why it cannot be told."""
@@ -107,7 +117,9 @@ class SnmpCiscoDriver(SnmpDriver):
             return {}
         mapping = await self._port_map(ports)
         session = await self._open()
-        values = await session.get([oid for if_index in sorted(set(mapping.values())) for oid in self._oids(if_index)])
+        values = await session.get(
+            [oid for if_index in sorted(set(mapping.values())) for oid in self._oids(if_index)]
+        )
         out: dict[str, PortState] = {}
         problems: dict[str, str] = {}
         for name in ports:
@@ -166,7 +178,10 @@ class SnmpCiscoDriver(SnmpDriver):
         states = {c.port: self._state(mapping[c.port], values) for c in changes}
         trunks = [port for port, state in states.items() if isinstance(state, PortState) and state.trunk]
         if trunks:
-            raise self._error(f"refusing to change the access VLAN of trunking port(s) {names_of(trunks)} (vlanTrunkPortTable)", trunks)
+            raise self._error(
+                f"refusing to change the access VLAN of trunking port(s) {names_of(trunks)} (vlanTrunkPortTable)",
+                trunks,
+            )
         problems = {port: state for port, state in states.items() if isinstance(state, str)}
         if problems:
             raise self._error(_problems(problems), list(problems))
@@ -179,16 +194,23 @@ class SnmpCiscoDriver(SnmpDriver):
         port_of = {(*VM_VLAN, mapping[c.port]): c.port for c in changes}
         size = self.varbinds_per_pdu
         chunks = [varbinds[i : i + size] for i in range(0, len(varbinds), size)]
-        await settle(session.set(chunk, "setting vmVlan", [port_of[oid] for oid, _ in chunk]) for chunk in chunks)
+        await settle(
+            session.set(chunk, "setting vmVlan", [port_of[oid] for oid, _ in chunk]) for chunk in chunks
+        )
 
         # read back: some switches acknowledge a write and keep the old value
         after = await session.get([oid for oid, _ in varbinds])
-        stuck = {port_of[oid]: after[oid] for oid, tag in varbinds if after[oid] is None or int(after[oid]) != tag}
+        stuck = {
+            port_of[oid]: after[oid] for oid, tag in varbinds if after[oid] is None or int(after[oid]) != tag
+        }
         if stuck:
             shown = "; ".join(
-                f"{port} is in VLAN {'none' if vid is None else int(vid)}" for port, vid in list(stuck.items())[:5]
+                f"{port} is in VLAN {'none' if vid is None else int(vid)}"
+                for port, vid in list(stuck.items())[:5]
             )
-            raise self._error(f"the switch acknowledged setting vmVlan but did not keep it: {shown}", list(stuck))
+            raise self._error(
+                f"the switch acknowledged setting vmVlan but did not keep it: {shown}", list(stuck)
+            )
 
 
 def _problems(problems: Mapping[str, str]) -> str:

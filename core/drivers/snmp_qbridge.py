@@ -40,16 +40,18 @@ VLAN_STATIC_UNTAGGED: Oid = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 3, 1, 4)
 VLAN_STATIC_ROW_STATUS: Oid = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 3, 1, 5)
 PVID: Oid = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 5, 1, 1)
 
-name_objects({
-    DOT1D_BASE_PORT_IFINDEX: "dot1dBasePortIfIndex",
-    VLAN_CURRENT_EGRESS: "dot1qVlanCurrentEgressPorts",
-    VLAN_CURRENT_UNTAGGED: "dot1qVlanCurrentUntaggedPorts",
-    VLAN_STATIC_NAME: "dot1qVlanStaticName",
-    VLAN_STATIC_EGRESS: "dot1qVlanStaticEgressPorts",
-    VLAN_STATIC_UNTAGGED: "dot1qVlanStaticUntaggedPorts",
-    VLAN_STATIC_ROW_STATUS: "dot1qVlanStaticRowStatus",
-    PVID: "dot1qPvid",
-})
+name_objects(
+    {
+        DOT1D_BASE_PORT_IFINDEX: "dot1dBasePortIfIndex",
+        VLAN_CURRENT_EGRESS: "dot1qVlanCurrentEgressPorts",
+        VLAN_CURRENT_UNTAGGED: "dot1qVlanCurrentUntaggedPorts",
+        VLAN_STATIC_NAME: "dot1qVlanStaticName",
+        VLAN_STATIC_EGRESS: "dot1qVlanStaticEgressPorts",
+        VLAN_STATIC_UNTAGGED: "dot1qVlanStaticUntaggedPorts",
+        VLAN_STATIC_ROW_STATUS: "dot1qVlanStaticRowStatus",
+        PVID: "dot1qPvid",
+    }
+)
 
 ACTIVE, CREATE_AND_GO = 1, 4
 NAME_MAX = 32
@@ -97,7 +99,9 @@ class SnmpQBridgeDriver(SnmpDriver):
     lists; auto tells Junos-style text lists from bitmaps).
     """
 
-    def __init__(self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None) -> None:
+    def __init__(
+        self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None
+    ) -> None:
         super().__init__(switch, credentials, context)
         opts = switch.options
         self.detect_trunks = bool(opts.get("detect_trunks", True))
@@ -132,7 +136,9 @@ class SnmpQBridgeDriver(SnmpDriver):
                 if name and name not in ports:  # the first interface of a name wins, as on the switch's CLI
                     ports[name] = _Port(name, suffix[0], by_if_index.get(suffix[0]))
             if not ports:
-                raise self._error(f"the switch at {self.switch.address} lists no interfaces (ifName is empty)")
+                raise self._error(
+                    f"the switch at {self.switch.address} lists no interfaces (ifName is empty)"
+                )
             self._ports = ports
             self._bridge_ports = frozenset(by_if_index.values())
         unknown = [n for n in wanted if n not in self._ports]
@@ -140,7 +146,9 @@ class SnmpQBridgeDriver(SnmpDriver):
             raise self._error(f"no interface named {names_of(unknown)} (ifName)", unknown)
         not_bridged = [n for n in wanted if self._ports[n].bridge_port is None]
         if not_bridged:
-            raise self._error(f"{names_of(not_bridged)} is not a bridge port (no dot1dBasePortIfIndex)", not_bridged)
+            raise self._error(
+                f"{names_of(not_bridged)} is not a bridge port (no dot1dBasePortIfIndex)", not_bridged
+            )
         return {n: self._ports[n] for n in wanted}
 
     # --- reads -------------------------------------------------------------------------------------------
@@ -160,7 +168,9 @@ class SnmpQBridgeDriver(SnmpDriver):
 
     async def _read_vlan_table(self, session: SnmpSession) -> _VlanTable:
         if self._source in (None, "static"):
-            columns = await session.walk([VLAN_STATIC_EGRESS, VLAN_STATIC_UNTAGGED], rows_hint=self._table_rows)
+            columns = await session.walk(
+                [VLAN_STATIC_EGRESS, VLAN_STATIC_UNTAGGED], rows_hint=self._table_rows
+            )
             egress = _by_vid(columns[VLAN_STATIC_EGRESS], index_length=1)
             untagged = _by_vid(columns[VLAN_STATIC_UNTAGGED], index_length=1)
             if egress or untagged or self._source == "static":
@@ -169,7 +179,9 @@ class SnmpQBridgeDriver(SnmpDriver):
                 return self._table("static", egress, untagged)
         if self._source in (None, "current"):
             # indexed by (dot1qVlanTimeMark, vid); _by_vid keeps the lowest time mark, the one covering all changes
-            columns = await session.walk([VLAN_CURRENT_EGRESS, VLAN_CURRENT_UNTAGGED], rows_hint=self._table_rows)
+            columns = await session.walk(
+                [VLAN_CURRENT_EGRESS, VLAN_CURRENT_UNTAGGED], rows_hint=self._table_rows
+            )
             egress = _by_vid(columns[VLAN_CURRENT_EGRESS], index_length=2)
             untagged = _by_vid(columns[VLAN_CURRENT_UNTAGGED], index_length=2)
             if egress or untagged or self._source == "current":
@@ -180,7 +192,9 @@ class SnmpQBridgeDriver(SnmpDriver):
         return _VlanTable("none")
 
     def _table(self, source: Source, egress: dict[int, bytes], untagged: dict[int, bytes]) -> _VlanTable:
-        raw = {vid: (egress.get(vid, b""), untagged.get(vid, b"")) for vid in sorted(set(egress) | set(untagged))}
+        raw = {
+            vid: (egress.get(vid, b""), untagged.get(vid, b"")) for vid in sorted(set(egress) | set(untagged))
+        }
         fmt = self._format(source, raw)
         table = _VlanTable(source, fmt, raw)
         decode = _decode_text if fmt == "text" else portlist.decode
@@ -200,7 +214,9 @@ class SnmpQBridgeDriver(SnmpDriver):
         if self.portlist_format in ("bitmap", "text"):
             return "text" if self.portlist_format == "text" else "bitmap"
         if self.portlist_format != "auto":
-            raise self._error(f"the switch option portlist_format = {self.portlist_format!r} is not auto, bitmap or text")
+            raise self._error(
+                f"the switch option portlist_format = {self.portlist_format!r} is not auto, bitmap or text"
+            )
         values = [octets for pair in raw.values() for octets in pair if octets]
         if not values or not all(_TEXT_LIST.fullmatch(v) for v in values):
             return "bitmap"  # some list has a byte that text never has: bitmaps
@@ -215,7 +231,7 @@ class SnmpQBridgeDriver(SnmpDriver):
         table = "dot1qVlanStaticTable" if source == "static" else "dot1qVlanCurrentTable"
         raise self._error(
             f"cannot tell whether the member lists of {table} are bitmaps or text lists of bridge ports "
-            "(set the switch option portlist_format = \"bitmap\" or \"text\")"
+            '(set the switch option portlist_format = "bitmap" or "text")'
         )
 
     async def _pvids(self, session: SnmpSession, bridge_ports: Sequence[int]) -> dict[int, int | None]:
@@ -246,7 +262,9 @@ class SnmpQBridgeDriver(SnmpDriver):
         need_table = self.detect_trunks or self._source in (None, "none") or self._has_pvid is not True
         # a move's planning read (in its batch, before any write) trusts the static membership table; the PVIDs
         # are checked by the read-back of what it writes, and by every read outside a move (drift)
-        plan_read = self.in_batch and not self._written and self._has_pvid is True and self._source == "static"
+        plan_read = (
+            self.in_batch and not self._written and self._has_pvid is True and self._source == "static"
+        )
         if plan_read:
             table = await self._vlan_table(session)
             if all(len(table.untagged_in.get(bp, ())) == 1 or table.tagged_in.get(bp) for bp in bridge_ports):
@@ -254,10 +272,12 @@ class SnmpQBridgeDriver(SnmpDriver):
             else:  # some port's VLAN needs its PVID to be told (or to be refused with the exact reason)
                 pvids = await self._pvids(session, bridge_ports)
         else:
-            pvids, table = await settle([
-                self._pvids(session, bridge_ports),
-                self._vlan_table(session) if need_table else none(),
-            ])
+            pvids, table = await settle(
+                [
+                    self._pvids(session, bridge_ports),
+                    self._vlan_table(session) if need_table else none(),
+                ]
+            )
         if table is None and any(v is None for v in pvids.values()):
             table = await self._vlan_table(session)  # some ports have no PVID after all
         if table is not None and table.source == "none":
@@ -312,7 +332,9 @@ class SnmpQBridgeDriver(SnmpDriver):
             assert bp is not None  # _port_map refuses ports that are not bridge ports
             bridge[change.port] = bp
         if self._has_pvid is None:  # learn whether the switch has dot1qPvid, in the same round trip
-            table, _ = await settle([self._vlan_table(session), self._pvids(session, sorted(set(bridge.values())))])
+            table, _ = await settle(
+                [self._vlan_table(session), self._pvids(session, sorted(set(bridge.values())))]
+            )
         else:
             table = await self._vlan_table(session)
         if table.source == "none":
@@ -325,14 +347,22 @@ class SnmpQBridgeDriver(SnmpDriver):
             )
         if table.format == "text":
             raise self._error(
-                "the switch lists VLAN members as text (\"3,4434,...\", as Junos does), not as PortList bitmaps: "
+                'the switch lists VLAN members as text ("3,4434,...", as Junos does), not as PortList bitmaps: '
                 "this driver cannot write them (use the ssh_cli driver)",
                 moved,
             )
-        trunks = {c.port: sorted(table.tagged_in[bridge[c.port]]) for c in changes if table.tagged_in.get(bridge[c.port])}
+        trunks = {
+            c.port: sorted(table.tagged_in[bridge[c.port]])
+            for c in changes
+            if table.tagged_in.get(bridge[c.port])
+        }
         if trunks:
-            shown = "; ".join(f"{port} (VLAN {', '.join(map(str, vids))})" for port, vids in list(trunks.items())[:5])
-            raise self._error(f"refusing to move trunk ports, tagged members of other VLANs: {shown}", list(trunks))
+            shown = "; ".join(
+                f"{port} (VLAN {', '.join(map(str, vids))})" for port, vids in list(trunks.items())[:5]
+            )
+            raise self._error(
+                f"refusing to move trunk ports, tagged members of other VLANs: {shown}", list(trunks)
+            )
 
         # the switch's lists, updated as each PDU is sent: two new VLANs may share an old one
         egress = {vid: e for vid, (e, _) in table.raw.items()}
@@ -377,7 +407,9 @@ class SnmpQBridgeDriver(SnmpDriver):
 
         self._batch_table = None  # the switch is about to change: a read-back must read it again
         self._written = True
-        pvids: list[tuple[Oid, Any]] = [((*PVID, bridge[c.port]), Gauge(c.new_tag)) for c in changes] if self._has_pvid else []
+        pvids: list[tuple[Oid, Any]] = (
+            [((*PVID, bridge[c.port]), Gauge(c.new_tag)) for c in changes] if self._has_pvid else []
+        )
         ports_of = {(*PVID, bridge[c.port]): c.port for c in changes}
         if len(pdus) == 1 and len(pdus[0][0]) + len(pvids) <= self.varbinds_per_pdu:
             # the common case, one target VLAN: membership then PVIDs in one PDU, in that order
@@ -387,7 +419,9 @@ class SnmpQBridgeDriver(SnmpDriver):
         for pdu, ports, doing in pdus:
             await session.set(pdu, doing, ports)
         chunks = [pvids[i : i + self.varbinds_per_pdu] for i in range(0, len(pvids), self.varbinds_per_pdu)]
-        await settle(session.set(chunk, "setting dot1qPvid", [ports_of[oid] for oid, _ in chunk]) for chunk in chunks)
+        await settle(
+            session.set(chunk, "setting dot1qPvid", [ports_of[oid] for oid, _ in chunk]) for chunk in chunks
+        )
 
     async def ensure_vlan(self, tag: int, name: str) -> None:
         if not 1 <= tag <= MAX_VID:

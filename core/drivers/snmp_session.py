@@ -118,7 +118,9 @@ def auth_data(credentials: Mapping[str, Any], error: Any) -> tuple[Any, Any]:
     if version == "2c":
         community = credentials.get("community")
         if not community:
-            raise error("no SNMP community in the switch's credentials (credentials: version = \"2c\", community = ...)")
+            raise error(
+                'no SNMP community in the switch\'s credentials (credentials: version = "2c", community = ...)'
+            )
         write = credentials.get("write_community") or community
         return hlapi.CommunityData(str(community), mpModel=1), hlapi.CommunityData(str(write), mpModel=1)
     if version == "3":
@@ -130,18 +132,22 @@ def auth_data(credentials: Mapping[str, Any], error: Any) -> tuple[Any, Any]:
         if auth_key:
             proto = str(credentials.get("auth_protocol", "sha")).lower().replace("-", "")
             if proto not in _AUTH_PROTOCOLS:
-                raise error(f"unknown SNMPv3 auth_protocol {proto!r} (known: {', '.join(sorted(_AUTH_PROTOCOLS))})")
+                raise error(
+                    f"unknown SNMPv3 auth_protocol {proto!r} (known: {', '.join(sorted(_AUTH_PROTOCOLS))})"
+                )
             kwargs.update(authKey=str(auth_key), authProtocol=getattr(hlapi, _AUTH_PROTOCOLS[proto]))
         if priv_key:
             if not auth_key:
                 raise error("an SNMPv3 priv_key needs an auth_key too")
             proto = str(credentials.get("priv_protocol", "aes")).lower().replace("-", "")
             if proto not in _PRIV_PROTOCOLS:
-                raise error(f"unknown SNMPv3 priv_protocol {proto!r} (known: {', '.join(sorted(_PRIV_PROTOCOLS))})")
+                raise error(
+                    f"unknown SNMPv3 priv_protocol {proto!r} (known: {', '.join(sorted(_PRIV_PROTOCOLS))})"
+                )
             kwargs.update(privKey=str(priv_key), privProtocol=getattr(hlapi, _PRIV_PROTOCOLS[proto]))
         auth = hlapi.UsmUserData(str(user), **kwargs)
         return auth, auth
-    raise error(f"SNMP version {credentials.get('version')!r} is not supported here (use \"2c\" or \"3\")")
+    raise error(f'SNMP version {credentials.get("version")!r} is not supported here (use "2c" or "3")')
 
 
 class Gauge(int):
@@ -157,7 +163,9 @@ class SnmpDriver(SwitchDriver):
     (GETBULK, default 32; later walks of a table ask for as many rows as it had, plus one).
     """
 
-    def __init__(self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None) -> None:
+    def __init__(
+        self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None
+    ) -> None:
         super().__init__(switch, credentials, context)
         opts = switch.options
         self.timeout = float(opts.get("timeout", 2.0))
@@ -174,7 +182,10 @@ class SnmpDriver(SwitchDriver):
         """Refuse a VLAN tag outside 1-4094 before anything is sent."""
         for change in changes:
             if not 1 <= change.new_tag <= MAX_VID:
-                raise self._error(f"VLAN tag {change.new_tag} of port {change.port} is out of range (1-{MAX_VID})", [change.port])
+                raise self._error(
+                    f"VLAN tag {change.new_tag} of port {change.port} is out of range (1-{MAX_VID})",
+                    [change.port],
+                )
 
     async def _open(self) -> SnmpSession:
         loop = asyncio.get_running_loop()
@@ -202,8 +213,15 @@ class SnmpDriver(SwitchDriver):
 class SnmpSession:
     """One pysnmp engine and target for one switch in one event loop, with at most ``max_in_flight`` requests."""
 
-    def __init__(self, driver: SnmpDriver, loop: asyncio.AbstractEventLoop, host: str, port: int,
-                 read_auth: Any, write_auth: Any) -> None:
+    def __init__(
+        self,
+        driver: SnmpDriver,
+        loop: asyncio.AbstractEventLoop,
+        host: str,
+        port: int,
+        read_auth: Any,
+        write_auth: Any,
+    ) -> None:
         self.hlapi = hlapi
         self.driver = driver
         self.loop = loop
@@ -225,7 +243,9 @@ class SnmpSession:
     async def connect(self) -> None:
         cls = self.hlapi.Udp6TransportTarget if ":" in self.host else self.hlapi.UdpTransportTarget
         try:
-            self.target = await cls.create((self.host, self.port), timeout=self.driver.timeout, retries=self.driver.retries)
+            self.target = await cls.create(
+                (self.host, self.port), timeout=self.driver.timeout, retries=self.driver.retries
+            )
         except Exception as exc:  # name resolution, mostly
             raise self.driver._error(f"cannot reach {self.where}: {exc}") from None
 
@@ -253,13 +273,26 @@ class SnmpSession:
             return h.ObjectType(name, h.Gauge32(int(value)))
         return h.ObjectType(name, h.Integer32(value))
 
-    def _check(self, result: tuple[Any, Any, Any, Sequence[Any]], doing: str, oids: Sequence[Oid], ports: Sequence[str],
-               *, writing: bool) -> Sequence[Any]:
+    def _check(
+        self,
+        result: tuple[Any, Any, Any, Sequence[Any]],
+        doing: str,
+        oids: Sequence[Oid],
+        ports: Sequence[str],
+        *,
+        writing: bool,
+    ) -> Sequence[Any]:
         indication, status, index, varbinds = result
         if indication:
             if isinstance(indication, errind.RequestTimedOut):
-                raise SwitchTimeout(self.driver.switch.name, f"no answer from {self.where} (timed out)", ports=list(ports))
-            hint = " (check the SNMPv3 user and keys)" if "digest" in str(indication).lower() or "user" in str(indication).lower() else ""
+                raise SwitchTimeout(
+                    self.driver.switch.name, f"no answer from {self.where} (timed out)", ports=list(ports)
+                )
+            hint = (
+                " (check the SNMPv3 user and keys)"
+                if "digest" in str(indication).lower() or "user" in str(indication).lower()
+                else ""
+            )
             raise self.driver._error(f"SNMP error from {self.where} while {doing}: {indication}{hint}", ports)
         if status and int(status) != 0:
             status_name = status.prettyPrint() if hasattr(status, "prettyPrint") else str(status)
@@ -274,7 +307,9 @@ class SnmpSession:
     async def _request(self, command: Any, auth: Any, *args: Any) -> tuple[Any, Any, Any, Sequence[Any]]:
         async with self.gate:
             try:
-                return await command(self.engine, auth, self.target, self.hlapi.ContextData(), *args, lookupMib=False)  # type: ignore[no-any-return]
+                return await command(
+                    self.engine, auth, self.target, self.hlapi.ContextData(), *args, lookupMib=False
+                )  # type: ignore[no-any-return]
             except PySnmpError as exc:
                 raise self.driver._error(f"SNMP error talking to {self.where}: {exc}") from None
 
@@ -284,14 +319,18 @@ class SnmpSession:
         chunks = [list(oids[i : i + size]) for i in range(0, len(oids), size)]
 
         async def one(chunk: list[Oid]) -> dict[Oid, Any]:
-            result = await self._request(self.hlapi.get_cmd, self.read_auth, *(self._varbind(o) for o in chunk))
+            result = await self._request(
+                self.hlapi.get_cmd, self.read_auth, *(self._varbind(o) for o in chunk)
+            )
             varbinds = self._check(result, f"reading {object_name(chunk[0])}", chunk, [], writing=False)
             if len(varbinds) != len(chunk):
                 raise self.driver._error(f"answered {len(varbinds)} values for {len(chunk)} requested")
             out: dict[Oid, Any] = {}
             for oid, (name, value) in zip(chunk, varbinds, strict=True):
                 if tuple(name) != oid:
-                    raise self.driver._error(f"answered {object_name(tuple(name))} when asked for {object_name(oid)}")
+                    raise self.driver._error(
+                        f"answered {object_name(tuple(name))} when asked for {object_name(oid)}"
+                    )
                 out[oid] = present(value)
             return out
 
@@ -300,14 +339,19 @@ class SnmpSession:
             out.update(part)
         return out
 
-    async def walk(self, columns: Sequence[Oid], max_rounds: int = 1000, *, rows_hint: int | None = None
-                   ) -> dict[Oid, list[tuple[Oid, Any]]]:
+    async def walk(
+        self, columns: Sequence[Oid], max_rounds: int = 1000, *, rows_hint: int | None = None
+    ) -> dict[Oid, list[tuple[Oid, Any]]]:
         """The rows of table columns walked side by side with GETBULK: per column, (index suffix, value).
         ``rows_hint`` (how many rows the table had last time) keeps a GETBULK from reading far past its end:
         an agent such as snmpd with pass_persist answers every repetition, one helper round trip each."""
         rows: dict[Oid, list[tuple[Oid, Any]]] = {c: [] for c in columns}
         cursor: dict[Oid, Oid] = {c: c for c in columns}
-        reps = self.driver.max_repetitions if rows_hint is None else max(1, min(self.driver.max_repetitions, rows_hint + 1))
+        reps = (
+            self.driver.max_repetitions
+            if rows_hint is None
+            else max(1, min(self.driver.max_repetitions, rows_hint + 1))
+        )
         for _ in range(max_rounds):
             active = [c for c in columns if c in cursor]
             if not active:
@@ -327,27 +371,42 @@ class SnmpSession:
                     del cursor[column]  # walked past the column's end
                     continue
                 if oid <= cursor[column]:
-                    raise self.driver._error(f"answered a non-increasing OID {object_name(oid)} while walking {object_name(column)}")
+                    raise self.driver._error(
+                        f"answered a non-increasing OID {object_name(oid)} while walking {object_name(column)}"
+                    )
                 rows[column].append((oid[len(column) :], value))
                 cursor[column] = oid
-        raise self.driver._error(f"walking {', '.join(object_name(c) for c in columns)} took more than {max_rounds} requests")
+        raise self.driver._error(
+            f"walking {', '.join(object_name(c) for c in columns)} took more than {max_rounds} requests"
+        )
 
-    async def set(self, varbinds: Sequence[tuple[Oid, Any]], doing: str, ports: Sequence[str], *, gauge: bool = False) -> None:
+    async def set(
+        self, varbinds: Sequence[tuple[Oid, Any]], doing: str, ports: Sequence[str], *, gauge: bool = False
+    ) -> None:
         """One SET PDU. Every returned varbind is checked: some agents (snmpsim) refuse an object with a
         noSuchInstance varbind and no error status, and a short or altered answer is no acknowledgement."""
         oids = [oid for oid, _ in varbinds]
-        result = await self._request(self.hlapi.set_cmd, self.write_auth, *(self._varbind(o, v, gauge=gauge) for o, v in varbinds))
+        result = await self._request(
+            self.hlapi.set_cmd, self.write_auth, *(self._varbind(o, v, gauge=gauge) for o, v in varbinds)
+        )
         answered = self._check(result, doing, oids, ports, writing=True)
         if len(answered) != len(varbinds):
-            raise self.driver._error(f"the switch answered {len(answered)} values to {doing} ({len(varbinds)} sent)", ports)
+            raise self.driver._error(
+                f"the switch answered {len(answered)} values to {doing} ({len(varbinds)} sent)", ports
+            )
         for (oid, sent), (name, value) in zip(varbinds, answered, strict=True):
             if tuple(name) != oid:
-                raise self.driver._error(f"the switch answered {object_name(tuple(name))} to {doing} on {object_name(oid)}", ports)
+                raise self.driver._error(
+                    f"the switch answered {object_name(tuple(name))} to {doing} on {object_name(oid)}", ports
+                )
             if present(value) is None:
-                raise self.driver._error(f"the switch refused {doing}: no such object {object_name(oid)}", ports)
+                raise self.driver._error(
+                    f"the switch refused {doing}: no such object {object_name(oid)}", ports
+                )
             if not _same_value(sent, value):
                 raise self.driver._error(
-                    f"the switch answered {object_name(oid)} = {value.prettyPrint()} to {doing} (sent {sent!r})", ports
+                    f"the switch answered {object_name(oid)} = {value.prettyPrint()} to {doing} (sent {sent!r})",
+                    ports,
                 )
 
 

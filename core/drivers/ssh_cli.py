@@ -114,14 +114,22 @@ JUNOS = Dialect(
     # the candidate is shared: leaving changes in it would let someone else's commit apply them
     abort=("rollback 0", "exit configuration-mode"),
     save=(),  # a commit is already saved
-    show_port=("show configuration interfaces {port} | display set", "show configuration vlans | display set"),
+    show_port=(
+        "show configuration interfaces {port} | display set",
+        "show configuration vlans | display set",
+    ),
     show_all=(
         "show configuration interfaces | display set | match ethernet-switching",
         "show configuration vlans | display set",
     ),
     show_vlan="show configuration vlans | display set",
     vlan_present=r"^set vlans \S+ vlan-id {vlan}$",
-    errors=(r"^\s*error:.*", r"^syntax error.*", r"^unknown command\..*", r"^invalid (?:value|interface)\b.*"),
+    errors=(
+        r"^\s*error:.*",
+        r"^syntax error.*",
+        r"^unknown command\..*",
+        r"^invalid (?:value|interface)\b.*",
+    ),
     locked=r"configuration database locked by",
     record=r"^set interfaces (?P<port>\S+) ",
     tag=r"ethernet-switching vlan members (?P<tag>\S+)$",
@@ -179,7 +187,9 @@ def mentions(text: str, port: str) -> bool:
 def check_port(switch: str, port: object) -> str:
     # fullmatch, not "^...$": "$" would let a trailing newline through, and a newline ends a CLI command
     if not isinstance(port, str) or not _PORT.fullmatch(port):
-        raise SwitchError(switch, f"refusing port name {port!r}: not a plain interface name", ports=[str(port)])
+        raise SwitchError(
+            switch, f"refusing port name {port!r}: not a plain interface name", ports=[str(port)]
+        )
     return port
 
 
@@ -191,7 +201,9 @@ def check_tag(switch: str, tag: object) -> int:
 
 def check_vlan_name(switch: str, name: object) -> str:
     if not isinstance(name, str) or not _VLAN_NAME.fullmatch(name):
-        raise SwitchError(switch, f"refusing VLAN name {name!r}: letters, digits, '_', '.', '-' only (32 at most)")
+        raise SwitchError(
+            switch, f"refusing VLAN name {name!r}: letters, digits, '_', '.', '-' only (32 at most)"
+        )
     return name
 
 
@@ -320,13 +332,16 @@ def _split_address(address: str, default_port: int) -> tuple[str, int]:
 class SshCliDriver(SwitchDriver):
     """A switch driven through its CLI. The connection and its one shell session live until ``close()``."""
 
-    def __init__(self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None) -> None:
+    def __init__(
+        self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None
+    ) -> None:
         super().__init__(switch, credentials, context)
         name = str(switch.options.get("dialect", ""))
         dialect = DIALECTS.get(name)
         if dialect is None:
             raise SwitchError(
-                switch.name, f"unknown CLI dialect {name!r} in the switch options (known: {', '.join(sorted(DIALECTS))})"
+                switch.name,
+                f"unknown CLI dialect {name!r} in the switch options (known: {', '.join(sorted(DIALECTS))})",
             )
         self.dialect = dialect
         self._conn: asyncssh.SSHClientConnection | None = None
@@ -363,7 +378,13 @@ class SshCliDriver(SwitchDriver):
 
     def _batch(self, body: list[tuple[str, str]]) -> list[str]:
         d = self.dialect
-        return [*d.config_enter, *(c for c, _ in body), *d.commit, *d.config_exit, *(d.save if self._save else ())]
+        return [
+            *d.config_enter,
+            *(c for c, _ in body),
+            *d.commit,
+            *d.config_exit,
+            *(d.save if self._save else ()),
+        ]
 
     def describe(self, changes: Sequence[PortChange]) -> list[str]:
         return self._batch(self._port_lines(changes)) if changes else []
@@ -407,7 +428,9 @@ class SshCliDriver(SwitchDriver):
             async with asyncio.timeout(timeout):
                 conn = await asyncssh.connect(host, port, **kwargs)
         except TimeoutError:
-            raise SwitchTimeout(self.switch.name, f"no SSH answer from {host}:{port} within {timeout:g} s") from None
+            raise SwitchTimeout(
+                self.switch.name, f"no SSH answer from {host}:{port} within {timeout:g} s"
+            ) from None
         except asyncssh.HostKeyNotVerifiable as exc:
             raise SwitchError(
                 self.switch.name, f"host key of {host}:{port} not verified against known_hosts ({exc.reason})"
@@ -419,16 +442,22 @@ class SshCliDriver(SwitchDriver):
         self._conn = conn
         try:
             async with asyncio.timeout(timeout):
-                process = await conn.create_process(term_type="vt100", term_size=(511, 24), encoding="utf-8", errors="replace")
+                process = await conn.create_process(
+                    term_type="vt100", term_size=(511, 24), encoding="utf-8", errors="replace"
+                )
                 cli = _Cli(process, self.dialect)
                 await cli.start(timeout)
             command_timeout = self._seconds("command_timeout", 30)
             for command in self.dialect.setup:
                 await self._send(cli, command, command_timeout)
         except TimeoutError:
-            raise SwitchTimeout(self.switch.name, f"no CLI prompt from {host}:{port} within {timeout:g} s") from None
+            raise SwitchTimeout(
+                self.switch.name, f"no CLI prompt from {host}:{port} within {timeout:g} s"
+            ) from None
         except asyncssh.Error as exc:
-            raise SwitchError(self.switch.name, f"cannot open a CLI session on {host}:{port}: {exc}") from None
+            raise SwitchError(
+                self.switch.name, f"cannot open a CLI session on {host}:{port}: {exc}"
+            ) from None
         self._cli = cli
 
     async def _session(self) -> _Cli:
@@ -463,7 +492,13 @@ class SshCliDriver(SwitchDriver):
             cli = await self._session()
             try:
                 return await work(cli)
-            except (_Dropped, asyncssh.ConnectionLost, asyncssh.ChannelOpenError, BrokenPipeError, ConnectionResetError):
+            except (
+                _Dropped,
+                asyncssh.ConnectionLost,
+                asyncssh.ChannelOpenError,
+                BrokenPipeError,
+                ConnectionResetError,
+            ):
                 if not reused:
                     raise
             # the switch hung up between two calls (idle timeout, reload): what we sent went nowhere,
@@ -552,7 +587,10 @@ class SshCliDriver(SwitchDriver):
                     raise CliError(self.switch.name, exc.reason, command, ports=named or ports) from None
                 if attempt == retries:
                     raise CliError(
-                        self.switch.name, f"{exc.reason}; still locked after {attempt + 1} commits", command, ports=ports
+                        self.switch.name,
+                        f"{exc.reason}; still locked after {attempt + 1} commits",
+                        command,
+                        ports=ports,
                     ) from None
             # jittered so that two waiting sessions do not retry in step
             await asyncio.sleep(random.uniform(0.5, 1.0) * min(backoff * 2**attempt, 30.0))
@@ -564,7 +602,9 @@ class SshCliDriver(SwitchDriver):
         if not wanted:
             return {}
         timeout = self._seconds("command_timeout", 30)
-        commands: dict[str, list[str]] = {}  # command -> the ports it shows (a Junos VLAN list serves them all)
+        commands: dict[
+            str, list[str]
+        ] = {}  # command -> the ports it shows (a Junos VLAN list serves them all)
         if len(wanted) > int(self._opt("show_all_above", 4)):
             commands = {c: [] for c in self.dialect.show_all}
         else:
@@ -595,7 +635,9 @@ class SshCliDriver(SwitchDriver):
         present = self.dialect.vlan_present.replace("{vlan}", str(tag))
 
         async def ensure(cli: _Cli) -> None:
-            answer = await self._send(cli, self.dialect.show_vlan.format(vlan=tag), self._seconds("command_timeout", 30))
+            answer = await self._send(
+                cli, self.dialect.show_vlan.format(vlan=tag), self._seconds("command_timeout", 30)
+            )
             if not re.search(present, answer, re.M):
                 await self._configure(cli, body)
 

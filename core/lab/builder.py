@@ -38,8 +38,12 @@ def lab_inventory_text(path: str | None) -> tuple[str, str]:
 class Lab:
     """One lab: its state dir holds its state file, keys, scripts, logs and the kavlan configuration."""
 
-    def __init__(self, state_dir: str | Path = DEFAULT_STATE_DIR, inventory: str | None = None,
-                 prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        state_dir: str | Path = DEFAULT_STATE_DIR,
+        inventory: str | None = None,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
         self.dir = Path(state_dir).expanduser().absolute()
         self.inventory_path = inventory
         self.prefix = prefix
@@ -79,8 +83,12 @@ class Lab:
     def env(self) -> dict[str, str]:
         """This process's environment with the lab's kavlan settings in place of any KAVLAN_* of its own."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAVLAN_")}
-        env.update(KAVLAN_CONFIG=str(self.kavlan_config), KAVLAN_INVENTORY=str(self.kavlan_inventory),
-                   KAVLAN_DATA_DIR=str(self.kavlan_data), KAVLAN_LAB_STATE_DIR=str(self.dir))
+        env.update(
+            KAVLAN_CONFIG=str(self.kavlan_config),
+            KAVLAN_INVENTORY=str(self.kavlan_inventory),
+            KAVLAN_DATA_DIR=str(self.kavlan_data),
+            KAVLAN_LAB_STATE_DIR=str(self.dir),
+        )
         return env
 
     def argv(self, cmd: list[str], host: str | None = None) -> list[str]:
@@ -109,11 +117,15 @@ class Lab:
         stale = [ns for ns in topo.namespaces if (NETNS_DIR / ns).exists() or (ETC_NETNS / ns).exists()]
         stale += [ns for ns in lab_namespaces(self.prefix) if ns not in stale]
         if stale:
-            raise LabError(f"namespaces of prefix {self.prefix} exist already ({', '.join(stale[:4])}): "
-                           f"run kavlan-lab down --prefix {self.prefix}, or choose another prefix")
+            raise LabError(
+                f"namespaces of prefix {self.prefix} exist already ({', '.join(stale[:4])}): "
+                f"run kavlan-lab down --prefix {self.prefix}, or choose another prefix"
+            )
         created = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.state = LabState(self.dir / STATE_FILE, self.prefix, self.inventory_path or "", created_state_dir=created)
+        self.state = LabState(
+            self.dir / STATE_FILE, self.prefix, self.inventory_path or "", created_state_dir=created
+        )
         # made by us (/etc/netns) or by libmount when the holders mount (/run/mount): removed at down if left empty
         self.state.host_dirs = [str(d) for d in HOST_DIRS if not d.exists()]
         self.state.save()
@@ -156,8 +168,11 @@ class Lab:
             system.run(["ip", "netns", "add", ns])
             self.state.made_namespace(ns)
         for ns in topo.namespaces:
-            values = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1",
-                      "net.ipv4.ip_forward": "1" if ns == topo.router else "0"}
+            values = {
+                "net.ipv6.conf.all.disable_ipv6": "1",
+                "net.ipv6.conf.default.disable_ipv6": "1",
+                "net.ipv4.ip_forward": "1" if ns == topo.router else "0",
+            }
             if any(h.netns == ns and h.kind == "node" for h in topo.hosts):
                 values["net.ipv4.ip_nonlocal_bind"] = "1"  # sshd listens on the node's address in every VLAN
             system.sysctl(ns, values)
@@ -166,7 +181,9 @@ class Lab:
         for sw in topo.switches:
             bridged[sw.netns] = list(sw.bridges)
         for ns, bridges in bridged.items():
-            system.ip_batch(ns, [line for b in bridges for line in (f"link add {b} type bridge", f"link set {b} up")])
+            system.ip_batch(
+                ns, [line for b in bridges for line in (f"link add {b} type bridge", f"link set {b} up")]
+            )
             self.state.made_links((ns, b) for b in bridges)
 
     def _up_links(self, topo: Topology) -> None:
@@ -175,7 +192,9 @@ class Lab:
         configure: dict[str, list[str]] = {}
         for link in topo.links:
             mac = f" address {link.b_mac}" if link.b_mac else ""
-            create.setdefault(link.a_ns, []).append(f"link add {link.a} type veth peer name {link.b}{mac} netns {link.b_ns}")
+            create.setdefault(link.a_ns, []).append(
+                f"link add {link.a} type veth peer name {link.b}{mac} netns {link.b_ns}"
+            )
             master = f" master {link.a_master}" if link.a_master else ""
             configure.setdefault(link.a_ns, []).append(f"link set {link.a}{master} up")
             if link.b_address:
@@ -201,14 +220,29 @@ class Lab:
         assert self.state is not None
         for host in topo.hosts:
             home = self.home(host)
-            cmd = ["ip", "netns", "exec", host.netns, "unshare", "--uts", "--mount", "--propagation", "private",
-                   "/bin/sh", str(home / "holder.sh")]
+            cmd = [
+                "ip",
+                "netns",
+                "exec",
+                host.netns,
+                "unshare",
+                "--uts",
+                "--mount",
+                "--propagation",
+                "private",
+                "/bin/sh",
+                str(home / "holder.sh"),
+            ]
             child = system.spawn(cmd, home / "log" / "holder.log")
             self.state.made_process(f"holder {host.name}", child.pid, host.netns, child)
         for host in topo.hosts:
             home = self.home(host)
-            system.wait_until(f"{host.name}'s namespaces were not ready", (home / "ready").exists, 10,
-                              detail=functools.partial(system.tail, home / "log" / "holder.log"))
+            system.wait_until(
+                f"{host.name}'s namespaces were not ready",
+                (home / "ready").exists,
+                10,
+                detail=functools.partial(system.tail, home / "log" / "holder.log"),
+            )
 
     def _spawn_in(self, host: Host, what: str, cmd: list[str]) -> None:
         assert self.state is not None
@@ -220,15 +254,23 @@ class Lab:
     def _up_daemons(self, topo: Topology) -> None:
         sshd, atd = system.which("sshd"), system.which("atd")
         for host in topo.hosts:
-            self._spawn_in(host, "sshd", [str(sshd), "-D", "-e", "-f", str(self.home(host) / "etc" / "sshd_config")])
+            self._spawn_in(
+                host, "sshd", [str(sshd), "-D", "-e", "-f", str(self.home(host) / "etc" / "sshd_config")]
+            )
             if atd and host.kind == "node":
                 self._spawn_in(host, "atd", [atd, "-f"])
 
     def _up_addresses(self, topo: Topology) -> None:
         """Every node asks the DEFAULT VLAN's DHCP server, through its own /etc/init.d/networking."""
-        clients = {h.name: subprocess.Popen(self.argv(["/etc/init.d/networking", "start"], h.name),
-                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL) for h in topo.nodes}
+        clients = {
+            h.name: subprocess.Popen(
+                self.argv(["/etc/init.d/networking", "start"], h.name),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for h in topo.nodes
+        }
         failed = []
         for name, proc in clients.items():
             try:
@@ -243,14 +285,20 @@ class Lab:
         for node in topo.nodes:
             have = self.addresses(node)
             if node.default_address not in have:
-                raise LabError(f"{node.name} got {', '.join(have) or 'no address'}, not {node.default_address}")
+                raise LabError(
+                    f"{node.name} got {', '.join(have) or 'no address'}, not {node.default_address}"
+                )
 
         def listening(host: Host) -> bool:
             return ":22 " in system.run(["ip", "netns", "exec", host.netns, "ss", "-Hltn"], check=False)
 
         for host in topo.hosts:
-            system.wait_until(f"sshd of {host.name} did not listen", functools.partial(listening, host), 10,
-                              detail=functools.partial(system.tail, self.home(host) / "log" / "sshd.log"))
+            system.wait_until(
+                f"sshd of {host.name} did not listen",
+                functools.partial(listening, host),
+                10,
+                detail=functools.partial(system.tail, self.home(host) / "log" / "sshd.log"),
+            )
 
     def _up_kavlan(self, topo: Topology) -> None:
         self.mkdir(self.dir / "kavlan")
@@ -266,18 +314,29 @@ class Lab:
                 tables[i] = plane.inventory_entry(by_name[table["name"]], table)
                 creds.update(plane.credentials())
             # where `kavlan -e` starts each VLAN's dnsmasq (DEFAULT's is the lab's own, always on)
-            st["dhcp"] = {"server": "dnsmasq",
-                          "vlans": {str(v): p.table() for v, p in sorted(topo.dhcp.items()) if v != DEFAULT}}
-            st["gateway"] = {str(v): {"address": h.default_address.split("/")[0], "port": 22, "user": "root"}
-                             for v, h in ((int(h.name.rpartition("-")[2]), h) for h in topo.gateways)}
-        comment = (f"kavlan lab: generated from {source} by kavlan-lab up (prefix {self.prefix}); removed by kavlan-lab down.\n"
-                   "[site.dhcp.vlans]: where each VLAN's DHCP server runs (netns, interface; server_ip: its address).\n"
-                   "[site.gateway]: where the SSH gateway kavlan-N of each local VLAN listens.")
+            st["dhcp"] = {
+                "server": "dnsmasq",
+                "vlans": {str(v): p.table() for v, p in sorted(topo.dhcp.items()) if v != DEFAULT},
+            }
+            st["gateway"] = {
+                str(v): {"address": h.default_address.split("/")[0], "port": 22, "user": "root"}
+                for v, h in ((int(h.name.rpartition("-")[2]), h) for h in topo.gateways)
+            }
+        comment = (
+            f"kavlan lab: generated from {source} by kavlan-lab up (prefix {self.prefix}); removed by kavlan-lab down.\n"
+            "[site.dhcp.vlans]: where each VLAN's DHCP server runs (netns, interface; server_ip: its address).\n"
+            "[site.gateway]: where the SSH gateway kavlan-N of each local VLAN listens."
+        )
         text = files.dump_toml(doc, comment)
         inventory_mod.parse(text, str(self.kavlan_inventory))  # what kavlan will read must load
         self.kavlan_inventory.write_text(text)
-        config = files.kavlan_config(self.kavlan_inventory, self.kavlan_data, topo.site, self.dir / "ssh" / "id_ed25519",
-                                     self.dir / "ssh" / "known_hosts")
+        config = files.kavlan_config(
+            self.kavlan_inventory,
+            self.kavlan_data,
+            topo.site,
+            self.dir / "ssh" / "id_ed25519",
+            self.dir / "ssh" / "known_hosts",
+        )
         if creds:
             path = self.dir / "kavlan" / "credentials.toml"
             path.write_text(files.dump_toml(creds, "kavlan lab: switch credentials"))
@@ -287,13 +346,21 @@ class Lab:
     # --- DHCP servers (DEFAULT at up; others on demand, where [site.dhcp] places them) ----------------------------
     def dhcp_files(self, vid: int) -> dict[str, Path]:
         base = self.dir / "dhcp" / f"vlan-{vlan_key(vid)}"
-        return {"conf": base / "dnsmasq.conf", "lease_file": base / "leases", "pid_file": base / "dnsmasq.pid",
-                "log": base / "dnsmasq.log"}
+        return {
+            "conf": base / "dnsmasq.conf",
+            "lease_file": base / "leases",
+            "pid_file": base / "dnsmasq.pid",
+            "log": base / "dnsmasq.log",
+        }
 
     def dhcp_server(self, vid: int) -> Proc | None:
         """The running dnsmasq of VLAN ``vid``, if any."""
         name = f"dnsmasq VLAN {vlan_key(vid)}"
-        return next((p for p in self.state.processes if p.name == name and alive(p)), None) if self.state else None
+        return (
+            next((p for p in self.state.processes if p.name == name and alive(p)), None)
+            if self.state
+            else None
+        )
 
     def stop_dhcp(self, vid: int) -> bool:
         assert self.state is not None
@@ -320,25 +387,42 @@ class Lab:
         paths["conf"].parent.mkdir(parents=True, exist_ok=True)
         paths["pid_file"].unlink(missing_ok=True)
         inv = topo.inventory
-        hosts = [(n.primary_nic.mac, str(inv.address(n, vid)), inv.hostname(inv.resolve(n.name), vid, fqdn=False))
-                 for n in inv.site_nodes(topo.site)]
-        paths["conf"].write_text(files.dnsmasq_conf(placement, hosts, f"{topo.site}.{inv.domain}", paths["lease_file"],
-                                                    paths["pid_file"], paths["log"]))
+        hosts = [
+            (n.primary_nic.mac, str(inv.address(n, vid)), inv.hostname(inv.resolve(n.name), vid, fqdn=False))
+            for n in inv.site_nodes(topo.site)
+        ]
+        paths["conf"].write_text(
+            files.dnsmasq_conf(
+                placement,
+                hosts,
+                f"{topo.site}.{inv.domain}",
+                paths["lease_file"],
+                paths["pid_file"],
+                paths["log"],
+            )
+        )
         # in the foreground (-k), in a session of its own: its pid is the one spawned and recorded at once (a
         # daemonising dnsmasq would leave a moment where it runs unrecorded), like every other lab daemon
-        child = system.spawn(["ip", "netns", "exec", placement.netns, "dnsmasq", "-k", "-C", str(paths["conf"])],
-                             paths["log"].with_suffix(".out"))
+        child = system.spawn(
+            ["ip", "netns", "exec", placement.netns, "dnsmasq", "-k", "-C", str(paths["conf"])],
+            paths["log"].with_suffix(".out"),
+        )
         proc = self.state.made_process(f"dnsmasq VLAN {vlan_key(vid)}", child.pid, placement.netns, child)
-        system.wait_until(f"dnsmasq of VLAN {vlan_key(vid)} did not start",
-                          lambda: paths["pid_file"].exists() and child.poll() is None, 10,
-                          detail=lambda: system.tail(paths["log"].with_suffix(".out")))
+        system.wait_until(
+            f"dnsmasq of VLAN {vlan_key(vid)} did not start",
+            lambda: paths["pid_file"].exists() and child.poll() is None,
+            10,
+            detail=lambda: system.tail(paths["log"].with_suffix(".out")),
+        )
         return proc
 
     # --- control plane runner (see control.Runner) -------------------------------------------------------------
     def ip(self, netns: str, *args: str) -> str:
         return system.ip(netns, *args)
 
-    def spawn(self, name: str, cmd: list[str], netns: str, log: Path, env: dict[str, str] | None = None) -> int:
+    def spawn(
+        self, name: str, cmd: list[str], netns: str, log: Path, env: dict[str, str] | None = None
+    ) -> int:
         assert self.state is not None
         child = system.spawn(["ip", "netns", "exec", netns, *cmd], log, env)
         return self.state.made_process(name, child.pid, netns, child).pid

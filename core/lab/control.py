@@ -21,7 +21,9 @@ class Runner(Protocol):
 
     def ip(self, netns: str, *args: str) -> str: ...
 
-    def spawn(self, name: str, cmd: list[str], netns: str, log: Path, env: dict[str, str] | None = None) -> int: ...
+    def spawn(
+        self, name: str, cmd: list[str], netns: str, log: Path, env: dict[str, str] | None = None
+    ) -> int: ...
 
     def workdir(self, *parts: str) -> Path: ...
 
@@ -53,8 +55,13 @@ class SnmpControlPlane(ControlPlane):
 
     def inventory_entry(self, sw: SwitchNs, table: dict[str, Any]) -> dict[str, Any]:
         options = {k: v for k, v in dict(table.get("options", {})).items() if k != "netns"}
-        return {**table, "driver": self.driver, "address": f"{sw.mgmt_address.split('/')[0]}:161",
-                "credentials": SNMP_CREDENTIALS, "options": options}
+        return {
+            **table,
+            "driver": self.driver,
+            "address": f"{sw.mgmt_address.split('/')[0]}:161",
+            "credentials": SNMP_CREDENTIALS,
+            "options": options,
+        }
 
     def credentials(self) -> dict[str, dict[str, Any]]:
         return {SNMP_CREDENTIALS: {"version": "2c", "community": SNMP_RO, "write_community": SNMP_RW}}
@@ -80,18 +87,27 @@ class SnmpControlPlane(ControlPlane):
         agent = f"{sys.executable} -m kavlan_core.lab.qbridge_agent --state {state} --ports {len(sw.ports)}"
         moving = f"{agent} --bridge-prefix vlan"  # the agent that writes the VLAN table also moves the links
         conf = work / "snmpd.conf"
-        conf.write_text("\n".join([
-            f"# kavlan lab: snmpd of switch {sw.name}",
-            f"agentaddress udp:{mgmt_ip}:161",
-            f"rocommunity {SNMP_RO} {lan}",
-            f"rwcommunity {SNMP_RW} {lan}",
-            f"pass_persist .{BRIDGE_BASE} {moving}",
-            f"pass_persist .{IF_NAME_BASE} {agent} --base-oid {IF_NAME_BASE}",
-            "",
-        ]))
+        conf.write_text(
+            "\n".join(
+                [
+                    f"# kavlan lab: snmpd of switch {sw.name}",
+                    f"agentaddress udp:{mgmt_ip}:161",
+                    f"rocommunity {SNMP_RO} {lan}",
+                    f"rwcommunity {SNMP_RW} {lan}",
+                    f"pass_persist .{BRIDGE_BASE} {moving}",
+                    f"pass_persist .{IF_NAME_BASE} {agent} --base-oid {IF_NAME_BASE}",
+                    "",
+                ]
+            )
+        )
         env = {"SNMP_PERSISTENT_DIR": str(persist), "SNMPCONFPATH": str(persist), "MIBS": ""}
-        runner.spawn(f"snmpd {sw.name}", ["snmpd", "-f", "-Lo", "-C", "-I", "-smux", "-c", str(conf)],
-                     sw.netns, work / "snmpd.log", env)
+        runner.spawn(
+            f"snmpd {sw.name}",
+            ["snmpd", "-f", "-Lo", "-C", "-I", "-smux", "-c", str(conf)],
+            sw.netns,
+            work / "snmpd.log",
+            env,
+        )
 
 
 PLANES: dict[str, type[ControlPlane]] = {"linux_bridge": ControlPlane, "snmp_qbridge": SnmpControlPlane}
@@ -100,5 +116,7 @@ PLANES: dict[str, type[ControlPlane]] = {"linux_bridge": ControlPlane, "snmp_qbr
 def plane(driver: str) -> ControlPlane:
     cls = PLANES.get(driver)
     if cls is None:
-        raise LabError(f"the lab cannot run a switch with driver {driver!r} (lab drivers: {', '.join(PLANES)})")
+        raise LabError(
+            f"the lab cannot run a switch with driver {driver!r} (lab drivers: {', '.join(PLANES)})"
+        )
     return cls()

@@ -226,8 +226,11 @@ def _is_aot(v: Any) -> bool:
 
 def _inline(v: Any) -> bool:
     """A small table of plain values reads best on one line: ``options = { netns = "kl-sw1" }``."""
-    return (isinstance(v, Mapping) and all(not isinstance(x, Mapping) and not _is_aot(x) for x in v.values())
-            and len(_value(v)) <= 80)
+    return (
+        isinstance(v, Mapping)
+        and all(not isinstance(x, Mapping) and not _is_aot(x) for x in v.values())
+        and len(_value(v)) <= 80
+    )
 
 
 def _emit(out: list[str], path: list[str], table: Mapping[str, Any], header: str) -> None:

@@ -48,7 +48,8 @@ def write_files(lab: Lab, topo: Topology) -> None:
         key = system.keygen(home / "etc" / "ssh_host_ed25519_key", f"root@{host.name}")
         entries.append((host.aliases, key))
         (home / "etc" / "sshd_config").write_text(
-            files.sshd_config(host, home / "etc" / "ssh_host_ed25519_key", ssh / "authorized_keys"))
+            files.sshd_config(host, home / "etc" / "ssh_host_ed25519_key", ssh / "authorized_keys")
+        )
         (home / "holder.sh").write_text(files.holder_script(host, home, hosts_file, init_dir, lab.dir))
     (ssh / "known_hosts").write_text(files.known_hosts(entries))
     local = sorted(v for v, p in topo.dhcp.items() if p.netns != topo.router)
@@ -63,5 +64,6 @@ def write_files(lab: Lab, topo: Topology) -> None:
         (etc / "resolv.conf").write_text(files.RESOLV_CONF)
         if ns == topo.frontend or any(h.netns == ns for h in topo.hosts):
             (etc / "ssh").mkdir()
-            (etc / "ssh" / "ssh_config").write_text(lab.ssh_config.read_text() if ns == topo.frontend else inner)
-
+            (etc / "ssh" / "ssh_config").write_text(
+                lab.ssh_config.read_text() if ns == topo.frontend else inner
+            )

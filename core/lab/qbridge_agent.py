@@ -68,7 +68,9 @@ def initial_state(
         "if_index_base": if_index_base,
         "names": {str(p): name_format.format(i=p - 1, port=p) for p in members},
         # interfaces that are not bridge ports (management), so that ifName holds more than the bridge
-        "other_interfaces": {str(k): v for k, v in (extra_interfaces if extra_interfaces is not None else {1: "me0"}).items()},
+        "other_interfaces": {
+            str(k): v for k, v in (extra_interfaces if extra_interfaces is not None else {1: "me0"}).items()
+        },
         "pvid": {str(p): default_vid for p in members},
         "vlans": {
             str(default_vid): {
@@ -288,7 +290,9 @@ class QBridgeAgent:
                 continue
             link = str(state["names"][str(port)])
             bridge = f"{self.bridge_prefix}{vid}"
-            done = subprocess.run(["ip", "link", "set", link, "master", bridge], capture_output=True, timeout=10)
+            done = subprocess.run(
+                ["ip", "link", "set", link, "master", bridge], capture_output=True, timeout=10
+            )
             if done.returncode != 0:
                 raise Refused("commit-failed")  # e.g. no bridge for that VLAN on this switch
 
@@ -496,15 +500,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m kavlan_core.lab.qbridge_agent",
         description="net-snmp pass_persist handler serving a Q-BRIDGE-MIB switch whose state lives in a JSON file",
     )
-    parser.add_argument("--state", required=True, help="JSON state file (created with every port in VLAN 1 if missing)")
-    parser.add_argument("--ports", type=int, default=48, help="number of bridge ports when the state is created")
-    parser.add_argument("--base-oid", default=".".join(map(str, BRIDGE)), help="the subtree snmpd passes to this handler")
-    parser.add_argument("--name-format", default=DEFAULT_NAME_FORMAT, help="ifName of port i (0-based) / port (1-based)")
-    parser.add_argument("--drop-writes-to-ports", default="", help="bridge ports whose writes are acknowledged and ignored")
+    parser.add_argument(
+        "--state", required=True, help="JSON state file (created with every port in VLAN 1 if missing)"
+    )
+    parser.add_argument(
+        "--ports", type=int, default=48, help="number of bridge ports when the state is created"
+    )
+    parser.add_argument(
+        "--base-oid", default=".".join(map(str, BRIDGE)), help="the subtree snmpd passes to this handler"
+    )
+    parser.add_argument(
+        "--name-format", default=DEFAULT_NAME_FORMAT, help="ifName of port i (0-based) / port (1-based)"
+    )
+    parser.add_argument(
+        "--drop-writes-to-ports", default="", help="bridge ports whose writes are acknowledged and ignored"
+    )
     parser.add_argument("--no-pvid", action="store_true", help="serve no dot1qPvid, like switches without it")
-    parser.add_argument("--trim-portlists", action="store_true", help="serve PortLists without trailing zero octets")
+    parser.add_argument(
+        "--trim-portlists", action="store_true", help="serve PortLists without trailing zero octets"
+    )
     parser.add_argument("--log", help="append every request and answer to this file")
-    parser.add_argument("--bridge-prefix", help="(the lab) move port links to the Linux bridge PREFIX<vid> of their VLAN")
+    parser.add_argument(
+        "--bridge-prefix", help="(the lab) move port links to the Linux bridge PREFIX<vid> of their VLAN"
+    )
     args = parser.parse_args(argv)
 
     base = parse_oid(args.base_oid)

@@ -81,7 +81,9 @@ class LabState:
         self.links += [[ns, name] for ns, name in links]
         self.save()
 
-    def made_process(self, name: str, pid: int, netns: str = "", child: subprocess.Popen[bytes] | None = None) -> Proc:
+    def made_process(
+        self, name: str, pid: int, netns: str = "", child: subprocess.Popen[bytes] | None = None
+    ) -> Proc:
         if child is not None:
             _children[pid] = child
         proc = Proc(name, pid, start_time(pid) or 0, netns)
@@ -100,7 +102,7 @@ def start_time(pid: int) -> int | None:
     except OSError:
         return None
     # the command name (field 2) may hold blanks and parentheses: split after its closing one
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return int(fields[19])
 
 
@@ -168,7 +170,7 @@ def _ancestors() -> set[int]:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             break
-        pid = int(stat[stat.rindex(")") + 2:].split()[1])
+        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
         if pid <= 1:
             break
     return out

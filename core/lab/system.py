@@ -43,8 +43,15 @@ def missing_tools() -> list[str]:
 
 def run(cmd: Sequence[str], *, stdin: str | None = None, timeout: float = TIMEOUT, check: bool = True) -> str:
     try:
-        proc = subprocess.run(list(cmd), input=stdin, capture_output=True, text=True, timeout=timeout,
-                              env={**DAEMON_ENV}, stdin=None if stdin is not None else subprocess.DEVNULL)
+        proc = subprocess.run(
+            list(cmd),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**DAEMON_ENV},
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+        )
     except FileNotFoundError:
         raise LabError(f"{cmd[0]} is not installed") from None
     except subprocess.TimeoutExpired:
@@ -82,14 +89,25 @@ def spawn(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) -> s
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         try:
-            return subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    env={**DAEMON_ENV, **(env or {})}, start_new_session=True)
+            return subprocess.Popen(
+                list(cmd),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**DAEMON_ENV, **(env or {})},
+                start_new_session=True,
+            )
         except FileNotFoundError:
             raise LabError(f"{cmd[0]} is not installed") from None
 
 
-def wait_until(what: str, ready: Callable[[], bool], seconds: float, step: float = 0.05,
-               detail: Callable[[], str] | None = None) -> None:
+def wait_until(
+    what: str,
+    ready: Callable[[], bool],
+    seconds: float,
+    step: float = 0.05,
+    detail: Callable[[], str] | None = None,
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if ready():

@@ -111,7 +111,13 @@ class Topology:
 
     @property
     def namespaces(self) -> list[str]:
-        return [self.core, *(s.netns for s in self.switches), self.router, self.frontend, *(h.netns for h in self.hosts)]
+        return [
+            self.core,
+            *(s.netns for s in self.switches),
+            self.router,
+            self.frontend,
+            *(h.netns for h in self.hosts),
+        ]
 
     @property
     def nodes(self) -> list[Host]:
@@ -130,7 +136,11 @@ class Topology:
     def hosts_file(self) -> str:
         """/etc/hosts of every lab namespace: the lab's names only."""
         inv, domain = self.inventory, self.inventory.domain
-        lines = ["# kavlan lab: every lab name; nothing outside the lab", "127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost"]
+        lines = [
+            "# kavlan lab: every lab name; nothing outside the lab",
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost",
+        ]
         lines += [f"{addr}\t{' '.join(n)}" for addr, n in self.infra_names]
         for node in inv.site_nodes(self.site):
             for vid in self.tags:
@@ -143,7 +153,7 @@ def switch_netns(prefix: str, switch: str, option: str) -> str:
     """The switch's namespace: its ``netns`` option (or its name) under the lab's prefix."""
     base = option or switch
     if base.startswith(DEFAULT_PREFIX):
-        base = base[len(DEFAULT_PREFIX):]
+        base = base[len(DEFAULT_PREFIX) :]
     return prefix + base
 
 
@@ -154,14 +164,18 @@ def _check_subnet(net: ipaddress.IPv4Network, what: str) -> None:
 
 def _link_name(name: str, what: str) -> str:
     if not _LINK.match(name):
-        raise LabError(f"{what} {name!r} is not a valid link name (letters, digits, '_.:-', 15 characters at most)")
+        raise LabError(
+            f"{what} {name!r} is not a valid link name (letters, digits, '_.:-', 15 characters at most)"
+        )
     return name
 
 
 def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
     """The lab for the testbed's single site; raises LabError on what a lab cannot hold."""
     if not _PREFIX.match(prefix):
-        raise LabError(f"prefix {prefix!r}: use 1-8 lower-case letters or digits and a final '-', e.g. {DEFAULT_PREFIX}")
+        raise LabError(
+            f"prefix {prefix!r}: use 1-8 lower-case letters or digits and a final '-', e.g. {DEFAULT_PREFIX}"
+        )
     if len(inventory.sites) != 1:
         raise LabError(f"the lab builds one site; {inventory.source} has {len(inventory.sites)}")
     site = next(iter(inventory.sites.values()))
@@ -178,8 +192,16 @@ def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
         return str(subnets[vid].network_address + host)
 
     bridge = {vid: _link_name(f"vlan{tag}", "bridge") for vid, tag in tags.items()}
-    topo = Topology(prefix, inventory, site.name, prefix + "core", prefix + "router", prefix + "frontend",
-                    addr(DEFAULT, FRONTEND_HOST), tags)
+    topo = Topology(
+        prefix,
+        inventory,
+        site.name,
+        prefix + "core",
+        prefix + "router",
+        prefix + "frontend",
+        addr(DEFAULT, FRONTEND_HOST),
+        tags,
+    )
 
     def fqdn(short: str) -> str:
         return names.fqdn(short, site.name, inventory.domain)
@@ -190,11 +212,20 @@ def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
         netns = switch_netns(prefix, swname, str(sw.options.get("netns", "")))
         ports = tuple(_link_name(ref.nic.port, f"port of {swname}") for ref in inventory.switch_ports(swname))
         mgmt = addr(DEFAULT, SWITCH_MGMT_HOST_BASE + i)
-        topo.switches.append(SwitchNs(swname, netns, sw.driver, tuple(bridge[v] for v in vids), mgmt, ports,
-                                      tags[DEFAULT]))
+        topo.switches.append(
+            SwitchNs(swname, netns, sw.driver, tuple(bridge[v] for v in vids), mgmt, ports, tags[DEFAULT])
+        )
         for vid, tag in tags.items():
-            topo.links.append(Link(netns, f"tr{tag}", topo.core, _link_name(f"s{i + 1}-{tag}", "trunk"),
-                                   bridge[vid], bridge[vid]))
+            topo.links.append(
+                Link(
+                    netns,
+                    f"tr{tag}",
+                    topo.core,
+                    _link_name(f"s{i + 1}-{tag}", "trunk"),
+                    bridge[vid],
+                    bridge[vid],
+                )
+            )
         if sw.driver != "linux_bridge":
             topo.infra_names.append((mgmt.split("/")[0], [swname, fqdn(swname)]))
 
@@ -202,16 +233,21 @@ def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
     routed = [vid for vid in vids if vid == DEFAULT or vid in ROUTED_IDS or vid in GLOBAL_IDS]
     for vid in routed:
         leg = f"vl{tags[vid]}"
-        topo.links.append(Link(topo.core, f"rt{tags[vid]}", topo.router, leg, bridge[vid], "", addr(vid, ROUTER_HOST)))
-        topo.dhcp[vid] = DhcpPlacement(site.name, vid, topo.router, leg, ip(vid, ROUTER_HOST), ip(vid, ROUTER_HOST),
-                                       str(subnets[vid]))
+        topo.links.append(
+            Link(topo.core, f"rt{tags[vid]}", topo.router, leg, bridge[vid], "", addr(vid, ROUTER_HOST))
+        )
+        topo.dhcp[vid] = DhcpPlacement(
+            site.name, vid, topo.router, leg, ip(vid, ROUTER_HOST), ip(vid, ROUTER_HOST), str(subnets[vid])
+        )
         if vid != DEFAULT:
             topo.frontend_routes.append((str(subnets[vid]), ip(DEFAULT, ROUTER_HOST)))
             topo.infra_names.append((ip(vid, ROUTER_HOST), [f"gw-kavlan-{vid}", fqdn(f"gw-kavlan-{vid}")]))
     topo.infra_names.insert(0, (ip(DEFAULT, ROUTER_HOST), ["router", fqdn("router"), "gw", fqdn("gw")]))
 
     # the frontend: DEFAULT only; routed and global VLANs through the router, local ones unreachable
-    topo.links.append(Link(topo.core, "fe-100", topo.frontend, NODE_IFACE, bridge[DEFAULT], "", topo.frontend_address))
+    topo.links.append(
+        Link(topo.core, "fe-100", topo.frontend, NODE_IFACE, bridge[DEFAULT], "", topo.frontend_address)
+    )
     topo.infra_names.insert(1, (ip(DEFAULT, FRONTEND_HOST), ["frontend", fqdn("frontend")]))
 
     # gateways kavlan-N of the local VLANs: DEFAULT and VLAN N, sshd, no forwarding
@@ -219,11 +255,22 @@ def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
         name = f"kavlan-{vid}"
         netns = prefix + name
         outer, inner = addr(DEFAULT, GATEWAY_HOST_BASE + vid), addr(vid, 1)
-        topo.links.append(Link(topo.core, f"k{vid}-{tags[DEFAULT]}", netns, "eth0", bridge[DEFAULT], "", outer))
+        topo.links.append(
+            Link(topo.core, f"k{vid}-{tags[DEFAULT]}", netns, "eth0", bridge[DEFAULT], "", outer)
+        )
         topo.links.append(Link(topo.core, f"k{vid}-{tags[vid]}", netns, "eth1", bridge[vid], "", inner))
-        topo.dhcp[vid] = DhcpPlacement(site.name, vid, netns, "eth1", ip(vid, 1), ip(vid, 1), str(subnets[vid]))
+        topo.dhcp[vid] = DhcpPlacement(
+            site.name, vid, netns, "eth1", ip(vid, 1), ip(vid, 1), str(subnets[vid])
+        )
         outer_ip, inner_ip = outer.split("/")[0], inner.split("/")[0]
-        aliases: tuple[str, ...] = (name, fqdn(name), f"gw-kavlan-{vid}", fqdn(f"gw-kavlan-{vid}"), outer_ip, inner_ip)
+        aliases: tuple[str, ...] = (
+            name,
+            fqdn(name),
+            f"gw-kavlan-{vid}",
+            fqdn(f"gw-kavlan-{vid}"),
+            outer_ip,
+            inner_ip,
+        )
         topo.hosts.append(Host(name, netns, "gateway", (outer_ip, inner_ip), aliases, default_address=outer))
         topo.infra_names.append((outer_ip, [name, fqdn(name)]))
         topo.infra_names.append((inner_ip, [f"gw-kavlan-{vid}", fqdn(f"gw-kavlan-{vid}")]))
@@ -237,12 +284,18 @@ def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
         nic = node.primary_nic
         addresses = [str(inventory.address(node, vid)) for vid in vids]
         if infra & set(addresses):
-            raise LabError(f"node {node.name} (host {node.host}) collides with a lab address: use a host number in 10-239")
+            raise LabError(
+                f"node {node.name} (host {node.host}) collides with a lab address: use a host number in 10-239"
+            )
         netns = prefix + node.name
-        topo.links.append(Link(by_switch[nic.switch].netns, nic.port, netns, NODE_IFACE, bridge[DEFAULT], "", "", nic.mac))
+        topo.links.append(
+            Link(by_switch[nic.switch].netns, nic.port, netns, NODE_IFACE, bridge[DEFAULT], "", "", nic.mac)
+        )
         short = [names.vlan_hostname(node.name, vid) for vid in vids]
         aliases = tuple(x for s in short for x in (s, fqdn(s))) + tuple(addresses)
-        topo.hosts.append(Host(node.name, netns, "node", tuple(addresses), aliases, nic.mac, addr(DEFAULT, node.host)))
+        topo.hosts.append(
+            Host(node.name, netns, "node", tuple(addresses), aliases, nic.mac, addr(DEFAULT, node.host))
+        )
     for ns in topo.namespaces:
         if len(ns) > 40:
             raise LabError(f"namespace name {ns!r} is too long")

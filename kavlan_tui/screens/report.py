@@ -21,7 +21,13 @@ from .move import MoveOutcome
 if TYPE_CHECKING:
     from ..app import KavlanApp
 
-STATUS_MARK = {Outcome.SUCCESS: "✓", Outcome.UNCHANGED: "·", Outcome.FAILURE: "✗", Outcome.ROLLED_BACK: "↶", Outcome.PENDING: "⋯"}
+STATUS_MARK = {
+    Outcome.SUCCESS: "✓",
+    Outcome.UNCHANGED: "·",
+    Outcome.FAILURE: "✗",
+    Outcome.ROLLED_BACK: "↶",
+    Outcome.PENDING: "⋯",
+}
 
 
 class ReportScreen(ModalScreen[None]):
@@ -109,7 +115,12 @@ was checked, scheduled, switched and back.
         counts: dict[str, int] = {}
         for row in self.rows:
             counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
-        words = {Outcome.SUCCESS: "moved", Outcome.UNCHANGED: "unchanged", Outcome.FAILURE: "failed", Outcome.ROLLED_BACK: "rolled back"}
+        words = {
+            Outcome.SUCCESS: "moved",
+            Outcome.UNCHANGED: "unchanged",
+            Outcome.FAILURE: "failed",
+            Outcome.ROLLED_BACK: "rolled back",
+        }
         parts = ", ".join(f"{v} {words.get(k, k)}" for k, v in sorted(counts.items()))
         seconds = o.staged.seconds if o.staged is not None else (o.report.seconds if o.report else 0.0)
         kind = "Staged move" if o.staged is not None else "Move"

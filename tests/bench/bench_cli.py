@@ -36,10 +36,17 @@ def row(name: str, samples: list[float]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=10)
-    p.add_argument("--latency-ms", type=int, default=None, help="override the demo switches' simulated latency")
+    p.add_argument(
+        "--latency-ms", type=int, default=None, help="override the demo switches' simulated latency"
+    )
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "KAVLAN_DATA_DIR": tmp, "KAVLAN_CONFIG": str(Path(tmp) / "none.toml"), "KAVLAN_USER": "bench"}
+        env = {
+            **os.environ,
+            "KAVLAN_DATA_DIR": tmp,
+            "KAVLAN_CONFIG": str(Path(tmp) / "none.toml"),
+            "KAVLAN_USER": "bench",
+        }
         env.pop("OAR_JOB_ID", None)
         from kavlan_core import inventory
 
@@ -48,7 +55,10 @@ def main() -> None:
         allnodes.write_text("".join(f"{inv.node_fqdn(n)}\n" for n in inv.nodes.values()))
         out = subprocess.run(
             ["kavlan-oarsub", "--json", "-l", "{\"type='kavlan'\"}/vlan=1,{\"site='sophia'\"}/nodes=100"],
-            env=env, capture_output=True, text=True, check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         job = json.loads(out)
         hundred = Path(tmp) / "hundred"
@@ -56,15 +66,31 @@ def main() -> None:
         vlan = job["resources_by_type"]["vlans"][0]
         switches = {inv.nodes[n.split(".")[0]].primary_nic.switch for n in job["assigned_nodes"]}
 
-        print(f"demo testbed: {len(inv.nodes)} nodes, {len(inv.switches)} switches "
-              f"(simulated, {inv.switches['sophia-sw1'].options.get('latency_ms', 0)} ms per round trip)")
-        print(row("python -c pass (floor of any Python command)", timed([sys.executable, "-c", "pass"], env, args.runs)))
+        print(
+            f"demo testbed: {len(inv.nodes)} nodes, {len(inv.switches)} switches "
+            f"(simulated, {inv.switches['sophia-sw1'].options.get('latency_ms', 0)} ms per round trip)"
+        )
+        print(
+            row(
+                "python -c pass (floor of any Python command)",
+                timed([sys.executable, "-c", "pass"], env, args.runs),
+            )
+        )
         print(row("kavlan --version (start-up, no core)", timed(["kavlan", "--version"], env, args.runs)))
-        print(row(f"kavlan -g -f all ({len(inv.nodes)} nodes)", timed(["kavlan", "-g", "-f", str(allnodes)], env, args.runs)))
+        print(
+            row(
+                f"kavlan -g -f all ({len(inv.nodes)} nodes)",
+                timed(["kavlan", "-g", "-f", str(allnodes)], env, args.runs),
+            )
+        )
         moves = []
         for _ in range(args.runs):
-            moves += timed(["kavlan", "-s", "-q", "-i", vlan, "-f", str(hundred), "-j", str(job["uid"])], env, 1)
-            moves += timed(["kavlan", "-s", "-q", "-i", "DEFAULT", "-f", str(hundred), "-j", str(job["uid"])], env, 1)
+            moves += timed(
+                ["kavlan", "-s", "-q", "-i", vlan, "-f", str(hundred), "-j", str(job["uid"])], env, 1
+            )
+            moves += timed(
+                ["kavlan", "-s", "-q", "-i", "DEFAULT", "-f", str(hundred), "-j", str(job["uid"])], env, 1
+            )
         print(row(f"kavlan -s 100 nodes ({len(switches)} switches), both ways", moves))
 
 

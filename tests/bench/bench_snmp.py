@@ -41,8 +41,19 @@ UNTAGGED = "1.3.6.1.2.1.17.7.1.4.3.1.4"
 PVID = "1.3.6.1.2.1.17.7.1.4.5.1.1"
 DEFAULT_VID = 1
 SUBNETS = '"1" = "10.65.192.0/20"\n"2" = "10.65.208.0/20"\n"3" = "10.65.224.0/20"\n' + "\n".join(
-    f'"{i}" = "{net}"' for i, net in zip(range(4, 10), ["10.64.64.0/18", "10.64.128.0/18", "10.64.192.0/18",
-                                                         "10.65.0.0/18", "10.65.64.0/18", "10.65.128.0/18"], strict=True)
+    f'"{i}" = "{net}"'
+    for i, net in zip(
+        range(4, 10),
+        [
+            "10.64.64.0/18",
+            "10.64.128.0/18",
+            "10.64.192.0/18",
+            "10.65.0.0/18",
+            "10.65.64.0/18",
+            "10.65.128.0/18",
+        ],
+        strict=True,
+    )
 )
 
 
@@ -91,10 +102,36 @@ def script_move(agents: list[Snmpd], addresses: list[str], old: int, new: int) -
             new_set.add(port)
             o, n = portlist.encode(old_set, size).hex(), portlist.encode(new_set, size).hex()
             subprocess.run(
-                [snmpset, "-v2c", "-c", RW_COMMUNITY, "-r", "1", "-t", "2", address,
-                 f"{EGRESS}.{old}", "x", o, f"{UNTAGGED}.{old}", "x", o,
-                 f"{EGRESS}.{new}", "x", n, f"{UNTAGGED}.{new}", "x", n, f"{PVID}.{port}", "u", str(new)],
-                env=env, check=True, capture_output=True, timeout=30,
+                [
+                    snmpset,
+                    "-v2c",
+                    "-c",
+                    RW_COMMUNITY,
+                    "-r",
+                    "1",
+                    "-t",
+                    "2",
+                    address,
+                    f"{EGRESS}.{old}",
+                    "x",
+                    o,
+                    f"{UNTAGGED}.{old}",
+                    "x",
+                    o,
+                    f"{EGRESS}.{new}",
+                    "x",
+                    n,
+                    f"{UNTAGGED}.{new}",
+                    "x",
+                    n,
+                    f"{PVID}.{port}",
+                    "u",
+                    str(new),
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=30,
             )
 
 
@@ -145,14 +182,22 @@ async def floor_move(engine: object, agents: list[Snmpd], addresses: list[str], 
         ports = set(range(1, PER_SWITCH + 1))
         o = portlist.encode(set(members.get(str(old), set())) - ports, size)
         n = portlist.encode(set(members.get(str(new), set())) | ports, size)
-        varbinds = [h.ObjectType(_name(f"{col}.{vid}"), h.OctetString(v))
-                    for col in (EGRESS, UNTAGGED) for vid, v in ((old, o), (new, n))]
+        varbinds = [
+            h.ObjectType(_name(f"{col}.{vid}"), h.OctetString(v))
+            for col in (EGRESS, UNTAGGED)
+            for vid, v in ((old, o), (new, n))
+        ]
         varbinds += [h.ObjectType(_name(f"{PVID}.{p}"), h.Gauge32(new)) for p in sorted(ports)]
         err, status, _, _ = await h.set_cmd(engine, auth, target, h.ContextData(), *varbinds, lookupMib=False)
         assert not err and not int(status), (err, status)
-        err, status, _, vbs = await h.get_cmd(engine, auth, target, h.ContextData(),
-                                              *(_read(f"{PVID}.{p}") for p in sorted(ports)),
-                                              lookupMib=False)
+        err, status, _, vbs = await h.get_cmd(
+            engine,
+            auth,
+            target,
+            h.ContextData(),
+            *(_read(f"{PVID}.{p}") for p in sorted(ports)),
+            lookupMib=False,
+        )
         assert not err and all(int(v) == new for _, v in vbs)
 
     await asyncio.gather(*(one(a, addr) for a, addr in zip(agents, addresses, strict=True)))
@@ -161,14 +206,19 @@ async def floor_move(engine: object, agents: list[Snmpd], addresses: list[str], 
 @contextlib.contextmanager
 def agents_running(workdir: Path) -> Iterator[list[Snmpd]]:
     with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(running_snmpd(workdir / f"sw{i}", ports=48)) for i in range(1, SWITCHES + 1)]
+        yield [
+            stack.enter_context(running_snmpd(workdir / f"sw{i}", ports=48)) for i in range(1, SWITCHES + 1)
+        ]
 
 
-def measure(rtt: float, agents: list[Snmpd], addresses: list[str], tmp: Path, creds: Path, runs: int
-            ) -> tuple[list[float], list[float], list[float]]:
+def measure(
+    rtt: float, agents: list[Snmpd], addresses: list[str], tmp: Path, creds: Path, runs: int
+) -> tuple[list[float], list[float], list[float]]:
     """(a), (b) and (c) at one round trip, each a list of one-way move times."""
     inv = inventory(tmp / f"inv-{rtt:g}.toml", addresses)
-    settings = config.load(inventory=str(inv), credentials=str(creds), database=f"sqlite:///{tmp}/db-{rtt:g}.sqlite")
+    settings = config.load(
+        inventory=str(inv), credentials=str(creds), database=f"sqlite:///{tmp}/db-{rtt:g}.sqlite"
+    )
     svc = KavlanService(settings)
     job = asyncio.run(svc.submit(f"{{\"type='kavlan'\"}}/vlan=1,nodes={SWITCHES * PER_SWITCH}"))
     vlan = job.vlans[0].vlan
@@ -227,13 +277,21 @@ def main() -> None:
     p.add_argument("--rtt", default="0,10", help="round trips to measure, in ms, comma-separated")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp, agents_running(Path(tmp)) as agents:
-        os.environ.update(KAVLAN_DATA_DIR=tmp, KAVLAN_CONFIG=str(Path(tmp) / "none.toml"), KAVLAN_USER="bench")
+        os.environ.update(
+            KAVLAN_DATA_DIR=tmp, KAVLAN_CONFIG=str(Path(tmp) / "none.toml"), KAVLAN_USER="bench"
+        )
         creds = Path(tmp) / "creds.toml"
-        creds.write_text(f'[bench]\nversion = "2c"\ncommunity = "{RW_COMMUNITY}"\nwrite_community = "{RW_COMMUNITY}"\n')
+        creds.write_text(
+            f'[bench]\nversion = "2c"\ncommunity = "{RW_COMMUNITY}"\nwrite_community = "{RW_COMMUNITY}"\n'
+        )
         proxies: list[ProxyProcess] = []
-        print(f"{SWITCHES} snmpd switches (net-snmp + the project's pass_persist Q-BRIDGE agent), "
-              f"{SWITCHES * PER_SWITCH} nodes, DEFAULT (VLAN tag {DEFAULT_VID}) -> VLAN and back; median of {args.runs}")
-        print(f"{'rtt':>6} {'(a) kavlan':>12} {'(b) snmpset/port':>18} {'(c) floor':>12} {'a/c':>6} {'b/a':>6} {'b/c':>6}")
+        print(
+            f"{SWITCHES} snmpd switches (net-snmp + the project's pass_persist Q-BRIDGE agent), "
+            f"{SWITCHES * PER_SWITCH} nodes, DEFAULT (VLAN tag {DEFAULT_VID}) -> VLAN and back; median of {args.runs}"
+        )
+        print(
+            f"{'rtt':>6} {'(a) kavlan':>12} {'(b) snmpset/port':>18} {'(c) floor':>12} {'a/c':>6} {'b/a':>6} {'b/c':>6}"
+        )
         try:
             for rtt in (float(x) for x in args.rtt.split(",")):
                 if rtt > 0:
@@ -243,7 +301,9 @@ def main() -> None:
                     addresses = [a.address for a in agents]
                 a_s, b_s, c_s = measure(rtt, agents, addresses, Path(tmp), creds, args.runs)
                 a, b, c = (statistics.median(x) for x in (a_s, b_s, c_s))
-                print(f"{rtt:4g}ms {fmt(a_s):>12} {fmt(b_s):>18} {fmt(c_s):>12} {a / c:6.2f} {b / a:6.2f} {b / c:6.2f}")
+                print(
+                    f"{rtt:4g}ms {fmt(a_s):>12} {fmt(b_s):>18} {fmt(c_s):>12} {a / c:6.2f} {b / a:6.2f} {b / c:6.2f}"
+                )
         finally:
             for proxy in proxies:
                 proxy.stop()

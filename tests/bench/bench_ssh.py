@@ -63,7 +63,9 @@ async def bench(ports: int, runs: int, latency_ms: float) -> None:
                 wrong = [p for p in names if fake.ports[p] != tag]
                 if wrong:
                     raise SystemExit(f"{name}: {len(wrong)} ports not moved, e.g. {wrong[0]}")
-    print(f"{ports} ports, one Cisco IOS fake switch on 127.0.0.1, answer latency {latency_ms:g} ms, {runs} runs each")
+    print(
+        f"{ports} ports, one Cisco IOS fake switch on 127.0.0.1, answer latency {latency_ms:g} ms, {runs} runs each"
+    )
     for name in ("batched", "naive"):
         conns, sessions = counts[name]
         samples = times[name]

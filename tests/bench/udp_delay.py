@@ -33,13 +33,17 @@ class DelayProxy(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        asyncio.get_running_loop().call_later(self.half, lambda: asyncio.ensure_future(self._forward(data, addr)))
+        asyncio.get_running_loop().call_later(
+            self.half, lambda: asyncio.ensure_future(self._forward(data, addr))
+        )
 
     async def _forward(self, data: bytes, client: tuple[str, int]) -> None:
         up = self._upstreams.get(client)
         if up is None:
             loop = asyncio.get_running_loop()
-            up, _ = await loop.create_datagram_endpoint(lambda: _Upstream(self, client), remote_addr=self.target)
+            up, _ = await loop.create_datagram_endpoint(
+                lambda: _Upstream(self, client), remote_addr=self.target
+            )
             self._upstreams[client] = up
         up.sendto(data)
 
@@ -58,7 +62,9 @@ async def start_proxy(target: tuple[str, int], rtt_ms: float) -> tuple[DelayProx
     """Start a proxy on a free loopback port; returns it and its port. Close it with proxy.close()."""
     assert target[0].startswith("127."), "the delay proxy only forwards to loopback"
     loop = asyncio.get_running_loop()
-    transport, proxy = await loop.create_datagram_endpoint(lambda: DelayProxy(target, rtt_ms), local_addr=("127.0.0.1", 0))
+    transport, proxy = await loop.create_datagram_endpoint(
+        lambda: DelayProxy(target, rtt_ms), local_addr=("127.0.0.1", 0)
+    )
     return proxy, transport.get_extra_info("sockname")[1]
 
 

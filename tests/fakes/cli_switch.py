@@ -69,7 +69,9 @@ class FakeCliSwitch:
         for port in self.trunks:
             self.ports.setdefault(port, None)
         self.vlans: dict[int, str] = {1: "default"}
-        self.vlans.update(vlans if vlans is not None else {t: f"VLAN{t:04d}" for t in self.ports.values() if t})
+        self.vlans.update(
+            vlans if vlans is not None else {t: f"VLAN{t:04d}" for t in self.ports.values() if t}
+        )
         self.refuse_vlans: set[int] = set()
         self.locked_commits = 0
         self.stall_on: str | None = None
@@ -98,7 +100,9 @@ class FakeCliSwitch:
         """The inventory's view of this switch, host keys checked against this fake's own known_hosts."""
         opts: dict[str, Any] = {"dialect": self.dialect, "known_hosts": str(self.known_hosts)}
         opts.update(options)
-        return Switch(name=name, site="test", driver="ssh_cli", address=f"127.0.0.1:{self.port}", options=opts)
+        return Switch(
+            name=name, site="test", driver="ssh_cli", address=f"127.0.0.1:{self.port}", options=opts
+        )
 
     @property
     def credentials(self) -> dict[str, Any]:
@@ -198,7 +202,9 @@ class FakeCliSwitch:
                     # the switch goes silent; bounded by the test's end (stop) or by the client leaving
                     stop = asyncio.ensure_future(self._stopped.wait())
                     gone = asyncio.ensure_future(process.wait_closed())
-                    _, pending = await asyncio.wait({stop, gone}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+                    _, pending = await asyncio.wait(
+                        {stop, gone}, timeout=60, return_when=asyncio.FIRST_COMPLETED
+                    )
                     for task in pending:
                         task.cancel()
                     return
@@ -307,7 +313,10 @@ class _CiscoCli(_Cli):
         )
 
     def vlan_rows(self, tags: list[int]) -> str:
-        rows = ["VLAN Name                             Status    Ports", "---- -------------------------------- --------- -------------------------------"]
+        rows = [
+            "VLAN Name                             Status    Ports",
+            "---- -------------------------------- --------- -------------------------------",
+        ]
         for tag in tags:
             members = ", ".join(short_name(p) for p, t in self.sw.ports.items() if t == tag)
             rows.append(f"{tag:<4} {self.sw.vlans[tag]:<32} active    {members}")
@@ -411,7 +420,10 @@ class _JunosCli(_Cli):
     def config_lines(self, port: str) -> list[str]:
         base = f"set interfaces {port} unit 0 family ethernet-switching"
         if port in self.sw.trunks:
-            return [f"{base} interface-mode trunk", *(f"{base} vlan members {self.member(t)}" for t in self.sw.trunks[port])]
+            return [
+                f"{base} interface-mode trunk",
+                *(f"{base} vlan members {self.member(t)}" for t in self.sw.trunks[port]),
+            ]
         tag = self.sw.ports.get(port)
         return [f"{base} vlan members {self.member(tag)}"] if tag is not None else []
 
@@ -426,7 +438,9 @@ class _JunosCli(_Cli):
         sw = self.sw
         if sw.locked_commits > 0:
             sw.locked_commits -= 1
-            return self.answer(f"error: configuration database locked by:\n  {self.LOCK_HOLDER}\n  exclusive [edit]")
+            return self.answer(
+                f"error: configuration database locked by:\n  {self.LOCK_HOLDER}\n  exclusive [edit]"
+            )
         names = {name: tag for tag, name in sw.vlans.items()}
         names.update({entry[1]: int(entry[2]) for entry in sw.candidate if entry[0] == "vlan"})
         tags = set(names.values())
@@ -476,19 +490,26 @@ class _JunosCli(_Cli):
         if command in ("exit", "exit configuration-mode", "quit"):
             self.mode = "exec"
             if sw.candidate:
-                return "The configuration has been changed but not committed\nExiting configuration mode", False
+                return (
+                    "The configuration has been changed but not committed\nExiting configuration mode",
+                    False,
+                )
             return "Exiting configuration mode", False
         if command == "commit":
             return self.commit()
         if command == "rollback 0":
             sw.candidate.clear()
             return self.answer("load complete")
-        if m := re.fullmatch(r"delete interfaces (\S+) unit 0 family ethernet-switching vlan members", command):
+        if m := re.fullmatch(
+            r"delete interfaces (\S+) unit 0 family ethernet-switching vlan members", command
+        ):
             if m[1] not in sw.ports or sw.ports[m[1]] is None:
                 return self.answer("warning: statement not found")
             sw.candidate.append(("delete", m[1]))
             return self.answer("")
-        if m := re.fullmatch(r"set interfaces (\S+) unit 0 family ethernet-switching vlan members (\S+)", command):
+        if m := re.fullmatch(
+            r"set interfaces (\S+) unit 0 family ethernet-switching vlan members (\S+)", command
+        ):
             sw.candidate.append(("set", m[1], m[2]))
             return self.answer("")
         if m := re.fullmatch(r"set vlans (\S+) vlan-id (\d+)", command):
@@ -513,7 +534,12 @@ class _DellCli(_Cli):
     def show_port(self, port: str) -> str:
         tagged = self.sw.trunks.get(port, ())
         untagged = self.sw.ports.get(port) or 1
-        lines = [f"Name: {port}", f"802.1QTagged: {'Hybrid' if tagged else 'False'}", "Vlan membership:", "Q       Vlans"]
+        lines = [
+            f"Name: {port}",
+            f"802.1QTagged: {'Hybrid' if tagged else 'False'}",
+            "Vlan membership:",
+            "Q       Vlans",
+        ]
         lines.append(f"U       {untagged}")
         if tagged:
             lines.append(f"T       {','.join(map(str, tagged))}")
@@ -528,7 +554,9 @@ class _DellCli(_Cli):
         ]
         for tag, name in sorted(self.sw.vlans.items()):
             members = ",".join(short_name(p) for p, t in self.sw.ports.items() if (t or 1) == tag)
-            rows.append(f"{'*' if tag == 1 else ' '}   {tag:<6} up        {name if tag != 1 else '':<31} A {members}")
+            rows.append(
+                f"{'*' if tag == 1 else ' '}   {tag:<6} up        {name if tag != 1 else '':<31} A {members}"
+            )
         return "\n".join(rows)
 
     def handle(self, command: str) -> tuple[str, bool]:
