@@ -16,10 +16,12 @@ from typing import Any
 
 import platformdirs
 
+from .errors import KavlanError
+
 APP = "kavlan-tui"
 
 
-class ConfigError(ValueError):
+class ConfigError(KavlanError, ValueError):
     """The configuration is invalid; the message says which setting and why."""
 
 

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 
 class KavlanError(Exception):
-    """Base of every error the faces show as one sentence (exit status 1)."""
+    """Base of every error the faces show as one sentence (exit status 1): a face catches this class alone.
+
+    The errors of the configuration, the testbed description, the store and the lab derive from it too."""
 
     exit_code = 1
 
@@ -29,3 +31,15 @@ class NotAllowed(KavlanError):
 
 class Unavailable(KavlanError):
     """The testbed cannot do it now (no free VLAN, not enough free nodes, a switch busy)."""
+
+
+class SwitchUnavailable(Unavailable):
+    """A switch could not be read or changed: the switch, the ports concerned, and the switch's reason.
+
+    Drivers raise their own ``SwitchError``; the core turns it into this before it reaches a face, so that no
+    face needs to know the drivers."""
+
+    def __init__(self, message: str, *, switch: str, ports: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.switch = switch
+        self.ports = list(ports)

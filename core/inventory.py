@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from . import names
+from .errors import KavlanError
 from .model import DEFAULT, GLOBAL_IDS, Cluster, Nic, Node, Site, Switch, Vlan, VlanKind
 
 DEMO = "demo"
 
 
-class InventoryError(ValueError):
+class InventoryError(KavlanError, ValueError):
     """The testbed description is malformed; the message names where."""
 
 

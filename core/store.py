@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from .errors import KavlanError
 from .model import Job, JobState, JobVlan
 
 metadata = sa.MetaData()
@@ -121,7 +122,7 @@ _PG_UNLOCK = sa.text("SELECT pg_advisory_unlock_all()")
 _PG_LOCK_TIMEOUT = "30s"
 
 
-class StoreError(RuntimeError):
+class StoreError(KavlanError, RuntimeError):
     pass
 
 

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from kavlan_core import config
 from kavlan_core.config import ConfigError
-from kavlan_core.errors import BadInput, KavlanError
+from kavlan_core.errors import BadInput, KavlanError, NotFound
 from kavlan_core.interface import Service, connect
 from kavlan_core.inventory import InventoryError
 from kavlan_core.model import Job
@@ -143,7 +143,7 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
         shell = os.environ.get("SHELL") or "/bin/bash"
         # the job's shell runs in this process's foreground; the job ends with it, as with OAR
         rc = await asyncio.to_thread(subprocess.call, [shell], env=env)
-        with contextlib.suppress(KavlanError):  # already ended (walltime, or oardel from inside)
+        with contextlib.suppress(NotFound):  # already ended (walltime, or oardel from inside)
             await service.delete_job(job.id)
         sys.stderr.write(f"Disconnected from OAR job {job.id}.\n")
         return rc

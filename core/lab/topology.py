@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import names
+from ..errors import KavlanError
 from ..inventory import Inventory
 from ..model import DEFAULT, GLOBAL_IDS, LOCAL_IDS, ROUTED_IDS, vlan_label
 
@@ -26,7 +27,7 @@ _PREFIX = re.compile(r"^[a-z][a-z0-9]{0,7}-$")
 _LINK = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 
 
-class LabError(RuntimeError):
+class LabError(KavlanError, RuntimeError):
     """The lab cannot be built, run or removed; the message says why and what to do."""
 
 
