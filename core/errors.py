@@ -8,9 +8,17 @@ from collections.abc import Sequence
 class KavlanError(Exception):
     """Base of every error the faces show as one sentence (exit status 1): a face catches this class alone.
 
-    The errors of the configuration, the testbed description, the store and the lab derive from it too."""
+    The errors of the configuration, the testbed description, the store and the lab derive from it too.
+
+    The sentence names settings and things of the testbed, never a face's options: ``about`` says what it is about
+    (``nodes``: no node was given; ``api``: no API server is set; ``ca_cert``: the server's CA is missing;
+    ``where``: the nodes' VLANs should be checked), so that each face can add its own hint (``-m``, ``--api``)."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, about: str = "") -> None:
+        super().__init__(message)
+        self.about = about
 
 
 class BadInput(KavlanError):
@@ -24,8 +32,8 @@ class NotFound(KavlanError):
 class NotAllowed(KavlanError):
     """The user lacks rights; ``refusals`` names every node or VLAN refused and why."""
 
-    def __init__(self, message: str, refusals: Sequence[tuple[str, str]] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, refusals: Sequence[tuple[str, str]] = (), *, about: str = "") -> None:
+        super().__init__(message, about=about)
         self.refusals = list(refusals)
 
 
@@ -39,7 +47,7 @@ class SwitchUnavailable(Unavailable):
     Drivers raise their own ``SwitchError``; the core turns it into this before it reaches a face, so that no
     face needs to know the drivers."""
 
-    def __init__(self, message: str, *, switch: str, ports: Sequence[str] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, switch: str, ports: Sequence[str] = (), about: str = "") -> None:
+        super().__init__(message, about=about)
         self.switch = switch
         self.ports = list(ports)
