@@ -1,20 +1,23 @@
-"""KavlanService: the one execution core that the CLI, the REPL and the TUI call."""
+"""KavlanService: the one execution core that the CLI, the REPL, the TUI and the API server call.
+
+It owns the order of things: rights, then the switches (through :mod:`kavlan_core.switches`, planned by
+:mod:`kavlan_core.plan`, moved by :mod:`kavlan_core.moves`), then the record in the store and the events. Jobs,
+DHCP, drift and the reads of the store are its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from . import inventory as inventory_mod
 from .authz import PRIVILEGES, Rights
 from .config import Settings
 from .dhcp.backend import DhcpBackend
-from .drivers.base import PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout, driver_class
+from .drivers.base import PortState
 from .errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
 from .events import (
     DhcpChanged,
@@ -25,27 +28,24 @@ from .events import (
     MoveFinished,
     MoveStarted,
     NodeMoved,
-    SwitchFinished,
-    SwitchStarted,
 )
 from .interface import Service
 from .inventory import Inventory, NicRef
-from .model import DEFAULT, GLOBAL_IDS, Job, JobState, vlan_label
-from .plan import Plan, PortMove, SwitchPlan
-from .reports import Drift, Lease, Member, MoveReport, NodeResult, Outcome, SwitchTiming, VlanInfo
+from .model import DEFAULT, GLOBAL_IDS, Job, JobState
+from .moves import apply_plan, read_switches, roll_back, verdicts
+from .plan import Plan, Targets, by_switch, plan_move
+from .reports import Drift, Lease, Member, MoveReport, Outcome, VlanInfo
 from .reservations import AllocationError, RequestError, allocate, parse_request
 from .store import Store
-
-
-def _jitter(base: float, attempt: int) -> float:
-    return base * (2**attempt) * random.uniform(0.5, 1.5)
+from .switches import SwitchPool
 
 
 class KavlanService(Service):
     """Every face calls this; it checks rights, plans, drives switches, records, publishes events, reports.
 
-    The user's side (names, nodefiles, SSH, the staged move) is implemented once in
-    :class:`~kavlan_core.interface.Service`, shared with the remote client."""
+    The switches are its pool's (``switches``: drivers, locks, retries); the store records only what the
+    switches were read back holding. The user's side (names, nodefiles, SSH, the staged move) is implemented once
+    in :class:`~kavlan_core.interface.Service`, shared with the remote client."""
 
     def __init__(
         self,
@@ -66,88 +66,27 @@ class KavlanService(Service):
             raise BadInput(
                 f"unknown site {self.site!r} in the configuration (sites: {', '.join(self.inventory.sites)})"
             )
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._drivers: dict[str, SwitchDriver] = {}
-        self._credentials: dict[str, Any] | None = None
+        self.switches = SwitchPool(settings, self.inventory, self.store)
         self.dhcp_servers = DhcpBackend(self.inventory, self.store, self.settings.data_path / "dhcp")
 
     def describe(self) -> str:
         return f"database: {self.store.url}"
 
     async def close(self) -> None:
-        for drv in self._drivers.values():
-            with contextlib.suppress(Exception):
-                await drv.close()
-        self._drivers.clear()
+        await self.switches.close()
         self.store.dispose()
 
-    # --- helpers ---------------------------------------------------------------
+    # --- helpers ---------------------------------------------------------------------------------------
 
     def _rights(self, user: str, running: Iterable[Job]) -> Rights:
         return Rights.of(user, running, self.settings.admins)
 
-    def _driver(self, switch: str) -> SwitchDriver:
-        drv = self._drivers.get(switch)
-        if drv is None:
-            sw = self.inventory.switches[switch]
-            cls = driver_class(sw.driver)
-            creds = self._switch_credentials(sw.credentials)
-            context = {
-                "store": self.store,
-                "default_tag": self.inventory.sites[sw.site].default_tag,
-                "settings": self.settings,
-            }
-            drv = cls(sw, creds, context)
-            self._drivers[switch] = drv
-        return drv
-
-    def _switch_credentials(self, ref: str) -> dict[str, Any]:
-        if not ref:
-            return {}
-        if self._credentials is None:
-            self._credentials = {}
-            if self.settings.credentials:
-                import tomllib
-
-                try:
-                    with open(os.path.expanduser(self.settings.credentials), "rb") as fh:
-                        self._credentials = tomllib.load(fh)
-                except (OSError, tomllib.TOMLDecodeError) as exc:
-                    raise KavlanError(
-                        f"cannot read the switch credentials file {self.settings.credentials}: {exc}"
-                    ) from None
-        return dict(self._credentials.get(ref, {}))
-
-    @contextlib.asynccontextmanager
-    async def _switch_lock(self, switch: str) -> AsyncIterator[None]:
-        """Two moves on one switch never interleave: in this process (asyncio) and across processes (the store's
-        named lock: an advisory lock on PostgreSQL, a flock file in the data dir with SQLite)."""
-        lock = self._locks.setdefault(switch, asyncio.Lock())
-        async with lock:
-            flock_file = self.settings.data_path / "locks" / f"{switch}.lock"  # used with SQLite
-            held = self.store.lock(f"switch:{switch}", file=flock_file)
-            if not await held.acquire(timeout=300):
-                raise Unavailable(
-                    f"switch {switch} is busy: another move held it for 5 minutes; nothing was changed"
-                )
-            try:
-                yield
-            finally:
-                held.release()
-
-    async def _with_retries(self, switch: str, what: Callable[[], Any]) -> tuple[Any, int]:
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                return await what(), tries
-            except SwitchTimeout:
-                if tries > self.settings.switch_retries:
-                    raise
-                await asyncio.sleep(_jitter(self.settings.retry_backoff, tries - 1))
-
     def _tag_to_vlan(self, site: str, tag: int | None) -> int | None:
         return None if tag is None else self.inventory.vlan_of_tag(site, tag)
+
+    def _vlan_on(self, switch: str, tag: int | None) -> int | None:
+        """The VLAN a tag stands for on ``switch`` (tags are per site)."""
+        return self._tag_to_vlan(self.inventory.switches[switch].site, tag)
 
     # --- reads -------------------------------------------------------------------
 
@@ -187,19 +126,11 @@ class KavlanService(Service):
             dhcp = tx.dhcp_states()
             running = {j.id: j for j in tx.jobs(running=True)}
             members = tx.nic_vlans()
-        counts: dict[int, int] = {}
-        site_nodes = {n.name for n in self.inventory.site_nodes(site)}
-        for (node, _nic), vid in members.items():
-            if node in site_nodes or vid in GLOBAL_IDS:
-                counts[vid] = counts.get(vid, 0) + 1
-        n_site_nics = sum(len(self.inventory.nodes[n].nics) for n in site_nodes)
-        in_vlans = sum(1 for (node, _nic) in members if node in site_nodes)
-        counts[DEFAULT] = n_site_nics - in_vlans
+        counts = self._member_counts(site, members)
         out = []
         for vid in self.inventory.vlan_ids(site):
             v = self.inventory.vlan(site, vid)
             job_id = held.get((v.site, vid))
-            state = self._dhcp_state(v.site, vid, dhcp.get((v.site, vid), {}).get("state"))
             out.append(
                 VlanInfo(
                     site=site,
@@ -210,11 +141,24 @@ class KavlanService(Service):
                     tag=self.inventory.tag(site, vid),
                     job=job_id,
                     user=running[job_id].user if job_id in running else None,
-                    dhcp=state,
+                    dhcp=self._dhcp_state(v.site, vid, dhcp.get((v.site, vid), {}).get("state")),
                     members=counts.get(vid, 0),
                 )
             )
         return out
+
+    def _member_counts(self, site: str, members: dict[tuple[str, str], int]) -> dict[int, int]:
+        """How many NICs each VLAN holds, as a site's nodes see it: the site's NICs, and every NIC of a global
+        VLAN; DEFAULT holds the site's NICs that are in no VLAN."""
+        counts: dict[int, int] = {}
+        site_nodes = {n.name for n in self.inventory.site_nodes(site)}
+        for (node, _nic), vid in members.items():
+            if node in site_nodes or vid in GLOBAL_IDS:
+                counts[vid] = counts.get(vid, 0) + 1
+        n_site_nics = sum(len(self.inventory.nodes[n].nics) for n in site_nodes)
+        in_vlans = sum(1 for (node, _nic) in members if node in site_nodes)
+        counts[DEFAULT] = n_site_nics - in_vlans
+        return counts
 
     async def vlan_of(self, names_: Iterable[str]) -> list[tuple[str, int]]:
         """The VLAN of each named NIC, as the store records it (verified at each move)."""
@@ -231,32 +175,28 @@ class KavlanService(Service):
         site = site or self.site
         with self.store.read() as tx:
             current = tx.nic_vlans()
-            busy: dict[str, int] = {}
-            for j in tx.jobs(running=True):
-                for n in j.nodes:
-                    busy[n] = j.id
-        out = []
-        for node in self.inventory.nodes.values():
-            if vlan not in GLOBAL_IDS and node.site != site:
-                continue
-            for nic in node.nics:
-                if current.get((node.name, nic.name), DEFAULT) != vlan:
-                    continue
-                ref = NicRef(node, nic)
-                out.append(
-                    Member(
-                        name=self.inventory.hostname(ref, vlan),
-                        node=node.name,
-                        nic=nic.name,
-                        site=node.site,
-                        cluster=node.cluster,
-                        switch=nic.switch,
-                        port=nic.port,
-                        address=str(self.inventory.address(node, vlan)),
-                        job=busy.get(node.name),
-                    )
-                )
-        return out
+            busy = {n: j.id for j in tx.jobs(running=True) for n in j.nodes}
+        return [
+            self._member(NicRef(node, nic), vlan, busy.get(node.name))
+            for node in self.inventory.nodes.values()
+            if vlan in GLOBAL_IDS or node.site == site
+            for nic in node.nics
+            if current.get((node.name, nic.name), DEFAULT) == vlan
+        ]
+
+    def _member(self, ref: NicRef, vlan: int, job: int | None) -> Member:
+        node, nic = ref.node, ref.nic
+        return Member(
+            name=self.inventory.hostname(ref, vlan),
+            node=node.name,
+            nic=nic.name,
+            site=node.site,
+            cluster=node.cluster,
+            switch=nic.switch,
+            port=nic.port,
+            address=str(self.inventory.address(node, vlan)),
+            job=job,
+        )
 
     # --- jobs ----------------------------------------------------------------------
 
@@ -324,6 +264,28 @@ class KavlanService(Service):
 
     async def _end_job(self, job: Job, state: JobState, reason: str) -> Job | None:
         """Claim the job's end (only one process does it), then put its nodes back and switch its DHCP off."""
+        current = self._claim_end(job, state, reason)
+        if current is None:
+            return None
+        back = self._to_put_back(job, current)
+        if back:
+            report = await self._finish_even_if_cancelled(
+                self._move(back, DEFAULT, user="kavlan", rights=None)
+            )
+            if not report.ok:
+                with self.store.write() as tx:
+                    failed = [(r.name, r.message) for r in report.failed]
+                    tx.audit("kavlan", "job.end.failed", job=job.id, failed=failed)
+        for v in job.vlans:
+            with contextlib.suppress(KavlanError):
+                await self.dhcp_servers.stop(v.site, v.vlan)
+            self.events.publish(DhcpChanged(site=v.site, vlan=v.vlan, state="off"))
+        self.events.publish(JobEnded(job=job.id, user=job.user, reason=reason))
+        with self.store.read() as tx:
+            return tx.job(job.id)
+
+    def _claim_end(self, job: Job, state: JobState, reason: str) -> dict[tuple[str, str], int] | None:
+        """End the job in the store, unless another process already did (None); the NICs' VLANs as it ended."""
         now = self.clock()
         with self.store.write() as tx:
             fresh = tx.job(job.id)
@@ -334,6 +296,10 @@ class KavlanService(Service):
             current = tx.nic_vlans()
             for v in job.vlans:
                 tx.set_dhcp(v.site, v.vlan, "off", "kavlan", now, detail=f"job {job.id} ended")
+        return current
+
+    def _to_put_back(self, job: Job, current: dict[tuple[str, str], int]) -> list[str]:
+        """The NICs an ended job leaves outside DEFAULT: its nodes', and any in one of its VLANs."""
         job_vlans = {(v.site, v.vlan) for v in job.vlans}
         back: list[str] = []
         for (node, nic), vid in current.items():
@@ -343,25 +309,7 @@ class KavlanService(Service):
             if node in job.nodes or (self._owner(n.site, vid), vid) in job_vlans:
                 ref = NicRef(n, n.nic(nic) or n.primary_nic)
                 back.append(self.inventory.hostname(ref, DEFAULT))
-        if back:
-            report = await self._finish_even_if_cancelled(
-                self._move(back, DEFAULT, user="kavlan", rights=None)
-            )
-            if not report.ok:
-                with self.store.write() as tx:
-                    tx.audit(
-                        "kavlan",
-                        "job.end.failed",
-                        job=job.id,
-                        failed=[(r.name, r.message) for r in report.failed],
-                    )
-        for v in job.vlans:
-            with contextlib.suppress(KavlanError):
-                await self.dhcp_servers.stop(v.site, v.vlan)
-            self.events.publish(DhcpChanged(site=v.site, vlan=v.vlan, state="off"))
-        self.events.publish(JobEnded(job=job.id, user=job.user, reason=reason))
-        with self.store.read() as tx:
-            return tx.job(job.id)
+        return back
 
     # --- moves -----------------------------------------------------------------------
 
@@ -394,328 +342,94 @@ class KavlanService(Service):
     async def _move(
         self, names_: Sequence[str], vlan: int, *, user: str, rights: Rights | None, dry_run: bool = False
     ) -> MoveReport:
-        """Hold the lock of every switch involved (in name order: no deadlock) from the first read to the last
-        write, so that what a move read is still true when it writes; a dry run takes none."""
-        if dry_run:
-            return await self._move_locked(names_, vlan, user=user, rights=rights, dry_run=True)
-        switches = sorted({ref.nic.switch for ref, _name in self.resolve(names_)})
-        async with contextlib.AsyncExitStack() as held:
-            for switch in switches:
-                await held.enter_async_context(self._switch_lock(switch))
-            for switch in switches:
-                await held.enter_async_context(self._driver(switch).batch())
-            return await self._move_locked(names_, vlan, user=user, rights=rights)
+        """A move, step by step: rights, lock, read, plan, apply and read back, roll back, record, publish.
 
-    async def _move_locked(
-        self, names_: Sequence[str], vlan: int, *, user: str, rights: Rights | None, dry_run: bool = False
-    ) -> MoveReport:
+        The switches' locks are held from the first read to the record, so that what the move read is still true
+        when it writes and the store records only what the switches hold; a dry run takes none and stops at the
+        plan. ``rights`` None: the system acts (a job's end, a repair)."""
         started = time.perf_counter()
-        refs = self.resolve(names_)
+        targets = self.resolve(names_)
         if rights is not None:
-            refusals: list[tuple[str, str]] = []
-            for ref, name in refs:
-                why = rights.may_move_node(ref.node.name)
-                if why is None:
-                    why = rights.may_use_vlan(self._owner(ref.node.site, vlan), vlan)
-                if why is not None:
-                    refusals.append((name, why))
-            if refusals:
-                detail = "; ".join(f"{n}: {w}" for n, w in refusals[:5])
-                more = f" (and {len(refusals) - 5} more)" if len(refusals) > 5 else ""
-                raise NotAllowed(f"{PRIVILEGES}: {detail}{more}", refusals)
-
-        by_switch: dict[str, list[tuple[NicRef, str]]] = {}
-        for ref, name in refs:
-            by_switch.setdefault(ref.nic.switch, []).append((ref, name))
-
-        sem = asyncio.Semaphore(self.settings.switch_concurrency)
+            self._check_rights(rights, targets, vlan)
         report = MoveReport(vlan=vlan, dry_run=dry_run)
-        plan = Plan(vlan=vlan)
+        groups = by_switch(targets)
+        async with self.switches.hold([] if dry_run else groups):
+            planned = plan_move(vlan, targets, await read_switches(self.switches, groups), self.inventory)
+            report.plan, report.results = planned.plan, planned.results
+            plan = self._described(planned.plan)
+            if plan is None or planned.refused or dry_run or not plan.switches:
+                if plan is not None and not (planned.refused or dry_run):
+                    self._record(self._already_there(plan))
+                report.seconds = time.perf_counter() - started
+                return report
+            self._publish_start(user, plan)
+            outcomes = await apply_plan(self.switches, plan, self.events.publish)
+            if any(o.error is not None for o in outcomes):
+                await roll_back(self.switches, outcomes, self.events.publish)
+            results, held = verdicts(outcomes, self._vlan_on)
+            report.switches = [o.timing for o in outcomes]
+            report.results += results
+            self._record({**self._already_there(plan), **held})
+            self._audit_move(user, report)
+            self._publish_end(report, started)
+        return report
 
-        # 1. read the truth of every port involved (one batched read per switch)
-        async def read(switch: str) -> dict[str, PortState] | SwitchError:
-            async with sem:
-                try:
-                    states, _ = await self._with_retries(
-                        switch,
-                        lambda: self._driver(switch).read_ports([r.nic.port for r, _ in by_switch[switch]]),
-                    )
-                    return states  # type: ignore[no-any-return]
-                except SwitchError as exc:
-                    return exc
+    def _check_rights(self, rights: Rights, targets: Targets, vlan: int) -> None:
+        """Refuse the whole move when the user may not move one of the NICs, or into this VLAN."""
+        refusals: list[tuple[str, str]] = []
+        for ref, name in targets:
+            why = rights.may_move_node(ref.node.name)
+            if why is None:
+                why = rights.may_use_vlan(self._owner(ref.node.site, vlan), vlan)
+            if why is not None:
+                refusals.append((name, why))
+        if refusals:
+            detail = "; ".join(f"{n}: {w}" for n, w in refusals[:5])
+            more = f" (and {len(refusals) - 5} more)" if len(refusals) > 5 else ""
+            raise NotAllowed(f"{PRIVILEGES}: {detail}{more}", refusals)
 
-        reads = dict(zip(by_switch, await asyncio.gather(*(read(s) for s in by_switch)), strict=True))
-        unreadable = {s: r for s, r in reads.items() if isinstance(r, SwitchError)}
-        if unreadable:
-            for switch, read_error in unreadable.items():
-                for ref, name in by_switch[switch]:
-                    report.results.append(
-                        NodeResult(
-                            name,
-                            Outcome.FAILURE,
-                            f"cannot read switch {switch}: {read_error.reason}",
-                            switch,
-                            ref.nic.port,
-                        )
-                    )
-            for switch in by_switch:
-                if switch not in unreadable:
-                    for ref, name in by_switch[switch]:
-                        report.results.append(
-                            NodeResult(
-                                name,
-                                Outcome.UNCHANGED,
-                                "not moved: another switch of this move failed",
-                                switch,
-                                ref.nic.port,
-                            )
-                        )
-            report.seconds = time.perf_counter() - started
-            return report
+    def _described(self, plan: Plan | None) -> Plan | None:
+        """The plan with what each driver would send (a dry run shows it)."""
+        for sp in plan.switches if plan is not None else ():
+            sp.commands = self.switches.describe(sp.switch, sp.changes)
+        return plan
 
-        for switch, members in by_switch.items():
-            sw = self.inventory.switches[switch]
-            states = reads[switch]
-            assert not isinstance(states, SwitchError)
-            sp = SwitchPlan(switch=switch, driver=sw.driver)
-            for ref, name in members:
-                new_tag = self.inventory.tag(sw.site, vlan)
-                state = states.get(ref.nic.port)
-                old_tag = state.tag if state else None
-                if state is not None and state.trunk:
-                    report.results.append(
-                        NodeResult(
-                            name,
-                            Outcome.FAILURE,
-                            f"port {ref.nic.port} of {switch} is a trunk: refusing to touch it",
-                            switch,
-                            ref.nic.port,
-                        )
-                    )
-                    continue
-                if old_tag == new_tag:
-                    plan.unchanged.append((ref, name))
-                    continue
-                old_vlan = self._tag_to_vlan(sw.site, old_tag)
-                sp.moves.append(
-                    PortMove(
-                        ref,
-                        name,
-                        old_vlan,
-                        vlan,
-                        PortChange(ref.nic.port, old_tag if old_tag is not None else -1, new_tag),
-                    )
-                )
-            if sp.moves:
-                sp.commands = self._driver(switch).describe(sp.changes)
-                plan.switches.append(sp)
-        report.plan = plan
-        if report.failed:
-            # a trunk port is bad input from the inventory: change nothing
-            for ref, name in refs:
-                if not any(r.name == name for r in report.results):
-                    report.results.append(
-                        NodeResult(
-                            name,
-                            Outcome.UNCHANGED,
-                            "not moved: another port of this move was refused",
-                            ref.nic.switch,
-                            ref.nic.port,
-                        )
-                    )
-            report.seconds = time.perf_counter() - started
-            return report
-        for ref, name in plan.unchanged:
-            report.results.append(
-                NodeResult(
-                    name,
-                    Outcome.UNCHANGED,
-                    f"already in VLAN {vlan_label(vlan)}",
-                    ref.nic.switch,
-                    ref.nic.port,
-                    vlan,
-                    vlan,
-                )
-            )
-        if dry_run or not plan.switches:
-            if not dry_run and plan.unchanged:
-                self._record({ref.key: vlan for ref, _ in plan.unchanged})
-            report.seconds = time.perf_counter() - started
-            return report
+    @staticmethod
+    def _already_there(plan: Plan) -> dict[tuple[str, str], int]:
+        return {ref.key: plan.vlan for ref, _ in plan.unchanged}
 
-        self.events.publish(
-            MoveStarted(
-                user=user,
-                vlan=vlan,
-                nodes=tuple(m.name for sp in plan.switches for m in sp.moves),
-                switches=tuple(sp.switch for sp in plan.switches),
-            )
-        )
+    def _publish_start(self, user: str, plan: Plan) -> None:
+        nodes = tuple(m.name for sp in plan.switches for m in sp.moves)
+        switches = tuple(sp.switch for sp in plan.switches)
+        self.events.publish(MoveStarted(user=user, vlan=plan.vlan, nodes=nodes, switches=switches))
 
-        # 2. apply, one batch per switch, switches concurrently, each under its lock; verify by read-back
-        async def apply(
-            sp: SwitchPlan,
-        ) -> tuple[SwitchPlan, dict[str, PortState] | None, SwitchError | None, SwitchTiming]:
-            t0 = time.perf_counter()
-            drv = self._driver(sp.switch)
-            self.events.publish(SwitchStarted(switch=sp.switch, ports=len(sp.moves)))
-            tries = 0
-            async with sem:
-                error: SwitchError | None = None
-                after: dict[str, PortState] | None = None
-                try:
-                    new_tag = sp.moves[0].change.new_tag
-                    await drv.ensure_vlan(new_tag, f"kavlan-{vlan_label(vlan)}")
-                    _, tries = await self._with_retries(sp.switch, lambda: drv.apply(sp.changes))
-                except SwitchError as exc:
-                    error = exc
-                except Exception as exc:  # a driver bug must not leave other switches changed
-                    error = SwitchError(sp.switch, f"driver error: {exc!r}")
-                try:
-                    after, _ = await self._with_retries(
-                        sp.switch, lambda: drv.read_ports([m.change.port for m in sp.moves])
-                    )
-                except SwitchError as exc:
-                    error = error or exc
-            timing = SwitchTiming(
-                sp.switch,
-                len(sp.moves),
-                time.perf_counter() - t0,
-                error is None,
-                error.reason if error else "",
-                max(tries, 1),
-            )
-            return sp, after, error, timing
-
-        results = await asyncio.gather(*(apply(sp) for sp in plan.switches))
-        failed_any = False
-        verified: dict[str, dict[str, PortState] | None] = {}
-        errors: dict[str, SwitchError] = {}
-        for sp, after, error, timing in results:
-            verified[sp.switch] = after
-            if error is None and after is not None:
-                wrong = [
-                    m.change.port
-                    for m in sp.moves
-                    if after.get(m.change.port, PortState(None)).tag != m.change.new_tag
-                ]
-                if wrong:
-                    error = SwitchError(
-                        sp.switch,
-                        f"the switch acknowledged the write but port(s) {', '.join(wrong)} did not change (read-back)",
-                        ports=wrong,
-                    )
-                    timing.ok, timing.error = False, error.reason
-            if error is not None:
-                errors[sp.switch] = error
-                failed_any = True
-            report.switches.append(timing)
-            self.events.publish(
-                SwitchFinished(switch=sp.switch, ok=timing.ok, seconds=timing.seconds, error=timing.error)
-            )
-
-        # 3. on any failure, put back every port this move changed
-        if failed_any:
-            await self._rollback(plan, verified, sem)
-
-        # 4. record only what the switches hold, and report every node
-        recorded: dict[tuple[str, str], int] = {ref.key: vlan for ref, _ in plan.unchanged}
-        cause = "; ".join(f"switch {e.switch} failed: {e.reason}" for e in errors.values())
-        for sp in plan.switches:
-            after = verified.get(sp.switch)
-            site = self.inventory.switches[sp.switch].site
-            for m in sp.moves:
-                actual_tag = after.get(m.change.port).tag if after and m.change.port in after else None  # type: ignore[union-attr]
-                actual = self._tag_to_vlan(site, actual_tag)
-                if actual is not None:
-                    recorded[m.ref.key] = actual
-                if not failed_any:
-                    report.results.append(
-                        NodeResult(m.name, Outcome.SUCCESS, "", sp.switch, m.change.port, m.old_vlan, vlan)
-                    )
-                    continue
-                err = errors.get(sp.switch)
-                where = "VLAN " + vlan_label(actual) if actual is not None else "an unknown VLAN"
-                if actual is None:
-                    status, msg = (
-                        Outcome.FAILURE,
-                        f"{(err.reason if err else cause)}; the port's VLAN could not be read back",
-                    )
-                elif actual == vlan:
-                    status, msg = (
-                        Outcome.FAILURE,
-                        f"{(err.reason if err else cause)}; rollback failed, the port stays in {where}",
-                    )
-                elif err is not None and (not err.ports or m.change.port in err.ports):
-                    status, msg = Outcome.FAILURE, f"{err.reason} (the port is in {where})"
-                else:
-                    status, msg = Outcome.UNCHANGED, f"rolled back because {cause}"
-                report.results.append(
-                    NodeResult(m.name, status, msg, sp.switch, m.change.port, m.old_vlan, actual)
-                )
-        self._record(recorded)
+    def _audit_move(self, user: str, report: MoveReport) -> None:
         with self.store.write() as tx:
             tx.audit(
                 user,
                 "vlan.set",
-                vlan=vlan,
+                vlan=report.vlan,
                 result=report.counts(),
                 failed=[[r.name, r.message] for r in report.failed][:50],
             )
+
+    def _publish_end(self, report: MoveReport, started: float) -> None:
+        """Every NIC moved, then the move's end with its counts."""
         for r in report.results:
             if r.status == Outcome.SUCCESS:
-                self.events.publish(
-                    NodeMoved(node=r.name, nic="", old=r.old_vlan if r.old_vlan is not None else -1, new=vlan)
-                )
+                old = r.old_vlan if r.old_vlan is not None else -1
+                self.events.publish(NodeMoved(node=r.name, nic="", old=old, new=report.vlan))
         report.seconds = time.perf_counter() - started
         c = report.counts()
         self.events.publish(
             MoveFinished(
-                vlan=vlan,
+                vlan=report.vlan,
                 ok=c[Outcome.SUCCESS],
                 failed=c[Outcome.FAILURE],
                 unchanged=c[Outcome.UNCHANGED],
                 seconds=report.seconds,
             )
         )
-        return report
-
-    async def _rollback(
-        self, plan: Plan, verified: dict[str, dict[str, PortState] | None], sem: asyncio.Semaphore
-    ) -> None:
-        async def undo(sp: SwitchPlan) -> None:
-            after = verified.get(sp.switch)
-            moved = [
-                PortChange(m.change.port, m.change.new_tag, m.change.old_tag)
-                for m in sp.moves
-                if m.change.old_tag >= 0
-                and (after is None or after.get(m.change.port, PortState(None)).tag != m.change.old_tag)
-            ]
-            if not moved:
-                return
-            drv = self._driver(sp.switch)
-            t0 = time.perf_counter()
-            self.events.publish(SwitchStarted(switch=sp.switch, ports=len(moved), action="rollback"))
-            ok, err = True, ""
-            async with sem:
-                try:
-                    await self._with_retries(sp.switch, lambda: drv.apply(moved))
-                except SwitchError as exc:
-                    ok, err = False, exc.reason
-                try:
-                    verified[sp.switch], _ = await self._with_retries(
-                        sp.switch, lambda: drv.read_ports([m.change.port for m in sp.moves])
-                    )
-                except SwitchError as exc:
-                    ok, err = False, err or exc.reason
-                    verified[sp.switch] = None
-            self.events.publish(
-                SwitchFinished(
-                    switch=sp.switch, ok=ok, seconds=time.perf_counter() - t0, action="rollback", error=err
-                )
-            )
-
-        await asyncio.gather(*(undo(sp) for sp in plan.switches))
 
     def _record(self, vlans: dict[tuple[str, str], int]) -> None:
         if vlans:
@@ -765,38 +479,52 @@ class KavlanService(Service):
     # --- drift -------------------------------------------------------------------------
 
     async def drift(self, site: str | None = None) -> list[Drift]:
-        """Read every switch of a site; report ports whose real VLAN differs from the store's."""
+        """Read every switch of a site; report ports whose real VLAN differs from the store's. A switch that
+        cannot be read makes it raise ``SwitchUnavailable`` (once every switch was tried): a partial answer
+        would say "no drift" where nobody looked."""
         site = site or self.site
         with self.store.read() as tx:
             recorded = tx.nic_vlans()
-        sem = asyncio.Semaphore(self.settings.switch_concurrency)
-        out: list[Drift] = []
+        sem = self.switches.bound()
 
-        async def check(switch: str) -> None:
+        async def check(switch: str) -> list[Drift]:
             refs = self.inventory.switch_ports(switch)
             async with sem:
-                states, _ = await self._with_retries(
-                    switch, lambda: self._driver(switch).read_ports([r.nic.port for r in refs])
-                )
-            for ref in refs:
-                expected = recorded.get(ref.key, DEFAULT)
-                tag = states.get(ref.nic.port, PortState(None)).tag
-                actual = self._tag_to_vlan(site, tag)
-                if actual != expected:
-                    d = Drift(switch, ref.nic.port, ref.node.name, ref.nic.name, expected, actual, tag)
-                    out.append(d)
-                    self.events.publish(
-                        DriftFound(
-                            switch=switch,
-                            port=ref.nic.port,
-                            node=ref.node.name,
-                            expected=expected,
-                            actual=actual,
-                        )
-                    )
+                states = await self.switches.inspect(switch, [r.nic.port for r in refs])
+            return self._drifted(site, switch, refs, states, recorded)
 
-        await asyncio.gather(*(check(s) for s in self.inventory.sites[site].switches))
-        return sorted(out, key=lambda d: (d.switch, d.port))
+        found = await asyncio.gather(
+            *(check(s) for s in self.inventory.sites[site].switches), return_exceptions=True
+        )
+        drifts: list[Drift] = []
+        for result in found:
+            if isinstance(result, BaseException):
+                raise result  # the first switch (in the site's order) that could not be read
+            drifts += result
+        return sorted(drifts, key=lambda d: (d.switch, d.port))
+
+    def _drifted(
+        self,
+        site: str,
+        switch: str,
+        refs: Sequence[NicRef],
+        states: dict[str, PortState],
+        recorded: dict[tuple[str, str], int],
+    ) -> list[Drift]:
+        """The ports of one switch not in the VLAN the store records, each published as it is found."""
+        out = []
+        for ref in refs:
+            expected = recorded.get(ref.key, DEFAULT)
+            tag = states.get(ref.nic.port, PortState(None)).tag
+            actual = self._tag_to_vlan(site, tag)
+            if actual != expected:
+                out.append(Drift(switch, ref.nic.port, ref.node.name, ref.nic.name, expected, actual, tag))
+                self.events.publish(
+                    DriftFound(
+                        switch=switch, port=ref.nic.port, node=ref.node.name, expected=expected, actual=actual
+                    )
+                )
+        return out
 
     async def repair(self, site: str | None = None, *, user: str | None = None) -> MoveReport:
         """Re-apply the store's state to every drifted port (administrators)."""

@@ -29,7 +29,7 @@ from kavlan_core.service import KavlanService
 
 async def main():
     svc = KavlanService(config.load())
-    async with svc._switch_lock("sw1"):
+    async with svc.switches.lock("sw1"):
         print("held", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     print("released", flush=True)
@@ -78,10 +78,10 @@ def test_the_switch_lock_holds_across_processes(holder, backend):
 
     async def scenario() -> tuple[float, float]:
         async def second() -> float:
-            async with svc._switch_lock("sw1"):
+            async with svc.switches.lock("sw1"):
                 return time.monotonic()
 
-        async with svc._switch_lock("sw2"):  # another switch is free meanwhile
+        async with svc.switches.lock("sw2"):  # another switch is free meanwhile
             pass
         waiting = asyncio.ensure_future(second())
         await asyncio.sleep(0.5)
@@ -104,7 +104,7 @@ def test_a_dead_holder_releases_the_switch_lock(holder):
     child.wait(10)
 
     async def take() -> None:
-        async with svc._switch_lock("sw1"):
+        async with svc.switches.lock("sw1"):
             pass
 
     run(asyncio.wait_for(take(), 20))

@@ -1,4 +1,5 @@
-"""The SwitchDriver contract every switch protocol implements, and the registry of drivers by name."""
+"""The SwitchDriver contract every switch protocol implements, what the core hands a driver (DriverContext), and the
+registry of drivers by name."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import importlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Protocol
 
 from ..model import Switch
 
@@ -41,15 +42,43 @@ class PortChange:
     new_tag: int
 
 
+class PortMemory(Protocol):
+    """Where a switch that has no hardware keeps the access VLAN tag of its ports (the simulated driver's).
+
+    The core implements it over its store, so that separate processes see one simulated testbed; a driver sees
+    only these two calls, never the store."""
+
+    def read(self, switch: str, ports: Sequence[str]) -> dict[str, int]:
+        """The tag of each port that has one recorded (a port never written is absent)."""
+        ...
+
+    def write(self, switch: str, tags: Mapping[str, int]) -> None:
+        """Record the new tag of each port."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DriverContext:
+    """What the core tells a driver beyond its switch and credentials."""
+
+    default_tag: int = 1
+    """The tag of the site's DEFAULT VLAN: the access VLAN of a port nobody has moved yet."""
+    ports: PortMemory | None = None
+    """Where a simulated switch keeps its ports (None: the driver keeps them in memory, for this process only)."""
+
+
 class SwitchDriver(abc.ABC):
     """One switch. Drivers batch: many ports per round trip, one session or PDU per batch where the protocol allows."""
 
     def __init__(
-        self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None
+        self,
+        switch: Switch,
+        credentials: Mapping[str, Any] | None = None,
+        context: DriverContext | None = None,
     ) -> None:
         self.switch = switch
         self.credentials = dict(credentials or {})
-        self.context = context
+        self.context = context if context is not None else DriverContext()
         self.in_batch = False
 
     @abc.abstractmethod

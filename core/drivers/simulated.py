@@ -1,12 +1,14 @@
-"""A simulated switch whose ports live in the store, with latency and fault injection for tests and the demo."""
+"""A simulated switch: its ports live in the PortMemory the core hands in, with latency and fault injection for
+tests and the demo."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout
+from ..model import Switch
+from .base import DriverContext, PortChange, PortMemory, PortState, SwitchDriver, SwitchError, SwitchTimeout
 
 # Options (in the inventory's [site.switch.options]):
 #   latency_ms      delay of every round trip (read or batch)
@@ -17,7 +19,29 @@ from .base import PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeou
 #   refuse_tags     VLAN tags the switch refuses to put any port in
 
 
+class LocalPorts:
+    """A PortMemory of this process alone: for a driver built without the core (a test of the driver itself)."""
+
+    def __init__(self) -> None:
+        self._tags: dict[tuple[str, str], int] = {}
+
+    def read(self, switch: str, ports: Sequence[str]) -> dict[str, int]:
+        return {p: self._tags[(switch, p)] for p in ports if (switch, p) in self._tags}
+
+    def write(self, switch: str, tags: Mapping[str, int]) -> None:
+        self._tags.update({(switch, p): t for p, t in tags.items()})
+
+
 class SimulatedDriver(SwitchDriver):
+    def __init__(
+        self,
+        switch: Switch,
+        credentials: Mapping[str, Any] | None = None,
+        context: DriverContext | None = None,
+    ) -> None:
+        super().__init__(switch, credentials, context)
+        self.ports: PortMemory = self.context.ports if self.context.ports is not None else LocalPorts()
+
     def _opt(self, key: str, default: Any = None) -> Any:
         return self.switch.options.get(key, default)
 
@@ -29,16 +53,10 @@ class SimulatedDriver(SwitchDriver):
         if latency > 0:
             await asyncio.sleep(latency)
 
-    @property
-    def _store(self) -> Any:
-        return self.context["store"]
-
     async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
         await self._round_trip()
-        default = int(self.context["default_tag"])
-        with self._store.read() as tx:
-            tags = tx.sim_read(self.switch.name, ports)
-        return {p: PortState(tags.get(p, default)) for p in ports}
+        tags = self.ports.read(self.switch.name, ports)
+        return {p: PortState(tags.get(p, self.context.default_tag)) for p in ports}
 
     async def apply(self, changes: Sequence[PortChange]) -> None:
         await self._round_trip()
@@ -64,8 +82,7 @@ class SimulatedDriver(SwitchDriver):
                 break
             if change.port not in drop:
                 written[change.port] = change.new_tag
-        with self._store.write() as tx:
-            tx.sim_write(self.switch.name, written)
+        self.ports.write(self.switch.name, written)
         if error is not None:
             if isinstance(error, SwitchTimeout):
                 await asyncio.sleep(float(self._opt("timeout_s", 0.05)))

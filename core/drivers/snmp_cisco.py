@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..model import Switch
-from .base import PortChange, PortState
+from .base import DriverContext, PortChange, PortState
 from .snmp_session import MAX_VID, Oid, SnmpDriver, name_objects, names_of, settle, text_of
 
 IF_DESCR: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
@@ -49,7 +49,10 @@ class SnmpCiscoDriver(SnmpDriver):
     """
 
     def __init__(
-        self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None
+        self,
+        switch: Switch,
+        credentials: Mapping[str, Any] | None = None,
+        context: DriverContext | None = None,
     ) -> None:
         super().__init__(switch, credentials, context)
         opts = switch.options

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from ..model import Switch
 from . import portlist
-from .base import PortChange, PortState
+from .base import DriverContext, PortChange, PortState
 from .snmp_session import (
     MAX_VID,
     Gauge,
@@ -100,7 +100,10 @@ class SnmpQBridgeDriver(SnmpDriver):
     """
 
     def __init__(
-        self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None
+        self,
+        switch: Switch,
+        credentials: Mapping[str, Any] | None = None,
+        context: DriverContext | None = None,
     ) -> None:
         super().__init__(switch, credentials, context)
         opts = switch.options

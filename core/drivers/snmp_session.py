@@ -14,7 +14,7 @@ from pysnmp.proto import errind, rfc1905
 from pysnmp.smi import builder, view
 
 from ..model import Switch
-from .base import PortChange, SwitchDriver, SwitchError, SwitchTimeout
+from .base import DriverContext, PortChange, SwitchDriver, SwitchError, SwitchTimeout
 
 Oid = tuple[int, ...]
 
@@ -164,7 +164,10 @@ class SnmpDriver(SwitchDriver):
     """
 
     def __init__(
-        self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None
+        self,
+        switch: Switch,
+        credentials: Mapping[str, Any] | None = None,
+        context: DriverContext | None = None,
     ) -> None:
         super().__init__(switch, credentials, context)
         opts = switch.options

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import asyncssh
 
 from ..model import Switch
-from .base import PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout
+from .base import DriverContext, PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout
 
 # Options (in the inventory's [site.switch.options]):
 #   dialect          cisco_ios | junos | dell_os10 (required)
@@ -333,7 +333,10 @@ class SshCliDriver(SwitchDriver):
     """A switch driven through its CLI. The connection and its one shell session live until ``close()``."""
 
     def __init__(
-        self, switch: Switch, credentials: Mapping[str, Any] | None = None, context: Any = None
+        self,
+        switch: Switch,
+        credentials: Mapping[str, Any] | None = None,
+        context: DriverContext | None = None,
     ) -> None:
         super().__init__(switch, credentials, context)
         name = str(switch.options.get("dialect", ""))
