@@ -354,14 +354,16 @@ class KavlanService(Service):
         report = MoveReport(vlan=vlan, dry_run=dry_run)
         groups = by_switch(targets)
         async with self.switches.hold([] if dry_run else groups):
-            planned = plan_move(vlan, targets, await read_switches(self.switches, groups), self.inventory)
-            report.plan, report.results = planned.plan, planned.results
-            plan = self._described(planned.plan)
-            if plan is None or planned.refused or dry_run or not plan.switches:
-                if plan is not None and not (planned.refused or dry_run):
-                    self._record(self._already_there(plan))
-                report.seconds = time.perf_counter() - started
-                return report
+            reads = await read_switches(self.switches, groups)
+            planned = plan_move(vlan, targets, reads, self.inventory)
+            report.plan, report.results = self._described(planned.plan), planned.results
+            if planned.refused or dry_run:
+                return self._timed(report, started)
+            plan = planned.plan
+            assert plan is not None  # only a refusal comes without a plan
+            if not plan.switches:  # every NIC is already there
+                self._record(self._already_there(plan))
+                return self._timed(report, started)
             self._publish_start(user, plan)
             outcomes = await apply_plan(self.switches, plan, self.events.publish)
             if any(o.error is not None for o in outcomes):
@@ -414,13 +416,12 @@ class KavlanService(Service):
             )
 
     def _publish_end(self, report: MoveReport, started: float) -> None:
-        """Every NIC moved, then the move's end with its counts."""
+        """Every NIC moved, then the move's end with its counts and its time."""
         for r in report.results:
             if r.status == Outcome.SUCCESS:
                 old = r.old_vlan if r.old_vlan is not None else -1
                 self.events.publish(NodeMoved(node=r.name, nic="", old=old, new=report.vlan))
-        report.seconds = time.perf_counter() - started
-        c = report.counts()
+        c = self._timed(report, started).counts()
         self.events.publish(
             MoveFinished(
                 vlan=report.vlan,
@@ -430,6 +431,11 @@ class KavlanService(Service):
                 seconds=report.seconds,
             )
         )
+
+    @staticmethod
+    def _timed(report: MoveReport, started: float) -> MoveReport:
+        report.seconds = time.perf_counter() - started
+        return report
 
     def _record(self, vlans: dict[tuple[str, str], int]) -> None:
         if vlans:
