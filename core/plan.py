@@ -25,6 +25,8 @@ Reads = Mapping[str, Mapping[str, PortState] | SwitchError]
 
 @dataclass(slots=True)
 class PortMove:
+    """One NIC's port to change: from its VLAN (and tag) as read, to the move's."""
+
     ref: NicRef
     name: str
     """The in-testbed name of the NIC: ``suno-2.sophia.grid5000.fr`` or ``uvb-3-eth1...``."""
@@ -35,6 +37,8 @@ class PortMove:
 
 @dataclass(slots=True)
 class SwitchPlan:
+    """One switch's part of a move: its port changes (one batch), and the commands its driver would send."""
+
     switch: str
     driver: str
     moves: list[PortMove] = field(default_factory=list)
@@ -47,6 +51,8 @@ class SwitchPlan:
 
 @dataclass(slots=True)
 class Plan:
+    """A move's port changes, per switch, and the NICs already in its VLAN; what a dry run prints."""
+
     vlan: int
     switches: list[SwitchPlan] = field(default_factory=list)
     unchanged: list[tuple[NicRef, str]] = field(default_factory=list)
