@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .model import DEFAULT, Job, JobVlan
+from .model import DEFAULT, Job
 
 PRIVILEGES = "Not enough privileges on Kavlan resources"
 
@@ -45,6 +45,3 @@ class Rights:
         if vlan == DEFAULT:
             return "the DEFAULT VLAN's DHCP server belongs to the site and cannot be switched by users"
         return self.may_use_vlan(site, vlan)
-
-    def holds(self, vlan: JobVlan) -> bool:
-        return self.admin or (vlan.site, vlan.vlan) in self.vlans

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -149,9 +149,6 @@ class Inventory:
     def switch_ports(self, switch: str) -> list[NicRef]:
         return [ref for (sw, _port), ref in self._port_owner.items() if sw == switch]
 
-    def nic_at(self, switch: str, port: str) -> NicRef | None:
-        return self._port_owner.get((switch, port))
-
     def resolve(self, name: str) -> NicRef:
         """The NIC a user's hostname designates; raises KeyError with a clear sentence."""
         parsed = names.parse(name)
@@ -233,190 +230,331 @@ def _mac(site_i: int, cluster_i: int, number: int, nic_i: int) -> str:
 
 
 def parse(text: str, source: str = "<string>") -> Inventory:
+    """A testbed description from its TOML text; raises InventoryError naming where it is malformed."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InventoryError(f"{source}: not valid TOML: {exc}") from None
-    domain = doc.get("domain", "grid5000.fr")
     site_tables = doc.get("site", [])
     if not isinstance(site_tables, list) or not site_tables:
         raise InventoryError(f"{source}: no [[site]] defined")
+    testbed = _Testbed(source, doc.get("domain", "grid5000.fr"))
+    for site_i, table in enumerate(site_tables):
+        _read_site(testbed, site_i, table)
+    _share_global_vlans(testbed)
+    _check_hosts_fit(testbed)
+    return testbed.inventory()
 
-    sites: list[Site] = []
-    clusters: list[Cluster] = []
-    nodes: list[Node] = []
-    switches: list[Switch] = []
-    subnets: dict[tuple[str, int], ipaddress.IPv4Network] = {}
-    tags: dict[tuple[str, int], int] = {}
-    seen_nodes: set[str] = set()
-    host_counter = 10
-    globals_seen: dict[int, str] = {}
-    dhcp_servers: dict[str, str] = {}
-    dhcp: dict[tuple[str, int], DhcpPlacement] = {}
-    gateways: dict[tuple[str, int], GatewaySpec] = {}
 
-    for site_i, st in enumerate(site_tables):
-        where = f"{source}: site #{site_i + 1}"
-        sname = _req(st, "name", str, where)
-        where = f"{source}: site {sname}"
-        gvlan = _req(st, "global_vlan", int, where)
-        if gvlan not in GLOBAL_IDS:
-            raise InventoryError(f"{where}: global_vlan {gvlan} is not in 10-21")
-        if gvlan in globals_seen:
-            raise InventoryError(f"{where}: global VLAN {gvlan} already belongs to {globals_seen[gvlan]}")
-        globals_seen[gvlan] = sname
-        default_subnet = _net(_req(st, "default_subnet", str, where), where)
-        default_tag = int(st.get("default_tag", 100))
-        tag_base = int(st.get("tag_base", 700))
-        raw_subnets = st.get("subnets", {})
-        subnets[(sname, DEFAULT)] = default_subnet
-        for vid in range(1, 10):
-            if str(vid) not in raw_subnets:
-                raise InventoryError(f"{where}: no subnet for VLAN {vid} in [site.subnets]")
-            net = _net(raw_subnets[str(vid)], f"{where}, VLAN {vid}")
-            want = 20 if vid < 4 else 18
-            if net.prefixlen != want:
-                raise InventoryError(f"{where}: VLAN {vid} needs a /{want} subnet, got {net}")
-            subnets[(sname, vid)] = net
-        subnets[(sname, gvlan)] = _net(_req(st, "global_subnet", str, where), f"{where}, global VLAN")
-        overrides = {int(k): int(v) for k, v in st.get("tags", {}).items()}
-        tags[(sname, DEFAULT)] = overrides.get(DEFAULT, default_tag)
-        for vid in [*range(1, 10), *GLOBAL_IDS]:
-            tags[(sname, vid)] = overrides.get(vid, tag_base + vid)
+@dataclass
+class _Testbed:
+    """What the description has said so far, site after site."""
 
-        dhcp_table = st.get("dhcp", {})
-        server = str(dhcp_table.get("server", "simulated"))
-        if server not in ("simulated", "dnsmasq"):
-            raise InventoryError(f"{where}: dhcp server {server!r} is not simulated or dnsmasq")
-        dhcp_servers[sname] = server
-        for vid_text, place in dhcp_table.get("vlans", {}).items():
-            if not str(vid_text).isdigit() or not isinstance(place, dict):
-                raise InventoryError(f"{where}: [site.dhcp.vlans] maps VLAN ids to {{ netns, interface }}")
-            dhcp[(sname, int(vid_text))] = DhcpPlacement(
-                str(place.get("netns", "")),
-                _req(place, "interface", str, f"{where}, dhcp of VLAN {vid_text}"),
-            )
-        for vid_text, gw in st.get("gateway", {}).items():
-            if not str(vid_text).isdigit() or int(vid_text) not in range(1, 4) or not isinstance(gw, dict):
-                raise InventoryError(
-                    f"{where}: [site.gateway] maps local VLAN ids (1-3) to {{ address, port, user }}"
-                )
-            gateways[(sname, int(vid_text))] = GatewaySpec(
-                f"kavlan-{int(vid_text)}",
-                _req(gw, "address", str, f"{where}, gateway {vid_text}"),
-                int(gw.get("port", 22)),
-                str(gw.get("user", "root")),
-            )
+    source: str
+    domain: str
+    sites: list[Site] = field(default_factory=list)
+    clusters: list[Cluster] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    switches: list[Switch] = field(default_factory=list)
+    subnets: dict[tuple[str, int], ipaddress.IPv4Network] = field(default_factory=dict)
+    tags: dict[tuple[str, int], int] = field(default_factory=dict)
+    global_owners: dict[int, str] = field(default_factory=dict)
+    dhcp_servers: dict[str, str] = field(default_factory=dict)
+    dhcp: dict[tuple[str, int], DhcpPlacement] = field(default_factory=dict)
+    gateways: dict[tuple[str, int], GatewaySpec] = field(default_factory=dict)
+    node_names: set[str] = field(default_factory=set)
+    last_host: int = 10
+    """Host numbers are handed out in description order, from 11, to nodes that do not give their own."""
 
-        sw_names: list[str] = []
-        for sw in st.get("switch", []):
-            swhere = f"{where}, switch #{len(sw_names) + 1}"
-            swname = _req(sw, "name", str, swhere)
-            switches.append(
-                Switch(
-                    name=swname,
-                    site=sname,
-                    driver=_req(sw, "driver", str, f"{where}, switch {swname}"),
-                    address=str(sw.get("address", "")),
-                    credentials=str(sw.get("credentials", "")),
-                    options=dict(sw.get("options", {})),
-                )
-            )
-            sw_names.append(swname)
-        known_switches = set(sw_names)
+    def next_host(self) -> int:
+        self.last_host += 1
+        return self.last_host
 
-        cl_names: list[str] = []
-        for cluster_i, ct in enumerate(st.get("cluster", [])):
-            cwhere = f"{where}, cluster #{cluster_i + 1}"
-            cname = _req(ct, "name", str, cwhere)
-            cwhere = f"{where}, cluster {cname}"
-            if "-" in cname or not cname.isalnum() or not cname.islower():
-                raise InventoryError(f"{cwhere}: cluster names are lower-case letters and digits")
-            cores = int(ct.get("cores", 1))
-            built: list[Node] = []
-            # compact form: nodes = N with cabling ranges
-            if "nodes" in ct:
-                count = _req(ct, "nodes", int, cwhere)
-                cabled: dict[int, list[Nic]] = {n: [] for n in range(1, count + 1)}
-                nic_names: list[str] = []
-                for cab in ct.get("cabling", []):
-                    nic_name = str(cab.get("nic", "eth0"))
-                    if nic_name not in nic_names:
-                        nic_names.append(nic_name)
-                    nic_i = nic_names.index(nic_name)
-                    swname = _req(cab, "switch", str, cwhere)
-                    if swname not in known_switches:
-                        raise InventoryError(f"{cwhere}: cabling names unknown switch {swname!r}")
-                    template = _req(cab, "port", str, cwhere)
-                    offset = int(cab.get("port_offset", 0))
-                    for k, n in enumerate(_ranges(_req(cab, "nodes", str, cwhere), cwhere), start=1):
-                        if n not in cabled:
-                            raise InventoryError(f"{cwhere}: cabling names node {n}, the cluster has {count}")
-                        port = template.format(n=n, k=k + offset)
-                        cabled[n].append(
-                            Nic(nic_name, _mac(site_i, cluster_i, n, nic_i), swname, port, primary=nic_i == 0)
-                        )
-                for n, nics in cabled.items():
-                    if len({nic.name for nic in nics}) != len(nics):
-                        raise InventoryError(f"{cwhere}: node {cname}-{n} is cabled twice for the same NIC")
-                    if not nics or nics[0].name != nic_names[0]:
-                        raise InventoryError(
-                            f"{cwhere}: node {cname}-{n} has no cabling for {nic_names[0] if nic_names else 'eth0'}"
-                        )
-                    host_counter += 1
-                    built.append(Node(f"{cname}-{n}", sname, cname, cores, tuple(nics), host_counter))
-            for nt in ct.get("node", []):
-                nname = _req(nt, "name", str, cwhere)
-                nwhere = f"{cwhere}, node {nname}"
-                try:
-                    parsed = names.parse(nname)
-                except names.BadHostname as exc:
-                    raise InventoryError(f"{nwhere}: {exc}") from None
-                if parsed.node != nname or not nname.startswith(cname + "-"):
-                    raise InventoryError(f"{nwhere}: a node of {cname} is named {cname}-N")
-                nics_list = []
-                for i, nic in enumerate(nt.get("nic", [])):
-                    swname = _req(nic, "switch", str, nwhere)
-                    if swname not in known_switches:
-                        raise InventoryError(f"{nwhere}: NIC names unknown switch {swname!r}")
-                    nics_list.append(
-                        Nic(
-                            str(nic.get("name", f"eth{i}")),
-                            _req(nic, "mac", str, nwhere).lower(),
-                            swname,
-                            _req(nic, "port", str, nwhere),
-                            primary=i == 0,
-                        )
-                    )
-                if not nics_list:
-                    raise InventoryError(f"{nwhere}: no [[...nic]]")
-                host_counter += 1
-                host = int(nt.get("host", host_counter))
-                built.append(Node(nname, sname, cname, int(nt.get("cores", cores)), tuple(nics_list), host))
-            for node in built:
-                if node.name in seen_nodes:
-                    raise InventoryError(f"{cwhere}: node {node.name} is defined twice")
-                seen_nodes.add(node.name)
-            nodes.extend(built)
-            clusters.append(Cluster(cname, sname, tuple(n.name for n in built)))
-            cl_names.append(cname)
-
-        sites.append(
-            Site(
-                sname, domain, gvlan, default_subnet, tags[(sname, DEFAULT)], tuple(cl_names), tuple(sw_names)
-            )
+    def inventory(self) -> Inventory:
+        return Inventory(
+            self.domain,
+            self.sites,
+            self.clusters,
+            self.nodes,
+            self.switches,
+            self.subnets,
+            self.tags,
+            self.source,
+            self.dhcp_servers,
+            self.dhcp,
+            self.gateways,
         )
 
-    # every site sees every global VLAN: give it the owner's subnet under its own tag
-    for s in sites:
-        for gvid, owner in globals_seen.items():
-            subnets.setdefault((s.name, gvid), subnets[(owner, gvid)])
 
-    for node in nodes:
-        for vid in [DEFAULT, *range(1, 10)]:
-            net = subnets[(node.site, vid)]
-            if node.host >= net.num_addresses - 1:
-                raise InventoryError(f"{source}: node {node.name} (host {node.host}) does not fit in {net}")
-    return Inventory(
-        domain, sites, clusters, nodes, switches, subnets, tags, source, dhcp_servers, dhcp, gateways
+@dataclass(frozen=True, slots=True)
+class _ClusterPlace:
+    """Where a cluster's nodes are described: for their names, MACs, cabling and the errors' ``where``."""
+
+    site: str
+    site_i: int
+    cluster: str
+    cluster_i: int
+    cores: int
+    switches: frozenset[str]
+    where: str
+
+
+# --- sites ----------------------------------------------------------------------------------------------------
+
+
+def _read_site(testbed: _Testbed, site_i: int, table: Mapping[str, Any]) -> None:
+    """One [[site]]: its VLANs (global VLAN, subnets, tags), DHCP servers, gateways, switches and clusters."""
+    where = f"{testbed.source}: site #{site_i + 1}"
+    name = _req(table, "name", str, where)
+    where = f"{testbed.source}: site {name}"
+    global_vlan = _global_vlan(table, name, testbed.global_owners, where)
+    default_subnet = _net(_req(table, "default_subnet", str, where), where)
+    default_tag = int(table.get("default_tag", 100))
+    tag_base = int(table.get("tag_base", 700))
+    testbed.subnets.update(_subnets(table, name, global_vlan, default_subnet, where))
+    testbed.tags.update(_tags(table, name, default_tag, tag_base))
+    testbed.dhcp_servers[name] = _dhcp_server(table, where)
+    testbed.dhcp.update(_dhcp_placements(table, name, where))
+    testbed.gateways.update(_gateways(table, name, where))
+    switches = _switches(table, name, where)
+    testbed.switches.extend(switches)
+    known_switches = frozenset(s.name for s in switches)
+    clusters = [
+        _read_cluster(testbed, cluster, _ClusterPlace(name, site_i, "", cluster_i, 1, known_switches, where))
+        for cluster_i, cluster in enumerate(table.get("cluster", []))
+    ]
+    testbed.sites.append(
+        Site(
+            name,
+            testbed.domain,
+            global_vlan,
+            default_subnet,
+            testbed.tags[(name, DEFAULT)],
+            tuple(c.name for c in clusters),
+            tuple(s.name for s in switches),
+        )
     )
+
+
+def _global_vlan(table: Mapping[str, Any], site: str, owners: dict[int, str], where: str) -> int:
+    """The site's own global VLAN (10-21), which no other site may own; recorded in ``owners``."""
+    vlan = _req(table, "global_vlan", int, where)
+    if vlan not in GLOBAL_IDS:
+        raise InventoryError(f"{where}: global_vlan {vlan} is not in 10-21")
+    if vlan in owners:
+        raise InventoryError(f"{where}: global VLAN {vlan} already belongs to {owners[vlan]}")
+    owners[vlan] = site
+    return vlan
+
+
+def _subnets(
+    table: Mapping[str, Any],
+    site: str,
+    global_vlan: int,
+    default_subnet: ipaddress.IPv4Network,
+    where: str,
+) -> dict[tuple[str, int], ipaddress.IPv4Network]:
+    """The subnet of each of the site's VLANs: DEFAULT, local (/20), routed (/18) and its global one."""
+    raw = table.get("subnets", {})
+    out = {(site, DEFAULT): default_subnet}
+    for vid in range(1, 10):
+        if str(vid) not in raw:
+            raise InventoryError(f"{where}: no subnet for VLAN {vid} in [site.subnets]")
+        net = _net(raw[str(vid)], f"{where}, VLAN {vid}")
+        want = 20 if vid < 4 else 18
+        if net.prefixlen != want:
+            raise InventoryError(f"{where}: VLAN {vid} needs a /{want} subnet, got {net}")
+        out[(site, vid)] = net
+    out[(site, global_vlan)] = _net(_req(table, "global_subnet", str, where), f"{where}, global VLAN")
+    return out
+
+
+def _tags(table: Mapping[str, Any], site: str, default_tag: int, tag_base: int) -> dict[tuple[str, int], int]:
+    """The 802.1Q tag of every VLAN on the site's switches: ``tag_base`` + id unless [site.tags] says."""
+    overrides = {int(k): int(v) for k, v in table.get("tags", {}).items()}
+    out = {(site, DEFAULT): overrides.get(DEFAULT, default_tag)}
+    for vid in [*range(1, 10), *GLOBAL_IDS]:
+        out[(site, vid)] = overrides.get(vid, tag_base + vid)
+    return out
+
+
+def _dhcp_server(table: Mapping[str, Any], where: str) -> str:
+    server = str(table.get("dhcp", {}).get("server", "simulated"))
+    if server not in ("simulated", "dnsmasq"):
+        raise InventoryError(f"{where}: dhcp server {server!r} is not simulated or dnsmasq")
+    return server
+
+
+def _dhcp_placements(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str, int], DhcpPlacement]:
+    """Where each VLAN's DHCP server runs ([site.dhcp.vlans])."""
+    out: dict[tuple[str, int], DhcpPlacement] = {}
+    for vid_text, place in table.get("dhcp", {}).get("vlans", {}).items():
+        if not str(vid_text).isdigit() or not isinstance(place, dict):
+            raise InventoryError(f"{where}: [site.dhcp.vlans] maps VLAN ids to {{ netns, interface }}")
+        out[(site, int(vid_text))] = DhcpPlacement(
+            str(place.get("netns", "")),
+            _req(place, "interface", str, f"{where}, dhcp of VLAN {vid_text}"),
+        )
+    return out
+
+
+def _gateways(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str, int], GatewaySpec]:
+    """The SSH gateways kavlan-N of the local VLANs ([site.gateway])."""
+    out: dict[tuple[str, int], GatewaySpec] = {}
+    for vid_text, gw in table.get("gateway", {}).items():
+        if not str(vid_text).isdigit() or int(vid_text) not in range(1, 4) or not isinstance(gw, dict):
+            raise InventoryError(
+                f"{where}: [site.gateway] maps local VLAN ids (1-3) to {{ address, port, user }}"
+            )
+        out[(site, int(vid_text))] = GatewaySpec(
+            f"kavlan-{int(vid_text)}",
+            _req(gw, "address", str, f"{where}, gateway {vid_text}"),
+            int(gw.get("port", 22)),
+            str(gw.get("user", "root")),
+        )
+    return out
+
+
+def _switches(table: Mapping[str, Any], site: str, where: str) -> list[Switch]:
+    switches: list[Switch] = []
+    for sw in table.get("switch", []):
+        name = _req(sw, "name", str, f"{where}, switch #{len(switches) + 1}")
+        switches.append(
+            Switch(
+                name=name,
+                site=site,
+                driver=_req(sw, "driver", str, f"{where}, switch {name}"),
+                address=str(sw.get("address", "")),
+                credentials=str(sw.get("credentials", "")),
+                options=dict(sw.get("options", {})),
+            )
+        )
+    return switches
+
+
+# --- clusters and nodes ---------------------------------------------------------------------------------------
+
+
+def _read_cluster(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPlace) -> Cluster:
+    """One [[site.cluster]]: its nodes in the compact form (``nodes = N`` and cabling ranges), listed one by
+    one ([[site.cluster.node]]), or both."""
+    where = f"{place.where}, cluster #{place.cluster_i + 1}"
+    name = _req(table, "name", str, where)
+    where = f"{place.where}, cluster {name}"
+    if "-" in name or not name.isalnum() or not name.islower():
+        raise InventoryError(f"{where}: cluster names are lower-case letters and digits")
+    place = replace(place, cluster=name, cores=int(table.get("cores", 1)), where=where)
+    built = _cabled_nodes(testbed, table, place) if "nodes" in table else []
+    built += [_listed_node(testbed, node, place) for node in table.get("node", [])]
+    for node in built:
+        if node.name in testbed.node_names:
+            raise InventoryError(f"{where}: node {node.name} is defined twice")
+        testbed.node_names.add(node.name)
+    testbed.nodes.extend(built)
+    cluster = Cluster(name, place.site, tuple(n.name for n in built))
+    testbed.clusters.append(cluster)
+    return cluster
+
+
+def _cabled_nodes(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPlace) -> list[Node]:
+    """The compact form: ``nodes = N``, and [[site.cluster.cabling]] ranges giving each node's NICs."""
+    where = place.where
+    count = _req(table, "nodes", int, where)
+    cabled: dict[int, list[Nic]] = {n: [] for n in range(1, count + 1)}
+    nic_names: list[str] = []
+    for cabling in table.get("cabling", []):
+        _cable(cabling, place, cabled, nic_names)
+    nodes: list[Node] = []
+    for n, nics in cabled.items():
+        if len({nic.name for nic in nics}) != len(nics):
+            raise InventoryError(f"{where}: node {place.cluster}-{n} is cabled twice for the same NIC")
+        if not nics or nics[0].name != nic_names[0]:
+            raise InventoryError(
+                f"{where}: node {place.cluster}-{n} has no cabling for {nic_names[0] if nic_names else 'eth0'}"
+            )
+        nodes.append(
+            Node(
+                f"{place.cluster}-{n}",
+                place.site,
+                place.cluster,
+                place.cores,
+                tuple(nics),
+                testbed.next_host(),
+            )
+        )
+    return nodes
+
+
+def _cable(
+    cabling: Mapping[str, Any], place: _ClusterPlace, cabled: dict[int, list[Nic]], nic_names: list[str]
+) -> None:
+    """One cabling range: NIC ``nic`` of nodes ``nodes`` to ``port`` (a template) of ``switch``; the first NIC
+    named is every node's primary one."""
+    where = place.where
+    nic_name = str(cabling.get("nic", "eth0"))
+    if nic_name not in nic_names:
+        nic_names.append(nic_name)
+    nic_i = nic_names.index(nic_name)
+    switch = _req(cabling, "switch", str, where)
+    if switch not in place.switches:
+        raise InventoryError(f"{where}: cabling names unknown switch {switch!r}")
+    template = _req(cabling, "port", str, where)
+    offset = int(cabling.get("port_offset", 0))
+    for k, n in enumerate(_ranges(_req(cabling, "nodes", str, where), where), start=1):
+        if n not in cabled:
+            raise InventoryError(f"{where}: cabling names node {n}, the cluster has {len(cabled)}")
+        port = template.format(n=n, k=k + offset)
+        mac = _mac(place.site_i, place.cluster_i, n, nic_i)
+        cabled[n].append(Nic(nic_name, mac, switch, port, primary=nic_i == 0))
+
+
+def _listed_node(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPlace) -> Node:
+    """One [[site.cluster.node]] with its [[...nic]] list (the first NIC is the primary one)."""
+    name = _req(table, "name", str, place.where)
+    where = f"{place.where}, node {name}"
+    try:
+        parsed = names.parse(name)
+    except names.BadHostname as exc:
+        raise InventoryError(f"{where}: {exc}") from None
+    if parsed.node != name or not name.startswith(place.cluster + "-"):
+        raise InventoryError(f"{where}: a node of {place.cluster} is named {place.cluster}-N")
+    nics = []
+    for i, nic in enumerate(table.get("nic", [])):
+        switch = _req(nic, "switch", str, where)
+        if switch not in place.switches:
+            raise InventoryError(f"{where}: NIC names unknown switch {switch!r}")
+        nics.append(
+            Nic(
+                str(nic.get("name", f"eth{i}")),
+                _req(nic, "mac", str, where).lower(),
+                switch,
+                _req(nic, "port", str, where),
+                primary=i == 0,
+            )
+        )
+    if not nics:
+        raise InventoryError(f"{where}: no [[...nic]]")
+    host = int(table.get("host", testbed.next_host()))
+    cores = int(table.get("cores", place.cores))
+    return Node(name, place.site, place.cluster, cores, tuple(nics), host)
+
+
+# --- the whole testbed ----------------------------------------------------------------------------------------
+
+
+def _share_global_vlans(testbed: _Testbed) -> None:
+    """Every site sees every global VLAN: give it the owner's subnet (under the site's own tag)."""
+    for site in testbed.sites:
+        for vid, owner in testbed.global_owners.items():
+            testbed.subnets.setdefault((site.name, vid), testbed.subnets[(owner, vid)])
+
+
+def _check_hosts_fit(testbed: _Testbed) -> None:
+    """Every node's host number fits in the subnets of its site's DEFAULT, local and routed VLANs."""
+    for node in testbed.nodes:
+        for vid in [DEFAULT, *range(1, 10)]:
+            net = testbed.subnets[(node.site, vid)]
+            if node.host >= net.num_addresses - 1:
+                raise InventoryError(
+                    f"{testbed.source}: node {node.name} (host {node.host}) does not fit in {net}"
+                )

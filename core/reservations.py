@@ -151,63 +151,78 @@ def parse_request(text: str, properties: str = "") -> Request:
             raise RequestError(f"empty item in resource request {text!r}")
         if item.lower().startswith("walltime="):
             walltime = parse_walltime(item.split("=", 1)[1])
-            continue
-        conditions: tuple[Condition, ...] = ()
-        if item.startswith("{"):
-            close = item.find("}")
-            inner = item[1:close]
-            conditions = parse_expression(inner)
-            item = item[close + 1 :]
-        levels = [lv for lv in item.split("/") if lv.strip()]
-        if not levels:
-            raise RequestError(f"no resource named in {text!r} (expected e.g. /nodes=3 or /vlan=1)")
-        resource, count = None, None
-        for level in levels:
-            if "=" not in level:
-                raise RequestError(f"bad resource {level!r} (expected NAME=COUNT)")
-            name, value = (x.strip() for x in level.split("=", 1))
-            name = name.lower()
-            if name in ("host", "nodes", "network_address"):
-                name = "nodes"
-            elif name in ("core", "cpu"):
-                continue  # finer levels pick inside a node: a node is still reserved whole
-            elif name != "vlan":
-                raise RequestError(f"unknown resource {name!r} (known: nodes, host, vlan, core, cpu)")
-            if resource is not None:
-                raise RequestError(
-                    f"{levels} names two resources: reserve nodes and VLANs in separate groups"
-                )
-            resource = name
-            if value.upper() in ("ALL", "BEST"):
-                if name == "vlan":
-                    raise RequestError("vlan=ALL is not a thing: ask for vlan=1")
-                count = None
-            elif value.isdigit() and int(value) > 0:
-                count = int(value)
-            else:
-                raise RequestError(f"bad count {value!r} for {name} (a positive number, ALL or BEST)")
-        if resource is None:
-            raise RequestError(f"no nodes or vlan in {item!r}")
-        type_cond = next((c for c in conditions if c.key == "type"), None)
-        if resource == "vlan":
-            if type_cond is None or type_cond.negate or len(type_cond.values) != 1:
-                raise RequestError(
-                    "a VLAN request needs exactly one type: {\"type='kavlan'\"}, kavlan-local or kavlan-global"
-                )
-            (vtype,) = type_cond.values
-            if vtype not in VLAN_TYPES:
-                raise RequestError(f"unknown VLAN type {vtype!r} (kavlan, kavlan-local or kavlan-global)")
-        elif type_cond is not None and not (type_cond.values <= {"default"} and not type_cond.negate):
-            raise RequestError("type='kavlan...' goes with /vlan=N, not with /nodes")
-        if resource == "nodes":
-            conditions = conditions + extra
-            for c in conditions:
-                if c.key not in (*NODE_PROPERTIES, "type"):
-                    raise RequestError(
-                        f"unknown node property {c.key!r} (known: {', '.join(NODE_PROPERTIES)})"
-                    )
-        groups.append(ResourceGroup(conditions, resource, count))
+        else:
+            groups.append(_resource_group(item, text, extra))
     return Request(tuple(groups), walltime, text)
+
+
+def _resource_group(item: str, text: str, properties: tuple[Condition, ...]) -> ResourceGroup:
+    """One group of the request, ``{conditions}/resource=count``: a VLAN needs its type; a node group takes
+    the ``-p`` properties too."""
+    conditions: tuple[Condition, ...] = ()
+    if item.startswith("{"):
+        close = item.find("}")
+        conditions = parse_expression(item[1:close])
+        item = item[close + 1 :]
+    resource, count = _resource(item, text)
+    _check_type(resource, conditions)
+    if resource == "nodes":
+        conditions = conditions + properties
+        for c in conditions:
+            if c.key not in (*NODE_PROPERTIES, "type"):
+                raise RequestError(f"unknown node property {c.key!r} (known: {', '.join(NODE_PROPERTIES)})")
+    return ResourceGroup(conditions, resource, count)
+
+
+def _resource(item: str, text: str) -> tuple[str, int | None]:
+    """The resource a group reserves (``nodes`` or ``vlan``) and how many (None: ALL or BEST), from its levels
+    ``/nodes=3``, ``/host=2/core=1``, ``/vlan=1``."""
+    levels = [lv for lv in item.split("/") if lv.strip()]
+    if not levels:
+        raise RequestError(f"no resource named in {text!r} (expected e.g. /nodes=3 or /vlan=1)")
+    resource, count = None, None
+    for level in levels:
+        if "=" not in level:
+            raise RequestError(f"bad resource {level!r} (expected NAME=COUNT)")
+        name, value = (x.strip() for x in level.split("=", 1))
+        name = name.lower()
+        if name in ("host", "nodes", "network_address"):
+            name = "nodes"
+        elif name in ("core", "cpu"):
+            continue  # finer levels pick inside a node: a node is still reserved whole
+        elif name != "vlan":
+            raise RequestError(f"unknown resource {name!r} (known: nodes, host, vlan, core, cpu)")
+        if resource is not None:
+            raise RequestError(f"{levels} names two resources: reserve nodes and VLANs in separate groups")
+        resource, count = name, _count(name, value)
+    if resource is None:
+        raise RequestError(f"no nodes or vlan in {item!r}")
+    return resource, count
+
+
+def _count(resource: str, value: str) -> int | None:
+    if value.upper() in ("ALL", "BEST"):
+        if resource == "vlan":
+            raise RequestError("vlan=ALL is not a thing: ask for vlan=1")
+        return None
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise RequestError(f"bad count {value!r} for {resource} (a positive number, ALL or BEST)")
+
+
+def _check_type(resource: str, conditions: tuple[Condition, ...]) -> None:
+    """A VLAN group names exactly one VLAN type; a node group names none (or ``default``)."""
+    type_cond = next((c for c in conditions if c.key == "type"), None)
+    if resource == "vlan":
+        if type_cond is None or type_cond.negate or len(type_cond.values) != 1:
+            raise RequestError(
+                "a VLAN request needs exactly one type: {\"type='kavlan'\"}, kavlan-local or kavlan-global"
+            )
+        (vtype,) = type_cond.values
+        if vtype not in VLAN_TYPES:
+            raise RequestError(f"unknown VLAN type {vtype!r} (kavlan, kavlan-local or kavlan-global)")
+    elif type_cond is not None and not (type_cond.values <= {"default"} and not type_cond.negate):
+        raise RequestError("type='kavlan...' goes with /vlan=N, not with /nodes")
 
 
 @dataclass

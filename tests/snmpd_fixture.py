@@ -209,7 +209,13 @@ def _get_packet(community: str, oid: str, request_id: int) -> bytes:
 
 
 def _answers(port: int, deadline: float) -> bool:
-    """Whether snmpd answers a v2c GET of dot1dBaseNumPorts.0 (raises if it answers without a value: no agent)."""
+    """Whether snmpd answers a v2c GET of dot1dBaseNumPorts.0 and of ifName.1 (raises if it answers without a
+    value: no agent). snmpd starts each pass_persist agent at its first request: asking both here starts both,
+    so that a test's first request (with its short timeout) does not wait for a Python process to start."""
+    return all(_answers_get(port, oid, deadline) for oid in (DOT1D_BASE_NUM_PORTS, f"{IF_NAME_BASE}.1"))
+
+
+def _answers_get(port: int, oid: str, deadline: float) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.25)
         s.connect(("127.0.0.1", port))
@@ -217,14 +223,14 @@ def _answers(port: int, deadline: float) -> bool:
             if time.monotonic() > deadline:
                 return False
             try:
-                s.send(_get_packet(RO_COMMUNITY, DOT1D_BASE_NUM_PORTS, attempt))
+                s.send(_get_packet(RO_COMMUNITY, oid, attempt))
                 reply = s.recv(2048)
             except (TimeoutError, ConnectionRefusedError):
                 time.sleep(0.05)
                 continue
             # noSuchObject / noSuchInstance / endOfMibView come back as an empty context tag at the very end
             if reply[-2:] in (b"\x80\x00", b"\x81\x00", b"\x82\x00"):
-                raise RuntimeError("snmpd answers but its Q-BRIDGE pass_persist agent does not")
+                raise RuntimeError(f"snmpd answers but not its Q-BRIDGE pass_persist agent (GET {oid})")
             return True
     return False
 

@@ -9,12 +9,7 @@ import pytest
 from pysnmp.proto import rfc1902, rfc1905
 
 from kavlan_core.drivers.base import PortState, SwitchError, driver_class
-from kavlan_core.drivers.snmp_cisco import (
-    TRUNK_DYNAMIC_STATUS,
-    TRUNK_ENCAPSULATION_OPER,
-    VM_VLAN,
-    SnmpCiscoDriver,
-)
+from kavlan_core.drivers.snmp_cisco import VM_VLAN, SnmpCiscoDriver, port_state, vlan_problem
 from kavlan_core.drivers.snmp_session import SnmpSession
 from kavlan_core.model import Switch
 
@@ -31,14 +26,6 @@ def driver(**options: Any) -> SnmpCiscoDriver:
 
 def test_registered_under_its_name() -> None:
     assert driver_class("snmp_cisco") is SnmpCiscoDriver
-
-
-def row(vm_vlan: int | None, dynamic: int | None, encapsulation: int | None) -> dict[tuple[int, ...], Any]:
-    return {
-        (*VM_VLAN, IF_INDEX): vm_vlan,
-        (*TRUNK_DYNAMIC_STATUS, IF_INDEX): dynamic,
-        (*TRUNK_ENCAPSULATION_OPER, IF_INDEX): encapsulation,
-    }
 
 
 @pytest.mark.parametrize(
@@ -60,7 +47,7 @@ def row(vm_vlan: int | None, dynamic: int | None, encapsulation: int | None) -> 
 def test_port_state(
     vm_vlan: int | None, dynamic: int | None, encapsulation: int | None, expected: PortState | str
 ) -> None:
-    state = driver()._state(IF_INDEX, row(vm_vlan, dynamic, encapsulation))
+    state = port_state(vm_vlan, dynamic, encapsulation)
     if isinstance(expected, str):
         assert isinstance(state, str) and state.startswith(expected)
     else:
@@ -68,8 +55,8 @@ def test_port_state(
 
 
 def test_without_trunk_table_vmvlan_is_trusted_only_when_told() -> None:
-    assert isinstance(driver()._state(IF_INDEX, row(7, None, None)), str)
-    assert driver(detect_trunks=False)._state(IF_INDEX, row(7, None, None)) == PortState(7)
+    assert isinstance(port_state(7, None, None), str)
+    assert port_state(7, None, None, detect_trunks=False) == PortState(7)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +72,7 @@ def test_without_trunk_table_vmvlan_is_trusted_only_when_told() -> None:
     ],
 )
 def test_vlan_states(state: int | None, words: str | None) -> None:
-    problem = driver(vtp_domain=3)._vlan_problem(5, state)
+    problem = vlan_problem(5, state, vtp_domain=3)
     if words is None:
         assert problem is None
     else:
@@ -106,7 +93,7 @@ def answer_set(varbinds: list[tuple[Any, Any]]) -> None:
         async def agent(command: Any, auth: Any, *args: Any) -> Any:
             return None, 0, 0, varbinds
 
-        session._request = agent  # type: ignore[method-assign]
+        session.request = agent  # type: ignore[method-assign]
         try:
             await session.set([(OID, 2)], "setting vmVlan", ["Fa0/2"])
         finally:

@@ -14,7 +14,8 @@ from snmpd_fixture import Snmpd, running_snmpd, set_access
 
 from kavlan_core.drivers import portlist
 from kavlan_core.drivers.base import PortChange, PortState, SwitchError, SwitchTimeout, driver_class
-from kavlan_core.drivers.snmp_qbridge import SnmpQBridgeDriver, _Session, parse_address
+from kavlan_core.drivers.snmp_qbridge import SnmpQBridgeDriver, parse_address
+from kavlan_core.drivers.snmp_session import SnmpSession
 from kavlan_core.lab import qbridge_agent as agent
 from kavlan_core.model import Switch
 
@@ -77,13 +78,13 @@ def test_reads_every_port(lab: Snmpd) -> None:
 
 def test_reads_in_few_round_trips(lab: Snmpd, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    original = _Session._request
+    original = SnmpSession.request
 
-    async def counting(self: _Session, command: Any, auth: Any, *args: Any) -> Any:
+    async def counting(self: SnmpSession, command: Any, auth: Any, *args: Any) -> Any:
         calls.append(command.__name__)
         return await original(self, command, auth, *args)
 
-    monkeypatch.setattr(_Session, "_request", counting)
+    monkeypatch.setattr(SnmpSession, "request", counting)
     ports = names(lab, *range(1, 49))
 
     async def twice(d: SnmpQBridgeDriver) -> None:

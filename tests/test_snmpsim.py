@@ -27,8 +27,8 @@ from snmpd_fixture import _get_packet, free_udp_port, log_tail, stop_process
 
 from kavlan_core.drivers import portlist
 from kavlan_core.drivers.base import PortChange, PortState, SwitchDriver, SwitchError, driver_class
-from kavlan_core.drivers.snmp_qbridge import SnmpQBridgeDriver
-from kavlan_core.drivers.snmp_session import SnmpSession, _shared_mib_view
+from kavlan_core.drivers.snmp_qbridge import member_list_format
+from kavlan_core.drivers.snmp_session import SnmpSession, shared_mib_view
 from kavlan_core.model import Switch
 
 T = TypeVar("T")
@@ -214,7 +214,7 @@ class Sim:
     async def get(self, community: str, *oids: tuple[int, ...]) -> list[Any]:
         """Values straight from the responder, with pysnmp and nothing of the drivers' own code."""
         engine = hlapi.SnmpEngine()
-        engine.cache["mibViewController"] = _shared_mib_view()
+        engine.cache["mibViewController"] = shared_mib_view()
         try:
             target = await hlapi.UdpTransportTarget.create(("127.0.0.1", self.port), timeout=2, retries=0)
             indication, status, _, varbinds = await hlapi.get_cmd(
@@ -451,14 +451,10 @@ def test_juniper_text_member_lists(sim: Sim) -> None:
 def test_member_lists_that_read_both_ways_are_refused() -> None:
     # b"3" is the text list {3} and the bitmap 0x33 = {3, 4, 7, 8}: where both fit the bridge ports, only the
     # operator can tell (portlist_format); where the bitmap names ports the switch lacks, it is text, as on Junos
-    driver = SnmpQBridgeDriver(
-        Switch(name="sw", site="lab", driver="snmp_qbridge", address="127.0.0.1:9"), {"community": "x"}
-    )
-    driver._bridge_ports = frozenset({3, 4, 7, 8})
-    with pytest.raises(SwitchError, match="set the switch option portlist_format"):
-        driver._format("static", {4: (b"3", b"")})
-    driver._bridge_ports = frozenset({3})
-    assert driver._format("static", {4: (b"3", b"")}) == "text"
+    lists = {4: (b"3", b"")}
+    with pytest.raises(ValueError, match="set the switch option portlist_format"):
+        member_list_format(lists, frozenset({3, 4, 7, 8}), option="auto", source="static")
+    assert member_list_format(lists, frozenset({3}), option="auto", source="static") == "text"
 
 
 def test_bitmaps_are_not_read_as_text_lists(sim: Sim) -> None:
@@ -501,13 +497,13 @@ def test_recordings_without_a_writable_static_table_refuse_moves(
 
 def count_sets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    original = SnmpSession._request
+    original = SnmpSession.request
 
     async def counting(self: SnmpSession, command: Any, auth: Any, *args: Any) -> Any:
         calls.append(command.__name__)
         return await original(self, command, auth, *args)
 
-    monkeypatch.setattr(SnmpSession, "_request", counting)
+    monkeypatch.setattr(SnmpSession, "request", counting)
     return calls
 
 

@@ -377,7 +377,7 @@ class _GatewayPool:
     """One connection per gateway, shared by every node behind it, with a bound on the channels in flight."""
 
     def __init__(self, opts: _Options, channels: int) -> None:
-        self._opts = opts
+        self.opts = opts
         self._channels = channels
         self._conns: dict[Gateway, asyncio.Task[asyncssh.SSHClientConnection]] = {}
         self._slots: dict[Gateway, asyncio.Semaphore] = {}
@@ -388,7 +388,7 @@ class _GatewayPool:
     async def connection(self, gateway: Gateway) -> asyncssh.SSHClientConnection:
         task = self._conns.get(gateway)
         if task is None:
-            task = asyncio.ensure_future(_open(gateway, self._opts))
+            task = asyncio.ensure_future(_open(gateway, self.opts))
             self._conns[gateway] = task
         # shielded: a node that gives up waiting must not cancel the connection its neighbours wait for
         return await asyncio.shield(task)
@@ -430,41 +430,51 @@ async def run_many(
         return [RunResult(t.host, None, error=exc.reason) for t in unique]
     hosts = asyncio.Semaphore(concurrency)
     pool = _GatewayPool(opts, channels_per_connection)
+    try:
+        return list(
+            await asyncio.gather(*(_run_one(pool, hosts, t, command, per_host_timeout) for t in unique))
+        )
+    finally:
+        await pool.close()
 
-    async def one(target: Target) -> RunResult:
+
+async def _run_one(
+    pool: _GatewayPool, hosts: asyncio.Semaphore, target: Target, command: str, per_host_timeout: float
+) -> RunResult:
+    """``command`` on one target, within the bounds on hosts and channels; never raises: what went wrong is the
+    result's error."""
+    try:
         # a gateway's channel slot first, then a host slot: a node waiting for its gateway holds no host slot
         channel = pool.slots(target.gateway) if target.gateway is not None else contextlib.nullcontext()
         async with channel, hosts:
-            started = time.monotonic()
-            try:
-                async with asyncio.timeout(per_host_timeout):
-                    tunnel = await pool.connection(target.gateway) if target.gateway is not None else None
-                    conn = await _open(target, opts, tunnel=tunnel)
-            except AccessError as exc:
-                return RunResult(target.host, None, seconds=time.monotonic() - started, error=exc.reason)
-            except TimeoutError:
-                return RunResult(
-                    target.host,
-                    None,
-                    seconds=time.monotonic() - started,
-                    error=f"no SSH answer from {target.host} within {per_host_timeout:g} s",
-                )
-            try:
-                remaining = max(per_host_timeout - (time.monotonic() - started), 0.001)
-                return await _run_command(conn, target.host, command, remaining, started, per_host_timeout)
-            finally:
-                await _close(conn)
+            return await _connect_and_run(pool, target, command, per_host_timeout)
+    except Exception as exc:  # never skip a host silently, whatever went wrong
+        return RunResult(target.host, None, error=f"unexpected failure on {target.host}: {exc!r}")
 
-    async def guarded(target: Target) -> RunResult:
-        try:
-            return await one(target)
-        except Exception as exc:  # never skip a host silently, whatever went wrong
-            return RunResult(target.host, None, error=f"unexpected failure on {target.host}: {exc!r}")
 
+async def _connect_and_run(
+    pool: _GatewayPool, target: Target, command: str, per_host_timeout: float
+) -> RunResult:
+    """Connect (through the target's gateway, on the pool's shared connection) and run, in ``per_host_timeout``."""
+    started = time.monotonic()
     try:
-        return list(await asyncio.gather(*(guarded(t) for t in unique)))
+        async with asyncio.timeout(per_host_timeout):
+            tunnel = await pool.connection(target.gateway) if target.gateway is not None else None
+            conn = await _open(target, pool.opts, tunnel=tunnel)
+    except AccessError as exc:
+        return RunResult(target.host, None, seconds=time.monotonic() - started, error=exc.reason)
+    except TimeoutError:
+        return RunResult(
+            target.host,
+            None,
+            seconds=time.monotonic() - started,
+            error=f"no SSH answer from {target.host} within {per_host_timeout:g} s",
+        )
+    try:
+        remaining = max(per_host_timeout - (time.monotonic() - started), 0.001)
+        return await _run_command(conn, target.host, command, remaining, started, per_host_timeout)
     finally:
-        await pool.close()
+        await _close(conn)
 
 
 # --- interactive sessions -----------------------------------------------------------------------------------

@@ -186,56 +186,68 @@ class DnsmasqManager:
         with self._locked(files):
             if self.state(site, vlan_id) == ON:
                 return ON
-            files.pid.unlink(missing_ok=True)  # a dead server's pid file
-            if not dns:
-                files.addnhosts.unlink(missing_ok=True)
-            self._write_hosts(files, p, dns)
-            _write(
-                files.conf,
-                config.dnsmasq_from_plan(
-                    p,
-                    interface=interface,
-                    leasefile=files.leases,
-                    dns=dns,
-                    hostsfile=files.hosts,
-                    addnhosts=files.addnhosts if dns else None,
-                    log_file=files.log,
-                ),
-            )
-            cmd = [self.dnsmasq, f"--conf-file={files.conf}", f"--pid-file={files.pid}"]
-            user = self.user
-            if user is None and not _searchable_by_all(files.directory):
-                user = "root"  # dnsmasq's own user could not re-read the hosts files on SIGHUP
-            if user is not None:
-                cmd.append(f"--user={user}")
-            if netns is not None:
-                cmd = [self.ip, "netns", "exec", netns, *cmd]
+            self._write_files(files, p, interface, dns)
             where = f"the DHCP server of VLAN {vlan_id} of {site}"
-            # stderr to a file, not a pipe: the daemon must not hold our pipe open
-            with open(files.errors, "w") as err:
-                try:
-                    proc = subprocess.run(
-                        cmd,
-                        stdin=subprocess.DEVNULL,
-                        stdout=err,
-                        stderr=err,
-                        timeout=self.start_timeout,
-                        check=False,
-                    )
-                except FileNotFoundError:
-                    raise DnsmasqError(f"cannot start {where}: {cmd[0]} is not installed") from None
-                except subprocess.TimeoutExpired:
-                    raise DnsmasqError(f"{where} did not start within {self.start_timeout:g} s") from None
-            if proc.returncode != 0:
-                reason = _last_line(files.errors) or f"exit status {proc.returncode}"
-                files.pid.unlink(missing_ok=True)
-                raise DnsmasqError(f"cannot start {where}: {reason}")
+            self._launch(self._command(files, netns), files, where)
             deadline = time.monotonic() + self.start_timeout
             while (state := self.state(site, vlan_id)) != ON:
                 if state == FAILED or time.monotonic() > deadline:
                     raise DnsmasqError(f"{where} exited right after starting; see {files.log}")
                 time.sleep(0.02)
             return ON
+
+    def _write_files(self, files: ServerFiles, p: config.VlanDhcp, interface: str, dns: bool) -> None:
+        """The configuration and hosts files of a server about to start (a dead server's pid file removed)."""
+        files.pid.unlink(missing_ok=True)
+        if not dns:
+            files.addnhosts.unlink(missing_ok=True)
+        self._write_hosts(files, p, dns)
+        _write(
+            files.conf,
+            config.dnsmasq_from_plan(
+                p,
+                interface=interface,
+                leasefile=files.leases,
+                dns=dns,
+                hostsfile=files.hosts,
+                addnhosts=files.addnhosts if dns else None,
+                log_file=files.log,
+            ),
+        )
+
+    def _command(self, files: ServerFiles, netns: str | None) -> list[str]:
+        """The dnsmasq command line, inside ``netns`` when one is given."""
+        cmd = [self.dnsmasq, f"--conf-file={files.conf}", f"--pid-file={files.pid}"]
+        user = self.user
+        if user is None and not _searchable_by_all(files.directory):
+            user = "root"  # dnsmasq's own user could not re-read the hosts files on SIGHUP
+        if user is not None:
+            cmd.append(f"--user={user}")
+        if netns is not None:
+            cmd = [self.ip, "netns", "exec", netns, *cmd]
+        return cmd
+
+    def _launch(self, cmd: list[str], files: ServerFiles, where: str) -> None:
+        """Run dnsmasq until it daemonises; raises DnsmasqError with dnsmasq's reason when it refuses to start."""
+        # stderr to a file, not a pipe: the daemon must not hold our pipe open
+        with open(files.errors, "w") as err:
+            try:
+                proc = subprocess.run(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=err,
+                    stderr=err,
+                    timeout=self.start_timeout,
+                    check=False,
+                )
+            except FileNotFoundError:
+                raise DnsmasqError(f"cannot start {where}: {cmd[0]} is not installed") from None
+            except subprocess.TimeoutExpired:
+                raise DnsmasqError(f"{where} did not start within {self.start_timeout:g} s") from None
+        if proc.returncode != 0:
+            reason = _last_line(files.errors) or f"exit status {proc.returncode}"
+            files.pid.unlink(missing_ok=True)
+            raise DnsmasqError(f"cannot start {where}: {reason}")
 
     def reload(self, inventory: Inventory, site: str, vlan_id: int) -> bool:
         """Rewrite the hosts files from ``inventory`` and have the running dnsmasq re-read them (SIGHUP).

@@ -7,7 +7,16 @@ from typing import Any
 
 from ..model import Switch
 from .base import DriverContext, PortChange, PortState
-from .snmp_session import MAX_VID, Oid, SnmpDriver, name_objects, names_of, settle, text_of
+from .snmp_session import (
+    MAX_VID,
+    Oid,
+    SnmpDriver,
+    name_objects,
+    names_of,
+    problems_sentence,
+    settle,
+    text_of,
+)
 
 IF_DESCR: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
 IF_NAME: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1)
@@ -98,22 +107,8 @@ class SnmpCiscoDriver(SnmpDriver):
         ]
 
     def _state(self, if_index: int, values: Mapping[Oid, Any]) -> PortState | str:
-        """The port's state, or why it cannot be told."""
         vm_vlan, dynamic, encapsulation = (values[oid] for oid in self._oids(if_index))
-        dynamic = None if dynamic is None else int(dynamic)
-        encapsulation = None if encapsulation is None else int(encapsulation)
-        if dynamic == TRUNKING or encapsulation in TRUNK_ENCAPSULATIONS:
-            return PortState(None, trunk=True)
-        if self.detect_trunks and dynamic != NOT_TRUNKING and encapsulation != NOT_APPLICABLE:
-            if encapsulation == NEGOTIATING:
-                return "is negotiating a trunk (vlanTrunkPortEncapsulationOperType negotiating)"
-            return "has no trunk state in vlanTrunkPortTable: an access port cannot be told from a trunk"
-        if vm_vlan is None:
-            return "has no vmVlan: it is not a static access port (a routed port, an EtherChannel member or a dynamic-VLAN port?)"
-        vid = int(vm_vlan)
-        if not 1 <= vid <= MAX_VID:
-            return f"has vmVlan {vid}, which is not a VLAN"
-        return PortState(vid)
+        return port_state(vm_vlan, dynamic, encapsulation, detect_trunks=self.detect_trunks)
 
     async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
         if not ports:
@@ -132,7 +127,7 @@ class SnmpCiscoDriver(SnmpDriver):
             else:
                 out[name] = state
         if problems:
-            raise self._error(_problems(problems), list(problems))
+            raise self._error(problems_sentence(problems), list(problems))
         return out
 
     # --- VLANs -------------------------------------------------------------------------------------------
@@ -140,26 +135,12 @@ class SnmpCiscoDriver(SnmpDriver):
     def _vlan_oid(self, tag: int) -> Oid:
         return (*VTP_VLAN_STATE, self.vtp_domain, tag)
 
-    def _vlan_problem(self, tag: int, state: Any) -> str | None:
-        if state is None:
-            return (
-                f"VLAN {tag} does not exist on the switch (no {self._vlan_oid_name(tag)}): create it on the switch, "
-                f"or on its VTP server (`vlan {tag}` in configuration mode); the snmp_cisco driver does not create VLANs"
-            )
-        if int(state) != OPERATIONAL:
-            label = VLAN_STATES.get(int(state), str(int(state)))
-            return f"VLAN {tag} is {label} on the switch (vtpVlanState {int(state)}), not operational"
-        return None
-
-    def _vlan_oid_name(self, tag: int) -> str:
-        return f"vtpVlanState.{self.vtp_domain}.{tag}"
-
     async def ensure_vlan(self, tag: int, name: str) -> None:
         if not 1 <= tag <= MAX_VID:
             raise self._error(f"VLAN tag {tag} is out of range (1-{MAX_VID})")
         session = await self._open()
         state = (await session.get([self._vlan_oid(tag)]))[self._vlan_oid(tag)]
-        problem = self._vlan_problem(tag, state)
+        problem = vlan_problem(tag, state, self.vtp_domain)
         if problem:
             raise self._error(problem)
 
@@ -187,9 +168,9 @@ class SnmpCiscoDriver(SnmpDriver):
             )
         problems = {port: state for port, state in states.items() if isinstance(state, str)}
         if problems:
-            raise self._error(_problems(problems), list(problems))
+            raise self._error(problems_sentence(problems), list(problems))
         for tag in tags:
-            problem = self._vlan_problem(tag, values[self._vlan_oid(tag)])
+            problem = vlan_problem(tag, values[self._vlan_oid(tag)], self.vtp_domain)
             if problem:
                 raise self._error(problem, [c.port for c in changes if c.new_tag == tag])
 
@@ -216,7 +197,36 @@ class SnmpCiscoDriver(SnmpDriver):
             )
 
 
-def _problems(problems: Mapping[str, str]) -> str:
-    items = list(problems.items())
-    text = "; ".join(f"port {port} {reason}" for port, reason in items[:5])
-    return text if len(items) <= 5 else f"{text} (and {len(items) - 5} more ports)"
+def port_state(
+    vm_vlan: Any, dynamic: Any, encapsulation: Any, *, detect_trunks: bool = True
+) -> PortState | str:
+    """A port's state from its vmVlan, vlanTrunkPortDynamicStatus and vlanTrunkPortEncapsulationOperType (None
+    where the switch has no such object), or why it cannot be told. Without ``detect_trunks``, a port with no
+    trunk state is trusted to be the access port its vmVlan says."""
+    dynamic = None if dynamic is None else int(dynamic)
+    encapsulation = None if encapsulation is None else int(encapsulation)
+    if dynamic == TRUNKING or encapsulation in TRUNK_ENCAPSULATIONS:
+        return PortState(None, trunk=True)
+    if detect_trunks and dynamic != NOT_TRUNKING and encapsulation != NOT_APPLICABLE:
+        if encapsulation == NEGOTIATING:
+            return "is negotiating a trunk (vlanTrunkPortEncapsulationOperType negotiating)"
+        return "has no trunk state in vlanTrunkPortTable: an access port cannot be told from a trunk"
+    if vm_vlan is None:
+        return "has no vmVlan: it is not a static access port (a routed port, an EtherChannel member or a dynamic-VLAN port?)"
+    vid = int(vm_vlan)
+    if not 1 <= vid <= MAX_VID:
+        return f"has vmVlan {vid}, which is not a VLAN"
+    return PortState(vid)
+
+
+def vlan_problem(tag: int, state: Any, vtp_domain: int) -> str | None:
+    """Why VLAN ``tag`` (its vtpVlanState in ``vtp_domain``, None if it has none) cannot take ports, if it cannot."""
+    if state is None:
+        return (
+            f"VLAN {tag} does not exist on the switch (no vtpVlanState.{vtp_domain}.{tag}): create it on the switch, "
+            f"or on its VTP server (`vlan {tag}` in configuration mode); the snmp_cisco driver does not create VLANs"
+        )
+    if int(state) != OPERATIONAL:
+        label = VLAN_STATES.get(int(state), str(int(state)))
+        return f"VLAN {tag} is {label} on the switch (vtpVlanState {int(state)}), not operational"
+    return None

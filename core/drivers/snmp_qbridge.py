@@ -22,13 +22,12 @@ from .snmp_session import (
     object_name,
     parse_address,
     present,
+    problems_sentence,
     settle,
     text_of,
 )
 
-__all__ = ["SnmpQBridgeDriver", "object_name", "parse_address", "_Session"]
-
-_Session = SnmpSession  # the name the tests patch
+__all__ = ["SnmpQBridgeDriver", "object_name", "parse_address"]
 
 IF_NAME: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1)
 DOT1D_BASE_PORT_IFINDEX: Oid = (1, 3, 6, 1, 2, 1, 17, 1, 4, 1, 2)
@@ -82,6 +81,64 @@ class _VlanTable:
     """bridge port -> the VLANs it is an untagged member of."""
     tagged_in: dict[int, set[int]] = field(default_factory=dict)
     """bridge port -> the VLANs it is a tagged member of."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pdu:
+    """One SET PDU of a batch: its varbinds, the ports it moves, and what it does (for the switch's refusal)."""
+
+    varbinds: list[tuple[Oid, Any]]
+    ports: list[str]
+    doing: str
+
+
+@dataclass(slots=True)
+class _MemberLists:
+    """The switch's member lists per VLAN, updated as each PDU is built: two target VLANs may share an old one."""
+
+    egress: dict[int, bytes]
+    untagged: dict[int, bytes]
+    size: int
+    """Lists are written at the longest length the switch uses (some refuse others with wrongLength)."""
+
+    @classmethod
+    def of(cls, table: _VlanTable) -> _MemberLists:
+        return cls(
+            {vid: e for vid, (e, _) in table.raw.items()},
+            {vid: u for vid, (_, u) in table.raw.items()},
+            max((len(octets) for pair in table.raw.values() for octets in pair), default=0),
+        )
+
+    def sized(self, octets: bytes) -> bytes:
+        return octets + bytes(self.size - len(octets)) if len(octets) < self.size else octets
+
+    def move(self, tag: int, group: Sequence[PortChange], bridge: Mapping[str, int]) -> list[tuple[Oid, Any]]:
+        """The varbinds that take ``group``'s ports out of every VLAN they are untagged in (and out of the VLAN
+        the caller believes they left), then into VLAN ``tag``, untagged."""
+        moving = {bridge[c.port] for c in group}
+        varbinds: list[tuple[Oid, Any]] = []
+        old_vids = {vid for vid, u in self.untagged.items() if vid != tag and portlist.decode(u) & moving}
+        old_vids |= {c.old_tag for c in group if c.old_tag != tag and c.old_tag in self.egress}
+        for vid in sorted(old_vids):
+            leaving = {bp for bp in moving if bp in portlist.decode(self.untagged[vid])}
+            leaving |= {bridge[c.port] for c in group if c.old_tag == vid}
+            varbinds += self._update(VLAN_STATIC_EGRESS, self.egress, vid, remove=leaving)
+            varbinds += self._update(VLAN_STATIC_UNTAGGED, self.untagged, vid, remove=leaving)
+        self.egress[tag] = self.sized(portlist.update(self.egress[tag], add=moving))
+        self.untagged[tag] = self.sized(portlist.update(self.untagged[tag], add=moving))
+        varbinds.append(((*VLAN_STATIC_EGRESS, tag), self.egress[tag]))
+        varbinds.append(((*VLAN_STATIC_UNTAGGED, tag), self.untagged[tag]))
+        return varbinds
+
+    def _update(
+        self, column: Oid, lists: dict[int, bytes], vid: int, *, remove: set[int]
+    ) -> list[tuple[Oid, Any]]:
+        """The varbind that takes ``remove`` out of VLAN ``vid``'s list, if that changes it."""
+        new = self.sized(portlist.update(lists[vid], remove=remove))
+        if portlist.same(new, lists[vid]):
+            return []
+        lists[vid] = new
+        return [((*column, vid), new)]
 
 
 class SnmpQBridgeDriver(SnmpDriver):
@@ -198,7 +255,10 @@ class SnmpQBridgeDriver(SnmpDriver):
         raw = {
             vid: (egress.get(vid, b""), untagged.get(vid, b"")) for vid in sorted(set(egress) | set(untagged))
         }
-        fmt = self._format(source, raw)
+        try:
+            fmt = member_list_format(raw, self._bridge_ports, option=self.portlist_format, source=source)
+        except ValueError as exc:
+            raise self._error(str(exc)) from None
         table = _VlanTable(source, fmt, raw)
         decode = _decode_text if fmt == "text" else portlist.decode
         for vid, (egress_list, untagged_list) in raw.items():
@@ -211,31 +271,6 @@ class SnmpQBridgeDriver(SnmpDriver):
             for bp in egress_ports - untagged_ports:
                 table.tagged_in.setdefault(bp, set()).add(vid)
         return table
-
-    def _format(self, source: Source, raw: Mapping[int, tuple[bytes, bytes]]) -> Format:
-        """Bitmaps (RFC 4363) or text lists of bridge ports (Junos): by option, or by which reading fits the switch."""
-        if self.portlist_format in ("bitmap", "text"):
-            return "text" if self.portlist_format == "text" else "bitmap"
-        if self.portlist_format != "auto":
-            raise self._error(
-                f"the switch option portlist_format = {self.portlist_format!r} is not auto, bitmap or text"
-            )
-        values = [octets for pair in raw.values() for octets in pair if octets]
-        if not values or not all(_TEXT_LIST.fullmatch(v) for v in values):
-            return "bitmap"  # some list has a byte that text never has: bitmaps
-        known = self._bridge_ports
-        as_text = set().union(*(_decode_text(v) for v in values))
-        as_bits = set().union(*(portlist.decode(v) for v in values))
-        text_fits, bits_fit = as_text <= known, as_bits <= known
-        if text_fits and not bits_fit:
-            return "text"
-        if bits_fit and not text_fits:
-            return "bitmap"
-        table = "dot1qVlanStaticTable" if source == "static" else "dot1qVlanCurrentTable"
-        raise self._error(
-            f"cannot tell whether the member lists of {table} are bitmaps or text lists of bridge ports "
-            '(set the switch option portlist_format = "bitmap" or "text")'
-        )
 
     async def _pvids(self, session: SnmpSession, bridge_ports: Sequence[int]) -> dict[int, int | None]:
         if self._has_pvid is False:
@@ -261,6 +296,28 @@ class SnmpQBridgeDriver(SnmpDriver):
         mapping = await self._port_map(ports)
         session = await self._open()
         bridge_ports = sorted({p.bridge_port for p in mapping.values() if p.bridge_port is not None})
+        pvids, table = await self._membership(session, bridge_ports)
+        if table is not None and table.source == "none":
+            raise self._error(self._no_table_reason(), ports)
+        out: dict[str, PortState] = {}
+        problems: dict[str, str] = {}
+        for name in ports:
+            bp = mapping[name].bridge_port
+            assert bp is not None
+            state = port_state(table, bp, pvids.get(bp))
+            if isinstance(state, str):
+                problems[name] = state
+            else:
+                out[name] = state
+        if problems:
+            raise self._error(problems_sentence(problems), list(problems))
+        return out
+
+    async def _membership(
+        self, session: SnmpSession, bridge_ports: Sequence[int]
+    ) -> tuple[dict[int, int | None], _VlanTable | None]:
+        """The PVIDs of ``bridge_ports`` and the VLAN table, each read only when it is needed to tell the ports'
+        VLANs (the table is None when the PVIDs alone are trusted)."""
         # the table is skipped only when told to, and only once the switch is known to have one
         need_table = self.detect_trunks or self._source in (None, "none") or self._has_pvid is not True
         # a move's planning read (in its batch, before any write) trusts the static membership table; the PVIDs
@@ -268,6 +325,7 @@ class SnmpQBridgeDriver(SnmpDriver):
         plan_read = (
             self.in_batch and not self._written and self._has_pvid is True and self._source == "static"
         )
+        table: _VlanTable | None
         if plan_read:
             table = await self._vlan_table(session)
             if all(len(table.untagged_in.get(bp, ())) == 1 or table.tagged_in.get(bp) for bp in bridge_ports):
@@ -283,42 +341,7 @@ class SnmpQBridgeDriver(SnmpDriver):
             )
         if table is None and any(v is None for v in pvids.values()):
             table = await self._vlan_table(session)  # some ports have no PVID after all
-        if table is not None and table.source == "none":
-            raise self._error(self._no_table_reason(), ports)
-
-        out: dict[str, PortState] = {}
-        problems: dict[str, str] = {}
-        for name in ports:
-            bp = mapping[name].bridge_port
-            assert bp is not None
-            pvid = pvids.get(bp)
-            if table is None:  # detect_trunks is off: the PVID is the answer
-                assert pvid is not None
-                if 1 <= pvid <= MAX_VID:
-                    out[name] = PortState(pvid)
-                else:
-                    problems[name] = f"has dot1qPvid {pvid}, which is not a VLAN"
-                continue
-            tagged_in = table.tagged_in.get(bp, set())
-            untagged_in = table.untagged_in.get(bp, set())
-            if tagged_in:
-                out[name] = PortState(None, trunk=True)
-            elif len(untagged_in) == 1:
-                (vid,) = untagged_in
-                if pvid is not None and pvid != vid:
-                    problems[name] = f"is an untagged member of VLAN {vid} but has dot1qPvid {pvid}"
-                else:
-                    out[name] = PortState(vid)
-            elif untagged_in:
-                vids = ", ".join(str(v) for v in sorted(untagged_in))
-                problems[name] = f"is an untagged member of several VLANs ({vids})"
-            elif pvid is None:
-                problems[name] = "has no dot1qPvid and is untagged in no VLAN: its VLAN is unknown"
-            else:
-                problems[name] = f"has dot1qPvid {pvid} but is a member of no VLAN: its VLAN is unknown"
-        if problems:
-            raise self._error(_problems(problems), list(problems))
-        return out
+        return pvids, table
 
     # --- writes ------------------------------------------------------------------------------------------
 
@@ -328,18 +351,29 @@ class SnmpQBridgeDriver(SnmpDriver):
         self._check_tags(changes)
         mapping = await self._port_map([c.port for c in changes])
         session = await self._open()
-        moved = [c.port for c in changes]
         bridge: dict[str, int] = {}
         for change in changes:
             bp = mapping[change.port].bridge_port
             assert bp is not None  # _port_map refuses ports that are not bridge ports
             bridge[change.port] = bp
+        table = await self._writable_table(session, changes, bridge)
+        pdus = self._membership_pdus(table, changes, bridge)
+        self._batch_table = None  # the switch is about to change: a read-back must read it again
+        self._written = True
+        await self._send(session, pdus, changes, bridge)
+
+    async def _writable_table(
+        self, session: SnmpSession, changes: Sequence[PortChange], bridge: Mapping[str, int]
+    ) -> _VlanTable:
+        """The VLAN table this batch writes into; refused (naming the ports) where the switch's lists cannot be
+        written over Q-BRIDGE, or where a port to move is a trunk."""
         if self._has_pvid is None:  # learn whether the switch has dot1qPvid, in the same round trip
             table, _ = await settle(
                 [self._vlan_table(session), self._pvids(session, sorted(set(bridge.values())))]
             )
         else:
             table = await self._vlan_table(session)
+        moved = [c.port for c in changes]
         if table.source == "none":
             raise self._error(self._no_table_reason(), moved)
         if table.source == "current":
@@ -366,61 +400,45 @@ class SnmpQBridgeDriver(SnmpDriver):
             raise self._error(
                 f"refusing to move trunk ports, tagged members of other VLANs: {shown}", list(trunks)
             )
+        return table
 
-        # the switch's lists, updated as each PDU is sent: two new VLANs may share an old one
-        egress = {vid: e for vid, (e, _) in table.raw.items()}
-        untagged = {vid: u for vid, (_, u) in table.raw.items()}
-        # write PortLists at the longest length the switch uses (some refuse others with wrongLength)
-        size = max((len(octets) for pair in table.raw.values() for octets in pair), default=0)
-
-        def sized(octets: bytes) -> bytes:
-            return octets + bytes(size - len(octets)) if len(octets) < size else octets
-
+    def _membership_pdus(
+        self, table: _VlanTable, changes: Sequence[PortChange], bridge: Mapping[str, int]
+    ) -> list[_Pdu]:
+        """One SET PDU per target VLAN: the ports leave the VLANs they are in, and join the target untagged.
+        Refused (naming the ports) when a target VLAN does not exist on the switch."""
         by_tag: dict[int, list[PortChange]] = {}
         for change in changes:
             by_tag.setdefault(change.new_tag, []).append(change)
-        missing = [tag for tag in by_tag if tag not in egress]
+        missing = [tag for tag in by_tag if tag not in table.raw]
         if missing:
             ports = [c.port for tag in missing for c in by_tag[tag]]
             raise self._error(f"VLAN {', '.join(map(str, missing))} does not exist on the switch", ports)
+        lists = _MemberLists.of(table)
+        return [
+            _Pdu(lists.move(tag, group, bridge), [c.port for c in group], f"moving port(s) to VLAN {tag}")
+            for tag, group in by_tag.items()
+        ]
 
-        pdus: list[tuple[list[tuple[Oid, Any]], list[str], str]] = []
-        for tag, group in by_tag.items():
-            moving = {bridge[c.port] for c in group}
-            pdu: list[tuple[Oid, Any]] = []
-            # every VLAN that holds a moving port untagged, and the VLAN the caller believes it left
-            old_vids = {vid for vid, u in untagged.items() if vid != tag and portlist.decode(u) & moving}
-            old_vids |= {c.old_tag for c in group if c.old_tag != tag and c.old_tag in egress}
-            for vid in sorted(old_vids):
-                leaving = {bp for bp in moving if bp in portlist.decode(untagged[vid])}
-                leaving |= {bridge[c.port] for c in group if c.old_tag == vid}
-                new_egress = sized(portlist.update(egress[vid], remove=leaving))
-                new_untagged = sized(portlist.update(untagged[vid], remove=leaving))
-                if not portlist.same(new_egress, egress[vid]):
-                    pdu.append(((*VLAN_STATIC_EGRESS, vid), new_egress))
-                    egress[vid] = new_egress
-                if not portlist.same(new_untagged, untagged[vid]):
-                    pdu.append(((*VLAN_STATIC_UNTAGGED, vid), new_untagged))
-                    untagged[vid] = new_untagged
-            egress[tag] = sized(portlist.update(egress[tag], add=moving))
-            untagged[tag] = sized(portlist.update(untagged[tag], add=moving))
-            pdu.append(((*VLAN_STATIC_EGRESS, tag), egress[tag]))
-            pdu.append(((*VLAN_STATIC_UNTAGGED, tag), untagged[tag]))
-            pdus.append((pdu, [c.port for c in group], f"moving port(s) to VLAN {tag}"))
-
-        self._batch_table = None  # the switch is about to change: a read-back must read it again
-        self._written = True
+    async def _send(
+        self,
+        session: SnmpSession,
+        pdus: Sequence[_Pdu],
+        changes: Sequence[PortChange],
+        bridge: Mapping[str, int],
+    ) -> None:
+        """The membership PDUs in order, then the PVIDs (where the switch has them)."""
         pvids: list[tuple[Oid, Any]] = (
             [((*PVID, bridge[c.port]), Gauge(c.new_tag)) for c in changes] if self._has_pvid else []
         )
         ports_of = {(*PVID, bridge[c.port]): c.port for c in changes}
-        if len(pdus) == 1 and len(pdus[0][0]) + len(pvids) <= self.varbinds_per_pdu:
+        if len(pdus) == 1 and len(pdus[0].varbinds) + len(pvids) <= self.varbinds_per_pdu:
             # the common case, one target VLAN: membership then PVIDs in one PDU, in that order
-            pdu, ports, doing = pdus[0]
-            await session.set([*pdu, *pvids], doing, ports)
+            (pdu,) = pdus
+            await session.set([*pdu.varbinds, *pvids], pdu.doing, pdu.ports)
             return
-        for pdu, ports, doing in pdus:
-            await session.set(pdu, doing, ports)
+        for pdu in pdus:
+            await session.set(pdu.varbinds, pdu.doing, pdu.ports)
         chunks = [pvids[i : i + self.varbinds_per_pdu] for i in range(0, len(pvids), self.varbinds_per_pdu)]
         await settle(
             session.set(chunk, "setting dot1qPvid", [ports_of[oid] for oid, _ in chunk]) for chunk in chunks
@@ -464,6 +482,33 @@ def _by_vid(rows: Iterable[tuple[Oid, Any]], *, index_length: int) -> dict[int, 
     return {vid: octets for vid, (_, octets) in out.items()}
 
 
+def member_list_format(
+    raw: Mapping[int, tuple[bytes, bytes]], bridge_ports: frozenset[int], *, option: str, source: Source
+) -> Format:
+    """How the switch writes the member lists ``raw`` of its VLAN table: bitmaps (RFC 4363) or text lists of
+    bridge ports (Junos). By the ``portlist_format`` option, or with ``auto`` by which reading fits the switch's
+    ``bridge_ports``; raises ValueError when the option is unknown, or when both readings fit."""
+    if option in ("bitmap", "text"):
+        return "text" if option == "text" else "bitmap"
+    if option != "auto":
+        raise ValueError(f"the switch option portlist_format = {option!r} is not auto, bitmap or text")
+    values = [octets for pair in raw.values() for octets in pair if octets]
+    if not values or not all(_TEXT_LIST.fullmatch(v) for v in values):
+        return "bitmap"  # some list has a byte that text never has: bitmaps
+    as_text = set().union(*(_decode_text(v) for v in values))
+    as_bits = set().union(*(portlist.decode(v) for v in values))
+    text_fits, bits_fit = as_text <= bridge_ports, as_bits <= bridge_ports
+    if text_fits and not bits_fit:
+        return "text"
+    if bits_fit and not text_fits:
+        return "bitmap"
+    table = "dot1qVlanStaticTable" if source == "static" else "dot1qVlanCurrentTable"
+    raise ValueError(
+        f"cannot tell whether the member lists of {table} are bitmaps or text lists of bridge ports "
+        '(set the switch option portlist_format = "bitmap" or "text")'
+    )
+
+
 def _decode_text(octets: bytes) -> frozenset[int]:
     """Bridge-port numbers from a text list such as ``3,4434,4443``; empty for an empty value."""
     if not octets:
@@ -473,8 +518,26 @@ def _decode_text(octets: bytes) -> frozenset[int]:
     return frozenset(int(part) for part in octets.split(b","))
 
 
-def _problems(problems: Mapping[str, str]) -> str:
-    """One sentence per port whose VLAN cannot be told, at most five of them."""
-    items = list(problems.items())
-    text = "; ".join(f"port {port} {reason}" for port, reason in items[:5])
-    return text if len(items) <= 5 else f"{text} (and {len(items) - 5} more ports)"
+def port_state(table: _VlanTable | None, bridge_port: int, pvid: int | None) -> PortState | str:
+    """A port's state from the VLAN table (None: trust the PVID alone) and its PVID, or why it cannot be told.
+    A tagged member of any VLAN is a trunk; an untagged member of exactly one VLAN is an access port of it, and
+    its PVID (when the switch has one) must agree."""
+    if table is None:  # detect_trunks is off: the PVID is the answer
+        assert pvid is not None
+        if 1 <= pvid <= MAX_VID:
+            return PortState(pvid)
+        return f"has dot1qPvid {pvid}, which is not a VLAN"
+    untagged_in = table.untagged_in.get(bridge_port, set())
+    if table.tagged_in.get(bridge_port):
+        return PortState(None, trunk=True)
+    if len(untagged_in) == 1:
+        (vid,) = untagged_in
+        if pvid is not None and pvid != vid:
+            return f"is an untagged member of VLAN {vid} but has dot1qPvid {pvid}"
+        return PortState(vid)
+    if untagged_in:
+        vids = ", ".join(str(v) for v in sorted(untagged_in))
+        return f"is an untagged member of several VLANs ({vids})"
+    if pvid is None:
+        return "has no dot1qPvid and is untagged in no VLAN: its VLAN is unknown"
+    return f"has dot1qPvid {pvid} but is a member of no VLAN: its VLAN is unknown"

@@ -95,6 +95,13 @@ def names_of(names: Sequence[str]) -> str:
     return shown if len(names) <= 5 else f"{shown} (and {len(names) - 5} more)"
 
 
+def problems_sentence(problems: Mapping[str, str]) -> str:
+    """One sentence per port whose VLAN cannot be told (port name -> reason), at most five of them."""
+    items = list(problems.items())
+    text = "; ".join(f"port {port} {reason}" for port, reason in items[:5])
+    return text if len(items) <= 5 else f"{text} (and {len(items) - 5} more ports)"
+
+
 async def none() -> None:
     return None
 
@@ -235,7 +242,7 @@ class SnmpSession:
         # hlapi resolves every varbind through the MIB view in the engine's cache (only hlapi reads it); its
         # first use costs 0.4 s to over 1 s of CPU (pysmi builds a parser), so the engines of a process share one
         with contextlib.suppress(AttributeError, TypeError):
-            self.engine.cache["mibViewController"] = _shared_mib_view()
+            self.engine.cache["mibViewController"] = shared_mib_view()
         self.target: Any = None
         self.gate = asyncio.Semaphore(driver.max_in_flight)
         # hlapi resolves each varbind through the MIB view, which costs more CPU than the rest of a request; a
@@ -307,7 +314,9 @@ class SnmpSession:
             raise self.driver._error(f"the switch refused {doing}: {status_name}{what}{hint}", ports)
         return varbinds
 
-    async def _request(self, command: Any, auth: Any, *args: Any) -> tuple[Any, Any, Any, Sequence[Any]]:
+    async def request(self, command: Any, auth: Any, *args: Any) -> tuple[Any, Any, Any, Sequence[Any]]:
+        """One pysnmp command (``get_cmd``, ``bulk_cmd``, ``set_cmd``) to the switch, at most ``max_in_flight`` at
+        once: every PDU of the session goes through here (the tests count and answer PDUs here)."""
         async with self.gate:
             try:
                 return await command(
@@ -322,7 +331,7 @@ class SnmpSession:
         chunks = [list(oids[i : i + size]) for i in range(0, len(oids), size)]
 
         async def one(chunk: list[Oid]) -> dict[Oid, Any]:
-            result = await self._request(
+            result = await self.request(
                 self.hlapi.get_cmd, self.read_auth, *(self._varbind(o) for o in chunk)
             )
             varbinds = self._check(result, f"reading {object_name(chunk[0])}", chunk, [], writing=False)
@@ -359,7 +368,7 @@ class SnmpSession:
             active = [c for c in columns if c in cursor]
             if not active:
                 return rows
-            result = await self._request(
+            result = await self.request(
                 self.hlapi.bulk_cmd, self.read_auth, 0, reps, *(self._varbind(cursor[c]) for c in active)
             )
             varbinds = self._check(result, f"reading {object_name(active[0])}", active, [], writing=False)
@@ -389,7 +398,7 @@ class SnmpSession:
         """One SET PDU. Every returned varbind is checked: some agents (snmpsim) refuse an object with a
         noSuchInstance varbind and no error status, and a short or altered answer is no acknowledgement."""
         oids = [oid for oid, _ in varbinds]
-        result = await self._request(
+        result = await self.request(
             self.hlapi.set_cmd, self.write_auth, *(self._varbind(o, v, gauge=gauge) for o, v in varbinds)
         )
         answered = self._check(result, doing, oids, ports, writing=True)
@@ -434,7 +443,8 @@ class _NoMibCompiler:
 
 
 @functools.cache
-def _shared_mib_view() -> Any:
+def shared_mib_view() -> Any:
+    """One MIB view for every pysnmp engine of the process, without pysmi's compiler (see ``_NoMibCompiler``)."""
     mib_builder = builder.MibBuilder()
     mib_builder._MibBuilder__mibCompiler = _NoMibCompiler()  # set_mib_compiler would add a MIB source dir too
     return view.MibViewController(mib_builder)

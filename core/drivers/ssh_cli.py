@@ -395,13 +395,19 @@ class SshCliDriver(SwitchDriver):
     # the session
 
     async def _connect(self) -> None:
-        creds = self.credentials
-        username = creds.get("username")
+        username = self.credentials.get("username")
         if not username:
             raise SwitchError(self.switch.name, "no username in this switch's credentials")
         host, port = _split_address(self.switch.address or self.switch.name, int(self._opt("port", 22)))
+        timeout = self._seconds("connect_timeout", 10)
+        self._conn = await self._dial(host, port, str(username), timeout)
+        self._cli = await self._start_cli(self._conn, host, port, timeout)
+
+    def _login_options(self, username: str) -> dict[str, Any]:
+        """asyncssh's options for logging in: host-key checking, then client keys or a password."""
+        creds = self.credentials
         kwargs: dict[str, Any] = {
-            "username": str(username),
+            "username": username,
             "connect_timeout": self._seconds("connect_timeout", 10),
             "login_timeout": self._seconds("connect_timeout", 10),
             "config": None,  # the inventory says everything; a user's ~/.ssh/config must not change it
@@ -426,10 +432,16 @@ class SshCliDriver(SwitchDriver):
             )
         else:
             raise SwitchError(self.switch.name, "no password or client_keys in this switch's credentials")
-        timeout = self._seconds("connect_timeout", 10)
+        return kwargs
+
+    async def _dial(
+        self, host: str, port: int, username: str, timeout: float
+    ) -> asyncssh.SSHClientConnection:
+        """The SSH connection, logged in; every failure as a SwitchError saying which."""
+        kwargs = self._login_options(username)
         try:
             async with asyncio.timeout(timeout):
-                conn = await asyncssh.connect(host, port, **kwargs)
+                return await asyncssh.connect(host, port, **kwargs)
         except TimeoutError:
             raise SwitchTimeout(
                 self.switch.name, f"no SSH answer from {host}:{port} within {timeout:g} s"
@@ -442,7 +454,11 @@ class SshCliDriver(SwitchDriver):
             raise SwitchError(self.switch.name, f"SSH login as {username} refused ({exc.reason})") from None
         except (asyncssh.Error, OSError, ValueError) as exc:
             raise SwitchError(self.switch.name, f"cannot connect to {host}:{port}: {exc}") from None
-        self._conn = conn
+
+    async def _start_cli(
+        self, conn: asyncssh.SSHClientConnection, host: str, port: int, timeout: float
+    ) -> _Cli:
+        """An interactive CLI on the connection, at its first prompt, with the dialect's setup commands run."""
         try:
             async with asyncio.timeout(timeout):
                 process = await conn.create_process(
@@ -461,7 +477,7 @@ class SshCliDriver(SwitchDriver):
             raise SwitchError(
                 self.switch.name, f"cannot open a CLI session on {host}:{port}: {exc}"
             ) from None
-        self._cli = cli
+        return cli
 
     async def _session(self) -> _Cli:
         if self._cli is not None and not self._cli.closed:

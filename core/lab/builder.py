@@ -14,7 +14,7 @@ from typing import Any
 from .. import inventory as inventory_mod
 from ..model import DEFAULT
 from . import control, files, provision, system, teardown
-from .state import NETNS_DIR, STATE_FILE, LabState, Proc, alive, lab_namespaces, stop
+from .state import NETNS_DIR, STATE_FILE, LabState, Proc, alive, lab_namespaces
 from .teardown import ETC_NETNS, DownReport
 from .topology import DEFAULT_PREFIX, DhcpPlacement, Host, LabError, Topology, build, vlan_key
 
@@ -361,15 +361,6 @@ class Lab:
             if self.state
             else None
         )
-
-    def stop_dhcp(self, vid: int) -> bool:
-        assert self.state is not None
-        proc = self.dhcp_server(vid)
-        if proc is None:
-            return False
-        stop([proc])
-        self.state.forget(proc)
-        return True
 
     def start_dhcp(self, vid: int) -> Proc:
         """Start the lab's dnsmasq for VLAN ``vid`` where the topology places it (fixed addresses for every node).

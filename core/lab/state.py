@@ -91,10 +91,6 @@ class LabState:
         self.save()
         return proc
 
-    def forget(self, proc: Proc) -> None:
-        self.processes = [p for p in self.processes if p.pid != proc.pid]
-        self.save()
-
 
 def start_time(pid: int) -> int | None:
     try:

@@ -26,7 +26,6 @@ REQUIRED = {
     "busybox": "busybox",
     "sysctl": "procps",
 }
-OPTIONAL = {"atd": "at", "at": "at", "ping": "iputils-ping"}
 SBIN = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DAEMON_ENV = {"PATH": SBIN, "HOME": "/root", "LANG": "C.UTF-8", "USER": "root", "LOGNAME": "root"}
 TIMEOUT = 30.0

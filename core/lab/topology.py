@@ -179,20 +179,7 @@ def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
         )
     if len(inventory.sites) != 1:
         raise LabError(f"the lab builds one site; {inventory.source} has {len(inventory.sites)}")
-    site = next(iter(inventory.sites.values()))
-    vids = inventory.vlan_ids(site.name)
-    tags = {vid: inventory.tag(site.name, vid) for vid in vids}
-    subnets = {vid: inventory.vlan(site.name, vid).subnet for vid in vids}
-    for vid, net in subnets.items():
-        _check_subnet(net, f"VLAN {vlan_label(vid)}'s subnet")
-
-    def addr(vid: int, host: int) -> str:
-        return f"{subnets[vid].network_address + host}/{subnets[vid].prefixlen}"
-
-    def ip(vid: int, host: int) -> str:
-        return str(subnets[vid].network_address + host)
-
-    bridge = {vid: _link_name(f"vlan{tag}", "bridge") for vid, tag in tags.items()}
+    site = _LabSite.of(inventory, next(iter(inventory.sites.values())).name)
     topo = Topology(
         prefix,
         inventory,
@@ -200,107 +187,151 @@ def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
         prefix + "core",
         prefix + "router",
         prefix + "frontend",
-        addr(DEFAULT, FRONTEND_HOST),
-        tags,
+        site.addr(DEFAULT, FRONTEND_HOST),
+        site.tags,
     )
+    _add_switches(topo, site)
+    _add_router(topo, site)
+    _add_frontend(topo, site)
+    _add_gateways(topo, site)
+    _add_nodes(topo, site)
+    for ns in topo.namespaces:
+        if len(ns) > 40:
+            raise LabError(f"namespace name {ns!r} is too long")
+    return topo
 
-    def fqdn(short: str) -> str:
-        return names.fqdn(short, site.name, inventory.domain)
 
-    # switches: one bridge per VLAN tag; a trunk = one veth pair per tag to the core's bridge of that tag
-    for i, swname in enumerate(site.switches):
+@dataclass(frozen=True, slots=True)
+class _LabSite:
+    """The site's VLANs as the lab lays them out: tags, subnets (inside the lab's net), one bridge per tag."""
+
+    inventory: Inventory
+    name: str
+    vids: list[int]
+    tags: dict[int, int]
+    subnets: dict[int, ipaddress.IPv4Network]
+    bridge: dict[int, str]
+
+    @classmethod
+    def of(cls, inventory: Inventory, site: str) -> _LabSite:
+        vids = inventory.vlan_ids(site)
+        tags = {vid: inventory.tag(site, vid) for vid in vids}
+        subnets = {vid: inventory.vlan(site, vid).subnet for vid in vids}
+        for vid, net in subnets.items():
+            _check_subnet(net, f"VLAN {vlan_label(vid)}'s subnet")
+        bridge = {vid: _link_name(f"vlan{tag}", "bridge") for vid, tag in tags.items()}
+        return cls(inventory, site, vids, tags, subnets, bridge)
+
+    def addr(self, vid: int, host: int) -> str:
+        """Host ``host`` of VLAN ``vid`` with its prefix length: ``10.64.0.1/18``."""
+        return f"{self.subnets[vid].network_address + host}/{self.subnets[vid].prefixlen}"
+
+    def ip(self, vid: int, host: int) -> str:
+        return str(self.subnets[vid].network_address + host)
+
+    def fqdn(self, short: str) -> str:
+        return names.fqdn(short, self.name, self.inventory.domain)
+
+
+def _add_switches(topo: Topology, site: _LabSite) -> None:
+    """One namespace per switch, one bridge per VLAN tag in it; its trunk to the core is one veth pair per tag
+    (to the core's bridge of that tag)."""
+    inventory = site.inventory
+    for i, swname in enumerate(inventory.sites[site.name].switches):
         sw = inventory.switches[swname]
-        netns = switch_netns(prefix, swname, str(sw.options.get("netns", "")))
+        netns = switch_netns(topo.prefix, swname, str(sw.options.get("netns", "")))
         ports = tuple(_link_name(ref.nic.port, f"port of {swname}") for ref in inventory.switch_ports(swname))
-        mgmt = addr(DEFAULT, SWITCH_MGMT_HOST_BASE + i)
-        topo.switches.append(
-            SwitchNs(swname, netns, sw.driver, tuple(bridge[v] for v in vids), mgmt, ports, tags[DEFAULT])
-        )
-        for vid, tag in tags.items():
-            topo.links.append(
-                Link(
-                    netns,
-                    f"tr{tag}",
-                    topo.core,
-                    _link_name(f"s{i + 1}-{tag}", "trunk"),
-                    bridge[vid],
-                    bridge[vid],
-                )
-            )
+        mgmt = site.addr(DEFAULT, SWITCH_MGMT_HOST_BASE + i)
+        bridges = tuple(site.bridge[v] for v in site.vids)
+        topo.switches.append(SwitchNs(swname, netns, sw.driver, bridges, mgmt, ports, site.tags[DEFAULT]))
+        for vid, tag in site.tags.items():
+            trunk = _link_name(f"s{i + 1}-{tag}", "trunk")
+            topo.links.append(Link(netns, f"tr{tag}", topo.core, trunk, site.bridge[vid], site.bridge[vid]))
         if sw.driver != "linux_bridge":
-            topo.infra_names.append((mgmt.split("/")[0], [swname, fqdn(swname)]))
+            topo.infra_names.append((mgmt.split("/")[0], [swname, site.fqdn(swname)]))
 
-    # the router: a leg in DEFAULT, the routed and the global VLANs (never in a local one), forwarding
-    routed = [vid for vid in vids if vid == DEFAULT or vid in ROUTED_IDS or vid in GLOBAL_IDS]
+
+def _add_router(topo: Topology, site: _LabSite) -> None:
+    """The router: a leg in DEFAULT, the routed and the global VLANs (never in a local one), forwarding; the
+    DHCP server of each of those VLANs runs on its leg."""
+    routed = [vid for vid in site.vids if vid == DEFAULT or vid in ROUTED_IDS or vid in GLOBAL_IDS]
+    router = site.ip(DEFAULT, ROUTER_HOST)
     for vid in routed:
-        leg = f"vl{tags[vid]}"
+        tag, subnet = site.tags[vid], str(site.subnets[vid])
+        leg, address = f"vl{tag}", site.ip(vid, ROUTER_HOST)
         topo.links.append(
-            Link(topo.core, f"rt{tags[vid]}", topo.router, leg, bridge[vid], "", addr(vid, ROUTER_HOST))
+            Link(topo.core, f"rt{tag}", topo.router, leg, site.bridge[vid], "", site.addr(vid, ROUTER_HOST))
         )
-        topo.dhcp[vid] = DhcpPlacement(
-            site.name, vid, topo.router, leg, ip(vid, ROUTER_HOST), ip(vid, ROUTER_HOST), str(subnets[vid])
-        )
+        topo.dhcp[vid] = DhcpPlacement(site.name, vid, topo.router, leg, address, address, subnet)
         if vid != DEFAULT:
-            topo.frontend_routes.append((str(subnets[vid]), ip(DEFAULT, ROUTER_HOST)))
-            topo.infra_names.append((ip(vid, ROUTER_HOST), [f"gw-kavlan-{vid}", fqdn(f"gw-kavlan-{vid}")]))
-    topo.infra_names.insert(0, (ip(DEFAULT, ROUTER_HOST), ["router", fqdn("router"), "gw", fqdn("gw")]))
+            topo.frontend_routes.append((subnet, router))
+            topo.infra_names.append((address, [f"gw-kavlan-{vid}", site.fqdn(f"gw-kavlan-{vid}")]))
+    topo.infra_names.insert(0, (router, ["router", site.fqdn("router"), "gw", site.fqdn("gw")]))
 
-    # the frontend: DEFAULT only; routed and global VLANs through the router, local ones unreachable
+
+def _add_frontend(topo: Topology, site: _LabSite) -> None:
+    """The frontend: DEFAULT only; routed and global VLANs through the router, local ones unreachable."""
     topo.links.append(
-        Link(topo.core, "fe-100", topo.frontend, NODE_IFACE, bridge[DEFAULT], "", topo.frontend_address)
+        Link(topo.core, "fe-100", topo.frontend, NODE_IFACE, site.bridge[DEFAULT], "", topo.frontend_address)
     )
-    topo.infra_names.insert(1, (ip(DEFAULT, FRONTEND_HOST), ["frontend", fqdn("frontend")]))
+    topo.infra_names.insert(1, (site.ip(DEFAULT, FRONTEND_HOST), ["frontend", site.fqdn("frontend")]))
 
-    # gateways kavlan-N of the local VLANs: DEFAULT and VLAN N, sshd, no forwarding
-    for vid in (v for v in vids if v in LOCAL_IDS):
+
+def _add_gateways(topo: Topology, site: _LabSite) -> None:
+    """The gateways kavlan-N of the local VLANs: a leg in DEFAULT and one in VLAN N, sshd, no forwarding; the
+    DHCP server of VLAN N runs on the inner leg."""
+    for vid in (v for v in site.vids if v in LOCAL_IDS):
         name = f"kavlan-{vid}"
-        netns = prefix + name
-        outer, inner = addr(DEFAULT, GATEWAY_HOST_BASE + vid), addr(vid, 1)
+        netns = topo.prefix + name
+        outer, inner = site.addr(DEFAULT, GATEWAY_HOST_BASE + vid), site.addr(vid, 1)
+        outer_ip, inner_ip = outer.split("/")[0], inner.split("/")[0]
+        tags, bridge = site.tags, site.bridge
         topo.links.append(
             Link(topo.core, f"k{vid}-{tags[DEFAULT]}", netns, "eth0", bridge[DEFAULT], "", outer)
         )
         topo.links.append(Link(topo.core, f"k{vid}-{tags[vid]}", netns, "eth1", bridge[vid], "", inner))
         topo.dhcp[vid] = DhcpPlacement(
-            site.name, vid, netns, "eth1", ip(vid, 1), ip(vid, 1), str(subnets[vid])
+            site.name, vid, netns, "eth1", site.ip(vid, 1), site.ip(vid, 1), str(site.subnets[vid])
         )
-        outer_ip, inner_ip = outer.split("/")[0], inner.split("/")[0]
-        aliases: tuple[str, ...] = (
-            name,
-            fqdn(name),
-            f"gw-kavlan-{vid}",
-            fqdn(f"gw-kavlan-{vid}"),
-            outer_ip,
-            inner_ip,
-        )
+        gw = f"gw-kavlan-{vid}"
+        aliases = (name, site.fqdn(name), gw, site.fqdn(gw), outer_ip, inner_ip)
         topo.hosts.append(Host(name, netns, "gateway", (outer_ip, inner_ip), aliases, default_address=outer))
-        topo.infra_names.append((outer_ip, [name, fqdn(name)]))
-        topo.infra_names.append((inner_ip, [f"gw-kavlan-{vid}", fqdn(f"gw-kavlan-{vid}")]))
+        topo.infra_names.append((outer_ip, [name, site.fqdn(name)]))
+        topo.infra_names.append((inner_ip, [gw, site.fqdn(gw)]))
 
-    # nodes: eth0 cabled to their switch port, which starts in DEFAULT
+
+def _add_nodes(topo: Topology, site: _LabSite) -> None:
+    """The nodes: one NIC, eth0, cabled to their switch port, which starts in DEFAULT; each holds its address in
+    every VLAN (and answers to every name) so that it is itself wherever its port goes."""
+    inventory = site.inventory
     infra = {a for a, _ in topo.infra_names} | {s.mgmt_address.split("/")[0] for s in topo.switches}
     by_switch = {s.name: s for s in topo.switches}
     for node in inventory.site_nodes(site.name):
         if len(node.nics) != 1:
             raise LabError(f"node {node.name} has {len(node.nics)} NICs; lab nodes have one (eth0)")
         nic = node.primary_nic
-        addresses = [str(inventory.address(node, vid)) for vid in vids]
+        addresses = [str(inventory.address(node, vid)) for vid in site.vids]
         if infra & set(addresses):
             raise LabError(
                 f"node {node.name} (host {node.host}) collides with a lab address: use a host number in 10-239"
             )
-        netns = prefix + node.name
+        netns = topo.prefix + node.name
         topo.links.append(
-            Link(by_switch[nic.switch].netns, nic.port, netns, NODE_IFACE, bridge[DEFAULT], "", "", nic.mac)
+            Link(
+                by_switch[nic.switch].netns,
+                nic.port,
+                netns,
+                NODE_IFACE,
+                site.bridge[DEFAULT],
+                "",
+                "",
+                nic.mac,
+            )
         )
-        short = [names.vlan_hostname(node.name, vid) for vid in vids]
-        aliases = tuple(x for s in short for x in (s, fqdn(s))) + tuple(addresses)
-        topo.hosts.append(
-            Host(node.name, netns, "node", tuple(addresses), aliases, nic.mac, addr(DEFAULT, node.host))
-        )
-    for ns in topo.namespaces:
-        if len(ns) > 40:
-            raise LabError(f"namespace name {ns!r} is too long")
-    return topo
+        short = [names.vlan_hostname(node.name, vid) for vid in site.vids]
+        aliases = tuple(x for s in short for x in (s, site.fqdn(s))) + tuple(addresses)
+        default_address = site.addr(DEFAULT, node.host)
+        topo.hosts.append(Host(node.name, netns, "node", tuple(addresses), aliases, nic.mac, default_address))
 
 
 def vlan_key(vid: int) -> str:

@@ -1,0 +1,238 @@
+"""The staged move's stages (preflight, schedule, switch, verify, roll back) on simulated switches, with the
+nodes' SSH answers played by a fake that answers from the VLAN each node's port is really in."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import pytest
+
+from conftest import run
+from kavlan_core.access import safeguard
+from kavlan_core.access.safeguard import ADDRESSES, PROBE, Restart, StagedMove
+from kavlan_core.access.ssh import RunResult, Target
+from kavlan_core.errors import BadInput
+from kavlan_core.events import Event, SafeguardStep
+from kavlan_core.model import DEFAULT
+from kavlan_core.reports import Outcome
+from kavlan_core.service import KavlanService
+
+ROUTED = "{\"type='kavlan'\"}/vlan=1"
+SUNO = "{\"cluster='suno'\"}/nodes=2"
+
+
+class Nodes:
+    """The nodes over SSH: reached in a VLAN, each answers only where its port is (after the restart)."""
+
+    def __init__(
+        self,
+        svc: KavlanService,
+        *,
+        no_at: Collection[str] = (),
+        unreachable: Collection[str] = (),
+        at_refuses: Collection[str] = (),
+        never_back: Collection[str] = (),
+    ) -> None:
+        self.svc = svc
+        self.no_at, self.unreachable = set(no_at), set(unreachable)
+        self.at_refuses, self.never_back = set(at_refuses), set(never_back)
+        self.sent: list[tuple[str, str]] = []
+        """(node, the command's first word) in the order they were run."""
+        svc.ssh_target = self.target  # type: ignore[method-assign]
+        svc.run_targets = self.run_targets  # type: ignore[method-assign]
+
+    def target(self, name: str, vlan: int) -> Target:
+        return Target(host=name, address=f"{name}@{vlan}")
+
+    async def run_targets(
+        self, targets: Sequence[Target], command: str, *, per_host_timeout: float = 60.0
+    ) -> list[RunResult]:
+        return [await self.answer(t, command) for t in targets]
+
+    async def answer(self, target: Target, command: str) -> RunResult:
+        assert target.address is not None
+        name, vlan = target.host, int(target.address.split("@")[1])
+        self.sent.append((name.split(".")[0], command.split()[0]))
+        ((_, port_vlan),) = await self.svc.vlan_of([name])
+        if name.split(".")[0] in self.unreachable or vlan != port_vlan:
+            return RunResult(name, None, error=f"no SSH answer from {name}")
+        if command == PROBE:
+            return RunResult(name, 0, "at-missing" if name.split(".")[0] in self.no_at else "at-ok")
+        if "| at now" in command:
+            if name.split(".")[0] in self.at_refuses:
+                return RunResult(name, 1, "Can't open /var/run/atd.pid to signal atd. No atd running?")
+            return RunResult(name, 0, "warning: commands will be executed using /bin/sh\njob 17 at Thu")
+        if command.startswith("atrm "):
+            return RunResult(name, 0)
+        assert command == ADDRESSES
+        if name.split(".")[0] in self.never_back:
+            return RunResult(name, None, error=f"no route to {name}")
+        node = self.svc.inventory.resolve(name).node
+        return RunResult(name, 0, f"2: eth0    inet {self.svc.inventory.address(node, vlan)}/18 brd")
+
+    def of(self, word: str) -> list[str]:
+        """The nodes a command went to, in order."""
+        return [node for node, first in self.sent if first == word]
+
+
+def steps(svc: KavlanService) -> list[Event]:
+    """Every event the service publishes from now on."""
+    seen: list[Event] = []
+    svc.events.subscribe(seen.append)
+    return seen
+
+
+def stages(seen: list[Event]) -> list[str]:
+    return [e.stage for e in seen if isinstance(e, SafeguardStep)]
+
+
+def places(svc: KavlanService, names: Sequence[str]) -> dict[str, int]:
+    return {name.split(".")[0]: vlan for name, vlan in run(svc.vlan_of(names))}
+
+
+def test_a_staged_move_schedules_switches_and_sees_every_node_back(make_service):
+    svc = make_service()
+    job = run(svc.submit(f"{ROUTED},{{\"cluster='suno'\"}}/nodes=3"))
+    vlan = job.vlans[0].vlan
+    run(svc.set_vlan([job.nodes[2]], vlan))  # already there: unchanged, and never dialled
+    nodes, seen = Nodes(svc), steps(svc)
+
+    report = run(svc.move_with_restart(list(job.nodes), vlan, delay=2, verify_timeout=5))
+
+    by_name = {n.name.split(".")[0]: n for n in report.nodes}
+    assert [by_name[n].status for n in job.nodes] == [Outcome.SUCCESS, Outcome.SUCCESS, Outcome.UNCHANGED]
+    assert by_name[job.nodes[2]].message == f"already in VLAN {vlan}"
+    assert set(by_name[job.nodes[0]].timings) == {"preflight", "scheduled", "switched", "back"}
+    assert by_name[job.nodes[0]].at_job == "17"
+    assert list(report.stages) == ["preflight", "schedule", "switch", "verify"]
+    assert report.move is not None and report.seconds >= 2
+    assert stages(seen) == ["preflight", "schedule", "switch", "verify", "back", "back"]
+    assert nodes.of("command") == list(job.nodes[:2]) and nodes.of("atrm") == []
+    assert places(svc, job.nodes) == dict.fromkeys(job.nodes, vlan)
+
+
+def test_the_restart_must_leave_time_to_switch(make_service):
+    svc = make_service()
+    job = run(svc.submit(f"{ROUTED},{SUNO}"))
+    with pytest.raises(BadInput, match="at least 2 seconds"):
+        run(svc.move_with_restart(list(job.nodes), job.vlans[0].vlan, delay=1))
+
+
+@pytest.mark.parametrize(
+    ("fault", "why"),
+    [
+        ({"no_at": ["suno-2"]}, "preflight: at is not installed (apt-get install at)"),
+        ({"unreachable": ["suno-2"]}, "preflight: no SSH answer from suno-2.sophia.grid5000.fr"),
+    ],
+)
+def test_a_failed_preflight_moves_no_node(make_service, fault, why):
+    svc = make_service()
+    job = run(svc.submit(f"{ROUTED},{SUNO}"))
+    nodes, seen = Nodes(svc, **fault), steps(svc)
+
+    report = run(svc.move_with_restart(list(job.nodes), job.vlans[0].vlan, delay=2))
+
+    first, second = report.nodes
+    assert (second.status, second.message) == (Outcome.FAILURE, why)
+    assert (first.status, first.message) == (
+        Outcome.UNCHANGED,
+        "not moved: another node failed the preflight",
+    )
+    assert stages(seen) == ["preflight"] and list(report.stages) == ["preflight"]
+    assert nodes.of("echo") == [] and places(svc, job.nodes) == dict.fromkeys(job.nodes, DEFAULT)
+
+
+def test_a_failed_schedule_cancels_the_others_and_moves_no_node(make_service):
+    svc = make_service()
+    job = run(svc.submit(f"{ROUTED},{SUNO}"))
+    nodes, seen = Nodes(svc, at_refuses=["suno-2"]), steps(svc)
+
+    report = run(svc.move_with_restart(list(job.nodes), job.vlans[0].vlan, delay=2))
+
+    first, second = report.nodes
+    assert second.status == Outcome.FAILURE
+    assert second.message == (
+        "could not schedule the restart: Can't open /var/run/atd.pid to signal atd. No atd running?"
+    )
+    assert (first.status, first.message) == (
+        Outcome.UNCHANGED,
+        "not moved: scheduling failed on another node",
+    )
+    assert nodes.of("atrm") == [job.nodes[0]] and first.at_job == ""
+    assert stages(seen) == ["preflight", "schedule"]
+    assert places(svc, job.nodes) == dict.fromkeys(job.nodes, DEFAULT)
+
+
+# --- the stages one by one, with a restart that fires at once ---------------------------------------------------
+
+
+async def scheduled(svc: KavlanService, names: Sequence[str], vlan: int, user: str) -> StagedMove:
+    restart = Restart(delay=0, command="true", verify_timeout=0.3, poll_interval=0.05, attempt_timeout=0.1)
+    move = await safeguard.prepare(svc, names, vlan, user=user, restart=restart)
+    assert await safeguard.preflight(move) and await safeguard.schedule(move)
+    return move
+
+
+def test_a_port_the_switch_refuses_moves_no_node_and_cancels_every_restart(make_service):
+    svc = make_service(options={"sw1": {"refuse_ports": ["Gi1/0/2"]}})
+    job = run(svc.submit(f"{ROUTED},{SUNO}"))
+    nodes = Nodes(svc)
+
+    async def stages_up_to_verify() -> tuple[StagedMove, list[str], list[str]]:
+        move = await scheduled(svc, job.nodes, job.vlans[0].vlan, svc.user)
+        moved = await safeguard.switch(move)
+        return move, moved, await safeguard.verify(move, moved)
+
+    move, moved, not_back = run(stages_up_to_verify())
+
+    assert moved == [] and not_back == []
+    first, second = move.report.nodes
+    assert second.status == Outcome.FAILURE and second.message.startswith("switch: ")
+    assert "refused to set port Gi1/0/2" in second.message
+    assert first.status == Outcome.UNCHANGED and first.message.startswith("switch: ")
+    assert sorted(nodes.of("atrm")) == sorted(job.nodes) and not any(n.at_job for n in move.report.nodes)
+    assert places(svc, job.nodes) == dict.fromkeys(job.nodes, DEFAULT)
+
+
+@pytest.mark.parametrize("rollback", [True, False])
+def test_a_node_that_does_not_come_back(make_service, rollback):
+    svc = make_service()
+    job = run(svc.submit(f"{ROUTED},{SUNO}"))
+    vlan = job.vlans[0].vlan
+    Nodes(svc, never_back=["suno-1"])
+
+    async def every_stage() -> StagedMove:
+        move = await scheduled(svc, job.nodes, vlan, svc.user)
+        not_back = await safeguard.verify(move, await safeguard.switch(move))
+        assert not_back == [move.order[0]]
+        if rollback:
+            await safeguard.roll_back(move, not_back)
+        return move
+
+    move = run(every_stage())
+
+    first, second = move.report.nodes
+    assert second.status == Outcome.SUCCESS
+    gone = f"did not come back in VLAN {vlan} within 0.3 s: no route to {first.name}"
+    if rollback:
+        assert (first.status, first.message) == (
+            Outcome.ROLLED_BACK,
+            f"{gone}; its port is back in VLAN DEFAULT",
+        )
+        assert places(svc, job.nodes) == {job.nodes[0]: DEFAULT, job.nodes[1]: vlan}
+        assert move.report.not_back == []
+    else:
+        assert (first.status, first.message) == (Outcome.FAILURE, gone)
+        assert places(svc, job.nodes) == dict.fromkeys(job.nodes, vlan)
+        assert move.report.not_back == [first]
+
+
+def test_nothing_to_move_dials_no_node(make_service):
+    svc = make_service()
+    job = run(svc.submit(f"{ROUTED},{SUNO}"))
+    nodes = Nodes(svc)
+
+    report = run(svc.move_with_restart(list(job.nodes), DEFAULT, delay=2))
+
+    assert [n.message for n in report.nodes] == ["already in VLAN DEFAULT"] * 2
+    assert nodes.sent == [] and report.stages == {}
