@@ -15,15 +15,13 @@ from dataclasses import asdict
 from typing import NoReturn
 
 from kavlan_core import config
-from kavlan_core.config import ConfigError
 from kavlan_core.errors import BadInput, KavlanError, NotFound
 from kavlan_core.interface import Service, connect
-from kavlan_core.inventory import InventoryError
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
-from kavlan_core.store import StoreError
 
 from .options import add_api_arguments, api_overrides
+from .present import OPTION_HINTS, run_guarded, sentence
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,11 +30,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _fatal(prog: str, exc: Exception, debug: bool) -> int:
-    if debug:
-        raise exc
-    sys.stderr.write(f"{prog}: {exc}\n")
-    return 1
+def _fatal(prog: str, exc: KavlanError) -> int:
+    """A mistake in the command line, found before any service is made."""
+    sys.stderr.write(f"{prog}: {sentence(exc, OPTION_HINTS)}\n")
+    return exc.exit_code
 
 
 def _run(
@@ -52,12 +49,7 @@ def _run(
         finally:
             await service.close()
 
-    try:
-        return asyncio.run(go())
-    except (KavlanError, ConfigError, InventoryError, StoreError) as exc:
-        return _fatal(prog, exc, debug)
-    except KeyboardInterrupt:
-        return 130
+    return run_guarded(prog, lambda: asyncio.run(go()), debug=debug, hints=OPTION_HINTS)
 
 
 # --- oarsub ---------------------------------------------------------------------------
@@ -103,10 +95,9 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
             BadInput(
                 "running a script in the job is not supported here: use -I, or no command to just reserve"
             ),
-            False,
         )
     if len(args.resources) > 1:
-        return _fatal(p.prog, BadInput("give one -l request (join resource groups with + or ,)"), False)
+        return _fatal(p.prog, BadInput("give one -l request (join resource groups with + or ,)"))
     request = args.resources[0] if args.resources else "nodes=1"
 
     async def body(service: Service) -> int:
@@ -253,7 +244,7 @@ def oardel_main(argv: Sequence[str] | None = None) -> int:
     ids = []
     for text in args.jobs:
         if not text.isdigit():
-            return _fatal(p.prog, BadInput(f"job id {text!r} is not a number"), False)
+            return _fatal(p.prog, BadInput(f"job id {text!r} is not a number"))
         ids.append(int(text))
 
     async def body(service: Service) -> int:
@@ -263,7 +254,7 @@ def oardel_main(argv: Sequence[str] | None = None) -> int:
             try:
                 await service.delete_job(job_id)
             except KavlanError as exc:
-                sys.stderr.write(f"{p.prog}: cannot delete job {job_id}: {exc}\n")
+                sys.stderr.write(f"{p.prog}: cannot delete job {job_id}: {sentence(exc, OPTION_HINTS)}\n")
                 rc = 1
                 continue
             print(f"Deleting the job = {job_id} ...REGISTERED.")
