@@ -401,8 +401,7 @@ class RemoteService(Service):
                 return status, answer
             if time.monotonic() > deadline:
                 raise Unavailable(
-                    f"the move at {url} still runs after {MOVE_POLL_LIMIT:g} s: "
-                    "it goes on on the server",
+                    f"the move at {url} still runs after {MOVE_POLL_LIMIT:g} s: it goes on on the server",
                     about="where",
                 )
             delay = min(delay * 2, 1.0)

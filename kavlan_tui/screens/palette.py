@@ -28,6 +28,7 @@ class KavlanCommands(Provider):
         return self.app  # type: ignore[return-value]
 
     def entries(self) -> Iterator[Entry]:
+        from ..widgets.node_list import NodeList
         from .main import MainScreen
 
         app = self.kapp
@@ -58,20 +59,21 @@ class KavlanCommands(Provider):
                             f"{'Start' if on else 'Stop'} the DHCP server of VLAN {vid}",
                         )
         focused = screen.focused
-        chosen = focused.chosen() if hasattr(focused, "chosen") else []
-        if chosen:
-            yield (
-                f"Move {len(chosen)} node(s) to a VLAN…",
-                partial(focused.action_move),  # type: ignore[union-attr]
-                "Pick the VLAN, see the plan, confirm",
-            )
-        node = getattr(focused, "cursor_node", None)
-        if node is not None:
-            yield (
-                f"SSH to {node.short}",
-                partial(app.call_later, app.ssh_node, node),
-                "An interactive session on the node",
-            )
+        if isinstance(focused, NodeList):  # what the nodes under the cursor, or chosen, can do
+            chosen = focused.chosen()
+            if chosen:
+                yield (
+                    f"Move {len(chosen)} node(s) to a VLAN…",
+                    focused.action_move,
+                    "Pick the VLAN, see the plan, confirm",
+                )
+            node = focused.cursor_node
+            if node is not None:
+                yield (
+                    f"SSH to {node.short}",
+                    partial(app.call_later, app.ssh_node, node),
+                    "An interactive session on the node",
+                )
         yield "Check the switches for drift now", app.poll, "Read every port and compare with the store"
         yield "Refresh the board", app.load_board, "Read jobs and VLANs again"
         yield "Show your jobs", partial(screen.want_view, "mine"), "Your VLANs and where your nodes are"
