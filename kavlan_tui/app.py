@@ -26,7 +26,7 @@ from kavlan_core.config import Settings
 from kavlan_core.errors import KavlanError
 from kavlan_core.interface import Service, connect
 
-from .board import Board, NodeView, VlanKey, read_board
+from .board import Board, NodeKey, NodeView, VlanKey, read_board
 from .messages import (
     ActionFailed,
     BoardLoaded,
@@ -157,7 +157,7 @@ class KavlanApp(App[None]):
         return self._commands_context
 
     @property
-    def drift(self) -> dict[tuple[str, str], int | None]:
+    def drift(self) -> dict[NodeKey, int | None]:
         """The ports the last poll found not where the store says, by NIC: the VLAN the switch has."""
         return self.notes.drift
 
