@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from kavlan_core.authz import Rights
 from kavlan_core.interface import Service
 from kavlan_core.inventory import NicRef
-from kavlan_core.model import DEFAULT, GLOBAL_IDS, VlanKind, vlan_label
+from kavlan_core.model import DEFAULT, GLOBAL_IDS, Job, VlanKind, vlan_label
 
 NodeKey = tuple[str, str]
 """(node, NIC): what a switch port is cabled to, and what a move acts on."""
@@ -186,18 +186,38 @@ class Board:
 
 async def read_board(service: Service, sites: Collection[str] = ()) -> Board:
     """Where every NIC is, and the VLANs of the home site, of the user's jobs' sites and of ``sites`` (the
-    others are read when their tab is shown); the user's rights decide what they may do. Where the NICs are
-    comes from one ``vlan_of`` of them all: one read of the store, not one per VLAN."""
-    inv = service.inventory
+    others are read when their tab is shown); the user's rights decide what they may do."""
     running = await service.jobs(running=True)
     user = service.user
     rights = Rights.of(user, running, service.settings.admins)
-    busy = {node: job.id for job in running for node in job.nodes}
     reachable = service.reachable_sites()  # remote, only the sites a configured server serves
+    by_vlan = await _nics_by_vlan(service, reachable, running, rights)
+    mine = [j for j in running if j.user == user]
+    site_vlans, vlans = await _vlans(service, _wanted_sites(service, mine, sites, reachable), by_vlan, rights)
+    return Board(
+        user=user,
+        home=service.site,
+        admin=rights.admin,
+        sites=reachable,
+        site_vlans=site_vlans,
+        vlans=vlans,
+        jobs=[_job_view(j) for j in mine],
+        others=len(running) - len(mine),
+        simulated=all(sw.driver == "simulated" for sw in service.inventory.switches.values()),
+        nodes={n.key: n for views in by_vlan.values() for n in views},
+    )
+
+
+async def _nics_by_vlan(
+    service: Service, reachable: list[str], running: list[Job], rights: Rights
+) -> dict[VlanKey, list[NodeView]]:
+    """Every NIC of the reachable sites, in the VLAN it is in. One ``vlan_of`` of them all: one read of the
+    store, not one per VLAN."""
+    inv = service.inventory
+    busy = {node: job.id for job in running for node in job.nodes}
     refs = [NicRef(node, nic) for node in inv.nodes.values() if node.site in reachable for nic in node.nics]
     plains = [inv.hostname(ref, DEFAULT) for ref in refs]
     placed = await service.vlan_of(plains)
-    simulated = {name: sw.driver == "simulated" for name, sw in inv.switches.items()}
     by_vlan: dict[VlanKey, list[NodeView]] = {}
     for ref, plain, (_name, vid) in zip(refs, plains, placed, strict=True):
         node, nic = ref.node, ref.nic
@@ -217,16 +237,31 @@ async def read_board(service: Service, sites: Collection[str] = ()) -> Board:
                 vlan=vid,
                 job=busy.get(node.name),
                 mine=node.name in rights.nodes,
-                simulated=simulated[nic.switch],
+                simulated=inv.switches[nic.switch].driver == "simulated",
             )
         )
+    return by_vlan
+
+
+def _wanted_sites(
+    service: Service, mine: list[Job], sites: Collection[str], reachable: list[str]
+) -> list[str]:
+    """The sites whose VLANs are read: the home site, the sites of the user's jobs (their VLANs and nodes)
+    and the sites asked for, in the testbed's order."""
+    inv = service.inventory
+    wanted = {service.site, *sites}
+    for job in mine:
+        wanted |= {v.site for v in job.vlans} | {inv.nodes[n].site for n in job.nodes if n in inv.nodes}
+    return [s for s in reachable if s in wanted]
+
+
+async def _vlans(
+    service: Service, sites: list[str], by_vlan: dict[VlanKey, list[NodeView]], rights: Rights
+) -> tuple[dict[str, list[VlanKey]], dict[VlanKey, VlanView]]:
+    """Each site's VLANs (a global VLAN is listed by every site, held once, by its owner's key)."""
     vlans: dict[VlanKey, VlanView] = {}
     site_vlans: dict[str, list[VlanKey]] = {}
-    wanted = {service.site, *sites}
-    for job in running:
-        if job.user == user:
-            wanted |= {v.site for v in job.vlans} | {inv.nodes[n].site for n in job.nodes if n in inv.nodes}
-    for site in (s for s in reachable if s in wanted):
+    for site in sites:
         keys = site_vlans.setdefault(site, [])
         for info in await service.vlans(site):
             key = (info.owner, info.id)
@@ -245,22 +280,9 @@ async def read_board(service: Service, sites: Collection[str] = ()) -> Board:
                     refusal=rights.may_use_vlan(info.owner, info.id),
                     dhcp_refusal=rights.may_manage_vlan(info.owner, info.id),
                 )
-    mine = [j for j in running if j.user == user]
-    jobs = [
-        JobView(
-            j.id, j.user, j.name, j.nodes, tuple((v.site, v.vlan) for v in j.vlans), j.deadline, j.walltime
-        )
-        for j in mine
-    ]
-    return Board(
-        user=user,
-        home=service.site,
-        admin=rights.admin,
-        sites=reachable,
-        site_vlans=site_vlans,
-        vlans=vlans,
-        jobs=jobs,
-        others=len(running) - len(mine),
-        simulated=all(simulated.values()),
-        nodes={n.key: n for views in by_vlan.values() for n in views},
-    )
+    return site_vlans, vlans
+
+
+def _job_view(job: Job) -> JobView:
+    vlans = tuple((v.site, v.vlan) for v in job.vlans)
+    return JobView(job.id, job.user, job.name, job.nodes, vlans, job.deadline, job.walltime)

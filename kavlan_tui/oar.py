@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import NoReturn
 
 from kavlan_core import config
@@ -55,7 +56,7 @@ def _run(
 # --- oarsub ---------------------------------------------------------------------------
 
 
-def oarsub_main(argv: Sequence[str] | None = None) -> int:
+def _oarsub_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="kavlan-oarsub", description="Reserve nodes and VLANs, as oarsub does.")
     p.add_argument(
         "-l",
@@ -88,6 +89,11 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     add_api_arguments(p)
     p.add_argument("command", nargs="?", help="not supported: jobs here run no script; use -I or nothing")
+    return p
+
+
+def oarsub_main(argv: Sequence[str] | None = None) -> int:
+    p = _oarsub_parser()
     args = p.parse_args(argv)
     if args.command:
         return _fatal(
@@ -111,35 +117,40 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
             print(f"OAR_JOB_ID={job.id}", flush=True)
         if not args.interactive:
             return 0
-        sys.stderr.write("Interactive mode: waiting...\nStarting...\n")
-        where = job.nodes[0] if job.nodes else "the frontend"
-        sys.stderr.write(f"Connect to OAR job {job.id} via the node {where}\n")
-        sys.stderr.flush()
-        env = dict(os.environ)
-        env.update(
-            OAR_JOB_ID=str(job.id),
-            OAR_JOBID=str(job.id),
-            OAR_NODEFILE=str(nodefile),
-            OAR_NODE_FILE=str(nodefile),
-            OAR_FILE_NODES=str(nodefile),
-            OAR_RESOURCE_FILE=str(nodefile),
-            OAR_JOB_WALLTIME_SECONDS=str(job.walltime),
-            OAR_USER=job.user,
-        )
-        for key, value in api_overrides(args).items():  # the job's shell talks to the same API server
-            if value:
-                env[f"KAVLAN_{key.upper()}"] = (
-                    value if key == "api" else os.path.abspath(os.path.expanduser(value))
-                )
-        shell = os.environ.get("SHELL") or "/bin/bash"
-        # the job's shell runs in this process's foreground; the job ends with it, as with OAR
-        rc = await asyncio.to_thread(subprocess.call, [shell], env=env)
-        with contextlib.suppress(NotFound):  # already ended (walltime, or oardel from inside)
-            await service.delete_job(job.id)
-        sys.stderr.write(f"Disconnected from OAR job {job.id}.\n")
-        return rc
+        return await _job_shell(service, job, nodefile, args)
 
     return _run(p.prog, body, args.debug, api_overrides(args))
+
+
+async def _job_shell(service: Service, job: Job, nodefile: Path, args: argparse.Namespace) -> int:
+    """``oarsub -I``: a shell with the job's OAR variables; the job ends with the shell, as with OAR."""
+    sys.stderr.write("Interactive mode: waiting...\nStarting...\n")
+    where = job.nodes[0] if job.nodes else "the frontend"
+    sys.stderr.write(f"Connect to OAR job {job.id} via the node {where}\n")
+    sys.stderr.flush()
+    env = dict(os.environ)
+    env.update(
+        OAR_JOB_ID=str(job.id),
+        OAR_JOBID=str(job.id),
+        OAR_NODEFILE=str(nodefile),
+        OAR_NODE_FILE=str(nodefile),
+        OAR_FILE_NODES=str(nodefile),
+        OAR_RESOURCE_FILE=str(nodefile),
+        OAR_JOB_WALLTIME_SECONDS=str(job.walltime),
+        OAR_USER=job.user,
+    )
+    for key, value in api_overrides(args).items():  # the job's shell talks to the same API server
+        if value:
+            env[f"KAVLAN_{key.upper()}"] = (
+                value if key == "api" else os.path.abspath(os.path.expanduser(value))
+            )
+    shell = os.environ.get("SHELL") or "/bin/bash"
+    # the job's shell runs in this process's foreground; the job ends with it, as with OAR
+    rc = await asyncio.to_thread(subprocess.call, [shell], env=env)
+    with contextlib.suppress(NotFound):  # already ended (walltime, or oardel from inside)
+        await service.delete_job(job.id)
+    sys.stderr.write(f"Disconnected from OAR job {job.id}.\n")
+    return rc
 
 
 def _job_json(job: Job, service: Service) -> dict[str, object]:
