@@ -321,7 +321,7 @@ class KavlanService(Service):
         await self.reap()
         self.check_vlan(vlan)
         if not names_:
-            raise BadInput("no node given (use -m NODE, -f NODEFILE or -j JOBID)")
+            raise BadInput("no node given", about="nodes")
         with self.store.read() as tx:
             rights = self._rights(user, tx.jobs(user=user, running=True))
         return await self._finish_even_if_cancelled(

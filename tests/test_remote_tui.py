@@ -119,7 +119,7 @@ def test_with_one_sites_server_the_board_shows_that_site(
                 assert h.rows("sophia", DEFAULT)[:3] == ["suno-1", "suno-2", "suno-3"]
                 assert all(n.site == "sophia" for v in board.vlans.values() for n in v.nodes)
                 await h.app.poll().wait()  # reads sophia's switches only: nothing to complain about
-                assert h.app._poll_errors == {}
+                assert h.app.poll_errors == {}
         finally:
             await service.close()
 

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.pilot import Pilot
 
 from kavlan_core import events as ev
+from kavlan_core.errors import SwitchUnavailable
 from kavlan_core.model import DEFAULT
 from kavlan_core.service import KavlanService
 from kavlan_tui.app import KavlanApp
@@ -481,6 +482,61 @@ def test_job_expiry_removes_its_nodes_from_the_vlan_view(harness: Callable[..., 
             assert await h.vlan_of("suno-1", "suno-2") == [DEFAULT, DEFAULT]
             assert any("ended" in t for t in h.app.main.query_one(EventLog).lines_text())
             assert h.app.main.query_one(JobsPanel).jobs == []
+
+    asyncio.run(go())
+
+
+def test_an_expired_job_leaves_the_board_with_polling_off(harness: Callable[..., Harness]) -> None:
+    """The jobs panel sees the walltime end (its clock ticks each second) and asks for a read at once: the
+    service ends the job and the board follows, with no background poll and no poll called by the test."""
+    clock = Clock()
+    h = harness(clock=clock)
+
+    async def go() -> None:
+        job, vlan = await reserved(h)
+        await h.service.set_vlan(["suno-1"], vlan)
+        async with h.app.run_test(size=SIZE) as pilot:
+            await h.ready(pilot)
+            assert h.app.poll_interval == 0 and [j.id for j in h.app.board.jobs] == [job]
+            clock.now += 3600 + 1  # the walltime (one hour by default) has passed
+            await until(pilot, lambda: any(isinstance(e, ev.JobEnded) and e.job == job for e in h.events))
+            await until(pilot, lambda: h.app.board is not None and not h.app.board.jobs)
+            await until(pilot, lambda: h.app.main.query_one(JobsPanel).jobs == [])
+            assert h.app.board.nodes[("suno-1", "eth0")].vlan == DEFAULT
+
+    asyncio.run(go())
+
+
+def test_a_switch_down_during_a_poll_is_one_sentence(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A switch that cannot be read reaches the TUI as the core's SwitchUnavailable: one sentence in the
+    event log and a notification, said once while it lasts, no traceback, and said again when it reads."""
+    h = harness()
+    reads = h.service.drift
+    down = SwitchUnavailable("switch sw1 did not answer (timed out)", switch="sw1", ports=["Gi1/0/1"])
+
+    async def unreadable(site: str | None = None) -> Any:
+        raise down
+
+    async def go() -> None:
+        async with h.app.run_test(size=SIZE) as pilot:
+            await h.ready(pilot)
+            monkeypatch.setattr(h.service, "drift", unreadable)
+            for _ in range(2):  # the second poll says nothing new
+                await h.app.poll().wait()
+            assert h.app.poll_errors["switches of sophia"] == "switch sw1 did not answer (timed out)"
+            log = h.app.main.query_one(EventLog).lines_text()
+            said = [t for t in log if "switches of sophia" in t]
+            assert said == ["poll: cannot read switches of sophia: switch sw1 did not answer (timed out)"]
+            assert not any("Traceback" in t or "internal error" in t for t in log)
+            notes = [n for n in h.app._notifications if "switches of sophia" in n.message]
+            assert len(notes) == 1 and notes[0].severity == "warning"
+            assert not any("failed" in (n.title or "") for n in h.app._notifications)
+            monkeypatch.setattr(h.service, "drift", reads)
+            await h.app.poll().wait()
+            assert "switches of sophia" not in h.app.poll_errors
+            assert "poll: switches of sophia readable again" in h.app.main.query_one(EventLog).lines_text()
 
     asyncio.run(go())
 

@@ -131,7 +131,8 @@ class _Http:
         except aiohttp.ClientConnectorCertificateError as exc:
             raise Unavailable(
                 f"the KaVLAN API server {base} has a certificate this client does not trust "
-                f"({_reason(exc.certificate_error)}): give its CA with -C/--ca-cert"
+                f"({_reason(exc.certificate_error)}): give its CA in the setting ca_cert",
+                about="ca_cert",
             ) from None
         except aiohttp.ClientSSLError as exc:
             raise Unavailable(f"TLS with the KaVLAN API server {base} failed: {_reason(exc)}") from None
@@ -239,7 +240,7 @@ class RemoteService(Service):
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         if not (settings.api or settings.api_sites):
-            raise BadInput("remote mode needs an API server: set api (or --api URL), or api_sites")
+            raise BadInput("remote mode needs an API server: set api, or api_sites", about="api")
         self.clock = clock
         self._tls = _tls_context(settings)
         self._http = _Http(settings, self._tls)
@@ -400,8 +401,8 @@ class RemoteService(Service):
                 return status, answer
             if time.monotonic() > deadline:
                 raise Unavailable(
-                    f"the move at {url} still runs after {MOVE_POLL_LIMIT:g} s: "
-                    "it goes on on the server; see where the nodes are with kavlan -g"
+                    f"the move at {url} still runs after {MOVE_POLL_LIMIT:g} s: it goes on on the server",
+                    about="where",
                 )
             delay = min(delay * 2, 1.0)
 
@@ -596,7 +597,7 @@ class RemoteService(Service):
         started = time.perf_counter()
         self.check_vlan(vlan)
         if not names_:
-            raise BadInput("no node given (use -m NODE, -f NODEFILE or -j JOBID)")
+            raise BadInput("no node given", about="nodes")
         refs = self.resolve(names_)
         by_site: dict[str, list[str]] = {}
         for ref, name in refs:
