@@ -9,11 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from layers import assign
 
 from kavlan_core import config
 from kavlan_core.service import KavlanService
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test gets its layers (unit, peers, tui, lab) and, if it is a unit test that is not slow, ``quick``:
+    see tests/layers.py."""
+    assign(items)
 
 
 @pytest.hookimpl(hookwrapper=True)
