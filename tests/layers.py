@@ -13,6 +13,9 @@ A test's layers come from, in this order: its own layer marker (a decorator, whe
 ``TESTS``, else ``MODULES``, else ``unit``; then a test that uses a peer (a fixture of ``PEER_FIXTURES``, or the
 PostgreSQL value of the ``backend`` parameter) is in ``peers`` too. ``unit`` means no other layer, so it is dropped
 when another one applies. ``slow`` stays a decorator of its own, orthogonal to the layers.
+
+tests/test_quality.py checks that the tables name only modules and tests that exist, and the end of every run names
+the quick tests slower than conftest's QUICK_TEST_SECONDS (a test that starts a server inline lands here otherwise).
 """
 
 from __future__ import annotations
