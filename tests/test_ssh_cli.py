@@ -368,8 +368,11 @@ def test_a_cancelled_call_does_not_leave_its_answer_to_the_next() -> None:
         async with lab("cisco_ios") as (fake, driver):
             await driver.read_ports(PORTS["cisco_ios"][:1])
             fake.latency = 0.2
+            sent = len(fake.commands)
             task = asyncio.ensure_future(driver.read_ports(PORTS["cisco_ios"][2:3]))
-            await asyncio.sleep(0.05)
+            # until the switch has the command, its answer held back (run() bounds the wait)
+            while len(fake.commands) == sent:
+                await asyncio.sleep(0.005)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
