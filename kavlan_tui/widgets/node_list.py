@@ -136,6 +136,11 @@ class NodeList(Widget, can_focus=True):
         self._title: tuple[object, int, Strip] | None = None
         self._scroller = EdgeScroller(self, self._dragged_over, skip=DragGhost)
 
+    @property
+    def edge_scrolling(self) -> bool:
+        """Whether a drag from this list holds the pointer in a pane's edge, scrolling it."""
+        return self._scroller.scrolling
+
     # --- data ---------------------------------------------------------------------------------
 
     @property
