@@ -525,7 +525,7 @@ def test_a_switch_down_during_a_poll_is_one_sentence(
         raise down
 
     async def go() -> None:
-        async with h.app.run_test(size=SIZE) as pilot:
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
             await h.ready(pilot)
             monkeypatch.setattr(h.service, "drift", unreadable)
             for _ in range(2):  # the second poll says nothing new
@@ -535,9 +535,10 @@ def test_a_switch_down_during_a_poll_is_one_sentence(
             said = [t for t in log if "switches of sophia" in t]
             assert said == ["poll: cannot read switches of sophia: switch sw1 did not answer (timed out)"]
             assert not any("Traceback" in t or "internal error" in t for t in log)
-            notes = [n for n in h.app._notifications if "switches of sophia" in n.message]
+            shown = [m.notification for m in h.seen(Notify)]
+            notes = [n for n in shown if "switches of sophia" in n.message]
             assert len(notes) == 1 and notes[0].severity == "warning"
-            assert not any("failed" in (n.title or "") for n in h.app._notifications)
+            assert not any("failed" in (n.title or "") for n in shown)
             monkeypatch.setattr(h.service, "drift", reads)
             await h.app.poll().wait()
             assert "switches of sophia" not in h.app.poll_errors
