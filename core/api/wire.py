@@ -20,17 +20,23 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .. import events as events_mod
-from ..errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
+from ..errors import BadInput, KavlanError, NotAllowed, NotFound, SwitchUnavailable, Unavailable
 from ..inventory import Inventory, NicRef
 
 T = TypeVar("T")
 
 # --- errors ------------------------------------------------------------------------------------------------
 
-STATUS_OF: dict[type[KavlanError], int] = {BadInput: 400, NotAllowed: 403, NotFound: 404, Unavailable: 409}
+STATUS_OF: dict[type[KavlanError], int] = {
+    BadInput: 400,
+    NotAllowed: 403,
+    NotFound: 404,
+    SwitchUnavailable: 503,
+    Unavailable: 409,
+}
 """The first class in the exception's MRO found here gives the status; any other KavlanError is 500."""
 
-ERROR_OF = {400: BadInput, 422: BadInput, 403: NotAllowed, 404: NotFound, 409: Unavailable}
+ERROR_OF = {400: BadInput, 422: BadInput, 403: NotAllowed, 404: NotFound, 409: Unavailable, 503: Unavailable}
 
 
 def error_status(exc: KavlanError) -> int:
@@ -41,7 +47,8 @@ def error_status(exc: KavlanError) -> int:
 
 
 def error_body(exc: KavlanError, status: int | None = None) -> dict[str, Any]:
-    """``{code, title, message}`` as the original's API layer answers, plus ``exception`` (the class) and refusals.
+    """``{code, title, message}`` as the original's API layer answers, plus ``exception`` (the class), ``about``
+    (what the sentence is about, when it says), the refusals, and a switch failure's ``switch`` and ``ports``.
 
     The class is not under ``error``: python-grid5000 shows a body's ``error`` in place of its ``message``.
     """
@@ -52,24 +59,30 @@ def error_body(exc: KavlanError, status: int | None = None) -> dict[str, Any]:
         "message": str(exc),
         "exception": type(exc).__name__,
     }
+    if exc.about:
+        body["about"] = exc.about
     if isinstance(exc, NotAllowed) and exc.refusals:
         body["refusals"] = [{"node": n, "reason": r} for n, r in exc.refusals]
+    if isinstance(exc, SwitchUnavailable):
+        body["switch"] = exc.switch
+        body["ports"] = list(exc.ports)
     return body
 
 
 def error_from(status: int, body: Any) -> KavlanError:
     """The exception a face would have seen embedded, rebuilt from an error answer."""
-    message = body.get("message") if isinstance(body, Mapping) else None
-    if not message:
-        message = f"the API server answered {status} {_TITLES.get(status, '')}".rstrip()
-    name = (body.get("exception") or body.get("error")) if isinstance(body, Mapping) else None
-    cls = _BY_NAME.get(name or "") or ERROR_OF.get(status, KavlanError)
+    data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    message = data.get("message") or f"the API server answered {status} {_TITLES.get(status, '')}".rstrip()
+    about = str(data.get("about") or "")
+    name = data.get("exception") or data.get("error")
+    cls = (_BY_NAME.get(name) if isinstance(name, str) else None) or ERROR_OF.get(status, KavlanError)
     if cls is NotAllowed:
-        refusals = (
-            [(r["node"], r["reason"]) for r in body.get("refusals", [])] if isinstance(body, Mapping) else []
-        )
-        return NotAllowed(message, refusals)
-    return cls(message)
+        refusals = [(r["node"], r["reason"]) for r in data.get("refusals", [])]
+        return NotAllowed(message, refusals, about=about)
+    if cls is SwitchUnavailable:
+        ports = [str(p) for p in data.get("ports", [])]
+        return SwitchUnavailable(message, switch=str(data.get("switch", "")), ports=ports, about=about)
+    return cls(message, about=about)
 
 
 _TITLES = {
@@ -85,7 +98,7 @@ _TITLES = {
     503: "Service Unavailable",
 }
 _BY_NAME: dict[str, type[KavlanError]] = {
-    c.__name__: c for c in (KavlanError, BadInput, NotAllowed, NotFound, Unavailable)
+    c.__name__: c for c in (KavlanError, BadInput, NotAllowed, NotFound, Unavailable, SwitchUnavailable)
 }
 
 # --- values --------------------------------------------------------------------------------------------------
