@@ -179,7 +179,7 @@ async def run(args: argparse.Namespace) -> int:
                 f"only an administrator may act as another user ({args.user}); you are {settings.user}"
             )
         settings = config.load(user=args.user, **remote)
-    service = connect(settings)
+    service = await connect(settings)
     try:
         job_text = args.job or os.environ.get("OAR_JOB_ID") or None
         ctx = Context(service, job_id=parse_job(job_text) if job_text else None, verbose=args.verbose)
@@ -283,7 +283,7 @@ async def run_subcommand(name: str, argv: list[str]) -> int:
     else:
         p.add_argument("--proxycommand", action="store_true")
     args = p.parse_args(argv)
-    service = connect(config.load())
+    service = await connect(config.load())
     try:
         job_text = getattr(args, "job", None) or os.environ.get("OAR_JOB_ID") or None
         ctx = Context(service, job_id=parse_job(job_text) if job_text else None)
