@@ -9,6 +9,7 @@ aiohttp is imported when the first request is made, not with this module: a face
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -56,18 +57,22 @@ class Transport:
         session = self.sessions.get(url)
         if session is None or session.closed:
             s = self.settings
-            # HTTP Basic for clients without a certificate: the configured user and KAVLAN_API_PASSWORD
-            basic = (
-                aiohttp.BasicAuth(s.user, s.api_password) if s.api_password and not s.client_cert else None
-            )
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self.tls if self.tls is not None else True, limit=32),
                 timeout=aiohttp.ClientTimeout(total=s.api_timeout, connect=min(10.0, s.api_timeout)),
-                auth=basic,
+                headers=self._basic(),
                 raise_for_status=False,
             )
             self.sessions[url] = session
         return session
+
+    def _basic(self) -> dict[str, str]:
+        """HTTP Basic for clients without a certificate: the configured user and KAVLAN_API_PASSWORD."""
+        s = self.settings
+        if not s.api_password or s.client_cert:
+            return {}
+        token = base64.b64encode(f"{s.user}:{s.api_password}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {token}"}
 
     async def close(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}
