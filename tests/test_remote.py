@@ -411,3 +411,27 @@ def test_unreachable_and_unconfigured_servers_are_one_sentence(tmp_path: Path) -
         await embedded.close()
 
     asyncio.run(go())
+
+
+def test_the_tui_opens_its_service_in_its_own_loop(server: ApiServer, tmp_path: Path) -> None:
+    """Made without a service, the app opens one when it mounts (remote: after the server answered), closes it
+    when it ends; a server that cannot be reached ends the app at once with the sentence ``main`` prints."""
+    from test_tui import SIZE, until
+
+    from kavlan_tui.app import KavlanApp
+
+    async def go() -> None:
+        app = KavlanApp(settings=remote_settings(server, tmp_path / "tui"), poll_interval=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.board is not None)
+            assert isinstance(app.service, RemoteService) and app.board.user == "alice"
+            opened = app.service
+        assert opened.transport.sessions == {}  # closed with the app
+        down = config.load(env=clean_env(tmp_path / "down"), api="https://127.0.0.1:9", api_timeout=5)
+        app = KavlanApp(settings=down, poll_interval=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+        assert isinstance(app.open_error, Unavailable) and app.return_code == 1
+        assert "cannot reach the KaVLAN API server https://127.0.0.1:9" in str(app.open_error)
+
+    asyncio.run(go())
