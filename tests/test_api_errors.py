@@ -59,7 +59,12 @@ SECRET_DETAIL = "postgresql://kavlan:hunter2-db@db.internal/kavlan"
         ),
         (SwitchTimeout("sw2", "no answer (timed out)"), 503, SwitchUnavailable, "switch sw2: no answer"),
         (StoreError(f"cannot open {SECRET_DETAIL}"), 503, Unavailable, STORE_DOWN),
-        (LockTimeout(f"the lock {SECRET_DETAIL!r} stayed held"), 503, Unavailable, STORE_DOWN),
+        (
+            LockTimeout("the lock 'switch sw1' stayed held by another process"),
+            409,
+            Unavailable,
+            "stayed held",
+        ),
         (DnsmasqError(f"dnsmasq died: {SECRET_DETAIL}"), 500, KavlanError, INTERNAL),
         (KavlanError(SECRET_DETAIL), 500, KavlanError, INTERNAL),
         (RuntimeError(SECRET_DETAIL), 500, KavlanError, INTERNAL),

@@ -135,60 +135,74 @@ def _decode(tp: Any, data: Any, inv: Inventory | None) -> Any:
         return data
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if data is None and type(None) in args:
-            return None
-        last: Exception | None = None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _decode(arg, data, inv)
-            except (TypeError, ValueError, KeyError) as exc:
-                last = exc
-        raise ValueError(f"no member of {tp} accepts {data!r}") from last
+        return _decode_union(tp, data, inv)
     if origin in (list, tuple, set, frozenset):
-        args = typing.get_args(tp)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            return tuple(_decode(a, v, inv) for a, v in zip(args, data, strict=True))
-        inner = args[0] if args else Any
-        seq = [_decode(inner, v, inv) for v in data]
-        return origin(seq) if origin is not list else seq
+        return _decode_sequence(origin, typing.get_args(tp), data, inv)
     if origin in (dict, Mapping) or tp is dict:
-        args = typing.get_args(tp) or (str, Any)
-        return {
-            _decode(args[0], k, inv) if args[0] is not str else k: _decode(args[1], v, inv)
-            for k, v in data.items()
-        }
+        key, value = typing.get_args(tp) or (str, Any)
+        return {(k if key is str else _decode(key, k, inv)): _decode(value, v, inv) for k, v in data.items()}
     if tp is NicRef:
-        if inv is None:
-            raise TypeError("decoding a NIC reference needs the inventory")
-        node = inv.nodes[data["node"]]
-        nic = node.nic(data["nic"])
-        if nic is None:
-            raise KeyError(f"{data['node']} has no NIC {data['nic']}")
-        return NicRef(node, nic)
+        return _decode_nic(data, inv)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _decode_dataclass(tp, data, inv)
     if isinstance(tp, type):
-        if issubclass(tp, enum.Enum):
-            return tp(data)
-        if dataclasses.is_dataclass(tp):
-            if not isinstance(data, Mapping):
-                raise TypeError(f"{tp.__name__} expects an object, not {type(data).__name__}")
-            hints = _hints(tp)
-            kw = {
-                f.name: _decode(hints[f.name], data[f.name], inv)
-                for f in dataclasses.fields(tp)
-                if f.init and f.name in data
-            }
-            return tp(**kw)
-        if tp is float and isinstance(data, int) and not isinstance(data, bool):
-            return float(data)
-        if tp in (ipaddress.IPv4Network, ipaddress.IPv4Address):
-            return tp(data)
-        if tp in (int, str, bool, float):
-            if not isinstance(data, tp) or (tp is int and isinstance(data, bool)):
-                raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
-            return data
+        return _decode_scalar(tp, data)
+    return data
+
+
+def _decode_union(tp: Any, data: Any, inv: Inventory | None) -> Any:
+    """The first member that accepts ``data`` (None for an optional)."""
+    args = typing.get_args(tp)
+    if data is None and type(None) in args:
+        return None
+    last: Exception | None = None
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _decode(arg, data, inv)
+        except (TypeError, ValueError, KeyError) as exc:
+            last = exc
+    raise ValueError(f"no member of {tp} accepts {data!r}") from last
+
+
+def _decode_sequence(origin: Any, args: tuple[Any, ...], data: Any, inv: Inventory | None) -> Any:
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        return tuple(_decode(a, v, inv) for a, v in zip(args, data, strict=True))
+    inner = args[0] if args else Any
+    seq = [_decode(inner, v, inv) for v in data]
+    return origin(seq) if origin is not list else seq
+
+
+def _decode_nic(data: Any, inv: Inventory | None) -> NicRef:
+    if inv is None:
+        raise TypeError("decoding a NIC reference needs the inventory")
+    node = inv.nodes[data["node"]]
+    nic = node.nic(data["nic"])
+    if nic is None:
+        raise KeyError(f"{data['node']} has no NIC {data['nic']}")
+    return NicRef(node, nic)
+
+
+def _decode_dataclass(tp: type, data: Any, inv: Inventory | None) -> Any:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{tp.__name__} expects an object, not {type(data).__name__}")
+    hints = _hints(tp)
+    fields = [f for f in dataclasses.fields(tp) if f.init and f.name in data]
+    return tp(**{f.name: _decode(hints[f.name], data[f.name], inv) for f in fields})
+
+
+def _decode_scalar(tp: type, data: Any) -> Any:
+    if issubclass(tp, enum.Enum):
+        return tp(data)
+    if tp is float and isinstance(data, int) and not isinstance(data, bool):
+        return float(data)
+    if tp in (ipaddress.IPv4Network, ipaddress.IPv4Address):
+        return tp(data)
+    if tp in (int, str, bool, float):
+        if not isinstance(data, tp) or (tp is int and isinstance(data, bool)):
+            raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
+        return data
     if tp is type(None):
         if data is not None:
             raise TypeError("expected null")

@@ -25,7 +25,7 @@ from ...events import EventBus
 from ...interface import Service
 from ...model import DEFAULT, Job, vlan_label
 from ...plan import Plan
-from ...reports import Drift, Lease, Member, MoveReport, NodeResult, Outcome, VlanInfo
+from ...reports import Drift, Lease, Member, MoveReport, VlanInfo
 from .. import wire
 from . import shapes
 from .boot import Boot, boot
@@ -259,7 +259,7 @@ class RemoteService(Service):
         if len(answers) == 1 or not reports:
             shapes.raise_refusals(answers, order)
             return reports[0] if len(answers) == 1 else shapes.merge(vlan, reports, started)
-        return shapes.merge(vlan, reports + _failed_parts(vlan, by_site, answers), started)
+        return shapes.merge(vlan, reports + shapes.failed_parts(vlan, by_site, answers), started)
 
     async def _move(
         self, site: str, names: list[str], vlan: int, user: str | None, *, dry_run: bool = False
@@ -268,20 +268,10 @@ class RemoteService(Service):
         params = {"dry_run": "true"} if dry_run else {"report": "full"}
         answer = await self._call(site, "POST", path, body=names, params=params, user=user, follow=True)
         if dry_run:
-            return self._dry_run(vlan, wire.decode(Plan, answer, self.inventory))
+            return shapes.dry_run_report(vlan, wire.decode(Plan, answer, self.inventory))
         if isinstance(answer, Mapping) and "results" in answer:
             return wire.decode(MoveReport, answer, self.inventory)  # type: ignore[no-any-return]
         return shapes.per_node_report(vlan, answer)
-
-    def _dry_run(self, vlan: int, plan: Plan) -> MoveReport:
-        """A dry run's report: the plan, and the nodes already there as unchanged."""
-        report = MoveReport(vlan=vlan, plan=plan, dry_run=True)
-        for ref, name in plan.unchanged:
-            already = f"already in VLAN {vlan_label(vlan)}"
-            report.results.append(
-                NodeResult(name, Outcome.UNCHANGED, already, ref.nic.switch, ref.nic.port, vlan, vlan)
-            )
-        return report
 
     # --- DHCP -------------------------------------------------------------------------------------------------
 
@@ -316,16 +306,3 @@ class RemoteService(Service):
         site = site or self.site
         answer = await self._call(site, "POST", f"/sites/{site}/kavlan/repair", user=user, follow=True)
         return wire.decode(MoveReport, answer, self.inventory)  # type: ignore[no-any-return]
-
-
-def _failed_parts(vlan: int, by_site: Mapping[str, list[str]], answers: Sequence[Any]) -> list[MoveReport]:
-    """A site's server failed after the checks while another moved its nodes: every node is reported."""
-    failed = []
-    for (site, names), answer in zip(by_site.items(), answers, strict=True):
-        if isinstance(answer, BaseException):
-            if not isinstance(answer, KavlanError):
-                raise answer
-            part = MoveReport(vlan=vlan)
-            part.results = [NodeResult(n, Outcome.FAILURE, f"{site}'s server: {answer}") for n in names]
-            failed.append(part)
-    return failed

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...authz import PRIVILEGES
-from ...errors import NotAllowed
-from ...model import DEFAULT
+from ...errors import KavlanError, NotAllowed
+from ...model import DEFAULT, vlan_label
 from ...plan import Plan
 from ...reports import MoveReport, NodeResult, Outcome, VlanInfo
 from .. import wire
@@ -86,3 +86,27 @@ def merge(vlan: int, reports: Sequence[MoveReport], started: float, *, dry_run: 
             merged.plan.unchanged += r.plan.unchanged
     merged.seconds = time.perf_counter() - started
     return merged
+
+
+def dry_run_report(vlan: int, plan: Plan) -> MoveReport:
+    """A dry run's report: the plan, and the nodes already there as unchanged."""
+    report = MoveReport(vlan=vlan, plan=plan, dry_run=True)
+    for ref, name in plan.unchanged:
+        already = f"already in VLAN {vlan_label(vlan)}"
+        report.results.append(
+            NodeResult(name, Outcome.UNCHANGED, already, ref.nic.switch, ref.nic.port, vlan, vlan)
+        )
+    return report
+
+
+def failed_parts(vlan: int, by_site: Mapping[str, list[str]], answers: Sequence[Any]) -> list[MoveReport]:
+    """A site's server failed after the checks while another moved its nodes: every node is reported."""
+    failed = []
+    for (site, names), answer in zip(by_site.items(), answers, strict=True):
+        if isinstance(answer, BaseException):
+            if not isinstance(answer, KavlanError):
+                raise answer
+            part = MoveReport(vlan=vlan)
+            part.results = [NodeResult(n, Outcome.FAILURE, f"{site}'s server: {answer}") for n in names]
+            failed.append(part)
+    return failed

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ...drivers.base import SwitchError
 from ...errors import BadInput, KavlanError, NotAllowed, SwitchUnavailable, Unavailable
-from ...store import StoreError
+from ...store import LockTimeout, StoreError
 from .. import auth, wire
 
 INTERNAL = "internal error of the KaVLAN API server (see its log)"
@@ -53,6 +53,9 @@ def answer_of(exc: BaseException) -> Answer:
         return Answer(503, exc)
     if isinstance(exc, KavlanError) and wire.error_status(exc) != 500:
         return Answer(wire.error_status(exc), exc)
+    if isinstance(exc, LockTimeout):
+        # a switch's lock held by another process past the deadline: busy, not broken (its name is no secret)
+        return Answer(409, Unavailable(str(exc)))
     if isinstance(exc, StoreError):
         return Answer(503, Unavailable(STORE_DOWN), log=f"kavlan-api: {type(exc).__name__}: {exc}\n")
     if isinstance(exc, SwitchError):
