@@ -610,4 +610,3 @@ def test_kavlan_api_passwd_and_the_hashes(tmp_path: Path) -> None:
         timeout=60,
     )
     assert bad.returncode == 1 and "not a user name" in bad.stderr
-
