@@ -49,9 +49,7 @@ def answer_of(exc: BaseException) -> Answer:
         return Answer(exc.status, exc.error(str(exc)), exc.headers)
     if isinstance(exc, auth.AuthError):
         return Answer(exc.status, NotAllowed(str(exc)), BASIC_CHALLENGE if exc.status == 401 else {})
-    if isinstance(exc, SwitchUnavailable):
-        return Answer(503, exc)
-    if isinstance(exc, KavlanError) and wire.error_status(exc) != 500:
+    if isinstance(exc, KavlanError) and wire.error_status(exc) != 500:  # the known classes (wire.STATUS_OF)
         return Answer(wire.error_status(exc), exc)
     if isinstance(exc, LockTimeout):
         # a switch's lock held by another process past the deadline: busy, not broken (its name is no secret)
