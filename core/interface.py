@@ -320,12 +320,13 @@ def is_remote(settings: Settings) -> bool:
     return bool(settings.api or settings.api_sites)
 
 
-def connect(settings: Settings) -> Service:
-    """The service the faces use: embedded when no API server is configured (the default), else the remote client."""
+async def connect(settings: Settings) -> Service:
+    """The service the faces use: embedded when no API server is configured (the default), else the remote client,
+    opened in the caller's event loop (it asks the servers what they serve, the testbed and who the user is)."""
     if not is_remote(settings):
         from .service import KavlanService
 
         return KavlanService(settings)
     from .api.client import RemoteService  # aiohttp is imported only in remote mode
 
-    return RemoteService(settings)
+    return await RemoteService.open(settings)

@@ -82,6 +82,7 @@ class KavlanApp(App[None]):
     CSS_PATH = str(themes_dir() / "kavlan.tcss")
     COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {kavlan_commands}
     COMMAND_PALETTE_BINDING = "ctrl+p"
+    service: Service
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="Leave kavlan-tui"),
@@ -110,10 +111,17 @@ class KavlanApp(App[None]):
         debug: bool = False,
     ) -> None:
         self.tracebacks = debug
-        self._owns_service = service is None
-        self.service = service if service is not None else connect(settings or config.load())
-        self.settings = self.service.settings
-        self.clock = clock or self.service.clock
+        # without a service, the app opens one in its own event loop when it mounts (remote: the servers are
+        # asked first), so that making the app never blocks; it closes what it opened
+        self._must_open = service is None
+        self._owned: Service | None = None
+        self.open_error: KavlanError | None = None
+        """Why the service could not be opened: the app exits at once, ``main`` prints it."""
+        if service is not None:
+            self.service = service
+        self.settings = service.settings if service is not None else settings or config.load()
+        self._clock_given = clock
+        self.clock = clock or (service.clock if service is not None else time.time)
         configured = getattr(self.settings, "poll_interval", None)
         self.poll_interval = float(
             poll_interval
@@ -128,7 +136,7 @@ class KavlanApp(App[None]):
         self.context = ListContext()
         self.notes = PollNotes()
         """What the background polls learnt per NIC."""
-        self.poller = Poller(self.service, self._poll_said)
+        self.poller = Poller(lambda: self.service, self._poll_said)
         self.moving = False
         self.sites_wanted: set[str] = set()
         """Sites whose VLANs are read besides the home site and the user's jobs' (their tab was shown)."""
@@ -175,9 +183,22 @@ class KavlanApp(App[None]):
                 return screen
         return None
 
+    async def _open_service(self) -> bool:
+        try:
+            self.service = self._owned = await connect(self.settings)
+        except KavlanError as exc:
+            self.open_error = exc
+            self.exit(return_code=1)
+            return False
+        self.settings = self.service.settings
+        self.clock = self._clock_given or self.service.clock
+        return True
+
     async def on_mount(self) -> None:
         from .screens.main import MainScreen
 
+        if self._must_open and not await self._open_service():
+            return
         self.pump_events()
         first = self.load_board()
         # the first screen is drawn once, with the board, when the store answers fast (as it does); a slow or
@@ -196,8 +217,8 @@ class KavlanApp(App[None]):
             self.call_later(self.poll)
 
     async def on_unmount(self) -> None:
-        if self._owns_service:
-            await self.service.close()
+        if self._owned is not None:
+            await self._owned.close()
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -487,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = config.load(theme=args.theme, **api_overrides(args))
         app = KavlanApp(settings=settings, poll_interval=args.poll, debug=args.debug)
         app.run()
+        if app.open_error is not None:
+            raise app.open_error  # one sentence, with this face's hint
         return 0
 
     # --debug shows internal errors' tracebacks in the event log; a user's error before the app starts is

@@ -158,7 +158,7 @@ async def run(args: argparse.Namespace) -> int:
 
     action = _action(args)
     settings = _settings(args)
-    service = connect(settings)
+    service = await connect(settings)
     try:
         ctx = _context(service, args)
         nodes = _nodes(args, action)
@@ -352,7 +352,7 @@ async def run_subcommand(name: str, argv: list[str]) -> int:
     from kavlan_core.interface import connect
 
     args = _subcommand_parser(name).parse_args(argv)
-    service = connect(config.load())
+    service = await connect(config.load())
     try:
         ctx = _context(service, args)
         if name == "ssh":

@@ -44,7 +44,7 @@ def _run(
     remote: dict[str, str | None] | None = None,
 ) -> int:
     async def go() -> int:
-        service = connect(config.load(**(remote or {})))
+        service = await connect(config.load(**(remote or {})))
         try:
             return await body(service)
         finally:

@@ -22,11 +22,16 @@ class Poller:
     """Each part of a poll (a site's switches, a VLAN's leases, reachability) reads on its own: a part that
     fails is said once, with its sentence, until it reads again (a switch down must not fill the log)."""
 
-    def __init__(self, service: Service, say: Say) -> None:
-        self.service = service
+    def __init__(self, service_of: Callable[[], Service], say: Say) -> None:
+        self._service_of = service_of
         self.say = say
         self.errors: dict[str, str] = {}
         """What cannot be read now, and why."""
+
+    @property
+    def service(self) -> Service:
+        """The app's service (opened when the app mounts, when it was not given)."""
+        return self._service_of()
 
     async def drift(self) -> tuple[dict[NodeKey, int | None], dict[NodeKey, int | None]]:
         """Every reachable site's ports that are not where the store says: the VLAN the switch has (None: a

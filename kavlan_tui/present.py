@@ -35,6 +35,7 @@ CLI_HINTS: Final[Hints] = {
     "nodes": Hint(" (use -m NODE, -f NODEFILE or -j JOBID)"),
     "api": Hint("set api (or --api URL),", replaces="set api,"),
     "ca_cert": Hint("with -C/--ca-cert", replaces="in the setting ca_cert"),
+    "client_cert": Hint("(-c/-k)", replaces="(settings client_cert, client_key)"),
     "where": Hint("; see where the nodes are with kavlan -g"),
 }
 """``kavlan``: the original's options."""
@@ -42,6 +43,7 @@ CLI_HINTS: Final[Hints] = {
 OPTION_HINTS: Final[Hints] = {
     "api": Hint("set api (or --api URL),", replaces="set api,"),
     "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
+    "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
     "where": Hint("; see where the nodes are with kavlan -g"),
 }
 """The other commands (``kavlan-oarsub``...): long options only."""
@@ -50,6 +52,7 @@ SHELL_HINTS: Final[Hints] = {
     "nodes": Hint(" (name nodes, or make a job current: use JOB)"),
     "api": Hint("set api (or kavlan-shell --api URL),", replaces="set api,"),
     "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
+    "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
     "where": Hint("; see where the nodes are with get NODE..."),
 }
 """``kavlan-shell``: its commands."""
@@ -58,6 +61,7 @@ TUI_HINTS: Final[Hints] = {
     "nodes": Hint(" (select nodes first: Space)"),
     "api": Hint("set api (or kavlan-tui --api URL),", replaces="set api,"),
     "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
+    "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
     "where": Hint("; the board shows where the nodes are once read again (Ctrl+R)"),
 }
 """``kavlan-tui``: its keys."""

@@ -599,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _main(args: argparse.Namespace, interactive: bool) -> int:
-    service = connect(config.load(**api_overrides(args)))
+    service = await connect(config.load(**api_overrides(args)))
     try:
         job_text = args.job or os.environ.get("OAR_JOB_ID") or None
         ctx = Context(service, job_id=parse_job(job_text) if job_text else None, verbose=args.verbose)

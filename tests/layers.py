@@ -65,7 +65,6 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "test_access.py::test_terminal_pieces_restore_on_error": ("unit",),
     "test_access.py::test_forward_resize_calls_back_and_restores_the_handler": ("unit",),
     "test_api_server.py::test_openapi_is_valid_and_lists_exactly_the_routes": ("unit",),
-    "test_api_server.py::test_toml_dump_round_trips": ("unit",),
     "test_lab.py::test_the_lab_topology_keeps_local_vlans_off_the_router_and_names_short": ("unit",),
     "test_lab.py::test_kavlan_lab_says_it_needs_root": ("unit",),
     "test_snmp_qbridge.py::test_registered_under_its_name": ("unit",),
@@ -86,6 +85,11 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "test_dnsmasq.py::test_dnsmasq_serves_the_nodes_fixed_address_end_to_end": ("lab",),
     "test_shell.py::test_batch_session_reserve_move_release": ("peers",),  # kavlan-shell as a subprocess
     "test_shell.py::test_batch_error_is_one_line_and_the_shell_goes_on": ("peers",),
+    "test_drift.py::test_drift_and_repair_on_the_command_line_with_a_switch_that_does_not_answer": ("peers",),
+    "test_drift.py::test_an_snmp_switch_that_does_not_answer": ("peers",),  # kavlan, and an SNMP request
+    "test_api_errors.py::test_drift_and_repair_through_a_switch_that_does_not_answer": (
+        "peers",
+    ),  # kavlan-api
 }
 """Single tests whose layers differ from their module's, as ``module::function``."""
 

@@ -225,6 +225,7 @@ def _core_errors(kenv):
 
     from kavlan_core import config
     from kavlan_core.api.client import RemoteService
+    from kavlan_core.api.client.transport import Transport
     from kavlan_core.errors import KavlanError, Unavailable
     from kavlan_core.service import KavlanService
 
@@ -238,7 +239,7 @@ def _core_errors(kenv):
     out = {}
     for about, make in (
         ("nodes", lambda: asyncio.run(move_nothing())),
-        ("api", lambda: RemoteService(config.load())),
+        ("api", lambda: asyncio.run(RemoteService.open(config.load()))),
     ):
         with pytest.raises(KavlanError) as caught:
             make()
@@ -252,6 +253,7 @@ def _core_errors(kenv):
     out["where"] = Unavailable(
         "the move at https://h:1/moves/3 still runs after 600 s: it goes on on the server", about="where"
     )
+    out["client_cert"] = Transport(config.load()).error("https://h:1", 401, {})
     return out
 
 
@@ -266,9 +268,13 @@ def test_core_sentences_name_no_option_and_the_cli_prints_them_as_before(kenv):
         "(self-signed certificate): give its CA with -C/--ca-cert",
         "where": "the move at https://h:1/moves/3 still runs after 600 s: it goes on on the server; "
         "see where the nodes are with kavlan -g",
+        "client_cert": "the KaVLAN API server https://h:1 did not accept who you are (401): "
+        "give a client certificate (-c/-k) or a password (KAVLAN_API_PASSWORD)",
     }
     for about, exc in errors.items():
-        assert not any(flag in str(exc) for flag in ("-m NODE", "--api", "-C/", "kavlan -g")), str(exc)
+        assert not any(flag in str(exc) for flag in ("-m NODE", "--api", "-C/", "kavlan -g", "-c/-k")), str(
+            exc
+        )
         assert sentence(exc, CLI_HINTS) == before[about]
         for hints in (SHELL_HINTS, TUI_HINTS):  # the other faces speak of their own commands
             assert sentence(exc, hints) != before[about] and sentence(exc, hints).startswith(str(exc)[:12])

@@ -82,10 +82,26 @@ def _schemas() -> dict[str, Any]:
                 "title": _STR,
                 "message": _string(description="One sentence, the same the CLI prints"),
                 "exception": _string(
-                    enum=["KavlanError", "BadInput", "NotAllowed", "NotFound", "Unavailable"],
+                    enum=[
+                        "KavlanError",
+                        "BadInput",
+                        "NotAllowed",
+                        "NotFound",
+                        "Unavailable",
+                        "SwitchUnavailable",
+                    ],
                     description="The class of the error (kavlan_core.errors), which remote clients raise again",
                 ),
+                "about": _string(
+                    description="What the sentence is about (nodes, api, ca_cert, where), if it says"
+                ),
                 "refusals": {"type": "array", "items": _obj({"node": _STR, "reason": _STR})},
+                "switch": _string(description="SwitchUnavailable: the switch that failed"),
+                "ports": {
+                    "type": "array",
+                    "items": _STR,
+                    "description": "SwitchUnavailable: its ports concerned",
+                },
             },
             required=["code", "title", "message", "exception"],
         ),
@@ -321,6 +337,11 @@ def _responses() -> dict[str, Any]:
             "content": err,
         },
         "Conflict": {"description": "The testbed cannot do it now (no free VLAN or node)", "content": err},
+        "ServiceUnavailable": {
+            "description": "A switch could not be read or changed (SwitchUnavailable, with the switch and its "
+            "ports), or the state database is unavailable",
+            "content": err,
+        },
         "UnsupportedMediaType": {"description": "The body is not application/json", "content": err},
         "Unprocessable": {"description": 'The body is not {"action": "start"|"stop"}', "content": err},
     }
@@ -392,6 +413,7 @@ def _op(
         "403": _err("Forbidden"),
         "404": _err("NotFound"),
         "400": _err("BadRequest"),
+        "503": _err("ServiceUnavailable"),
     }
     for e in errors:
         all_errors[e] = _err({"409": "Conflict", "415": "UnsupportedMediaType", "422": "Unprocessable"}[e])
