@@ -457,9 +457,9 @@ class Shell:
     def prompt_message(self) -> str:
         return f"kavlan [{self.ctx.job_id}]> " if self.ctx.job_id is not None else "kavlan> "
 
-    def toolbar(self) -> list[tuple[str, str]]:
+    def toolbar(self) -> StyleAndTextTuples:
         s = self.service
-        parts = [("class:bottom-toolbar.user", f" {self.ctx.user}@{s.site} ")]
+        parts: StyleAndTextTuples = [("class:bottom-toolbar.user", f" {self.ctx.user}@{s.site} ")]
         job_id, job = self.ctx.job_id, self.current
         if job_id is None:
             parts.append(("", " no current job (reserve, or use JOB) "))
