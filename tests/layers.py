@@ -87,6 +87,7 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "test_shell.py::test_batch_error_is_one_line_and_the_shell_goes_on": ("peers",),
     "test_drift.py::test_drift_and_repair_on_the_command_line_with_a_switch_that_does_not_answer": ("peers",),
     "test_drift.py::test_an_snmp_switch_that_does_not_answer": ("peers",),  # kavlan, and an SNMP request
+    "test_drift.py::test_a_dry_run_that_cannot_read_a_switch_says_so_per_node": ("peers",),  # kavlan
     "test_api_errors.py::test_drift_and_repair_through_a_switch_that_does_not_answer": (
         "peers",
     ),  # kavlan-api
