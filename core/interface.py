@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .events import EventBus
     from .inventory import Inventory, NicRef
-    from .plan import Plan
+    from .reports import Plan
 
 
 class Service(abc.ABC):

@@ -12,8 +12,7 @@ from kavlan_core.events import Event
 from .board import Board, NodeKey, NodeView, VlanKey
 
 if TYPE_CHECKING:
-    from kavlan_core.plan import Plan
-    from kavlan_core.reports import MoveReport, StagedReport
+    from kavlan_core.reports import MoveReport, Plan, StagedReport
 
 
 class BoardLoaded(Message):

@@ -14,8 +14,7 @@ from kavlan_core.api import wire
 from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound, SwitchUnavailable, Unavailable
 from kavlan_core.events import DhcpChanged, MoveFinished, NodeMoved, SafeguardStep
 from kavlan_core.model import DEFAULT, Job, JobState
-from kavlan_core.plan import Plan
-from kavlan_core.reports import Member, MoveReport, VlanInfo
+from kavlan_core.reports import Member, MoveReport, Plan, VlanInfo
 
 
 def through_json(obj: Any) -> Any:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..reports import Outcome
+
 VERSION = "1.0.0"
 
 JSON = "application/json"
@@ -40,6 +42,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 _INT = {"type": "integer"}
 _STR = {"type": "string"}
+MOVE_OUTCOMES = [str(o) for o in (Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNCHANGED)]
+"""The outcomes a move of switch ports gives a node (the staged move adds rolled-back)."""
 _STRS = {"type": "array", "items": _STR}
 _LOCATION = {
     "Location": {
@@ -159,7 +163,7 @@ def _schemas() -> dict[str, Any]:
             "description": "Node names: FQDNs (suno-1.sophia.grid5000.fr), short names, -ethX or in-VLAN names",
             "examples": [["suno-1.sophia.grid5000.fr", "suno-2.sophia.grid5000.fr"]],
         },
-        "NodeOutcome": _obj({"status": _string(enum=["success", "failure", "unchanged"]), "message": _STR}),
+        "NodeOutcome": _obj({"status": _string(enum=MOVE_OUTCOMES), "message": _STR}),
         "MoveResult": {
             "type": "object",
             "additionalProperties": _ref("NodeOutcome"),
@@ -197,7 +201,7 @@ def _schemas() -> dict[str, Any]:
         "NodeResult": _obj(
             {
                 "name": _STR,
-                "status": _string(enum=["success", "failure", "unchanged"]),
+                "status": _string(enum=MOVE_OUTCOMES),
                 "message": _STR,
                 "switch": _STR,
                 "port": _STR,

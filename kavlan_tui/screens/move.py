@@ -26,8 +26,7 @@ from ..widgets.node_list import ListContext
 from ..widgets.node_row import short_port
 
 if TYPE_CHECKING:
-    from kavlan_core.plan import Plan
-    from kavlan_core.reports import MoveReport, StagedReport
+    from kavlan_core.reports import MoveReport, Plan, StagedReport
 
     from ..app import KavlanApp
 
