@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from layers import QUICK, assign
 
-from kavlan_core import config
+from kavlan_core import config, tomlw
 from kavlan_core.service import KavlanService
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -135,20 +135,10 @@ def small_inventory(path: Path, options: Mapping[str, Mapping[str, Any]] | None 
     options = options or {}
     blocks = []
     for sw in ("sw1", "sw2", "sw3", "sw4"):
-        opts = ", ".join(f"{k} = {_toml(v)}" for k, v in options.get(sw, {}).items())
+        opts = ", ".join(f"{k} = {tomlw.value(v)}" for k, v in options.get(sw, {}).items())
         blocks.append(f'[[site.switch]]\nname = "{sw}"\ndriver = "simulated"\noptions = {{ {opts} }}\n')
     path.write_text(SMALL.format(subnets=SUBNETS, switches="\n".join(blocks)))
     return path
-
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return str(v)
 
 
 @pytest.fixture
