@@ -12,17 +12,16 @@ import asyncssh
 import pytest
 
 from kavlan_core.drivers.base import PortChange, PortState, SwitchError, SwitchTimeout, driver_class
-from kavlan_core.drivers.ssh_cli import (
+from kavlan_core.drivers.cli_dialects import (
     CISCO_IOS,
     DELL_OS10,
     DIALECTS,
     JUNOS,
-    CliError,
-    SshCliDriver,
     error_reason,
     mentions,
     parse_ports,
 )
+from kavlan_core.drivers.ssh_cli import CliError, SshCliDriver
 from kavlan_core.model import Switch
 
 try:
@@ -253,7 +252,7 @@ def test_junos_commit_failure_is_rolled_back() -> None:
             err = await raises(CliError, driver.apply([*moves("junos", 20, 0), bad]))
             assert err.reason.startswith("error: configuration check-out failed")
             assert "ge-0/0/47" in err.reason and err.ports == ("ge-0/0/47",)
-            assert fake.commands[-3:] == ["commit", "rollback 0", "exit configuration-mode"]
+            assert fake.commands[-3:] == ["commit and-quit", "rollback 0", "exit configuration-mode"]
             assert fake.candidate == []  # nothing left for someone else's commit
             assert fake.ports["ge-0/0/1"] == 10  # a Junos batch is all or nothing
             assert (await driver.read_ports(["ge-0/0/1"]))["ge-0/0/1"] == PortState(10)
@@ -278,7 +277,7 @@ def test_junos_locked_database_is_retried_until_the_commit_passes() -> None:
         async with lab("junos", commit_retries=5) as (fake, driver):
             fake.locked_commits = 2
             await driver.apply(moves("junos", 20, 0, 1))
-            assert fake.commands.count("commit") == 3
+            assert fake.commands.count("commit and-quit") == 3
             assert fake.ports["ge-0/0/1"] == fake.ports["ge-0/0/2"] == 20
 
     run(go())
@@ -295,7 +294,7 @@ def test_junos_locked_database_gives_up_clearly() -> None:
             assert "netops terminal pts/1" in err.reason and err.reason.endswith(
                 "still locked after 3 commits"
             )
-            assert fake.commands.count("commit") == 3 and "rollback 0" in fake.commands
+            assert fake.commands.count("commit and-quit") == 3 and "rollback 0" in fake.commands
             assert fake.candidate == [] and fake.ports["ge-0/0/1"] == 10
 
     run(go())
@@ -367,7 +366,7 @@ def test_a_cancelled_call_does_not_leave_its_answer_to_the_next() -> None:
     async def go() -> None:
         async with lab("cisco_ios") as (fake, driver):
             await driver.read_ports(PORTS["cisco_ios"][:1])
-            fake.latency = 0.2
+            fake.line_time = 0.2
             sent = len(fake.commands)
             task = asyncio.ensure_future(driver.read_ports(PORTS["cisco_ios"][2:3]))
             # until the switch has the command, its answer held back (run() bounds the wait)
@@ -376,7 +375,7 @@ def test_a_cancelled_call_does_not_leave_its_answer_to_the_next() -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            fake.latency = 0
+            fake.line_time = 0
             assert await driver.read_ports(PORTS["cisco_ios"][:1]) == {PORTS["cisco_ios"][0]: PortState(10)}
             assert fake.connections == 2
 

@@ -1,4 +1,5 @@
-"""Switches driven through their vendor CLI over SSH (asyncssh): dialects as data, one session per batch."""
+"""Switches driven through their vendor CLI over SSH (asyncssh): one session per batch, the batch typed ahead of the
+switch's echoes (or loaded from the terminal and committed), line by line where a switch drops type-ahead."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import contextlib
 import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncssh
 
 from ..model import Switch
 from .base import DriverContext, PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout
+from .cli_dialects import DIALECTS, error_reason, mentions, parse_ports, port_key
+from .cli_shell import Dropped, Garbled, Line, Load, Loaded, Refusal, Shell, Silent, TypeAhead, Typed
 
 # Options (in the inventory's [site.switch.options]):
 #   dialect          cisco_ios | junos | dell_os10 (required)
@@ -21,8 +23,11 @@ from .base import DriverContext, PortChange, PortState, SwitchDriver, SwitchErro
 #   known_hosts      path of an OpenSSH known_hosts file; without it ~/.ssh/known_hosts is used.
 #                    "none" turns host-key checking off: meant only for tests against loopback.
 #   save_config      save the running configuration after each batch (default false)
+#   type_ahead       bytes of a batch typed ahead of the switch's echoes (default: the dialect's, 1024);
+#                    0 sends one line at a time, for switches whose input buffer drops type-ahead
 #   connect_timeout  seconds to connect and log in (default 10)
-#   command_timeout  seconds to wait for the prompt after a command (default 30)
+#   command_timeout  seconds to wait for the prompt after a command (default 30), or for any answer to a batch
+#                    typed ahead
 #   commit_timeout   seconds to wait for a commit (default 120)
 #   commit_retries   commits retried while another session holds the configuration database (default 5)
 #   lock_backoff     first wait (s) before retrying a locked commit; doubled each try, jittered (default 1)
@@ -33,152 +38,25 @@ from .base import DriverContext, PortChange, PortState, SwitchDriver, SwitchErro
 _PORT = re.compile(r"[A-Za-z0-9/:.\-]{1,64}")
 _VLAN_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 _T = TypeVar("_T")
-_MAX_ANSWER = 4 * 1024 * 1024
-"""Bytes of a single answer past which the switch is deemed broken (bounds the read loop)."""
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """What one vendor CLI expects and answers. Command templates take {port}, {vlan} and {name}."""
-
-    name: str
-    prompt: str
-    """Regex matching the whole last line when the CLI waits for a command; group ``host``."""
-    setup: tuple[str, ...]
-    """Once per session, before anything else: paging off."""
-    config_enter: tuple[str, ...]
-    set_access: tuple[str, ...]
-    """Per port: make it an access port of VLAN {vlan}."""
-    create_vlan: tuple[str, ...]
-    config_exit: tuple[str, ...]
-    abort: tuple[str, ...]
-    """Back to the exec prompt after a failure in configuration mode, dropping what is not committed."""
-    show_port: tuple[str, ...]
-    show_all: tuple[str, ...]
-    show_vlan: str
-    vlan_present: str
-    """Regex (``{vlan}`` replaced by the tag) that finds the VLAN in ``show_vlan``'s answer."""
-    errors: tuple[str, ...]
-    """Regexes: a line of an answer matching one is the switch refusing the command."""
-    record: str
-    """Regex: a line of a show answer that starts (or belongs to) a port's record; group ``port``."""
-    tag: str
-    """Regex: the access VLAN in a port's record; group ``tag``, a number or a VLAN name."""
-    trunk: str
-    """Regex: a line saying the port is a trunk."""
-    commit: tuple[str, ...] = ()
-    save: tuple[str, ...] = ()
-    locked: str | None = None
-    """Regex: the commit was refused because another session holds the configuration database."""
-    vlan_name: str | None = None
-    """Regex over the show answer mapping VLAN names to tags; groups ``name`` and ``tag``."""
-
-
-CISCO_IOS = Dialect(
-    name="cisco_ios",
-    prompt=r"(?P<host>[A-Za-z0-9_.\-]+)(?:\([A-Za-z0-9\-]+\))?[>#] ?",
-    setup=("terminal length 0",),
-    config_enter=("configure terminal",),
-    set_access=("interface {port}", "switchport access vlan {vlan}", "exit"),
-    create_vlan=("vlan {vlan}", "name {name}", "exit"),
-    config_exit=("end",),
-    abort=("end",),
-    save=("write memory",),
-    show_port=("show interfaces {port} switchport",),
-    show_all=("show interfaces switchport",),
-    show_vlan="show vlan id {vlan}",
-    vlan_present=r"^{vlan}\s+\S+\s+(?:active|act/)",
-    errors=(
-        r"^% ?(?:Invalid|Incomplete|Ambiguous|Unknown|Unrecognized|Bad|Error)\b.*",
-        r"^Command rejected:.*",
-    ),
-    record=r"^Name:\s*(?P<port>\S+)",
-    tag=r"^Access Mode VLAN:\s*(?P<tag>\d+)",
-    trunk=r"^Administrative Mode:\s*trunk",
-)
-
-JUNOS = Dialect(
-    name="junos",
-    prompt=r"(?:[A-Za-z0-9_.\-]+@)?(?P<host>[A-Za-z0-9_.\-]+)[>#] ?",
-    setup=("set cli screen-length 0", "set cli screen-width 0"),
-    # plain "configure" shares the candidate: another session's exclusive lock shows at commit time
-    config_enter=("configure",),
-    set_access=(
-        # "set ... vlan members" adds a member: drop the old one first
-        "delete interfaces {port} unit 0 family ethernet-switching vlan members",
-        "set interfaces {port} unit 0 family ethernet-switching vlan members {vlan}",
-    ),
-    create_vlan=("set vlans {name} vlan-id {vlan}",),
-    commit=("commit",),
-    config_exit=("exit configuration-mode",),
-    # the candidate is shared: leaving changes in it would let someone else's commit apply them
-    abort=("rollback 0", "exit configuration-mode"),
-    save=(),  # a commit is already saved
-    show_port=(
-        "show configuration interfaces {port} | display set",
-        "show configuration vlans | display set",
-    ),
-    show_all=(
-        "show configuration interfaces | display set | match ethernet-switching",
-        "show configuration vlans | display set",
-    ),
-    show_vlan="show configuration vlans | display set",
-    vlan_present=r"^set vlans \S+ vlan-id {vlan}$",
-    errors=(
-        r"^\s*error:.*",
-        r"^syntax error.*",
-        r"^unknown command\..*",
-        r"^invalid (?:value|interface)\b.*",
-    ),
-    locked=r"configuration database locked by",
-    record=r"^set interfaces (?P<port>\S+) ",
-    tag=r"ethernet-switching vlan members (?P<tag>\S+)$",
-    trunk=r"ethernet-switching interface-mode trunk$",
-    vlan_name=r"^set vlans (?P<name>\S+) vlan-id (?P<tag>\d+)$",
-)
-
-DELL_OS10 = Dialect(
-    name="dell_os10",
-    prompt=r"(?P<host>[A-Za-z0-9_.\-]+)(?:\([A-Za-z0-9_.\-/]+\))?[>#] ?",
-    setup=("terminal length 0",),
-    config_enter=("configure terminal",),
-    set_access=("interface {port}", "switchport access vlan {vlan}", "exit"),
-    create_vlan=("interface vlan{vlan}", "description {name}", "exit"),
-    config_exit=("end",),
-    abort=("end",),
-    save=("copy running-configuration startup-configuration",),
-    show_port=("show interface switchport {port}",),
-    show_all=("show interface switchport",),
-    show_vlan="show vlan",
-    vlan_present=r"^[\s*@]*{vlan}\s+(?:up|down|active|inactive)\b",
-    errors=(r"^% ?Error:.*",),
-    record=r"^Name:\s*(?P<port>\S+)",
-    tag=r"^U\s+(?P<tag>\d+)\s*$",
-    trunk=r"^T\s+\d",
-)
-
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (CISCO_IOS, JUNOS, DELL_OS10)}
+_MAX_TYPE_AHEAD = 1024 * 1024
 
 
 class CliError(SwitchError):
-    """The switch answered a command with an error; ``reason`` is its own error line."""
+    """The switch answered a command with an error; ``reason`` is its own error line. ``refusals`` holds every line
+    of the batch it refused, each with its port and its own reason (several when typed ahead)."""
 
-    def __init__(self, switch: str, reason: str, command: str, *, ports: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        switch: str,
+        reason: str,
+        command: str,
+        *,
+        ports: Sequence[str] = (),
+        refusals: Sequence[Refusal] = (),
+    ) -> None:
         super().__init__(switch, reason, ports=ports)
         self.command = command
-
-
-class _Dropped(Exception):
-    """The SSH channel closed under us."""
-
-
-class _Garbled(Exception):
-    """The CLI answered something that never ends in a prompt."""
-
-
-def mentions(text: str, port: str) -> bool:
-    """Whether ``text`` names ``port`` (ge-0/0/1 in "ge-0/0/1.0", not in "ge-0/0/10")."""
-    return re.search(rf"(?<![A-Za-z0-9/:\-]){re.escape(port)}(?![A-Za-z0-9/:\-])", text) is not None
+        self.refusals = tuple(refusals)
 
 
 # --- validation: inventory values only, and still checked before they reach a command line -----------------
@@ -205,115 +83,6 @@ def check_vlan_name(switch: str, name: object) -> str:
             switch, f"refusing VLAN name {name!r}: letters, digits, '_', '.', '-' only (32 at most)"
         )
     return name
-
-
-# --- parsing ------------------------------------------------------------------------------------------------
-
-
-def port_key(name: str) -> tuple[str, str]:
-    """``GigabitEthernet1/0/1`` and ``Gi1/0/1`` (or ``ethernet1/1/1`` and ``Eth1/1/1``) name one port."""
-    m = re.fullmatch(r"([A-Za-z]*)(.*)", name)
-    assert m is not None
-    return m[1][:2].lower(), m[2].lower()
-
-
-def parse_ports(dialect: Dialect, text: str) -> dict[str, PortState]:
-    """Port states from show output, keyed by the names the switch printed."""
-    names: dict[str, int] = {}
-    if dialect.vlan_name:
-        names = {m["name"]: int(m["tag"]) for m in re.finditer(dialect.vlan_name, text, re.M)}
-    tags: dict[str, list[int | None]] = {}
-    trunks: set[str] = set()
-    current: str | None = None
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        m = re.search(dialect.record, line)
-        if m:
-            current = m["port"]
-            tags.setdefault(current, [])
-        if current is None:
-            continue
-        t = re.search(dialect.tag, line)
-        if t:
-            value = t["tag"]
-            tags[current].append(int(value) if value.isdigit() else names.get(value))
-        if re.search(dialect.trunk, line):
-            trunks.add(current)
-    out = {}
-    for port, found in tags.items():
-        distinct = set(found)
-        trunk = port in trunks or len(distinct) > 1
-        out[port] = PortState(None if trunk or len(distinct) != 1 else found[0], trunk=trunk)
-    return out
-
-
-def error_reason(dialect: Dialect, answer: str) -> str | None:
-    """The switch's error line in an answer (with the lines that explain it), or None when it accepted."""
-    lines = [line for line in answer.splitlines() if line.strip()]
-    for i, line in enumerate(lines):
-        if any(re.match(p, line) for p in dialect.errors):
-            # Junos explains above ("[edit interfaces ...] 'vlan' ...") or below (who holds the lock)
-            context = [
-                c.strip()
-                for j, c in enumerate(lines)
-                if j != i and c.strip() != "[edit]" and not re.fullmatch(r"\s*\^\s*", c)
-            ]
-            reason = line.strip()
-            if context:
-                reason = f"{reason} ({' '.join(context)})"
-            return reason if len(reason) <= 400 else reason[:397] + "..."
-    return None
-
-
-# --- one interactive CLI session -----------------------------------------------------------------------------
-
-
-class _Cli:
-    """A shell channel with a prompt: write a command, read up to the next prompt."""
-
-    def __init__(self, process: asyncssh.SSHClientProcess[str], dialect: Dialect) -> None:
-        self.process = process
-        self.dialect = dialect
-        self.host: str | None = None
-        self._prompt = re.compile(dialect.prompt)
-
-    @property
-    def closed(self) -> bool:
-        return self.process.is_closing() or self.process.stdout.at_eof()
-
-    def _at_prompt(self, buffer: str) -> bool:
-        last = buffer.rsplit("\n", 1)[-1]
-        m = self._prompt.fullmatch(last)
-        if m is None:
-            return False
-        if self.host is None:
-            self.host = m["host"]
-            return True
-        return m["host"] == self.host
-
-    async def _read_to_prompt(self, timeout: float) -> str:
-        buffer = ""
-        async with asyncio.timeout(timeout):
-            while not self._at_prompt(buffer):  # bounded by the timeout and by _MAX_ANSWER
-                chunk = await self.process.stdout.read(65536)
-                if not chunk:
-                    raise _Dropped()
-                buffer += chunk.replace("\r", "")
-                if len(buffer) > _MAX_ANSWER:
-                    raise _Garbled(f"an answer longer than {_MAX_ANSWER} characters, and no prompt")
-        return buffer
-
-    async def start(self, timeout: float) -> None:
-        await self._read_to_prompt(timeout)
-
-    async def run(self, command: str, timeout: float) -> str:
-        """The answer to ``command``, without its echo and the prompt that follows."""
-        self.process.stdin.write(command + "\n")
-        buffer = await self._read_to_prompt(timeout)
-        lines = buffer.split("\n")[:-1]  # the last line is the prompt
-        if lines and lines[0].rstrip().endswith(command):
-            lines = lines[1:]  # the echo
-        return "\n".join(lines)
 
 
 # --- the driver -----------------------------------------------------------------------------------------------
@@ -347,8 +116,11 @@ class SshCliDriver(SwitchDriver):
                 f"unknown CLI dialect {name!r} in the switch options (known: {', '.join(sorted(DIALECTS))})",
             )
         self.dialect = dialect
+        self.type_ahead = self._type_ahead_option()
+        self.lost_type_ahead = False
+        """The switch dropped type-ahead once: it is driven line by line for the rest of this driver's life."""
         self._conn: asyncssh.SSHClientConnection | None = None
-        self._cli: _Cli | None = None
+        self._cli: Shell | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
 
@@ -364,26 +136,45 @@ class SshCliDriver(SwitchDriver):
     def _save(self) -> bool:
         return bool(self._opt("save_config", False))
 
+    def _type_ahead_option(self) -> int:
+        value = self._opt("type_ahead", self.dialect.type_ahead)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_TYPE_AHEAD:
+            raise SwitchError(
+                self.switch.name,
+                f"type_ahead {value!r} in the switch options: bytes from 0 (line by line) to {_MAX_TYPE_AHEAD}",
+            )
+        if value and not (self.dialect.sync or self.dialect.load):
+            raise SwitchError(
+                self.switch.name, f"the {self.dialect.name} dialect cannot type ahead: set type_ahead = 0"
+            )
+        return value
+
+    @property
+    def typing_ahead(self) -> bool:
+        """Whether batches are typed ahead (else sent line by line)."""
+        return self.type_ahead > 0 and not self.lost_type_ahead
+
     # command lines
 
-    def _port_lines(self, changes: Sequence[PortChange]) -> list[tuple[str, str]]:
+    def _port_lines(self, changes: Sequence[PortChange]) -> list[Line]:
         lines = []
         for change in changes:
             port = check_port(self.switch.name, change.port)
             vlan = check_tag(self.switch.name, change.new_tag)
-            lines += [(t.format(port=port, vlan=vlan), port) for t in self.dialect.set_access]
+            lines += [Line(t.format(port=port, vlan=vlan), port) for t in self.dialect.set_access]
         return lines
 
-    def _vlan_lines(self, tag: int, name: str) -> list[tuple[str, str]]:
+    def _vlan_lines(self, tag: int, name: str) -> list[Line]:
         tag = check_tag(self.switch.name, tag)
         name = check_vlan_name(self.switch.name, name)
-        return [(t.format(vlan=tag, name=name), "") for t in self.dialect.create_vlan]
+        return [Line(t.format(vlan=tag, name=name)) for t in self.dialect.create_vlan]
 
-    def _batch(self, body: list[tuple[str, str]]) -> list[str]:
+    def _batch(self, body: Sequence[Line]) -> list[str]:
         d = self.dialect
         return [
             *d.config_enter,
-            *(c for c, _ in body),
+            *(d.load if self.typing_ahead else ()),
+            *(line.text for line in body),
             *d.commit,
             *d.config_exit,
             *(d.save if self._save else ()),
@@ -457,18 +248,20 @@ class SshCliDriver(SwitchDriver):
 
     async def _start_cli(
         self, conn: asyncssh.SSHClientConnection, host: str, port: int, timeout: float
-    ) -> _Cli:
-        """An interactive CLI on the connection, at its first prompt, with the dialect's setup commands run."""
+    ) -> Shell:
+        """An interactive CLI on the connection, at its first prompt, with the dialect's setup commands run (their
+        echoes say whether the CLI echoes what it runs, their answers how quick it is)."""
         try:
             async with asyncio.timeout(timeout):
                 process = await conn.create_process(
                     term_type="vt100", term_size=(511, 24), encoding="utf-8", errors="replace"
                 )
-                cli = _Cli(process, self.dialect)
+                cli = Shell(process, self.dialect)
                 await cli.start(timeout)
             command_timeout = self._seconds("command_timeout", 30)
             for command in self.dialect.setup:
                 await self._send(cli, command, command_timeout)
+                cli.echoes = cli.echoes and cli.last_echoed
         except TimeoutError:
             raise SwitchTimeout(
                 self.switch.name, f"no CLI prompt from {host}:{port} within {timeout:g} s"
@@ -479,7 +272,7 @@ class SshCliDriver(SwitchDriver):
             ) from None
         return cli
 
-    async def _session(self) -> _Cli:
+    async def _session(self) -> Shell:
         if self._cli is not None and not self._cli.closed:
             return self._cli
         await self._drop()  # dropped by the switch (idle timeout, reload): reconnect
@@ -504,7 +297,7 @@ class SshCliDriver(SwitchDriver):
                 async with asyncio.timeout(1):
                     await conn.wait_closed()
 
-    async def _with_session(self, work: Callable[[_Cli], Awaitable[_T]]) -> _T:
+    async def _with_session(self, work: Callable[[Shell], Awaitable[_T]]) -> _T:
         """Run ``work`` on the session, reconnecting once if a session kept from an earlier call turns out dead."""
         async with self._guard():
             reused = self._cli is not None and not self._cli.closed
@@ -512,7 +305,7 @@ class SshCliDriver(SwitchDriver):
             try:
                 return await work(cli)
             except (
-                _Dropped,
+                Dropped,
                 asyncssh.ConnectionLost,
                 asyncssh.ChannelOpenError,
                 BrokenPipeError,
@@ -544,21 +337,21 @@ class SshCliDriver(SwitchDriver):
                 self._abandon()
                 raise
             except CliError:
-                raise  # refused, and the session was brought back to the exec prompt
+                raise  # refused, and the session was brought back to the exec prompt (or hung up)
             except SwitchError:
                 await self._drop()
                 raise
-            except _Garbled as exc:
+            except Garbled as exc:
                 await self._drop()
                 raise SwitchError(self.switch.name, str(exc)) from None
-            except _Dropped:
+            except Dropped:
                 await self._drop()
                 raise SwitchTimeout(self.switch.name, "the SSH session was closed by the switch") from None
             except (asyncssh.Error, OSError) as exc:
                 await self._drop()
                 raise SwitchTimeout(self.switch.name, f"SSH connection lost: {exc}") from None
 
-    async def _send(self, cli: _Cli, command: str, timeout: float, ports: Sequence[str] = ()) -> str:
+    async def _send(self, cli: Shell, command: str, timeout: float, ports: Sequence[str] = ()) -> str:
         try:
             answer = await cli.run(command, timeout)
         except TimeoutError:
@@ -570,29 +363,178 @@ class SshCliDriver(SwitchDriver):
             raise CliError(self.switch.name, reason, command, ports=ports)
         return answer
 
-    async def _configure(self, cli: _Cli, body: list[tuple[str, str]]) -> None:
-        """Enter configuration mode, send ``body``, commit, leave; on an error answer, drop what is uncommitted."""
-        timeout = self._seconds("command_timeout", 30)
-        batch_ports = sorted({p for _, p in body if p})
-        for command in self.dialect.config_enter:
-            await self._send(cli, command, timeout)
-        try:
-            for command, port in body:
-                await self._send(cli, command, timeout, [port] if port else ())
-            for command in self.dialect.commit:
-                await self._commit(cli, command, batch_ports)
-            for command in self.dialect.config_exit:
-                await self._send(cli, command, timeout)
-        except CliError:
-            # back to the exec prompt so the session stays usable; a timeout here drops the session instead
-            for command in self.dialect.abort:
-                with contextlib.suppress(CliError):
-                    await self._send(cli, command, timeout)
-            raise
+    # configuring
+
+    async def _configure(self, cli: Shell, body: list[Line]) -> None:
+        """Apply ``body`` in configuration mode and leave it; on a refusal, drop what is uncommitted and raise."""
+        window = self.type_ahead if cli.echoes and not self.lost_type_ahead else 0
+        if not window:
+            await self._line_by_line(cli, body)
+        elif self.dialect.load:
+            await self._load(cli, body, window)
+        else:
+            await self._typed_ahead(cli, body, window)
         for command in self.dialect.save if self._save else ():
             await self._send(cli, command, self._seconds("commit_timeout", 120))
 
-    async def _commit(self, cli: _Cli, command: str, ports: Sequence[str]) -> None:
+    async def _line_by_line(self, cli: Shell, body: list[Line]) -> None:
+        """Each line after the prompt that answers the one before: what a switch that drops type-ahead needs."""
+        timeout = self._seconds("command_timeout", 30)
+        for command in self.dialect.config_enter:
+            await self._send(cli, command, timeout)
+        try:
+            for line in body:
+                await self._send(cli, line.text, timeout, [line.port] if line.port else ())
+            for command in self.dialect.commit:
+                await self._commit(cli, command, _ports(body))
+            for command in self.dialect.config_exit:
+                await self._send(cli, command, timeout)
+        except CliError:
+            await self._abort(cli)
+            raise
+
+    async def _abort(self, cli: Shell) -> None:
+        """Back to the exec prompt so the session stays usable; a timeout here drops the session instead."""
+        timeout = self._seconds("command_timeout", 30)
+        for command in self.dialect.abort:
+            with contextlib.suppress(CliError):
+                await self._send(cli, command, timeout)
+
+    async def _typed_ahead(self, cli: Shell, body: list[Line], window: int) -> None:
+        """The whole batch typed ahead, configuration mode in and out included: one round trip and the switch's
+        time per line. A refusal is raised for its own line once everything typed is answered (IOS applies line by
+        line: what ran stays, and the caller reads back and rolls back)."""
+        d = self.dialect
+        lines = [*(Line(c) for c in d.config_enter), *body, *(Line(c) for c in d.config_exit)]
+        timeout = self._seconds("command_timeout", 30)
+        try:
+            typed = await TypeAhead(cli, lines, window, timeout).run()
+        except Silent as exc:
+            raise self._silent(exc, timeout) from None
+        if typed.lost:
+            await self._recover(cli, lines, body, typed)
+        elif typed.refusals:
+            if not typed.closed:
+                await self._abort(cli)
+            raise self._refused(typed.refusals)
+        elif typed.closed:
+            raise Dropped()
+
+    async def _recover(self, cli: Shell, lines: list[Line], body: list[Line], typed: Typed) -> None:
+        """Type-ahead was lost, and the echoes say exactly what the switch ran instead. From now on this switch is
+        driven line by line: back to the exec prompt, then the whole batch again (every line sets a value, none
+        toggles one, so what ran twice ran once). Lines the switch ran and accepted that were never sent fail the
+        batch, named, with what they left on the ports they name."""
+        self.lost_type_ahead = True
+        strays = typed.unexpected(self.dialect, lines)
+        if typed.closed:
+            if strays:
+                raise CliError(self.switch.name, _stray_sentence(strays, {}), strays[0])
+            # nothing but the batch ran: the caller's retry applies it again, line by line, on a new session
+            raise SwitchTimeout(
+                self.switch.name,
+                "the switch dropped type-ahead and hung up; now sending line by line",
+                ports=_ports(body),
+            )
+        await self._abort(cli)
+        try:
+            await self._line_by_line(cli, body)
+        except CliError as exc:
+            if not strays:
+                raise
+            reason = f"{exc.reason}; and {_stray_sentence(strays, {})}"
+            raise CliError(
+                self.switch.name, reason, exc.command, ports=exc.ports, refusals=exc.refusals
+            ) from None
+        if strays:
+            states = await self._stray_states(cli, strays)
+            raise CliError(self.switch.name, _stray_sentence(strays, states), strays[0])
+
+    async def _stray_states(self, cli: Shell, strays: list[str]) -> dict[str, PortState | None]:
+        """What the ports that stray lines name hold now (None: the switch would not show it)."""
+        states: dict[str, PortState | None] = {}
+        for port in self._named_ports(strays):
+            try:
+                states[port] = (await self._show(cli, [port]))[port]
+            except CliError:
+                states[port] = None
+        return states
+
+    def _named_ports(self, strays: list[str]) -> list[str]:
+        """The ports stray lines name where the dialect's port lines name one (in the order of the lines)."""
+        ports: list[str] = []
+        for template in self.dialect.set_access:
+            if "{port}" not in template:
+                continue
+            pattern = re.escape(template).replace(re.escape("{port}"), r"(?P<port>\S+)")
+            pattern = pattern.replace(re.escape("{vlan}"), r"\d+")
+            for stray in strays:
+                m = re.fullmatch(pattern, stray)
+                if m and _PORT.fullmatch(m["port"]) and m["port"] not in ports:
+                    ports.append(m["port"])
+        return ports
+
+    def _silent(self, exc: Silent, timeout: float) -> SwitchTimeout:
+        port = exc.line.port
+        return SwitchTimeout(
+            self.switch.name,
+            f"no answer to `{exc.line.text}` within {timeout:g} s",
+            ports=[port] if port else (),
+        )
+
+    def _refused(self, refusals: Sequence[Refusal], *, every_port: bool = False) -> CliError:
+        """The first refusal as the batch's error. Its port is the one at fault; with ``every_port`` (lines that
+        do not depend on each other, as in a load) every refused line's port is."""
+        first = refusals[0]
+        named = [r.port for r in refusals if r.port] if every_port else [first.port] if first.port else []
+        return CliError(
+            self.switch.name, first.reason, first.command, ports=list(dict.fromkeys(named)), refusals=refusals
+        )
+
+    async def _load(self, cli: Shell, body: list[Line], window: int) -> None:
+        """Junos: the whole batch as one terminal load, checked (its echoes, the load's errors), then committed: four
+        round trips whatever the batch's size (into the load, the lines, ^D, the commit). A lost echo costs a
+        rollback of the candidate (nothing of it applied) and the batch again, line by line."""
+        d = self.dialect
+        timeout = self._seconds("command_timeout", 30)
+        try:
+            loaded = await self._load_lines(cli, body, window, timeout)
+            if not loaded.lost:
+                if loaded.refusals:
+                    raise self._refused(loaded.refusals, every_port=True)
+                for command in d.commit:
+                    await self._commit(cli, command, _ports(body))
+                for command in d.config_exit:
+                    await self._send(cli, command, timeout)
+                return
+        except CliError:
+            await self._abort(cli)
+            raise
+        await self._abort(cli)  # rollback 0: the candidate holds who knows what
+        self.lost_type_ahead = True
+        await self._line_by_line(cli, body)
+
+    async def _load_lines(self, cli: Shell, body: list[Line], window: int, timeout: float) -> Loaded:
+        """Into configuration mode and the load in one round trip (a refused ``configure`` leaves the load command
+        to be refused too, harmlessly), then the lines."""
+        d = self.dialect
+        lead = [*d.config_enter, *d.load]
+        try:
+            cli.write("\n".join(lead) + "\n")
+            ready, answer = await cli.expect(d.load_ready, len(lead), timeout)
+        except TimeoutError:
+            raise SwitchTimeout(self.switch.name, f"no answer to `{lead[-1]}` within {timeout:g} s") from None
+        if not ready:
+            reason = (
+                error_reason(d, answer) or f"the switch did not read the terminal: {answer.strip()[-200:]}"
+            )
+            raise CliError(self.switch.name, reason, lead[-1])
+        try:
+            return await Load(cli, body, window, timeout).run()
+        except Silent as exc:
+            raise self._silent(exc, timeout) from None
+
+    async def _commit(self, cli: Shell, command: str, ports: Sequence[str]) -> None:
         retries = max(0, int(self._opt("commit_retries", 5)))
         backoff = self._seconds("lock_backoff", 1.0)
         timeout = self._seconds("commit_timeout", 120)
@@ -614,12 +556,10 @@ class SshCliDriver(SwitchDriver):
             # jittered so that two waiting sessions do not retry in step
             await asyncio.sleep(random.uniform(0.5, 1.0) * min(backoff * 2**attempt, 30.0))
 
-    # the contract
+    # reading
 
-    async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
-        wanted = [check_port(self.switch.name, p) for p in ports]
-        if not wanted:
-            return {}
+    async def _show(self, cli: Shell, wanted: Sequence[str]) -> dict[str, PortState]:
+        """The state of ``wanted`` (checked names) as the switch shows them, one show per port or one for all."""
         timeout = self._seconds("command_timeout", 30)
         commands: dict[
             str, list[str]
@@ -630,21 +570,29 @@ class SshCliDriver(SwitchDriver):
             for template in self.dialect.show_port:
                 for p in wanted:
                     commands.setdefault(template.format(port=p), []).append(p)
-
-        async def show(cli: _Cli) -> list[str]:
-            return [await self._send(cli, c, timeout, p) for c, p in commands.items()]
-
-        answers = await self._with_session(show)
+        answers = [await self._send(cli, c, timeout, p) for c, p in commands.items()]
         seen = parse_ports(self.dialect, "\n".join(answers))
         by_key = {port_key(p): s for p, s in seen.items()}
         return {p: seen.get(p) or by_key.get(port_key(p)) or PortState(None) for p in wanted}
+
+    # the contract
+
+    async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
+        wanted = [check_port(self.switch.name, p) for p in ports]
+        if not wanted:
+            return {}
+
+        async def show(cli: Shell) -> dict[str, PortState]:
+            return await self._show(cli, wanted)
+
+        return await self._with_session(show)
 
     async def apply(self, changes: Sequence[PortChange]) -> None:
         body = self._port_lines(changes)
         if not body:
             return
 
-        async def configure(cli: _Cli) -> None:
+        async def configure(cli: Shell) -> None:
             await self._configure(cli, body)
 
         await self._with_session(configure)
@@ -653,7 +601,7 @@ class SshCliDriver(SwitchDriver):
         body = self._vlan_lines(tag, name)
         present = self.dialect.vlan_present.replace("{vlan}", str(tag))
 
-        async def ensure(cli: _Cli) -> None:
+        async def ensure(cli: Shell) -> None:
             answer = await self._send(
                 cli, self.dialect.show_vlan.format(vlan=tag), self._seconds("command_timeout", 30)
             )
@@ -673,3 +621,24 @@ class SshCliDriver(SwitchDriver):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     await conn.wait_closed()
+
+
+def _ports(body: Sequence[Line]) -> list[str]:
+    return sorted({line.port for line in body if line.port})
+
+
+def _stray_sentence(strays: Sequence[str], states: Mapping[str, PortState | None]) -> str:
+    """What lost type-ahead made the switch run, and what the ports it names hold now."""
+    shown = ", ".join(f"`{s}`" for s in strays[:6]) + (
+        f" and {len(strays) - 6} more" if len(strays) > 6 else ""
+    )
+    held = [
+        f"{port} {'could not be read' if state is None else 'is a trunk' if state.trunk else f'is in VLAN {state.tag}'}"
+        for port, state in states.items()
+    ]
+    return (
+        f"the switch dropped type-ahead and ran lines never sent: {shown}"
+        + (f" ({'; '.join(held)})" if held else "")
+        + "; the batch was sent again line by line, as everything to this switch is from now on: check what those"
+        " lines changed"
+    )
