@@ -174,7 +174,7 @@ JUNOS = Dialect(
     load=("load set terminal",),
     load_ready=r"^\[Type \^D at a new line to end input\]",
     # "^Dterminal:1:(41) syntax error: topology": the echoed ^D, then the input line and column it refused
-    load_error=r"^(?:\^D)?terminal:(?P<line>\d+):\(\d+\)\s*(?P<reason>(?!warning\b).*)",
+    load_error=r"^(?:\^D)?terminal:(?P<line>\d+):\(\d+\)\s+(?!warning\b)(?P<reason>\S.*)",
 )
 
 DELL_OS10 = Dialect(

@@ -4,6 +4,7 @@ every echo checked and every refusal attributed to the line that drew it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -199,7 +200,12 @@ class Shell:
         await self.read_to_prompt(timeout)
 
     def write(self, text: str) -> None:
-        self.process.stdin.write(text)
+        """Type ``text``; into a channel the CLI closed, nothing: the next read finds its end, and everything the
+        CLI ran before it hung up was echoed by then."""
+        if self.process.stdin.is_closing() or self.closed:
+            return
+        with contextlib.suppress(BrokenPipeError):
+            self.process.stdin.write(text)
 
     async def run(self, command: str, timeout: float) -> str:
         """The answer to ``command``, without its echo and the prompt that follows."""

@@ -492,11 +492,13 @@ class SshCliDriver(SwitchDriver):
         )
 
     async def _load(self, cli: Shell, body: list[Line], window: int) -> None:
-        """Junos: the whole batch as one terminal load, checked (its echoes, the load's errors), then committed: four
-        round trips whatever the batch's size (into the load, the lines, ^D, the commit). A lost echo costs a
-        rollback of the candidate (nothing of it applied) and the batch again, line by line."""
+        """Junos: the whole batch as one terminal load, checked (its echoes, the load's errors), then committed: five
+        round trips whatever the batch's size (configure, the load command, its lines, ^D, the commit). A lost echo
+        costs a rollback of the candidate (nothing of it applied) and the batch again, line by line."""
         d = self.dialect
         timeout = self._seconds("command_timeout", 30)
+        for command in d.config_enter:
+            await self._send(cli, command, timeout)
         try:
             loaded = await self._load_lines(cli, body, window, timeout)
             if not loaded.lost:
@@ -515,20 +517,23 @@ class SshCliDriver(SwitchDriver):
         await self._line_by_line(cli, body)
 
     async def _load_lines(self, cli: Shell, body: list[Line], window: int, timeout: float) -> Loaded:
-        """Into configuration mode and the load in one round trip (a refused ``configure`` leaves the load command
-        to be refused too, harmlessly), then the lines."""
+        """Into the load, then the lines. The commands before the lines are typed one at a time: a line typed while
+        the CLI waits is never dropped, and no sync line could find where a cut load command left the CLI."""
         d = self.dialect
-        lead = [*d.config_enter, *d.load]
+        for command in d.load[:-1]:
+            await self._send(cli, command, timeout)
         try:
-            cli.write("\n".join(lead) + "\n")
-            ready, answer = await cli.expect(d.load_ready, len(lead), timeout)
+            cli.write(d.load[-1] + "\n")
+            ready, answer = await cli.expect(d.load_ready, 1, timeout)
         except TimeoutError:
-            raise SwitchTimeout(self.switch.name, f"no answer to `{lead[-1]}` within {timeout:g} s") from None
+            raise SwitchTimeout(
+                self.switch.name, f"no answer to `{d.load[-1]}` within {timeout:g} s"
+            ) from None
         if not ready:
             reason = (
                 error_reason(d, answer) or f"the switch did not read the terminal: {answer.strip()[-200:]}"
             )
-            raise CliError(self.switch.name, reason, lead[-1])
+            raise CliError(self.switch.name, reason, d.load[-1])
         try:
             return await Load(cli, body, window, timeout).run()
         except Silent as exc:

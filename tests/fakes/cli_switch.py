@@ -300,15 +300,27 @@ class _Tty:
                 chunk = ""
             if not chunk:
                 break
-            chunk = chunk.replace("\r", "")
-            if self.sw.input_buffer is not None:
-                room = max(0, self.sw.input_buffer - len(self.held))
-                self.sw.dropped += max(0, len(chunk) - room)
-                chunk = chunk[:room]
-            self.held += chunk
+            self.held += self._keep(chunk.replace("\r", ""))
             self.arrived.set()
         self.eof = True
         self.arrived.set()
+
+    def _keep(self, chunk: str) -> str:
+        """What of ``chunk`` the switch keeps: the line its editor is on takes every character up to its end; the
+        lines after it wait in the input buffer, and what does not fit there is dropped."""
+        if self.sw.input_buffer is None:
+            return chunk
+        kept = ""
+        if _line_end(self.held) < 0:  # the line being edited: its end is taken whatever the buffer holds
+            end = _line_end(chunk)
+            if end < 0:
+                return chunk
+            kept, chunk = chunk[: end + 1], chunk[end + 1 :]
+        waiting = self.held + kept
+        used = len(waiting) - (_line_end(waiting) + 1)
+        room = max(0, self.sw.input_buffer - used)
+        self.sw.dropped += max(0, len(chunk) - room)
+        return kept + chunk[:room]
 
     async def next_line(self) -> str | None:
         """The next line (without its newline), "\x04" for ^D, None when the client is gone."""
@@ -332,6 +344,12 @@ class _Tty:
 
     def close(self) -> None:
         self.reader.cancel()
+
+
+def _line_end(text: str) -> int:
+    """Where the first line of ``text`` ends (its newline or a ^D), -1 when it does not."""
+    ends = [i for i in (text.find("\n"), text.find("\x04")) if i >= 0]
+    return min(ends) if ends else -1
 
 
 class _Wire:
