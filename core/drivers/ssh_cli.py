@@ -219,7 +219,8 @@ class SshCliDriver(SwitchDriver):
                 password=str(creds["password"]),
                 client_keys=None,
                 agent_path=None,
-                preferred_auth="keyboard-interactive,password",
+                # password first: one round trip where keyboard-interactive takes two (and is still tried)
+                preferred_auth="password,keyboard-interactive",
             )
         else:
             raise SwitchError(self.switch.name, "no password or client_keys in this switch's credentials")

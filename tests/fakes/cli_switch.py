@@ -222,8 +222,9 @@ class FakeCliSwitch:
                 return
             process.stdout.write(cli.banner() + cli.prompt())
             for _ in range(MAX_COMMANDS):
+                waits = self.waits
                 line = await tty.next_line()
-                if line is None or not await self._read_line(cli, process, line):
+                if line is None or not await self._read_line(cli, process, line, self.waits != waits):
                     break
             process.exit(0)
         except (BrokenPipeError, ConnectionError, asyncssh.Error):
@@ -231,8 +232,11 @@ class FakeCliSwitch:
         finally:
             tty.close()
 
-    async def _read_line(self, cli: _Cli, process: asyncssh.SSHServerProcess[str], line: str) -> bool:
-        """Echo a line, spend the control plane's time on it, answer it; False when the session ends."""
+    async def _read_line(
+        self, cli: _Cli, process: asyncssh.SSHServerProcess[str], line: str, waited: bool = True
+    ) -> bool:
+        """Echo a line, spend the control plane's time on it, answer it; False when the session ends. ``waited``:
+        the CLI waited for this line (else it was in the buffer, typed ahead)."""
 
         def say(text: str) -> None:
             process.stdout.write(text.replace("\n", "\r\n"))
@@ -255,19 +259,25 @@ class FakeCliSwitch:
             return False
         say(line + "\n" if self.echoes else "\n")
         if self.line_time:
-            await self._control_plane()
+            await self._control_plane(waited)
         answer, done = cli.handle(command)
         if done:
             return False
         say(answer + ("\n" if answer else "") + cli.prompt())
         return True
 
-    async def _control_plane(self) -> None:
-        """``line_time`` of work on the line just read. Timed against a clock of its own, so that a timer firing late
-        (the event loop's granularity is a millisecond) delays one line, not every line after it."""
+    async def _control_plane(self, waited: bool) -> None:
+        """``line_time`` of work on the line just read. A line that was waiting in the buffer starts when the one
+        before it ended on the control plane's own clock, not when a timer (a millisecond's granularity, late by up
+        to as much) woke the fake: late timers must not add up over a batch typed ahead."""
         loop = asyncio.get_running_loop()
-        self._busy_until = max(loop.time(), self._busy_until) + self.line_time
-        await asyncio.sleep(self._busy_until - loop.time())
+        start = loop.time() if waited else self._busy_until
+        self._busy_until = start + self.line_time
+        delay = self._busy_until - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            self._busy_until = loop.time()  # behind: the fake's own work is the limit now
 
     async def _stall(self, process: asyncssh.SSHServerProcess[str]) -> None:
         """The switch goes silent; bounded by the test's end (stop) or by the client leaving."""
