@@ -499,6 +499,20 @@ def test_a_misread_line_is_caught_by_its_echo_and_named_with_what_it_left() -> N
     run(go())
 
 
+def test_a_switch_that_hangs_up_after_lost_type_ahead_gets_the_batch_again_on_a_new_session() -> None:
+    async def go() -> None:
+        async with lab("cisco_ios") as (fake, driver):
+            ports = PORTS["cisco_ios"]
+            # a cut line the switch refuses; the "exit" lines after it walk out of configuration mode, then log out
+            fake.misread["interface GigabitEthernet1/0/2"] = "interface GigabitEthernet1/0/9"
+            await driver.apply(moves("cisco_ios", 30, 0, 1, 2, 3))
+            assert [fake.ports[p] for p in ports[:4]] == [30] * 4
+            assert driver.lost_type_ahead and fake.connections == 2
+            assert "interface GigabitEthernet1/0/9" in fake.commands
+
+    run(go())
+
+
 @pytest.mark.parametrize("buffer", [40, 64, 100, 250])
 def test_type_ahead_the_switch_drops_is_redone_and_nothing_else_changes_unnamed(buffer: int) -> None:
     """Whatever the switch makes of a stream it cut: the batch ends applied, and a port outside it that changed is
@@ -511,14 +525,10 @@ def test_type_ahead_the_switch_drops_is_redone_and_nothing_else_changes_unnamed(
             driver = SshCliDriver(fake.switch(**FAST), fake.credentials)
             batch = [PortChange(p, 10, 20) for p in names[:24]]
             try:
-                try:
-                    await driver.apply(batch)
-                    reason = ""
-                except SwitchTimeout:  # it logged out: the caller's retry applies it again
-                    await driver.apply(batch)
-                    reason = ""
-                except CliError as exc:
-                    reason = exc.reason
+                await driver.apply(batch)
+                reason = ""
+            except CliError as exc:
+                reason = exc.reason
             finally:
                 await driver.close()
             assert fake.dropped and driver.lost_type_ahead

@@ -17,7 +17,8 @@ from .cli_dialects import Dialect, error_reason, load_errors
 MAX_ANSWER = 4 * 1024 * 1024
 """Characters of a single answer past which the switch is deemed broken (bounds the read loops)."""
 MAX_PROBES = 16
-"""Sync lines typed in one exchange at most: the exchange's silence timeout bounds it anyway."""
+"""Sync lines typed in one exchange at most while all is well (a slow switch), and as many again to find where the CLI
+is after type-ahead was lost: the exchange's silence timeout bounds it anyway."""
 
 
 class Dropped(Exception):
@@ -29,11 +30,13 @@ class Garbled(Exception):
 
 
 class Silent(Exception):
-    """No byte from the CLI for the exchange's timeout; ``line`` is the first one it did not answer."""
+    """No byte from the CLI for the exchange's timeout; ``line`` is the first one it did not answer, ``lost`` whether
+    type-ahead had been lost before."""
 
-    def __init__(self, line: Line) -> None:
+    def __init__(self, line: Line, lost: bool = False) -> None:
         super().__init__(line.text)
         self.line = line
+        self.lost = lost
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,8 @@ class Records:
 
 
 class Shell:
-    """A shell channel with a prompt: a command at a time (``run``), or a batch typed ahead (``type_ahead``,
-    ``load``)."""
+    """A shell channel with a prompt: a command at a time (``run``); ``TypeAhead`` and ``Load`` type batches ahead
+    on it."""
 
     def __init__(self, process: asyncssh.SSHClientProcess[str], dialect: Dialect) -> None:
         self.process = process
@@ -308,7 +311,8 @@ class TypeAhead:
                 chunk = await self.shell.read_some(min(self.shell.idle, self.timeout))
             except TimeoutError:
                 if loop.time() - heard >= self.timeout:
-                    raise Silent(self.lines[min(self.typed.acked, len(self.lines) - 1)]) from None
+                    line = self.lines[min(self.typed.acked, len(self.lines) - 1)]
+                    raise Silent(line, self.typed.lost) from None
                 self._probe()  # lines outstanding and nothing heard: dropped, or a slow switch
                 continue
             if not chunk:
@@ -326,7 +330,8 @@ class TypeAhead:
         return finished and self.typed.acked == self.window.sent and self.synced
 
     def _probe(self) -> None:
-        if not self.shell.dialect.sync or len(self.probes) >= MAX_PROBES:
+        budget = 2 * MAX_PROBES if self.typed.lost else MAX_PROBES  # a loss always gets sync lines of its own
+        if not self.shell.dialect.sync or len(self.probes) >= budget:
             return
         line = self.shell.probe_line()
         self.probes[line] = self.window.sent
@@ -336,6 +341,7 @@ class TypeAhead:
     def _lose(self) -> None:
         if not self.typed.lost:
             self.typed.lost = self.halted = True
+            self.synced = False  # until the echo of a sync line typed from now on comes back whole
             self._probe()
 
     def _account(self, record: Record) -> None:
@@ -385,26 +391,28 @@ class Load:
     async def run(self) -> Loaded:
         loaded = Loaded()
         tail = ""
-        # no sync line can be typed into a load: a long silence ends the input early, and the load counts as lost
+        # no sync line can be typed into a load: the end of the input (^D) is typed once the CLI has gone quiet, when
+        # its editor takes it whatever its buffer holds; a silence before every echo came back counts as lost
         idle = min(self.timeout, max(1.0, 10 * self.shell.round_trip))
-        while self.echoed < len(self.lines) and not loaded.lost:  # bounded: a silence ends it
-            self.window.refill(self.shell)
+        while loaded.lost or self.echoed < len(self.lines):  # bounded: a silence ends it
+            if not loaded.lost:
+                self.window.refill(self.shell)
             try:
                 chunk = await self.shell.read_some(idle)
             except TimeoutError:
-                if idle >= self.timeout:
+                if idle >= self.timeout and not loaded.lost:
                     raise Silent(self._waited()) from None
                 loaded.lost = True
                 break
             if not chunk:
                 raise Dropped()
             *complete, tail = (tail + chunk).split("\n")
-            loaded.lost = not all(self._account(line) for line in complete)
+            loaded.lost = loaded.lost or not all(self._account(line) for line in complete)
         self.shell.write(self.shell.dialect.load_end)
         try:
             answer = tail + await self.shell.read_to_prompt(self.timeout)
         except TimeoutError:
-            raise Silent(self._waited()) from None
+            raise Silent(self._waited(), loaded.lost) from None
         for index, reason in sorted(load_errors(self.shell.dialect, answer).items()):
             line = self.lines[index] if 0 <= index < len(self.lines) else Line(f"line {index + 1}")
             loaded.refusals.append(Refusal(line.text, line.port, reason))

@@ -41,6 +41,11 @@ _T = TypeVar("_T")
 _MAX_TYPE_AHEAD = 1024 * 1024
 
 
+class _Redo(Dropped):
+    """The switch hung up after dropping type-ahead, having run nothing but lines of the batch: the batch goes again,
+    line by line, on a new session."""
+
+
 class CliError(SwitchError):
     """The switch answered a command with an error; ``reason`` is its own error line. ``refusals`` holds every line
     of the batch it refused, each with its port and its own reason (several when typed ahead)."""
@@ -305,6 +310,8 @@ class SshCliDriver(SwitchDriver):
             cli = await self._session()
             try:
                 return await work(cli)
+            except _Redo:
+                pass
             except (
                 Dropped,
                 asyncssh.ConnectionLost,
@@ -314,8 +321,9 @@ class SshCliDriver(SwitchDriver):
             ):
                 if not reused:
                     raise
-            # the switch hung up between two calls (idle timeout, reload): what we sent went nowhere,
-            # and every batch is idempotent, so one more go on a fresh connection is safe
+            # the switch hung up between two calls (idle timeout, reload): what we sent went nowhere; or it hung up
+            # after dropping type-ahead: the echoes say it ran nothing but the batch's lines. Every batch is
+            # idempotent, so one more go on a fresh connection is safe (line by line, after lost type-ahead)
             await self._drop()
             return await work(await self._session())
 
@@ -430,13 +438,8 @@ class SshCliDriver(SwitchDriver):
         strays = typed.unexpected(self.dialect, lines)
         if typed.closed:
             if strays:
-                raise CliError(self.switch.name, _stray_sentence(strays, {}), strays[0])
-            # nothing but the batch ran: the caller's retry applies it again, line by line, on a new session
-            raise SwitchTimeout(
-                self.switch.name,
-                "the switch dropped type-ahead and hung up; now sending line by line",
-                ports=_ports(body),
-            )
+                raise CliError(self.switch.name, _stray_sentence(strays, {}, redone=False), strays[0])
+            raise _Redo()  # nothing but the batch's own lines ran: again, line by line, on a new session
         await self._abort(cli)
         try:
             await self._line_by_line(cli, body)
@@ -476,6 +479,8 @@ class SshCliDriver(SwitchDriver):
         return ports
 
     def _silent(self, exc: Silent, timeout: float) -> SwitchTimeout:
+        if exc.lost:
+            self.lost_type_ahead = True  # the retry this timeout invites goes line by line
         port = exc.line.port
         return SwitchTimeout(
             self.switch.name,
@@ -633,18 +638,26 @@ def _ports(body: Sequence[Line]) -> list[str]:
     return sorted({line.port for line in body if line.port})
 
 
-def _stray_sentence(strays: Sequence[str], states: Mapping[str, PortState | None]) -> str:
-    """What lost type-ahead made the switch run, and what the ports it names hold now."""
+def _stray_sentence(
+    strays: Sequence[str], states: Mapping[str, PortState | None], *, redone: bool = True
+) -> str:
+    """What lost type-ahead made the switch run, what the ports those lines name hold now, what was done about it."""
     shown = ", ".join(f"`{s}`" for s in strays[:6]) + (
         f" and {len(strays) - 6} more" if len(strays) > 6 else ""
     )
-    held = [
-        f"{port} {'could not be read' if state is None else 'is a trunk' if state.trunk else f'is in VLAN {state.tag}'}"
-        for port, state in states.items()
-    ]
-    return (
-        f"the switch dropped type-ahead and ran lines never sent: {shown}"
-        + (f" ({'; '.join(held)})" if held else "")
-        + "; the batch was sent again line by line, as everything to this switch is from now on: check what those"
-        " lines changed"
+    held = "; ".join(f"{port} {_holds(state)}" for port, state in states.items())
+    then = (
+        "the batch was sent again line by line"
+        if redone
+        else "the switch then hung up, and the batch was not sent again"
     )
+    return (
+        f"the switch dropped type-ahead and ran lines never sent: {shown}{f' ({held})' if held else ''}; {then};"
+        " this switch gets one line at a time from now on: check what those lines changed"
+    )
+
+
+def _holds(state: PortState | None) -> str:
+    if state is None:
+        return "could not be read"
+    return "is a trunk" if state.trunk else f"is in VLAN {state.tag}"
