@@ -89,6 +89,23 @@ def test_read_ports_one_by_one_and_all_at_once(dialect: str) -> None:
     run(go())
 
 
+@pytest.mark.parametrize("dialect", ["cisco_ios", "dell_os10"])
+def test_several_shows_are_typed_ahead_in_one_round_trip(dialect: str) -> None:
+    async def go() -> None:
+        async with lab(dialect) as (fake, driver):
+            ports = PORTS[dialect]
+            await driver.read_ports(ports[:1])
+            before = fake.waits
+            assert await driver.read_ports(ports[1:4]) == {
+                p: PortState(t) for p, t in zip(ports[1:4], TAGS[1:4], strict=True)
+            }
+            assert fake.waits - before == 1 and fake.commands[-3:] == [
+                DIALECTS[dialect].show_port[0].format(port=p) for p in ports[1:4]
+            ]
+
+    run(go())
+
+
 @pytest.mark.parametrize("dialect", ALL)
 def test_trunk_ports_are_reported_as_trunks(dialect: str) -> None:
     async def go() -> None:

@@ -72,6 +72,8 @@ class Typed:
 
     acked: int = 0
     """Lines of the batch whose echo came back as sent, in order (a prefix of the batch)."""
+    answers: list[str] = field(default_factory=list)
+    """What the CLI answered to each of those lines."""
     refusals: list[Refusal] = field(default_factory=list)
     lost: bool = False
     """An echo was not the line typed there: the switch dropped type-ahead. Typing stopped, and the exchange read on
@@ -356,7 +358,8 @@ class TypeAhead:
         if not typed.lost and typed.acked < self.window.sent and echo == self.lines[typed.acked].text:
             line = self.window.echoed(typed.acked)
             typed.acked += 1
-            reason = error_reason(self.shell.dialect, "\n".join(record.answer))
+            typed.answers.append("\n".join(record.answer))
+            reason = error_reason(self.shell.dialect, typed.answers[-1])
             if reason is not None:
                 typed.refusals.append(Refusal(line.text, line.port, reason))
                 self.halted = True

@@ -581,10 +581,34 @@ class SshCliDriver(SwitchDriver):
             for template in self.dialect.show_port:
                 for p in wanted:
                     commands.setdefault(template.format(port=p), []).append(p)
-        answers = [await self._send(cli, c, timeout, p) for c, p in commands.items()]
+        answers = await self._shows_typed_ahead(cli, commands, timeout)
+        if answers is None:
+            answers = [await self._send(cli, c, timeout, p) for c, p in commands.items()]
         seen = parse_ports(self.dialect, "\n".join(answers))
         by_key = {port_key(p): s for p, s in seen.items()}
         return {p: seen.get(p) or by_key.get(port_key(p)) or PortState(None) for p in wanted}
+
+    async def _shows_typed_ahead(
+        self, cli: Shell, commands: Mapping[str, list[str]], timeout: float
+    ) -> list[str] | None:
+        """The answers to several shows typed ahead (one round trip), or None to send them one at a time (one show,
+        line by line, or type-ahead found lost on the way: nothing was changed, the shows simply go again)."""
+        if len(commands) < 2 or not self.typing_ahead or not cli.echoes or not self.dialect.sync:
+            return None
+        lines = [Line(c, ports[0] if len(ports) == 1 else "") for c, ports in commands.items()]
+        try:
+            typed = await TypeAhead(cli, lines, self.type_ahead, timeout).run()
+        except Silent as exc:
+            raise self._silent(exc, timeout) from None
+        if typed.lost:
+            self.lost_type_ahead = True
+            return None
+        if typed.refusals:
+            first = typed.refusals[0]
+            raise CliError(self.switch.name, first.reason, first.command, ports=commands[first.command])
+        if typed.closed:
+            raise Dropped()
+        return typed.answers
 
     # the contract
 
