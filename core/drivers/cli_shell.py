@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
+from .base import SwitchError
 from .cli_dialects import Dialect, error_reason, load_errors
 
 MAX_ANSWER = 4 * 1024 * 1024
@@ -19,6 +20,24 @@ MAX_ANSWER = 4 * 1024 * 1024
 MAX_PROBES = 16
 """Sync lines typed in one exchange at most while all is well (a slow switch), and as many again to find where the CLI
 is after type-ahead was lost: the exchange's silence timeout bounds it anyway."""
+
+
+class CliError(SwitchError):
+    """The switch answered a command with an error; ``reason`` is its own error line. ``refusals`` holds every line
+    of the batch it refused, each with its port and its own reason (several when typed ahead)."""
+
+    def __init__(
+        self,
+        switch: str,
+        reason: str,
+        command: str,
+        *,
+        ports: Sequence[str] = (),
+        refusals: Sequence[Refusal] = (),
+    ) -> None:
+        super().__init__(switch, reason, ports=ports)
+        self.command = command
+        self.refusals = tuple(refusals)
 
 
 class Dropped(Exception):

@@ -7,15 +7,14 @@ import asyncio
 import contextlib
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
-
-import asyncssh
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..model import Switch
 from .base import DriverContext, PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout
 from .cli_dialects import DIALECTS, error_reason, mentions, parse_ports, port_key
-from .cli_shell import Dropped, Garbled, Line, Load, Loaded, Refusal, Shell, Silent, TypeAhead, Typed
+from .cli_shell import CliError, Dropped, Line, Load, Loaded, Refusal, Shell, Silent, TypeAhead, Typed
+from .ssh_session import Redo, SshSession
 
 # Options (in the inventory's [site.switch.options]):
 #   dialect          cisco_ios | junos | dell_os10 (required)
@@ -37,31 +36,7 @@ from .cli_shell import Dropped, Garbled, Line, Load, Loaded, Refusal, Shell, Sil
 
 _PORT = re.compile(r"[A-Za-z0-9/:.\-]{1,64}")
 _VLAN_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
-_T = TypeVar("_T")
 _MAX_TYPE_AHEAD = 1024 * 1024
-
-
-class _Redo(Dropped):
-    """The switch hung up after dropping type-ahead, having run nothing but lines of the batch: the batch goes again,
-    line by line, on a new session."""
-
-
-class CliError(SwitchError):
-    """The switch answered a command with an error; ``reason`` is its own error line. ``refusals`` holds every line
-    of the batch it refused, each with its port and its own reason (several when typed ahead)."""
-
-    def __init__(
-        self,
-        switch: str,
-        reason: str,
-        command: str,
-        *,
-        ports: Sequence[str] = (),
-        refusals: Sequence[Refusal] = (),
-    ) -> None:
-        super().__init__(switch, reason, ports=ports)
-        self.command = command
-        self.refusals = tuple(refusals)
 
 
 # --- validation: inventory values only, and still checked before they reach a command line -----------------
@@ -93,16 +68,6 @@ def check_vlan_name(switch: str, name: object) -> str:
 # --- the driver -----------------------------------------------------------------------------------------------
 
 
-def _split_address(address: str, default_port: int) -> tuple[str, int]:
-    m = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", address)
-    if m:
-        return m[1], int(m[2]) if m[2] else default_port
-    host, sep, port = address.rpartition(":")
-    if sep and host and ":" not in host and port.isdigit():
-        return host, int(port)
-    return address, default_port
-
-
 class SshCliDriver(SwitchDriver):
     """A switch driven through its CLI. The connection and its one shell session live until ``close()``."""
 
@@ -124,10 +89,7 @@ class SshCliDriver(SwitchDriver):
         self.type_ahead = self._type_ahead_option()
         self.lost_type_ahead = False
         """The switch dropped type-ahead once: it is driven line by line for the rest of this driver's life."""
-        self._conn: asyncssh.SSHClientConnection | None = None
-        self._cli: Shell | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = asyncio.Lock()
+        self._session = SshSession(switch, self.credentials, dialect, self._setup)
 
     # options
 
@@ -188,177 +150,12 @@ class SshCliDriver(SwitchDriver):
     def describe(self, changes: Sequence[PortChange]) -> list[str]:
         return self._batch(self._port_lines(changes)) if changes else []
 
-    # the session
-
-    async def _connect(self) -> None:
-        username = self.credentials.get("username")
-        if not username:
-            raise SwitchError(self.switch.name, "no username in this switch's credentials")
-        host, port = _split_address(self.switch.address or self.switch.name, int(self._opt("port", 22)))
-        timeout = self._seconds("connect_timeout", 10)
-        self._conn = await self._dial(host, port, str(username), timeout)
-        self._cli = await self._start_cli(self._conn, host, port, timeout)
-
-    def _login_options(self, username: str) -> dict[str, Any]:
-        """asyncssh's options for logging in: host-key checking, then client keys or a password."""
-        creds = self.credentials
-        kwargs: dict[str, Any] = {
-            "username": username,
-            "connect_timeout": self._seconds("connect_timeout", 10),
-            "login_timeout": self._seconds("connect_timeout", 10),
-            "config": None,  # the inventory says everything; a user's ~/.ssh/config must not change it
-        }
-        known_hosts = self._opt("known_hosts", None)
-        if known_hosts == "none":
-            # host-key checking off: only for tests against a throwaway server on loopback
-            kwargs["known_hosts"] = None
-        elif known_hosts:
-            kwargs["known_hosts"] = str(known_hosts)
-        if creds.get("client_keys"):
-            kwargs["client_keys"] = [str(k) for k in creds["client_keys"]]
-            kwargs["preferred_auth"] = "publickey"
-            if creds.get("passphrase"):
-                kwargs["passphrase"] = str(creds["passphrase"])
-        elif creds.get("password") is not None:
-            kwargs.update(
-                password=str(creds["password"]),
-                client_keys=None,
-                agent_path=None,
-                # password first: one round trip where keyboard-interactive takes two (and is still tried)
-                preferred_auth="password,keyboard-interactive",
-            )
-        else:
-            raise SwitchError(self.switch.name, "no password or client_keys in this switch's credentials")
-        return kwargs
-
-    async def _dial(
-        self, host: str, port: int, username: str, timeout: float
-    ) -> asyncssh.SSHClientConnection:
-        """The SSH connection, logged in; every failure as a SwitchError saying which."""
-        kwargs = self._login_options(username)
-        try:
-            async with asyncio.timeout(timeout):
-                return await asyncssh.connect(host, port, **kwargs)
-        except TimeoutError:
-            raise SwitchTimeout(
-                self.switch.name, f"no SSH answer from {host}:{port} within {timeout:g} s"
-            ) from None
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise SwitchError(
-                self.switch.name, f"host key of {host}:{port} not verified against known_hosts ({exc.reason})"
-            ) from None
-        except asyncssh.PermissionDenied as exc:
-            raise SwitchError(self.switch.name, f"SSH login as {username} refused ({exc.reason})") from None
-        except (asyncssh.Error, OSError, ValueError) as exc:
-            raise SwitchError(self.switch.name, f"cannot connect to {host}:{port}: {exc}") from None
-
-    async def _start_cli(
-        self, conn: asyncssh.SSHClientConnection, host: str, port: int, timeout: float
-    ) -> Shell:
-        """An interactive CLI on the connection, at its first prompt, with the dialect's setup commands run (their
-        echoes say whether the CLI echoes what it runs, their answers how quick it is)."""
-        try:
-            async with asyncio.timeout(timeout):
-                process = await conn.create_process(
-                    term_type="vt100", term_size=(511, 24), encoding="utf-8", errors="replace"
-                )
-                cli = Shell(process, self.dialect)
-                await cli.start(timeout)
-            command_timeout = self._seconds("command_timeout", 30)
-            for command in self.dialect.setup:
-                await self._send(cli, command, command_timeout)
-                cli.echoes = cli.echoes and cli.last_echoed
-        except TimeoutError:
-            raise SwitchTimeout(
-                self.switch.name, f"no CLI prompt from {host}:{port} within {timeout:g} s"
-            ) from None
-        except asyncssh.Error as exc:
-            raise SwitchError(
-                self.switch.name, f"cannot open a CLI session on {host}:{port}: {exc}"
-            ) from None
-        return cli
-
-    async def _session(self) -> Shell:
-        if self._cli is not None and not self._cli.closed:
-            return self._cli
-        await self._drop()  # dropped by the switch (idle timeout, reload): reconnect
-        try:
-            await self._connect()
-        except BaseException:
-            self._abandon()  # logged in but no usable CLI: do not keep the connection
-            raise
-        assert self._cli is not None
-        return self._cli
-
-    def _abandon(self) -> None:
-        conn, self._conn, self._cli = self._conn, None, None
-        if conn is not None:
-            conn.abort()
-
-    async def _drop(self) -> None:
-        conn, self._conn, self._cli = self._conn, None, None
-        if conn is not None:
-            conn.abort()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1):
-                    await conn.wait_closed()
-
-    async def _with_session(self, work: Callable[[Shell], Awaitable[_T]]) -> _T:
-        """Run ``work`` on the session, reconnecting once if a session kept from an earlier call turns out dead."""
-        async with self._guard():
-            reused = self._cli is not None and not self._cli.closed
-            cli = await self._session()
-            try:
-                return await work(cli)
-            except _Redo:
-                pass
-            except (
-                Dropped,
-                asyncssh.ConnectionLost,
-                asyncssh.ChannelOpenError,
-                BrokenPipeError,
-                ConnectionResetError,
-            ):
-                if not reused:
-                    raise
-            # the switch hung up between two calls (idle timeout, reload): what we sent went nowhere; or it hung up
-            # after dropping type-ahead: the echoes say it ran nothing but the batch's lines. Every batch is
-            # idempotent, so one more go on a fresh connection is safe (line by line, after lost type-ahead)
-            await self._drop()
-            return await work(await self._session())
-
-    def _mutex(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            # a new event loop (a new command, a new test): what the old one held died with it
-            self._lock, self._loop = asyncio.Lock(), loop
-            self._conn = self._cli = None
-        return self._lock
-
-    @contextlib.asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
-        """One operation at a time on the session; a session left in an unknown state is dropped."""
-        async with self._mutex():
-            try:
-                yield
-            except asyncio.CancelledError:
-                # an answer may still be on its way: a later command would read it as its own
-                self._abandon()
-                raise
-            except CliError:
-                raise  # refused, and the session was brought back to the exec prompt (or hung up)
-            except SwitchError:
-                await self._drop()
-                raise
-            except Garbled as exc:
-                await self._drop()
-                raise SwitchError(self.switch.name, str(exc)) from None
-            except Dropped:
-                await self._drop()
-                raise SwitchTimeout(self.switch.name, "the SSH session was closed by the switch") from None
-            except (asyncssh.Error, OSError) as exc:
-                await self._drop()
-                raise SwitchTimeout(self.switch.name, f"SSH connection lost: {exc}") from None
+    async def _setup(self, cli: Shell) -> None:
+        """The dialect's setup commands; their echoes say whether the CLI echoes what it runs, their answers how
+        quick it is."""
+        for command in self.dialect.setup:
+            await self._send(cli, command, self._seconds("command_timeout", 30))
+            cli.echoes = cli.echoes and cli.last_echoed
 
     async def _send(self, cli: Shell, command: str, timeout: float, ports: Sequence[str] = ()) -> str:
         try:
@@ -439,7 +236,7 @@ class SshCliDriver(SwitchDriver):
         if typed.closed:
             if strays:
                 raise CliError(self.switch.name, _stray_sentence(strays, {}, redone=False), strays[0])
-            raise _Redo()  # nothing but the batch's own lines ran: again, line by line, on a new session
+            raise Redo()  # nothing but the batch's own lines ran: again, line by line, on a new session
         await self._abort(cli)
         try:
             await self._line_by_line(cli, body)
@@ -620,7 +417,7 @@ class SshCliDriver(SwitchDriver):
         async def show(cli: Shell) -> dict[str, PortState]:
             return await self._show(cli, wanted)
 
-        return await self._with_session(show)
+        return await self._session.run(show)
 
     async def apply(self, changes: Sequence[PortChange]) -> None:
         body = self._port_lines(changes)
@@ -630,7 +427,7 @@ class SshCliDriver(SwitchDriver):
         async def configure(cli: Shell) -> None:
             await self._configure(cli, body)
 
-        await self._with_session(configure)
+        await self._session.run(configure)
 
     async def ensure_vlan(self, tag: int, name: str) -> None:
         body = self._vlan_lines(tag, name)
@@ -643,19 +440,10 @@ class SshCliDriver(SwitchDriver):
             if not re.search(present, answer, re.M):
                 await self._configure(cli, body)
 
-        await self._with_session(ensure)
+        await self._session.run(ensure)
 
     async def close(self) -> None:
-        async with self._mutex():
-            conn, cli, self._conn, self._cli = self._conn, self._cli, None, None
-            if conn is None:
-                return
-            if cli is not None and not cli.closed:
-                cli.process.close()
-            conn.close()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    await conn.wait_closed()
+        await self._session.close()
 
 
 def _ports(body: Sequence[Line]) -> list[str]:
