@@ -438,6 +438,9 @@ class Load:
         for index, reason in sorted(load_errors(self.shell.dialect, answer).items()):
             line = self.lines[index] if 0 <= index < len(self.lines) else Line(f"line {index + 1}")
             loaded.refusals.append(Refusal(line.text, line.port, reason))
+        refused = error_reason(self.shell.dialect, answer)
+        if not loaded.refusals and refused is not None:
+            loaded.refusals.append(Refusal(self.shell.dialect.load[-1], "", refused))  # the load as a whole
         return loaded
 
     def _waited(self) -> Line:

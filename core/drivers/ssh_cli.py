@@ -465,7 +465,8 @@ def _stray_sentence(
     )
     return (
         f"the switch dropped type-ahead and ran lines never sent: {shown}{f' ({held})' if held else ''}; {then};"
-        " this switch gets one line at a time from now on: check what those lines changed"
+        " this switch gets one line at a time from now on (set type_ahead = 0 in its options to keep it so): check"
+        " what those lines changed"
     )
 
 
