@@ -18,12 +18,11 @@ from kavlan_core import events as ev
 from kavlan_core.errors import NotAllowed
 from kavlan_core.model import GLOBAL_IDS, vlan_label
 
-from ..board import NodeView, VlanView
+from ..board import NodeView, VlanView, short_port
 from ..messages import MoveDone, PlanReady, ServiceEvent
 from ..present import TUI_HINTS, sentence
 from ..widgets.drag_ghost import describe
 from ..widgets.node_list import ListContext
-from ..widgets.node_row import short_port
 
 if TYPE_CHECKING:
     from kavlan_core.reports import MoveReport, Plan, StagedReport

@@ -14,27 +14,35 @@ class StatusBar(Static):
         padding: 0 1;
         background: $panel;
         color: $foreground;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
     who: reactive[str] = reactive("")
     selected: reactive[int] = reactive(0)
+    hidden: reactive[int] = reactive(0)
+    """Selected nodes the filter hides: they stay selected, but drags and moves leave them out."""
     poll: reactive[str] = reactive("")
     drift: reactive[int] = reactive(0)
 
     def render(self) -> Content:
         parts: list[Content | str] = [Content.from_markup("[b]$who[/]", who=self.who)]
         if self.selected:
+            hidden = f" ({self.hidden} hidden by the filter)" if self.hidden else ""
             parts.append(
                 Content.from_markup(
-                    "   [$accent]$n selected[/] [$text-muted]· drag one onto a VLAN, or m: move to VLAN… · Esc: unselect[/]",
+                    "   [$accent]$n selected$hidden[/] [$text-muted]· drag one onto a VLAN, or m: move to VLAN… · "
+                    "c: copy · Esc: unselect[/]",
                     n=str(self.selected),
+                    hidden=hidden,
                 )
             )
         else:
             parts.append(
                 Content.from_markup(
-                    "   [$text-muted]Space selects · drag a node onto a VLAN, or m · F1 help · Ctrl+P commands[/]"
+                    "   [$text-muted]/ filters · Space selects · drag a node onto a VLAN, or m · Enter: details · "
+                    "F1 help[/]"
                 )
             )
         if self.drift:
