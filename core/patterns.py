@@ -231,6 +231,11 @@ class Facts:
     values: Mapping[str, Sequence[str]]
     flags: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:
+        # in lower case once, not at each match: the filter matches the same facts at every key
+        lowered = {field: tuple(v.lower() for v in vs) for field, vs in self.values.items()}
+        object.__setattr__(self, "values", lowered)
+
 
 @dataclass(frozen=True, slots=True)
 class Term:
@@ -253,8 +258,8 @@ class Term:
         if self.pattern is not None:
             return any(self.pattern.matches(v) for v in values)
         if self.field in EXACT_FIELDS:
-            return any(v.lower() == self.text for v in values)
-        return any(self.text in v.lower() for v in values)
+            return self.text in values
+        return any(self.text in v for v in values)
 
 
 @dataclass(frozen=True, slots=True)

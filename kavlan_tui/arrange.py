@@ -105,6 +105,23 @@ def sort_key(sort: str, notes: Mapping[NodeKey, Annotations]) -> Callable[[NodeV
     return by_name
 
 
+_known: dict[NodeKey, tuple[NodeView, Annotations, bool, Facts]] = {}
+"""The facts of each NIC as last made, for the view and the notes they were made from: each key of the filter
+asks again for the same thousand (they are made again once the board is read again, or a poll learnt something)."""
+KNOWN_MOST = 100_000
+
+
+def known_facts(node: NodeView, note: Annotations, selected: bool) -> Facts:
+    entry = _known.get(node.key)
+    if entry is not None and entry[0] is node and entry[1] is note and entry[2] == selected:
+        return entry[3]
+    if len(_known) >= KNOWN_MOST:
+        _known.clear()
+    made = facts(node, note, selected)
+    _known[node.key] = (node, note, selected, made)
+    return made
+
+
 def matching(
     nodes: Iterable[NodeView],
     query: Query,
@@ -113,7 +130,7 @@ def matching(
 ) -> list[NodeView]:
     if query.empty:
         return list(nodes)
-    return [n for n in nodes if query.matches(facts(n, notes.get(n.key, NO_NOTE), n.key in selection))]
+    return [n for n in nodes if query.matches(known_facts(n, notes.get(n.key, NO_NOTE), n.key in selection))]
 
 
 def arrange(
@@ -121,8 +138,11 @@ def arrange(
     how: Arrangement,
     notes: Mapping[NodeKey, Annotations],
     selection: Collection[NodeKey] = (),
+    user: str = "",
 ) -> Arranged:
-    """The sections of a view (its VLANs, as the board reads them) as the user wants them shown."""
+    """The sections of a view (its VLANs, as the board reads them) as the user wants them shown. A filter hides
+    the VLANs where nothing matches, but for the user's own (``user`` holds them): they stay, as their header
+    alone, for nodes to be dropped on."""
     key = sort_key(how.sort, notes)
     if how.group in ("cluster", "switch"):
         return _grouped(sections, how, notes, selection, key)
@@ -140,10 +160,15 @@ def arrange(
                 tuple(sorted(found, key=key)),
                 only_mine=section.only_mine,
                 listed=len(section.nodes) if how.filtering else None,
-                hidden=how.filtering and not found,
+                hidden=how.filtering and not found and not _held_by(section, user),
             )
         )
     return Arranged(out, total, matched, frozenset(shown) if how.filtering else None)
+
+
+def _held_by(section: Section, user: str) -> bool:
+    vlan = section.vlan
+    return vlan is not None and vlan.job is not None and bool(user) and vlan.user == user
 
 
 def _grouped(

@@ -156,6 +156,11 @@ class Section:
     """The filter leaves none of its nodes: not shown."""
 
     @property
+    def collapsed(self) -> bool:
+        """The filter leaves none of its nodes, but it stays, as its header alone (the user's VLAN, a target)."""
+        return self.listed is not None and not self.nodes and not self.hidden
+
+    @property
     def key(self) -> SectionKey:
         if self.vlan is not None:
             return self.vlan.key

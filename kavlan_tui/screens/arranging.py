@@ -49,7 +49,11 @@ class ArrangingScreen(Screen[None]):
     def arranged_view(self, board: Board, view: str) -> Arranged:
         """A view's sections as the user wants them; the context learns what the filter shows."""
         arranged = arrange(
-            view_sections(board, view), self.arrangement, self.context.notes, self.context.selection
+            view_sections(board, view),
+            self.arrangement,
+            self.context.notes,
+            self.context.selection,
+            user=board.user,
         )
         self.context.shown = arranged.shown
         self.context.view_site = board.home if view in ("", MINE) else view

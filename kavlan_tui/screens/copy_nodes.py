@@ -53,7 +53,7 @@ The names of the nodes, one a line: **plain names** are what `kavlan -f`, `kavla
         border: round $primary; background: $surface; padding: 0 1;
     }
     CopyScreen #copy-title { text-style: bold; margin: 0 0 1 0; }
-    CopyScreen RadioSet { border: none; padding: 0; width: 1fr; background: $surface; }
+    CopyScreen RadioSet { width: 1fr; background: $surface; }
     CopyScreen #copy-preview { color: $text-muted; margin: 1 0; padding: 0 1; background: $boost; }
     CopyScreen #copy-file { height: 1; margin: 0 0 1 0; }
     CopyScreen #copy-file Static { width: auto; padding: 0 1 0 0; }
@@ -77,7 +77,9 @@ The names of the nodes, one a line: **plain names** are what `kavlan -f`, `kavla
                 ),
                 id="copy-title",
             )
-            with RadioSet(id="copy-kind"):
+            with RadioSet(
+                id="copy-kind", compact=True
+            ):  # no border, focused or not: nothing moves on a click
                 yield RadioButton("plain names, for kavlan -f and OAR", value=True, id="copy-plain")
                 yield RadioButton("in-VLAN names, for taktuk -f and SSH inside the VLAN", id="copy-in-vlan")
             yield Static(self.preview(), id="copy-preview")

@@ -11,7 +11,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -22,6 +21,7 @@ from ..board import NO_NOTE, NodeView, short_port
 from ..messages import PickTarget, ServiceEvent
 from ..present import ERROR, OK, WARNING
 from ..widgets.node_list import ListContext
+from .fitting import FittedDialog
 
 if TYPE_CHECKING:
     from ..app import KavlanApp
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 LEVEL_STYLE = {ERROR: "$error", WARNING: "$warning", OK: "$success"}
 
 
-class NodeScreen(ModalScreen[None]):
+class NodeScreen(FittedDialog[None]):
     """Esc closes; m, s and c act on the NIC under the table's cursor (the one the node was opened on)."""
 
     HELP = """\
@@ -50,6 +50,10 @@ drift, DHCP, leases, its job's end), newest first.
         Binding("s", "ssh", "SSH", id="node-ssh"),
         Binding("c", "copy", "Copy names", id="node-copy"),
     ]
+
+    BOX = "#node"
+    LONG = (("#node-nics", 8), ("#node-events-pane", 10))
+    SHARE = 0.96
 
     DEFAULT_CSS = """
     NodeScreen { align: center middle; background: $background 60%; }

@@ -101,10 +101,10 @@ job holder):
         count.remove_class("-bad")
         count.update(
             Content.from_markup(
-                "[b $accent]$n[/] of $all node$s match",
+                "[b $accent]$n[/] of $all $what",
                 n=str(matched),
                 all=str(total),
-                s="" if total == 1 else "s",
+                what="node matches" if total == 1 else "nodes match",
             )
         )
 

@@ -90,6 +90,16 @@ class ListContext:
         return OK, vlan.title, ""
 
 
+def _same(new: Section, old: Section) -> bool:
+    """Whether a part of the board shows the same as before (the same VLAN read, the same nodes, counts, state)."""
+    return (
+        new.vlan is old.vlan
+        and new.nodes == old.nodes  # the same NodeViews: compared by identity first
+        and (new.listed, new.hidden, new.only_mine, new.group)
+        == (old.listed, old.hidden, old.only_mine, old.group)
+    )
+
+
 @dataclass(slots=True)
 class _Press:
     row: int
@@ -195,8 +205,11 @@ class NodeList(Widget, can_focus=True):
 
     def set_section(self, section: Section) -> None:
         """New data for the same VLAN: the cursor stays on its node when it is still here."""
+        if _same(section, self.section):  # a key of the filter that left this part as it was: nothing to draw
+            self.section = section
+            return
         keep = self.cursor_node
-        grew = len(section.nodes) != len(self.rows)
+        grew = len(section.nodes) != len(self.rows) or section.collapsed != self.section.collapsed
         self.section = section
         self.display = not section.hidden
         self._title = None
@@ -265,7 +278,7 @@ class NodeList(Widget, can_focus=True):
         return layout
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return HEADER + max(1, len(self.rows))
+        return HEADER + (0 if self.section.collapsed else max(1, len(self.rows)))
 
     def title_strip(self) -> Strip:
         """The header line, drawn from its Content (theme variables resolved), kept until something changes."""
@@ -323,7 +336,10 @@ class NodeList(Widget, can_focus=True):
         self.refresh(Region(0, HEADER + row, self.size.width, count))
 
     def scroll_to_cursor(self) -> None:
-        """Bring the cursor's line into view in the board that scrolls this list (in that board's virtual space)."""
+        """Bring the cursor's line into view in the board that scrolls this list (in that board's virtual space),
+        with the VLAN's header when the cursor is on its first node."""
+        if not self.size.height:
+            return  # not laid out, or on a board not shown: a scroll now would be from a wrong place
         y = HEADER + self.cursor
         node: Widget = self
         while isinstance(node.parent, Widget) and not node.parent.is_scrollable:
@@ -333,7 +349,8 @@ class NodeList(Widget, can_focus=True):
         if not isinstance(container, Widget):
             return
         y += node.virtual_region.y
-        container.scroll_to_region(Region(0, y, 1, 1), animate=False, immediate=True)
+        top = y - HEADER if self.cursor == 0 else y
+        container.scroll_to_region(Region(0, top, 1, y - top + 1), animate=False, immediate=True)
 
     def on_focus(self) -> None:
         self.refresh()

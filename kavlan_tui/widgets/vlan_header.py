@@ -80,8 +80,13 @@ def _count(section: Section) -> Part:
     s = "" if count == 1 else "s"
     if section.listed is not None:
         listed = str(section.listed)
-        forms = [
-            Content.from_markup("[b $accent]$n[/] of $all node$s match", n=str(count), all=listed, s=s),
+        forms = [  # 1 of 40 nodes match; 1 of 1 node matches
+            Content.from_markup(
+                "[b $accent]$n[/] of $all $what",
+                n=str(count),
+                all=listed,
+                what="node matches" if section.listed == 1 else "nodes match",
+            ),
             Content.from_markup("[b $accent]$n[/] of $all", n=str(count), all=listed),
         ]
     elif section.only_mine and section.vlan is not None:
@@ -106,7 +111,8 @@ def _vlan_parts(section: Section, v: VlanView, user: str, view_site: str) -> lis
     name = "DEFAULT" if v.id == DEFAULT else f"VLAN {v.id}"
     head = Content.from_markup(f"[{kind}]▌[/] [b]$name[/]", name=name)
     word = Content.from_markup(f"[{kind}]$word[/]", word=v.kind_word)
-    parts = [Part([Content.assemble(head, " ", word), head], [3])]
+    # DEFAULT says what it is: "DEFAULT default" would only repeat it
+    parts = [Part([head], []) if v.id == DEFAULT else Part([Content.assemble(head, " ", word), head], [3])]
     if v.id != DEFAULT:
         color, text = DHCP_MARK.get(v.dhcp, ("$warning", v.dhcp))
         action = f"screen.toggle_dhcp('{v.site}',{v.id})"
