@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 
 from .errors import BadInput
@@ -230,11 +230,14 @@ class Facts:
 
     values: Mapping[str, Sequence[str]]
     flags: frozenset[str] = frozenset()
+    text: str = field(default="", init=False)
+    """Every value a bare word is looked for in, one a line: one search instead of one per value."""
 
     def __post_init__(self) -> None:
         # in lower case once, not at each match: the filter matches the same facts at every key
-        lowered = {field: tuple(v.lower() for v in vs) for field, vs in self.values.items()}
+        lowered = {name: tuple(v.lower() for v in vs) for name, vs in self.values.items()}
         object.__setattr__(self, "values", lowered)
+        object.__setattr__(self, "text", "\n".join(v for name in TEXT_FIELDS for v in lowered.get(name, ())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +256,8 @@ class Term:
     def _holds(self, facts: Facts) -> bool:
         if self.flag is not None:
             return self.flag in facts.flags
+        if self.field is None and self.pattern is None:
+            return self.text in facts.text  # a word has no line break: it cannot span two values
         fields = (self.field,) if self.field else TEXT_FIELDS
         values = [v for f in fields for v in facts.values.get(f, ())]
         if self.pattern is not None:

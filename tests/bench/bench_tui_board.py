@@ -6,6 +6,7 @@ the test suite), from a checkout:
 
     python tests/bench/bench_tui_board.py --runs 5                 # baseline: git's main
     python tests/bench/bench_tui_board.py --runs 5 --baseline HEAD~3
+    KAVLAN_BENCH_PROFILE=/tmp/keys.prof python tests/bench/bench_tui_board.py --runs 1   # where a key's time goes
 
 Each run is a fresh process on a pseudo-terminal (120x40, Textual's real Linux driver), as root, who sees the home
 site's 21 VLANs and 1,000 nodes at start. The two trees run in turn (baseline, this checkout, baseline...), each
@@ -118,6 +119,12 @@ def child(result: Path) -> None:
         async def measure(self) -> None:
             await asyncio.sleep(0.5)  # every section mounted, the start-up's leftovers done
             main = self.main
+            profile = os.environ.get("KAVLAN_BENCH_PROFILE")
+            if profile and hasattr(main, "action_filter"):  # a profile of the keys and sorts, into that file
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             if hasattr(main, "action_filter"):
                 out["nodes_shown"] = len(main.context.board.nodes) if main.context.board else 0
                 await self._press_keys(["slash"])
@@ -125,6 +132,9 @@ def child(result: Path) -> None:
                 out["filter_s"] = [await self.key(k) for k in TYPED]
                 await asyncio.sleep(0.1)
                 out["arrange_s"] = [await self.key(k) for k in ARRANGING]
+                if profile:
+                    profiler.disable()
+                    profiler.dump_stats(profile)
             result.write_text(json.dumps(out))
             self.exit()
 
@@ -208,6 +218,10 @@ def report(ref: str, before: list[dict[str, Any]], after: list[dict[str, Any]]) 
     print(
         f"  start-up to the first frame of the board: {ref} {stats([r['first_frame_s'] for r in before])}; "
         f"this checkout {stats([r['first_frame_s'] for r in after])}"
+    )
+    print(
+        f"    its CPU time (steadier than the clock on a busy machine): {ref} {stats([r['cpu_ready_s'] for r in before])}; "
+        f"this checkout {stats([r['cpu_ready_s'] for r in after])}"
     )
     keys = [t for r in after for t in r["filter_s"]]
     print(f"  a key of the filter to its frame ({len(keys)} keys): {stats(keys)}")
