@@ -311,6 +311,8 @@ log does (**e** shows or hides it).
         # narrow, the side shows while the focus is in it, and collapses once it leaves
         sidebar = self.query_one("#sidebar")
         inside = any(node is sidebar for node in event.widget.ancestors_with_self)
+        if inside and not self.has_class("-narrow"):
+            return  # wide, the side always shows: a class of the screen restyles all of it (80 ms at start-up)
         self.set_class(inside, "-side-open")
 
     def action_toggle_log(self) -> None:

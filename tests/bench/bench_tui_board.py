@@ -13,7 +13,8 @@ site's 21 VLANs and 1,000 nodes at start. The two trees run in turn (baseline, t
 imported from a directory of its own (``git archive`` of the baseline), bytecode compiled by a warm-up run first.
 
 In this checkout's runs, once the board is drawn: ``/`` opens the filter, then keys go in as a terminal sends them
-(``c0x12-1`` narrowing to 11 nodes, seven Backspaces widening back to all, ``vlan:5``, Esc), then ``o`` three times
+(``c0x12-1`` narrowing to 11 nodes, seven Backspaces widening back to all, ``vlan:5``, Esc; then keys after an
+unclosed range, which redraw the filter line alone: the floor), then ``o`` three times
 (switch and port, state, name) and ``g`` three times (cluster, switch, VLAN). Each is timed from the key to the
 first frame written after the board was arranged again (the frame that shows it).
 """
@@ -43,6 +44,9 @@ from bench_tui import SIZE, environment, populate, testbed  # noqa: E402
 
 TYPED = [*"c0x12-1", *["backspace"] * 7, *"vlan:5", "escape"]
 """The filter's keys: narrowing, widening back to every node, a field, then Esc (every node again)."""
+FLOOR = [*"c0x12-[", "1", "2", "3"]
+"""Keys after a range that does not close yet: the board stays, only the filter line changes (the count says the
+range is open). Those after the ``[`` time what a key costs without the board: the floor of a filter key."""
 ARRANGING = ["o", "o", "o", "g", "g", "g"]
 """Sort by switch and port, by state, by name; group by cluster, by switch, by VLAN."""
 
@@ -130,6 +134,10 @@ def child(result: Path) -> None:
                 await self._press_keys(["slash"])
                 await asyncio.sleep(0.1)
                 out["filter_s"] = [await self.key(k) for k in TYPED]
+                await self._press_keys(["slash"])
+                await asyncio.sleep(0.1)
+                out["floor_s"] = [await self.key(k) for k in FLOOR][-3:]
+                await self._press_keys(["escape"])
                 await asyncio.sleep(0.1)
                 out["arrange_s"] = [await self.key(k) for k in ARRANGING]
                 if profile:
@@ -227,6 +235,8 @@ def report(ref: str, before: list[dict[str, Any]], after: list[dict[str, Any]]) 
     print(f"  a key of the filter to its frame ({len(keys)} keys): {stats(keys)}")
     for i, key in enumerate(TYPED):
         print(f"    {key!r:12} {stats([r['filter_s'][i] for r in after])}")
+    floor = [t for r in after for t in r["floor_s"]]
+    print(f"  the floor: a key that redraws only the filter line ({len(floor)} keys): {stats(floor)}")
     names = [
         "sort: switch and port",
         "sort: state",
