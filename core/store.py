@@ -1,4 +1,6 @@
-"""Persistent state through SQLAlchemy Core: jobs, VLAN rights, port VLANs, DHCP state, simulated ports, audit log."""
+"""Persistent state through SQLAlchemy Core: jobs, VLAN rights, port VLANs, DHCP state, simulated ports, audit log,
+and the intent journal; a fault of the database (read-only, full, deleted, replaced, damaged, connection lost) as
+one sentence naming it and what to do."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from .errors import KavlanError
+from .journal import END, Intent, IntentPort
 from .model import Job, JobState, JobVlan
 
 metadata = sa.MetaData()
@@ -95,17 +98,56 @@ audit = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
 )
 
+V1_TABLES = (meta, jobs, job_nodes, job_vlans, nic_vlans, dhcp, sim_ports, audit)
+
+# The intent journal (schema v2). A move's intent is written before any switch is touched and deleted with its
+# record; a job's end is one too, until every NIC of its nodes and VLANs is back in DEFAULT (see journal.py).
+intents = sa.Table(
+    "intents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("vlan", sa.Integer, nullable=False),
+    sa.Column("job", sa.Integer),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("owner", sa.String(128), nullable=False, default=""),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("retry_at", sa.Float, nullable=False, default=0.0),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+)
+
+intent_ports = sa.Table(
+    "intent_ports",
+    metadata,
+    sa.Column("intent", sa.Integer, sa.ForeignKey("intents.id"), primary_key=True),
+    sa.Column("switch", sa.String(128), primary_key=True),
+    sa.Column("port", sa.String(128), primary_key=True),
+    sa.Column("node", sa.String(128), nullable=False),
+    sa.Column("nic", sa.String(32), nullable=False),
+    sa.Column("old_tag", sa.Integer, nullable=False),
+    sa.Column("new_tag", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("tag", sa.Integer),
+)
+
 FIRST_JOB_ID = 1000
 
 
 def _create_v1(conn: sa.Connection) -> None:
-    # ``metadata`` describes schema v1, as the first release created it; a later step that changes a table
-    # must keep this step creating v1 (copy v1's definitions here then), so every database walks the same steps
-    metadata.create_all(conn)
+    # schema v1 as the first release created it: the tables it had, in their first form (a later step that
+    # changes one of them must copy its v1 definition here), so every database walks the same steps
+    metadata.create_all(conn, tables=list(V1_TABLES))
+
+
+def _create_v2(conn: sa.Connection) -> None:
+    """The intent journal."""
+    metadata.create_all(conn, tables=[intents, intent_ports])
 
 
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _create_v1),
+    (2, _create_v2),
 ]
 """The steps from an empty database to the current schema, in order: (version reached, step). Every step runs
 on SQLite and PostgreSQL alike; all pending steps run in one write transaction, which also records the version."""
@@ -118,12 +160,18 @@ _PG_LOCK_CLASS = 0x4B564C4E  # "KVLN"
 _PG_WRITE_LOCK = sa.text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_CLASS}, 0)")
 _PG_TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(CAST(:key AS bigint))")
 _PG_UNLOCK = sa.text("SELECT pg_advisory_unlock_all()")
+_PG_ALIVE = sa.text("SELECT 1")
 # as SQLite's busy_timeout: a writer waits this long for the write lock, then fails instead of hanging
 _PG_LOCK_TIMEOUT = "30s"
 
 
 class StoreError(KavlanError, RuntimeError):
     pass
+
+
+class DatabaseFault(StoreError):
+    """The database failed under a running process: read-only, full, deleted, replaced, damaged, or its server
+    gone. The sentence names the database and what to do."""
 
 
 class LockTimeout(StoreError):
@@ -145,33 +193,46 @@ class Store:
         self.url = parsed.render_as_string(hide_password=True)
         """For display: the password is hidden."""
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.path = _sqlite_file(parsed) if self.is_sqlite else None
+        """The SQLite file (absolute), None for PostgreSQL or an in-memory database."""
+        self._identity: tuple[int, int] | None = None
+        self._opened = False
         self._lock_engine: sa.Engine | None = None
+        self.engine = self._engine(parsed)
+        try:
+            self._migrate()
+        except BaseException:  # unreachable, refused, no such database, no right to create tables: a sentence
+            self.engine.dispose()
+            raise
+        self._opened = True
+        self._identity = _identity(self.path) if self.path is not None else None
+
+    @property
+    def where(self) -> str:
+        """The database as a sentence names it: the SQLite file, or the URL (password hidden)."""
+        return str(self.path) if self.path is not None else self.url
+
+    def _engine(self, parsed: sa.URL) -> sa.Engine:
         try:
             if self.is_sqlite:
-                path = parsed.database or ""
-                if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                self.engine = sa.create_engine(parsed, connect_args={"timeout": 30})
-                event.listen(self.engine, "connect", _sqlite_connect)
-                event.listen(self.engine, "begin", _sqlite_begin)
-            elif parsed.get_backend_name() == "postgresql":
-                self.engine = sa.create_engine(parsed, pool_pre_ping=True)
-                event.listen(self.engine, "connect", _pg_connect)
-            else:
-                raise StoreError(f"the database {self.url} is neither SQLite nor PostgreSQL")
+                if self.path is not None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+                event.listen(engine, "connect", _sqlite_connect)
+                event.listen(engine, "begin", _sqlite_begin)
+                return engine
+            if parsed.get_backend_name() == "postgresql":
+                engine = sa.create_engine(parsed, pool_pre_ping=True)
+                event.listen(engine, "connect", _pg_connect)
+                return engine
         except ModuleNotFoundError as exc:
             raise StoreError(
                 f"the database {self.url} needs the Python module {exc.name}"
                 " (PostgreSQL: a postgresql:// URL and pip install 'psycopg[binary]')"
             ) from None
-        try:
-            self._migrate()
-        except sa.exc.DBAPIError as exc:  # unreachable, refused, no such database, no right to create tables
-            self.engine.dispose()
-            raise StoreError(f"cannot open the database {self.url}: {_reason(exc)}") from None
-        except BaseException:
-            self.engine.dispose()
-            raise
+        except OSError as exc:
+            raise StoreError(f"cannot open the database {self.where}: {exc.strerror}") from None
+        raise StoreError(f"the database {self.url} is neither SQLite nor PostgreSQL")
 
     def _migrate(self) -> None:
         """Bring the database to SCHEMA_VERSION; a database already there costs one read."""
@@ -201,8 +262,14 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
-        with self.engine.connect() as conn, conn.begin():
-            yield Tx(conn)
+        self._check_file()
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield Tx(conn)
+        except (sa.exc.OperationalError, sa.exc.DatabaseError) as exc:
+            if isinstance(exc, sa.exc.IntegrityError):
+                raise  # a bug, not a fault of the database
+            raise self.fault(exc) from None
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -213,14 +280,49 @@ class Store:
         inside one ``with`` block that cannot be replayed; writes are short and rare, so one writer at a time
         costs nothing, and readers are never blocked. Under READ COMMITTED (the default, kept) each statement
         after the lock sees every transaction committed before it: what was read is still true at commit.
+        A fault of the database (read-only, full, gone) is a :class:`DatabaseFault` with its sentence.
         """
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(kavlan_immediate=True)
-            with conn.begin():
-                if not self.is_sqlite:
-                    conn.execute(_PG_WRITE_LOCK)
-                yield Tx(conn)
+        self._check_file()
+        try:
+            with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    conn = conn.execution_options(kavlan_immediate=True)
+                with conn.begin():
+                    if not self.is_sqlite:
+                        conn.execute(_PG_WRITE_LOCK)
+                    yield Tx(conn)
+        except (sa.exc.OperationalError, sa.exc.DatabaseError) as exc:
+            if isinstance(exc, sa.exc.IntegrityError):
+                raise  # a bug, not a fault of the database
+            raise self.fault(exc) from None
+
+    def fault(self, exc: sa.exc.DBAPIError) -> StoreError:
+        """A database error as the sentence a face prints: what happened to which database, and what to do."""
+        reason = _reason(exc)
+        if not self._opened and not self.is_sqlite:
+            return StoreError(f"cannot open the database {self.url}: {reason}")
+        return DatabaseFault(fault_sentence(self.where, reason, sqlite=self.is_sqlite, opened=self._opened))
+
+    def _check_file(self) -> None:
+        """SQLite: the file this process opened must still be the one at its path. A connection keeps writing to a
+        deleted file, where nothing it writes survives, and a file replaced under it is another database."""
+        if self._identity is None or self.path is None:
+            return
+        try:
+            now = _identity(self.path)
+        except FileNotFoundError:
+            raise DatabaseFault(
+                f"the database {self.path} was deleted while this command ran: nothing more was changed; restore "
+                "it from a backup, or run the command again to start an empty one (kavlan --drift then shows what "
+                "the switches hold)"
+            ) from None
+        except OSError as exc:
+            raise DatabaseFault(f"cannot use the database {self.path}: {exc.strerror}") from None
+        if now != self._identity:
+            raise DatabaseFault(
+                f"the database {self.path} was replaced by another file while this command ran: nothing more was "
+                "changed; run the command again to use the new file"
+            )
 
     def lock(self, name: str, *, file: Path) -> NamedLock:
         """A lock named ``name`` that holds across processes sharing this database (see NamedLock)."""
@@ -241,6 +343,40 @@ class Store:
         self.engine.dispose()
         if self._lock_engine is not None:
             self._lock_engine.dispose()
+
+
+def fault_sentence(where: str, reason: str, *, sqlite: bool, opened: bool = True) -> str:
+    """What a database error means for the user, from the driver's own words."""
+    low = reason.lower()
+    if "readonly" in low or "read-only" in low:
+        return (
+            f"the database {where} is read-only ({reason}): make it and its directory writable, then run the "
+            "command again"
+        )
+    if "is full" in low or "no space left" in low:
+        return f"the disk holding the database {where} is full ({reason}): free some space, then run the command again"
+    if "malformed" in low or "not a database" in low:
+        return (
+            f"the database {where} is damaged ({reason}): restore it from a backup, or move it aside to start an "
+            "empty one (kavlan --drift then shows what the switches hold)"
+        )
+    if "database is locked" in low:
+        return f"the database {where} stayed locked by another process ({reason}): run the command again"
+    if sqlite or not opened:
+        return f"cannot use the database {where}: {reason}"
+    return f"lost the connection to the database {where} ({reason}): run the command again once it answers"
+
+
+def _sqlite_file(parsed: sa.URL) -> Path | None:
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(os.path.abspath(path))
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino)
 
 
 def _reason(exc: sa.exc.DBAPIError) -> str:
@@ -299,7 +435,7 @@ class NamedLock:
         self._open()
         try:
             while not self._try():
-                if time.monotonic() > deadline:
+                if time.monotonic() >= deadline:
                     self._close()
                     return False
                 await asyncio.sleep(self.poll)
@@ -310,6 +446,10 @@ class NamedLock:
 
     def release(self) -> None:
         self._close()
+
+    def check(self) -> None:
+        """Raise StoreError when the lock, still believed held, may have been lost (its database connection
+        broke, its file was removed): another process may then hold it too."""
 
     @asynccontextmanager
     async def held(self, timeout: float) -> AsyncIterator[None]:
@@ -341,8 +481,16 @@ class _FileLock(NamedLock):
         self._fd: int | None = None
 
     def _open(self) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            try:  # a read-only or full disk: an existing lock file locks as well when opened for reading
+                self._fd = os.open(self.file, os.O_RDONLY)
+            except OSError:
+                raise StoreError(
+                    f"cannot take the lock {self.name!r}: cannot open {self.file}: {exc.strerror}"
+                ) from None
 
     def _try(self) -> bool:
         assert self._fd is not None
@@ -356,6 +504,18 @@ class _FileLock(NamedLock):
         if self._fd is not None:
             os.close(self._fd)  # closing the file releases the flock
             self._fd = None
+
+    def check(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            same = os.fstat(self._fd).st_ino == os.stat(self.file).st_ino
+        except OSError:
+            same = False
+        if not same:
+            raise StoreError(
+                f"lost the lock {self.name!r}: its file {self.file} was removed while it was held"
+            )
 
 
 class _AdvisoryLock(NamedLock):
@@ -383,8 +543,21 @@ class _AdvisoryLock(NamedLock):
 
     def _try(self) -> bool:
         assert self._conn is not None
-        self._held = bool(self._conn.execute(_PG_TRY_LOCK, {"key": self.key}).scalar())
+        try:
+            self._held = bool(self._conn.execute(_PG_TRY_LOCK, {"key": self.key}).scalar())
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(f"cannot take the lock {self.name!r}: {_reason(exc)}") from None
         return self._held
+
+    def check(self) -> None:
+        if self._conn is None or not self._held:
+            return
+        try:
+            self._conn.execute(_PG_ALIVE)
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(
+                f"lost the lock {self.name!r}: its connection to the database broke ({_reason(exc)})"
+            ) from None
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
@@ -575,3 +748,114 @@ class Tx:
             {"at": r.at, "user": r.user, "action": r.action, **json.loads(r.detail)}
             for r in self.conn.execute(q)
         ]
+
+    # --- the intent journal ----------------------------------------------------------
+
+    def open_intent(
+        self,
+        kind: str,
+        user: str,
+        vlan: int,
+        job: int | None,
+        ports: Iterable[IntentPort],
+        *,
+        at: float,
+        owner: str,
+    ) -> int:
+        """Write an intent and its ports; its id."""
+        done = self.conn.execute(
+            intents.insert().values(
+                kind=kind, user=user, vlan=vlan, job=job, created=at, owner=owner, attempts=0, retry_at=0.0
+            )
+        )
+        key = done.inserted_primary_key
+        assert key is not None
+        intent_id = int(key[0])
+        rows = [
+            {
+                "intent": intent_id,
+                "switch": p.switch,
+                "port": p.port,
+                "node": p.node,
+                "nic": p.nic,
+                "old_tag": p.old_tag,
+                "new_tag": p.new_tag,
+                "state": p.state,
+                "tag": p.tag,
+            }
+            for p in ports
+        ]
+        if rows:
+            self.conn.execute(intent_ports.insert(), rows)
+        return intent_id
+
+    def intent_outcome(self, intent_id: int, switch: str, state: str, tags: dict[str, int | None]) -> None:
+        """A switch of an intent completed: its ports' state, and the tag each was read back with."""
+        if not tags:
+            return
+        self.conn.execute(
+            intent_ports.update()
+            .where(
+                intent_ports.c.intent == intent_id,
+                intent_ports.c.switch == switch,
+                intent_ports.c.port == sa.bindparam("p"),
+            )
+            .values(state=state, tag=sa.bindparam("t")),
+            [{"p": port, "t": tag} for port, tag in tags.items()],
+        )
+
+    def close_intent(self, intent_id: int) -> bool:
+        """Delete a settled intent; False if it was already gone (another process settled it)."""
+        self.conn.execute(intent_ports.delete().where(intent_ports.c.intent == intent_id))
+        return bool(self.conn.execute(intents.delete().where(intents.c.id == intent_id)).rowcount)
+
+    def defer_intent(self, intent_id: int, retry_at: float, note: str) -> None:
+        """An attempt to settle it failed: when to try again, and why it failed."""
+        self.conn.execute(
+            intents.update()
+            .where(intents.c.id == intent_id)
+            .values(attempts=intents.c.attempts + 1, retry_at=retry_at, note=note[:2000])
+        )
+
+    def intents(self, intent_id: int | None = None) -> list[Intent]:
+        """The unfinished intents (or the one asked for), oldest first, with their ports."""
+        q = sa.select(intents).order_by(intents.c.id)
+        if intent_id is not None:
+            q = q.where(intents.c.id == intent_id)
+        rows = list(self.conn.execute(q))
+        if not rows:
+            return []
+        ports: dict[int, list[IntentPort]] = {r.id: [] for r in rows}
+        pq = sa.select(intent_ports).where(intent_ports.c.intent.in_(list(ports)))
+        for p in self.conn.execute(pq.order_by(intent_ports.c.switch, intent_ports.c.port)):
+            ports[p.intent].append(
+                IntentPort(p.switch, p.port, p.node, p.nic, p.old_tag, p.new_tag, p.state, p.tag)
+            )
+        return [
+            Intent(
+                r.id,
+                r.kind,
+                r.user,
+                r.vlan,
+                r.job,
+                r.created,
+                r.owner,
+                r.attempts,
+                r.retry_at,
+                r.note,
+                tuple(ports[r.id]),
+            )
+            for r in rows
+        ]
+
+    def has_intents(self) -> bool:
+        """Whether any intent is unfinished: one cheap read at the start of every command."""
+        return self.conn.execute(sa.select(intents.c.id).limit(1)).first() is not None
+
+    def ending_jobs(self) -> list[Job]:
+        """Ended jobs whose end is unfinished: their nodes and VLANs are given to no new job until it is."""
+        q = sa.select(intents.c.job).where(intents.c.kind == END, intents.c.job.is_not(None))
+        ids = [r.job for r in self.conn.execute(q)]
+        if not ids:
+            return []
+        return self._jobs_from_rows(self.conn.execute(sa.select(jobs).where(jobs.c.id.in_(ids))))

@@ -26,7 +26,7 @@ from .drivers.base import (
 )
 from .errors import KavlanError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
-from .store import Store
+from .store import NamedLock, Store
 
 T = TypeVar("T")
 
@@ -43,6 +43,27 @@ def unavailable(exc: SwitchError, sentence: str = "", ports: Sequence[str] = ())
     """A driver's failure as the core's error: the switch, the ports (those the driver named, else ``ports``),
     and one sentence (by default the driver's: ``switch NAME: REASON``)."""
     return SwitchUnavailable(sentence or str(exc), switch=exc.switch, ports=exc.ports or tuple(ports))
+
+
+class Busy(Exception):
+    """A switch asked for without waiting is held by a move now (see ``SwitchPool.hold``)."""
+
+    def __init__(self, switch: str) -> None:
+        super().__init__(f"switch {switch} is held by a running move")
+        self.switch = switch
+
+
+class Held:
+    """The locks of the switches a move holds."""
+
+    def __init__(self, locks: Sequence[NamedLock]) -> None:
+        self.locks = list(locks)
+
+    def check(self) -> None:
+        """Raise StoreError if one of them may have been lost (its database connection broke): the move must not
+        record then, its intent is left for the next command."""
+        for lock in self.locks:
+            lock.check()
 
 
 class StorePorts:
@@ -102,15 +123,7 @@ class SwitchPool:
     def _read_credentials(self) -> dict[str, Any]:
         if not self.settings.credentials:
             return {}
-        import tomllib
-
-        try:
-            with open(os.path.expanduser(self.settings.credentials), "rb") as fh:
-                return tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise KavlanError(
-                f"cannot read the switch credentials file {self.settings.credentials}: {exc}"
-            ) from None
+        return read_credentials(self.settings.credentials, strict=self.settings.strict_credentials)
 
     def describe(self, switch: str, changes: Sequence[PortChange]) -> list[str]:
         """What the driver would send for ``changes`` (a dry run shows it)."""
@@ -122,37 +135,41 @@ class SwitchPool:
     # --- locks ---------------------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def lock(self, switch: str) -> AsyncIterator[None]:
+    async def lock(self, switch: str, *, wait: float = LOCK_WAIT) -> AsyncIterator[NamedLock]:
         """Two moves on one switch never interleave: in this process (asyncio) and across processes (the store's
-        named lock: an advisory lock on PostgreSQL, a flock file in the data dir with SQLite)."""
+        named lock: an advisory lock on PostgreSQL, a flock file in the data dir with SQLite). ``wait`` 0: only if
+        it is free now (else Busy)."""
         lock = self._locks.setdefault(switch, asyncio.Lock())
+        if wait <= 0 and lock.locked():
+            raise Busy(switch)
         async with lock:
             flock_file = self.settings.data_path / "locks" / f"{switch}.lock"  # used with SQLite
             held = self.store.lock(f"switch:{switch}", file=flock_file)
-            if not await held.acquire(timeout=LOCK_WAIT):
+            if not await held.acquire(timeout=wait):
+                if wait <= 0:
+                    raise Busy(switch)
                 raise Unavailable(
                     f"switch {switch} is busy: another move held it for 5 minutes; nothing was changed"
                 )
             try:
-                yield
+                yield held
             finally:
                 held.release()
 
     @contextlib.asynccontextmanager
-    async def hold(self, switches: Iterable[str]) -> AsyncIterator[None]:
+    async def hold(self, switches: Iterable[str], *, wait: float = LOCK_WAIT) -> AsyncIterator[Held]:
         """Lock every switch (in name order: two moves never wait on each other in a circle) and open each
         driver's batch session, from a move's first read to its last read-back, so that what it read is still
-        true when it writes."""
+        true when it writes. ``wait`` 0: every switch free now, or Busy and none held."""
         names = sorted(set(switches))
-        async with contextlib.AsyncExitStack() as held:
-            for switch in names:
-                await held.enter_async_context(self.lock(switch))
+        async with contextlib.AsyncExitStack() as stack:
+            locks = [await stack.enter_async_context(self.lock(switch, wait=wait)) for switch in names]
             try:
                 for switch in names:
-                    await held.enter_async_context(self.driver(switch).batch())
+                    await stack.enter_async_context(self.driver(switch).batch())
             except SwitchError as exc:
                 raise unavailable(exc) from None
-            yield
+            yield Held(locks)
 
     # --- talking to switches -------------------------------------------------------------------------------
 
@@ -186,3 +203,27 @@ class SwitchPool:
             return await self.read_ports(switch, ports)
         except SwitchError as exc:
             raise unavailable(exc, f"cannot read switch {switch}: {exc.reason}", ports) from None
+
+
+def read_credentials(path: str, *, strict: bool = True) -> dict[str, Any]:
+    """The switch credentials file; ``strict``: refused when group or others may read it (as OpenSSH refuses a
+    private key), since it holds every switch's write community or password."""
+    import stat
+    import tomllib
+
+    where = os.path.expanduser(path)
+    try:
+        with open(where, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise KavlanError(f"the switch credentials file {path} is not a file")
+            if strict and mode & 0o077:
+                raise KavlanError(
+                    f"the switch credentials file {path} may be read by group or others (mode "
+                    f"{stat.S_IMODE(mode):04o}): chmod 600 it, or set strict_credentials = false"
+                )
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise KavlanError(f"cannot read the switch credentials file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise KavlanError(f"cannot read the switch credentials file {path}: {exc}") from None

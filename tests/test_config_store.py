@@ -32,7 +32,7 @@ def test_layers(tmp_path):
     ("text", "message"),
     [
         ("bogus = 1", "unknown setting 'bogus'"),
-        ("switch_concurrency = 'many'", "'switch_concurrency' must be int"),
+        ("switch_concurrency = 'many'", "'switch_concurrency' must be an integer"),
         ("admins = 3", "'admins' must be a list of names"),
         ("site = [", "cannot read the configuration"),
     ],
@@ -94,15 +94,16 @@ def test_a_later_step_runs_once_and_a_failed_one_changes_nothing(tmp_path, backe
         conn.execute(sa.text("CREATE TABLE half_done (id INTEGER PRIMARY KEY)"))
         raise RuntimeError("step 3 failed")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (2, add_notes)])
-    assert Store(url).schema_version() == 2 and ran == [2]
-    assert Store(url).schema_version() == 2 and ran == [2], "a database at the version runs no step"
-    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (3, broken)])
+    now = SCHEMA_VERSION
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (now + 1, add_notes)])
+    assert Store(url).schema_version() == now + 1 and ran == [2]
+    assert Store(url).schema_version() == now + 1 and ran == [2], "a database at the version runs no step"
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (now + 2, broken)])
     with pytest.raises(RuntimeError, match="step 3 failed"):
         Store(url)
-    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:2])
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[: now + 1])
     db = Store(url)
-    assert db.schema_version() == 2
+    assert db.schema_version() == now + 1
     assert "half_done" not in sa.inspect(db.engine).get_table_names(), "the failed step was rolled back"
     db.dispose()
 
@@ -143,8 +144,10 @@ def test_a_v1_sqlite_file_opens_as_it_is_and_migrates_on(tmp_path, monkeypatch):
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SQLITE)
     db = Store(f"sqlite:///{path}")
-    assert db.schema_version() == 1 == SCHEMA_VERSION
+    assert db.schema_version() == 2 == SCHEMA_VERSION, "v2 added the intent journal"
+    assert {"intents", "intent_ports"} <= set(sa.inspect(db.engine).get_table_names())
     with db.read() as tx:
+        assert tx.intents() == [] and not tx.has_intents()
         (j,) = tx.jobs(running=True)
         assert (j.id, j.user, j.types, j.nodes) == (1000, "alice", ("deploy",), ("suno-1",))
         assert j.vlans == (JobVlan("sophia", 4),) and tx.nic_vlans() == {("suno-1", "eth0"): 4}
@@ -158,9 +161,9 @@ def test_a_v1_sqlite_file_opens_as_it_is_and_migrates_on(tmp_path, monkeypatch):
     def index_audit(conn):
         conn.execute(sa.text("CREATE INDEX ix_audit_at ON audit (at)"))
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (2, index_audit)])
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (3, index_audit)])
     db = Store(f"sqlite:///{path}")
-    assert db.schema_version() == 2
+    assert db.schema_version() == 3
     assert "ix_audit_at" in {i["name"] for i in sa.inspect(db.engine).get_indexes("audit")}
     with db.read() as tx:
         assert [j.id for j in tx.jobs()] == [1000]
