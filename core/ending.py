@@ -109,7 +109,8 @@ class Endings:
                     tx.audit("kavlan", "job.end.failed", job=job.id, failed=failed)
         left = self._left(job)
         if left:
-            self._defer(intent, left, resumed)
+            if not svc._stop:  # a stopped command leaves it to the next one at once; a failure waits a while
+                self._defer(intent, left, resumed)
             return False
         await self._stop_dhcp(job)
         with svc.store.write() as tx:

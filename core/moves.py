@@ -154,7 +154,7 @@ async def _apply_batch(pool: SwitchPool, sp: SwitchPlan, vlan: int) -> tuple[Swi
 def _not_started(sp: SwitchPlan, why: str) -> SwitchOutcome:
     """A switch the move did not begin: its ports are as the move read them."""
     after = {m.change.port: PortState(m.change.old_tag if m.change.old_tag >= 0 else None) for m in sp.moves}
-    error = NotStarted(sp.switch, f"not started: {why}")
+    error = NotStarted(sp.switch, why)
     return SwitchOutcome(sp, after, error, SwitchTiming(sp.switch, len(sp.moves), 0.0, False, error.reason))
 
 
@@ -220,7 +220,7 @@ def verdicts(
     """Every moved NIC's outcome, in the plan's order, and the VLAN each port was read back in: what the store
     may record (a port that could not be read back is not recorded)."""
     errors = {o.switch: o.error for o in outcomes if o.error is not None}
-    cause = "; ".join(f"switch {e.switch} failed: {e.reason}" for e in errors.values())
+    cause = _cause(list(errors.values()))
     results: list[NodeResult] = []
     held: dict[NicKey, int] = {}
     for outcome in outcomes:
@@ -230,6 +230,17 @@ def verdicts(
                 held[move.ref.key] = read_back
             results.append(verdict(move, read_back, errors.get(outcome.switch), bool(errors), cause))
     return results, held
+
+
+def _cause(errors: Sequence[SwitchError]) -> str:
+    """Why a move failed, for the NICs whose own switch did not: each failed switch, and the switches a stop kept
+    from beginning."""
+    failed = [f"switch {e.switch} failed: {e.reason}" for e in errors if not isinstance(e, NotStarted)]
+    kept = [e for e in errors if isinstance(e, NotStarted)]
+    if kept:
+        names = ", ".join(e.switch for e in kept)
+        failed.append(f"{kept[0].reason} before switch{'es' if len(kept) > 1 else ''} {names} began")
+    return "; ".join(failed)
 
 
 def verdict(
@@ -248,7 +259,7 @@ def verdict(
         status = Outcome.FAILURE
         message = f"{reason}; rollback failed, the port stays in VLAN {vlan_label(read_back)}"
     elif isinstance(error, NotStarted):
-        status, message = Outcome.UNCHANGED, error.reason
+        status, message = Outcome.UNCHANGED, f"not moved: {error.reason} before its switch began"
     elif error is not None and (not error.ports or port in error.ports):
         # this port's own failure: the switch refused it, or did not make it (read-back)
         status, message = Outcome.FAILURE, f"{error.reason} (the port is in VLAN {vlan_label(read_back)})"

@@ -45,6 +45,8 @@ class Recovery:
             pending = tx.intents()
         now = svc.clock()
         for intent in sorted(pending, key=lambda i: (i.kind == END, i.id)):
+            if svc._stop:
+                return  # asked to stop: the next command settles the rest
             if intent.retry_at > now and not force:
                 continue
             if intent.kind == MOVE:

@@ -101,8 +101,9 @@ class KavlanService(Service):
     def interrupt(self, reason: str) -> bool:
         """Ask the moves of this service to stop at their next step (``reason``: ``SIGTERM``...): a move not begun
         changes nothing, one under way finishes or rolls back the switches it began, and every later move stops
-        before its first switch. Whether a move is under way (the caller then waits for its report)."""
-        self._stop = self._stop or reason
+        before its first switch (``reason`` "": moves go on as usual again). Whether a move is under way (the
+        caller then waits for its report)."""
+        self._stop = (self._stop or reason) if reason else ""
         return self._moving > 0
 
     async def watch(self, every: float, on_error: Callable[[Exception], None] | None = None) -> None:
@@ -387,6 +388,7 @@ class KavlanService(Service):
                 plan, f"not moved: stopped by {self._stop} before any switch was touched"
             )
             return
+        testpoints.reached("before-intent")
         intent = self.recorder.open(user, plan)
         testpoints.reached("after-intent")
         self._publish_start(user, plan)

@@ -7,7 +7,8 @@ Inert unless the environment variable ``KAVLAN_TEST_STOP_AT`` names a point; nev
 at exactly that step, or lets it go on. A signal sent meanwhile is handled as soon as it goes on, as one arriving
 while a switch answers would be.
 
-The points: ``after-intent`` (the intent written, no switch touched), ``after-apply:SWITCH`` (that switch applied
+The points: ``before-intent`` (the switches locked, read and planned; nothing written), ``after-intent`` (the
+intent written, no switch touched), ``after-apply:SWITCH`` (that switch applied
 its batch, not read back yet), ``after-readback:SWITCH``, ``before-record`` (every switch done, the store not
 written), ``end-claimed`` (a job's end written, none of its nodes put back yet).
 """

@@ -1,0 +1,150 @@
+"""Crash-safe state: a move (and a job's end) stopped at each of its steps by SIGKILL, SIGTERM or Ctrl-C twice, then
+the next command; the invariants are checked from outside the project's code (tests/crash_harness.py): nothing left
+unfinished, store and switches in agreement, no NIC in a VLAN no running job holds, no lock held, and the user told.
+
+Simulated switches (answering in 5 ms, one switch at a time, so that each step is a moment of its own) carry the
+whole matrix; real snmpd agents a representative part of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from crash_harness import (
+    EXIT_STATUS,
+    KILLS,
+    SMALL_CABLING,
+    check_invariants,
+    held_lock_files,
+    kavlan,
+    read_sqlite,
+    stopped_at,
+)
+from snmpd_fixture import RO_COMMUNITY, RW_COMMUNITY, Snmpd, running_snmpd
+
+from conftest import SUBNETS, run
+from kavlan_core.model import Job
+from kavlan_core.service import KavlanService
+
+ROUTED = "{\"type='kavlan'\"}/vlan=1"
+MOVE_STEPS = ("after-intent", "after-apply:sw1", "after-readback:sw2", "after-apply:sw3", "before-record")
+END_STEPS = ("end-claimed", "after-apply:sw2")
+SIGNAL_NAME = {"sigterm": "SIGTERM", "sigint-twice": "SIGINT"}
+
+
+@dataclass
+class Bed:
+    """A testbed, its database, a job of alice's (a routed VLAN and suno-1..6, on sw1..sw3), the environment of
+    the console scripts."""
+
+    svc: KavlanService
+    job: Job
+    env: dict[str, str]
+    data: Path
+
+    @property
+    def vlan(self) -> int:
+        return self.job.vlans[0].vlan
+
+    @property
+    def db(self) -> Path:
+        return self.data / "kavlan.db"
+
+    def names(self) -> list[str]:
+        return [f"{n}.sophia.grid5000.fr" for n in self.job.nodes]
+
+    def placed(self, seen_switches: dict[tuple[str, str], int | None]) -> set[int | None]:
+        """The VLANs the job's nodes are in on the switches."""
+        return {seen_switches[(n, "eth0")] for n in self.job.nodes}
+
+
+@pytest.fixture
+def bed(make_service, kenv, tmp_path) -> Bed:
+    slow = {sw: {"latency_ms": 5} for sw in ("sw1", "sw2", "sw3", "sw4")}
+    svc = make_service(options=slow, switch_concurrency=1)
+    job = run(svc.submit(ROUTED + ",{\"cluster='suno'\"}/nodes=6"))
+    assert job.nodes == tuple(f"suno-{i}" for i in range(1, 7))
+    env = {**kenv, "KAVLAN_INVENTORY": str(tmp_path / "testbed.toml"), "KAVLAN_SWITCH_CONCURRENCY": "1"}
+    return Bed(svc, job, env, Path(kenv["KAVLAN_DATA_DIR"]))
+
+
+@pytest.mark.parametrize("kill", KILLS)
+@pytest.mark.parametrize("step", MOVE_STEPS)
+def test_a_move_stopped_at_each_step(bed: Bed, step: str, kill: str, tmp_path: Path) -> None:
+    with stopped_at(step, bed.env, "kavlan", "-s", "-j", str(bed.job.id), where=tmp_path / "stop") as p:
+        done = p.kill(kill)
+    after = kavlan(bed.env, "kavlan", "-g", "-j", str(bed.job.id))
+    assert after.returncode == 0, after.stderr
+    seen = read_sqlite(bed.db, SMALL_CABLING)
+    check_invariants(seen, held_lock_files(bed.data))
+    placed = bed.placed(seen.switch_vlans)
+    assert placed in ({0}, {bed.vlan}), f"a move happens whole or not at all: {placed}"
+    label = str(bed.vlan) if placed == {bed.vlan} else "DEFAULT"
+    assert after.stdout == "".join(f"{n}: {label}\n" for n in bed.names())
+    if step == "before-record":
+        assert placed == {bed.vlan}, "every switch was done: the move stands"
+    if kill == "kill-9":
+        told_left(
+            after.stderr, f"move of 6 port(s) into VLAN {bed.vlan} by alice, job {bed.job.id}", placed, bed
+        )
+        assert [a for a, _ in seen.audit].count("intent.settled") == 1
+        if step in ("after-intent", "after-apply:sw1"):
+            assert placed == {0}, "a move half done by a dead process is rolled back"
+    else:
+        told_stopped(done, kill, placed, bed)
+        assert "unfinished" not in after.stderr, "a stopped move leaves nothing to settle"
+        if step == "after-intent":
+            assert placed == {0}, "stopped before any switch was touched"
+
+
+def told_left(stderr: str, what: str, placed: set[int | None], bed: Bed) -> None:
+    """The next command says what it found and what it did."""
+    outcome = "completed" if placed == {bed.vlan} else "rolled back"
+    assert f"kavlan: unfinished {what} (left by " in stderr and stderr.endswith(f"): {outcome}\n"), stderr
+
+
+def told_stopped(done, kill: str, placed: set[int | None], bed: Bed) -> None:
+    """The stopped command ended with its signal's status, said so, and reported every node not moved."""
+    name = SIGNAL_NAME[kill]
+    assert done.returncode == EXIT_STATUS[kill], done.stderr
+    assert done.stderr.endswith(f"kavlan: stopped by {name}\n"), done.stderr
+    if placed == {0}:  # it was under way when the signal came: it said so
+        assert f"kavlan: {name}: the move stops at its next step" in done.stderr
+        if kill == "sigint-twice":
+            assert "kavlan: SIGINT: still stopping the move" in done.stderr
+        assert [line.split(":")[0] for line in done.stdout.splitlines()] == bed.names(), done.stdout
+        assert all(": unchanged (" in line for line in done.stdout.splitlines())
+    else:  # done before the signal was handled, or finished after it: kavlan -s prints only the nodes not moved
+        assert done.stdout == ""
+
+
+@pytest.mark.parametrize("kill", KILLS)
+@pytest.mark.parametrize("step", END_STEPS)
+def test_a_jobs_end_stopped_at_each_step(bed: Bed, step: str, kill: str, tmp_path: Path) -> None:
+    """kavlan-oardel stopped after it claimed the end, or while it puts the nodes back: the end is resumed by the
+    next command until every node is in DEFAULT."""
+    assert run(bed.svc.set_vlan(list(bed.job.nodes), bed.vlan)).ok
+    with stopped_at(step, bed.env, "kavlan-oardel", str(bed.job.id), where=tmp_path / "stop") as p:
+        done = p.kill(kill)
+    if kill != "kill-9":
+        assert done.returncode == EXIT_STATUS[kill], done.stderr
+        assert done.stderr.endswith(f"kavlan-oardel: stopped by {SIGNAL_NAME[kill]}\n"), done.stderr
+    after = kavlan(bed.env, "kavlan", "-g", *(f"-m{n}" for n in bed.job.nodes))
+    assert after.returncode == 0, after.stderr
+    assert after.stdout == "".join(f"{n}: DEFAULT\n" for n in bed.names())
+    seen = read_sqlite(bed.db, SMALL_CABLING)
+    check_invariants(seen, held_lock_files(bed.data))
+    assert seen.jobs[bed.job.id] == "Terminated"
+    resumed = [a for a, _ in seen.audit].count("job.end.resumed")
+    assert resumed == after.stderr.count(f"kavlan: unfinished end of job {bed.job.id} (left by "), (
+        after.stderr
+    )
+    if kill == "kill-9":
+        assert resumed == 1 and after.stderr.endswith(": finished\n"), after.stderr
+    if kill == "kill-9" and step != "end-claimed":
+        assert "kavlan: unfinished move of 6 port(s) into VLAN DEFAULT by kavlan (left by " in after.stderr
