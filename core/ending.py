@@ -98,6 +98,7 @@ class Endings:
         """Put back what the job leaves outside DEFAULT, stop its VLANs' DHCP; close its end once nothing is left
         (else it waits for a later command). Whether it finished."""
         svc = self.service
+        await self._after_moves_into(job)
         back = self._to_put_back(job)
         if back:
             report = await svc._finish_even_if_cancelled(
@@ -124,6 +125,19 @@ class Endings:
                 )
             )
         return True
+
+    async def _after_moves_into(self, job: Job) -> None:
+        """Wait for the moves into the job's VLANs that are under way (they record, or find the job ended and put
+        their ports back), and settle those a dead process left: what to put back is read after them."""
+        svc = self.service
+        for _round in range(3):  # bounded: a new move into an ended job's VLAN is refused at its start
+            with svc.store.read() as tx:
+                moves = [i for i in tx.intents() if i.kind == MOVE and i.job == job.id]
+            if not moves:
+                return
+            for intent in moves:
+                await svc.switches.wait_for(intent.switches)
+                await svc.recovery.settle_move(intent)
 
     def _left(self, job: Job) -> str:
         """What still keeps the end open: NICs outside DEFAULT, or an unfinished move into one of its VLANs."""

@@ -50,11 +50,12 @@ class Recovery:
             if intent.retry_at > now and not force:
                 continue
             if intent.kind == MOVE:
-                await self._move(intent)
+                await self.settle_move(intent)
             elif intent.kind == END:
                 await svc.endings.resume(intent)
 
-    async def _move(self, intent: Intent) -> None:
+    async def settle_move(self, intent: Intent) -> None:
+        """Settle an unfinished move whose process is gone (nothing if it lives: it holds its switches)."""
         svc = self.service
         try:
             async with svc.switches.hold(intent.switches, wait=0):

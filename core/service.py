@@ -570,22 +570,40 @@ class KavlanService(Service):
         await self.recovery.run(force=True)
         found = await self.drift(site)
         report = MoveReport(vlan=-1, unreadable=list(found.unreadable))
-        with self.store.read() as tx:
-            held = tx.held_vlans()
-        by_vlan: dict[int, list[str]] = {}
-        for d in found.drifts:
-            node = self.inventory.nodes[d.node]
-            ref = NicRef(node, node.nic(d.nic) or node.primary_nic)
-            target = d.expected
-            if target != DEFAULT and (self._owner(node.site, target), target) not in held:
-                target = DEFAULT  # its job has ended: never back into its VLAN
-            by_vlan.setdefault(target, []).append(self.inventory.hostname(ref, DEFAULT))
+        by_vlan = self._to_repair(site or self.site, found)
         for vid, nodes in by_vlan.items():
             sub = await self._finish_even_if_cancelled(self._move(nodes, vid, user=user, rights=None))
             report.results.extend(sub.results)
             report.switches.extend(sub.switches)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _to_repair(self, site: str, found: DriftReport) -> dict[int, list[str]]:
+        """The NICs to move, by VLAN: each drifted port into the VLAN the store says, and each NIC the store
+        records in a VLAN no running job holds (a state this version never leaves) into DEFAULT; never into the
+        VLAN of an ended job. The switches that could not be read are left out."""
+        down = {u.switch for u in found.unreadable}
+        with self.store.read() as tx:
+            held = tx.held_vlans()
+            recorded = tx.nic_vlans()
+        targets: dict[tuple[str, str], int] = {(d.node, d.nic): d.expected for d in found.drifts}
+        drifted = set(targets)
+        for (node_name, nic), vid in recorded.items():
+            node = self.inventory.nodes.get(node_name)
+            if node is not None and node.site == site and vid != DEFAULT:
+                targets.setdefault((node_name, nic), vid)
+        by_vlan: dict[int, list[str]] = {}
+        for (node_name, nic_name), target in targets.items():
+            node = self.inventory.nodes[node_name]
+            ref = NicRef(node, node.nic(nic_name) or node.primary_nic)
+            if ref.nic.switch in down:
+                continue
+            if target != DEFAULT and (self._owner(node.site, target), target) not in held:
+                target = DEFAULT  # its job has ended: never back into its VLAN
+            elif (node_name, nic_name) not in drifted:
+                continue  # where the store says, and allowed: nothing to do
+            by_vlan.setdefault(target, []).append(self.inventory.hostname(ref, DEFAULT))
+        return by_vlan
 
     # --- users and holders -------------------------------------------------------------------------
 

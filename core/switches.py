@@ -171,6 +171,12 @@ class SwitchPool:
                 raise unavailable(exc) from None
             yield Held(locks)
 
+    async def wait_for(self, switches: Iterable[str]) -> None:
+        """Wait until no move holds any of ``switches`` (each lock taken and let go, in name order)."""
+        for switch in sorted(set(switches)):
+            async with self.lock(switch):
+                pass
+
     # --- talking to switches -------------------------------------------------------------------------------
 
     def bound(self) -> asyncio.Semaphore:

@@ -124,9 +124,9 @@ def stopped_at(point: str, env: Mapping[str, str], *args: str, where: Path) -> I
 # --- the state, read from outside ------------------------------------------------------------------------------
 
 
-def vlan_of_tag(tag: int | None) -> int | None:
+def vlan_of_tag(tag: int | None, default_tag: int = DEFAULT_TAG) -> int | None:
     """The small testbed's VLAN for a tag (None: no VLAN of the testbed)."""
-    if tag is None or tag == DEFAULT_TAG:
+    if tag is None or tag == default_tag:
         return 0
     return tag - TAG_BASE if TAG_BASE < tag <= TAG_BASE + 21 else None
 
@@ -147,19 +147,33 @@ class Seen:
     """(action, detail), oldest first."""
 
 
-def read_sqlite(db: Path, cabling: Mapping[tuple[str, str], tuple[str, str]]) -> Seen:
-    """``cabling``: (node, nic) -> (switch, port); the simulated switches' ports are in the ``sim_ports`` table."""
+SwitchVlans = Callable[[], dict[tuple[str, str], int | None]]
+"""Real switches read from outside: (node, nic) -> the VLAN its port is in."""
+
+
+def read_sqlite(
+    db: Path, cabling: Mapping[tuple[str, str], tuple[str, str]], switches: SwitchVlans | None = None
+) -> Seen:
+    """``cabling``: (node, nic) -> (switch, port); simulated switches' ports are in the ``sim_ports`` table, real
+    ones are read by ``switches``."""
     conn = sqlite3.connect(db, timeout=30)
     try:
-        return _seen(conn.execute, cabling)
+        return _seen(conn.execute, cabling, switches)
     finally:
         conn.close()
 
 
-def _seen(execute: Callable[..., Any], cabling: Mapping[tuple[str, str], tuple[str, str]]) -> Seen:
+def _seen(
+    execute: Callable[..., Any],
+    cabling: Mapping[tuple[str, str], tuple[str, str]],
+    switches: SwitchVlans | None,
+) -> Seen:
     sim = {(r[0], r[1]): r[2] for r in execute("SELECT switch, port, tag FROM sim_ports").fetchall()}
     nic_vlans = {(r[0], r[1]): r[2] for r in execute("SELECT node, nic, vlan FROM nic_vlans").fetchall()}
-    switch_vlans = {key: vlan_of_tag(sim.get(port, DEFAULT_TAG)) for key, port in cabling.items()}
+    if switches is not None:
+        switch_vlans = switches()
+    else:
+        switch_vlans = {key: vlan_of_tag(sim.get(port, DEFAULT_TAG)) for key, port in cabling.items()}
     held = execute(
         "SELECT v.site, v.vlan FROM job_vlans v JOIN jobs j ON j.id = v.job_id WHERE j.state = 'Running'"
     ).fetchall()
@@ -177,7 +191,7 @@ def read_postgresql(url: str, cabling: Mapping[tuple[str, str], tuple[str, str]]
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        return _seen(conn.execute, cabling)
+        return _seen(conn.execute, cabling, None)
 
 
 def advisory_locks(url: str) -> int:

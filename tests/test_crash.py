@@ -9,7 +9,9 @@ whole matrix; real snmpd agents a representative part of it.
 from __future__ import annotations
 
 import contextlib
-import signal
+import sqlite3
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +26,12 @@ from crash_harness import (
     kavlan,
     read_sqlite,
     stopped_at,
+    vlan_of_tag,
 )
-from snmpd_fixture import RO_COMMUNITY, RW_COMMUNITY, Snmpd, running_snmpd
+from snmpd_fixture import RW_COMMUNITY, Snmpd, running_snmpd
 
 from conftest import SUBNETS, run
+from kavlan_core import config
 from kavlan_core.model import Job
 from kavlan_core.service import KavlanService
 
@@ -148,3 +152,166 @@ def test_a_jobs_end_stopped_at_each_step(bed: Bed, step: str, kill: str, tmp_pat
         assert resumed == 1 and after.stderr.endswith(": finished\n"), after.stderr
     if kill == "kill-9" and step != "end-claimed":
         assert "kavlan: unfinished move of 6 port(s) into VLAN DEFAULT by kavlan (left by " in after.stderr
+
+
+# --- on real snmpd agents ---------------------------------------------------------------------------------------
+
+PVID = "1.3.6.1.2.1.17.7.1.4.5.1.1"
+
+
+@pytest.fixture(scope="module")
+def agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Snmpd]]:
+    """Three snmpd switches (8 ports each), for the module."""
+    with contextlib.ExitStack() as stack:
+        workdir = tmp_path_factory.mktemp("crash-snmpd")
+        yield [stack.enter_context(running_snmpd(workdir / f"sw{i}", ports=8)) for i in (1, 2, 3)]
+
+
+@pytest.fixture
+def snmp_bed(agents: list[Snmpd], kenv, tmp_path: Path) -> Iterator[Bed]:
+    """suno-1..6 on ports 1-2 of the snmpd switches sw1..sw3 (VLAN 1 is DEFAULT); a job of alice's holding them."""
+    for a in agents:
+        a.reset()
+    switches = "\n".join(
+        f'[[site.switch]]\nname = "sw{i}"\ndriver = "snmp_qbridge"\naddress = "{a.address}"\n'
+        f'credentials = "crash"\noptions = {{ timeout = 1, retries = 1 }}\n'
+        for i, a in enumerate(agents, start=1)
+    )
+    cabling = "\n".join(
+        f'[[site.cluster.cabling]]\nnodes = "{2 * i - 1}-{2 * i}"\nswitch = "sw{i}"\nport = "ge-0/0/{{k}}"\n'
+        "port_offset = -1\n"
+        for i in (1, 2, 3)
+    )
+    inv = tmp_path / "snmp.toml"
+    inv.write_text(
+        f'[[site]]\nname = "sophia"\nglobal_vlan = 18\ndefault_subnet = "10.64.0.0/18"\n'
+        f'global_subnet = "10.76.0.0/18"\ndefault_tag = 1\n{SUBNETS}\n{switches}\n'
+        f'[[site.cluster]]\nname = "suno"\nnodes = 6\n{cabling}'
+    )
+    creds = tmp_path / "credentials.toml"
+    creds.write_text(
+        f'[crash]\nversion = "2c"\ncommunity = "{RW_COMMUNITY}"\nwrite_community = "{RW_COMMUNITY}"\n'
+    )
+    creds.chmod(0o600)
+    env = {
+        **kenv,
+        "KAVLAN_INVENTORY": str(inv),
+        "KAVLAN_CREDENTIALS": str(creds),
+        "KAVLAN_SWITCH_CONCURRENCY": "1",
+    }
+    svc = KavlanService(config.load(env=env))
+    try:
+        job = run(svc.submit(ROUTED + ",nodes=6"))
+        yield Bed(svc, job, env, Path(kenv["KAVLAN_DATA_DIR"]))
+    finally:
+        run(svc.close())
+
+
+def snmp_switches(agents: list[Snmpd]) -> dict[tuple[str, str], int | None]:
+    """Each node's VLAN as its switch's PVID says, asked with net-snmp's snmpget."""
+    out: dict[tuple[str, str], int | None] = {}
+    for i, agent in enumerate(agents, start=1):
+        pvids = agent.snmpget(f"{PVID}.1", f"{PVID}.2")
+        for k, pvid in enumerate(pvids):
+            out[(f"suno-{2 * i - 1 + k}", "eth0")] = vlan_of_tag(int(pvid), default_tag=1)
+    return out
+
+
+SNMP_CABLING = {(f"suno-{n}", "eth0"): (f"sw{(n + 1) // 2}", f"ge-0/0/{1 - n % 2}") for n in range(1, 7)}
+
+
+@pytest.mark.parametrize(
+    ("step", "kill"),
+    [
+        ("after-intent", "sigint-twice"),
+        ("after-apply:sw1", "kill-9"),
+        ("after-readback:sw2", "kill-9"),
+        ("before-record", "sigterm"),
+    ],
+)
+def test_a_move_on_snmp_switches_stopped(snmp_bed: Bed, agents: list[Snmpd], step: str, kill: str, tmp_path):
+    bed = snmp_bed
+    with stopped_at(step, bed.env, "kavlan", "-s", "-j", str(bed.job.id), where=tmp_path / "stop") as p:
+        done = p.kill(kill)
+    after = kavlan(bed.env, "kavlan", "-g", "-j", str(bed.job.id))
+    assert after.returncode == 0, after.stderr
+    seen = read_sqlite(bed.db, SNMP_CABLING, lambda: snmp_switches(agents))
+    check_invariants(seen, held_lock_files(bed.data))
+    placed = bed.placed(seen.switch_vlans)
+    assert placed in ({0}, {bed.vlan}), placed
+    if kill == "kill-9":
+        told_left(
+            after.stderr, f"move of 6 port(s) into VLAN {bed.vlan} by alice, job {bed.job.id}", placed, bed
+        )
+    else:
+        told_stopped(done, kill, placed, bed)
+    if step in ("after-intent", "after-apply:sw1", "after-readback:sw2"):
+        assert placed == {0}
+    else:
+        assert placed == {bed.vlan}
+
+
+def test_a_jobs_end_on_snmp_switches_killed_while_it_puts_nodes_back(
+    snmp_bed: Bed, agents: list[Snmpd], tmp_path: Path
+) -> None:
+    bed = snmp_bed
+    assert run(bed.svc.set_vlan(list(bed.job.nodes), bed.vlan)).ok
+    with stopped_at(
+        "after-apply:sw2", bed.env, "kavlan-oardel", str(bed.job.id), where=tmp_path / "stop"
+    ) as p:
+        p.kill("kill-9")
+    after = kavlan(bed.env, "kavlan", "-g", *(f"-m{n}" for n in bed.job.nodes))
+    assert after.stdout == "".join(f"{n}: DEFAULT\n" for n in bed.names()), after.stderr
+    seen = read_sqlite(bed.db, SNMP_CABLING, lambda: snmp_switches(agents))
+    check_invariants(seen, held_lock_files(bed.data))
+    assert bed.placed(seen.switch_vlans) == {0}
+    assert f"unfinished end of job {bed.job.id}" in after.stderr and after.stderr.endswith(": finished\n")
+
+
+# --- a job's end racing a move, in two processes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", ("after-intent", "after-apply:sw2", "before-record"))
+def test_the_walltime_ends_during_a_move_and_another_process_ends_the_job(
+    bed: Bed, step: str, tmp_path: Path
+):
+    """kavlan -s stopped at a step of its move; the job's walltime passes; kavlan-oarstat (another process) ends the
+    job and waits for the move's switches; the move goes on, finds its job ended, puts its ports back and says so."""
+    with stopped_at(step, bed.env, "kavlan", "-s", "-j", str(bed.job.id), where=tmp_path / "stop") as mover:
+        mover.wait_reached()
+        with contextlib.closing(sqlite3.connect(bed.db)) as db, db:  # the walltime passes, as the clock would
+            db.execute("UPDATE jobs SET started = started - walltime - 1 WHERE id = ?", (bed.job.id,))
+        ender = subprocess.Popen(
+            ["kavlan-oarstat"], env=bed.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            wait_until(lambda: job_state(bed.db, bed.job.id) == "Terminated")  # the end is claimed
+            mover.go_on()
+            moved = mover.proc.communicate(timeout=60)
+            ended = ender.communicate(timeout=60)
+        finally:
+            if ender.poll() is None:
+                ender.kill()
+    assert mover.proc.returncode == 1 and ender.returncode == 0, (moved, ended)
+    why = f"job {bed.job.id}, which held VLAN {bed.vlan}, ended during the move"
+    if step == "after-intent":  # its switches were read before the end: it went on, then put them back
+        assert all(
+            f": failure ({why}; put back: the port is in VLAN DEFAULT)" in line
+            for line in moved[1].splitlines()
+        )
+    assert len(moved[1].splitlines()) == 6, moved
+    seen = read_sqlite(bed.db, SMALL_CABLING)
+    check_invariants(seen, held_lock_files(bed.data))
+    assert bed.placed(seen.switch_vlans) == {0} and seen.jobs[bed.job.id] == "Terminated"
+
+
+def job_state(db: Path, job_id: int) -> str:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return str(conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
+
+
+def wait_until(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
