@@ -155,8 +155,16 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         return _typed(kind, value)
     except (ValueError, TypeError):
         raise ConfigError(
-            f"{where}: setting '{name}' must be {_KIND_WORDS.get(str(kind), kind)}, not {value!r}"
+            f"{where}: setting '{name}' must be {_KIND_WORDS.get(str(kind), kind)}, not {_shown(value)}"
         ) from None
+
+
+def _shown(value: Any) -> str:
+    """A value as the file wrote it (``true``, not Python's ``True``)."""
+    try:
+        return tomlw.value(value)
+    except TypeError:
+        return repr(value)
 
 
 def _typed(kind: Any, value: Any) -> Any:

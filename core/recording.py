@@ -90,11 +90,13 @@ class Recorder:
                 if not why:
                     tx.set_nic_vlans({**there, **at}, svc.clock())
                     tx.close_intent(intent.id)
-                    report.results += results
-                    tx.audit(intent.user, "vlan.set", vlan=report.vlan, **_summary(report))
-                    return
+                    done = MoveReport(report.vlan, report.results + results)
+                    tx.audit(intent.user, "vlan.set", vlan=report.vlan, **_summary(done))
         except StoreError as fault:
-            why = f"{fault}; the move could not be recorded"
+            why = f"the move could not be recorded: {fault}"
+        if not why:
+            report.results += results
+            return
         await self._withdraw(intent, outcomes, why, report)
 
     async def _withdraw(

@@ -301,6 +301,8 @@ class Store:
         reason = _reason(exc)
         if not self._opened and not self.is_sqlite:
             return StoreError(f"cannot open the database {self.url}: {reason}")
+        if self.path is not None:  # SQLite's words ("unable to open", "disk I/O error") do not say why: look
+            reason = _why_sqlite(self.path, reason)
         return DatabaseFault(fault_sentence(self.where, reason, sqlite=self.is_sqlite, opened=self._opened))
 
     def _check_file(self) -> None:
@@ -365,6 +367,21 @@ def fault_sentence(where: str, reason: str, *, sqlite: bool, opened: bool = True
     if sqlite or not opened:
         return f"cannot use the database {where}: {reason}"
     return f"lost the connection to the database {where} ({reason}): run the command again once it answers"
+
+
+def _why_sqlite(path: Path, reason: str) -> str:
+    """SQLite's reason, with what the file system says when SQLite's words do not: full, or read-only."""
+    try:
+        fs = os.statvfs(path.parent)
+    except OSError:
+        return reason
+    if fs.f_flag & os.ST_RDONLY:
+        return f"{reason}: the file system is read-only"
+    if fs.f_bavail == 0:
+        return f"{reason}: no space left on the device"
+    if not os.access(path.parent, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
+        return f"{reason}: the file or its directory is read-only for this user"
+    return reason
 
 
 def _sqlite_file(parsed: sa.URL) -> Path | None:

@@ -26,7 +26,7 @@ from .drivers.base import (
 )
 from .errors import KavlanError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
-from .store import NamedLock, Store
+from .store import NamedLock, Store, StoreError
 
 T = TypeVar("T")
 
@@ -67,18 +67,25 @@ class Held:
 
 
 class StorePorts:
-    """The simulated switches' ports, kept in the store: every process (CLI, TUI, API server) sees one testbed."""
+    """The simulated switches' ports, kept in the store: every process (CLI, TUI, API server) sees one testbed. A
+    database that fails makes them a switch that fails (its reason the database's sentence)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def read(self, switch: str, ports: Sequence[str]) -> dict[str, int]:
-        with self.store.read() as tx:
-            return tx.sim_read(switch, ports)
+        try:
+            with self.store.read() as tx:
+                return tx.sim_read(switch, ports)
+        except StoreError as exc:
+            raise SwitchError(switch, f"its ports are kept in the database, which failed: {exc}") from None
 
     def write(self, switch: str, tags: Mapping[str, int]) -> None:
-        with self.store.write() as tx:
-            tx.sim_write(switch, dict(tags))
+        try:
+            with self.store.write() as tx:
+                tx.sim_write(switch, dict(tags))
+        except StoreError as exc:
+            raise SwitchError(switch, f"its ports are kept in the database, which failed: {exc}") from None
 
 
 class SwitchPool:

@@ -9,6 +9,7 @@ whole matrix; real snmpd agents a representative part of it.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sqlite3
 import subprocess
 import time
@@ -315,3 +316,36 @@ def wait_until(condition, timeout: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_a_move_that_does_not_stop_in_time_leaves_its_intent_and_says_so(make_service, kenv, tmp_path: Path):
+    """SIGTERM while a switch hangs (its batch stalls 10 s), with stop_deadline at 0.5 s: the command exits at the
+    deadline saying so, the intent stays; the next command puts back the port the switch had already changed."""
+    stall = {"sw1": {"timeout_ports": ["Gi1/0/2"], "timeout_s": 10}}
+    svc = make_service(options=stall, switch_retries=0)
+    job = run(svc.submit(ROUTED + ",nodes=2"))
+    env = {
+        **kenv,
+        "KAVLAN_INVENTORY": str(tmp_path / "testbed.toml"),
+        "KAVLAN_STOP_DEADLINE": "0.5",
+        "KAVLAN_SWITCH_RETRIES": "0",
+    }
+    with stopped_at("after-intent", env, "kavlan", "-s", "-j", str(job.id), where=tmp_path / "stop") as p:
+        p.wait_reached()
+        p.signal(signal.SIGTERM)
+        p.go_on()
+        out, err = p.proc.communicate(timeout=60)
+    assert p.proc.returncode == 143 and out == "", err
+    assert err.endswith(
+        "kavlan: the move did not stop within 0.5 s: exiting now; its intent stays in the database, and the next "
+        "kavlan command completes or rolls it back\n"
+    ), err
+    data = Path(kenv["KAVLAN_DATA_DIR"])
+    seen = read_sqlite(data / "kavlan.db", SMALL_CABLING)
+    assert [i[1:3] for i in seen.intents] == [("move", job.id)], "the intent stays for the next command"
+    assert seen.switch_vlans[("suno-1", "eth0")] == job.vlans[0].vlan and seen.nic_vlans == {}
+    make_service(options={})  # the switch answers again
+    after = kavlan(env, "kavlan", "-g", "-j", str(job.id))
+    assert after.stdout == "suno-1.sophia.grid5000.fr: DEFAULT\nsuno-2.sophia.grid5000.fr: DEFAULT\n"
+    assert "move of 2 port(s) into VLAN" in after.stderr and after.stderr.endswith(": rolled back\n")
+    check_invariants(read_sqlite(data / "kavlan.db", SMALL_CABLING), held_lock_files(data))
