@@ -5,6 +5,7 @@ one sentence naming it and what to do."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -575,6 +576,10 @@ class _AdvisoryLock(NamedLock):
             raise StoreError(
                 f"lost the lock {self.name!r}: its connection to the database broke ({_reason(exc)})"
             ) from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"lost the lock {self.name!r}: its connection to the database broke ({exc})"
+            ) from None
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
@@ -584,10 +589,12 @@ class _AdvisoryLock(NamedLock):
             if self._held:
                 self._held = False
                 conn.execute(_PG_UNLOCK)
-        except sa.exc.DBAPIError:
-            conn.invalidate()  # the server ends the session, and the lock with it
+        except sa.exc.SQLAlchemyError:  # the connection failed (or had): drop it
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.invalidate()  # the server ends the session, and the lock with it
         finally:
-            conn.close()
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.close()
 
 
 def _check_job_lengths(row: dict[str, Any]) -> None:

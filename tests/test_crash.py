@@ -22,9 +22,11 @@ from crash_harness import (
     EXIT_STATUS,
     KILLS,
     SMALL_CABLING,
+    advisory_locks,
     check_invariants,
     held_lock_files,
     kavlan,
+    read_postgresql,
     read_sqlite,
     stopped_at,
     vlan_of_tag,
@@ -349,3 +351,45 @@ def test_a_move_that_does_not_stop_in_time_leaves_its_intent_and_says_so(make_se
     assert after.stdout == "suno-1.sophia.grid5000.fr: DEFAULT\nsuno-2.sophia.grid5000.fr: DEFAULT\n"
     assert "move of 2 port(s) into VLAN" in after.stderr and after.stderr.endswith(": rolled back\n")
     check_invariants(read_sqlite(data / "kavlan.db", SMALL_CABLING), held_lock_files(data))
+
+
+# --- PostgreSQL restarted, or gone, in the middle of a move --------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ("restarted", "down until the move ended"))
+def test_postgresql_lost_in_the_middle_of_a_move(
+    make_service, kenv, pg_server, pg_url, fault: str, tmp_path: Path
+):
+    """The server goes away after two switches changed: restarted (the move's connections and its switches' locks
+    end with it), or down until the move gave up. The move never reports what it cannot vouch for; the next
+    command, the server back, settles its intent."""
+    slow = {sw: {"latency_ms": 5} for sw in ("sw1", "sw2", "sw3", "sw4")}
+    svc = make_service(options=slow, switch_concurrency=1, database=pg_url)
+    job = run(svc.submit(ROUTED + ",{\"cluster='suno'\"}/nodes=6"))
+    run(svc.close())
+    env = {
+        **kenv,
+        "KAVLAN_INVENTORY": str(tmp_path / "testbed.toml"),
+        "KAVLAN_DATABASE": pg_url,
+        "KAVLAN_SWITCH_CONCURRENCY": "1",
+    }
+    try:
+        with stopped_at(
+            "after-apply:sw2", env, "kavlan", "-s", "-j", str(job.id), where=tmp_path / "stop"
+        ) as p:
+            p.wait_reached()
+            pg_server.restart() if fault == "restarted" else pg_server.stop()
+            p.go_on()
+            out, err = p.proc.communicate(timeout=120)
+    finally:
+        pg_server.start()
+    assert p.proc.returncode == 1 and "Traceback" not in err, err
+    assert sorted(line.split(":")[0] for line in err.splitlines()) == [
+        f"{n}.sophia.grid5000.fr" for n in job.nodes
+    ]
+    after = kavlan(env, "kavlan", "-g", "-j", str(job.id))
+    assert after.returncode == 0, after.stderr
+    assert f"kavlan: unfinished move of 6 port(s) into VLAN {job.vlans[0].vlan} by alice" in after.stderr
+    seen = read_postgresql(pg_url, SMALL_CABLING)
+    check_invariants(seen, advisory_locks(pg_url))
+    assert {seen.switch_vlans[(n, "eth0")] for n in job.nodes} in ({0}, {job.vlans[0].vlan})
