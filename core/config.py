@@ -147,11 +147,14 @@ _KIND_WORDS = {
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
-def _coerce(name: str, value: Any, where: str) -> Any:
+def _coerce(name: str, value: Any, where: str, *, typed: bool = False) -> Any:
     """A setting's value checked against its type. Text (the environment, the command line) is parsed; a value
-    the TOML file typed is taken only with the right type: ``switch_retries = 2.5`` is refused, not rounded."""
+    the TOML file typed (``typed``) is taken only with the right type: ``switch_retries = 2.5`` is refused, not
+    rounded, and ``strict_credentials = "no"`` is no boolean."""
     kind = {f.name: f.type for f in fields(Settings)}[name]
     try:
+        if typed and isinstance(value, str) and kind in ("int", "float", "bool"):
+            raise ValueError
         return _typed(kind, value)
     except (ValueError, TypeError):
         raise ConfigError(
@@ -239,7 +242,7 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         for key, value in doc.items():
             if key not in known:
                 raise ConfigError(f"{path}: unknown setting '{key}' (known: {', '.join(sorted(known))})")
-            values[key] = _coerce(key, value, str(path))
+            values[key] = _coerce(key, value, str(path), typed=True)
         source = str(path)
     for name, var in _ENV.items():
         if env.get(var):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -197,6 +198,14 @@ def _req(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def _opt_int(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    """An optional integer: refused, not coerced, when the file gives it another type (``cores = "2"``)."""
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InventoryError(f"{where}: '{key}' must be an integer, not {value!r}")
+    return value
+
+
 def _net(text: Any, where: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(str(text))
@@ -238,12 +247,59 @@ def parse(text: str, source: str = "<string>") -> Inventory:
     site_tables = doc.get("site", [])
     if not isinstance(site_tables, list) or not site_tables:
         raise InventoryError(f"{source}: no [[site]] defined")
-    testbed = _Testbed(source, doc.get("domain", "grid5000.fr"))
+    testbed = _Testbed(source, doc.get("domain", "grid5000.fr"), _Lines(text, source))
     for site_i, table in enumerate(site_tables):
         _read_site(testbed, site_i, table)
+    _check_subnets_apart(testbed)
     _share_global_vlans(testbed)
     _check_hosts_fit(testbed)
     return testbed.inventory()
+
+
+class _Lines:
+    """Where things are in the description's text, for the errors that name a line (tomllib keeps no positions)."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.lines = text.splitlines()
+        self.source = source
+        self.sites = [i for i, line in enumerate(self.lines) if re.match(r"^\s*\[\[\s*site\s*\]\]", line)]
+
+    def at(self, site_i: int, name: str = "") -> _SiteLines:
+        """The lines of the ``site_i``-th [[site]] (from its header to the next one)."""
+        start = self.sites[site_i] if site_i < len(self.sites) else 0
+        end = self.sites[site_i + 1] if site_i + 1 < len(self.sites) else len(self.lines)
+        return _SiteLines(self, start, end, name)
+
+    def all(self, pattern: str, start: int = 0, end: int | None = None) -> list[int]:
+        """The numbers (from 1) of the lines matching ``pattern``."""
+        stop = len(self.lines) if end is None else end
+        rx = re.compile(pattern)
+        return [i + 1 for i in range(start, stop) if rx.search(self.lines[i])]
+
+    def where(self, line: int | None, fallback: str, site: str = "") -> str:
+        if line is None:
+            return fallback
+        return f"{self.source}, line {line}" + (f" (site {site})" if site else "")
+
+
+@dataclass(frozen=True)
+class _SiteLines:
+    text: _Lines
+    start: int
+    end: int
+    site: str
+
+    def find(self, pattern: str) -> int | None:
+        found = self.text.all(pattern, self.start, self.end)
+        return found[0] if found else None
+
+    def where(self, line: int | None, fallback: str) -> str:
+        return self.text.where(line, fallback, self.site)
+
+
+def _named(name: str) -> str:
+    """The pattern of a ``name = "NAME"`` line."""
+    return rf"""^\s*name\s*=\s*["']{re.escape(name)}["']"""
 
 
 @dataclass
@@ -252,6 +308,7 @@ class _Testbed:
 
     source: str
     domain: str
+    lines: _Lines
     sites: list[Site] = field(default_factory=list)
     clusters: list[Cluster] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
@@ -309,15 +366,23 @@ def _read_site(testbed: _Testbed, site_i: int, table: Mapping[str, Any]) -> None
     where = f"{testbed.source}: site {name}"
     global_vlan = _global_vlan(table, name, testbed.global_owners, where)
     default_subnet = _net(_req(table, "default_subnet", str, where), where)
-    default_tag = int(table.get("default_tag", 100))
-    tag_base = int(table.get("tag_base", 700))
+    default_tag = _opt_int(table, "default_tag", 100, where)
+    tag_base = _opt_int(table, "tag_base", 700, where)
     testbed.subnets.update(_subnets(table, name, global_vlan, default_subnet, where))
-    testbed.tags.update(_tags(table, name, default_tag, tag_base))
+    lines = testbed.lines.at(site_i, name)
+    testbed.tags.update(_tags(table, name, default_tag, tag_base, lines, where))
     testbed.dhcp_servers[name] = _dhcp_server(table, where)
     testbed.dhcp.update(_dhcp_placements(table, name, where))
     testbed.gateways.update(_gateways(table, name, where))
     switches = _switches(table, name, where)
-    testbed.switches.extend(switches)
+    for sw in switches:
+        if sw.name in {s.name for s in testbed.switches}:
+            line = testbed.lines.all(_named(sw.name))
+            raise InventoryError(
+                f"{testbed.lines.where(line[1] if len(line) > 1 else None, where, name)}: switch {sw.name} is "
+                "defined twice"
+            )
+        testbed.switches.append(sw)
     known_switches = frozenset(s.name for s in switches)
     clusters = [
         _read_cluster(testbed, cluster, _ClusterPlace(name, site_i, "", cluster_i, 1, known_switches, where))
@@ -369,12 +434,32 @@ def _subnets(
     return out
 
 
-def _tags(table: Mapping[str, Any], site: str, default_tag: int, tag_base: int) -> dict[tuple[str, int], int]:
-    """The 802.1Q tag of every VLAN on the site's switches: ``tag_base`` + id unless [site.tags] says."""
-    overrides = {int(k): int(v) for k, v in table.get("tags", {}).items()}
+def _tags(
+    table: Mapping[str, Any], site: str, default_tag: int, tag_base: int, lines: _SiteLines, where: str
+) -> dict[tuple[str, int], int]:
+    """The 802.1Q tag of every VLAN on the site's switches: ``tag_base`` + id unless [site.tags] says; two VLANs
+    never share a tag (nor any the DEFAULT one)."""
+    overrides: dict[int, int] = {}
+    for key, value in table.get("tags", {}).items():
+        if not str(key).isdigit() or isinstance(value, bool) or not isinstance(value, int):
+            raise InventoryError(
+                f"{where}: [site.tags] maps VLAN ids to integer tags, not {key!r} = {value!r}"
+            )
+        overrides[int(key)] = value
     out = {(site, DEFAULT): overrides.get(DEFAULT, default_tag)}
+    owner: dict[int, int] = {out[(site, DEFAULT)]: DEFAULT}
     for vid in [*range(1, 10), *GLOBAL_IDS]:
-        out[(site, vid)] = overrides.get(vid, tag_base + vid)
+        tag = overrides.get(vid, tag_base + vid)
+        if tag in owner:
+            other = "DEFAULT" if owner[tag] == DEFAULT else f"VLAN {owner[tag]}"
+            line = lines.find(rf"""^\s*["']?{vid}["']?\s*=\s*{tag}\b""") or lines.find(
+                r"^\s*(tag_base|default_tag)\s*="
+            )
+            raise InventoryError(
+                f"{lines.where(line, where)}: VLAN {vid} would have tag {tag}, already {other}'s"
+            )
+        owner[tag] = vid
+        out[(site, vid)] = tag
     return out
 
 
@@ -443,12 +528,14 @@ def _read_cluster(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPl
     where = f"{place.where}, cluster {name}"
     if "-" in name or not name.isalnum() or not name.islower():
         raise InventoryError(f"{where}: cluster names are lower-case letters and digits")
-    place = replace(place, cluster=name, cores=int(table.get("cores", 1)), where=where)
+    place = replace(place, cluster=name, cores=_opt_int(table, "cores", 1, where), where=where)
     built = _cabled_nodes(testbed, table, place) if "nodes" in table else []
     built += [_listed_node(testbed, node, place) for node in table.get("node", [])]
     for node in built:
         if node.name in testbed.node_names:
-            raise InventoryError(f"{where}: node {node.name} is defined twice")
+            raise InventoryError(
+                f"{_second(testbed, (node.name, name), where)}: node {node.name} is defined twice"
+            )
         testbed.node_names.add(node.name)
     testbed.nodes.extend(built)
     cluster = Cluster(name, place.site, tuple(n.name for n in built))
@@ -499,7 +586,7 @@ def _cable(
     if switch not in place.switches:
         raise InventoryError(f"{where}: cabling names unknown switch {switch!r}")
     template = _req(cabling, "port", str, where)
-    offset = int(cabling.get("port_offset", 0))
+    offset = _opt_int(cabling, "port_offset", 0, where)
     for k, n in enumerate(_ranges(_req(cabling, "nodes", str, where), where), start=1):
         if n not in cabled:
             raise InventoryError(f"{where}: cabling names node {n}, the cluster has {len(cabled)}")
@@ -534,12 +621,54 @@ def _listed_node(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPla
         )
     if not nics:
         raise InventoryError(f"{where}: no [[...nic]]")
-    host = int(table.get("host", testbed.next_host()))
-    cores = int(table.get("cores", place.cores))
+    auto = testbed.next_host()  # counted for every listed node, given or not: the numbering stays as it was
+    host = _opt_int(table, "host", auto, where)
+    cores = _opt_int(table, "cores", place.cores, where)
     return Node(name, place.site, place.cluster, cores, tuple(nics), host)
 
 
 # --- the whole testbed ----------------------------------------------------------------------------------------
+
+
+def _second(testbed: _Testbed, names: Sequence[str], where: str) -> str:
+    """Where something defined twice is defined the second time: the second line naming it (a listed node, or
+    else its cluster)."""
+    for name in names:
+        found = testbed.lines.all(_named(name))
+        if len(found) > 1 or found and name == names[0]:
+            return testbed.lines.where(found[-1], where)
+    return where
+
+
+def _check_subnets_apart(testbed: _Testbed) -> None:
+    """No two VLANs' subnets overlap: each site's DEFAULT, local, routed and own global VLAN, across every site."""
+    seen: list[tuple[ipaddress.IPv4Network, str, int]] = []
+    for site_i, site in enumerate(testbed.sites):
+        lines = testbed.lines.at(site_i, site.name)
+        for vid in [DEFAULT, *range(1, 10), site.global_vlan]:
+            net = testbed.subnets[(site.name, vid)]
+            for other, other_site, other_vid in seen:
+                if net.overlaps(other):
+                    line = lines.find(_subnet_line(vid, site.global_vlan))
+                    fallback = f"{testbed.source}: site {site.name}"
+                    raise InventoryError(
+                        f"{lines.where(line, fallback)}: {_vlan_words(vid)}'s subnet {net} overlaps "
+                        f"{_vlan_words(other_vid)}'s {other} (site {other_site})"
+                    )
+            seen.append((net, site.name, vid))
+
+
+def _subnet_line(vid: int, global_vlan: int) -> str:
+    """The pattern of the line giving VLAN ``vid``'s subnet in its site's table."""
+    if vid == DEFAULT:
+        return r"^\s*default_subnet\s*="
+    if vid == global_vlan:
+        return r"^\s*global_subnet\s*="
+    return rf"""^\s*["']?{vid}["']?\s*=\s*["']"""
+
+
+def _vlan_words(vid: int) -> str:
+    return "DEFAULT" if vid == DEFAULT else f"VLAN {vid}"
 
 
 def _share_global_vlans(testbed: _Testbed) -> None:

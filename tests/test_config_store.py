@@ -33,6 +33,11 @@ def test_layers(tmp_path):
     [
         ("bogus = 1", "unknown setting 'bogus'"),
         ("switch_concurrency = 'many'", "'switch_concurrency' must be an integer"),
+        ("switch_retries = 2.5", "setting 'switch_retries' must be an integer, not 2.5"),
+        ("switch_retries = 2.0", "setting 'switch_retries' must be an integer, not 2.0"),
+        ("retry_backoff = true", "setting 'retry_backoff' must be a number, not true"),
+        ("strict_credentials = 'no'", "setting 'strict_credentials' must be true or false, not \"no\""),
+        ("poll_interval = nan", "setting 'poll_interval' must be a number, not nan"),
         ("admins = 3", "'admins' must be a list of names"),
         ("site = [", "cannot read the configuration"),
     ],
@@ -42,6 +47,48 @@ def test_bad_config_is_one_sentence(tmp_path, text, message):
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=message):
         config.load({"KAVLAN_CONFIG": str(cfg)})
+
+
+def test_numbers_take_their_type_from_the_file_and_text_from_the_environment(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("retry_backoff = 1\nstrict_credentials = false\n")
+    s = config.load({"KAVLAN_CONFIG": str(cfg), "KAVLAN_SWITCH_RETRIES": "3", "KAVLAN_STOP_DEADLINE": "2.5"})
+    assert (s.retry_backoff, s.strict_credentials, s.switch_retries, s.stop_deadline) == (1.0, False, 3, 2.5)
+    assert config.load({"KAVLAN_CONFIG": str(cfg), "KAVLAN_STRICT_CREDENTIALS": "yes"}).strict_credentials
+
+
+@pytest.mark.parametrize("kind", ("binary", "directory"))
+def test_a_config_that_is_no_text_file_is_one_sentence(tmp_path, kind):
+    cfg = tmp_path / "config.toml"
+    if kind == "binary":
+        cfg.write_bytes(bytes(range(256)))
+        message = f"cannot read the configuration {cfg}: it is not UTF-8 text (a binary file?)"
+    else:
+        cfg.mkdir()
+        message = f"the configuration {cfg} is a directory, not a file"
+    with pytest.raises(ConfigError) as caught:
+        config.load({"KAVLAN_CONFIG": str(cfg)})
+    assert str(caught.value) == message
+
+
+def test_a_credentials_file_others_may_read_is_refused(tmp_path):
+    from kavlan_core.errors import KavlanError
+    from kavlan_core.switches import read_credentials
+
+    creds = tmp_path / "credentials.toml"
+    creds.write_text('[sw]\ncommunity = "secret"\n')
+    creds.chmod(0o640)
+    with pytest.raises(KavlanError) as caught:
+        read_credentials(str(creds))
+    assert str(caught.value) == (
+        f"the switch credentials file {creds} may be read by group or others (mode 0640): chmod 600 it, or set "
+        "strict_credentials = false"
+    )
+    assert read_credentials(str(creds), strict=False) == {"sw": {"community": "secret"}}
+    creds.chmod(0o600)
+    assert read_credentials(str(creds)) == {"sw": {"community": "secret"}}
+    with pytest.raises(KavlanError, match="^cannot read the switch credentials file .*: Is a directory$"):
+        read_credentials(str(tmp_path))
 
 
 def test_bad_environment(tmp_path):
