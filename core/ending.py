@@ -17,9 +17,9 @@ from .errors import KavlanError
 from .events import DhcpChanged, IntentSettled, JobEnded
 from .inventory import NicRef
 from .journal import END, MOVE, Intent
+from .locks import NamedLock
 from .model import DEFAULT, Job, JobState
 from .reports import PortMove
-from .store import NamedLock
 
 if TYPE_CHECKING:
     from .service import KavlanService

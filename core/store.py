@@ -4,23 +4,21 @@ one sentence naming it and what to do."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from .errors import KavlanError
+from .errors import DatabaseFault, StoreError
+from .errors import LockTimeout as LockTimeout  # the store's errors, where they were first found
 from .journal import END, Intent, IntentPort
+from .locks import AdvisoryLock, FileLock, NamedLock, driver_reason
 from .model import Job, JobState, JobVlan
 
 metadata = sa.MetaData()
@@ -155,28 +153,12 @@ on SQLite and PostgreSQL alike; all pending steps run in one write transaction, 
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-# Advisory lock keys (PostgreSQL). The write lock uses the two-int4 key space and named locks the bigint one:
-# PostgreSQL keeps the two apart, so no lock name can ever collide with the write lock.
+# Advisory lock keys (PostgreSQL). The write lock uses the two-int4 key space and named locks (locks.py) the bigint
+# one: PostgreSQL keeps the two apart, so no lock name can ever collide with the write lock.
 _PG_LOCK_CLASS = 0x4B564C4E  # "KVLN"
 _PG_WRITE_LOCK = sa.text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_CLASS}, 0)")
-_PG_TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(CAST(:key AS bigint))")
-_PG_UNLOCK = sa.text("SELECT pg_advisory_unlock_all()")
-_PG_ALIVE = sa.text("SELECT 1")
 # as SQLite's busy_timeout: a writer waits this long for the write lock, then fails instead of hanging
 _PG_LOCK_TIMEOUT = "30s"
-
-
-class StoreError(KavlanError, RuntimeError):
-    pass
-
-
-class DatabaseFault(StoreError):
-    """The database failed under a running process: read-only, full, deleted, replaced, damaged, or its server
-    gone. The sentence names the database and what to do."""
-
-
-class LockTimeout(StoreError):
-    """A named lock stayed held by someone else until the deadline."""
 
 
 class Store:
@@ -299,7 +281,7 @@ class Store:
 
     def fault(self, exc: sa.exc.DBAPIError) -> StoreError:
         """A database error as the sentence a face prints: what happened to which database, and what to do."""
-        reason = _reason(exc)
+        reason = driver_reason(exc)
         if not self._opened and not self.is_sqlite:
             return StoreError(f"cannot open the database {self.url}: {reason}")
         if self.path is not None:  # SQLite's words ("unable to open", "disk I/O error") do not say why: look
@@ -330,7 +312,7 @@ class Store:
     def lock(self, name: str, *, file: Path) -> NamedLock:
         """A lock named ``name`` that holds across processes sharing this database (see NamedLock)."""
         if self.is_sqlite:
-            return _FileLock(name, file)
+            return FileLock(name, file)
         if self._lock_engine is None:
             # Each held lock has a connection of its own, from a pool of their own: a new PostgreSQL connection is
             # a server process forked (15-30 ms here), more than the rest of a move. A connection goes back to
@@ -340,7 +322,7 @@ class Store:
             self._lock_engine = sa.create_engine(
                 self.engine.url, pool_size=8, max_overflow=-1, pool_pre_ping=True
             )
-        return _AdvisoryLock(name, self._lock_engine)
+        return AdvisoryLock(name, self._lock_engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -397,12 +379,6 @@ def _identity(path: Path) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
 
 
-def _reason(exc: sa.exc.DBAPIError) -> str:
-    """The driver's own first line (psycopg's is one clear sentence), without SQLAlchemy's statement dump."""
-    text = str(exc.orig if exc.orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc.orig).__name__
-
-
 def _version(conn: sa.Connection) -> int:
     """The schema version recorded in ``meta``; 0 for an empty database."""
     if not sa.inspect(conn).has_table(meta.name):
@@ -431,170 +407,6 @@ def _pg_connect(dbapi_conn: Any, _record: Any) -> None:
     with dbapi_conn.cursor() as cur:
         cur.execute(f"SET lock_timeout = '{_PG_LOCK_TIMEOUT}'")
     dbapi_conn.commit()  # a SET in a transaction rolled back later would be undone
-
-
-# --- named locks across processes --------------------------------------------------------------------------
-
-
-class NamedLock:
-    """A lock held across processes: ``await acquire(timeout)`` then ``release()``, or ``async with held(timeout)``.
-
-    Polled with asyncio.sleep, so the event loop keeps running while another process holds it.
-    """
-
-    poll = 0.02
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    async def acquire(self, timeout: float) -> bool:
-        """Wait for the lock up to ``timeout`` seconds; False if someone else held it all that time."""
-        deadline = time.monotonic() + timeout
-        self._open()
-        try:
-            while not self._try():
-                if time.monotonic() >= deadline:
-                    self._close()
-                    return False
-                await asyncio.sleep(self.poll)
-        except BaseException:  # cancelled while waiting: leave nothing behind
-            self._close()
-            raise
-        return True
-
-    def release(self) -> None:
-        self._close()
-
-    def check(self) -> None:
-        """Raise StoreError when the lock, still believed held, may have been lost (its database connection
-        broke, its file was removed): another process may then hold it too."""
-
-    @asynccontextmanager
-    async def held(self, timeout: float) -> AsyncIterator[None]:
-        if not await self.acquire(timeout):
-            raise LockTimeout(
-                f"the lock {self.name!r} stayed held by another process for {timeout:g} seconds"
-            )
-        try:
-            yield
-        finally:
-            self.release()
-
-    def _open(self) -> None:
-        raise NotImplementedError
-
-    def _try(self) -> bool:
-        raise NotImplementedError
-
-    def _close(self) -> None:
-        raise NotImplementedError
-
-
-class _FileLock(NamedLock):
-    """SQLite: flock on a file beside the data (the file is the lock's identity; ``name`` is for messages)."""
-
-    def __init__(self, name: str, file: Path) -> None:
-        super().__init__(name)
-        self.file = file
-        self._fd: int | None = None
-
-    def _open(self) -> None:
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            try:  # a read-only or full disk: an existing lock file locks as well when opened for reading
-                self._fd = os.open(self.file, os.O_RDONLY)
-            except OSError:
-                raise StoreError(
-                    f"cannot take the lock {self.name!r}: cannot open {self.file}: {exc.strerror}"
-                ) from None
-
-    def _try(self) -> bool:
-        assert self._fd is not None
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the file releases the flock
-            self._fd = None
-
-    def check(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            same = os.fstat(self._fd).st_ino == os.stat(self.file).st_ino
-        except OSError:
-            same = False
-        if not same:
-            raise StoreError(
-                f"lost the lock {self.name!r}: its file {self.file} was removed while it was held"
-            )
-
-
-class _AdvisoryLock(NamedLock):
-    """PostgreSQL: a session-level advisory lock on a connection of its own, held for the lock's life.
-
-    The key is a stable 64-bit hash of the name (Python's hash() differs between processes). The connection
-    runs in autocommit: a session lock needs no transaction, and an idle-in-transaction session would hold
-    back vacuum for as long as the lock is held.
-    """
-
-    def __init__(self, name: str, engine: sa.Engine) -> None:
-        super().__init__(name)
-        self.engine = engine
-        self.key = int.from_bytes(
-            hashlib.blake2b(f"kavlan:{name}".encode(), digest_size=8).digest(), "big", signed=True
-        )
-        self._conn: sa.Connection | None = None
-        self._held = False
-
-    def _open(self) -> None:
-        try:
-            self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except sa.exc.DBAPIError as exc:
-            raise StoreError(f"cannot take the lock {self.name!r}: {_reason(exc)}") from None
-
-    def _try(self) -> bool:
-        assert self._conn is not None
-        try:
-            self._held = bool(self._conn.execute(_PG_TRY_LOCK, {"key": self.key}).scalar())
-        except sa.exc.DBAPIError as exc:
-            raise StoreError(f"cannot take the lock {self.name!r}: {_reason(exc)}") from None
-        return self._held
-
-    def check(self) -> None:
-        if self._conn is None or not self._held:
-            return
-        try:
-            self._conn.execute(_PG_ALIVE)
-        except sa.exc.DBAPIError as exc:
-            raise StoreError(
-                f"lost the lock {self.name!r}: its connection to the database broke ({_reason(exc)})"
-            ) from None
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(
-                f"lost the lock {self.name!r}: its connection to the database broke ({exc})"
-            ) from None
-
-    def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            if self._held:
-                self._held = False
-                conn.execute(_PG_UNLOCK)
-        except sa.exc.SQLAlchemyError:  # the connection failed (or had): drop it
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                conn.invalidate()  # the server ends the session, and the lock with it
-        finally:
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                conn.close()
 
 
 def _check_job_lengths(row: dict[str, Any]) -> None:

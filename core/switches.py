@@ -24,9 +24,10 @@ from .drivers.base import (
     SwitchTimeout,
     driver_class,
 )
-from .errors import KavlanError, SwitchUnavailable, Unavailable
+from .errors import KavlanError, StoreError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
-from .store import NamedLock, Store, StoreError
+from .locks import NamedLock
+from .store import Store
 
 T = TypeVar("T")
 
