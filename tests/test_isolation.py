@@ -139,3 +139,46 @@ def test_repair_never_puts_a_port_back_into_an_ended_jobs_vlan(make_service):
         assert tx.nic_vlans() == {} and tx.sim_read("sw1", ["Gi1/0/1"]) == {"Gi1/0/1": 100}
     with pytest.raises(NotAllowed):
         run(svc.repair())
+
+
+def test_the_api_server_settles_what_a_killed_process_left_as_it_starts(make_service, tmp_path):
+    """An intent left by a process killed after its first switch changed: the API server settles it when it starts,
+    before any request (and every SETTLE_EVERY seconds after)."""
+    from aiohttp.test_utils import TestServer
+
+    from kavlan_core.api.server.app import init_app
+    from kavlan_core.api.server.options import Options
+    from kavlan_core.journal import MOVE, IntentPort
+
+    svc = make_service()
+    job = run(svc.submit(ROUTED + ",nodes=4"))
+    vlan = job.vlans[0].vlan
+    with svc.store.write() as tx:  # a move of suno-1 and suno-3, killed once sw1 applied
+        ports = [
+            IntentPort("sw1", "Gi1/0/1", "suno-1", "eth0", 100, 700 + vlan),
+            IntentPort("sw2", "Gi1/0/1", "suno-3", "eth0", 100, 700 + vlan),
+        ]
+        tx.open_intent(MOVE, "alice", vlan, job.id, ports, at=1.0, owner="elsewhere:4242")
+        tx.sim_write("sw1", {"Gi1/0/1": 700 + vlan})
+    server = make_service()
+    app = init_app(server, Options(insecure_http=True, access_log="", audit_log=str(tmp_path / "audit.log")))
+
+    def settled() -> bool:
+        with svc.store.read() as tx:
+            return not tx.has_intents()
+
+    async def serve() -> None:
+        async with TestServer(app):
+            async with asyncio.timeout(20):
+                while not settled():
+                    await asyncio.sleep(0.01)
+
+    run(serve())
+    assert run(svc.drift()) == DriftReport()
+    assert dict(run(svc.vlan_of(["suno-1", "suno-3"]))) == {
+        "suno-1.sophia.grid5000.fr": DEFAULT,
+        "suno-3.sophia.grid5000.fr": DEFAULT,
+    }
+    with svc.store.read() as tx:
+        (entry,) = [a for a in tx.audit_log(5) if a["action"] == "intent.settled"]
+    assert (entry["outcome"], entry["left_by"]) == ("rolled back", "elsewhere:4242")
