@@ -108,12 +108,12 @@ class Endings:
                 failed = [(r.name, r.message) for r in report.failed]
                 with contextlib.suppress(KavlanError), svc.store.write() as tx:
                     tx.audit("kavlan", "job.end.failed", job=job.id, failed=failed)
+        await self._stop_dhcp(job)  # the job is over, whether its nodes are all back yet or not
         left = self._left(job)
         if left:
             if not svc._stop:  # a stopped command leaves it to the next one at once; a failure waits a while
                 self._defer(intent, left, resumed)
             return False
-        await self._stop_dhcp(job)
         with svc.store.write() as tx:
             tx.close_intent(intent.id)
             if resumed:

@@ -117,15 +117,17 @@ class Recorder:
     def withdrawal(self, tx: Tx, intent: Intent, rights: Rights | None) -> str:
         """Why a move may not stand any more, checked under the write lock that would record it: the job that
         held its VLAN has ended, or its user may no longer move those nodes; "" if it may. ``rights`` None: the
-        system's own move (a job's end, a repair)."""
+        system's own move (a job's end, a repair). A move into DEFAULT always stands: putting it back could only
+        return ports to where a job may have ended."""
         vlan = intent.vlan
-        if vlan != DEFAULT:
-            if intent.job is not None:
-                job = tx.job(intent.job)
-                if job is None or not job.running:
-                    return f"job {intent.job}, which held VLAN {vlan_label(vlan)}, ended during the move"
-            elif rights is None or not rights.admin:
-                return f"VLAN {vlan_label(vlan)} is held by no running job"
+        if vlan == DEFAULT:
+            return ""
+        if intent.job is not None:
+            job = tx.job(intent.job)
+            if job is None or not job.running:
+                return f"job {intent.job}, which held VLAN {vlan_label(vlan)}, ended during the move"
+        elif rights is None or not rights.admin:
+            return f"VLAN {vlan_label(vlan)} is held by no running job"
         if rights is not None and not rights.admin:
             fresh = Rights.of(
                 intent.user, tx.jobs(user=intent.user, running=True), self.service.settings.admins
