@@ -10,6 +10,7 @@ to put back under the switches' locks, from what the switches hold then.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import testpoints
@@ -41,22 +42,34 @@ class Endings:
     def _lock(self, job_id: int) -> NamedLock:
         """Held by the process ending a job, from the claim to the last NIC put back: a later command resumes only
         an end whose process is gone."""
-        file = self.service.settings.data_path / "locks" / f"job-{job_id}.end.lock"
-        return self.service.store.lock(f"job-end:{job_id}", file=file)
+        return self.service.store.lock(f"job-end:{job_id}", file=self._lock_file(job_id))
+
+    def _lock_file(self, job_id: int) -> Path:
+        return self.service.settings.data_path / "locks" / f"job-{job_id}.end.lock"
+
+    def _forget_lock(self, job_id: int) -> None:
+        """A finished end's lock file goes (SQLite): whoever opened it meanwhile takes a lock nobody else wants,
+        and finds the end finished."""
+        if self.service.store.is_sqlite:
+            with contextlib.suppress(OSError):
+                self._lock_file(job_id).unlink()
 
     async def end(self, job: Job, state: JobState, reason: str) -> Job | None:
         """End ``job`` (None when another process or task already does or did)."""
         lock = self._lock(job.id)
         if not await lock.acquire(timeout=0):
             return None
+        finished = False
         try:
             intent = self._claim(job, state, reason)
             if intent is None:
                 return None
             testpoints.reached("end-claimed")
-            await self._finish(job, intent, resumed=False)
+            finished = await self._finish(job, intent, resumed=False)
         finally:
             lock.release()
+        if finished:
+            self._forget_lock(job.id)
         self.service.events.publish(JobEnded(job=job.id, user=job.user, reason=reason))
         with self.service.store.read() as tx:
             return tx.job(job.id)
@@ -67,17 +80,20 @@ class Endings:
         lock = self._lock(intent.job)
         if not await lock.acquire(timeout=0):
             return  # its process lives
+        finished = True
         try:
             with self.service.store.read() as tx:
                 still = tx.intents(intent.id)
                 job = tx.job(intent.job)
             if still and job is not None:
-                await self._finish(job, still[0], resumed=True)
+                finished = await self._finish(job, still[0], resumed=True)
             elif still:  # the job is gone from the store: nothing to put back
                 with self.service.store.write() as tx:
                     tx.close_intent(intent.id)
         finally:
             lock.release()
+        if finished:
+            self._forget_lock(intent.job)
 
     def _claim(self, job: Job, state: JobState, reason: str) -> Intent | None:
         """End the job in the store and journal its end, in one transaction; None if it had already ended."""

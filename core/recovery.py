@@ -57,7 +57,9 @@ class Recovery:
     async def settle_move(self, intent: Intent) -> None:
         """Settle an unfinished move whose process is gone (nothing if it lives: it holds its switches)."""
         svc = self.service
-        known = [s for s in intent.switches if s in svc.inventory.switches]  # the testbed may have changed since
+        known = [
+            s for s in intent.switches if s in svc.inventory.switches
+        ]  # the testbed may have changed since
         try:
             async with svc.switches.hold(known, wait=0):
                 with svc.store.read() as tx:
