@@ -15,7 +15,7 @@ from typing import Any
 
 import platformdirs
 
-from . import tomlw
+from . import textfile, tomlw
 from .errors import KavlanError
 
 APP = "kavlan-tui"
@@ -216,16 +216,9 @@ def _number(kind: str, value: Any) -> int | float:
 
 def _read_config(path: Path) -> dict[str, Any]:
     """The configuration file's settings; one sentence when it is not a readable TOML text file."""
-    if path.is_dir():
-        raise ConfigError(f"the configuration {path} is a directory, not a file")
+    text = textfile.read_text(path, "the configuration", ConfigError)
     try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the configuration {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(
-            f"cannot read the configuration {path}: it is not UTF-8 text (a binary file?)"
-        ) from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"cannot read the configuration {path}: {exc}") from None
 

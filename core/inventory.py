@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import names
+from . import names, textfile
 from .errors import KavlanError
 from .model import DEFAULT, GLOBAL_IDS, Cluster, Nic, Node, Site, Switch, Vlan, VlanKind
 
@@ -182,10 +182,7 @@ def load(path: str | Path | None) -> Inventory:
         text = resources.files("kavlan_core").joinpath("data/demo.toml").read_text()
         return parse(text, source="built-in demo testbed")
     p = Path(path).expanduser()
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise InventoryError(f"cannot read the testbed description {p}: {exc.strerror}") from None
+    text = textfile.read_text(p, "the testbed description", InventoryError)
     return parse(text, source=str(p))
 
 
@@ -202,8 +199,44 @@ def _opt_int(table: Mapping[str, Any], key: str, default: int, where: str) -> in
     """An optional integer: refused, not coerced, when the file gives it another type (``cores = "2"``)."""
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InventoryError(f"{where}: '{key}' must be an integer, not {value!r}")
+        raise InventoryError(f"{where}: '{key}' must be an integer, not {_shown(value)}")
     return value
+
+
+def _opt_str(table: Mapping[str, Any], key: str, default: str, where: str) -> str:
+    """An optional string: refused, not converted, when the file gives it another type (``address = 7``)."""
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise InventoryError(f"{where}: '{key}' must be a string, not {_shown(value)}")
+    return value
+
+
+def _table(parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    """An optional table (``[site.subnets]``, ``options = { ... }``); empty when absent."""
+    value = parent.get(key, {})
+    if not isinstance(value, dict):
+        raise InventoryError(f"{where}: '{key}' must be a table, not {_shown(value)}")
+    return value
+
+
+def _tables(parent: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+    """An optional array of tables (``[[site.switch]]``); empty when absent."""
+    value = parent.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise InventoryError(
+            f"{where}: '{key}' must be an array of tables ([[...{key}]]), not {_shown(value)}"
+        )
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value as the file wrote it (``true``, not Python's ``True``)."""
+    from . import tomlw
+
+    try:
+        return tomlw.value(value)
+    except TypeError:
+        return repr(value)
 
 
 def _net(text: Any, where: str) -> ipaddress.IPv4Network:
@@ -244,10 +277,10 @@ def parse(text: str, source: str = "<string>") -> Inventory:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InventoryError(f"{source}: not valid TOML: {exc}") from None
-    site_tables = doc.get("site", [])
-    if not isinstance(site_tables, list) or not site_tables:
+    site_tables = _tables(doc, "site", source)
+    if not site_tables:
         raise InventoryError(f"{source}: no [[site]] defined")
-    testbed = _Testbed(source, doc.get("domain", "grid5000.fr"), _Lines(text, source))
+    testbed = _Testbed(source, _opt_str(doc, "domain", "grid5000.fr", source), _Lines(text, source))
     for site_i, table in enumerate(site_tables):
         _read_site(testbed, site_i, table)
     _check_subnets_apart(testbed)
@@ -386,7 +419,7 @@ def _read_site(testbed: _Testbed, site_i: int, table: Mapping[str, Any]) -> None
     known_switches = frozenset(s.name for s in switches)
     clusters = [
         _read_cluster(testbed, cluster, _ClusterPlace(name, site_i, "", cluster_i, 1, known_switches, where))
-        for cluster_i, cluster in enumerate(table.get("cluster", []))
+        for cluster_i, cluster in enumerate(_tables(table, "cluster", where))
     ]
     testbed.sites.append(
         Site(
@@ -420,7 +453,7 @@ def _subnets(
     where: str,
 ) -> dict[tuple[str, int], ipaddress.IPv4Network]:
     """The subnet of each of the site's VLANs: DEFAULT, local (/20), routed (/18) and its global one."""
-    raw = table.get("subnets", {})
+    raw = _table(table, "subnets", where)
     out = {(site, DEFAULT): default_subnet}
     for vid in range(1, 10):
         if str(vid) not in raw:
@@ -440,7 +473,7 @@ def _tags(
     """The 802.1Q tag of every VLAN on the site's switches: ``tag_base`` + id unless [site.tags] says; two VLANs
     never share a tag (nor any the DEFAULT one)."""
     overrides: dict[int, int] = {}
-    for key, value in table.get("tags", {}).items():
+    for key, value in _table(table, "tags", where).items():
         if not str(key).isdigit() or isinstance(value, bool) or not isinstance(value, int):
             raise InventoryError(
                 f"{where}: [site.tags] maps VLAN ids to integer tags, not {key!r} = {value!r}"
@@ -464,7 +497,7 @@ def _tags(
 
 
 def _dhcp_server(table: Mapping[str, Any], where: str) -> str:
-    server = str(table.get("dhcp", {}).get("server", "simulated"))
+    server = _opt_str(_table(table, "dhcp", where), "server", "simulated", where)
     if server not in ("simulated", "dnsmasq"):
         raise InventoryError(f"{where}: dhcp server {server!r} is not simulated or dnsmasq")
     return server
@@ -473,11 +506,11 @@ def _dhcp_server(table: Mapping[str, Any], where: str) -> str:
 def _dhcp_placements(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str, int], DhcpPlacement]:
     """Where each VLAN's DHCP server runs ([site.dhcp.vlans])."""
     out: dict[tuple[str, int], DhcpPlacement] = {}
-    for vid_text, place in table.get("dhcp", {}).get("vlans", {}).items():
+    for vid_text, place in _table(_table(table, "dhcp", where), "vlans", where).items():
         if not str(vid_text).isdigit() or not isinstance(place, dict):
             raise InventoryError(f"{where}: [site.dhcp.vlans] maps VLAN ids to {{ netns, interface }}")
         out[(site, int(vid_text))] = DhcpPlacement(
-            str(place.get("netns", "")),
+            _opt_str(place, "netns", "", f"{where}, dhcp of VLAN {vid_text}"),
             _req(place, "interface", str, f"{where}, dhcp of VLAN {vid_text}"),
         )
     return out
@@ -486,7 +519,7 @@ def _dhcp_placements(table: Mapping[str, Any], site: str, where: str) -> dict[tu
 def _gateways(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str, int], GatewaySpec]:
     """The SSH gateways kavlan-N of the local VLANs ([site.gateway])."""
     out: dict[tuple[str, int], GatewaySpec] = {}
-    for vid_text, gw in table.get("gateway", {}).items():
+    for vid_text, gw in _table(table, "gateway", where).items():
         if not str(vid_text).isdigit() or int(vid_text) not in range(1, 4) or not isinstance(gw, dict):
             raise InventoryError(
                 f"{where}: [site.gateway] maps local VLAN ids (1-3) to {{ address, port, user }}"
@@ -494,24 +527,25 @@ def _gateways(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str
         out[(site, int(vid_text))] = GatewaySpec(
             f"kavlan-{int(vid_text)}",
             _req(gw, "address", str, f"{where}, gateway {vid_text}"),
-            int(gw.get("port", 22)),
-            str(gw.get("user", "root")),
+            _opt_int(gw, "port", 22, f"{where}, gateway {vid_text}"),
+            _opt_str(gw, "user", "root", f"{where}, gateway {vid_text}"),
         )
     return out
 
 
 def _switches(table: Mapping[str, Any], site: str, where: str) -> list[Switch]:
     switches: list[Switch] = []
-    for sw in table.get("switch", []):
+    for sw in _tables(table, "switch", where):
         name = _req(sw, "name", str, f"{where}, switch #{len(switches) + 1}")
+        at = f"{where}, switch {name}"
         switches.append(
             Switch(
                 name=name,
                 site=site,
-                driver=_req(sw, "driver", str, f"{where}, switch {name}"),
-                address=str(sw.get("address", "")),
-                credentials=str(sw.get("credentials", "")),
-                options=dict(sw.get("options", {})),
+                driver=_req(sw, "driver", str, at),
+                address=_opt_str(sw, "address", "", at),
+                credentials=_opt_str(sw, "credentials", "", at),
+                options=dict(_table(sw, "options", at)),
             )
         )
     return switches
@@ -530,7 +564,7 @@ def _read_cluster(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPl
         raise InventoryError(f"{where}: cluster names are lower-case letters and digits")
     place = replace(place, cluster=name, cores=_opt_int(table, "cores", 1, where), where=where)
     built = _cabled_nodes(testbed, table, place) if "nodes" in table else []
-    built += [_listed_node(testbed, node, place) for node in table.get("node", [])]
+    built += [_listed_node(testbed, node, place) for node in _tables(table, "node", where)]
     for node in built:
         if node.name in testbed.node_names:
             raise InventoryError(
@@ -549,7 +583,7 @@ def _cabled_nodes(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPl
     count = _req(table, "nodes", int, where)
     cabled: dict[int, list[Nic]] = {n: [] for n in range(1, count + 1)}
     nic_names: list[str] = []
-    for cabling in table.get("cabling", []):
+    for cabling in _tables(table, "cabling", where):
         _cable(cabling, place, cabled, nic_names)
     nodes: list[Node] = []
     for n, nics in cabled.items():
@@ -578,7 +612,7 @@ def _cable(
     """One cabling range: NIC ``nic`` of nodes ``nodes`` to ``port`` (a template) of ``switch``; the first NIC
     named is every node's primary one."""
     where = place.where
-    nic_name = str(cabling.get("nic", "eth0"))
+    nic_name = _opt_str(cabling, "nic", "eth0", where)
     if nic_name not in nic_names:
         nic_names.append(nic_name)
     nic_i = nic_names.index(nic_name)
@@ -606,13 +640,13 @@ def _listed_node(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPla
     if parsed.node != name or not name.startswith(place.cluster + "-"):
         raise InventoryError(f"{where}: a node of {place.cluster} is named {place.cluster}-N")
     nics = []
-    for i, nic in enumerate(table.get("nic", [])):
+    for i, nic in enumerate(_tables(table, "nic", where)):
         switch = _req(nic, "switch", str, where)
         if switch not in place.switches:
             raise InventoryError(f"{where}: NIC names unknown switch {switch!r}")
         nics.append(
             Nic(
-                str(nic.get("name", f"eth{i}")),
+                _opt_str(nic, "name", f"eth{i}", where),
                 _req(nic, "mac", str, where).lower(),
                 switch,
                 _req(nic, "port", str, where),

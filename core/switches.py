@@ -14,6 +14,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from . import textfile
 from .config import Settings
 from .drivers.base import (
     DriverContext,
@@ -126,7 +127,13 @@ class SwitchPool:
             return {}
         if self._credentials is None:
             self._credentials = self._read_credentials()
-        return dict(self._credentials.get(ref, {}))
+        table = self._credentials.get(ref, {})
+        if not isinstance(table, dict):
+            raise KavlanError(
+                f"the switch credentials file {self.settings.credentials}: '{ref}' must be a table "
+                f"([{ref}]), not a {type(table).__name__}"
+            )
+        return dict(table)
 
     def _read_credentials(self) -> dict[str, Any]:
         if not self.settings.credentials:
@@ -236,8 +243,9 @@ def read_credentials(path: str, *, strict: bool = True) -> dict[str, Any]:
                     f"the switch credentials file {path} may be read by group or others (mode "
                     f"{stat.S_IMODE(mode):04o}): chmod 600 it, or set strict_credentials = false"
                 )
-            return tomllib.load(fh)
+            data = fh.read()
+        return tomllib.loads(textfile.decode(data, path, "the switch credentials file"))
     except OSError as exc:
         raise KavlanError(f"cannot read the switch credentials file {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except tomllib.TOMLDecodeError as exc:
         raise KavlanError(f"cannot read the switch credentials file {path}: {exc}") from None

@@ -71,6 +71,43 @@ def test_a_config_that_is_no_text_file_is_one_sentence(tmp_path, kind):
     assert str(caught.value) == message
 
 
+def read_file_of(kind: str, path, tmp_path):
+    """Read ``path`` as the configuration, the testbed description or the credentials file."""
+    from kavlan_core import inventory
+    from kavlan_core.switches import read_credentials
+
+    if kind == "configuration":
+        return config.load({"KAVLAN_CONFIG": str(path)}).user
+    if kind == "testbed description":
+        return sorted(inventory.load(path).sites)
+    return read_credentials(str(path))
+
+
+FILES = {
+    "configuration": 'user = "bob"\n',
+    "testbed description": None,  # the small testbed (tests/conftest.py)
+    "switch credentials file": '[sw]\ncommunity = "secret"\n',
+}
+
+
+@pytest.mark.parametrize("kind", FILES)
+def test_the_operators_files_binary_or_with_a_byte_order_mark(tmp_path, kind):
+    """Binary bytes are one sentence naming the file; a UTF-8 byte-order mark (a Windows editor's) is read."""
+    from conftest import small_inventory
+    from kavlan_core.errors import KavlanError
+
+    path = tmp_path / "file.toml"
+    text = FILES[kind] or small_inventory(tmp_path / "small.toml").read_text()
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    path.chmod(0o600)
+    assert read_file_of(kind, path, tmp_path) in ("bob", ["lille", "sophia"], {"sw": {"community": "secret"}})
+    for data in (bytes(range(256)), b"user = 1\0\n"):
+        path.write_bytes(data)
+        with pytest.raises(KavlanError) as caught:
+            read_file_of(kind, path, tmp_path)
+        assert str(caught.value) == f"cannot read the {kind} {path}: it is not UTF-8 text (a binary file?)"
+
+
 def test_a_credentials_file_others_may_read_is_refused(tmp_path):
     from kavlan_core.errors import KavlanError
     from kavlan_core.switches import read_credentials

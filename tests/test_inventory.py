@@ -144,14 +144,72 @@ def test_a_switch_or_a_node_defined_twice_is_refused_with_the_line(tmp_path):
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("cores = 2", 'cores = "2"', "'cores' must be an integer, not '2'"),
+        ("cores = 2", 'cores = "2"', "cluster suno: 'cores' must be an integer, not \"2\""),
         (
             "global_vlan = 18",
             "global_vlan = 18\ntag_base = 700.5",
-            "'tag_base' must be an integer, not 700.5",
+            "site sophia: 'tag_base' must be an integer, not 700.5",
         ),
-        ("port_offset = -1", "port_offset = true", "'port_offset' must be an integer, not True"),
+        ("port_offset = -1", "port_offset = true", "'port_offset' must be an integer, not true"),
+        (
+            'driver = "simulated"',
+            'driver = "simulated"\naddress = 7',
+            "switch sw1: 'address' must be a string, not 7",
+        ),
+        ('domain = "grid5000.fr"', "domain = 5000", "testbed.toml: 'domain' must be a string, not 5000"),
+        ('port = "Gi1/0/{k}"', 'port = "Gi1/0/{k}"\nnic = 1', "'nic' must be a string, not 1"),
+        # a table where an array of tables belongs, or a value where a table does
+        ('[[site.cluster]]\nname = "suno"', 'cluster = "suno"', "'cluster' must be an array of tables"),
+        ("options = {  }", 'options = "fast"', "switch sw1: 'options' must be a table, not \"fast\""),
+        (
+            "[site.subnets]",
+            "subnets = true\n[site.subnetz]",
+            "site sophia: 'subnets' must be a table, not true",
+        ),
+        ("global_vlan = 18", 'global_vlan = 18\ndhcp = "dnsmasq"', "'dhcp' must be a table, not \"dnsmasq\""),
+        ("global_vlan = 18", "global_vlan = 18\ngateway = [1]", "'gateway' must be a table, not [1]"),
+        (
+            "global_vlan = 18",
+            'global_vlan = 18\ngateway = { 1 = { address = "10.0.0.1", port = "22" } }',
+            "gateway 1: 'port' must be an integer, not \"22\"",
+        ),
     ],
 )
 def test_wrong_types_are_refused_not_coerced(tmp_path, old, new, message):
     assert message in refused(small(tmp_path, a=(old, new)))
+
+
+LILLE_SWITCH = '[[site.switch]]\nname = "lille-sw1"\ndriver = "simulated"\n'
+LILLE_GLOBAL = 'global_subnet = "10.76.64.0/18"'
+
+
+@pytest.mark.parametrize(
+    ("edits", "message"),
+    [
+        (
+            [(LILLE_GLOBAL, f"{LILLE_GLOBAL}\nswitch = 3"), (LILLE_SWITCH, "")],
+            "site lille: 'switch' must be an array of tables ([[...switch]]), not 3",
+        ),
+        (
+            [(LILLE_GLOBAL, f'{LILLE_GLOBAL}\nswitch = ["lille-sw1"]'), (LILLE_SWITCH, "")],
+            "site lille: 'switch' must be an array of tables ([[...switch]]), not [\"lille-sw1\"]",
+        ),
+        (
+            [
+                (
+                    "cores = 4\n[[site.cluster.cabling]]",
+                    "cores = 4\ncabling = [1, 2]\n[[site.cluster.cablingz]]",
+                )
+            ],
+            "cluster chetemi: 'cabling' must be an array of tables ([[...cabling]]), not [1, 2]",
+        ),
+    ],
+)
+def test_a_value_where_tables_belong_is_refused(tmp_path, edits, message):
+    text = small(tmp_path, **{f"e{i}": e for i, e in enumerate(edits)})
+    assert message in refused(text)
+
+
+def test_a_document_whose_site_is_no_array_of_tables_is_refused():
+    assert refused("site = 1\n") == "testbed.toml: 'site' must be an array of tables ([[...site]]), not 1"
+    assert refused('domain = "x"\n') == "testbed.toml: no [[site]] defined"
