@@ -94,6 +94,10 @@ class FileLock(NamedLock):
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileExistsError:  # mkdir found a file where the locks' directory goes
+            raise StoreError(
+                f"cannot take the lock {self.name!r}: {self.file.parent} is a file, not a directory"
+            ) from None
         except OSError as exc:
             try:  # a read-only or full disk: an existing lock file locks as well when opened for reading
                 self._fd = os.open(self.file, os.O_RDONLY)

@@ -213,6 +213,11 @@ class Store:
                 f"the database {self.url} needs the Python module {exc.name}"
                 " (PostgreSQL: a postgresql:// URL and pip install 'psycopg[binary]')"
             ) from None
+        except FileExistsError:  # mkdir found a file where the data directory goes
+            assert self.path is not None
+            raise StoreError(
+                f"cannot open the database {self.where}: {self.path.parent} is a file, not a directory"
+            ) from None
         except OSError as exc:
             raise StoreError(f"cannot open the database {self.where}: {exc.strerror}") from None
         raise StoreError(f"the database {self.url} is neither SQLite nor PostgreSQL")

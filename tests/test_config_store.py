@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -314,3 +315,21 @@ def test_concurrent_reservations_never_double_book(kenv, backend, request):
     nodes = [n for j in jobs for n in j["assigned_nodes"]]
     assert len(nodes) == len(set(nodes)) == 66
     assert len({j["uid"] for j in jobs}) == 6
+
+
+def test_a_file_where_the_data_or_locks_directory_goes_is_one_sentence(tmp_path):
+    from kavlan_core.locks import FileLock
+
+    (tmp_path / "data").write_text("")
+    with pytest.raises(StoreError) as caught:
+        Store(f"sqlite:///{tmp_path / 'data' / 'kavlan.db'}").read().__enter__()
+    assert str(caught.value) == (
+        f"cannot open the database {tmp_path / 'data' / 'kavlan.db'}: {tmp_path / 'data'} is a file, not a directory"
+    )
+    lock = FileLock("switch:sw1", tmp_path / "data" / "sw1.lock")
+    with pytest.raises(StoreError) as caught:
+        asyncio.run(lock.acquire(timeout=0))
+    assert (
+        str(caught.value)
+        == f"cannot take the lock 'switch:sw1': {tmp_path / 'data'} is a file, not a directory"
+    )
