@@ -181,3 +181,25 @@ def test_the_api_server_settles_what_a_killed_process_left_as_it_starts(make_ser
     with svc.store.read() as tx:
         (entry,) = [a for a in tx.audit_log(5) if a["action"] == "intent.settled"]
     assert (entry["outcome"], entry["left_by"]) == ("rolled back", "elsewhere:4242")
+
+
+def test_a_stopping_api_server_says_how_many_moves_it_leaves_to_the_next_command():
+    """The server waits for the moves in flight (bounded); those that outlive the wait are counted, to be said."""
+    from kavlan_core.api.server.longmoves import LongMoves
+
+    async def scenario() -> tuple[int, int]:
+        moves = LongMoves()
+        quick = moves.start(asyncio.sleep(0.01, result=(200, {})))
+        stuck = asyncio.Event()
+        moves.start(_wait_then(stuck))
+        left = await moves.finish(timeout=0.2)
+        assert quick.done()
+        stuck.set()
+        return left, await moves.finish(timeout=5)
+
+    assert run(scenario()) == (1, 0)
+
+
+async def _wait_then(event: asyncio.Event) -> tuple[int, dict[str, str]]:
+    await event.wait()
+    return 200, {}

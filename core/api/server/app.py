@@ -40,7 +40,12 @@ def init_app(service: KavlanService, options: Options) -> web.Application:
 async def _stopping(app: web.Application) -> None:
     state = app[STATE]
     state.closing.set()  # the event streams end
-    await state.moves.finish()
+    left = await state.moves.finish()
+    if left:
+        sys.stderr.write(
+            f"kavlan-api: {left} move(s) still under way at shutdown: their intents stay in the database, and "
+            "the next kavlan command (or this server, started again) completes or rolls them back\n"
+        )
 
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
