@@ -123,19 +123,16 @@ class Recorder:
         if vlan == DEFAULT:
             return ""
         if intent.job is not None:
-            job = tx.job(intent.job)
-            if job is None or not job.running:
+            if not tx.job_runs(intent.job):
                 return f"job {intent.job}, which held VLAN {vlan_label(vlan)}, ended during the move"
         elif rights is None or not rights.admin:
             return f"VLAN {vlan_label(vlan)} is held by no running job"
         if rights is not None and not rights.admin:
-            fresh = Rights.of(
-                intent.user, tx.jobs(user=intent.user, running=True), self.service.settings.admins
-            )
-            for node in sorted({p.node for p in intent.ports}):
-                refused = fresh.may_move_node(node)
-                if refused is not None:
-                    return f"{refused} any more"
+            nodes = sorted({p.node for p in intent.ports})
+            still = tx.nodes_in_running_jobs(intent.user, nodes)
+            for node in nodes:
+                if node not in still:
+                    return f"{node} is not in a running job of {intent.user} any more"
         return ""
 
     def rights_of(self, tx: Tx, user: str) -> Rights | None:

@@ -514,6 +514,24 @@ class Tx:
         )
         return {r.node for r in self.conn.execute(q)}
 
+    def job_runs(self, job_id: int) -> bool:
+        """Whether the job exists and runs: one row read (a move's record checks it under the write lock)."""
+        row = self.conn.execute(sa.select(jobs.c.state).where(jobs.c.id == job_id)).first()
+        return row is not None and row.state == JobState.RUNNING.value
+
+    def nodes_in_running_jobs(self, user: str, nodes: Iterable[str]) -> set[str]:
+        """Those of ``nodes`` that a running job of ``user`` holds."""
+        q = (
+            sa.select(job_nodes.c.node)
+            .join(jobs, jobs.c.id == job_nodes.c.job_id)
+            .where(
+                jobs.c.state == JobState.RUNNING.value,
+                jobs.c.user == user,
+                job_nodes.c.node.in_(list(nodes)),
+            )
+        )
+        return {r.node for r in self.conn.execute(q)}
+
     def held_vlans(self) -> dict[tuple[str, int], int]:
         """(site, vlan) -> id of the running job that holds it."""
         q = (
@@ -632,18 +650,19 @@ class Tx:
 
     def intent_outcome(self, intent_id: int, switch: str, state: str, tags: dict[str, int | None]) -> None:
         """A switch of an intent completed: its ports' state, and the tag each was read back with."""
-        if not tags:
-            return
-        self.conn.execute(
-            intent_ports.update()
-            .where(
-                intent_ports.c.intent == intent_id,
-                intent_ports.c.switch == switch,
-                intent_ports.c.port == sa.bindparam("p"),
+        by_tag: dict[int | None, list[str]] = {}
+        for port, tag in tags.items():
+            by_tag.setdefault(tag, []).append(port)
+        for tag, ports in by_tag.items():  # one statement per tag read back: mostly one, the move's new tag
+            self.conn.execute(
+                intent_ports.update()
+                .where(
+                    intent_ports.c.intent == intent_id,
+                    intent_ports.c.switch == switch,
+                    intent_ports.c.port.in_(ports),
+                )
+                .values(state=state, tag=tag)
             )
-            .values(state=state, tag=sa.bindparam("t")),
-            [{"p": port, "t": tag} for port, tag in tags.items()],
-        )
 
     def close_intent(self, intent_id: int) -> bool:
         """Delete a settled intent; False if it was already gone (another process settled it)."""
