@@ -46,10 +46,9 @@ def after(db: Store, batch: list[IntentPort], switches: int) -> None:
         tags: dict[str, int | None] = {p.port: 704 for p in batch if p.switch == f"sw{s}"}
         with db.write() as tx:
             tx.intent_outcome(intent, f"sw{s}", APPLIED, tags)
-    with db.write() as tx:
-        job = tx.job(1000)
-        assert job is not None and job.running
-        tx.jobs(user="bench", running=True)
+    with db.write() as tx:  # the record's check that the move may stand (recording.Recorder.withdrawal)
+        assert tx.job_runs(1000)
+        tx.nodes_in_running_jobs("bench", {p.node for p in batch})
         tx.set_nic_vlans({p.key: 4 for p in batch}, time.time())
         tx.close_intent(intent)
         tx.audit("bench", "vlan.set", vlan=4, result={"success": len(batch)}, failed=[])
