@@ -333,3 +333,19 @@ def test_a_file_where_the_data_or_locks_directory_goes_is_one_sentence(tmp_path)
         str(caught.value)
         == f"cannot take the lock 'switch:sw1': {tmp_path / 'data'} is a file, not a directory"
     )
+
+
+def test_a_credentials_reference_that_is_no_table_is_one_sentence(tmp_path):
+    from kavlan_core import inventory
+    from kavlan_core.errors import KavlanError
+    from kavlan_core.switches import SwitchPool
+
+    creds = tmp_path / "credentials.toml"
+    creds.write_text('c1 = "x"\n[c2]\ncommunity = "secret"\n')
+    creds.chmod(0o600)
+    settings = config.load({"KAVLAN_CONFIG": str(tmp_path / "none.toml"), "KAVLAN_CREDENTIALS": str(creds)})
+    pool = SwitchPool(settings, inventory.load(None), Store(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    assert pool.credentials("c2") == {"community": "secret"}
+    with pytest.raises(KavlanError) as caught:
+        pool.credentials("c1")
+    assert str(caught.value) == f"the switch credentials file {creds}: 'c1' must be a table ([c1]), not a str"
