@@ -144,6 +144,25 @@ def test_a_driver_refusing_its_configuration_is_a_switch_error_of_the_core(make_
         assert tx.sim_read("sw1", ["Gi1/0/1"]) == {}  # sw1 was locked, never written
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"latency_ms": "fast"}, "option latency_ms must be a number, not 'fast'"),
+        ({"timeout": 1}, "option timeout must be true or false, not 1"),
+        ({"refuse_ports": "Gi1/0/1"}, "option refuse_ports must be a list of strings, not 'Gi1/0/1'"),
+        ({"refuse_tags": ["704"]}, "option refuse_tags must be a list of integers, not ['704']"),
+    ],
+)
+def test_a_driver_option_of_the_wrong_type_is_the_switchs_error(make_service, options, message):
+    """Checked when the driver is made, like input: one sentence, the other switches still read."""
+    svc = make_service("alice", options={"sw2": options}, admins="alice")
+    with pytest.raises(SwitchUnavailable) as caught:
+        run(svc.set_vlan(["suno-1", "suno-3"], 4))
+    assert str(caught.value) == f"switch sw2: {message}"
+    (down,) = run(svc.drift()).unreadable
+    assert down.switch == "sw2" and message in down.reason
+
+
 def test_a_dry_run_that_cannot_read_a_switch_says_so_per_node(kenv, tmp_path, make_service):
     """The plan of a move needs every switch read: a dry run that cannot read one reports each node (the CLI, as
     a move would) and ``Service.plan`` raises the core's error, never an assertion or a traceback."""
