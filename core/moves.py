@@ -120,12 +120,17 @@ async def _apply_switch(
 
 
 def read_back_error(sp: SwitchPlan, after: Mapping[str, PortState]) -> SwitchError | None:
-    """The error of a switch that acknowledged a write it did not make: the ports read back elsewhere."""
+    """The error of a switch that acknowledged a write it did not make: the ports read back elsewhere, or read
+    back in a state the driver refuses (the objects that place a port disagree), with the driver's reason."""
     wrong = [
         m.change.port for m in sp.moves if after.get(m.change.port, PortState(None)).tag != m.change.new_tag
     ]
     if not wrong:
         return None
+    refused = {p: after[p].refused for p in wrong if p in after and after[p].refused}
+    if refused:
+        reasons = "; ".join(f"port {p} {why}" for p, why in list(refused.items())[:5])
+        return SwitchError(sp.switch, f"after the write, {reasons} (read-back)", ports=wrong)
     return SwitchError(
         sp.switch,
         f"the switch acknowledged the write but port(s) {', '.join(wrong)} did not change (read-back)",
