@@ -110,6 +110,25 @@ class Sim:
         finally:
             engine.close_dispatcher()
 
+    async def set(self, community: str, oid: tuple[int, ...], octets: bytes) -> None:
+        """Write one OCTET STRING straight to the responder (a writecache line), as another manager would."""
+        engine = hlapi.SnmpEngine()
+        engine.cache["mibViewController"] = shared_mib_view()
+        try:
+            target = await hlapi.UdpTransportTarget.create(("127.0.0.1", self.port), timeout=5, retries=1)
+            indication, status, _, varbinds = await hlapi.set_cmd(
+                engine,
+                hlapi.CommunityData(community, mpModel=1),
+                target,
+                hlapi.ContextData(),
+                hlapi.ObjectType(hlapi.ObjectIdentity(oid), hlapi.OctetString(octets)),
+                lookupMib=False,
+            )
+            assert not indication and not int(status), (community, oid, indication, status)
+            assert bytes(varbinds[0][1].asOctets()) == octets, "the line is not writable"
+        finally:
+            engine.close_dispatcher()
+
     def log(self) -> str:
         return log_tail(self.log_path)
 

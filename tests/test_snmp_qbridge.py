@@ -228,13 +228,17 @@ def test_read_only_community_is_refused_clearly(lab: Snmpd) -> None:
 def test_unknown_ports_are_refused_alone(lab: Snmpd) -> None:
     states = run(with_driver(lab, "rw", lambda d: d.read_ports(["ge-0/0/1", "xe-9/9/9", "me0"])))
     assert states["ge-0/0/1"] == PortState(1)  # read, next to the ports refused
-    assert states["xe-9/9/9"].refused == "does not exist on the switch (no interface has this ifName or ifDescr)"
+    assert (
+        states["xe-9/9/9"].refused == "does not exist on the switch (no interface has this ifName or ifDescr)"
+    )
     # an interface that is not a bridge port (the management port)
     assert states["me0"].refused == "is not a bridge port (no dot1dBasePortIfIndex maps to it)"
     # a move of such a port is refused, naming it
     with pytest.raises(SwitchError) as err:
         run(with_driver(lab, "rw", lambda d: d.apply([PortChange("xe-9/9/9", 1, 1)])))
-    assert "port xe-9/9/9 does not exist on the switch" in err.value.reason and err.value.ports == ("xe-9/9/9",)
+    assert "port xe-9/9/9 does not exist on the switch" in err.value.reason and err.value.ports == (
+        "xe-9/9/9",
+    )
 
 
 def test_trunk_ports_are_reported(lab: Snmpd) -> None:

@@ -114,6 +114,12 @@ def table_of(
     except ValueError as exc:
         return VlanTable(source, "bitmap", [], unreadable=str(exc))
     text = fmt == "text"
+    for (_, vid), pair in raw.items():
+        bad = [octets for octets in pair if text and octets and not _TEXT_LIST.fullmatch(octets)]
+        if bad:  # portlist_format = "text" on a switch that sends bitmaps
+            return VlanTable(
+                source, fmt, [], unreadable=f"VLAN {vid}: not a text list of bridge ports: {bad[0][:40]!r}"
+            )
     rows = [Row(vid, mark, MemberList(e, text), MemberList(u, text)) for (mark, vid), (e, u) in raw.items()]
     return VlanTable(source, fmt, rows)
 
@@ -157,8 +163,8 @@ def _decode_text(octets: bytes) -> frozenset[int]:
 
 
 NO_TABLE = (
-    "cannot be told: the switch has neither dot1qVlanStaticTable nor dot1qVlanCurrentTable, and dot1qPvid alone "
-    "cannot tell an access port from a trunk (a trunk's native VLAN is its PVID too; use a CLI driver)"
+    "the switch has neither dot1qVlanStaticTable nor dot1qVlanCurrentTable, and dot1qPvid alone cannot tell an "
+    "access port from a trunk (a trunk's native VLAN is its PVID too; use a CLI driver)"
 )
 
 
@@ -167,7 +173,7 @@ def port_state(table: VlanTable, bridge_port: int, pvid: int | None) -> PortStat
     member of any VLAN is a trunk; an untagged member of exactly one VLAN is an access port of it, and its PVID
     (when it has one) must agree; anything else is refused, with the reason."""
     if table.source == "none":
-        return PortState(None, refused=NO_TABLE)
+        return PortState(None, refused=f"cannot be told: {NO_TABLE}")
     if table.unreadable:
         return PortState(None, refused=f"cannot be told: {table.unreadable}")
     membership = table.membership(bridge_port)

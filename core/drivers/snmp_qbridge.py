@@ -246,7 +246,7 @@ class SnmpQBridgeDriver(SnmpDriver):
         move is a trunk or has bits that cannot be read."""
         moved = [c.port for c in changes]
         if table.source == "none":
-            raise self._error(f"the switch's ports {NO_TABLE.removeprefix('cannot be told: ')}", moved)
+            raise self._error(f"cannot move ports: {NO_TABLE}", moved)
         if table.source == "current":
             raise self._error(
                 "the switch has no dot1qVlanStaticTable (only the read-only dot1qVlanCurrentTable): "
