@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -55,8 +55,9 @@ class Agent:
     async def request(self, command: Any, auth: Any, *args: Any) -> Any:
         name = command.__name__
         if name == "bulk_cmd":
-            reps, asked = args[1], [oid_of(v) for v in args[2:]]
-            answer, cursors = [], list(asked)
+            non_repeaters, reps, asked = args[0], args[1], [oid_of(v) for v in args[2:]]
+            answer = [(rfc1902.ObjectName(o), v) for o, v in map(self._next, asked[:non_repeaters])]
+            cursors = asked[non_repeaters:]
             for _ in range(reps):
                 for i, cursor in enumerate(cursors):
                     oid, value = self._next(cursor)
@@ -84,10 +85,13 @@ def big_table(rows: int, octets: int) -> dict[tuple[int, ...], Any]:
     return out
 
 
-def session_with(agent: Agent, **options: Any) -> Callable[[], Any]:
-    """A coroutine function running ``body(session)`` against ``agent``."""
+Body = Callable[[SnmpSession], Awaitable[Any]]
 
-    def runner(body: Callable[[SnmpSession], Any]) -> Any:
+
+def session_with(agent: Agent, **options: Any) -> Callable[[Body], Any]:
+    """A runner of ``body(session)`` against ``agent``: (what the body returned, the driver)."""
+
+    def runner(body: Body) -> Any:
         async def conversation() -> Any:
             switch = Switch(
                 name="sw",
@@ -106,7 +110,7 @@ def session_with(agent: Agent, **options: Any) -> Callable[[], Any]:
 
         return asyncio.run(asyncio.wait_for(conversation(), 10))
 
-    return runner  # type: ignore[return-value]
+    return runner
 
 
 @pytest.mark.parametrize("silent", [False, True])
@@ -167,3 +171,17 @@ def test_a_switch_that_answers_nothing_is_a_timeout_not_a_long_shrinking() -> No
         session_with(agent)(walk)
     # the walk, then one small GET that told the switch is gone
     assert [(name, reps) for name, reps, _ in agent.requests] == [("bulk_cmd", 8), ("get_cmd", 1)]
+
+
+def test_scalars_ride_on_a_walk_s_first_getbulk() -> None:
+    # the PVIDs of bridge ports 2 and 9 (9 has no row: its GETNEXT answers the next object, someone else's)
+    agent = Agent(big_table(3, 10), 10_000)
+
+    async def walk(session: SnmpSession) -> Any:
+        return await session.walk([EGRESS, UNTAGGED], successors=[(*PVID, 1), (*PVID, 8)])
+
+    rows, _ = session_with(agent)(walk)
+    assert len(rows[EGRESS]) == 3
+    assert rows[(*PVID, 1)] == [((*PVID, 2), rfc1902.Gauge32(1))]
+    assert rows[(*PVID, 8)] == [((*PVID, 8), None)]  # past the end of this agent's objects: no PVID.9
+    assert [name for name, _, _ in agent.requests] == ["bulk_cmd"]  # one request for all of it

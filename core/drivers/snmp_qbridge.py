@@ -73,6 +73,15 @@ class _Pdu:
     doing: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Walked:
+    """One walk of a VLAN table: its columns keyed by (time mark, vid), and the PVIDs read along."""
+
+    egress: dict[tuple[int, int], bytes]
+    untagged: dict[tuple[int, int], bytes]
+    pvids: dict[int, int | None]
+
+
 @dataclass(slots=True)
 class _Batch:
     """What a move read under the switch's lock before writing: reused until its first write, never after."""
@@ -151,58 +160,76 @@ class SnmpQBridgeDriver(SnmpDriver):
         """The switch is about to change: nothing read before may answer a read after."""
         self._batch = _Batch()
 
-    async def _vlan_table(self, session: SnmpSession) -> VlanTable:
-        """Every VLAN's members, read once per batch (a move holds the switch's lock from its read to its write)
-        until its first write, and at every read outside a batch."""
-        if self.in_batch and self._batch.table is not None:
-            return self._batch.table
-        table = await self._read_vlan_table(session)
-        if self.in_batch:
-            self._batch.table = table
-        return table
-
-    async def _read_vlan_table(self, session: SnmpSession) -> VlanTable:
-        """The static table if it has rows, else the current table, else none: decided from this read's walks."""
-        if self._static_seen is False:
-            static, current = await settle([self._walk(session, "static"), self._walk(session, "current")])
-        else:
-            static, current = await self._walk(session, "static"), None
-        self._static_seen = bool(static[0] or static[1])
-        if self._static_seen:
-            return self._table("static", static)
-        if current is None:
-            current = await self._walk(session, "current")
-        if current[0] or current[1]:
-            return self._table("current", current)
-        return VlanTable("none")
-
-    async def _walk(
-        self, session: SnmpSession, source: Source
-    ) -> tuple[dict[tuple[int, int], bytes], dict[tuple[int, int], bytes]]:
-        """A table's egress and untagged columns, keyed by (time mark, vid): mark 0 in the static table."""
-        egress_column, untagged_column = COLUMNS[source]
-        walked = await session.walk([egress_column, untagged_column], rows_hint=self._table_rows.get(source))
-        index = 1 if source == "static" else 2
-        columns = tuple(_keyed(walked[c], index) for c in (egress_column, untagged_column))
-        self._table_rows[source] = len(set(columns[0]) | set(columns[1]))
-        return columns[0], columns[1]
-
-    def _table(self, source: Source, columns: tuple[dict[tuple[int, int], bytes], ...]) -> VlanTable:
-        assert self._interfaces is not None
-        return table_of(
-            source, columns[0], columns[1], self._interfaces.bridge_ports, option=self.portlist_format
-        )
-
-    async def _pvids(self, session: SnmpSession, bridge_ports: Sequence[int]) -> dict[int, int | None]:
-        """Each port's dot1qPvid, None where the port has no row: read for these ports, every time (in a batch,
-        once until its first write)."""
+    async def _membership(
+        self, session: SnmpSession, bridge_ports: Sequence[int]
+    ) -> tuple[dict[int, int | None], VlanTable]:
+        """The dot1qPvid of each of ``bridge_ports`` (None: the port has no row) and the VLAN table. In a batch,
+        what it read before its first write is reused (the move holds the switch's lock); anything else is read
+        now, every time: the PVIDs ride on the table's first GETBULK (as GETNEXTs of the OID before each)."""
         known = self._batch.pvids if self.in_batch else {}
         missing = [bp for bp in bridge_ports if bp not in known]
-        values = await session.get([(*PVID, bp) for bp in missing])
-        pvids = {bp: _number(values[(*PVID, bp)]) for bp in missing}
+        table = self._batch.table if self.in_batch else None
+        if table is None:
+            room = max(0, self.varbinds_per_pdu - len(COLUMNS["static"]))
+            (table, fetched), rest = await settle(
+                [self._read_vlan_table(session, missing[:room]), self._get_pvids(session, missing[room:])]
+            )
+            fetched.update(rest)
+        else:
+            fetched = await self._get_pvids(session, missing)
         if self.in_batch:
-            self._batch.pvids.update(pvids)
-        return {bp: known[bp] if bp in known else pvids[bp] for bp in bridge_ports}
+            self._batch.table = table
+            self._batch.pvids.update(fetched)
+        return {bp: known[bp] if bp in known else fetched[bp] for bp in bridge_ports}, table
+
+    async def _read_vlan_table(
+        self, session: SnmpSession, pvid_ports: Sequence[int]
+    ) -> tuple[VlanTable, dict[int, int | None]]:
+        """The static table if it has rows, else the current table, else none: decided from this read's walks;
+        and the PVIDs of ``pvid_ports``, read with the first walk."""
+        if self._static_seen is False:
+            static, current = await settle(
+                [self._walk(session, "static", pvid_ports), self._walk(session, "current")]
+            )
+        else:
+            static, current = await self._walk(session, "static", pvid_ports), None
+        pvids = static.pvids
+        self._static_seen = bool(static.egress or static.untagged)
+        if self._static_seen:
+            return self._table("static", static), pvids
+        if current is None:
+            current = await self._walk(session, "current")
+        if current.egress or current.untagged:
+            return self._table("current", current), pvids
+        return VlanTable("none"), pvids
+
+    async def _walk(self, session: SnmpSession, source: Source, pvid_ports: Sequence[int] = ()) -> _Walked:
+        """A table's egress and untagged columns (and the PVIDs of ``pvid_ports``, riding along)."""
+        egress_column, untagged_column = COLUMNS[source]
+        asked = {bp: (*PVID, bp - 1) if bp > 0 else PVID for bp in pvid_ports}
+        walked = await session.walk(
+            [egress_column, untagged_column],
+            rows_hint=self._table_rows.get(source),
+            successors=list(asked.values()),
+        )
+        index = 1 if source == "static" else 2
+        egress, untagged = (_keyed(walked[c], index) for c in (egress_column, untagged_column))
+        self._table_rows[source] = len(set(egress) | set(untagged))
+        pvids = {}
+        for bp, oid in asked.items():
+            ((answered, value),) = walked[oid]
+            pvids[bp] = _number(value) if answered == (*PVID, bp) else None  # the next object is another's
+        return _Walked(egress, untagged, pvids)
+
+    def _table(self, source: Source, walked: _Walked) -> VlanTable:
+        assert self._interfaces is not None
+        return table_of(
+            source, walked.egress, walked.untagged, self._interfaces.bridge_ports, option=self.portlist_format
+        )
+
+    async def _get_pvids(self, session: SnmpSession, bridge_ports: Sequence[int]) -> dict[int, int | None]:
+        values = await session.get([(*PVID, bp) for bp in bridge_ports])
+        return {bp: _number(values[(*PVID, bp)]) for bp in bridge_ports}
 
     async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
         if not ports:
@@ -213,7 +240,7 @@ class SnmpQBridgeDriver(SnmpDriver):
         if found:
             session = await self._open()
             bridge_ports = sorted({i.bridge_port for i in found.values() if i.bridge_port is not None})
-            pvids, table = await settle([self._pvids(session, bridge_ports), self._vlan_table(session)])
+            pvids, table = await self._membership(session, bridge_ports)
             for name, interface in found.items():
                 assert interface.bridge_port is not None
                 out[name] = port_state(table, interface.bridge_port, pvids[interface.bridge_port])
@@ -231,9 +258,7 @@ class SnmpQBridgeDriver(SnmpDriver):
             raise self._error(problems_sentence(refused), list(refused))
         bridge = {name: i.bridge_port for name, i in found.items() if i.bridge_port is not None}
         session = await self._open()
-        pvids, table = await settle(
-            [self._pvids(session, sorted(set(bridge.values()))), self._vlan_table(session)]
-        )
+        pvids, table = await self._membership(session, sorted(set(bridge.values())))
         self._check_writable(table, changes, bridge)
         pdus = self._membership_pdus(table, changes, bridge)
         self._wrote()

@@ -398,28 +398,39 @@ class SnmpSession:
     # --- walks -----------------------------------------------------------------------------------------------
 
     async def walk(
-        self, columns: Sequence[Oid], max_rounds: int = 1000, *, rows_hint: int | None = None
+        self,
+        columns: Sequence[Oid],
+        max_rounds: int = 1000,
+        *,
+        rows_hint: int | None = None,
+        successors: Sequence[Oid] = (),
     ) -> dict[Oid, list[tuple[Oid, Any]]]:
         """The rows of table columns walked side by side with GETBULK: per column, (index suffix, value).
         ``rows_hint`` (how many rows the table had last time) keeps a GETBULK from reading far past its end:
         an agent such as snmpd with pass_persist answers every repetition, one helper round trip each. The rows
         asked per GETBULK follow what fits (see ``SnmpDriver``); where even one row of every column does not fit,
-        the columns are walked one by one."""
-        walk = _Walk(self, columns, rows_hint)
+        the columns are walked one by one.
+
+        ``successors``: OIDs whose next object (GETNEXT) rides along as non-repeaters of the first GETBULK, so
+        that a few scalar reads cost no request of their own; answered in the result under each asked OID, as a
+        one-row list (its suffix is the whole OID answered, the value None past the end of the MIB)."""
+        walk = _Walk(self, columns, rows_hint, successors)
         for _ in range(max_rounds):
             if walk.done:
-                return walk.rows
+                return {**walk.rows, **walk.successors}
             await walk.step()
         raise self.driver._error(
             f"walking {', '.join(object_name(c) for c in columns)} took more than {max_rounds} requests"
         )
 
-    async def bulk(self, oids: Sequence[Oid], reps: int) -> Sequence[Any]:
-        """One GETBULK of ``reps`` rows from ``oids``; the varbinds answered."""
+    async def bulk(self, oids: Sequence[Oid], reps: int, non_repeaters: Sequence[Oid] = ()) -> Sequence[Any]:
+        """One GETBULK of ``reps`` rows from ``oids``, after the GETNEXT of each of ``non_repeaters``; the
+        varbinds answered (the non-repeaters' first)."""
+        asked = [*non_repeaters, *oids]
         result = await self.request(
-            self.hlapi.bulk_cmd, self.read_auth, 0, reps, *(self._varbind(o) for o in oids)
+            self.hlapi.bulk_cmd, self.read_auth, len(non_repeaters), reps, *(self._varbind(o) for o in asked)
         )
-        return self._check(result, f"reading {object_name(oids[0])}", oids, [], writing=False)
+        return self._check(result, f"reading {object_name(asked[0])}", asked, [], writing=False)
 
     async def set(
         self, varbinds: Sequence[tuple[Oid, Any]], doing: str, ports: Sequence[str], *, gauge: bool = False
@@ -471,36 +482,67 @@ class _Walk:
 
     FIRST = 8
 
-    def __init__(self, session: SnmpSession, columns: Sequence[Oid], rows_hint: int | None) -> None:
+    def __init__(
+        self,
+        session: SnmpSession,
+        columns: Sequence[Oid],
+        rows_hint: int | None,
+        successors: Sequence[Oid] = (),
+    ) -> None:
         self.session = session
         self.driver = session.driver
         self.key = " ".join(object_name(c) for c in columns)
         self.rows: dict[Oid, list[tuple[Oid, Any]]] = {c: [] for c in columns}
         self.cursor: dict[Oid, Oid] = {c: c for c in columns}
         self.columns = list(columns)
+        self.asked = list(successors)
+        """GETNEXTs riding on the next GETBULK, until answered."""
+        self.successors: dict[Oid, list[tuple[Oid, Any]]] = {}
         self.one_by_one = False
         reps = self.driver.read_sizes.get(self.key, min(self.FIRST, self.driver.max_repetitions))
         self.reps = reps if rows_hint is None else max(1, min(reps, rows_hint + 1))
 
     @property
     def done(self) -> bool:
-        return not self.cursor
+        return not self.cursor and not self.asked
 
     async def step(self) -> None:
         """One round: a GETBULK of every column still walked (or one per column, concurrently)."""
         active = [c for c in self.columns if c in self.cursor]
-        if self.one_by_one:
+        if self.one_by_one or not active:
+            if self.asked:  # on their own: one row of every column was too big for them to ride along
+                self._answered(await self.session.bulk([], 0, self.asked))
             answers = await settle(self.session.bulk([self.cursor[c]], 1) for c in active)
             for column, varbinds in zip(active, answers, strict=True):
                 self._take([column], varbinds)
             return
         try:
-            varbinds = await self.session.bulk([self.cursor[c] for c in active], self.reps)
+            varbinds = await self.session.bulk([self.cursor[c] for c in active], self.reps, self.asked)
         except (AnswerTooBig, SwitchTimeout) as exc:
             await self._shrink(exc, len(active))
             return
+        varbinds = self._answered(varbinds)
+        if (
+            not varbinds
+        ):  # cut to nothing to fit a message: too big (a table's end is endOfMibView, not silence)
+            await self._shrink(
+                AnswerTooBig(self.driver.switch.name, "the switch answered no row"), len(active)
+            )
+            return
         self._take(active, varbinds)
         self._resize(varbinds, len(active))
+
+    def _answered(self, varbinds: Sequence[Any]) -> Sequence[Any]:
+        """Take the riding GETNEXTs' answers off the front of ``varbinds``; the rest."""
+        if not self.asked:
+            return varbinds
+        if len(varbinds) < len(self.asked):
+            raise self.driver._error(f"answered {len(varbinds)} values for {len(self.asked)} requested")
+        for oid, (name, value) in zip(self.asked, varbinds, strict=False):
+            self.successors[oid] = [(tuple(name), present(value))]
+        rest = varbinds[len(self.asked) :]
+        self.asked = []
+        return rest
 
     async def _shrink(self, exc: SwitchError, width: int) -> None:
         """The answer did not fit: one row at a time, then one column at a time; raise when nothing smaller is left."""
@@ -529,9 +571,7 @@ class _Walk:
 
     def _take(self, active: Sequence[Oid], varbinds: Sequence[Any]) -> None:
         if not varbinds:
-            for column in active:
-                self.cursor.pop(column, None)
-            return
+            raise self.driver._error(f"answered no value while walking {object_name(active[0])}")
         for i, (name, value) in enumerate(varbinds):
             column = active[i % len(active)]
             if column not in self.cursor:
