@@ -95,7 +95,7 @@ def write_copies(paths: Sequence[Path], directory: Path) -> list[str]:
     for i, path in enumerate(paths):
         variation = f"wc{i}"
         lines = recording_lines(path)
-        copy = cisco_copy(lines, variation) if truth.Recording(path).cisco else qbridge_copy(lines, variation)
+        copy = cisco_copy(lines, variation) if truth.recording(path).cisco else qbridge_copy(lines, variation)
         write_recording(directory / f"{path.stem}{RW}.snmprec", copy)
         variations.append(variation)
     return variations
@@ -105,10 +105,11 @@ def write_copies(paths: Sequence[Path], directory: Path) -> list[str]:
 
 
 def verdict(expected: truth.Port, got: PortState | None) -> str:
-    """``right``: the driver says what the data says (refusing a port the data leaves unknown, or an aggregation);
-    ``refused``: it refuses a port the data decides; ``wrong``: it claims what the data does not say."""
+    """``right``: the driver reads the access VLAN (or the trunk) the data says; ``refused``: it refuses, with
+    its reason, a port whose VLAN the data does not tell (or an aggregation); ``overcautious``: it refuses a port
+    the data decides; ``wrong``: it claims what the data does not say."""
     if got is None or got.refused:
-        return "right" if expected.kind in ("unknown", "lag") else "refused"
+        return "refused" if expected.kind in ("unknown", "lag") else "overcautious"
     if got.trunk:
         return "right" if expected.kind == "trunk" else "wrong"
     return "right" if expected.kind == "access" and got.tag == expected.vlan else "wrong"
@@ -141,7 +142,7 @@ class Result:
 
 async def read_sweep(sim: Sim, path: Path, result: Result) -> None:
     """Every port of the recording through its driver, each compared with the truth."""
-    rec = truth.Recording(path)
+    rec = truth.recording(path)
     expected = rec.ports()
     result.ports = len(expected)
     if not expected:
@@ -151,9 +152,8 @@ async def read_sweep(sim: Sim, path: Path, result: Result) -> None:
         states = await driver.read_ports(list(expected))
     except SwitchError as exc:
         result.error = exc.reason
-        result.counts[
-            "refused" if any(p.kind in ("access", "trunk") for p in expected.values()) else "right"
-        ] += len(expected)
+        for port in expected.values():
+            result.counts[verdict(port, None)] += 1
         result.refusals[reason_group(f"switch: {exc.reason}")] += len(expected)
         return
     finally:
@@ -426,7 +426,7 @@ def _same(now: dict[str, dict[Oid, Any]], before: dict[str, dict[Oid, Any]]) -> 
 def table(results: Sequence[Result], seconds: float) -> str:
     """The devices with their verdicts, then the refusal reasons grouped."""
     lines = [
-        f"{'recording':34} {'driver':12} {'ports':>5} {'right':>5} {'refus':>5} {'wrong':>5} {'s':>5}  move"
+        f"{'recording':32} {'driver':12} {'ports':>5} {'right':>5} {'refus':>5} {'over':>4} {'wrong':>5} {'s':>5}  move"
     ]
     totals: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
@@ -434,12 +434,13 @@ def table(results: Sequence[Result], seconds: float) -> str:
         totals.update(r.counts)
         reasons.update(r.refusals)
         lines.append(
-            f"{r.name[:34]:34} {r.driver:12} {r.ports:5} {r.counts['right']:5} {r.counts['refused']:5} "
-            f"{r.counts['wrong']:5} {r.seconds:5.1f}  {r.move[:90]}"
+            f"{r.name[:32]:32} {r.driver:12} {r.ports:5} {r.counts['right']:5} {r.counts['refused']:5} "
+            f"{r.counts['overcautious']:4} {r.counts['wrong']:5} {r.seconds:5.1f}  {r.move[:100]}"
         )
     lines.append(
-        f"{len(results)} recordings, {sum(r.ports for r in results)} ports: {totals['right']} right, "
-        f"{totals['refused']} refused, {totals['wrong']} wrong; moves: "
+        f"{len(results)} recordings, {sum(r.ports for r in results)} ports: {totals['right']} right (access VLAN or "
+        f"trunk as the data says), {totals['refused']} refused with the reason (the data does not tell, or an "
+        f"aggregation), {totals['overcautious']} refused though the data tells, {totals['wrong']} wrong; moves: "
         f"{sum(1 for r in results if r.move.endswith('and back'))} there and back, "
         f"{sum(1 for r in results if 'refused' in r.move)} refused, "
         f"{sum(1 for r in results if r.move.startswith('none'))} without a candidate, "

@@ -16,6 +16,7 @@ unknown; otherwise the port's vmVlan, when it has one that is a VLAN.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,12 @@ class Recording:
         if self._ports is None:
             self._ports = _cisco_ports(self) if self.cisco else _qbridge_ports(self)
         return self._ports
+
+
+@functools.cache
+def recording(path: Path) -> Recording:
+    """The recording at ``path``, parsed once per process (the corpus sweep asks for each several times)."""
+    return Recording(path)
 
 
 # --- names -----------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ async def _sweep(corpus: Corpus) -> list[Result]:
     gate = asyncio.Semaphore(AT_ONCE)
 
     async def one(path: Path, raw: RawClient) -> Result:
-        result = Result(path.stem, "snmp_cisco" if truth.Recording(path).cisco else "snmp_qbridge")
+        result = Result(path.stem, "snmp_cisco" if truth.recording(path).cisco else "snmp_qbridge")
         async with gate:
             started = time.perf_counter()
             await read_sweep(corpus.sim, path, result)
@@ -69,5 +69,8 @@ def test_every_recording_right_or_refused_and_moved_there_and_back(
         print("\n" + table(results, seconds))
     wrong = [f"{r.name}: {w}" for r in results for w in r.wrong]
     assert not wrong, "\n".join(wrong[:40])
+    # refusing a port the data decides breaks no promise, but the drivers read every such port today: a change
+    # that makes one of them more cautious than the data deserves a look
+    assert sum(r.counts["overcautious"] for r in results) == 0
     failed = [f"{r.name}: {r.move}" for r in results if not r.move_ok]
     assert not failed, "\n".join(failed)

@@ -89,11 +89,9 @@ class SnmpCiscoDriver(SnmpDriver):
         found: dict[str, int] = {}
         refused: dict[str, str] = {}
         for name in wanted:
-            interface = self._interfaces.find(name, bridged=False)
+            interface = self._interfaces.port(name, bridged=False)
             if isinstance(interface, str):
                 refused[name] = interface
-            elif interface.aggregation():
-                refused[name] = interface.aggregation() or ""
             else:
                 found[name] = interface.if_index
         return found, refused

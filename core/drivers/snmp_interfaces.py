@@ -83,6 +83,14 @@ class Interfaces:
             return f"names several {where} (ifIndex {', '.join(map(str, sorted(holders)))}): refusing to guess which"
         return self.by_index[holders[0]]
 
+    def port(self, name: str, *, bridged: bool) -> Interface | str:
+        """The interface ``name`` stands for when it can be an access port, or why not (see ``find``; and a link
+        aggregation is never one)."""
+        found = self.find(name, bridged=bridged)
+        if isinstance(found, str):
+            return found
+        return found.aggregation() or found
+
 
 def interfaces_of(
     names: Mapping[int, str], descrs: Mapping[int, str], types: Mapping[int, int], bridge: Mapping[int, int]

@@ -142,11 +142,9 @@ class SnmpQBridgeDriver(SnmpDriver):
         found: dict[str, Interface] = {}
         refused: dict[str, str] = {}
         for name in dict.fromkeys(names):
-            interface = interfaces.find(name, bridged=True)
+            interface = interfaces.port(name, bridged=True)
             if isinstance(interface, str):
                 refused[name] = interface
-            elif interface.aggregation():
-                refused[name] = interface.aggregation() or ""
             else:
                 found[name] = interface
         return found, refused
