@@ -31,13 +31,18 @@ class MemberList:
 
     octets: bytes
     text: bool = False
+    garbled_from: int | None = field(init=False, default=None)
+    """The first octet that is text rather than bits (see ``portlist.text_from``), for a bitmap."""
+
+    def __post_init__(self) -> None:
+        if not self.text:
+            object.__setattr__(self, "garbled_from", portlist.text_from(self.octets))
 
     def holds(self, port: int) -> bool | None:
         """Whether bridge port ``port`` is in the list; None where the list is garbled at the port's bit."""
         if self.text:
             return port in _decode_text(self.octets)
-        start = portlist.text_from(self.octets)
-        if start is not None and (port - 1) // 8 >= start:
+        if self.garbled_from is not None and (port - 1) // 8 >= self.garbled_from:
             return None
         return portlist.holds(self.octets, port)
 
