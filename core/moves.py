@@ -127,9 +127,13 @@ def read_back_error(sp: SwitchPlan, after: Mapping[str, PortState]) -> SwitchErr
     ]
     if not wrong:
         return None
-    refused = {p: after[p].refused for p in wrong if p in after and after[p].refused}
-    if refused:
-        reasons = "; ".join(f"port {p} {why}" for p, why in list(refused.items())[:5])
+    why = {
+        p: after[p].refused or "reads back as a trunk"
+        for p in wrong
+        if p in after and (after[p].refused or after[p].trunk)
+    }
+    if why:
+        reasons = "; ".join(f"port {p} {reason}" for p, reason in list(why.items())[:5])
         return SwitchError(sp.switch, f"after the write, {reasons} (read-back)", ports=wrong)
     return SwitchError(
         sp.switch,

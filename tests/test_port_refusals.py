@@ -58,6 +58,11 @@ def test_a_read_back_that_disagrees_is_a_failure_with_the_reason(inv: Inventory)
     error = read_back_error(sp, {"Gi1/0/1": PortState(None, refused=HALF)})
     assert error is not None and error.ports == ("Gi1/0/1",)
     assert error.reason == f"after the write, port Gi1/0/1 {HALF} (read-back)"
+    trunk = read_back_error(sp, {"Gi1/0/1": PortState(None, trunk=True)})
+    assert (
+        trunk is not None
+        and trunk.reason == "after the write, port Gi1/0/1 reads back as a trunk (read-back)"
+    )
     # the node's verdict: a failure, with the reason; the port could not be read back in a VLAN
     outcome = SwitchOutcome(
         sp, {"Gi1/0/1": PortState(None, refused=HALF)}, error, SwitchTiming("sw1", 1, 0.1, False)
