@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import json
 import os
 import re
 import tempfile
@@ -16,6 +15,7 @@ from typing import Any
 
 import platformdirs
 
+from . import tomlw
 from .errors import KavlanError
 
 APP = "kavlan-tui"
@@ -211,16 +211,10 @@ _TABLE_LINE = re.compile(r"^\s*\[")
 
 
 def _toml_value(value: Any) -> str:
-    if isinstance(value, str):
-        # JSON's escapes are TOML's; DEL must be escaped too in a TOML string
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise ConfigError(f"cannot write {value!r} in a configuration file")
+    try:
+        return tomlw.value(value)
+    except TypeError:
+        raise ConfigError(f"cannot write {value!r} in a configuration file") from None
 
 
 def _extent(lines: list[str], start: int) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import names
-from .errors import BadInput, NotFound
+from .errors import BadInput, NotFound, SwitchUnavailable
 from .model import DEFAULT, GLOBAL_IDS, Job, JobVlan, VlanKind
 from .reports import Drift, Lease, Member, MoveReport, StagedReport, VlanInfo
 from .reservations import nodefile_lines
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .events import EventBus
     from .inventory import Inventory, NicRef
-    from .plan import Plan
+    from .reports import Plan
 
 
 class Service(abc.ABC):
@@ -200,7 +200,10 @@ class Service(abc.ABC):
     async def plan(self, names_: Sequence[str], vlan: int, *, user: str | None = None) -> Plan:
         """What a move would change, per switch, after the same checks as the move itself (dry run)."""
         report = await self.set_vlan(names_, vlan, user=user, dry_run=True)
-        assert report.plan is not None
+        if report.plan is None:  # a switch could not be read: there is no plan to show
+            first = report.failed[0]
+            ports = [r.port for r in report.failed if r.switch == first.switch]
+            raise SwitchUnavailable(first.message, switch=first.switch, ports=ports)
         return report.plan
 
     # --- access: SSH to nodes, through the gateway of a local VLAN ---------------------------------
@@ -320,12 +323,13 @@ def is_remote(settings: Settings) -> bool:
     return bool(settings.api or settings.api_sites)
 
 
-def connect(settings: Settings) -> Service:
-    """The service the faces use: embedded when no API server is configured (the default), else the remote client."""
+async def connect(settings: Settings) -> Service:
+    """The service the faces use: embedded when no API server is configured (the default), else the remote client,
+    opened in the caller's event loop (it asks the servers what they serve, the testbed and who the user is)."""
     if not is_remote(settings):
         from .service import KavlanService
 
         return KavlanService(settings)
     from .api.client import RemoteService  # aiohttp is imported only in remote mode
 
-    return RemoteService(settings)
+    return await RemoteService.open(settings)

@@ -17,8 +17,7 @@ from .drivers.base import PortChange, PortState, SwitchError
 from .events import Event, SwitchFinished, SwitchStarted
 from .inventory import NicRef
 from .model import vlan_label
-from .plan import Plan, PortMove, SwitchPlan
-from .reports import NodeResult, Outcome, SwitchTiming
+from .reports import NodeResult, Outcome, Plan, PortMove, SwitchPlan, SwitchTiming
 from .switches import SwitchPool
 
 Publish = Callable[[Event], None]

@@ -1,5 +1,5 @@
-"""A move as a plan: per switch, the port changes (old and new VLAN), and what a dry run prints; and planning, a
-pure function from the ports read on the switches to the plan and the NICs it refuses or leaves alone.
+"""Planning a move: a pure function from the ports read on the switches to the plan (per switch, the port
+changes; the plan's types are results, in :mod:`kavlan_core.reports`) and the NICs it refuses or leaves alone.
 
 Nothing here talks to a switch or to the store: the caller reads, this decides.
 """
@@ -8,102 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .drivers.base import PortChange, PortState, SwitchError
 from .inventory import Inventory, NicRef
 from .model import vlan_label
+from .reports import NodeResult, Outcome, Plan, PortMove, SwitchPlan
 
-if TYPE_CHECKING:
-    from .reports import NodeResult
+__all__ = ["Plan", "Planned", "PortMove", "SwitchPlan", "Reads", "Targets", "by_switch", "plan_move"]
 
 Targets = Sequence[tuple[NicRef, str]]
 """The NICs of a move with their names, in the order the user gave them."""
 Reads = Mapping[str, Mapping[str, PortState] | SwitchError]
 """What each switch of a move answered to the planning read: its ports' state, or its error."""
-
-
-@dataclass(slots=True)
-class PortMove:
-    """One NIC's port to change: from its VLAN (and tag) as read, to the move's."""
-
-    ref: NicRef
-    name: str
-    """The in-testbed name of the NIC: ``suno-2.sophia.grid5000.fr`` or ``uvb-3-eth1...``."""
-    old_vlan: int | None
-    new_vlan: int
-    change: PortChange
-
-
-@dataclass(slots=True)
-class SwitchPlan:
-    """One switch's part of a move: its port changes (one batch), and the commands its driver would send."""
-
-    switch: str
-    driver: str
-    moves: list[PortMove] = field(default_factory=list)
-    commands: list[str] = field(default_factory=list)
-
-    @property
-    def changes(self) -> list[PortChange]:
-        return [m.change for m in self.moves]
-
-
-@dataclass(slots=True)
-class Plan:
-    """A move's port changes, per switch, and the NICs already in its VLAN; what a dry run prints."""
-
-    vlan: int
-    switches: list[SwitchPlan] = field(default_factory=list)
-    unchanged: list[tuple[NicRef, str]] = field(default_factory=list)
-    """NICs already in the VLAN, with their names."""
-
-    @property
-    def port_count(self) -> int:
-        return sum(len(s.moves) for s in self.switches)
-
-    def render(self) -> list[str]:
-        lines = [
-            f"plan: move {self.port_count} port(s) on {len(self.switches)} switch(es) into VLAN {vlan_label(self.vlan)}"
-        ]
-        for sp in self.switches:
-            lines.append(f"switch {sp.switch} ({sp.driver}): {len(sp.moves)} port(s)")
-            for m in sp.moves:
-                old = vlan_label(m.old_vlan) if m.old_vlan is not None else f"tag {m.change.old_tag}"
-                lines.append(
-                    f"  {m.change.port:<28} {m.name}: VLAN {old} (tag {m.change.old_tag}) -> "
-                    f"VLAN {vlan_label(m.new_vlan)} (tag {m.change.new_tag})"
-                )
-            for cmd in sp.commands:
-                lines.append(f"    | {cmd}")
-        for _ref, name in self.unchanged:
-            lines.append(f"unchanged: {name} is already in VLAN {vlan_label(self.vlan)}")
-        return lines
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "vlan": vlan_label(self.vlan),
-            "switches": [
-                {
-                    "switch": sp.switch,
-                    "driver": sp.driver,
-                    "ports": [
-                        {
-                            "port": m.change.port,
-                            "node": m.name,
-                            "old_vlan": vlan_label(m.old_vlan) if m.old_vlan is not None else None,
-                            "new_vlan": vlan_label(m.new_vlan),
-                            "old_tag": m.change.old_tag,
-                            "new_tag": m.change.new_tag,
-                        }
-                        for m in sp.moves
-                    ],
-                    "commands": sp.commands,
-                }
-                for sp in self.switches
-            ],
-            "unchanged": [name for _ref, name in self.unchanged],
-        }
 
 
 # --- planning ------------------------------------------------------------------------------------------------
@@ -211,8 +127,5 @@ def _already_there(vlan: int, ref: NicRef, name: str) -> NodeResult:
 
 def _result(name: str, ref: NicRef, why: str, *, failed: bool, vlan: int | None = None) -> NodeResult:
     """A NIC planning settled: failed (refused), or unchanged; ``vlan`` when it is already there."""
-    # imported here: reports.MoveReport holds a Plan, so reports imports this module, not the reverse
-    from .reports import NodeResult, Outcome
-
     outcome = Outcome.FAILURE if failed else Outcome.UNCHANGED
     return NodeResult(name, outcome, why, ref.nic.switch, ref.nic.port, vlan, vlan)

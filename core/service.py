@@ -321,7 +321,7 @@ class KavlanService(Service):
         await self.reap()
         self.check_vlan(vlan)
         if not names_:
-            raise BadInput("no node given (use -m NODE, -f NODEFILE or -j JOBID)")
+            raise BadInput("no node given", about="nodes")
         with self.store.read() as tx:
             rights = self._rights(user, tx.jobs(user=user, running=True))
         return await self._finish_even_if_cancelled(
@@ -550,3 +550,28 @@ class KavlanService(Service):
             report.switches.extend(sub.switches)
         report.seconds = time.perf_counter() - started
         return report
+
+    # --- users and holders -------------------------------------------------------------------------
+
+    async def holders(self, site: str | None = None, *, user: str | None = None) -> dict[str, list[int]]:
+        """Who holds VLANs usable at ``site`` (its own and the global ones) through running jobs: each user's
+        VLAN ids, users and ids sorted; only ``user``'s when given."""
+        site = site or self.site
+        held: dict[str, set[int]] = {}
+        for job in await self.jobs(user=user, running=True):
+            for v in job.vlans:
+                if v.site == site or v.vlan in self.inventory.global_owner:
+                    held.setdefault(job.user, set()).add(v.vlan)
+        return {u: sorted(vids) for u, vids in sorted(held.items())}
+
+    async def vlan_holders(self, vlan: int, site: str | None = None) -> list[str]:
+        """The users whose running jobs hold ``vlan`` (a global VLAN is its owner site's), sorted."""
+        owner = self.inventory.global_owner.get(vlan, site or self.site)
+        jobs = await self.jobs(running=True)
+        return sorted({j.user for j in jobs for v in j.vlans if (v.site, v.vlan) == (owner, vlan)})
+
+    async def may_use_vlan(self, user: str, vlan: int, site: str | None = None) -> bool:
+        """Whether ``user`` may move nodes into ``vlan``: DEFAULT, an administrator, or one of its holders."""
+        owner = self.inventory.global_owner.get(vlan, site or self.site)
+        rights = Rights.of(user, await self.jobs(user=user, running=True), self.settings.admins)
+        return rights.may_use_vlan(owner, vlan) is None

@@ -1,4 +1,5 @@
-"""``kavlan-tui``: the Textual app on the service (embedded, or remote through the API): its workers, themes, key map and entry point."""
+"""``kavlan-tui``: the Textual app on the service (embedded, or remote through the API): its workers, its
+messages' handlers, its key map and entry point."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ import asyncio
 import os
 import sys
 import time
-import tomllib
 import traceback
-from collections.abc import Callable, Collection, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
@@ -18,46 +17,35 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.screen import Screen
-from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from kavlan_core import __version__ as VERSION
 from kavlan_core import config
 from kavlan_core import events as ev
-from kavlan_core.authz import Rights
-from kavlan_core.config import ConfigError, Settings
-from kavlan_core.drivers.base import SwitchError
+from kavlan_core.config import Settings
 from kavlan_core.errors import KavlanError
 from kavlan_core.interface import Service, connect
-from kavlan_core.inventory import InventoryError, NicRef
-from kavlan_core.model import DEFAULT, GLOBAL_IDS
-from kavlan_core.store import StoreError
 
+from .board import Board, NodeKey, NodeView, VlanKey, read_board
 from .messages import (
     ActionFailed,
-    Board,
     BoardLoaded,
     CommandFinished,
     DriftChecked,
     JobReserved,
-    JobView,
     LeasesRead,
-    NodeKey,
-    NodeView,
     ReachChecked,
     ServiceEvent,
-    VlanKey,
-    VlanView,
 )
 from .options import add_api_arguments, api_overrides
+from .polling import Poller, PollNotes
+from .present import ERROR, TUI_HINTS, EventLine, is_user_error, run_guarded, sentence
+from .theming import load_themes, themes_dir
 from .widgets.node_list import ListContext
-from .widgets.node_row import Annotations
 
 if TYPE_CHECKING:
     from .commands import Context
-
-USER_ERRORS = (KavlanError, ConfigError, InventoryError, StoreError, SwitchError)
-"""Errors a user can cause or meet: one sentence, no traceback."""
+    from .screens.main import MainScreen
 
 FIRST_READ_WAIT = 0.5
 """Seconds the first screen waits for the first read of the board, to be drawn once, complete."""
@@ -70,28 +58,6 @@ REACH_EVERY = 3
 
 REFRESH_EVENTS = (ev.MoveFinished, ev.DhcpChanged, ev.JobSubmitted, ev.JobEnded)
 """Events after which the board is read again (debounced)."""
-
-
-def themes_dir() -> Path:
-    """``themes/``: the package ``kavlan_tui.themes`` once installed (beside this file), or beside ``kavlan_tui``
-    in a checkout; looked for on disk first (importlib.resources is slower to import than that)."""
-    here = Path(__file__).resolve().parent
-    for path in (here / "themes", here.parent / "themes"):
-        if (path / "themes.toml").is_file():
-            return path
-    from importlib.resources import files
-
-    return Path(str(files("kavlan_tui.themes")))
-
-
-def load_themes(directory: Path | None = None) -> list[Theme]:
-    """The themes described in ``themes.toml``: one table per theme, its ``variables`` a sub-table."""
-    doc = tomllib.loads(((directory or themes_dir()) / "themes.toml").read_text())
-    out = []
-    for name, table in doc.items():
-        fields = {k: v for k, v in table.items() if k != "variables"}
-        out.append(Theme(name=name, variables=dict(table.get("variables", {})), **fields))
-    return out
 
 
 def kavlan_commands() -> type[Provider]:
@@ -109,94 +75,6 @@ async def wait_a_while(worker: Worker[Any], seconds: float) -> None:
     waiter.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, USER_ERRORS):
-        return str(exc)
-    return f"internal error: {type(exc).__name__}: {exc}"
-
-
-async def read_board(service: Service, sites: Collection[str] = ()) -> Board:
-    """Where every NIC is, and the VLANs of the home site, of the user's jobs' sites and of ``sites`` (the
-    others are read when their tab is shown); the user's rights decide what they may do. Where the NICs are
-    comes from one ``vlan_of`` of them all: one read of the store, not one per VLAN."""
-    inv = service.inventory
-    running = await service.jobs(running=True)
-    user = service.user
-    rights = Rights.of(user, running, service.settings.admins)
-    busy = {node: job.id for job in running for node in job.nodes}
-    reachable = service.reachable_sites()  # remote, only the sites a configured server serves
-    refs = [NicRef(node, nic) for node in inv.nodes.values() if node.site in reachable for nic in node.nics]
-    plains = [inv.hostname(ref, DEFAULT) for ref in refs]
-    placed = await service.vlan_of(plains)
-    simulated = {name: sw.driver == "simulated" for name, sw in inv.switches.items()}
-    by_vlan: dict[VlanKey, list[NodeView]] = {}
-    for ref, plain, (_name, vid) in zip(refs, plains, placed, strict=True):
-        node, nic = ref.node, ref.nic
-        owner = inv.global_owner.get(vid, node.site) if vid in GLOBAL_IDS else node.site
-        by_vlan.setdefault((owner, vid), []).append(
-            NodeView(
-                node=node.name,
-                nic=nic.name,
-                site=node.site,
-                cluster=node.cluster,
-                name=inv.hostname(ref, vid),
-                plain=plain,
-                switch=nic.switch,
-                port=nic.port,
-                address=str(inv.address(node, vid)),
-                mac=nic.mac,
-                vlan=vid,
-                job=busy.get(node.name),
-                mine=node.name in rights.nodes,
-                simulated=simulated[nic.switch],
-            )
-        )
-    vlans: dict[VlanKey, VlanView] = {}
-    site_vlans: dict[str, list[VlanKey]] = {}
-    wanted = {service.site, *sites}
-    for job in running:
-        if job.user == user:
-            wanted |= {v.site for v in job.vlans} | {inv.nodes[n].site for n in job.nodes if n in inv.nodes}
-    for site in (s for s in reachable if s in wanted):
-        keys = site_vlans.setdefault(site, [])
-        for info in await service.vlans(site):
-            key = (info.owner, info.id)
-            keys.append(key)
-            if key not in vlans:
-                vlans[key] = VlanView(
-                    site=info.owner,
-                    id=info.id,
-                    kind=info.kind,
-                    subnet=info.subnet,
-                    tag=info.tag,
-                    job=info.job,
-                    user=info.user,
-                    dhcp=info.dhcp,
-                    nodes=by_vlan.get(key, []),
-                    refusal=rights.may_use_vlan(info.owner, info.id),
-                    dhcp_refusal=rights.may_manage_vlan(info.owner, info.id),
-                )
-    mine = [j for j in running if j.user == user]
-    jobs = [
-        JobView(
-            j.id, j.user, j.name, j.nodes, tuple((v.site, v.vlan) for v in j.vlans), j.deadline, j.walltime
-        )
-        for j in mine
-    ]
-    return Board(
-        user=user,
-        home=service.site,
-        admin=rights.admin,
-        sites=reachable,
-        site_vlans=site_vlans,
-        vlans=vlans,
-        jobs=jobs,
-        others=len(running) - len(mine),
-        simulated=all(simulated.values()),
-        nodes={n.key: n for views in by_vlan.values() for n in views},
-    )
-
-
 class KavlanApp(App[None]):
     """Reads the board in workers, follows the service's events, polls switches and leases in the background."""
 
@@ -204,6 +82,7 @@ class KavlanApp(App[None]):
     CSS_PATH = str(themes_dir() / "kavlan.tcss")
     COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {kavlan_commands}
     COMMAND_PALETTE_BINDING = "ctrl+p"
+    service: Service
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="Leave kavlan-tui"),
@@ -232,10 +111,17 @@ class KavlanApp(App[None]):
         debug: bool = False,
     ) -> None:
         self.tracebacks = debug
-        self._owns_service = service is None
-        self.service = service if service is not None else connect(settings or config.load())
-        self.settings = self.service.settings
-        self.clock = clock or self.service.clock
+        # without a service, the app opens one in its own event loop when it mounts (remote: the servers are
+        # asked first), so that making the app never blocks; it closes what it opened
+        self._must_open = service is None
+        self._owned: Service | None = None
+        self.open_error: KavlanError | None = None
+        """Why the service could not be opened: the app exits at once, ``main`` prints it."""
+        if service is not None:
+            self.service = service
+        self.settings = service.settings if service is not None else settings or config.load()
+        self._clock_given = clock
+        self.clock = clock or (service.clock if service is not None else time.time)
         configured = getattr(self.settings, "poll_interval", None)
         self.poll_interval = float(
             poll_interval
@@ -248,16 +134,14 @@ class KavlanApp(App[None]):
         super().__init__()
         self.board: Board | None = None
         self.context = ListContext()
-        self.drift: dict[NodeKey, int | None] = {}
-        self.drift_tags: dict[NodeKey, int | None] = {}
-        self.leases: dict[NodeKey, str] = {}
-        self.reach: dict[NodeKey, bool] = {}
+        self.notes = PollNotes()
+        """What the background polls learnt per NIC."""
+        self.poller = Poller(lambda: self.service, self._poll_said)
         self.moving = False
         self.sites_wanted: set[str] = set()
         """Sites whose VLANs are read besides the home site and the user's jobs' (their tab was shown)."""
         self._commands_context: Context | None = None
         self._refresh_timer: Any = None
-        self._poll_errors: dict[str, str] = {}
         self._polls = 0
         for theme in self.themes.values():
             self.register_theme(theme)
@@ -281,7 +165,17 @@ class KavlanApp(App[None]):
         return self._commands_context
 
     @property
-    def main(self) -> Any:
+    def drift(self) -> dict[NodeKey, int | None]:
+        """The ports the last poll found not where the store says, by NIC: the VLAN the switch has."""
+        return self.notes.drift
+
+    @property
+    def poll_errors(self) -> dict[str, str]:
+        """What the polls cannot read now (a site's switches, a VLAN's leases...), and why."""
+        return self.poller.errors
+
+    @property
+    def main(self) -> MainScreen | None:
         from .screens.main import MainScreen
 
         for screen in self.screen_stack:
@@ -289,9 +183,22 @@ class KavlanApp(App[None]):
                 return screen
         return None
 
+    async def _open_service(self) -> bool:
+        try:
+            self.service = self._owned = await connect(self.settings)
+        except KavlanError as exc:
+            self.open_error = exc
+            self.exit(return_code=1)
+            return False
+        self.settings = self.service.settings
+        self.clock = self._clock_given or self.service.clock
+        return True
+
     async def on_mount(self) -> None:
         from .screens.main import MainScreen
 
+        if self._must_open and not await self._open_service():
+            return
         self.pump_events()
         first = self.load_board()
         # the first screen is drawn once, with the board, when the store answers fast (as it does); a slow or
@@ -310,8 +217,8 @@ class KavlanApp(App[None]):
             self.call_later(self.poll)
 
     async def on_unmount(self) -> None:
-        if self._owns_service:
-            await self.service.close()
+        if self._owned is not None:
+            await self._owned.close()
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -350,23 +257,16 @@ class KavlanApp(App[None]):
         started = time.perf_counter()
         await self.service.jobs(running=True)
         if not self.moving:
-            drift: dict[NodeKey, int | None] = {}
-            tags: dict[NodeKey, int | None] = {}
-            for site in self.service.reachable_sites():
-                try:
-                    for d in await self.service.drift(site):
-                        drift[(d.node, d.nic)] = d.actual
-                        tags[(d.node, d.nic)] = d.actual_tag
-                    self._poll_ok(f"switches of {site}")
-                except USER_ERRORS as exc:
-                    self._poll_failed(f"switches of {site}", exc)
+            drift, tags = await self.poller.drift()
             self.post_message(DriftChecked(drift, time.perf_counter() - started, tags))
         board = self.board
         self._polls += 1
         if board is not None:
-            await self._poll_leases(board)
+            self.post_message(LeasesRead(await self.poller.leases(board)))
             if self._polls % REACH_EVERY == 1:  # one SSH session per node: not at every poll
-                await self._poll_reach(board)
+                reach = await self.poller.reach(board)
+                if reach:
+                    self.post_message(ReachChecked(reach))
         board = await read_board(self.service, self.sites_wanted)
         self.post_message(BoardLoaded(board, time.perf_counter() - started))
 
@@ -375,42 +275,11 @@ class KavlanApp(App[None]):
         if not any(w.group == "poll" and w.is_running for w in self.workers):
             self.poll()
 
-    async def _poll_leases(self, board: Board) -> None:
-        by_mac = {n.mac.lower(): n.key for n in board.nodes.values()}
-        leases: dict[NodeKey, str] = {}
-        for (site, vid), vlan in board.vlans.items():
-            if vid == DEFAULT or vlan.dhcp != "on" or self.service.dhcp_kind(site) == "simulated":
-                continue
-            try:
-                for lease in await self.service.leases(vid, site):
-                    key = by_mac.get(lease.mac.lower())
-                    if key is not None:
-                        leases[key] = lease.ip
-                self._poll_ok(f"leases of VLAN {vid}")
-            except USER_ERRORS as exc:
-                self._poll_failed(f"leases of VLAN {vid}", exc)
-        self.post_message(LeasesRead(leases))
-
-    async def _poll_reach(self, board: Board) -> None:
-        mine = [n for n in board.nodes.values() if n.mine and not n.simulated]
-        if not mine:
-            return
-        try:
-            results = await self.service.run([n.plain for n in mine], "true", per_host_timeout=3.0)
-        except USER_ERRORS as exc:
-            self._poll_failed("reachability", exc)
-            return
-        self.post_message(ReachChecked({n.key: r.ok for n, r in zip(mine, results, strict=False)}))
-
-    def _poll_failed(self, what: str, exc: BaseException) -> None:
-        text = describe_error(exc)
-        if self._poll_errors.get(what) != text:
-            self._poll_errors[what] = text
-            self.log_line(f"poll: cannot read {what}: {text}", "error")
-
-    def _poll_ok(self, what: str) -> None:
-        if self._poll_errors.pop(what, None) is not None:
-            self.log_line(f"poll: {what} readable again", "ok")
+    def _poll_said(self, line: EventLine) -> None:
+        """A part of the poll failed (a switch down: one sentence), or reads again."""
+        self.log_line(line.text, line.level)
+        if line.level == ERROR:
+            self.notify(line.text.removeprefix("poll: "), title="poll", severity="warning", timeout=8)
 
     # --- messages ---------------------------------------------------------------------------------
 
@@ -433,51 +302,22 @@ class KavlanApp(App[None]):
                 del sel[key]
 
     def on_drift_checked(self, message: DriftChecked) -> None:
-        old, new = self.drift, message.drift
-        for key in new.keys() - old.keys():
-            node = self.board.nodes.get(key) if self.board else None
-            where = f"{node.switch} {node.port}" if node else "?"
-            tag = message.tags.get(key)
-            actual = (
-                ("DEFAULT" if new[key] == DEFAULT else f"VLAN {new[key]}")
-                if new[key] is not None
-                else f"tag {tag}, which is no VLAN of the site"
-                if tag is not None
-                else "an unreadable port"
-            )
-            expected = node.vlan if node else None
-            exp = "DEFAULT" if expected == DEFAULT else f"VLAN {expected}"
-            self.log_line(
-                f"drift: {where} ({key[0]}/{key[1]}) should be in {exp}, the switch has {actual}", "warning"
-            )
-        for key in old.keys() - new.keys():
-            self.log_line(f"drift gone: {key[0]}/{key[1]} is where the store says", "ok")
-        self.drift = dict(new)
-        self.drift_tags = dict(message.tags)
+        for line in self.notes.new_drift(self.board, message.drift, message.tags):
+            self.log_line(line.text, line.level)
         self._annotate()
         if self.main is not None:
-            self.main.polled(message.seconds, len(self.drift))
+            self.main.polled(message.seconds, len(self.notes.drift))
 
     def on_leases_read(self, message: LeasesRead) -> None:
-        self.leases = message.leases
+        self.notes.leases = message.leases
         self._annotate()
 
     def on_reach_checked(self, message: ReachChecked) -> None:
-        self.reach.update(message.reach)
+        self.notes.reach.update(message.reach)
         self._annotate()
 
     def _annotate(self) -> None:
-        keys = self.drift.keys() | self.leases.keys() | self.reach.keys()
-        self.context.notes = {
-            k: Annotations(
-                drift=k in self.drift,
-                actual=self.drift.get(k),
-                tag=self.drift_tags.get(k),
-                lease=self.leases.get(k, ""),
-                reach=self.reach.get(k),
-            )
-            for k in keys
-        }
+        self.context.notes = self.notes.annotations()
         if self.main is not None:
             self.main.redraw_lists()
 
@@ -497,8 +337,8 @@ class KavlanApp(App[None]):
         if event.state is not WorkerState.ERROR or worker.error is None:
             return
         error = worker.error
-        self.notify(describe_error(error), title=f"{worker.group} failed", severity="error", timeout=8)
-        if not isinstance(error, USER_ERRORS):
+        self.notify(sentence(error, TUI_HINTS), title=f"{worker.group} failed", severity="error", timeout=8)
+        if not is_user_error(error):
             lines = "".join(traceback.format_exception(error)).strip().splitlines()
             for line in lines if self.tracebacks else lines[-1:]:
                 self.log_line(f"{worker.group}: {line}", "error")
@@ -517,8 +357,8 @@ class KavlanApp(App[None]):
     async def set_dhcp(self, vlan: VlanKey, on: bool) -> None:
         try:
             state = await self.service.dhcp(vlan[1], on, site=vlan[0])
-        except USER_ERRORS as exc:
-            self.post_message(ActionFailed(f"DHCP of VLAN {vlan[1]}", describe_error(exc)))
+        except KavlanError as exc:
+            self.post_message(ActionFailed(f"DHCP of VLAN {vlan[1]}", sentence(exc, TUI_HINTS)))
             return
         self.notify(f"DHCP server of VLAN {vlan[1]} ({vlan[0]}): {state}")
 
@@ -526,8 +366,8 @@ class KavlanApp(App[None]):
     async def reserve(self, request: str, reply_to: Any = None) -> None:
         try:
             job = await self.service.submit(request)
-        except USER_ERRORS as exc:
-            (reply_to or self).post_message(ActionFailed("reservation", describe_error(exc)))
+        except KavlanError as exc:
+            (reply_to or self).post_message(ActionFailed("reservation", sentence(exc, TUI_HINTS)))
             return
         vlans = ", ".join(str(v.vlan) for v in job.vlans) or "none"
         summary = f"job {job.id}: {len(job.nodes)} node(s), VLAN {vlans}"
@@ -538,8 +378,8 @@ class KavlanApp(App[None]):
     async def release(self, job_id: int) -> None:
         try:
             await self.service.delete_job(job_id)
-        except USER_ERRORS as exc:
-            self.post_message(ActionFailed(f"release of job {job_id}", describe_error(exc)))
+        except KavlanError as exc:
+            self.post_message(ActionFailed(f"release of job {job_id}", sentence(exc, TUI_HINTS)))
             return
         self.notify(f"job {job_id} released: its nodes are back in DEFAULT")
 
@@ -555,8 +395,8 @@ class KavlanApp(App[None]):
 
         try:
             result = await REGISTRY.run(self.commands_context, line)
-        except USER_ERRORS as exc:
-            reply_to.post_message(CommandFinished(line, [], [describe_error(exc)], False))
+        except KavlanError as exc:
+            reply_to.post_message(CommandFinished(line, [], [sentence(exc, TUI_HINTS)], False))
             return
         reply_to.post_message(CommandFinished(line, list(result.lines), list(result.errors), result.ok))
         self.schedule_board()
@@ -565,8 +405,8 @@ class KavlanApp(App[None]):
         """An interactive session on the node (through its gateway), the TUI suspended meanwhile."""
         try:
             self.service.ssh_target(node.plain, node.vlan)  # refused before suspending: no I/O here
-        except USER_ERRORS as exc:
-            self.notify(describe_error(exc), title=f"SSH to {node.short}", severity="error", timeout=8)
+        except KavlanError as exc:
+            self.notify(sentence(exc, TUI_HINTS), title=f"SSH to {node.short}", severity="error", timeout=8)
             return
         status: int | None = None
         error = ""
@@ -574,13 +414,13 @@ class KavlanApp(App[None]):
             print(f"kavlan-tui: SSH to {node.name} (exit the session to come back)", flush=True)
             try:
                 status = await self.service.ssh(node.plain)
-            except USER_ERRORS as exc:
-                error = describe_error(exc)
+            except KavlanError as exc:
+                error = sentence(exc, TUI_HINTS)
         if error:
-            self.reach[node.key] = False
+            self.notes.reach[node.key] = False
             self.notify(error, title=f"SSH to {node.short}", severity="error", timeout=8)
         else:
-            self.reach[node.key] = True
+            self.notes.reach[node.key] = True
             self.notify(f"session on {node.short} ended (exit status {status})")
         self._annotate()
 
@@ -631,8 +471,8 @@ class KavlanApp(App[None]):
     def save_theme(self, name: str) -> None:
         try:
             path = config.save_setting("theme", name)
-        except ConfigError as exc:
-            self.post_message(ActionFailed("saving the theme", str(exc)))
+        except KavlanError as exc:
+            self.post_message(ActionFailed("saving the theme", sentence(exc, TUI_HINTS)))
             return
         self.call_from_thread(self.log_line, f"theme {name} saved in {path}")
         override = os.environ.get("KAVLAN_THEME")
@@ -663,14 +503,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_api_arguments(parser)
     parser.add_argument("--version", action="version", version=f"kavlan-tui {VERSION}")
     args = parser.parse_args(argv)
-    try:
+
+    def start() -> int:
         settings = config.load(theme=args.theme, **api_overrides(args))
         app = KavlanApp(settings=settings, poll_interval=args.poll, debug=args.debug)
-    except USER_ERRORS as exc:
-        print(f"kavlan-tui: {exc}", file=sys.stderr)
-        return 1
-    app.run()
-    return 0
+        app.run()
+        if app.open_error is not None:
+            raise app.open_error  # one sentence, with this face's hint
+        return 0
+
+    # --debug shows internal errors' tracebacks in the event log; a user's error before the app starts is
+    # still one sentence
+    return run_guarded("kavlan-tui", start, hints=TUI_HINTS)
 
 
 if __name__ == "__main__":

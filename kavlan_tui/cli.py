@@ -6,14 +6,18 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kavlan_core import __version__ as VERSION
 
 if TYPE_CHECKING:
+    from kavlan_core.config import Settings
     from kavlan_core.events import Event
+    from kavlan_core.interface import Service
+
+    from .commands import Context, Result
 
 HELP = """\
 Usage: kavlan [options]
@@ -136,31 +140,40 @@ def read_nodefile(path: str) -> list[str]:
     return out
 
 
-def _progress_printer(verbose: bool):  # type: ignore[no-untyped-def]
-    from kavlan_core import events as ev
+def _progress_printer(verbose: bool) -> Callable[[Event], None]:
+    from .present import CLI_EVENTS, event_line
 
     def show(event: Event) -> None:
-        if isinstance(event, ev.SafeguardStep):
-            detail = f": {event.detail}" if event.detail else ""
-            sys.stderr.write(f"kavlan: {event.stage} ({event.nodes} node(s)){detail}\n")
-        elif isinstance(event, ev.SwitchStarted):
-            sys.stderr.write(f"kavlan: switch {event.switch}: {event.action} {event.ports} port(s)...\n")
-        elif isinstance(event, ev.SwitchFinished):
-            timing = f" in {event.seconds:.2f} s" if verbose else ""
-            state = "done" if event.ok else f"FAILED ({event.error})"
-            sys.stderr.write(f"kavlan: switch {event.switch}: {event.action} {state}{timing}\n")
-        sys.stderr.flush()
+        line = event_line(event, timing=verbose) if isinstance(event, CLI_EVENTS) else None
+        if line is not None:
+            sys.stderr.write(f"kavlan: {line.text}\n")
+            sys.stderr.flush()
 
     return show
 
 
 async def run(args: argparse.Namespace) -> int:
-    from kavlan_core import config
-    from kavlan_core.errors import BadInput
+    """One action of the original's: chosen, its options checked, done on the service, its result printed."""
     from kavlan_core.interface import connect
 
-    from .commands import REGISTRY, Context, parse_job
-    from .options import api_overrides
+    action = _action(args)
+    settings = _settings(args)
+    service = await connect(settings)
+    try:
+        ctx = _context(service, args)
+        nodes = _nodes(args, action)
+        _check_options(args, action, nodes)
+        if sys.stderr.isatty() and not args.quiet and not args.json or args.verbose:
+            service.events.subscribe(_progress_printer(args.verbose))
+        result = await ACTION_RUNNERS[action](ctx, args, nodes)
+        return _print_result(result, action, args)
+    finally:
+        await service.close()
+
+
+def _action(args: argparse.Namespace) -> str:
+    """The one action asked for (-V, -l, -e, -d, -g, -s, --drift, --repair)."""
+    from kavlan_core.errors import BadInput
 
     chosen = [flag for attr, flag in ACTIONS.items() if getattr(args, attr)]
     if len(chosen) > 1:
@@ -169,7 +182,16 @@ async def run(args: argparse.Namespace) -> int:
         raise BadInput("no action given: use one of -V, -l, -e, -d, -g, -s (see kavlan --help)")
     if args.site and chosen[0] not in ("--drift", "--repair"):
         raise BadInput("--site goes with --drift or --repair; the other options act where the nodes are")
-    action = chosen[0]
+    return chosen[0]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The configuration with remote mode's options (--api, -C/-c/-k); -u acts as another user, for an
+    administrator only."""
+    from kavlan_core import config
+    from kavlan_core.errors import BadInput
+
+    from .options import api_overrides
 
     remote = api_overrides(args)
     settings = config.load(**remote)
@@ -179,97 +201,136 @@ async def run(args: argparse.Namespace) -> int:
                 f"only an administrator may act as another user ({args.user}); you are {settings.user}"
             )
         settings = config.load(user=args.user, **remote)
-    service = connect(settings)
-    try:
-        job_text = args.job or os.environ.get("OAR_JOB_ID") or None
-        ctx = Context(service, job_id=parse_job(job_text) if job_text else None, verbose=args.verbose)
-        nodes = list(args.machines)
-        if args.nodefile:
-            nodes += read_nodefile(args.nodefile)
-        if nodes and action in ("-V", "-e", "-d", "--drift", "--repair"):
-            raise BadInput(f"option {action} takes no node (-m/-f): it acts on a job or a VLAN")
-        if args.dry_run and action != "-s":
-            raise BadInput("--dry-run goes with -s")
-        if args.restart_via_at is not None and action != "-s":
-            raise BadInput("--restart-via-at goes with -s")
-        if args.restart_via_at is not None and args.dry_run:
-            raise BadInput(
-                "--restart-via-at and --dry-run cannot be used together: the dry run shows the switch plan alone"
-            )
-        if args.rollback and args.restart_via_at is None:
-            raise BadInput("--rollback goes with --restart-via-at")
-        if action == "-l" and nodes:
-            raise BadInput("option -l lists a VLAN's nodes: it takes no -m/-f")
-        if sys.stderr.isatty() and not args.quiet and not args.json or args.verbose:
-            service.events.subscribe(_progress_printer(args.verbose))
+    return settings
 
-        vlan_words = [args.vlan] if args.vlan else []
-        if action == "-V":
-            if args.job is None and ctx.job_id is None:
-                raise BadInput("option -V needs a job: -j JOBID (or run it inside the job's shell)")
-            result = await REGISTRY.get("vlan").handler(ctx, {"job": None})  # type: ignore[union-attr]
-        elif action == "-l":
-            result = await REGISTRY.get("nodes").handler(ctx, {"vlan": args.vlan})  # type: ignore[union-attr]
-        elif action in ("-e", "-d"):
-            result = await REGISTRY.get("dhcp").handler(  # type: ignore[union-attr]
-                ctx, {"action": "on" if action == "-e" else "off", "vlan": args.vlan}
-            )
-        elif action == "--drift":
-            result = await REGISTRY.get("drift").handler(ctx, {"site": args.site})  # type: ignore[union-attr]
-        elif action == "--repair":
-            report = await service.repair(args.site)
-            from .commands import move_result
 
-            result = move_result(report, verbose=True)
-        elif action == "-g":
-            result = await REGISTRY.get("get").handler(ctx, {"nodes": nodes})  # type: ignore[union-attr]
-        else:
-            if not vlan_words:
-                from .commands import job_vlan
+def _context(service: Service, args: argparse.Namespace) -> Context:
+    """The registry's context: the job of -j, or of the job's shell ($OAR_JOB_ID)."""
+    from .commands import Context, parse_job
 
-                vlan_words = [str(await job_vlan(ctx, ctx.job_id))]
-            if args.restart_via_at is not None:
-                from .commands import nodes_or_job, parse_vlan, staged_result
+    job_text = getattr(args, "job", None) or os.environ.get("OAR_JOB_ID") or None
+    verbose = getattr(args, "verbose", False)
+    return Context(service, job_id=parse_job(job_text) if job_text else None, verbose=verbose)
 
-                nodes = await nodes_or_job(ctx, nodes)
-                delay = None if args.restart_via_at < 0 else args.restart_via_at
-                report = await service.move_with_restart(
-                    nodes, parse_vlan(vlan_words[0]), delay=delay, rollback=args.rollback
-                )
-                result = staged_result(report, verbose=args.verbose)
-            else:
-                result = await REGISTRY.get("set").handler(  # type: ignore[union-attr]
-                    ctx, {"vlan": vlan_words[0], "nodes": nodes, "dry-run": args.dry_run}
-                )
-        if args.json:
-            print(result.render_json())
-        elif action in ("-e", "-d"):
-            # stdout stays clean for scripts; the confirmation goes to stderr
-            if not args.quiet:
-                for line in result.lines:
-                    sys.stderr.write(f"kavlan: {line}\n")
-        else:
+
+def _nodes(args: argparse.Namespace, action: str) -> list[str]:
+    """The nodes of -m and -f, for the actions that take nodes."""
+    from kavlan_core.errors import BadInput
+
+    nodes = list(args.machines)
+    if args.nodefile:
+        nodes += read_nodefile(args.nodefile)
+    if nodes and action in ("-V", "-e", "-d", "--drift", "--repair"):
+        raise BadInput(f"option {action} takes no node (-m/-f): it acts on a job or a VLAN")
+    return nodes
+
+
+def _check_options(args: argparse.Namespace, action: str, nodes: list[str]) -> None:
+    """The options of a move (--dry-run, --restart-via-at, --rollback) go with -s, and with each other; -l
+    takes no node."""
+    from kavlan_core.errors import BadInput
+
+    if args.dry_run and action != "-s":
+        raise BadInput("--dry-run goes with -s")
+    if args.restart_via_at is not None and action != "-s":
+        raise BadInput("--restart-via-at goes with -s")
+    if args.restart_via_at is not None and args.dry_run:
+        raise BadInput(
+            "--restart-via-at and --dry-run cannot be used together: the dry run shows the switch plan alone"
+        )
+    if args.rollback and args.restart_via_at is None:
+        raise BadInput("--rollback goes with --restart-via-at")
+    if action == "-l" and nodes:
+        raise BadInput("option -l lists a VLAN's nodes: it takes no -m/-f")
+
+
+async def _command(ctx: Context, name: str, values: dict[str, Any]) -> Result:
+    """A registry command with its parameters already bound."""
+    from .commands import REGISTRY
+
+    command = REGISTRY.get(name)
+    assert command is not None, f"the registry has no command {name}"
+    return await command.handler(ctx, values)
+
+
+async def _show_vlan_id(ctx: Context, args: argparse.Namespace, nodes: list[str]) -> Result:
+    from kavlan_core.errors import BadInput
+
+    if args.job is None and ctx.job_id is None:
+        raise BadInput("option -V needs a job: -j JOBID (or run it inside the job's shell)")
+    return await _command(ctx, "vlan", {"job": None})
+
+
+async def _get_nodelist(ctx: Context, args: argparse.Namespace, nodes: list[str]) -> Result:
+    return await _command(ctx, "nodes", {"vlan": args.vlan})
+
+
+async def _dhcp(ctx: Context, args: argparse.Namespace, nodes: list[str]) -> Result:
+    return await _command(ctx, "dhcp", {"action": "on" if args.enable_dhcp else "off", "vlan": args.vlan})
+
+
+async def _drift(ctx: Context, args: argparse.Namespace, nodes: list[str]) -> Result:
+    return await _command(ctx, "drift", {"site": args.site})
+
+
+async def _repair(ctx: Context, args: argparse.Namespace, nodes: list[str]) -> Result:
+    from .commands import move_result
+
+    return move_result(await ctx.service.repair(args.site), verbose=True)
+
+
+async def _get_vlan(ctx: Context, args: argparse.Namespace, nodes: list[str]) -> Result:
+    return await _command(ctx, "get", {"nodes": nodes})
+
+
+async def _set_vlan(ctx: Context, args: argparse.Namespace, nodes: list[str]) -> Result:
+    """-s: a plain move (or its plan, --dry-run), or a staged one (--restart-via-at); into the job's VLAN
+    when -i is not given."""
+    from .commands import job_vlan, nodes_or_job, parse_vlan, staged_result
+
+    vlan = args.vlan or str(await job_vlan(ctx, ctx.job_id))
+    if args.restart_via_at is None:
+        return await _command(ctx, "set", {"vlan": vlan, "nodes": nodes, "dry-run": args.dry_run})
+    nodes = await nodes_or_job(ctx, nodes)
+    delay = None if args.restart_via_at < 0 else args.restart_via_at
+    report = await ctx.service.move_with_restart(nodes, parse_vlan(vlan), delay=delay, rollback=args.rollback)
+    return staged_result(report, verbose=args.verbose)
+
+
+ACTION_RUNNERS: dict[str, Callable[[Context, argparse.Namespace, list[str]], Awaitable[Result]]] = {
+    "-V": _show_vlan_id,
+    "-l": _get_nodelist,
+    "-e": _dhcp,
+    "-d": _dhcp,
+    "--drift": _drift,
+    "--repair": _repair,
+    "-g": _get_vlan,
+    "-s": _set_vlan,
+}
+
+
+def _print_result(result: Result, action: str, args: argparse.Namespace) -> int:
+    """The result as the original prints it (or as JSON); per-node failures on stderr; the exit status."""
+    if args.json:
+        print(result.render_json())
+    elif action in ("-e", "-d"):
+        # stdout stays clean for scripts; the confirmation goes to stderr
+        if not args.quiet:
             for line in result.lines:
-                print(line)
-        if not args.json:
-            for line in result.errors:
-                sys.stderr.write(line + "\n")
-        return 0 if result.ok else 1
-    finally:
-        await service.close()
+                sys.stderr.write(f"kavlan: {line}\n")
+    else:
+        for line in result.lines:
+            print(line)
+    if not args.json:
+        for line in result.errors:
+            sys.stderr.write(line + "\n")
+    return 0 if result.ok else 1
 
 
 SUBCOMMANDS = ("ssh", "run", "ssh-config")
 
 
-async def run_subcommand(name: str, argv: list[str]) -> int:
-    """``kavlan ssh NODE [CMD]``, ``kavlan run [-m/-f/-j] -- CMD``, ``kavlan ssh-config``."""
-    from kavlan_core import config
-    from kavlan_core.errors import BadInput
-    from kavlan_core.interface import connect
-
-    from .commands import REGISTRY, Context, parse_job
-
+def _subcommand_parser(name: str) -> argparse.ArgumentParser:
     p = _Parser(prog=f"kavlan {name}", add_help=True, allow_abbrev=False)
     if name == "ssh":
         p.add_argument("node")
@@ -282,32 +343,46 @@ async def run_subcommand(name: str, argv: list[str]) -> int:
         p.add_argument("command", nargs=argparse.REMAINDER)
     else:
         p.add_argument("--proxycommand", action="store_true")
-    args = p.parse_args(argv)
-    service = connect(config.load())
+    return p
+
+
+async def run_subcommand(name: str, argv: list[str]) -> int:
+    """``kavlan ssh NODE [CMD]``, ``kavlan run [-m/-f/-j] -- CMD``, ``kavlan ssh-config``."""
+    from kavlan_core import config
+    from kavlan_core.interface import connect
+
+    args = _subcommand_parser(name).parse_args(argv)
+    service = await connect(config.load())
     try:
-        job_text = getattr(args, "job", None) or os.environ.get("OAR_JOB_ID") or None
-        ctx = Context(service, job_id=parse_job(job_text) if job_text else None)
+        ctx = _context(service, args)
         if name == "ssh":
             words = [w for w in args.command if w != "--"]
             return await service.ssh(args.node, " ".join(words) or None)
         if name == "ssh-config":
             sys.stdout.write(service.ssh_config("proxycommand" if args.proxycommand else "proxyjump"))
             return 0
-        words = [w for w in args.command if w != "--"] if args.command[:1] == ["--"] else args.command
-        if not words:
-            raise BadInput("no command to run: kavlan run -f NODEFILE -- COMMAND")
-        nodes = list(args.machines) + (read_nodefile(args.nodefile) if args.nodefile else [])
-        result = await REGISTRY.get("run").handler(ctx, {"command": " ".join(words), "nodes": nodes})  # type: ignore[union-attr]
-        if args.json:
-            print(result.render_json())
-        else:
-            for line in result.lines:
-                print(line)
-            for line in result.errors:
-                sys.stderr.write(line + "\n")
-        return 0 if result.ok else 1
+        return await _run_on_nodes(ctx, args)
     finally:
         await service.close()
+
+
+async def _run_on_nodes(ctx: Context, args: argparse.Namespace) -> int:
+    """``kavlan run``: the command on every node, one result per node."""
+    from kavlan_core.errors import BadInput
+
+    words = [w for w in args.command if w != "--"] if args.command[:1] == ["--"] else args.command
+    if not words:
+        raise BadInput("no command to run: kavlan run -f NODEFILE -- COMMAND")
+    nodes = list(args.machines) + (read_nodefile(args.nodefile) if args.nodefile else [])
+    result = await _command(ctx, "run", {"command": " ".join(words), "nodes": nodes})
+    if args.json:
+        print(result.render_json())
+    else:
+        for line in result.lines:
+            print(line)
+        for line in result.errors:
+            sys.stderr.write(line + "\n")
+    return 0 if result.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -324,23 +399,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _guarded(lambda: run(args), debug=args.debug)
 
 
-def _guarded(body, *, debug: bool) -> int:  # type: ignore[no-untyped-def]
+def _guarded(body: Callable[[], Coroutine[Any, Any, int]], *, debug: bool) -> int:
     """Run the command; an error the user can cause is one sentence on stderr (a traceback only with --debug)."""
-    from kavlan_core.config import ConfigError
-    from kavlan_core.errors import KavlanError
-    from kavlan_core.inventory import InventoryError
-    from kavlan_core.store import StoreError
+    from .present import CLI_HINTS, run_guarded
 
-    try:
-        return asyncio.run(body())
-    except (KavlanError, ConfigError, InventoryError, StoreError) as exc:
-        if debug:
-            raise
-        sys.stderr.write(f"kavlan: {exc}\n")
-        return getattr(exc, "exit_code", 1)
-    except KeyboardInterrupt:
-        sys.stderr.write("kavlan: interrupted\n")
-        return 130
+    return run_guarded(
+        "kavlan", lambda: asyncio.run(body()), debug=debug, hints=CLI_HINTS, say_interrupted=True
+    )
 
 
 if __name__ == "__main__":

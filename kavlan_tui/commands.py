@@ -263,10 +263,9 @@ async def _set(ctx: Context, a: dict[str, Any]) -> Result:
     vlan = parse_vlan(a["vlan"])
     nodes = await nodes_or_job(ctx, a["nodes"])
     report = await ctx.service.set_vlan(nodes, vlan, dry_run=bool(a.get("dry-run")))
-    if report.dry_run:
-        assert report.plan is not None
+    if report.dry_run and report.plan is not None:
         return Result(report.plan.render(), data=report.plan.as_dict())
-    return move_result(report, verbose=ctx.verbose)
+    return move_result(report, verbose=ctx.verbose)  # a dry run that could not read a switch says so per node
 
 
 def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:

@@ -106,18 +106,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from kavlan_core.config import ConfigError
-    from kavlan_core.errors import KavlanError
-    from kavlan_core.inventory import InventoryError
+    from .present import run_guarded
 
+    args = build_parser().parse_args(argv)
+    return run_guarded(PROG, lambda: _written(args), debug=args.debug)
+
+
+def _written(args: argparse.Namespace) -> int:
+    """``run``, a file that cannot be written being one sentence too."""
     try:
         return run(args)
-    except (KavlanError, ConfigError, InventoryError) as exc:
-        if args.debug:
-            raise
-        sys.stderr.write(f"{PROG}: {exc}\n")
-        return 1
     except OSError as exc:
         if args.debug:
             raise

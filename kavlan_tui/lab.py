@@ -12,10 +12,11 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from kavlan_core.inventory import InventoryError
 from kavlan_core.lab.builder import DEFAULT_STATE_DIR, Lab
 from kavlan_core.lab.status import format_status, status
 from kavlan_core.lab.topology import DEFAULT_PREFIX, LabError
+
+from .present import run_guarded
 
 PROG = "kavlan-lab"
 NOT_ROOT = f"{PROG} needs root: it creates network namespaces and starts daemons (run it with sudo)."
@@ -28,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--state-dir",
         default=os.environ.get("KAVLAN_LAB_STATE_DIR") or str(DEFAULT_STATE_DIR),
@@ -102,35 +103,32 @@ def _enter(lab: Lab, command: list[str], host: str | None) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        if os.geteuid() != 0:
-            raise LabError(NOT_ROOT)
-        lab = Lab(args.state_dir, args.inventory, args.prefix)
-        if args.action == "up":
-            return _up(lab, args.keep_on_failure)
-        if args.action == "down":
-            return _down(lab)
-        if args.action == "status":
-            data = status(lab)
-            print(json.dumps(data, indent=2) if args.json else format_status(data))
-            return 0
-        if args.action == "shell":
-            shell = shutil.which("bash")
-            rc = lab.dir / "bin" / "shellrc"
-            _enter(lab, [shell, "--rcfile", str(rc), "-i"] if shell else ["/bin/sh", "-i"], args.host)
-        command = list(args.command)
-        if command[:1] == ["--"]:
-            command = command[1:]
-        if not command:
-            raise LabError(f"no command given: {PROG} exec -- CMD ...")
-        _enter(lab, command, args.host)
-    except (LabError, InventoryError) as exc:
-        if args.debug:
-            raise
-        sys.stderr.write(f"{PROG}: {exc}\n")
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_guarded(PROG, lambda: _act(args), debug=args.debug)
+
+
+def _act(args: argparse.Namespace) -> int:
+    """The action asked for; a user's error is raised for main to say."""
+    if os.geteuid() != 0:
+        raise LabError(NOT_ROOT)
+    lab = Lab(args.state_dir, args.inventory, args.prefix)
+    if args.action == "up":
+        return _up(lab, args.keep_on_failure)
+    if args.action == "down":
+        return _down(lab)
+    if args.action == "status":
+        data = status(lab)
+        print(json.dumps(data, indent=2) if args.json else format_status(data))
+        return 0
+    if args.action == "shell":
+        shell = shutil.which("bash")
+        rc = lab.dir / "bin" / "shellrc"
+        _enter(lab, [shell, "--rcfile", str(rc), "-i"] if shell else ["/bin/sh", "-i"], args.host)
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise LabError(f"no command given: {PROG} exec -- CMD ...")
+    _enter(lab, command, args.host)
 
 
 if __name__ == "__main__":

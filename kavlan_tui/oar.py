@@ -12,18 +12,17 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import NoReturn
 
 from kavlan_core import config
-from kavlan_core.config import ConfigError
 from kavlan_core.errors import BadInput, KavlanError, NotFound
 from kavlan_core.interface import Service, connect
-from kavlan_core.inventory import InventoryError
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
-from kavlan_core.store import StoreError
 
 from .options import add_api_arguments, api_overrides
+from .present import OPTION_HINTS, run_guarded, sentence
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,11 +31,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _fatal(prog: str, exc: Exception, debug: bool) -> int:
-    if debug:
-        raise exc
-    sys.stderr.write(f"{prog}: {exc}\n")
-    return 1
+def _fatal(prog: str, exc: KavlanError) -> int:
+    """A mistake in the command line, found before any service is made."""
+    sys.stderr.write(f"{prog}: {sentence(exc, OPTION_HINTS)}\n")
+    return exc.exit_code
 
 
 def _run(
@@ -46,24 +44,19 @@ def _run(
     remote: dict[str, str | None] | None = None,
 ) -> int:
     async def go() -> int:
-        service = connect(config.load(**(remote or {})))
+        service = await connect(config.load(**(remote or {})))
         try:
             return await body(service)
         finally:
             await service.close()
 
-    try:
-        return asyncio.run(go())
-    except (KavlanError, ConfigError, InventoryError, StoreError) as exc:
-        return _fatal(prog, exc, debug)
-    except KeyboardInterrupt:
-        return 130
+    return run_guarded(prog, lambda: asyncio.run(go()), debug=debug, hints=OPTION_HINTS)
 
 
 # --- oarsub ---------------------------------------------------------------------------
 
 
-def oarsub_main(argv: Sequence[str] | None = None) -> int:
+def _oarsub_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="kavlan-oarsub", description="Reserve nodes and VLANs, as oarsub does.")
     p.add_argument(
         "-l",
@@ -96,6 +89,11 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     add_api_arguments(p)
     p.add_argument("command", nargs="?", help="not supported: jobs here run no script; use -I or nothing")
+    return p
+
+
+def oarsub_main(argv: Sequence[str] | None = None) -> int:
+    p = _oarsub_parser()
     args = p.parse_args(argv)
     if args.command:
         return _fatal(
@@ -103,10 +101,9 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
             BadInput(
                 "running a script in the job is not supported here: use -I, or no command to just reserve"
             ),
-            False,
         )
     if len(args.resources) > 1:
-        return _fatal(p.prog, BadInput("give one -l request (join resource groups with + or ,)"), False)
+        return _fatal(p.prog, BadInput("give one -l request (join resource groups with + or ,)"))
     request = args.resources[0] if args.resources else "nodes=1"
 
     async def body(service: Service) -> int:
@@ -120,35 +117,40 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
             print(f"OAR_JOB_ID={job.id}", flush=True)
         if not args.interactive:
             return 0
-        sys.stderr.write("Interactive mode: waiting...\nStarting...\n")
-        where = job.nodes[0] if job.nodes else "the frontend"
-        sys.stderr.write(f"Connect to OAR job {job.id} via the node {where}\n")
-        sys.stderr.flush()
-        env = dict(os.environ)
-        env.update(
-            OAR_JOB_ID=str(job.id),
-            OAR_JOBID=str(job.id),
-            OAR_NODEFILE=str(nodefile),
-            OAR_NODE_FILE=str(nodefile),
-            OAR_FILE_NODES=str(nodefile),
-            OAR_RESOURCE_FILE=str(nodefile),
-            OAR_JOB_WALLTIME_SECONDS=str(job.walltime),
-            OAR_USER=job.user,
-        )
-        for key, value in api_overrides(args).items():  # the job's shell talks to the same API server
-            if value:
-                env[f"KAVLAN_{key.upper()}"] = (
-                    value if key == "api" else os.path.abspath(os.path.expanduser(value))
-                )
-        shell = os.environ.get("SHELL") or "/bin/bash"
-        # the job's shell runs in this process's foreground; the job ends with it, as with OAR
-        rc = await asyncio.to_thread(subprocess.call, [shell], env=env)
-        with contextlib.suppress(NotFound):  # already ended (walltime, or oardel from inside)
-            await service.delete_job(job.id)
-        sys.stderr.write(f"Disconnected from OAR job {job.id}.\n")
-        return rc
+        return await _job_shell(service, job, nodefile, args)
 
     return _run(p.prog, body, args.debug, api_overrides(args))
+
+
+async def _job_shell(service: Service, job: Job, nodefile: Path, args: argparse.Namespace) -> int:
+    """``oarsub -I``: a shell with the job's OAR variables; the job ends with the shell, as with OAR."""
+    sys.stderr.write("Interactive mode: waiting...\nStarting...\n")
+    where = job.nodes[0] if job.nodes else "the frontend"
+    sys.stderr.write(f"Connect to OAR job {job.id} via the node {where}\n")
+    sys.stderr.flush()
+    env = dict(os.environ)
+    env.update(
+        OAR_JOB_ID=str(job.id),
+        OAR_JOBID=str(job.id),
+        OAR_NODEFILE=str(nodefile),
+        OAR_NODE_FILE=str(nodefile),
+        OAR_FILE_NODES=str(nodefile),
+        OAR_RESOURCE_FILE=str(nodefile),
+        OAR_JOB_WALLTIME_SECONDS=str(job.walltime),
+        OAR_USER=job.user,
+    )
+    for key, value in api_overrides(args).items():  # the job's shell talks to the same API server
+        if value:
+            env[f"KAVLAN_{key.upper()}"] = (
+                value if key == "api" else os.path.abspath(os.path.expanduser(value))
+            )
+    shell = os.environ.get("SHELL") or "/bin/bash"
+    # the job's shell runs in this process's foreground; the job ends with it, as with OAR
+    rc = await asyncio.to_thread(subprocess.call, [shell], env=env)
+    with contextlib.suppress(NotFound):  # already ended (walltime, or oardel from inside)
+        await service.delete_job(job.id)
+    sys.stderr.write(f"Disconnected from OAR job {job.id}.\n")
+    return rc
 
 
 def _job_json(job: Job, service: Service) -> dict[str, object]:
@@ -253,7 +255,7 @@ def oardel_main(argv: Sequence[str] | None = None) -> int:
     ids = []
     for text in args.jobs:
         if not text.isdigit():
-            return _fatal(p.prog, BadInput(f"job id {text!r} is not a number"), False)
+            return _fatal(p.prog, BadInput(f"job id {text!r} is not a number"))
         ids.append(int(text))
 
     async def body(service: Service) -> int:
@@ -263,7 +265,7 @@ def oardel_main(argv: Sequence[str] | None = None) -> int:
             try:
                 await service.delete_job(job_id)
             except KavlanError as exc:
-                sys.stderr.write(f"{p.prog}: cannot delete job {job_id}: {exc}\n")
+                sys.stderr.write(f"{p.prog}: cannot delete job {job_id}: {sentence(exc, OPTION_HINTS)}\n")
                 rc = 1
                 continue
             print(f"Deleting the job = {job_id} ...REGISTERED.")

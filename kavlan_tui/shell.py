@@ -18,16 +18,15 @@ from typing import TYPE_CHECKING
 from kavlan_core import __version__ as VERSION
 from kavlan_core import config
 from kavlan_core import events as ev
-from kavlan_core.config import ConfigError
 from kavlan_core.errors import KavlanError
 from kavlan_core.interface import Service, connect
-from kavlan_core.inventory import InventoryError, NicRef
+from kavlan_core.inventory import NicRef
 from kavlan_core.model import DEFAULT, Job, VlanKind, vlan_label
 from kavlan_core.reservations import format_walltime
-from kavlan_core.store import StoreError
 
 from .commands import CHOICE, JOB, NODE, REGISTRY, SITE, TEXT, VLAN, Command, Context, Param, parse_job
 from .options import add_api_arguments, api_overrides
+from .present import SHELL_EVENTS, SHELL_HINTS, EventLine, Narrator, run_guarded, sentence
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -35,9 +34,6 @@ if TYPE_CHECKING:
     from prompt_toolkit.formatted_text import StyleAndTextTuples
     from prompt_toolkit.history import History
     from prompt_toolkit.lexers import Lexer
-
-# errors a user can cause: one line, no traceback
-USER_ERRORS = (KavlanError, ConfigError, InventoryError, StoreError)
 
 # commands of the shell itself, not of the registry: (usage, summary)
 SHELL_COMMANDS: dict[str, tuple[str, str]] = {
@@ -87,30 +83,9 @@ def _natural(name: str) -> list[int | str]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def describe_event(event: ev.Event, ports: int | None = None) -> str | None:
-    """One line for the events the shell shows; None for the others."""
-    stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
-    if isinstance(event, ev.SwitchStarted):
-        text = f"switch {event.switch}: {event.action} {event.ports} port(s)..."
-    elif isinstance(event, ev.SwitchFinished):
-        what = f"{event.action} {ports} port(s)" if ports is not None else event.action
-        state = "done" if event.ok else f"FAILED ({event.error})"
-        text = f"switch {event.switch}: {what} {state} in {event.seconds:.2f} s"
-    elif isinstance(event, ev.MoveFinished):
-        text = (
-            f"move to VLAN {vlan_label(event.vlan)}: {event.ok} moved, {event.unchanged} unchanged, "
-            f"{event.failed} failed in {event.seconds:.2f} s"
-        )
-    elif isinstance(event, ev.DhcpChanged):
-        text = f"DHCP server of VLAN {vlan_label(event.vlan)} ({event.site}): {event.state}"
-    elif isinstance(event, ev.JobEnded):
-        text = f"job {event.job} of {event.user} ended: {event.reason}"
-    elif isinstance(event, ev.DriftFound):
-        actual = vlan_label(event.actual) if event.actual is not None else "an unknown VLAN"
-        text = f"drift: {event.switch} {event.port} ({event.node}) expected VLAN {vlan_label(event.expected)}, has {actual}"
-    else:
-        return None
-    return f"[{stamp}] {text}"
+def stamped(event: ev.Event, text: str) -> str:
+    """An event's line as the shell prints it: its time first."""
+    return f"[{time.strftime('%H:%M:%S', time.localtime(event.at))}] {text}"
 
 
 # --- completion (no prompt_toolkit here: the adapter is make_completer) --------------------
@@ -347,7 +322,9 @@ class Shell:
         """The current job, as last read (None: no job, or it no longer exists)."""
         self._jobs_at = float("-inf")
         self._lock = asyncio.Lock()  # one store user at a time: a command, or a refresh
-        self._switches: dict[tuple[str, str], tuple[int, asyncio.TimerHandle | None]] = {}
+        self._narrator = Narrator(SHELL_EVENTS)
+        self._slow: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        """A 'started' line waiting for each switch still busy: printed if it is slow."""
         self.completions = Completions(self)
 
     def emit(self, line: str, err: bool = False) -> None:
@@ -380,16 +357,13 @@ class Shell:
                 finally:
                     if self.live:
                         await self._refresh_unlocked()
-        except USER_ERRORS as exc:
-            self.emit(f"error: {exc}", err=True)
+        except KavlanError as exc:
+            self.emit(f"error: {sentence(exc, SHELL_HINTS)}", err=True)
             return False
         except Exception as exc:
             if self.debug:
                 self.emit(traceback.format_exc().rstrip(), err=True)
-            self.emit(
-                f"error: unexpected {type(exc).__name__}: {exc} (kavlan-shell --debug shows the traceback)",
-                err=True,
-            )
+            self.emit(f"{sentence(exc)} (kavlan-shell --debug shows the traceback)", err=True)
             return False
         for out in result.lines:
             self.emit(out)
@@ -405,7 +379,7 @@ class Shell:
         try:
             lines = REGISTRY.help(name)
         except KavlanError as exc:
-            self.emit(f"error: {exc}", err=True)
+            self.emit(f"error: {sentence(exc, SHELL_HINTS)}", err=True)
             return False
         if name is None:
             width = max(len(c.usage) for c in REGISTRY.commands.values())
@@ -454,43 +428,38 @@ class Shell:
                 if current is None:
                     with contextlib.suppress(KavlanError):
                         current = await self.service.job(self.ctx.job_id)
-        except USER_ERRORS:
+        except KavlanError:
             return  # keep the stale view: the next command reports the problem
         self.jobs, self.current, self._jobs_at = jobs, current, time.monotonic()
 
     def on_event(self, event: ev.Event) -> None:
         """Print a line above the prompt; a switch's 'started' line only if it is slow."""
+        line = self._narrator.line(event)
         if isinstance(event, ev.SwitchStarted):
             key = (event.switch, event.action)
             try:
-                handle: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-                    SLOW_SWITCH_SECONDS, self._slow_switch, event
+                self._slow[key] = asyncio.get_running_loop().call_later(
+                    SLOW_SWITCH_SECONDS, self._emit_line, event, line
                 )
             except RuntimeError:
-                handle = None
-                self._slow_switch(event)
-            self._switches[key] = (event.ports, handle)
+                self._emit_line(event, line)
             return
-        ports = None
         if isinstance(event, ev.SwitchFinished):
-            ports, handle = self._switches.pop((event.switch, event.action), (None, None))
+            handle = self._slow.pop((event.switch, event.action), None)
             if handle is not None:
                 handle.cancel()
-        line = describe_event(event, ports)
-        if line is not None:
-            self.emit(line)
+        self._emit_line(event, line)
 
-    def _slow_switch(self, event: ev.SwitchStarted) -> None:
-        line = describe_event(event)
+    def _emit_line(self, event: ev.Event, line: EventLine | None) -> None:
         if line is not None:
-            self.emit(line)
+            self.emit(stamped(event, line.text))
 
     def prompt_message(self) -> str:
         return f"kavlan [{self.ctx.job_id}]> " if self.ctx.job_id is not None else "kavlan> "
 
-    def toolbar(self) -> list[tuple[str, str]]:
+    def toolbar(self) -> StyleAndTextTuples:
         s = self.service
-        parts = [("class:bottom-toolbar.user", f" {self.ctx.user}@{s.site} ")]
+        parts: StyleAndTextTuples = [("class:bottom-toolbar.user", f" {self.ctx.user}@{s.site} ")]
         job_id, job = self.ctx.job_id, self.current
         if job_id is None:
             parts.append(("", " no current job (reserve, or use JOB) "))
@@ -630,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _main(args: argparse.Namespace, interactive: bool) -> int:
-    service = connect(config.load(**api_overrides(args)))
+    service = await connect(config.load(**api_overrides(args)))
     try:
         job_text = args.job or os.environ.get("OAR_JOB_ID") or None
         ctx = Context(service, job_id=parse_job(job_text) if job_text else None, verbose=args.verbose)
@@ -645,15 +614,9 @@ async def _main(args: argparse.Namespace, interactive: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     interactive = args.command is None and sys.stdin.isatty()
-    try:
-        return asyncio.run(_main(args, interactive))
-    except USER_ERRORS as exc:
-        if args.debug:
-            raise
-        sys.stderr.write(f"kavlan-shell: {exc}\n")
-        return getattr(exc, "exit_code", 1)
-    except KeyboardInterrupt:
-        return 130
+    return run_guarded(
+        "kavlan-shell", lambda: asyncio.run(_main(args, interactive)), debug=args.debug, hints=SHELL_HINTS
+    )
 
 
 if __name__ == "__main__":

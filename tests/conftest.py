@@ -9,11 +9,40 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from layers import QUICK, assign
 
-from kavlan_core import config
+from kavlan_core import config, tomlw
 from kavlan_core.service import KavlanService
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+QUICK_TEST_SECONDS = 5.0
+"""A quick test slower than this is named at the end of the run: it may need a layer of its own."""
+_quick_seconds: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test gets its layers (unit, peers, tui, lab) and, if it is a unit test that is not slow, ``quick``:
+    see tests/layers.py."""
+    assign(items)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if QUICK in report.keywords:
+        _quick_seconds[report.nodeid] = _quick_seconds.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """A test lands in the quick layer unless tests/layers.py says otherwise: name those that slow it down."""
+    slow = sorted(((s, n) for n, s in _quick_seconds.items() if s > QUICK_TEST_SECONDS), reverse=True)
+    if slow:
+        terminalreporter.write_sep("-", f"quick tests slower than {QUICK_TEST_SECONDS:g} s")
+        for seconds, nodeid in slow:
+            terminalreporter.write_line(f"{seconds:.1f} s {nodeid}")
+        terminalreporter.write_line(
+            "a test that needs a server, the TUI or root has a layer of its own: tests/layers.py"
+        )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -106,20 +135,10 @@ def small_inventory(path: Path, options: Mapping[str, Mapping[str, Any]] | None 
     options = options or {}
     blocks = []
     for sw in ("sw1", "sw2", "sw3", "sw4"):
-        opts = ", ".join(f"{k} = {_toml(v)}" for k, v in options.get(sw, {}).items())
+        opts = ", ".join(f"{k} = {tomlw.value(v)}" for k, v in options.get(sw, {}).items())
         blocks.append(f'[[site.switch]]\nname = "{sw}"\ndriver = "simulated"\noptions = {{ {opts} }}\n')
     path.write_text(SMALL.format(subnets=SUBNETS, switches="\n".join(blocks)))
     return path
-
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return str(v)
 
 
 @pytest.fixture

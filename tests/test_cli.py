@@ -214,3 +214,83 @@ def test_drift_and_repair(kenv):
         "--site goes with --drift"
         in sh(["kavlan", "-g", "-m", "suno-1", "--site", "lille"], kenv, check=1).stderr
     )
+
+
+# --- the presenter: core sentences name settings, the CLI adds its options --------------------
+
+
+def _core_errors(kenv):
+    """The core's own errors for each ``about`` (made by the core where no network is needed)."""
+    import asyncio
+
+    from kavlan_core import config
+    from kavlan_core.api.client import RemoteService
+    from kavlan_core.api.client.transport import Transport
+    from kavlan_core.errors import KavlanError, Unavailable
+    from kavlan_core.service import KavlanService
+
+    async def move_nothing():
+        service = KavlanService(config.load())
+        try:
+            await service.set_vlan([], 4)
+        finally:
+            await service.close()
+
+    out = {}
+    for about, make in (
+        ("nodes", lambda: asyncio.run(move_nothing())),
+        ("api", lambda: asyncio.run(RemoteService.open(config.load()))),
+    ):
+        with pytest.raises(KavlanError) as caught:
+            make()
+        assert caught.value.about == about
+        out[about] = caught.value
+    out["ca_cert"] = Unavailable(
+        "the KaVLAN API server https://h:1 has a certificate this client does not trust (self-signed "
+        "certificate): give its CA in the setting ca_cert",
+        about="ca_cert",
+    )
+    out["where"] = Unavailable(
+        "the move at https://h:1/moves/3 still runs after 600 s: it goes on on the server", about="where"
+    )
+    out["client_cert"] = Transport(config.load()).error("https://h:1", 401, {})
+    return out
+
+
+def test_core_sentences_name_no_option_and_the_cli_prints_them_as_before(kenv):
+    from kavlan_tui.present import CLI_HINTS, SHELL_HINTS, TUI_HINTS, sentence
+
+    errors = _core_errors(kenv)
+    before = {  # the core's sentences when they named the CLI's options: the CLI prints them byte for byte
+        "nodes": "no node given (use -m NODE, -f NODEFILE or -j JOBID)",
+        "api": "remote mode needs an API server: set api (or --api URL), or api_sites",
+        "ca_cert": "the KaVLAN API server https://h:1 has a certificate this client does not trust "
+        "(self-signed certificate): give its CA with -C/--ca-cert",
+        "where": "the move at https://h:1/moves/3 still runs after 600 s: it goes on on the server; "
+        "see where the nodes are with kavlan -g",
+        "client_cert": "the KaVLAN API server https://h:1 did not accept who you are (401): "
+        "give a client certificate (-c/-k) or a password (KAVLAN_API_PASSWORD)",
+    }
+    for about, exc in errors.items():
+        assert not any(flag in str(exc) for flag in ("-m NODE", "--api", "-C/", "kavlan -g", "-c/-k")), str(
+            exc
+        )
+        assert sentence(exc, CLI_HINTS) == before[about]
+        for hints in (SHELL_HINTS, TUI_HINTS):  # the other faces speak of their own commands
+            assert sentence(exc, hints) != before[about] and sentence(exc, hints).startswith(str(exc)[:12])
+
+
+def test_the_cli_says_no_node_given_as_the_original(kenv, monkeypatch, capsys):
+    """Through the whole command: a move the core is asked to make with no node."""
+    from kavlan_tui import cli, commands
+
+    async def no_node(ctx, nodes):
+        return []
+
+    monkeypatch.setattr(commands, "nodes_or_job", no_node)
+    assert cli.main(["-s", "-i", "DEFAULT", "-m", "suno-1"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        "kavlan: no node given (use -m NODE, -f NODEFILE or -j JOBID)\n",
+    )

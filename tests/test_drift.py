@@ -140,3 +140,29 @@ def test_a_driver_refusing_its_configuration_is_a_switch_error_of_the_core(make_
     }
     with svc.store.read() as tx:
         assert tx.sim_read("sw1", ["Gi1/0/1"]) == {}  # sw1 was locked, never written
+
+
+def test_a_dry_run_that_cannot_read_a_switch_says_so_per_node(kenv, tmp_path, make_service):
+    """The plan of a move needs every switch read: a dry run that cannot read one reports each node (the CLI, as
+    a move would) and ``Service.plan`` raises the core's error, never an assertion or a traceback."""
+    testbed = small_inventory(tmp_path / "testbed.toml", SILENT)
+    env = {**kenv, "KAVLAN_INVENTORY": str(testbed)}
+    dry = ("-s", "-i", "5", "-m", "suno-1", "-m", "suno-3", "--dry-run")
+    refused = kavlan(env, *dry)  # rights come first: alice holds neither the nodes nor the VLAN
+    assert (refused.returncode, refused.stdout) == (1, "") and refused.stderr.startswith(
+        "kavlan: Not enough privileges"
+    )
+    proc = kavlan({**env, "KAVLAN_ADMINS": "alice"}, *dry)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        1,
+        "suno-1.sophia.grid5000.fr: unchanged (not moved: another switch of this move failed)\n",
+        "suno-3.sophia.grid5000.fr: failure (cannot read switch sw2: no answer (timed out))\n",
+    )
+    svc = make_service("root", options=SILENT, admins="root")
+    with pytest.raises(SwitchUnavailable) as caught:
+        run(svc.plan(["suno-3", "suno-4"], 5))
+    assert (str(caught.value), caught.value.switch, caught.value.ports) == (
+        "cannot read switch sw2: no answer (timed out)",
+        "sw2",
+        ["Gi1/0/1", "Gi1/0/2"],
+    )

@@ -276,8 +276,8 @@ def remote_settings(server: ApiServer, home: Path, user: str = "alice", **kw: An
 
 def test_connect_chooses_the_mode_and_both_speak_the_interface(server: ApiServer, tmp_path: Path) -> None:
     async def go() -> None:
-        embedded = connect(config.load(env=clean_env(tmp_path / "e")))
-        remote = connect(remote_settings(server, tmp_path / "r"))
+        embedded = await connect(config.load(env=clean_env(tmp_path / "e")))
+        remote = await connect(remote_settings(server, tmp_path / "r"))
         try:
             assert isinstance(embedded, KavlanService) and isinstance(remote, RemoteService)
             for svc in (embedded, remote):
@@ -322,7 +322,7 @@ def test_a_long_move_is_followed_to_its_end(certs: Path, tmp_path: Path) -> None
     try:
 
         async def go() -> None:
-            svc = RemoteService(remote_settings(srv, tmp_path / "c"))
+            svc = await RemoteService.open(remote_settings(srv, tmp_path / "c"))
             try:
                 job = await svc.submit("{\"type='kavlan'\"}/vlan=1+/nodes=2")
                 vlan = job.vlans[0].vlan
@@ -359,14 +359,14 @@ def test_the_event_stream_starts_with_a_subscriber_and_comes_back_after_a_restar
 
     async def go() -> None:
         nonlocal srv
-        svc = RemoteService(remote_settings(srv, tmp_path / "c"))
-        other = RemoteService(remote_settings(srv, tmp_path / "c2"))
+        svc = await RemoteService.open(remote_settings(srv, tmp_path / "c"))
+        other = await RemoteService.open(remote_settings(srv, tmp_path / "c2"))
         try:
-            assert not svc._streams  # nobody listens yet: no stream
+            assert not svc.streams.running  # nobody listens yet: no stream
             queue = svc.events.queue()
             job = await other.submit("{\"type='kavlan'\"}/vlan=1+/nodes=2")
             first, second = (f"{n}.sophia.grid5000.fr" for n in job.nodes)
-            await svc._streams_ready()
+            await svc.streams.ready()
             await other.set_vlan([first], job.vlans[0].vlan)  # another client's move, seen through the stream
             assert (await next_move(queue, first)).new == job.vlans[0].vlan
             srv.stop()
@@ -377,16 +377,14 @@ def test_the_event_stream_starts_with_a_subscriber_and_comes_back_after_a_restar
                 env=data,
                 args=["--listen", f"127.0.0.1:{port}"],
             )
-            deadline = time.monotonic() + 15  # the backoff is at most 5 s
-            while svc._stream_connects < 2:
-                assert time.monotonic() < deadline, "the event stream did not come back"
-                await asyncio.sleep(0.05)
+            # the backoff is at most 5 s
+            await asyncio.wait_for(svc.streams.connects.reach(2), 15)
             await other.set_vlan([second], job.vlans[0].vlan)
             assert (await next_move(queue, second)).new == job.vlans[0].vlan
         finally:
             await svc.close()
             await other.close()
-        assert not svc._streams
+        assert not svc.streams.running
 
     try:
         asyncio.run(go())
@@ -395,12 +393,45 @@ def test_the_event_stream_starts_with_a_subscriber_and_comes_back_after_a_restar
 
 
 def test_unreachable_and_unconfigured_servers_are_one_sentence(tmp_path: Path) -> None:
-    with pytest.raises(Unavailable, match="cannot reach the KaVLAN API server https://127.0.0.1:9"):
-        RemoteService(config.load(env=clean_env(tmp_path), api="https://127.0.0.1:9", api_timeout=5))
-    with pytest.raises(BadInput, match="cannot read the CA certificate"):
-        RemoteService(
-            config.load(
-                env=clean_env(tmp_path), api="https://127.0.0.1:9", ca_cert=str(tmp_path / "none.pem")
+    async def go() -> None:
+        with pytest.raises(Unavailable, match="cannot reach the KaVLAN API server https://127.0.0.1:9"):
+            await RemoteService.open(
+                config.load(env=clean_env(tmp_path), api="https://127.0.0.1:9", api_timeout=5)
             )
-        )
-    assert isinstance(connect(config.load(env=clean_env(tmp_path))), KavlanService)
+        with pytest.raises(BadInput, match="cannot read the CA certificate"):
+            await RemoteService.open(
+                config.load(
+                    env=clean_env(tmp_path), api="https://127.0.0.1:9", ca_cert=str(tmp_path / "none.pem")
+                )
+            )
+        with pytest.raises(BadInput, match="remote mode needs an API server"):
+            await RemoteService.open(config.load(env=clean_env(tmp_path)))
+        embedded = await connect(config.load(env=clean_env(tmp_path)))
+        assert isinstance(embedded, KavlanService)
+        await embedded.close()
+
+    asyncio.run(go())
+
+
+def test_the_tui_opens_its_service_in_its_own_loop(server: ApiServer, tmp_path: Path) -> None:
+    """Made without a service, the app opens one when it mounts (remote: after the server answered), closes it
+    when it ends; a server that cannot be reached ends the app at once with the sentence ``main`` prints."""
+    from test_tui import SIZE, until
+
+    from kavlan_tui.app import KavlanApp
+
+    async def go() -> None:
+        app = KavlanApp(settings=remote_settings(server, tmp_path / "tui"), poll_interval=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.board is not None)
+            assert isinstance(app.service, RemoteService) and app.board.user == "alice"
+            opened = app.service
+        assert opened.transport.sessions == {}  # closed with the app
+        down = config.load(env=clean_env(tmp_path / "down"), api="https://127.0.0.1:9", api_timeout=5)
+        app = KavlanApp(settings=down, poll_interval=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+        assert isinstance(app.open_error, Unavailable) and app.return_code == 1
+        assert "cannot reach the KaVLAN API server https://127.0.0.1:9" in str(app.open_error)
+
+    asyncio.run(go())

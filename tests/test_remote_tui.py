@@ -48,8 +48,10 @@ def test_the_board_a_keyboard_move_and_the_live_view_through_the_api(
         return config.load(env=env, api=srv.url, ca_cert=srv.ca, client_cert=cert, client_key=key)
 
     async def go() -> None:
-        service = RemoteService(settings("tui"))
-        other = RemoteService(settings("cli"))  # another client of the same server (the kavlan command)
+        service = await RemoteService.open(settings("tui"))
+        other = await RemoteService.open(
+            settings("cli")
+        )  # another client of the same server (the kavlan command)
         h = Harness(service)  # type: ignore[arg-type]
         try:
             job = await service.submit(REQUEST)
@@ -107,7 +109,7 @@ def test_with_one_sites_server_the_board_shows_that_site(
     settings = config.load(env=env, api=srv.url, ca_cert=srv.ca, client_cert=cert, client_key=key)
 
     async def go() -> None:
-        service = RemoteService(settings)
+        service = await RemoteService.open(settings)
         h = Harness(service)  # type: ignore[arg-type]
         try:
             assert service.reachable_sites() == ["sophia"]
@@ -119,7 +121,7 @@ def test_with_one_sites_server_the_board_shows_that_site(
                 assert h.rows("sophia", DEFAULT)[:3] == ["suno-1", "suno-2", "suno-3"]
                 assert all(n.site == "sophia" for v in board.vlans.values() for n in v.nodes)
                 await h.app.poll().wait()  # reads sophia's switches only: nothing to complain about
-                assert h.app._poll_errors == {}
+                assert h.app.poll_errors == {}
         finally:
             await service.close()
 

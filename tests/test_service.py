@@ -7,7 +7,7 @@ from pg_fixture import BACKENDS
 
 from conftest import run
 from kavlan_core.errors import BadInput, NotAllowed, NotFound, Unavailable
-from kavlan_core.events import MoveFinished, SwitchFinished
+from kavlan_core.events import MoveFinished, SwitchFinished, SwitchStarted
 from kavlan_core.model import DEFAULT
 
 ROUTED = "{\"type='kavlan'\"}/vlan=1"
@@ -300,8 +300,16 @@ def test_a_cancelled_move_still_verifies_and_records(make_service):
     vlan = job.vlans[0].vlan
 
     async def give_up():
+        applying = asyncio.Event()
+
+        def seen(event):
+            if isinstance(event, SwitchStarted):
+                applying.set()
+
+        unsubscribe = svc.events.subscribe(seen)
         task = asyncio.ensure_future(svc.set_vlan(list(job.nodes), vlan))
-        await asyncio.sleep(0.2)  # the read is done, the batch is on its way
+        await asyncio.wait_for(applying.wait(), 10)  # the read is done, the batch is on its way
+        unsubscribe()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

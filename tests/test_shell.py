@@ -217,7 +217,7 @@ def test_interactive_runs_commands_prints_events_and_exits(env: dict[str, str]) 
     assert out[1] == f"user {USER}, site sophia, job {job}"
     assert sum(1 for line in out if line.startswith("user ")) == 1  # nothing after exit ran
     assert any(re.search(r"^\[\d\d:\d\d:\d\d\] switch \S+: apply 2 port\(s\) done in", line) for line in out)
-    assert any(re.search(rf"move to VLAN {vlan[0]}: 2 moved, 0 unchanged, 0 failed", line) for line in out)
+    assert any(re.search(rf"move into VLAN {vlan[0]}: 2 moved, 0 unchanged, 0 failed", line) for line in out)
     assert sum(1 for line in out if line.endswith(f": {vlan[0]}")) == 2
     assert err == ["error: unknown command 'nosuch': type 'help' for the list"]  # Ctrl-C dropped 'not-run'
     assert shell.done

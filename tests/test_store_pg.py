@@ -69,12 +69,23 @@ def readline(child: subprocess.Popen[str], timeout: float) -> str:
     return child.stdout.readline().strip() if ready else ""
 
 
-def test_the_switch_lock_holds_across_processes(holder, backend):
+def test_the_switch_lock_holds_across_processes(holder, backend, monkeypatch):
     """While another process holds sw1, this one waits for it (and only for it), then gets it when released."""
     svc, child = holder
     assert svc.store.is_sqlite == (backend == "sqlite")
     lock_file = svc.settings.data_path / "locks" / "sw1.lock"
     assert not run(svc.store.lock("switch:sw1", file=lock_file).acquire(timeout=0.3)), "taken twice"
+    refused = asyncio.Event()
+    original = store.NamedLock.acquire
+
+    async def acquire(self: store.NamedLock, timeout: float) -> bool:
+        """A first short try tells when this process is kept waiting: then the real wait."""
+        if await original(self, min(timeout, 0.05)):
+            return True
+        refused.set()
+        return await original(self, timeout)
+
+    monkeypatch.setattr(store.NamedLock, "acquire", acquire)
 
     async def scenario() -> tuple[float, float]:
         async def second() -> float:
@@ -83,9 +94,13 @@ def test_the_switch_lock_holds_across_processes(holder, backend):
 
         async with svc.switches.lock("sw2"):  # another switch is free meanwhile
             pass
+        assert not refused.is_set()
         waiting = asyncio.ensure_future(second())
-        await asyncio.sleep(0.5)
-        assert not waiting.done(), "the second process got the lock while the first held it"
+        kept_waiting = asyncio.ensure_future(refused.wait())
+        await asyncio.wait({waiting, kept_waiting}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+        assert kept_waiting.done() and not waiting.done(), (
+            "the second process got the lock while the first held it"
+        )
         released = time.monotonic()
         assert child.stdin is not None
         child.stdin.write("go\n")

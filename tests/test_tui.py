@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from textual.message import Message
+from textual.notifications import Notify
 from textual.pilot import Pilot
+from textual.worker import Worker, WorkerState
 
 from kavlan_core import events as ev
+from kavlan_core.errors import SwitchUnavailable
 from kavlan_core.model import DEFAULT
 from kavlan_core.service import KavlanService
 from kavlan_tui.app import KavlanApp
@@ -65,6 +68,10 @@ class Harness:
             if isinstance(m, kind):
                 out.setdefault(id(m), m)
         return list(out.values())
+
+    def notified(self, words: str) -> bool:
+        """Whether the app has shown a notification saying ``words`` (each comes as a Notify message)."""
+        return any(words in m.notification.message for m in self.seen(Notify))
 
     def section(self, site: str, vlan: int) -> NodeList:
         return self.app.main.current_board.section((site, vlan))
@@ -158,11 +165,12 @@ def test_a_slow_first_read_draws_the_screen_at_once_and_the_board_after(
 
     h = harness()
     read = app_module.read_board
-    slow = [True]
+    held: list[asyncio.Event] = []  # the first read answers only once the test has seen the screen without it
 
     async def slow_read(*args: Any) -> Any:
-        if slow.pop() if slow else False:
-            await asyncio.sleep(app_module.FIRST_READ_WAIT + 0.3)
+        if not held:
+            held.append(asyncio.Event())
+            await held[0].wait()
         return await read(*args)
 
     monkeypatch.setattr(app_module, "read_board", slow_read)
@@ -170,6 +178,7 @@ def test_a_slow_first_read_draws_the_screen_at_once_and_the_board_after(
     async def go() -> None:
         async with h.app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: h.app.main is not None and h.app.board is None)
+            held[0].set()
             await h.ready(pilot)  # the board came, and has the focus
             assert h.app.main.view == "sophia" and len(h.rows("sophia", DEFAULT)) == 8
 
@@ -267,11 +276,12 @@ def test_a_drag_held_near_the_boards_edge_scrolls_to_a_vlan_off_screen(
             target = h.section("sophia", 18)
             shown = board.scrollable_content_region
             assert board.scroll_y == 0 and not shown.contains_region(target.region), "VLAN 18 is off screen"
-            await pilot.mouse_down(h.section("sophia", DEFAULT), offset=(10, 1))  # suno-1
+            source = h.section("sophia", DEFAULT)
+            await pilot.mouse_down(source, offset=(10, 1))  # suno-1
             middle = (40, board.region.height // 2)
             await pilot.hover(board, offset=middle)
-            await pilot.pause(0.2)
-            assert board.scroll_y == 0, "away from the edges nothing scrolls"
+            await pilot.pause()
+            assert not source.edge_scrolling and board.scroll_y == 0, "away from the edges nothing scrolls"
             await pilot.hover(board, offset=(40, board.region.height - 1))  # the bottom line of the board
             await until(pilot, lambda: board.scroll_y == board.max_scroll_y)
             assert shown.contains_region(target.region)
@@ -279,9 +289,10 @@ def test_a_drag_held_near_the_boards_edge_scrolls_to_a_vlan_off_screen(
             await until(pilot, lambda: board.scroll_y < board.max_scroll_y - 2)
             await pilot.hover(board, offset=middle)
             await pilot.pause()
+            assert not source.edge_scrolling, "it stops once the pointer leaves the edge"
             stopped = board.scroll_y
-            await pilot.pause(0.3)
-            assert board.scroll_y == stopped > 0, "it stops once the pointer leaves the edge"
+            await pilot.pause()
+            assert board.scroll_y == stopped
             await pilot.hover(board, offset=(40, board.region.height - 1))
             await until(pilot, lambda: board.scroll_y == board.max_scroll_y)
             await pilot.hover(target, offset=(20, 1))
@@ -398,7 +409,7 @@ def test_dhcp_toggle_with_the_key_and_the_mouse(harness: Callable[..., Harness])
 
     async def go() -> None:
         _job, vlan = await reserved(h)
-        async with h.app.run_test(size=SIZE) as pilot:
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
             await h.ready(pilot)
             h.section("sophia", vlan).focus()
             assert "○ off" in h.title("sophia", vlan)
@@ -414,8 +425,7 @@ def test_dhcp_toggle_with_the_key_and_the_mouse(harness: Callable[..., Harness])
             # the DEFAULT VLAN's server is the site's
             h.section("sophia", DEFAULT).focus()
             await pilot.press("d")
-            await pilot.pause()
-            assert any("belongs to the site" in n.message for n in h.app._notifications)
+            await until(pilot, lambda: h.notified("belongs to the site"))
             # a VLAN held by nobody (or by someone else): the service refuses, the app says why
             h.app.main.want_view("sophia")
             await until(
@@ -423,9 +433,7 @@ def test_dhcp_toggle_with_the_key_and_the_mouse(harness: Callable[..., Harness])
                 lambda: h.app.main.view == "sophia" and h.app.main.current_board.has_section(("sophia", 7)),
             )
             h.app.main.action_toggle_dhcp("sophia", 7)
-            await until(
-                pilot, lambda: any("VLAN 7 of sophia is not held" in n.message for n in h.app._notifications)
-            )
+            await until(pilot, lambda: h.notified("VLAN 7 of sophia is not held"))
             assert await h.service.dhcp_state(7) == "off"
 
     asyncio.run(go())
@@ -485,19 +493,75 @@ def test_job_expiry_removes_its_nodes_from_the_vlan_view(harness: Callable[..., 
     asyncio.run(go())
 
 
+def test_an_expired_job_leaves_the_board_with_polling_off(harness: Callable[..., Harness]) -> None:
+    """The jobs panel sees the walltime end (its clock ticks each second) and asks for a read at once: the
+    service ends the job and the board follows, with no background poll and no poll called by the test."""
+    clock = Clock()
+    h = harness(clock=clock)
+
+    async def go() -> None:
+        job, vlan = await reserved(h)
+        await h.service.set_vlan(["suno-1"], vlan)
+        async with h.app.run_test(size=SIZE) as pilot:
+            await h.ready(pilot)
+            assert h.app.poll_interval == 0 and [j.id for j in h.app.board.jobs] == [job]
+            clock.now += 3600 + 1  # the walltime (one hour by default) has passed
+            await until(pilot, lambda: any(isinstance(e, ev.JobEnded) and e.job == job for e in h.events))
+            await until(pilot, lambda: h.app.board is not None and not h.app.board.jobs)
+            await until(pilot, lambda: h.app.main.query_one(JobsPanel).jobs == [])
+            assert h.app.board.nodes[("suno-1", "eth0")].vlan == DEFAULT
+
+    asyncio.run(go())
+
+
+def test_a_switch_down_during_a_poll_is_one_sentence(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A switch that cannot be read reaches the TUI as the core's SwitchUnavailable: one sentence in the
+    event log and a notification, said once while it lasts, no traceback, and said again when it reads."""
+    h = harness()
+    reads = h.service.drift
+    down = SwitchUnavailable("switch sw1 did not answer (timed out)", switch="sw1", ports=["Gi1/0/1"])
+
+    async def unreadable(site: str | None = None) -> Any:
+        raise down
+
+    async def go() -> None:
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
+            await h.ready(pilot)
+            monkeypatch.setattr(h.service, "drift", unreadable)
+            for _ in range(2):  # the second poll says nothing new
+                await h.app.poll().wait()
+            assert h.app.poll_errors["switches of sophia"] == "switch sw1 did not answer (timed out)"
+            log = h.app.main.query_one(EventLog).lines_text()
+            said = [t for t in log if "switches of sophia" in t]
+            assert said == ["poll: cannot read switches of sophia: switch sw1 did not answer (timed out)"]
+            assert not any("Traceback" in t or "internal error" in t for t in log)
+            shown = [m.notification for m in h.seen(Notify)]
+            notes = [n for n in shown if "switches of sophia" in n.message]
+            assert len(notes) == 1 and notes[0].severity == "warning"
+            assert not any("failed" in (n.title or "") for n in shown)
+            monkeypatch.setattr(h.service, "drift", reads)
+            await h.app.poll().wait()
+            assert "switches of sophia" not in h.app.poll_errors
+            assert "poll: switches of sophia readable again" in h.app.main.query_one(EventLog).lines_text()
+
+    asyncio.run(go())
+
+
 def test_themes_from_the_config_and_the_palette(harness: Callable[..., Harness], make_service: Any) -> None:
     service = make_service()
     service.settings = replace(service.settings, theme="kavlan-high-contrast")
     h = Harness(service)
 
     async def go() -> None:
-        async with h.app.run_test(size=SIZE) as pilot:
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
             await h.ready(pilot)
             assert h.app.theme == "kavlan-high-contrast"
             dark = h.app.main.current_board.section(("sophia", DEFAULT)).row_styles().base
             await pilot.press("ctrl+p")
             await pilot.press(*"theme kavlan-light")
-            await pilot.pause(0.3)
+            await palette_searched(pilot, h, "theme kavlan-light")
             await pilot.press("enter")
             await until(pilot, lambda: h.app.theme == "kavlan-light")
             await pilot.pause()
@@ -514,27 +578,29 @@ def palette_texts(app: KavlanApp) -> list[str]:
     return [str(option.hit.text) for option in app.screen.query_one(CommandList).options]  # type: ignore[attr-defined]
 
 
-async def palette_lists(pilot: Pilot[Any], app: KavlanApp, wanted: str) -> list[str]:
-    """Wait for the palette to list ``wanted``; return everything it lists."""
-    from textual.command import CommandList, CommandPalette
+async def palette_searched(pilot: Pilot[Any], h: Harness, typed: str = "") -> list[str]:
+    """Wait until the palette on top has searched for ``typed``, every provider having answered; what it lists then.
 
-    def listed() -> bool:
-        return (
-            isinstance(app.screen, CommandPalette)
-            and bool(app.screen.query(CommandList))
-            and wanted in palette_texts(app)
+    Textual runs each search of the palette in a worker of the palette's own, whose end is a Worker.StateChanged
+    message (the app must run with ``message_hook=h.messages.append``)."""
+
+    def searched() -> bool:
+        return any(
+            m.state is WorkerState.SUCCESS
+            and m.worker.node is h.app.screen
+            and m.worker.description.endswith(f"({typed!r})")
+            for m in h.seen(Worker.StateChanged)
         )
 
-    await until(pilot, listed)
-    await pilot.pause(0.2)  # every provider has answered
-    return palette_texts(app)
+    await until(pilot, searched)
+    return palette_texts(h.app)
 
 
 def test_the_palette_offers_only_the_system_commands_that_make_sense(harness: Callable[..., Harness]) -> None:
     h = harness()
 
     async def go() -> None:
-        async with h.app.run_test(size=SIZE) as pilot:
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
             await h.ready(pilot)
             assert [c.title for c in h.app.get_system_commands(h.app.screen)] == [
                 "Theme",
@@ -543,15 +609,14 @@ def test_the_palette_offers_only_the_system_commands_that_make_sense(harness: Ca
                 "Quit",
             ]
             await pilot.press("ctrl+p")
-            listed = await palette_lists(pilot, h.app, "Quit")
+            listed = await palette_searched(pilot, h)
             assert {"Theme", "Help", "Screenshot", "Quit", "Refresh the board"} <= set(listed)
             assert not {"Keys", "Maximize", "Minimize"} & set(listed), (
                 "Textual's keys panel and Maximize are hidden"
             )
             assert listed.count("Help") == 1
             await pilot.press(*"maximize")
-            await pilot.pause(0.3)
-            assert "Maximize" not in palette_texts(h.app)
+            assert "Maximize" not in await palette_searched(pilot, h, "maximize")
             await pilot.press(*["backspace"] * 8, *"help")
             await until(pilot, lambda: palette_texts(h.app)[:1] == ["Help"])
             await pilot.press("enter")
@@ -570,11 +635,11 @@ def test_a_theme_picked_is_saved_in_the_config_and_used_at_the_next_start(
     h = Harness(make_service())
 
     async def go() -> None:
-        async with h.app.run_test(size=SIZE) as pilot:
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
             await h.ready(pilot)
             assert h.app.theme == "kavlan-dark"
             await pilot.press("ctrl+t")
-            listed = await palette_lists(pilot, h.app, "kavlan-light")
+            listed = await palette_searched(pilot, h)
             assert sorted(listed) == sorted(h.app.themes), "kavlan's themes only, not Textual's"
             await pilot.press(*"kavlan-light")
             await until(pilot, lambda: palette_texts(h.app)[:1] == ["kavlan-light"])
@@ -599,10 +664,10 @@ def test_an_unknown_theme_falls_back_with_a_warning(make_service: Any) -> None:
     h = Harness(service)
 
     async def go() -> None:
-        async with h.app.run_test(size=SIZE) as pilot:
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
             await h.ready(pilot)
             assert h.app.theme == "kavlan-dark"
-            assert any("no-such-theme" in n.message for n in h.app._notifications)
+            await until(pilot, lambda: h.notified("no-such-theme"))
 
     asyncio.run(go())
 
@@ -611,10 +676,10 @@ def test_ssh_to_a_simulated_node_is_a_notification(harness: Callable[..., Harnes
     h = harness()
 
     async def go() -> None:
-        async with h.app.run_test(size=SIZE) as pilot:
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
             await h.ready(pilot)
             await pilot.press("s")
-            await until(pilot, lambda: any("simulated node" in n.message for n in h.app._notifications))
+            await until(pilot, lambda: h.notified("simulated node"))
 
     asyncio.run(go())
 
@@ -649,11 +714,11 @@ def test_the_palette_runs_registry_commands(harness: Callable[..., Harness]) -> 
     async def go() -> None:
         from kavlan_tui.screens.command_line import CommandScreen
 
-        async with h.app.run_test(size=SIZE) as pilot:
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
             await h.ready(pilot)
             await pilot.press("ctrl+p")
             await pilot.press(*"vlans lille")
-            await pilot.pause(0.3)
+            await palette_searched(pilot, h, "vlans lille")
             await pilot.press("enter")
             out = (await on_screen(pilot, h, CommandScreen, "#command-output")).query_one("#command-output")
             await until(pilot, lambda: any("kavlan-global" in str(line.text) for line in out.lines))  # type: ignore[attr-defined]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from conftest import run
 from kavlan_core.api import wire
-from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
+from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound, SwitchUnavailable, Unavailable
 from kavlan_core.events import DhcpChanged, MoveFinished, NodeMoved, SafeguardStep
 from kavlan_core.model import DEFAULT, Job, JobState
-from kavlan_core.plan import Plan
-from kavlan_core.reports import Member, MoveReport, VlanInfo
+from kavlan_core.reports import Member, MoveReport, Plan, VlanInfo
 
 
 def through_json(obj: Any) -> Any:
@@ -81,6 +82,7 @@ def test_unknown_event_types_are_ignored() -> None:
         (NotAllowed("Not enough privileges on Kavlan resources: x", [("n1", "not yours")]), 403),
         (NotFound("gone"), 404),
         (Unavailable("busy"), 409),
+        (SwitchUnavailable("switch sw1: no answer", switch="sw1", ports=["3"]), 503),
         (KavlanError("odd"), 500),
     ],
 )
@@ -92,9 +94,23 @@ def test_errors_come_back_as_the_same_exception(exc: KavlanError, status: int) -
     assert type(back) is type(exc) and str(back) == str(exc)
     if isinstance(exc, NotAllowed):
         assert isinstance(back, NotAllowed) and back.refusals == exc.refusals
+    if isinstance(exc, SwitchUnavailable):
+        assert isinstance(back, SwitchUnavailable) and (back.switch, back.ports) == ("sw1", ["3"])
 
 
 def test_an_error_without_a_body_still_says_what_happened() -> None:
     err = wire.error_from(503, "<html>proxy error</html>")
     assert isinstance(err, KavlanError)
     assert "503" in str(err)
+
+
+def test_the_remote_client_loads_no_store_and_no_http_until_it_talks() -> None:
+    """A face in remote mode never loads the engine's store; aiohttp comes when the client first talks."""
+    code = "import sys, kavlan_core.api.client; print(' '.join(sorted(sys.modules)))"
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.split()
+    )
+    assert not {m for m in loaded if m.split(".")[0] in ("sqlalchemy", "aiohttp", "yarl")}
+    assert "kavlan_core.store" not in loaded and "kavlan_core.service" not in loaded

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..reports import Outcome
+
 VERSION = "1.0.0"
 
 JSON = "application/json"
@@ -40,6 +42,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 _INT = {"type": "integer"}
 _STR = {"type": "string"}
+MOVE_OUTCOMES = [str(o) for o in (Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNCHANGED)]
+"""The outcomes a move of switch ports gives a node (the staged move adds rolled-back)."""
 _STRS = {"type": "array", "items": _STR}
 _LOCATION = {
     "Location": {
@@ -82,10 +86,26 @@ def _schemas() -> dict[str, Any]:
                 "title": _STR,
                 "message": _string(description="One sentence, the same the CLI prints"),
                 "exception": _string(
-                    enum=["KavlanError", "BadInput", "NotAllowed", "NotFound", "Unavailable"],
+                    enum=[
+                        "KavlanError",
+                        "BadInput",
+                        "NotAllowed",
+                        "NotFound",
+                        "Unavailable",
+                        "SwitchUnavailable",
+                    ],
                     description="The class of the error (kavlan_core.errors), which remote clients raise again",
                 ),
+                "about": _string(
+                    description="What the sentence is about (nodes, api, ca_cert, where), if it says"
+                ),
                 "refusals": {"type": "array", "items": _obj({"node": _STR, "reason": _STR})},
+                "switch": _string(description="SwitchUnavailable: the switch that failed"),
+                "ports": {
+                    "type": "array",
+                    "items": _STR,
+                    "description": "SwitchUnavailable: its ports concerned",
+                },
             },
             required=["code", "title", "message", "exception"],
         ),
@@ -143,7 +163,7 @@ def _schemas() -> dict[str, Any]:
             "description": "Node names: FQDNs (suno-1.sophia.grid5000.fr), short names, -ethX or in-VLAN names",
             "examples": [["suno-1.sophia.grid5000.fr", "suno-2.sophia.grid5000.fr"]],
         },
-        "NodeOutcome": _obj({"status": _string(enum=["success", "failure", "unchanged"]), "message": _STR}),
+        "NodeOutcome": _obj({"status": _string(enum=MOVE_OUTCOMES), "message": _STR}),
         "MoveResult": {
             "type": "object",
             "additionalProperties": _ref("NodeOutcome"),
@@ -181,7 +201,7 @@ def _schemas() -> dict[str, Any]:
         "NodeResult": _obj(
             {
                 "name": _STR,
-                "status": _string(enum=["success", "failure", "unchanged"]),
+                "status": _string(enum=MOVE_OUTCOMES),
                 "message": _STR,
                 "switch": _STR,
                 "port": _STR,
@@ -321,6 +341,11 @@ def _responses() -> dict[str, Any]:
             "content": err,
         },
         "Conflict": {"description": "The testbed cannot do it now (no free VLAN or node)", "content": err},
+        "ServiceUnavailable": {
+            "description": "A switch could not be read or changed (SwitchUnavailable, with the switch and its "
+            "ports), or the state database is unavailable",
+            "content": err,
+        },
         "UnsupportedMediaType": {"description": "The body is not application/json", "content": err},
         "Unprocessable": {"description": 'The body is not {"action": "start"|"stop"}', "content": err},
     }
@@ -392,6 +417,7 @@ def _op(
         "403": _err("Forbidden"),
         "404": _err("NotFound"),
         "400": _err("BadRequest"),
+        "503": _err("ServiceUnavailable"),
     }
     for e in errors:
         all_errors[e] = _err({"409": "Conflict", "415": "UnsupportedMediaType", "422": "Unprocessable"}[e])

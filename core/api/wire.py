@@ -20,17 +20,23 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .. import events as events_mod
-from ..errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
+from ..errors import BadInput, KavlanError, NotAllowed, NotFound, SwitchUnavailable, Unavailable
 from ..inventory import Inventory, NicRef
 
 T = TypeVar("T")
 
 # --- errors ------------------------------------------------------------------------------------------------
 
-STATUS_OF: dict[type[KavlanError], int] = {BadInput: 400, NotAllowed: 403, NotFound: 404, Unavailable: 409}
+STATUS_OF: dict[type[KavlanError], int] = {
+    BadInput: 400,
+    NotAllowed: 403,
+    NotFound: 404,
+    SwitchUnavailable: 503,
+    Unavailable: 409,
+}
 """The first class in the exception's MRO found here gives the status; any other KavlanError is 500."""
 
-ERROR_OF = {400: BadInput, 422: BadInput, 403: NotAllowed, 404: NotFound, 409: Unavailable}
+ERROR_OF = {400: BadInput, 422: BadInput, 403: NotAllowed, 404: NotFound, 409: Unavailable, 503: Unavailable}
 
 
 def error_status(exc: KavlanError) -> int:
@@ -41,7 +47,8 @@ def error_status(exc: KavlanError) -> int:
 
 
 def error_body(exc: KavlanError, status: int | None = None) -> dict[str, Any]:
-    """``{code, title, message}`` as the original's API layer answers, plus ``exception`` (the class) and refusals.
+    """``{code, title, message}`` as the original's API layer answers, plus ``exception`` (the class), ``about``
+    (what the sentence is about, when it says), the refusals, and a switch failure's ``switch`` and ``ports``.
 
     The class is not under ``error``: python-grid5000 shows a body's ``error`` in place of its ``message``.
     """
@@ -52,24 +59,30 @@ def error_body(exc: KavlanError, status: int | None = None) -> dict[str, Any]:
         "message": str(exc),
         "exception": type(exc).__name__,
     }
+    if exc.about:
+        body["about"] = exc.about
     if isinstance(exc, NotAllowed) and exc.refusals:
         body["refusals"] = [{"node": n, "reason": r} for n, r in exc.refusals]
+    if isinstance(exc, SwitchUnavailable):
+        body["switch"] = exc.switch
+        body["ports"] = list(exc.ports)
     return body
 
 
 def error_from(status: int, body: Any) -> KavlanError:
     """The exception a face would have seen embedded, rebuilt from an error answer."""
-    message = body.get("message") if isinstance(body, Mapping) else None
-    if not message:
-        message = f"the API server answered {status} {_TITLES.get(status, '')}".rstrip()
-    name = (body.get("exception") or body.get("error")) if isinstance(body, Mapping) else None
-    cls = _BY_NAME.get(name or "") or ERROR_OF.get(status, KavlanError)
+    data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    message = data.get("message") or f"the API server answered {status} {_TITLES.get(status, '')}".rstrip()
+    about = str(data.get("about") or "")
+    name = data.get("exception") or data.get("error")
+    cls = (_BY_NAME.get(name) if isinstance(name, str) else None) or ERROR_OF.get(status, KavlanError)
     if cls is NotAllowed:
-        refusals = (
-            [(r["node"], r["reason"]) for r in body.get("refusals", [])] if isinstance(body, Mapping) else []
-        )
-        return NotAllowed(message, refusals)
-    return cls(message)
+        refusals = [(r["node"], r["reason"]) for r in data.get("refusals", [])]
+        return NotAllowed(message, refusals, about=about)
+    if cls is SwitchUnavailable:
+        ports = [str(p) for p in data.get("ports", [])]
+        return SwitchUnavailable(message, switch=str(data.get("switch", "")), ports=ports, about=about)
+    return cls(message, about=about)
 
 
 _TITLES = {
@@ -85,7 +98,7 @@ _TITLES = {
     503: "Service Unavailable",
 }
 _BY_NAME: dict[str, type[KavlanError]] = {
-    c.__name__: c for c in (KavlanError, BadInput, NotAllowed, NotFound, Unavailable)
+    c.__name__: c for c in (KavlanError, BadInput, NotAllowed, NotFound, Unavailable, SwitchUnavailable)
 }
 
 # --- values --------------------------------------------------------------------------------------------------
@@ -122,60 +135,74 @@ def _decode(tp: Any, data: Any, inv: Inventory | None) -> Any:
         return data
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if data is None and type(None) in args:
-            return None
-        last: Exception | None = None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _decode(arg, data, inv)
-            except (TypeError, ValueError, KeyError) as exc:
-                last = exc
-        raise ValueError(f"no member of {tp} accepts {data!r}") from last
+        return _decode_union(tp, data, inv)
     if origin in (list, tuple, set, frozenset):
-        args = typing.get_args(tp)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            return tuple(_decode(a, v, inv) for a, v in zip(args, data, strict=True))
-        inner = args[0] if args else Any
-        seq = [_decode(inner, v, inv) for v in data]
-        return origin(seq) if origin is not list else seq
+        return _decode_sequence(origin, typing.get_args(tp), data, inv)
     if origin in (dict, Mapping) or tp is dict:
-        args = typing.get_args(tp) or (str, Any)
-        return {
-            _decode(args[0], k, inv) if args[0] is not str else k: _decode(args[1], v, inv)
-            for k, v in data.items()
-        }
+        key, value = typing.get_args(tp) or (str, Any)
+        return {(k if key is str else _decode(key, k, inv)): _decode(value, v, inv) for k, v in data.items()}
     if tp is NicRef:
-        if inv is None:
-            raise TypeError("decoding a NIC reference needs the inventory")
-        node = inv.nodes[data["node"]]
-        nic = node.nic(data["nic"])
-        if nic is None:
-            raise KeyError(f"{data['node']} has no NIC {data['nic']}")
-        return NicRef(node, nic)
+        return _decode_nic(data, inv)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _decode_dataclass(tp, data, inv)
     if isinstance(tp, type):
-        if issubclass(tp, enum.Enum):
-            return tp(data)
-        if dataclasses.is_dataclass(tp):
-            if not isinstance(data, Mapping):
-                raise TypeError(f"{tp.__name__} expects an object, not {type(data).__name__}")
-            hints = _hints(tp)
-            kw = {
-                f.name: _decode(hints[f.name], data[f.name], inv)
-                for f in dataclasses.fields(tp)
-                if f.init and f.name in data
-            }
-            return tp(**kw)
-        if tp is float and isinstance(data, int) and not isinstance(data, bool):
-            return float(data)
-        if tp in (ipaddress.IPv4Network, ipaddress.IPv4Address):
-            return tp(data)
-        if tp in (int, str, bool, float):
-            if not isinstance(data, tp) or (tp is int and isinstance(data, bool)):
-                raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
-            return data
+        return _decode_scalar(tp, data)
+    return data
+
+
+def _decode_union(tp: Any, data: Any, inv: Inventory | None) -> Any:
+    """The first member that accepts ``data`` (None for an optional)."""
+    args = typing.get_args(tp)
+    if data is None and type(None) in args:
+        return None
+    last: Exception | None = None
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _decode(arg, data, inv)
+        except (TypeError, ValueError, KeyError) as exc:
+            last = exc
+    raise ValueError(f"no member of {tp} accepts {data!r}") from last
+
+
+def _decode_sequence(origin: Any, args: tuple[Any, ...], data: Any, inv: Inventory | None) -> Any:
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        return tuple(_decode(a, v, inv) for a, v in zip(args, data, strict=True))
+    inner = args[0] if args else Any
+    seq = [_decode(inner, v, inv) for v in data]
+    return origin(seq) if origin is not list else seq
+
+
+def _decode_nic(data: Any, inv: Inventory | None) -> NicRef:
+    if inv is None:
+        raise TypeError("decoding a NIC reference needs the inventory")
+    node = inv.nodes[data["node"]]
+    nic = node.nic(data["nic"])
+    if nic is None:
+        raise KeyError(f"{data['node']} has no NIC {data['nic']}")
+    return NicRef(node, nic)
+
+
+def _decode_dataclass(tp: type, data: Any, inv: Inventory | None) -> Any:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{tp.__name__} expects an object, not {type(data).__name__}")
+    hints = _hints(tp)
+    fields = [f for f in dataclasses.fields(tp) if f.init and f.name in data]
+    return tp(**{f.name: _decode(hints[f.name], data[f.name], inv) for f in fields})
+
+
+def _decode_scalar(tp: type, data: Any) -> Any:
+    if issubclass(tp, enum.Enum):
+        return tp(data)
+    if tp is float and isinstance(data, int) and not isinstance(data, bool):
+        return float(data)
+    if tp in (ipaddress.IPv4Network, ipaddress.IPv4Address):
+        return tp(data)
+    if tp in (int, str, bool, float):
+        if not isinstance(data, tp) or (tp is int and isinstance(data, bool)):
+            raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
+        return data
     if tp is type(None):
         if data is not None:
             raise TypeError("expected null")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from ..errors import KavlanError
+from ..errors import Unavailable
 from ..inventory import Inventory
 from ..reports import Lease
 from . import config
@@ -25,8 +25,9 @@ OFF: Final = "off"
 FAILED: Final = "failed"
 
 
-class DnsmasqError(KavlanError):
-    """A dnsmasq could not be started or stopped; the message says which and why."""
+class DnsmasqError(Unavailable):
+    """A dnsmasq could not be started or stopped; the message says which and why (the testbed cannot do it now:
+    the API answers 409 with this sentence, as the face would say it embedded)."""
 
 
 @dataclass(frozen=True, slots=True)

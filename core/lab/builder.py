@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import inventory as inventory_mod
+from .. import tomlw
 from ..model import DEFAULT
 from . import control, files, provision, system, teardown
 from .state import NETNS_DIR, STATE_FILE, LabState, Proc, alive, lab_namespaces
@@ -340,7 +341,7 @@ class Lab:
         if creds:
             path = self.dir / "kavlan" / "credentials.toml"
             path.write_text(files.dump_toml(creds, "kavlan lab: switch credentials"))
-            config += f'credentials = "{path}"\n'
+            config += f"credentials = {tomlw.value(str(path))}\n"
         self.kavlan_config.write_text(config)
 
     # --- DHCP servers (DEFAULT at up; others on demand, where [site.dhcp] places them) ----------------------------

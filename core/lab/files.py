@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import tomlw
 from .topology import LAB_NET, NODE_IFACE, DhcpPlacement, Host
 
 RESOLV_CONF = "# kavlan lab: no name server; lab names come from /etc/hosts\noptions timeout:1 attempts:1\n"
@@ -188,68 +188,19 @@ def shell_rc() -> str:
 
 
 def kavlan_config(inventory: Path, data_dir: Path, site: str, identity: Path, known_hosts: Path) -> str:
-    return (
-        "# kavlan lab: settings of kavlan, kavlan-oarsub, kavlan-shell run through `kavlan-lab exec`\n"
-        f"inventory = {json.dumps(str(inventory))}\n"
-        f"data_dir = {json.dumps(str(data_dir))}\n"
-        f"site = {json.dumps(site)}\n"
-        'ssh_user = "root"\n'
-        f"ssh_identity = {json.dumps(str(identity))}\n"
-        f"ssh_known_hosts = {json.dumps(str(known_hosts))}\n"
+    settings = {
+        "inventory": str(inventory),
+        "data_dir": str(data_dir),
+        "site": site,
+        "ssh_user": "root",
+        "ssh_identity": str(identity),
+        "ssh_known_hosts": str(known_hosts),
+    }
+    return tomlw.dumps(
+        settings, "kavlan lab: settings of kavlan, kavlan-oarsub, kavlan-shell run through `kavlan-lab exec`"
     )
-
-
-# --- a small TOML writer, enough for a testbed description --------------------------------------------------
-
-
-def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {type(v).__name__} as TOML")
-
-
-def _is_aot(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(isinstance(x, Mapping) for x in v)
-
-
-def _inline(v: Any) -> bool:
-    """A small table of plain values reads best on one line: ``options = { netns = "kl-sw1" }``."""
-    return (
-        isinstance(v, Mapping)
-        and all(not isinstance(x, Mapping) and not _is_aot(x) for x in v.values())
-        and len(_value(v)) <= 80
-    )
-
-
-def _emit(out: list[str], path: list[str], table: Mapping[str, Any], header: str) -> None:
-    plain = {k: v for k, v in table.items() if _inline(v) or not isinstance(v, Mapping) and not _is_aot(v)}
-    if header and (plain or header.startswith("[[") or not table):
-        out += ["", header]
-    out += [f"{_key(k)} = {_value(v)}" for k, v in plain.items()]
-    for k, v in table.items():
-        if isinstance(v, Mapping) and k not in plain:
-            sub = [*path, _key(k)]
-            _emit(out, sub, v, f"[{'.'.join(sub)}]")
-    for k, v in table.items():
-        if _is_aot(v):
-            sub = [*path, _key(k)]
-            for item in v:
-                _emit(out, sub, item, f"[[{'.'.join(sub)}]]")
 
 
 def dump_toml(doc: Mapping[str, Any], comment: str = "") -> str:
-    out: list[str] = [f"# {line}" for line in comment.splitlines()]
-    _emit(out, [], doc, "")
-    return "\n".join(out).lstrip("\n") + "\n"
+    """A testbed description or credentials file as TOML (the project's one writer)."""
+    return tomlw.dumps(doc, comment)

@@ -14,8 +14,10 @@ from textual.widgets import Input, RichLog, Static
 
 from kavlan_core.errors import BadInput, KavlanError
 
+from ..board import NodeView
 from ..commands import REGISTRY, parse_vlan
-from ..messages import CommandFinished, MoveRequested, NodeView
+from ..messages import CommandFinished, MoveRequested
+from ..present import TUI_HINTS, sentence
 
 if TYPE_CHECKING:
     from ..app import KavlanApp
@@ -108,17 +110,18 @@ The commands of `kavlan-shell`, with the same syntax: `vlans`, `members 4`, `job
             try:
                 self._move(cmd.parse(words[1:]))
             except KavlanError as exc:
-                out.write(Text(str(exc)))
+                out.write(Text(sentence(exc, TUI_HINTS)))
             return
         if cmd is not None and cmd.name == "reserve" and len(words) == 1:
             self.dismiss(None)
-            self.kapp.main.action_reserve()
+            if self.kapp.main is not None:
+                self.kapp.main.action_reserve()
             return
         if cmd is not None and cmd.name == "ssh":
             try:
                 node = self._views(cmd.parse(words[1:])["node"].split())[0]
             except KavlanError as exc:
-                out.write(Text(str(exc)))
+                out.write(Text(sentence(exc, TUI_HINTS)))
                 return
             self.dismiss(None)
             self.kapp.call_later(self.kapp.ssh_node, node)
@@ -154,7 +157,8 @@ The commands of `kavlan-shell`, with the same syntax: `vlans`, `members 4`, `job
         self.kapp.service.check_vlan(vlan)
         target = board.target(views[0].site, vlan)
         self.dismiss(None)
-        self.kapp.main.post_message(MoveRequested(views, target, via="command"))
+        if self.kapp.main is not None:
+            self.kapp.main.post_message(MoveRequested(views, target, via="command"))
 
     def on_command_finished(self, message: CommandFinished) -> None:
         message.stop()

@@ -18,17 +18,8 @@ from kavlan_core import events as ev
 from kavlan_core.inventory import DEMO
 from kavlan_core.model import DEFAULT
 
-from ..messages import (
-    Board,
-    JobChosen,
-    MoveRequested,
-    PickTarget,
-    Section,
-    SelectionChanged,
-    SshRequested,
-    VlanChosen,
-    VlanKey,
-)
+from ..board import Board, Section, VlanKey
+from ..messages import JobChosen, MoveRequested, PickTarget, SelectionChanged, SshRequested, VlanChosen
 from ..widgets.drag_ghost import DragGhost
 from ..widgets.event_log import EventLog
 from ..widgets.jobs_panel import JobsPanel
@@ -204,6 +195,7 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
             return
         self.dirty.discard(self.view)
         sections = self._sections(board, self.view)
+        banner: Content | None
         if self.view == MINE:
             if not board.jobs:
                 banner = Content.from_markup(

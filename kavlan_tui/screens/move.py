@@ -18,14 +18,15 @@ from kavlan_core import events as ev
 from kavlan_core.errors import NotAllowed
 from kavlan_core.model import GLOBAL_IDS, vlan_label
 
-from ..messages import MoveDone, NodeView, PlanReady, ServiceEvent, VlanView
+from ..board import NodeView, VlanView
+from ..messages import MoveDone, PlanReady, ServiceEvent
+from ..present import TUI_HINTS, sentence
 from ..widgets.drag_ghost import describe
 from ..widgets.node_list import ListContext
 from ..widgets.node_row import short_port
 
 if TYPE_CHECKING:
-    from kavlan_core.plan import Plan
-    from kavlan_core.reports import MoveReport, StagedReport
+    from kavlan_core.reports import MoveReport, Plan, StagedReport
 
     from ..app import KavlanApp
 
@@ -223,14 +224,12 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
 
     @work(exclusive=True, group="plan", exit_on_error=False)
     async def _dry_run(self) -> None:
-        from ..app import describe_error
-
         try:
             plan = await self.kapp.service.plan([n.plain for n in self.nodes], self.target.id)
         except NotAllowed as exc:
-            self.post_message(PlanReady(None, str(exc), refused=True))
+            self.post_message(PlanReady(None, sentence(exc, TUI_HINTS), refused=True))
         except Exception as exc:  # every failure reaches the dialog, which must not wait forever
-            self.post_message(PlanReady(None, describe_error(exc)))
+            self.post_message(PlanReady(None, sentence(exc, TUI_HINTS)))
         else:
             self.post_message(PlanReady(plan))
 
@@ -290,8 +289,6 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
 
     @work(exclusive=True, group="move", exit_on_error=False)
     async def _move(self, staged: bool) -> None:
-        from ..app import describe_error
-
         names = [n.plain for n in self.nodes]
         service = self.kapp.service
         self.kapp.moving = True
@@ -301,7 +298,7 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
             else:
                 self.post_message(MoveDone(report=await service.set_vlan(names, self.target.id)))
         except Exception as exc:
-            self.post_message(MoveDone(error=describe_error(exc)))
+            self.post_message(MoveDone(error=sentence(exc, TUI_HINTS)))
         finally:
             self.kapp.moving = False
 

@@ -12,7 +12,10 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from ..commands import REGISTRY
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from ..app import KavlanApp
+    from ..board import Board
 
 HIDDEN = {"use"}
 """Registry commands the TUI does itself (the jobs panel picks the current job)."""
@@ -34,44 +37,14 @@ class KavlanCommands(Provider):
         screen = self.screen
         if not isinstance(screen, MainScreen):
             return
-        board = app.board
         yield (
             "Reserve nodes and VLANs…",
             screen.action_reserve,
             "A form for the common cases, or the kavlan-oarsub syntax",
         )
-        if board is not None:
-            for job in board.jobs:
-                yield (
-                    f"Release job {job.id}",
-                    partial(self._release, job.id),
-                    f"Its {len(job.nodes)} node(s) go back to DEFAULT",
-                )
-            for job in board.jobs:
-                for site, vid in job.vlans:
-                    vlan = board.vlans.get((site, vid))
-                    if vlan is not None:
-                        on = vlan.dhcp != "on"
-                        yield (
-                            f"DHCP {'on' if on else 'off'}: VLAN {vid} ({site})",
-                            partial(app.set_dhcp, (site, vid), on),
-                            f"{'Start' if on else 'Stop'} the DHCP server of VLAN {vid}",
-                        )
-        focused = screen.focused
-        chosen = focused.chosen() if hasattr(focused, "chosen") else []
-        if chosen:
-            yield (
-                f"Move {len(chosen)} node(s) to a VLAN…",
-                partial(focused.action_move),  # type: ignore[union-attr]
-                "Pick the VLAN, see the plan, confirm",
-            )
-        node = getattr(focused, "cursor_node", None)
-        if node is not None:
-            yield (
-                f"SSH to {node.short}",
-                partial(app.call_later, app.ssh_node, node),
-                "An interactive session on the node",
-            )
+        if app.board is not None:
+            yield from self._job_entries(app.board)
+        yield from self._node_entries(screen.focused)
         yield "Check the switches for drift now", app.poll, "Read every port and compare with the store"
         yield "Refresh the board", app.load_board, "Read jobs and VLANs again"
         yield "Show your jobs", partial(screen.want_view, "mine"), "Your VLANs and where your nodes are"
@@ -88,6 +61,46 @@ class KavlanCommands(Provider):
                 f"kavlan {cmd.name}",
                 partial(self._command, cmd.name + ("" if runs else " "), runs),
                 f"{cmd.summary}  ({cmd.usage})",
+            )
+
+    def _job_entries(self, board: Board) -> Iterator[Entry]:
+        """Release each of the user's jobs; switch the DHCP server of each of their VLANs."""
+        for job in board.jobs:
+            yield (
+                f"Release job {job.id}",
+                partial(self._release, job.id),
+                f"Its {len(job.nodes)} node(s) go back to DEFAULT",
+            )
+        for job in board.jobs:
+            for site, vid in job.vlans:
+                vlan = board.vlans.get((site, vid))
+                if vlan is not None:
+                    on = vlan.dhcp != "on"
+                    yield (
+                        f"DHCP {'on' if on else 'off'}: VLAN {vid} ({site})",
+                        partial(self.kapp.set_dhcp, (site, vid), on),
+                        f"{'Start' if on else 'Stop'} the DHCP server of VLAN {vid}",
+                    )
+
+    def _node_entries(self, focused: Widget | None) -> Iterator[Entry]:
+        """What the nodes chosen in the focused list, or the one under its cursor, can do."""
+        from ..widgets.node_list import NodeList
+
+        if not isinstance(focused, NodeList):
+            return
+        chosen = focused.chosen()
+        if chosen:
+            yield (
+                f"Move {len(chosen)} node(s) to a VLAN…",
+                focused.action_move,
+                "Pick the VLAN, see the plan, confirm",
+            )
+        node = focused.cursor_node
+        if node is not None:
+            yield (
+                f"SSH to {node.short}",
+                partial(self.kapp.call_later, self.kapp.ssh_node, node),
+                "An interactive session on the node",
             )
 
     def _command(self, line: str, run: bool) -> None:

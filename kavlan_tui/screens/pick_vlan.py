@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..messages import Board, NodeView, VlanKey
+from ..board import Board, NodeView, VlanKey
 from ..widgets.drag_ghost import OK, SAME, describe
 from ..widgets.node_list import ListContext
 

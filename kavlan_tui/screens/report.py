@@ -16,6 +16,7 @@ from kavlan_core.model import DEFAULT, vlan_label
 from kavlan_core.reports import Outcome
 
 from ..messages import RolledBack
+from ..present import TUI_HINTS, sentence
 from .move import MoveOutcome
 
 if TYPE_CHECKING:
@@ -203,8 +204,6 @@ was checked, scheduled, switched and back.
 
     @work(exclusive=True, group="move", exit_on_error=False)
     async def _rollback(self) -> None:
-        from ..app import describe_error
-
         groups: dict[int, list[str]] = {}
         for r in self.candidates():
             old = r["old"] if isinstance(r["old"], int) else DEFAULT
@@ -214,7 +213,7 @@ was checked, scheduled, switched and back.
             try:
                 report = await self.kapp.service.set_vlan(names, old)
             except Exception as exc:
-                errors.append(describe_error(exc))
+                errors.append(sentence(exc, TUI_HINTS))
                 continue
             for res in report.results:
                 for row in self.rows:

@@ -11,7 +11,7 @@ from textual.geometry import Offset
 from textual.screen import Screen
 from textual.widgets import Static
 
-from ..messages import NodeView, VlanKey
+from ..board import NodeView, VlanKey
 
 OK, REFUSED, SAME = "ok", "refused", "same"
 

@@ -11,52 +11,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from kavlan_core import events as ev
-from kavlan_core.model import vlan_label
 
+from ..present import INFO, LOG_EVENTS, Narrator
 from .node_row import foreground
-
-INFO, OK, WARNING, ERROR = "info", "ok", "warning", "error"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def describe(event: ev.Event, ports: dict[str, int]) -> tuple[str, str] | None:
-    """(level, one line) for an event worth a line; None for the others (per-node events, drift: the app
-    logs drift itself, once per change)."""
-    if isinstance(event, ev.MoveStarted):
-        return INFO, (
-            f"{event.user} moves {plural(len(event.nodes), 'port')} into VLAN {vlan_label(event.vlan)} "
-            f"on {', '.join(event.switches)}"
-        )
-    if isinstance(event, ev.SwitchStarted):
-        ports[event.switch] = event.ports
-        return None
-    if isinstance(event, ev.SwitchFinished):
-        n = ports.pop(event.switch, None)
-        what = f"{event.action} {plural(n, 'port')}" if n is not None else event.action
-        if event.ok:
-            return OK, f"switch {event.switch}: {what} done in {event.seconds:.2f} s"
-        return ERROR, f"switch {event.switch}: {what} FAILED in {event.seconds:.2f} s: {event.error}"
-    if isinstance(event, ev.MoveFinished):
-        level = ERROR if event.failed else OK
-        return level, (
-            f"move into VLAN {vlan_label(event.vlan)}: {event.ok} moved, {event.unchanged} unchanged, "
-            f"{event.failed} failed in {event.seconds:.2f} s"
-        )
-    if isinstance(event, ev.DhcpChanged):
-        level = ERROR if event.state == "failed" else INFO
-        return level, f"DHCP server of VLAN {vlan_label(event.vlan)} ({event.site}): {event.state}"
-    if isinstance(event, ev.JobSubmitted):
-        return INFO, f"job {event.job} of {event.user} started"
-    if isinstance(event, ev.JobEnded):
-        return WARNING, f"job {event.job} of {event.user} ended: {event.reason}"
-    if isinstance(event, ev.SafeguardStep):
-        detail = f": {event.detail}" if event.detail else ""
-        level = WARNING if event.stage in ("warning", "rollback") else INFO
-        return level, f"staged move, {event.stage} ({plural(event.nodes, 'node')}){detail}"
-    return None
 
 
 class EventLog(ScrollView, can_focus=True):
@@ -94,14 +51,14 @@ focus it stays where you scrolled.
         super().__init__(id=id)
         self.clock = clock
         self.entries: list[tuple[str, str, str]] = []
-        self._ports: dict[str, int] = {}
+        self._narrator = Narrator(LOG_EVENTS)
         self._width = 0
         self.border_title = "Events"
 
     def add_event(self, event: ev.Event) -> None:
-        described = describe(event, self._ports)
-        if described is not None:
-            self.note(described[1], described[0])
+        line = self._narrator.line(event)
+        if line is not None:
+            self.note(line.text, line.level)
 
     def note(self, text: str, level: str = INFO) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))

@@ -13,7 +13,8 @@ from textual.widgets.option_list import Option
 from kavlan_core.model import vlan_label
 from kavlan_core.reservations import format_walltime
 
-from ..messages import JobChosen, JobView
+from ..board import JobView
+from ..messages import JobChosen
 
 
 def job_prompt(job: JobView, now: float, home: str) -> Content:
@@ -125,15 +126,16 @@ Each running job of yours: its id, the walltime left, its nodes and its VLANs.
         option = self.options.highlighted_option
         return int(option.id) if option is not None and option.id else None
 
-    def _tick(self) -> None:
+    async def _tick(self) -> None:
         now = self.clock()
         for i, job in enumerate(self.jobs):
             self.options.replace_option_prompt_at_index(i, job_prompt(job, now, self.home))
         due = {j.id for j in self.jobs if j.deadline <= now} - self._expired
         if due:
-            # the service ends an expired job on its next read: ask for one now
+            # the service ends an expired job on its next read: ask for one now, as Ctrl+R does (the action
+            # is a coroutine: not awaited, it would never run, and the job would stay until the next poll)
             self._expired |= due
-            self.app.run_action("app.refresh")
+            await self.app.run_action("app.refresh")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -17,19 +17,8 @@ from textual.widget import Widget
 
 from kavlan_core.model import GLOBAL_IDS, VlanKind
 
-from ..messages import (
-    Board,
-    DragEnded,
-    DragStarted,
-    MoveRequested,
-    NodeKey,
-    NodeView,
-    PickTarget,
-    Section,
-    SelectionChanged,
-    SshRequested,
-    VlanKey,
-)
+from ..board import Board, NodeKey, NodeView, Section, VlanKey
+from ..messages import DragEnded, DragStarted, MoveRequested, PickTarget, SelectionChanged, SshRequested
 from .auto_scroll import EdgeScroller
 from .drag_ghost import OK, REFUSED, SAME, DragGhost, DropTarget, drop_target_at
 from .node_row import NO_NOTE, Annotations, NodeRow, RowStyles, foreground
@@ -140,12 +129,17 @@ class NodeList(Widget, can_focus=True):
         self.context = context
         self.show_site = show_site
         self._styles: RowStyles | None = None
-        self._layout: NodeRow | None = None
+        self._row_layout: NodeRow | None = None
         self._press: _Press | None = None
         self._dragging: tuple[NodeView, ...] = ()
         self._hover: DropTarget | None = None
         self._title: tuple[object, int, Strip] | None = None
         self._scroller = EdgeScroller(self, self._dragged_over, skip=DragGhost)
+
+    @property
+    def edge_scrolling(self) -> bool:
+        """Whether a drag from this list holds the pointer in a pane's edge, scrolling it."""
+        return self._scroller.scrolling
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -192,7 +186,7 @@ class NodeList(Widget, can_focus=True):
         super().notify_style_update()
 
     def on_resize(self, event: events.Resize) -> None:
-        self._layout = None
+        self._row_layout = None
 
     def component_style(self, name: str) -> Style:
         """A style of the lines (``node-list--cursor``...): the board's, which has them for all its lists (a set
@@ -221,10 +215,11 @@ class NodeList(Widget, can_focus=True):
             )
         return self._styles
 
-    def layout(self) -> NodeRow:
-        if self._layout is None or self._layout.width != self.size.width:
-            self._layout = NodeRow(self.size.width, self.show_site)
-        return self._layout
+    def row_layout(self) -> NodeRow:
+        """The columns of a node line at the list's width (not Textual's ``layout``: that places children)."""
+        if self._row_layout is None or self._row_layout.width != self.size.width:
+            self._row_layout = NodeRow(self.size.width, self.show_site)
+        return self._row_layout
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return HEADER + max(1, len(self.rows))
@@ -248,7 +243,7 @@ class NodeList(Widget, can_focus=True):
         if y < HEADER:
             return self.title_strip()
         y -= HEADER
-        styles, row = self.row_styles(), self.layout()
+        styles, row = self.row_styles(), self.row_layout()
         focused = self.has_focus
         if not self.rows:
             if y > 0:

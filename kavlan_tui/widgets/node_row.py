@@ -10,7 +10,7 @@ from textual.strip import Strip
 
 from kavlan_core.model import vlan_label
 
-from ..messages import NodeView
+from ..board import NodeView
 
 PORT_PREFIXES = (
     ("HundredGigE", "Hu"),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from textual import events
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from ..messages import Section, VlanKey
+from ..board import Section, VlanKey
 from .node_list import ListContext, NodeList
 from .node_row import NodeRow
 from .vlan_header import section_id
@@ -94,7 +95,7 @@ class VlanBoard(VerticalScroll):
         self._initial = sections
         """Sections known when the board is made: composed with it."""
 
-    def compose(self) -> object:
+    def compose(self) -> ComposeResult:
         yield ColumnTitles(self.show_site)
         yield Static("", classes="banner -empty")
         if self._initial is not None:

@@ -6,7 +6,7 @@ from textual.content import Content
 
 from kavlan_core.model import DEFAULT
 
-from ..messages import Section, VlanKey
+from ..board import Section, VlanKey
 
 DHCP_MARK = {"on": ("$success", "● on"), "off": ("$text-muted", "○ off"), "failed": ("$error", "✗ failed")}
 

@@ -13,7 +13,8 @@ from textual.widget import Widget
 
 from kavlan_core.model import DEFAULT
 
-from ..messages import VlanChosen, VlanKey, VlanView
+from ..board import VlanKey, VlanView
+from ..messages import VlanChosen
 from .drag_ghost import OK, REFUSED
 from .node_list import ListContext
 from .node_row import fit, foreground

@@ -1,0 +1,124 @@
+"""The OAR jobs a client needs: list, read, reserve (``oarsub``), end (``oardel``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ....errors import NotFound
+from ....model import Job, vlan_label
+from .. import params
+from ..errors import ApiError
+from ..shapes import collection, job_item, job_sites
+from ..state import ServerState, identity, state_of
+
+STATES = {"running", "terminated", "error"}
+OAR_STATES = {
+    "waiting",
+    "hold",
+    "tolaunch",
+    "toerror",
+    "toackreservation",
+    "launching",
+    "finishing",
+    "suspended",
+    "resuming",
+}
+"""OAR's other states, accepted in ``state=``: a job here is running as soon as it is submitted."""
+FIELDS = {"resources", "types", "name", "walltime", "command", "properties", "directory", "project"}
+IGNORED = ("command", "directory", "project")
+"""Fields OAR's clients send, accepted as strings and ignored."""
+MAX_WALLTIME = 10 * 365 * 86400
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    state, site = state_of(request), params.site(request)
+    user = request.query.get("user") or None
+    wanted = {s.strip().lower() for s in request.query.get("state", "running").split(",") if s.strip()}
+    unknown = wanted - STATES - OAR_STATES - {"all"}
+    if unknown:
+        raise ApiError(
+            400, f"unknown job state(s) {', '.join(sorted(unknown))} (running, terminated, error, all)"
+        )
+    running = True if wanted <= {"running"} | OAR_STATES else None
+    items = [
+        job_item(state.inventory, site, j)
+        for j in await state.service.jobs(user=user, running=running)
+        if site in job_sites(state.inventory, j) and ("all" in wanted or j.state.value.lower() in wanted)
+    ]
+    return web.json_response(collection(items, f"/sites/{site}/jobs", f"/sites/{site}"))
+
+
+async def _site_job(state: ServerState, site: str, raw: str) -> Job:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise ApiError(404, f"no job {raw!r} (job ids are numbers)", NotFound)
+    job = await state.service.job(int(raw))
+    if site not in job_sites(state.inventory, job):
+        raise ApiError(404, f"job {job.id} is not a job of {site}", NotFound)
+    return job
+
+
+async def get_job(request: web.Request) -> web.Response:
+    state, site = state_of(request), params.site(request)
+    job = await _site_job(state, site, request.match_info["job"])
+    return web.json_response(job_item(state.inventory, site, job))
+
+
+def _job_request(body: Any) -> dict[str, Any]:
+    """The body of ``POST /jobs``, checked: one sentence for what is wrong with it."""
+    if not isinstance(body, dict):
+        raise ApiError(
+            400, 'the request body must be a JSON object: {"resources": "<oarsub -l request>", ...}'
+        )
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise ApiError(
+            400, f"unknown job field(s): {', '.join(unknown)} (known: {', '.join(sorted(FIELDS))})"
+        )
+    resources, types, walltime = body.get("resources"), body.get("types", []), body.get("walltime")
+    if not isinstance(resources, str) or not resources.strip():
+        raise ApiError(
+            400, "resources must be the oarsub -l request, e.g. {\"type='kavlan'\"}/vlan=1+/nodes=2"
+        )
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise ApiError(400, 'types must be a list of job types (e.g. ["deploy"])')
+    strings = ("name", "properties", *IGNORED)
+    if not all(isinstance(body.get(k, ""), str) for k in strings):
+        raise ApiError(400, f"{', '.join(strings)} must be strings")
+    if "walltime" in body and (
+        isinstance(walltime, bool) or not isinstance(walltime, int) or not 0 < walltime <= MAX_WALLTIME
+    ):
+        raise ApiError(400, "walltime must be a positive number of seconds")
+    return {
+        "request": resources,
+        "types": types,
+        "walltime": walltime,
+        "name": body.get("name", ""),
+        "properties": body.get("properties", ""),
+    }
+
+
+async def submit_job(request: web.Request) -> web.Response:
+    state, site = state_of(request), params.site(request)
+    ident = identity(request)
+    wanted = _job_request(await params.json_body(request))
+    async with state.audit.audited(ident, "job.submit", site=site, request=wanted["request"]) as entry:
+        job = await state.service.submit(**wanted, user=ident.user, site=site)
+        vlans = [vlan_label(v.vlan) for v in job.vlans]
+        entry.after = {"job": job.id, "nodes": list(job.nodes), "vlans": vlans}
+        entry.result = {"status": 201}
+    location = {"Location": f"/sites/{site}/jobs/{job.id}"}
+    return web.json_response(job_item(state.inventory, site, job), status=201, headers=location)
+
+
+async def delete_job(request: web.Request) -> web.Response:
+    state, site = state_of(request), params.site(request)
+    ident = identity(request)
+    job = await _site_job(state, site, request.match_info["job"])
+    before = job.state.value
+    async with state.audit.audited(ident, "job.delete", before=before, site=site, job=job.id) as entry:
+        done = await state.service.delete_job(job.id, user=ident.user)
+        entry.after = done.state.value
+        entry.result = {"status": 202}
+    return web.json_response(job_item(state.inventory, site, done), status=202)

@@ -1,0 +1,224 @@
+"""One presenter for every face: a user's error as the sentence the face prints (with the face's own hint), and
+the service's events as lines of text."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from kavlan_core import events as ev
+from kavlan_core.errors import KavlanError
+from kavlan_core.model import DEFAULT, vlan_label
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """A face's words for what a core sentence is about (``KavlanError.about``): ``text`` takes the place of
+    ``replaces`` (the setting the sentence names), or ends the sentence when ``replaces`` is empty or absent."""
+
+    text: str
+    replaces: str = ""
+
+    def apply(self, sentence: str) -> str:
+        if self.replaces and self.replaces in sentence:
+            return sentence.replace(self.replaces, self.text, 1)
+        return sentence + self.text
+
+
+Hints = Mapping[str, Hint]
+
+CLI_HINTS: Final[Hints] = {
+    "nodes": Hint(" (use -m NODE, -f NODEFILE or -j JOBID)"),
+    "api": Hint("set api (or --api URL),", replaces="set api,"),
+    "ca_cert": Hint("with -C/--ca-cert", replaces="in the setting ca_cert"),
+    "client_cert": Hint("(-c/-k)", replaces="(settings client_cert, client_key)"),
+    "where": Hint("; see where the nodes are with kavlan -g"),
+}
+"""``kavlan``: the original's options."""
+
+OPTION_HINTS: Final[Hints] = {
+    "api": Hint("set api (or --api URL),", replaces="set api,"),
+    "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
+    "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
+    "where": Hint("; see where the nodes are with kavlan -g"),
+}
+"""The other commands (``kavlan-oarsub``...): long options only."""
+
+SHELL_HINTS: Final[Hints] = {
+    "nodes": Hint(" (name nodes, or make a job current: use JOB)"),
+    "api": Hint("set api (or kavlan-shell --api URL),", replaces="set api,"),
+    "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
+    "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
+    "where": Hint("; see where the nodes are with get NODE..."),
+}
+"""``kavlan-shell``: its commands."""
+
+TUI_HINTS: Final[Hints] = {
+    "nodes": Hint(" (select nodes first: Space)"),
+    "api": Hint("set api (or kavlan-tui --api URL),", replaces="set api,"),
+    "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
+    "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
+    "where": Hint("; the board shows where the nodes are once read again (Ctrl+R)"),
+}
+"""``kavlan-tui``: its keys."""
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """An error the user can cause or meet (a wrong option, a refused move, a switch down): one sentence, no
+    traceback. Everything else is a bug."""
+    return isinstance(exc, KavlanError)
+
+
+def sentence(exc: BaseException, hints: Hints = CLI_HINTS) -> str:
+    """What a face prints for an error: a user's error as its sentence with the face's hint; anything else
+    as an internal error, named."""
+    if not isinstance(exc, KavlanError):
+        return f"internal error: {type(exc).__name__}: {exc}"
+    hint = hints.get(exc.about) if exc.about else None
+    return hint.apply(str(exc)) if hint is not None else str(exc)
+
+
+def run_guarded(
+    prog: str,
+    body: Callable[[], int],
+    *,
+    debug: bool = False,
+    hints: Hints = OPTION_HINTS,
+    say_interrupted: bool = False,
+) -> int:
+    """A command's body with its edge: a user's error is ``prog: sentence`` on stderr and its exit status (the
+    traceback only with ``--debug``); Ctrl-C is status 130."""
+    try:
+        return body()
+    except KavlanError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"{prog}: {sentence(exc, hints)}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if say_interrupted:
+            sys.stderr.write(f"{prog}: interrupted\n")
+        return 130
+
+
+# --- events -----------------------------------------------------------------------------------
+
+INFO, OK, WARNING, ERROR = "info", "ok", "warning", "error"
+"""How an event line reads: news, something done, something to look at, something failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventLine:
+    level: str
+    text: str
+
+
+def vlan_words(vlan: int) -> str:
+    """``VLAN 4``, ``DEFAULT``."""
+    return "DEFAULT" if vlan == DEFAULT else f"VLAN {vlan}"
+
+
+def drift_text(
+    switch: str, port: str, node: str, expected: int, actual: int | None, tag: int | None = None
+) -> str:
+    """A port that is not where the store says: what it should be in, and what the switch has."""
+    if actual is not None:
+        has = vlan_words(actual)
+    elif tag is not None:
+        has = f"tag {tag}, which is no VLAN of the site"
+    else:
+        has = "an unreadable port"
+    return f"drift: {switch} {port} ({node}) should be in {vlan_words(expected)}, the switch has {has}"
+
+
+def _switch_finished(event: ev.SwitchFinished, ports: int | None, timing: bool) -> EventLine:
+    what = f"{event.action} {ports} port(s)" if ports is not None else event.action
+    state = "done" if event.ok else f"FAILED ({event.error})"
+    took = f" in {event.seconds:.2f} s" if timing else ""
+    return EventLine(OK if event.ok else ERROR, f"switch {event.switch}: {what} {state}{took}")
+
+
+def event_line(event: ev.Event, *, ports: int | None = None, timing: bool = True) -> EventLine | None:
+    """One line for an event (None for a kind no face shows as a line); each face picks the kinds it shows.
+    ``ports``: the port count of a finished switch, when the face remembers it from the switch's start."""
+    if isinstance(event, ev.SwitchFinished):
+        return _switch_finished(event, ports, timing)
+    if isinstance(event, ev.SwitchStarted):
+        return EventLine(INFO, f"switch {event.switch}: {event.action} {event.ports} port(s)...")
+    if isinstance(event, ev.MoveStarted):
+        return EventLine(
+            INFO,
+            f"{event.user} moves {len(event.nodes)} port(s) into VLAN {vlan_label(event.vlan)} "
+            f"on {', '.join(event.switches)}",
+        )
+    if isinstance(event, ev.MoveFinished):
+        return EventLine(
+            ERROR if event.failed else OK,
+            f"move into VLAN {vlan_label(event.vlan)}: {event.ok} moved, {event.unchanged} unchanged, "
+            f"{event.failed} failed in {event.seconds:.2f} s",
+        )
+    if isinstance(event, ev.DhcpChanged):
+        return EventLine(
+            ERROR if event.state == "failed" else INFO,
+            f"DHCP server of VLAN {vlan_label(event.vlan)} ({event.site}): {event.state}",
+        )
+    if isinstance(event, ev.JobSubmitted):
+        return EventLine(INFO, f"job {event.job} of {event.user} started")
+    if isinstance(event, ev.JobEnded):
+        return EventLine(WARNING, f"job {event.job} of {event.user} ended: {event.reason}")
+    if isinstance(event, ev.SafeguardStep):
+        detail = f": {event.detail}" if event.detail else ""
+        level = WARNING if event.stage in ("warning", "rollback") else INFO
+        return EventLine(level, f"{event.stage} ({event.nodes} node(s)){detail}")
+    if isinstance(event, ev.DriftFound):
+        return EventLine(
+            WARNING, drift_text(event.switch, event.port, event.node, event.expected, event.actual)
+        )
+    return None
+
+
+class Narrator:
+    """The lines of a stream of events for one face: the kinds it shows, each finished switch with the port
+    count its start announced."""
+
+    def __init__(self, kinds: tuple[type[ev.Event], ...], *, timing: bool = True) -> None:
+        self.kinds = kinds
+        self.timing = timing
+        self._ports: dict[tuple[str, str], int] = {}
+
+    def line(self, event: ev.Event) -> EventLine | None:
+        ports = None
+        if isinstance(event, ev.SwitchStarted):
+            self._ports[(event.switch, event.action)] = event.ports
+        elif isinstance(event, ev.SwitchFinished):
+            ports = self._ports.pop((event.switch, event.action), None)
+        if not isinstance(event, self.kinds):
+            return None
+        return event_line(event, ports=ports, timing=self.timing)
+
+
+CLI_EVENTS: Final = (ev.SafeguardStep, ev.SwitchStarted, ev.SwitchFinished)
+"""What ``kavlan`` shows on stderr while it works (on a terminal, or with -v)."""
+SHELL_EVENTS: Final = (
+    ev.SwitchStarted,
+    ev.SwitchFinished,
+    ev.MoveFinished,
+    ev.DhcpChanged,
+    ev.JobEnded,
+    ev.DriftFound,
+)
+"""What ``kavlan-shell`` prints above its prompt."""
+LOG_EVENTS: Final = (
+    ev.MoveStarted,
+    ev.SwitchFinished,
+    ev.MoveFinished,
+    ev.DhcpChanged,
+    ev.JobSubmitted,
+    ev.JobEnded,
+    ev.SafeguardStep,
+)
+"""What the TUI's event log shows (not drift: the app logs it once per change, from its polls)."""
