@@ -85,8 +85,20 @@ def _rows(
 
 
 def cisco_copy(lines: Sequence[str], variation: str) -> list[str]:
-    """A Cisco recording whose vmVlan lines are writable."""
-    return [writable(x, variation) if _is(line_oid(x), truth.VM_VLAN, 1) else x for x in lines]
+    """A Cisco recording whose vmVlan lines are writable. Where the VTP table has fewer than two operational VLANs
+    that can take ports, it gets one more (operational, empty) for a port to move to: several recordings hold
+    VLAN 1 and the reserved 1002-1005 only."""
+    out = [writable(x, variation) if _is(line_oid(x), truth.VM_VLAN, 1) else x for x in lines]
+    states = {
+        oid[-1]: value
+        for oid, value in ((line_oid(x), x.rsplit("|", 1)[1]) for x in lines)
+        if _is(oid, truth.VTP_VLAN_STATE, 2) and oid[-2] == 1
+    }
+    usable = [vid for vid, state in states.items() if state == "1" and vid not in RESERVED]
+    if states and len(usable) < 2:
+        vid = min(v for v in range(2, 1002) if v not in states)
+        out.append(f"{oid_text((*truth.VTP_VLAN_STATE, 1, vid))}|2|1")
+    return out
 
 
 def write_copies(paths: Sequence[Path], directory: Path) -> list[str]:
@@ -356,9 +368,39 @@ async def move_sweep(sim: Sim, raw: RawClient, copy: Path, result: Result) -> No
     driver = sim.driver(community, result.driver, timeout=1.5)
     try:
         result.move = await _move_and_back(raw, community, rec, driver, move)
+        if rec.cisco:
+            result.move += await _cisco_refusals(raw, community, rec, driver, move)
     finally:
         await driver.close()
     result.move_ok = "FAILED" not in result.move
+
+
+def cisco_unusable(rec: truth.Recording) -> list[tuple[int, str]]:
+    """VLANs the Cisco driver must refuse to move a port to, with words its refusal must hold: a reserved one
+    (whatever the VTP table says of it), one absent from the VTP table, one that is there but not operational."""
+    states = truth.vtp_states(rec)
+    out = [(1002, "reserved VLANs 1002-1005")]
+    absent = min(v for v in range(2, 1002) if v not in states)
+    out.append((absent, "does not exist on the switch"))
+    out += [
+        (v, "not operational") for v, state in sorted(states.items()) if state != 1 and v not in RESERVED
+    ][:1]
+    return out
+
+
+async def _cisco_refusals(
+    raw: RawClient, community: str, rec: truth.Recording, driver: SwitchDriver, move: Move
+) -> str:
+    """Each VLAN of ``cisco_unusable`` refused for ``move``'s port, nothing written: '' or what went wrong."""
+    original = await placing_objects(raw, community, rec)
+    wrong = []
+    for vid, words in cisco_unusable(rec):
+        after, error = await _one_way(driver, PortChange(move.port, move.old, vid))
+        if words not in error or not _same(await placing_objects(raw, community, rec), original):
+            wrong.append(f"{vid} must be refused ({words}), driver said {error or after}")
+    if wrong:
+        return "; FAILED: " + "; ".join(wrong)
+    return f"; {len(cisco_unusable(rec))} unusable VLANs refused"
 
 
 def community_of_copy(copy: Path) -> str:
@@ -441,8 +483,8 @@ def table(results: Sequence[Result], seconds: float) -> str:
         f"{len(results)} recordings, {sum(r.ports for r in results)} ports: {totals['right']} right (access VLAN or "
         f"trunk as the data says), {totals['refused']} refused with the reason (the data does not tell, or an "
         f"aggregation), {totals['overcautious']} refused though the data tells, {totals['wrong']} wrong; moves: "
-        f"{sum(1 for r in results if r.move.endswith('and back'))} there and back, "
-        f"{sum(1 for r in results if 'refused' in r.move)} refused, "
+        f"{sum(1 for r in results if ' and back' in r.move)} there and back, "
+        f"{sum(1 for r in results if r.move.startswith('refused'))} refused, "
         f"{sum(1 for r in results if r.move.startswith('none'))} without a candidate, "
         f"{sum(1 for r in results if not r.move_ok)} failed; {seconds:.1f} s"
     )
