@@ -10,8 +10,10 @@ from .base import DriverContext, PortChange, PortState
 from .snmp_interfaces import Interfaces, read_interfaces
 from .snmp_session import (
     MAX_VID,
+    SYS_UP_TIME,
     Oid,
     SnmpDriver,
+    SwitchRestarted,
     name_objects,
     names_of,
     problems_sentence,
@@ -109,14 +111,27 @@ class SnmpCiscoDriver(SnmpDriver):
         vm_vlan, dynamic, encapsulation = (values[oid] for oid in self._oids(if_index))
         return port_state(vm_vlan, dynamic, encapsulation, detect_trunks=self.detect_trunks)
 
+    async def _get(self, oids: Sequence[Oid]) -> dict[Oid, Any]:
+        """The values of ``oids``, and sysUpTime with them: ``SwitchRestarted`` if it says the switch restarted."""
+        session = await self._open()
+        values = await session.get([*oids, SYS_UP_TIME])
+        self._check_uptime(values[SYS_UP_TIME])
+        return values
+
     async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
+        try:
+            return await self._read_ports(ports)
+        except SwitchRestarted:  # its interfaces may be numbered anew
+            self._interfaces = None
+            return await self._read_ports(ports)
+
+    async def _read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
         if not ports:
             return {}
         found, refused = await self._port_map(ports)
         out = {name: PortState(None, refused=why) for name, why in refused.items()}
         if found:
-            session = await self._open()
-            values = await session.get(
+            values = await self._get(
                 [oid for if_index in sorted(set(found.values())) for oid in self._oids(if_index)]
             )
             for name, if_index in found.items():
@@ -143,6 +158,15 @@ class SnmpCiscoDriver(SnmpDriver):
     # --- writes ------------------------------------------------------------------------------------------
 
     async def apply(self, changes: Sequence[PortChange]) -> None:
+        try:
+            await self._apply(changes)
+        except SwitchRestarted as exc:
+            if exc.ports:  # found after the write, by the read-back: a failure like any other
+                raise
+            self._interfaces = None  # found by the read before any write: the ports are looked up again
+            await self._apply(changes)
+
+    async def _apply(self, changes: Sequence[PortChange]) -> None:
         if not changes:
             return
         self._check_tags(changes)
@@ -151,7 +175,7 @@ class SnmpCiscoDriver(SnmpDriver):
             raise self._error(problems_sentence(refused), list(refused))
         session = await self._open()
         tags = sorted({c.new_tag for c in changes})
-        values = await session.get(
+        values = await self._get(
             [oid for if_index in sorted(set(found.values())) for oid in self._oids(if_index)]
             + [self._vlan_oid(t) for t in tags]
         )
@@ -188,8 +212,11 @@ class SnmpCiscoDriver(SnmpDriver):
     async def _read_back(self, changes: Sequence[PortChange], found: Mapping[str, int]) -> None:
         """vmVlan and the trunk state of the moved ports, read again: some switches acknowledge a write and keep
         the old value; a port that does not read as an access port of its new VLAN fails, with what it reads."""
-        session = await self._open()
-        values = await session.get([oid for c in changes for oid in self._oids(found[c.port])])
+        try:
+            values = await self._get([oid for c in changes for oid in self._oids(found[c.port])])
+        except SwitchRestarted as exc:  # the write may be lost, or have landed on a port numbered anew
+            self._interfaces = None
+            raise SwitchRestarted(self.switch.name, exc.reason, ports=[c.port for c in changes]) from None
         wrong: dict[str, str] = {}
         for change in changes:
             state = self._state(found[change.port], values)

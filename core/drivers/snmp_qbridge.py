@@ -20,11 +20,13 @@ from .qbridge_table import (
 )
 from .snmp_interfaces import Interface, Interfaces, read_interfaces
 from .snmp_session import (
+    BEFORE_SYS_UP_TIME,
     MAX_VID,
     Gauge,
     Oid,
     SnmpDriver,
     SnmpSession,
+    SwitchRestarted,
     name_objects,
     object_name,
     parse_address,
@@ -80,6 +82,8 @@ class _Walked:
     egress: dict[tuple[int, int], bytes]
     untagged: dict[tuple[int, int], bytes]
     pvids: dict[int, int | None]
+    uptime: Any = None
+    """sysUpTime, read along with the first walk of a read."""
 
 
 @dataclass(slots=True)
@@ -168,10 +172,11 @@ class SnmpQBridgeDriver(SnmpDriver):
         missing = [bp for bp in bridge_ports if bp not in known]
         table = self._batch.table if self.in_batch else None
         if table is None:
-            room = max(0, self.varbinds_per_pdu - len(COLUMNS["static"]))
-            (table, fetched), rest = await settle(
+            room = max(0, self.varbinds_per_pdu - len(COLUMNS["static"]) - 1)
+            (table, fetched, uptime), rest = await settle(
                 [self._read_vlan_table(session, missing[:room]), self._get_pvids(session, missing[room:])]
             )
+            self._check_uptime(uptime)  # before anything of this read is kept
             fetched.update(rest)
         else:
             fetched = await self._get_pvids(session, missing)
@@ -182,33 +187,35 @@ class SnmpQBridgeDriver(SnmpDriver):
 
     async def _read_vlan_table(
         self, session: SnmpSession, pvid_ports: Sequence[int]
-    ) -> tuple[VlanTable, dict[int, int | None]]:
+    ) -> tuple[VlanTable, dict[int, int | None], Any]:
         """The static table if it has rows, else the current table, else none: decided from this read's walks;
-        and the PVIDs of ``pvid_ports``, read with the first walk."""
+        and the PVIDs of ``pvid_ports`` and sysUpTime, read with the first walk."""
         if self._static_seen is False:
             static, current = await settle(
                 [self._walk(session, "static", pvid_ports), self._walk(session, "current")]
             )
         else:
             static, current = await self._walk(session, "static", pvid_ports), None
-        pvids = static.pvids
+        pvids, uptime = static.pvids, static.uptime
         self._static_seen = bool(static.egress or static.untagged)
         if self._static_seen:
-            return self._table("static", static), pvids
+            return self._table("static", static), pvids, uptime
         if current is None:
             current = await self._walk(session, "current")
         if current.egress or current.untagged:
-            return self._table("current", current), pvids
-        return VlanTable("none"), pvids
+            return self._table("current", current), pvids, uptime
+        return VlanTable("none"), pvids, uptime
 
     async def _walk(self, session: SnmpSession, source: Source, pvid_ports: Sequence[int] = ()) -> _Walked:
-        """A table's egress and untagged columns (and the PVIDs of ``pvid_ports``, riding along)."""
+        """A table's egress and untagged columns (and, riding along on the static table's, sysUpTime and the
+        PVIDs of ``pvid_ports``)."""
         egress_column, untagged_column = COLUMNS[source]
         asked = {bp: (*PVID, bp - 1) if bp > 0 else PVID for bp in pvid_ports}
+        scalars = [BEFORE_SYS_UP_TIME] if source == "static" else []
         walked = await session.walk(
             [egress_column, untagged_column],
             rows_hint=self._table_rows.get(source),
-            successors=list(asked.values()),
+            successors=[*scalars, *asked.values()],
         )
         index = 1 if source == "static" else 2
         egress, untagged = (_keyed(walked[c], index) for c in (egress_column, untagged_column))
@@ -217,7 +224,11 @@ class SnmpQBridgeDriver(SnmpDriver):
         for bp, oid in asked.items():
             ((answered, value),) = walked[oid]
             pvids[bp] = _number(value) if answered == (*PVID, bp) else None  # the next object is another's
-        return _Walked(egress, untagged, pvids)
+        uptime = None
+        if scalars:
+            ((answered, value),) = walked[BEFORE_SYS_UP_TIME]
+            uptime = value if answered == (*BEFORE_SYS_UP_TIME, 0) else None
+        return _Walked(egress, untagged, pvids, uptime)
 
     def _table(self, source: Source, walked: _Walked) -> VlanTable:
         assert self._interfaces is not None
@@ -229,7 +240,19 @@ class SnmpQBridgeDriver(SnmpDriver):
         values = await session.get([(*PVID, bp) for bp in bridge_ports])
         return {bp: _number(values[(*PVID, bp)]) for bp in bridge_ports}
 
+    def _restarted(self) -> None:
+        """The switch restarted: nothing read of it before holds (its ports may be numbered anew)."""
+        self._interfaces = None
+        self._batch = _Batch()
+
     async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
+        try:
+            return await self._read_ports(ports)
+        except SwitchRestarted:
+            self._restarted()
+            return await self._read_ports(ports)
+
+    async def _read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
         if not ports:
             return {}
         interfaces = await self._interfaces_for(ports)
@@ -247,6 +270,13 @@ class SnmpQBridgeDriver(SnmpDriver):
     # --- writes ------------------------------------------------------------------------------------------------
 
     async def apply(self, changes: Sequence[PortChange]) -> None:
+        try:
+            await self._apply(changes)
+        except SwitchRestarted:  # found by the read before any write
+            self._restarted()
+            await self._apply(changes)
+
+    async def _apply(self, changes: Sequence[PortChange]) -> None:
         if not changes:
             return
         self._check_tags(changes)

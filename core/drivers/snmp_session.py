@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from time import monotonic
 from typing import Any
 
 from pysnmp.error import PySnmpError
@@ -20,6 +21,8 @@ Oid = tuple[int, ...]
 
 MAX_VID = 4094
 SYS_UP_TIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+BEFORE_SYS_UP_TIME: Oid = SYS_UP_TIME[:-1]
+"""The OID whose GETNEXT answers sysUpTime.0: how sysUpTime rides on a walk's first GETBULK."""
 
 _OBJECT_NAMES: dict[Oid, str] = {
     (1, 3, 6, 1, 2, 1, 2, 2, 1, 2): "ifDescr",
@@ -198,6 +201,29 @@ class SnmpDriver(SwitchDriver):
         self.row_octets: dict[str, int] = {}
         """table -> the largest row it answered, in octets."""
         self._session: SnmpSession | None = None
+        self._uptime: tuple[float, int] | None = None
+        """(this host's monotonic clock, the switch's sysUpTime) at the last read that saw it."""
+
+    def _check_uptime(self, ticks: Any) -> None:
+        """Raise ``SwitchRestarted`` where sysUpTime (read with a read, at no request of its own) says the switch
+        restarted since the last read: what was read of its interfaces may be numbered anew (without ifIndex
+        persistence, a switch renumbers them when a module comes or goes). It restarted if its uptime went back,
+        or advanced less than this host's clock by more than a slow answer and clock drift explain. A switch that
+        does not answer sysUpTime, or whose uptime stands still (a recording), tells nothing."""
+        try:
+            value = int(ticks)
+        except (TypeError, ValueError):
+            return
+        now = monotonic()
+        last, self._uptime = self._uptime, (now, value)
+        if last is None or value == last[1]:
+            return
+        then, before = last
+        slack = 2.0 + self.timeout * (self.retries + 1) + 0.001 * (now - then)
+        if value < before or (now - then) - (value - before) / 100 > slack:
+            raise SwitchRestarted(
+                self.switch.name, "the switch restarted while it was being read (its sysUpTime went back)"
+            )
 
     def _error(self, reason: str, ports: Iterable[str] = ()) -> SwitchError:
         return SwitchError(self.switch.name, reason, ports=list(ports))
@@ -462,6 +488,11 @@ class SnmpSession:
                     f"the switch answered {object_name(oid)} = {value.prettyPrint()} to {doing} (sent {sent!r})",
                     ports,
                 )
+
+
+class SwitchRestarted(SwitchError):
+    """The switch restarted since the driver last read it: read its interfaces again (once; a second restart in a
+    row is an error like any other)."""
 
 
 class AnswerTooBig(SwitchError):
