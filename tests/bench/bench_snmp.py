@@ -1,7 +1,7 @@
 """Benchmark: move 96 nodes over 4 snmpd-backed switches to a VLAN and back, at 0 ms and 10 ms round trip.
 
 Run on demand (needs snmpd, as for the tests):
-  python tests/bench/bench_snmp.py [--runs N] [--rtt 0,10] [--baseline LABEL=TREE ...]
+  python tests/bench/bench_snmp.py [--runs N] [--rounds R] [--rtt 0,10] [--baseline LABEL=TREE ...]
 
 Side by side in the same run, against the same agents (a UDP delay proxy in front of each one):
   (a) this project: KavlanService.set_vlan, from the call to the report (read, plan, apply, read back, record);
@@ -273,17 +273,13 @@ def baseline_series(
     return samples
 
 
-def measure(
-    rtt: float, agents: list[Snmpd], addresses: list[str], tmp: Path, creds: Path, runs: int
-) -> tuple[list[float], list[float], list[float]]:
-    """(a), (b) and (c) at one round trip, each a list of one-way move times."""
-    a_s, tag = ours_series(f"{rtt:g}", addresses, tmp, creds, runs)
-    b_s: list[float] = []
+def floor_series(agents: list[Snmpd], addresses: list[str], tag: int, runs: int) -> list[float]:
+    """(c): ``runs`` moves there and back by the bare pysnmp loop, after a warm-up as for (a)."""
     c_s: list[float] = []
 
-    async def floor_series() -> None:
+    async def series() -> None:
         engine = floor_engine()
-        await floor_move(engine, agents, addresses, DEFAULT_VID, tag)  # warm-up, as for (a)
+        await floor_move(engine, agents, addresses, DEFAULT_VID, tag)
         await floor_move(engine, agents, addresses, tag, DEFAULT_VID)
         for _ in range(runs):
             for old, new in ((DEFAULT_VID, tag), (tag, DEFAULT_VID)):
@@ -292,13 +288,36 @@ def measure(
                 c_s.append(time.perf_counter() - t0)
         engine.close_dispatcher()  # type: ignore[attr-defined]
 
-    asyncio.run(floor_series())
+    asyncio.run(series())
+    return c_s
+
+
+def measure(
+    rtt: float,
+    agents: list[Snmpd],
+    addresses: list[str],
+    tmp: Path,
+    creds: Path,
+    runs: int,
+    baselines: list[tuple[str, Path]],
+    rounds: int,
+) -> dict[str, list[float]]:
+    """One-way move times at one round trip: (a), (c) and each baseline's in ``rounds`` rounds of ``runs`` each,
+    taking turns (the load of a busy machine falls on every column alike); (b) once, ``runs`` times."""
+    out: dict[str, list[float]] = {"a": [], "b": [], "c": [], **{label: [] for label, _ in baselines}}
+    tag = 0
+    for r in range(rounds):
+        a_s, tag = ours_series(f"{rtt:g}-{r}", addresses, tmp, creds, runs)
+        out["a"] += a_s
+        out["c"] += floor_series(agents, addresses, tag, runs)
+        for label, tree in baselines:
+            out[label] += baseline_series(tree, f"{label}-{rtt:g}-{r}", addresses, tmp, creds, runs)
     for _ in range(runs):
         t0 = time.perf_counter()
         script_move(agents, addresses, DEFAULT_VID, tag)
         script_move(agents, addresses, tag, DEFAULT_VID)
-        b_s.append((time.perf_counter() - t0) / 2)
-    return a_s, b_s, c_s
+        out["b"].append((time.perf_counter() - t0) / 2)
+    return out
 
 
 def fmt(samples: list[float]) -> str:
@@ -325,7 +344,10 @@ def parse_baselines(values: list[str]) -> list[tuple[str, Path]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=int, default=5, help="moves there and back per round")
+    p.add_argument(
+        "--rounds", type=int, default=1, help="rounds in which (a), (c) and the baselines take turns"
+    )
     p.add_argument("--rtt", default="0,10", help="round trips to measure, in ms, comma-separated")
     p.add_argument(
         "--baseline",
@@ -354,7 +376,7 @@ def main() -> None:
         proxies: list[ProxyProcess] = []
         print(
             f"{SWITCHES} snmpd switches (net-snmp + the project's pass_persist Q-BRIDGE agent), "
-            f"{SWITCHES * PER_SWITCH} nodes, DEFAULT (VLAN tag {DEFAULT_VID}) -> VLAN and back; median of {args.runs}"
+            f"{SWITCHES * PER_SWITCH} nodes, DEFAULT (VLAN tag {DEFAULT_VID}) -> VLAN and back; median of {2 * args.runs * args.rounds} moves"
         )
         for label, tree in baselines:
             print(f"  (a) {label}: the same move by the checkout at {tree}")
@@ -370,14 +392,13 @@ def main() -> None:
                     addresses = [f"127.0.0.1:{port}" for port in proxies[-1].ports]
                 else:
                     addresses = [a.address for a in agents]
-                a_s, b_s, c_s = measure(rtt, agents, addresses, Path(tmp), creds, args.runs)
+                got = measure(rtt, agents, addresses, Path(tmp), creds, args.runs, baselines, args.rounds)
+                a_s, b_s, c_s = got["a"], got["b"], got["c"]
                 a, b, c = (statistics.median(x) for x in (a_s, b_s, c_s))
-                cells = ""
-                for label, tree in baselines:
-                    samples = baseline_series(
-                        tree, f"{label}-{rtt:g}", addresses, Path(tmp), creds, args.runs
-                    )
-                    cells += f" {fmt(samples):>14} {statistics.median(samples) / c:8.2f}"
+                cells = "".join(
+                    f" {fmt(got[label]):>14} {statistics.median(got[label]) / c:8.2f}"
+                    for label, _ in baselines
+                )
                 print(
                     f"{rtt:4g}ms {fmt(a_s):>12} {fmt(b_s):>18} {fmt(c_s):>12} {a / c:6.2f} {b / a:6.2f} {b / c:6.2f}"
                     + cells
