@@ -120,7 +120,8 @@ def verdict(expected: truth.Port, got: PortState | None) -> str:
     """``right``: the driver reads the access VLAN (or the trunk) the data says; ``refused``: it refuses, with
     its reason, a port whose VLAN the data does not tell (or an aggregation); ``overcautious``: it refuses a port
     the data decides; ``wrong``: it claims what the data does not say."""
-    if got is None or got.refused:
+    # getattr: the sweep also measures drivers from before PortState.refused
+    if got is None or getattr(got, "refused", None):
         return "refused" if expected.kind in ("unknown", "lag") else "overcautious"
     if got.trunk:
         return "right" if expected.kind == "trunk" else "wrong"
@@ -174,8 +175,9 @@ async def read_sweep(sim: Sim, path: Path, result: Result) -> None:
         state = states.get(name)
         kind = verdict(port, state)
         result.counts[kind] += 1
-        if state is not None and state.refused:
-            result.refusals[reason_group(state.refused)] += 1
+        refused = getattr(state, "refused", None)
+        if refused:
+            result.refusals[reason_group(refused)] += 1
         if kind == "wrong":
             result.wrong.append(f"{name}: data says {port.kind} {port.vlan or port.why}, driver says {state}")
 
