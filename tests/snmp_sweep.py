@@ -147,6 +147,9 @@ class Result:
     move: str = ""
     move_ok: bool = True
     error: str = ""
+    """Why the driver could not read the switch at all."""
+    crash: str = ""
+    """An exception that is no SwitchError, out of the driver or the sweep."""
     seconds: float = 0.0
 
 
@@ -349,8 +352,8 @@ def cisco_placed(
 async def _one_way(driver: SwitchDriver, change: PortChange) -> tuple[PortState | None, str]:
     """A move as the core makes it: in a batch, read, ensure the VLAN, apply, read back; (read back, error)."""
     async with driver.batch():
-        await driver.read_ports([change.port])
         try:
+            await driver.read_ports([change.port])
             await driver.ensure_vlan(change.new_tag, f"kavlan-{change.new_tag}")
             await driver.apply([change])
         except SwitchError as exc:
@@ -488,7 +491,8 @@ def table(results: Sequence[Result], seconds: float) -> str:
         f"{sum(1 for r in results if ' and back' in r.move)} there and back, "
         f"{sum(1 for r in results if r.move.startswith('refused'))} refused, "
         f"{sum(1 for r in results if r.move.startswith('none'))} without a candidate, "
-        f"{sum(1 for r in results if not r.move_ok)} failed; {seconds:.1f} s"
+        f"{sum(1 for r in results if not r.move_ok)} failed; "
+        f"{sum(1 for r in results if r.error)} unreadable, {sum(1 for r in results if r.crash)} crashed; {seconds:.1f} s"
     )
     lines.append("refusal reasons (ports):")
     lines += [f"  {n:5}  {why}" for why, n in reasons.most_common()]

@@ -54,8 +54,12 @@ async def _sweep(corpus: Corpus) -> list[Result]:
         result = Result(path.stem, "snmp_cisco" if truth.recording(path).cisco else "snmp_qbridge")
         async with gate:
             started = time.perf_counter()
-            await read_sweep(corpus.sim, path, result)
-            await move_sweep(corpus.sim, raw, corpus.copies / f"{path.stem}{RW}.snmprec", result)
+            try:
+                await read_sweep(corpus.sim, path, result)
+                await move_sweep(corpus.sim, raw, corpus.copies / f"{path.stem}{RW}.snmprec", result)
+            except Exception as exc:  # a crash is a verdict of its own: the sweep goes on with the others
+                result.crash = f"{type(exc).__name__}: {exc}"
+                result.move, result.move_ok = f"CRASHED: {result.crash}", False
             result.seconds = time.perf_counter() - started
         return result
 
@@ -72,6 +76,8 @@ def test_every_recording_right_or_refused_and_moved_there_and_back(
     seconds = time.perf_counter() - started
     with capsys.disabled():
         print("\n" + table(results, seconds))
+    crashed = [f"{r.name}: {r.crash}" for r in results if r.crash]
+    assert not crashed, "\n".join(crashed)
     wrong = [f"{r.name}: {w}" for r in results for w in r.wrong]
     assert not wrong, "\n".join(wrong[:40])
     # refusing a port the data decides breaks no promise, but the drivers read every such port today: a change
