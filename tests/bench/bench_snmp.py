@@ -342,7 +342,7 @@ def parse_baselines(values: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5, help="moves there and back per round")
     p.add_argument(
@@ -360,7 +360,38 @@ def main() -> None:
     p.add_argument("--label", default="", help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     p.add_argument("--credentials", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    return p
+
+
+def header(args: argparse.Namespace, baselines: list[tuple[str, Path]]) -> None:
+    print(
+        f"{SWITCHES} snmpd switches (net-snmp + the project's pass_persist Q-BRIDGE agent), "
+        f"{SWITCHES * PER_SWITCH} nodes, DEFAULT (VLAN tag {DEFAULT_VID}) -> VLAN and back; "
+        f"median of {2 * args.runs * args.rounds} moves"
+    )
+    for label, tree in baselines:
+        print(f"  (a) {label}: the same move by the checkout at {tree}")
+    extra = "".join(f" {f'(a) {label}':>14} {f'{label}/c':>8}" for label, _ in baselines)
+    print(
+        f"{'rtt':>6} {'(a) kavlan':>12} {'(b) snmpset/port':>18} {'(c) floor':>12} {'a/c':>6} {'b/a':>6} {'b/c':>6}"
+        + extra
+    )
+
+
+def row(rtt: float, got: dict[str, list[float]], baselines: list[tuple[str, Path]]) -> None:
+    a_s, b_s, c_s = got["a"], got["b"], got["c"]
+    a, b, c = (statistics.median(x) for x in (a_s, b_s, c_s))
+    cells = "".join(
+        f" {fmt(got[label]):>14} {statistics.median(got[label]) / c:8.2f}" for label, _ in baselines
+    )
+    print(
+        f"{rtt:4g}ms {fmt(a_s):>12} {fmt(b_s):>18} {fmt(c_s):>12} {a / c:6.2f} {b / a:6.2f} {b / c:6.2f}"
+        + cells
+    )
+
+
+def main() -> None:
+    args = parser().parse_args()
     if args.ours_only:
         ours_only(args)
         return
@@ -374,17 +405,7 @@ def main() -> None:
             f'[bench]\nversion = "2c"\ncommunity = "{RW_COMMUNITY}"\nwrite_community = "{RW_COMMUNITY}"\n'
         )
         proxies: list[ProxyProcess] = []
-        print(
-            f"{SWITCHES} snmpd switches (net-snmp + the project's pass_persist Q-BRIDGE agent), "
-            f"{SWITCHES * PER_SWITCH} nodes, DEFAULT (VLAN tag {DEFAULT_VID}) -> VLAN and back; median of {2 * args.runs * args.rounds} moves"
-        )
-        for label, tree in baselines:
-            print(f"  (a) {label}: the same move by the checkout at {tree}")
-        extra = "".join(f" {f'(a) {label}':>14} {f'{label}/c':>8}" for label, _ in baselines)
-        print(
-            f"{'rtt':>6} {'(a) kavlan':>12} {'(b) snmpset/port':>18} {'(c) floor':>12} {'a/c':>6} {'b/a':>6} {'b/c':>6}"
-            + extra
-        )
+        header(args, baselines)
         try:
             for rtt in (float(x) for x in args.rtt.split(",")):
                 if rtt > 0:
@@ -393,16 +414,7 @@ def main() -> None:
                 else:
                     addresses = [a.address for a in agents]
                 got = measure(rtt, agents, addresses, Path(tmp), creds, args.runs, baselines, args.rounds)
-                a_s, b_s, c_s = got["a"], got["b"], got["c"]
-                a, b, c = (statistics.median(x) for x in (a_s, b_s, c_s))
-                cells = "".join(
-                    f" {fmt(got[label]):>14} {statistics.median(got[label]) / c:8.2f}"
-                    for label, _ in baselines
-                )
-                print(
-                    f"{rtt:4g}ms {fmt(a_s):>12} {fmt(b_s):>18} {fmt(c_s):>12} {a / c:6.2f} {b / a:6.2f} {b / c:6.2f}"
-                    + cells
-                )
+                row(rtt, got, baselines)
         finally:
             for proxy in proxies:
                 proxy.stop()
