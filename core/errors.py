@@ -41,6 +41,11 @@ class Unavailable(KavlanError):
     """The testbed cannot do it now (no free VLAN, not enough free nodes, a switch busy)."""
 
 
+class NoDhcp(KavlanError):
+    """A move that would strand real nodes: they would restart their network in a VLAN where no DHCP server answers
+    (``about`` is ``dhcp``: each face names its way to go ahead anyway)."""
+
+
 class SwitchUnavailable(Unavailable):
     """A switch could not be read or changed: the switch, the ports concerned, and the switch's reason.
 

@@ -49,6 +49,9 @@ kavlan-tui extensions:
         --restart-via-at [DELAY]     With -s: schedule each node's network restart with at (in DELAY
                                      seconds, default 60), switch, check every node comes back
         --rollback                   With --restart-via-at: put back the ports of nodes that did not
+                                     come back (always done: their undo restart brings them back)
+        --no-dhcp-check              With -s: move real nodes into a VLAN whose DHCP server is off (you
+                                     run your own there, or your nodes have static addresses)
         --drift                      Read every switch of the site, show ports not in the expected VLAN
         --repair                     Put drifted ports back in the expected VLAN (administrators)
         --site SITE                  With --drift/--repair: another site than this frontend's
@@ -109,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--restart-via-at", nargs="?", const=-1, type=int, default=None, metavar="DELAY")
     p.add_argument("--rollback", action="store_true")
+    p.add_argument("--no-dhcp-check", action="store_true")
     p.add_argument("--drift", action="store_true")
     p.add_argument("--repair", action="store_true")
     p.add_argument("--site")
@@ -273,6 +277,8 @@ def _check_options(args: argparse.Namespace, action: str, nodes: list[str]) -> N
         raise BadInput(
             "--restart-via-at and --dry-run cannot be used together: the dry run shows the switch plan alone"
         )
+    if args.no_dhcp_check and action != "-s":
+        raise BadInput("--no-dhcp-check goes with -s")
     if args.rollback and args.restart_via_at is None:
         raise BadInput("--rollback goes with --restart-via-at")
     if action == "-l" and nodes:
@@ -325,10 +331,16 @@ async def _set_vlan(ctx: Context, args: argparse.Namespace, nodes: list[str]) ->
 
     vlan = args.vlan or str(await job_vlan(ctx, ctx.job_id))
     if args.restart_via_at is None:
-        return await _command(ctx, "set", {"vlan": vlan, "nodes": nodes, "dry-run": args.dry_run})
+        return await _command(
+            ctx,
+            "set",
+            {"vlan": vlan, "nodes": nodes, "dry-run": args.dry_run, "no-dhcp-check": args.no_dhcp_check},
+        )
     nodes = await nodes_or_job(ctx, nodes)
     delay = None if args.restart_via_at < 0 else args.restart_via_at
-    report = await ctx.service.move_with_restart(nodes, parse_vlan(vlan), delay=delay, rollback=args.rollback)
+    report = await ctx.service.move_with_restart(
+        nodes, parse_vlan(vlan), delay=delay, dhcp_check=not args.no_dhcp_check
+    )
     return staged_result(report, verbose=args.verbose)
 
 

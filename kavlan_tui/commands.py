@@ -13,7 +13,7 @@ from kavlan_core.errors import BadInput
 from kavlan_core.interface import Service
 from kavlan_core.model import DEFAULT, vlan_label
 from kavlan_core.patterns import Expansion, expand_names, is_pattern
-from kavlan_core.reports import MoveReport, Outcome, StagedReport, UnreadableSwitch
+from kavlan_core.reports import MoveReport, NodeOutcome, Outcome, StagedReport, UnreadableSwitch
 from kavlan_core.reservations import format_walltime
 
 # kinds of parameter, for parsing and completion
@@ -274,21 +274,27 @@ async def _get(ctx: Context, a: dict[str, Any]) -> Result:
 async def _set(ctx: Context, a: dict[str, Any]) -> Result:
     vlan = parse_vlan(a["vlan"])
     nodes = await nodes_or_job(ctx, a["nodes"])
-    report = await ctx.service.set_vlan(nodes, vlan, dry_run=bool(a.get("dry-run")))
+    dry_run = bool(a.get("dry-run"))
+    if not dry_run and not a.get("no-dhcp-check"):
+        await ctx.service.check_dhcp(nodes, vlan)
+    report = await ctx.service.set_vlan(nodes, vlan, dry_run=dry_run)
     if report.dry_run and report.plan is not None:
         return Result(report.plan.render(), data=report.plan.as_dict())
     return move_result(report, verbose=ctx.verbose)  # a dry run that could not read a switch says so per node
 
 
 def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
-    """A staged move's report: one line per node with its timings; failures on stderr."""
+    """A staged move's report: one line per node, saying where it is and whether it answers, with its timings;
+    failures on stderr."""
     res = Result(ok=report.ok)
     for n in report.nodes:
         t = n.timings
         when = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
+        where = node_whereabouts(n)
         line = (
             f"{n.name}: {n.status}"
             + (f" ({n.message})" if n.message else "")
+            + (f"; {where}" if where and n.status != Outcome.SUCCESS else "")
             + (f" [{when}]" if when and (verbose or n.status != Outcome.SUCCESS) else "")
         )
         if n.status in (Outcome.FAILURE, Outcome.ROLLED_BACK):
@@ -301,25 +307,46 @@ def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
             f"staged move into VLAN {vlan_label(report.vlan)} in {report.seconds:.1f} s: {stages}"
         )
     not_back = report.not_back
-    if not_back and any(n.status == Outcome.FAILURE for n in not_back):
+    if not_back:
         res.errors.append(
-            f"{len(not_back)} node(s) did not come back: put their ports back with --rollback, or kavlan -s -i OLD_VLAN"
+            f"{len(not_back)} node(s) did not come back and their ports could not be put back: "
+            "kavlan -s -i OLD_VLAN puts them back, and their undo restart brings them back there"
         )
     res.data = {
         "vlan": vlan_label(report.vlan),
         "seconds": report.seconds,
         "stages": report.stages,
         "nodes": {
-            n.name: {"status": n.status, "message": n.message, "timings": n.timings} for n in report.nodes
+            n.name: {
+                "status": n.status,
+                "message": n.message,
+                "port_vlan": None if n.port_vlan is None else vlan_label(n.port_vlan),
+                "answers_in": None if n.answers_in is None else vlan_label(n.answers_in),
+                "timings": n.timings,
+            }
+            for n in report.nodes
         },
     }
     return res
 
 
+def node_whereabouts(n: NodeOutcome) -> str:
+    """Where a node of a staged move is and whether it answers: ``answers in VLAN DEFAULT``, ``its port is in
+    VLAN 4, it does not answer``."""
+    if n.answers_in is not None:
+        return f"answers in VLAN {vlan_label(n.answers_in)}"
+    if n.port_vlan is None:
+        return "its port could not be read"
+    if "switched" not in n.timings:
+        return ""
+    return f"its port is in VLAN {vlan_label(n.port_vlan)}, it does not answer"
+
+
 async def _staged(ctx: Context, a: dict[str, Any]) -> Result:
     vlan = parse_vlan(a["vlan"])
     nodes = await nodes_or_job(ctx, a["nodes"])
-    report = await ctx.service.move_with_restart(nodes, vlan, rollback=bool(a.get("rollback")))
+    # "rollback" is accepted and is what happens anyway: a node that does not come back has its port put back
+    report = await ctx.service.move_with_restart(nodes, vlan, dhcp_check=not a.get("no-dhcp-check"))
     return staged_result(report, verbose=ctx.verbose)
 
 
@@ -523,7 +550,13 @@ for _c in (
             Param("nodes", NODE, "node names (default: the job's)", required=False, many=True),
         ),
         _set,
-        flags=(Flag("dry-run", "print the plan per switch, change nothing"),),
+        flags=(
+            Flag("dry-run", "print the plan per switch, change nothing"),
+            Flag(
+                "no-dhcp-check",
+                "move real nodes into a VLAN whose DHCP server is off (your own server, static addresses)",
+            ),
+        ),
         aliases=("move",),
         cli="-s -i VLAN -m NODE",
     ),
@@ -535,7 +568,13 @@ for _c in (
             Param("nodes", NODE, "node names (default: the job's)", required=False, many=True),
         ),
         _staged,
-        flags=(Flag("rollback", "put back the ports of nodes that do not come back"),),
+        flags=(
+            Flag("rollback", "put back the ports of nodes that do not come back (always done)"),
+            Flag(
+                "no-dhcp-check",
+                "move real nodes into a VLAN whose DHCP server is off (your own server, static addresses)",
+            ),
+        ),
         aliases=("staged",),
         cli="-s --restart-via-at [DELAY]",
     ),

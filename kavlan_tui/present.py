@@ -37,6 +37,7 @@ CLI_HINTS: Final[Hints] = {
     "ca_cert": Hint("with -C/--ca-cert", replaces="in the setting ca_cert"),
     "client_cert": Hint("(-c/-k)", replaces="(settings client_cert, client_key)"),
     "where": Hint("; see where the nodes are with kavlan -g"),
+    "dhcp": Hint(" (kavlan -e starts it; kavlan -s --no-dhcp-check moves all the same)"),
 }
 """``kavlan``: the original's options."""
 
@@ -54,6 +55,7 @@ SHELL_HINTS: Final[Hints] = {
     "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
     "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
     "where": Hint("; see where the nodes are with get NODE..."),
+    "dhcp": Hint(" (dhcp on starts it; set --no-dhcp-check moves all the same)"),
 }
 """``kavlan-shell``: its commands."""
 
@@ -63,6 +65,7 @@ TUI_HINTS: Final[Hints] = {
     "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
     "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
     "where": Hint("; the board shows where the nodes are once read again (Ctrl+R)"),
+    "dhcp": Hint(" (d on the VLAN starts it; 'no DHCP check' in the move dialog moves all the same)"),
 }
 """``kavlan-tui``: its keys."""
 
