@@ -1,0 +1,111 @@
+"""No node left stranded (issue 13), replayed in a lab of its own (root): the tutorial's manual section followed
+literally, without ``kavlan -e``, is refused before anything moves; a staged move whose nodes get no address in
+the new VLAN is undone, each node brought back where it was by its own undo restart, and the report says where
+each node is and that it answers there."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+from test_lab import SITE, eventually, kavlan, lab_exec, needs_lab, pings, reserve, running_lab, tool
+
+from kavlan_core.lab.builder import Lab
+from kavlan_core.model import ROUTED_IDS
+
+pytestmark = [
+    needs_lab,
+    pytest.mark.skipif(
+        shutil.which("atd", path="/usr/sbin:/usr/bin") is None,
+        reason="the safeguard needs at (apt-get install at)",
+    ),
+]
+
+ROUTED_PAIR = "{\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=2"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory.mktemp("stranding")) as the_lab:
+        yield the_lab
+
+
+def refused(lab: Lab, *args: str) -> str:
+    """``kavlan ARGS`` must fail: its stderr."""
+    proc = lab_exec(lab, tool("kavlan"), *args)
+    assert proc.returncode != 0, f"kavlan {' '.join(args)} should be refused: {proc.stdout}"
+    return proc.stderr
+
+
+def test_the_manual_section_without_kavlan_e_is_refused_then_works_with_it(lab: Lab) -> None:
+    job, nodes = reserve(lab, ROUTED_PAIR)
+    vid = int(kavlan(lab, "-V", "-j", str(job)))
+    assert vid in ROUTED_IDS
+    # the tutorial's manual section: the restart queued with at, then kavlan -s (and our one-step form of both)
+    for how in (("-s", "-j", str(job)), ("-s", "-j", str(job), "--restart-via-at", "3")):
+        why = refused(lab, *how)
+        assert f"VLAN {vid}'s DHCP server is off" in why and "kavlan -e starts it" in why, why
+        assert "Traceback" not in why and why.count("\n") == 1
+    assert kavlan(lab, "-g", "-j", str(job)).split()[1::2] == ["DEFAULT", "DEFAULT"], "nothing moved"
+    for node in nodes:
+        assert pings(lab, node), f"{node} still answers on its default name"
+    kavlan(lab, "-e", "-j", str(job))
+    kavlan(lab, "-s", "-j", str(job), "--restart-via-at", "3")
+    for node in nodes:
+        assert pings(lab, f"{node}-kavlan-{vid}"), f"{node} answers in VLAN {vid}"
+    kavlan(lab, "-s", "-i", "DEFAULT", "-j", str(job), "--restart-via-at", "3")
+    assert lab_exec(lab, tool("kavlan-oardel"), str(job)).returncode == 0
+
+
+def test_a_staged_move_into_a_vlan_without_dhcp_brings_every_node_back(lab: Lab) -> None:
+    job, nodes = reserve(lab, ROUTED_PAIR)
+    vid = int(kavlan(lab, "-V", "-j", str(job)))
+    started = time.monotonic()
+    # the user says they need no DHCP there, wrongly: the nodes restart into a VLAN where nobody answers
+    proc = lab_exec(
+        lab,
+        "env",
+        "KAVLAN_VERIFY_TIMEOUT=8",
+        tool("kavlan"),
+        "-s",
+        "-j",
+        str(job),
+        "--restart-via-at",
+        "3",
+        "--rollback",
+        "--no-dhcp-check",
+        "--json",
+        timeout=120,
+    )
+    took = time.monotonic() - started
+    assert proc.returncode != 0, "a move whose nodes did not come back is not a success"
+    report = json.loads(proc.stdout)["nodes"]
+    for node in nodes:
+        outcome = report[f"{node}.{SITE}.grid5000.fr"]
+        assert outcome["status"] == "rolled-back", outcome
+        assert (outcome["port_vlan"], outcome["answers_in"]) == ("DEFAULT", "DEFAULT"), outcome
+        assert outcome["message"].startswith(f"did not come back in VLAN {vid} within 8 s")
+        assert outcome["message"].endswith("its port is back in VLAN DEFAULT, where it answers again")
+        assert pings(lab, node), f"{node} answers on its default name again"
+    assert took < 3 + 8 + 15 + 30, f"bounded: the restart, the verify window, the undo margin ({took:.0f} s)"
+    assert kavlan(lab, "-g", "-j", str(job)).split()[1::2] == ["DEFAULT", "DEFAULT"]
+    assert lab_exec(lab, tool("kavlan-oardel"), str(job)).returncode == 0
+
+
+def test_nodes_that_come_back_are_confirmed_and_not_restarted_again(lab: Lab) -> None:
+    job, nodes = reserve(lab, ROUTED_PAIR)
+    vid = int(kavlan(lab, "-V", "-j", str(job)))
+    kavlan(lab, "-e", "-j", str(job))
+    out = json.loads(kavlan(lab, "-s", "-j", str(job), "--restart-via-at", "3", "--json"))
+    for node in nodes:
+        outcome = out["nodes"][f"{node}.{SITE}.grid5000.fr"]
+        assert outcome["status"] == "success" and "confirmed" in outcome["timings"], outcome
+        assert outcome["answers_in"] == str(vid)
+        queued = lab_exec(lab, "ssh", f"{node}-kavlan-{vid}", "atq")  # at's own spool: the node's
+        assert queued.returncode == 0 and queued.stdout.strip() == "", f"{node}'s undo restart is removed"
+    eventually("both still answer in the VLAN", lambda: all(pings(lab, f"{n}-kavlan-{vid}") for n in nodes))
+    kavlan(lab, "-s", "-i", "DEFAULT", "-j", str(job), "--restart-via-at", "3")
+    assert lab_exec(lab, tool("kavlan-oardel"), str(job)).returncode == 0
