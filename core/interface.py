@@ -213,6 +213,12 @@ class Service(abc.ABC):
             raise SwitchUnavailable(first.message, switch=first.switch, ports=ports)
         return report.plan
 
+    def is_real(self, name: str) -> bool:
+        """Whether a named NIC's node is a real host (its switch is not simulated): one that can be dialled over SSH,
+        and whose network a move can break."""
+        ((ref, _plain),) = self.resolve([name])
+        return self.inventory.switches[ref.nic.switch].driver != "simulated"
+
     async def check_dhcp(self, names_: Sequence[str], vlan: int) -> None:
         """Refuse a move that would strand real nodes: into a VLAN (not DEFAULT) whose DHCP server is not on, their
         network restarts and gets no address, and nobody can reach them. Simulated nodes have no network to lose.
@@ -222,7 +228,7 @@ class Service(abc.ABC):
         self.check_vlan(vlan)
         by_site: dict[str, list[str]] = {}
         for ref, plain in self.resolve(names_):
-            if self.inventory.switches[ref.nic.switch].driver != "simulated":
+            if self.is_real(plain):
                 by_site.setdefault(ref.node.site, []).append(plain.split(".")[0])
         for site, nodes in by_site.items():
             state = await self.dhcp_state(vlan, site)

@@ -269,7 +269,8 @@ class KavlanService(Service):
         now = self.clock()
         with self.store.write() as tx:
             ending = tx.ending_jobs()  # an unfinished end keeps its nodes and VLANs from any new job
-            busy = tx.busy_nodes() | {n for j in ending for n in j.nodes}
+            # nor does a node that could not be brought back, until an administrator clears it
+            busy = tx.busy_nodes() | {n for j in ending for n in j.nodes} | set(tx.unavailable())
             held = {**tx.held_vlans(), **{(v.site, v.vlan): j.id for j in ending for v in j.vlans}}
             try:
                 alloc = allocate(self.inventory, req, site, busy, held)

@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from kavlan_core import config
 from kavlan_core.errors import BadInput, KavlanError, NotFound
-from kavlan_core.events import Event, IntentSettled
+from kavlan_core.events import Event, IntentSettled, NodeUnavailable
 from kavlan_core.interface import Service, connect
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
@@ -60,10 +60,11 @@ def _run(
 
 
 def _settled_printer(prog: str) -> Callable[[Event], None]:
-    """An unfinished move or job's end this command found and settled: said on stderr."""
+    """An unfinished move or job's end this command found and settled, a node a job's end could not bring back:
+    said on stderr."""
 
     def show(event: Event) -> None:
-        line = event_line(event) if isinstance(event, IntentSettled) else None
+        line = event_line(event) if isinstance(event, IntentSettled | NodeUnavailable) else None
         if line is not None:
             sys.stderr.write(f"{prog}: {line.text}\n")
 

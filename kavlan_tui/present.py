@@ -179,6 +179,8 @@ def event_line(event: ev.Event, *, ports: int | None = None, timing: bool = True
         return EventLine(level, f"{event.stage} ({event.nodes} node(s)){detail}")
     if isinstance(event, ev.IntentSettled):
         return settled_line(event)
+    if isinstance(event, ev.NodeUnavailable):
+        return EventLine(ERROR, f"{event.node} is unavailable to new jobs: {event.reason}")
     if isinstance(event, ev.DriftFound):
         return EventLine(
             WARNING, drift_text(event.switch, event.port, event.node, event.expected, event.actual)
@@ -224,6 +226,7 @@ SHELL_EVENTS: Final = (
     ev.JobEnded,
     ev.DriftFound,
     ev.IntentSettled,
+    ev.NodeUnavailable,
 )
 """What ``kavlan-shell`` prints above its prompt."""
 LOG_EVENTS: Final = (
@@ -235,5 +238,6 @@ LOG_EVENTS: Final = (
     ev.JobEnded,
     ev.SafeguardStep,
     ev.IntentSettled,
+    ev.NodeUnavailable,
 )
 """What the TUI's event log shows (not drift: the app logs it once per change, from its polls)."""

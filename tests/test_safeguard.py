@@ -9,11 +9,11 @@ from collections.abc import Collection, Sequence
 import pytest
 
 from conftest import run
-from kavlan_core.access import safeguard
+from kavlan_core.access import homing, safeguard
 from kavlan_core.access.safeguard import ADDRESSES, PROBE, Restart, StagedMove
 from kavlan_core.access.ssh import RunResult, Target
 from kavlan_core.errors import BadInput, NoDhcp
-from kavlan_core.events import Event, SafeguardStep
+from kavlan_core.events import Event, NodeUnavailable, SafeguardStep
 from kavlan_core.model import DEFAULT
 from kavlan_core.reports import Outcome
 from kavlan_core.service import KavlanService
@@ -304,3 +304,35 @@ def test_a_staged_move_into_a_vlan_without_dhcp_is_refused_before_any_node_is_di
         run(svc.move_with_restart(list(job.nodes), job.vlans[0].vlan, delay=2))
 
     assert nodes.sent == [] and places(svc, job.nodes) == dict.fromkeys(job.nodes, DEFAULT)
+
+
+# --- a job's end brings its real nodes home ------------------------------------------------------------------
+
+
+def test_a_jobs_end_restarts_its_nodes_into_default_and_marks_the_one_that_does_not_answer(
+    make_service, monkeypatch
+):
+    monkeypatch.setattr(homing, "END_DELAY", 0)
+    monkeypatch.setattr(homing, "END_UNDO_MARGIN", 0)
+    svc = make_service(verify_timeout=1)
+    job = run(svc.submit(f"{ROUTED},{{\"cluster='suno'\"}}/nodes=3"))
+    vlan = job.vlans[0].vlan
+    run(svc.set_vlan(list(job.nodes), vlan))
+    svc.is_real = lambda name: not name.startswith("suno-3")  # type: ignore[method-assign]
+    nodes, seen = Nodes(svc, lost=["suno-2"]), steps(svc)
+
+    run(svc.delete_job(job.id))
+
+    assert places(svc, job.nodes) == dict.fromkeys(job.nodes, DEFAULT)
+    assert nodes.of("echo") == ["suno-1", "suno-2"], (
+        "the restarts are queued where the nodes are, real ones only"
+    )
+    assert nodes.of("atrm") == ["suno-1"], "the node back in DEFAULT is confirmed"
+    with svc.store.read() as tx:
+        marked = tx.unavailable()
+    assert list(marked) == ["suno-2"]
+    reason, _since, by_job = marked["suno-2"]
+    assert by_job == job.id and reason.startswith(f"not back after the end of job {job.id}: does not answer")
+    assert [e.node for e in seen if isinstance(e, NodeUnavailable)] == ["suno-2"]
+    nxt = run(svc.submit("{\"cluster='suno'\"}/nodes=2"))
+    assert "suno-2" not in nxt.nodes, "never handed to the next job"
