@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import names
-from .errors import BadInput, NoDhcp, NotFound, SwitchUnavailable
+from .errors import BadInput, NoDhcp, NotFound, SwitchUnavailable, Unavailable
 from .model import DEFAULT, GLOBAL_IDS, Job, JobVlan, VlanKind, vlan_label
 from .reports import DriftReport, Lease, Member, MoveReport, StagedReport, VlanInfo
 from .reservations import nodefile_lines
@@ -97,6 +97,14 @@ class Service(abc.ABC):
     @abc.abstractmethod
     async def dhcp(self, vlan: int, enable: bool, *, user: str | None = None, site: str | None = None) -> str:
         """Start or stop the default DHCP server of a VLAN the user holds; a second start is harmless."""
+
+    async def unavailable(self) -> dict[str, str]:
+        """The nodes a job's end could not bring back, with the reason: no new job gets them."""
+        raise Unavailable("the API server does not list unavailable nodes yet: ask its administrator")
+
+    async def set_available(self, node: str, *, user: str | None = None) -> bool:
+        """Clear a node marked unavailable (administrators); whether it was marked."""
+        raise Unavailable("the API server does not clear unavailable nodes yet: ask its administrator")
 
     @abc.abstractmethod
     async def dhcp_state(self, vlan: int, site: str | None = None) -> str:

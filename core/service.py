@@ -311,6 +311,21 @@ class KavlanService(Service):
         done = await self.endings.end(job, JobState.TERMINATED, f"deleted by {user}")
         return done or job
 
+    async def unavailable(self) -> dict[str, str]:
+        with self.store.read() as tx:
+            return {node: reason for node, (reason, _since, _job) in sorted(tx.unavailable().items())}
+
+    async def set_available(self, node: str, *, user: str | None = None) -> bool:
+        user = user or self.user
+        if user not in self.settings.admins:
+            raise NotAllowed(f"{PRIVILEGES}: only an administrator may make a node available again")
+        ((ref, _plain),) = self.resolve([node])
+        with self.store.write() as tx:
+            cleared = tx.clear_unavailable(ref.node.name)
+            if cleared:
+                tx.audit(user, "node.available", node=ref.node.name)
+        return cleared
+
     # --- moves -----------------------------------------------------------------------
 
     async def set_vlan(

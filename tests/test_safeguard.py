@@ -12,7 +12,7 @@ from conftest import run
 from kavlan_core.access import homing, safeguard
 from kavlan_core.access.safeguard import ADDRESSES, PROBE, Restart, StagedMove
 from kavlan_core.access.ssh import RunResult, Target
-from kavlan_core.errors import BadInput, NoDhcp
+from kavlan_core.errors import BadInput, NoDhcp, NotAllowed
 from kavlan_core.events import Event, NodeUnavailable, SafeguardStep
 from kavlan_core.model import DEFAULT
 from kavlan_core.reports import Outcome
@@ -336,3 +336,10 @@ def test_a_jobs_end_restarts_its_nodes_into_default_and_marks_the_one_that_does_
     assert [e.node for e in seen if isinstance(e, NodeUnavailable)] == ["suno-2"]
     nxt = run(svc.submit("{\"cluster='suno'\"}/nodes=2"))
     assert "suno-2" not in nxt.nodes, "never handed to the next job"
+    assert run(svc.unavailable()) == {"suno-2": reason}
+    with pytest.raises(NotAllowed, match="only an administrator"):
+        run(svc.set_available("suno-2"))
+    admin = make_service(user="root")
+    assert run(admin.set_available("suno-2")) and not run(admin.set_available("suno-2"))
+    assert run(svc.unavailable()) == {}
+    assert "suno-2" in run(svc.submit("{\"cluster='suno'\"}/nodes=1")).nodes
