@@ -377,19 +377,43 @@ def _print_result(result: Result, action: str, args: argparse.Namespace) -> int:
 SUBCOMMANDS = ("ssh", "run", "ssh-config")
 
 
+SUBCOMMAND_HELP = {
+    "ssh": "Open a session on a node, reached where it is (through kavlan-N for a local VLAN).",
+    "run": "Run a command on many nodes at once, each reached where it is (as taktuk): one line per node and "
+    "output line, each node's stderr on stderr, duplicates of a nodefile folded.",
+    "ssh-config": "Print the ~/.ssh/config lines the tutorial writes by hand for the local VLANs' gateways.",
+}
+
+
 def _subcommand_parser(name: str) -> argparse.ArgumentParser:
-    p = _Parser(prog=f"kavlan {name}", add_help=True, allow_abbrev=False)
+    p = _Parser(prog=f"kavlan {name}", add_help=True, allow_abbrev=False, description=SUBCOMMAND_HELP[name])
     if name == "ssh":
-        p.add_argument("node")
-        p.add_argument("command", nargs=argparse.REMAINDER)
+        p.add_argument("node", help="the node (its plain name: kavlan finds its VLAN)")
+        p.add_argument("command", nargs=argparse.REMAINDER, help="a command instead of a shell")
     elif name == "run":
-        p.add_argument("-m", "--machine", dest="machines", action="append", default=[])
-        p.add_argument("-f", "--filename", dest="nodefile")
-        p.add_argument("-j", "--oar-jobid", dest="job")
-        p.add_argument("--json", action="store_true")
-        p.add_argument("command", nargs=argparse.REMAINDER)
+        p.add_argument(
+            "-m",
+            "--machine",
+            dest="machines",
+            action="append",
+            default=[],
+            metavar="NODE",
+            help="a node, or a pattern (suno-[1-4], suno-1*); several -m are OK",
+        )
+        p.add_argument("-f", "--filename", dest="nodefile", metavar="NODEFILE", help="read nodes from a file")
+        p.add_argument("-j", "--oar-jobid", dest="job", metavar="JOBID", help="the nodes of this job")
+        p.add_argument(
+            "--json", action="store_true", help="each node's exit status, stdout and stderr as JSON"
+        )
+        p.add_argument(
+            "command", nargs=argparse.REMAINDER, help="after --: the command, run by each node's shell"
+        )
     else:
-        p.add_argument("--proxycommand", action="store_true")
+        p.add_argument(
+            "--proxycommand",
+            action="store_true",
+            help="the tutorial's ProxyCommand form (ssh -a -x kavlan-N nc -q 0 %%h %%p) rather than ProxyJump",
+        )
     return p
 
 

@@ -360,11 +360,10 @@ async def _run_cmd(ctx: Context, a: dict[str, Any]) -> Result:
             continue
         for line in r.stdout.splitlines() or [""]:
             res.lines.append(f"{r.host}: {line}")
+        for line in r.stderr.splitlines():  # each node's stderr kept, on stderr, as taktuk shows it
+            res.errors.append(f"{r.host} (stderr): {line}")
         if r.exit_status:
-            res.errors.append(
-                f"{r.host}: exit status {r.exit_status}"
-                + (f": {r.stderr.strip()[:200]}" if r.stderr.strip() else "")
-            )
+            res.errors.append(f"{r.host}: exit status {r.exit_status}")
     res.data = {
         r.host: {
             "exit_status": r.exit_status,

@@ -107,5 +107,72 @@ def test_nodes_that_come_back_are_confirmed_and_not_restarted_again(lab: Lab) ->
         queued = lab_exec(lab, "ssh", f"{node}-kavlan-{vid}", "atq")  # at's own spool: the node's
         assert queued.returncode == 0 and queued.stdout.strip() == "", f"{node}'s undo restart is removed"
     eventually("both still answer in the VLAN", lambda: all(pings(lab, f"{n}-kavlan-{vid}") for n in nodes))
+    # kavlan run keeps each node's stderr, per node, on stderr
+    ran = lab_exec(lab, tool("kavlan"), "run", "-j", str(job), "--", "echo out; echo err >&2")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == [f"{n}-kavlan-{vid}: out" for n in nodes]
+    assert ran.stderr.splitlines() == [f"{n}-kavlan-{vid} (stderr): err" for n in nodes]
     kavlan(lab, "-s", "-i", "DEFAULT", "-j", str(job), "--restart-via-at", "3")
     assert lab_exec(lab, tool("kavlan-oardel"), str(job)).returncode == 0
+
+
+LOCAL_PAIR = "{\"type='kavlan-local'\"}/vlan=1,{\"cluster='uvb'\"}/nodes=2"
+
+
+def in_local_vlan(lab: Lab) -> tuple[int, list[str], int]:
+    """A job with a local VLAN and two uvb nodes moved into it (with the safeguard): (job, nodes, VLAN)."""
+    job, nodes = reserve(lab, LOCAL_PAIR)
+    vid = int(kavlan(lab, "-V", "-j", str(job)))
+    kavlan(lab, "-e", "-j", str(job))
+    kavlan(lab, "-s", "-j", str(job), "--restart-via-at", "3")
+    for node in nodes:
+        assert not pings(lab, node) and pings(lab, f"{node}-kavlan-{vid}", via=f"kavlan-{vid}")
+    return job, nodes, vid
+
+
+def test_a_job_that_ends_in_a_local_vlan_hands_the_next_job_nodes_that_answer(lab: Lab) -> None:
+    job, nodes, _vid = in_local_vlan(lab)
+    started = time.monotonic()
+    ended = lab_exec(lab, "env", "KAVLAN_VERIFY_TIMEOUT=20", tool("kavlan-oardel"), str(job), timeout=90)
+    took = time.monotonic() - started
+    assert ended.returncode == 0, ended.stderr
+    assert "unavailable" not in ended.stderr, ended.stderr
+    nxt, again = reserve(lab, "{\"cluster='uvb'\"}/nodes=2")
+    assert sorted(again) == sorted(nodes), "the next job is handed the same nodes"
+    for node in again:
+        assert pings(lab, node), f"{node} answers by its default name when the next job starts"
+    assert took < 5 + 20 + 10, f"the end is bounded ({took:.0f} s)"
+    assert lab_exec(lab, tool("kavlan-oardel"), str(nxt)).returncode == 0
+
+
+def test_a_node_whose_restart_is_broken_is_marked_unavailable_and_not_handed_out(lab: Lab) -> None:
+    job, nodes, vid = in_local_vlan(lab)
+    broken = nodes[0]
+    fake = f"/tmp/kavlan-broken-networking-{lab.prefix.rstrip('-')}"
+    # inside that node only (its own mount namespace): a networking script that fails
+    lab_exec(lab, "sh", "-c", f"printf '#!/bin/sh\\nexit 1\\n' > {fake} && chmod +x {fake}")
+    assert lab_exec(lab, "mount", "--bind", fake, "/etc/init.d/networking", host=broken).returncode == 0
+    try:
+        ended = lab_exec(lab, "env", "KAVLAN_VERIFY_TIMEOUT=6", tool("kavlan-oardel"), str(job), timeout=90)
+        assert ended.returncode == 0, ended.stderr
+        assert f"{broken} is unavailable to new jobs: does not answer in DEFAULT" in ended.stderr, (
+            ended.stderr
+        )
+        listed = lab_exec(lab, tool("kavlan-oarstat"))
+        assert f"{broken}: not back after the end of job {job}" in listed.stdout, listed.stdout
+        assert pings(lab, nodes[1]), "the other node is back"
+        for _ in range(2):  # never handed out again, however often one asks
+            refused = lab_exec(lab, tool("kavlan-oarsub"), "-l", "{\"cluster='uvb'\"}/nodes=4")
+            assert refused.returncode != 0 and "3 of 4 free" in refused.stderr, refused.stderr
+    finally:
+        lab_exec(lab, "umount", "/etc/init.d/networking", host=broken)
+        lab_exec(lab, "rm", "-f", fake)
+    # the administrator brings it back by its console and clears it
+    assert lab_exec(lab, "/etc/init.d/networking", "restart", host=broken).returncode == 0
+    eventually(f"{broken} answers again", lambda: pings(lab, broken))
+    cleared = lab_exec(lab, tool("kavlan-oarnodesetting"), "-s", "Alive", "-h", broken)
+    assert cleared.returncode == 0, cleared.stderr
+    nxt, four = reserve(lab, "{\"cluster='uvb'\"}/nodes=4")
+    assert broken in four
+    assert lab_exec(lab, tool("kavlan-oardel"), str(nxt)).returncode == 0
+    assert vid  # the local VLAN went with the job

@@ -15,7 +15,7 @@ from ..errors import BadInput, KavlanError
 from ..events import SafeguardStep
 from ..model import DEFAULT, vlan_label
 from ..reports import NodeOutcome, Outcome, StagedReport
-from .ssh import RunResult, Target
+from .ssh import RunResult, Target, seconds_text
 
 if TYPE_CHECKING:
     from ..interface import Service
@@ -268,7 +268,7 @@ async def verify(move: StagedMove, moved: Sequence[str]) -> list[str]:
         move.mark(
             name,
             Outcome.FAILURE,
-            f"did not come back in VLAN {vlan_label(move.vlan)} within {_seconds(restart.verify_timeout)}: "
+            f"did not come back in VLAN {vlan_label(move.vlan)} within {seconds_text(restart.verify_timeout)}: "
             f"{last.get(name, '')}",
         )
     return pending
@@ -366,11 +366,6 @@ def _preflight_failure(res: RunResult) -> str:
 def _until(move: StagedMove, delay: float) -> float:
     """Seconds until the restart queued ``delay`` seconds after the scheduling fires (0 once it has)."""
     return max(0.0, delay - (time.monotonic() - move.scheduled_at))
-
-
-def _seconds(value: float) -> str:
-    """A duration in the project's words: ``120 s``, ``0.3 s`` (never ``1.46658 s``)."""
-    return f"{value:.0f} s" if value >= 10 or value == int(value) else f"{value:.1f} s"
 
 
 async def _wait_until_back(
