@@ -73,6 +73,7 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "test_api_server.py::test_openapi_is_valid_and_lists_exactly_the_routes": ("unit",),
     "test_lab.py::test_the_lab_topology_keeps_local_vlans_off_the_router_and_names_short": ("unit",),
     "test_lab.py::test_kavlan_lab_says_it_needs_root": ("unit",),
+    "test_lab.py::test_kavlan_lab_acts_on_the_lab_its_prefix_names_or_says_why_not": ("unit",),
     "test_snmp_order.py::test_the_data_is_as_the_comments_say": ("unit",),
     "test_snmp_qbridge.py::test_registered_under_its_name": ("unit",),
     "test_snmp_qbridge.py::test_bad_credentials_are_refused_before_any_traffic": ("unit",),

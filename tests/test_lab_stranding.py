@@ -131,7 +131,17 @@ def in_local_vlan(lab: Lab) -> tuple[int, list[str], int]:
 
 
 def test_a_job_that_ends_in_a_local_vlan_hands_the_next_job_nodes_that_answer(lab: Lab) -> None:
-    job, nodes, _vid = in_local_vlan(lab)
+    job, nodes, vid = in_local_vlan(lab)
+    # the tutorial's ProxyCommand lines work: the gateways have nc
+    lines = kavlan(lab, "ssh-config", "--proxycommand")
+    assert f"ProxyCommand ssh -a -x kavlan-{vid} nc -q 0 %h %p" in lines
+    config = lab.dir / "proxycommand.ssh_config"  # the user's lines first: ssh takes the first value it reads
+    config.write_text(lines + "\n" + lab.ssh_config.read_text())
+    try:
+        over_nc = lab_exec(lab, "ssh", "-F", str(config), f"{nodes[0]}-kavlan-{vid}", "hostname")
+        assert over_nc.stdout.strip() == f"{nodes[0]}-kavlan-{vid}", over_nc.stderr
+    finally:
+        config.unlink()
     started = time.monotonic()
     ended = lab_exec(lab, "env", "KAVLAN_VERIFY_TIMEOUT=20", tool("kavlan-oardel"), str(job), timeout=90)
     took = time.monotonic() - started
