@@ -13,7 +13,7 @@ from kavlan_core.errors import BadInput
 from kavlan_core.interface import Service
 from kavlan_core.model import DEFAULT, vlan_label
 from kavlan_core.patterns import Expansion, expand_names, is_pattern
-from kavlan_core.reports import MoveReport, NodeOutcome, Outcome, StagedReport, UnreadableSwitch
+from kavlan_core.reports import MoveReport, Outcome, StagedReport, UnreadableSwitch
 from kavlan_core.reservations import format_walltime
 
 # kinds of parameter, for parsing and completion
@@ -284,17 +284,15 @@ async def _set(ctx: Context, a: dict[str, Any]) -> Result:
 
 
 def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
-    """A staged move's report: one line per node, saying where it is and whether it answers, with its timings;
-    failures on stderr."""
+    """A staged move's report: one line per node with its timings (``--json``: where its port is and where it
+    answers); failures on stderr."""
     res = Result(ok=report.ok)
     for n in report.nodes:
         t = n.timings
         when = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
-        where = node_whereabouts(n)
-        line = (
+        line = (  # the message says where a node not back is, and whether it answers there
             f"{n.name}: {n.status}"
             + (f" ({n.message})" if n.message else "")
-            + (f"; {where}" if where and n.status != Outcome.SUCCESS else "")
             + (f" [{when}]" if when and (verbose or n.status != Outcome.SUCCESS) else "")
         )
         if n.status in (Outcome.FAILURE, Outcome.ROLLED_BACK):
@@ -328,18 +326,6 @@ def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
         },
     }
     return res
-
-
-def node_whereabouts(n: NodeOutcome) -> str:
-    """Where a node of a staged move is and whether it answers: ``answers in VLAN DEFAULT``, ``its port is in
-    VLAN 4, it does not answer``."""
-    if n.answers_in is not None:
-        return f"answers in VLAN {vlan_label(n.answers_in)}"
-    if n.port_vlan is None:
-        return "its port could not be read"
-    if "switched" not in n.timings:
-        return ""
-    return f"its port is in VLAN {vlan_label(n.port_vlan)}, it does not answer"
 
 
 async def _staged(ctx: Context, a: dict[str, Any]) -> Result:

@@ -175,7 +175,7 @@ def event_line(event: ev.Event, *, ports: int | None = None, timing: bool = True
         return EventLine(WARNING, f"job {event.job} of {event.user} ended: {event.reason}")
     if isinstance(event, ev.SafeguardStep):
         detail = f": {event.detail}" if event.detail else ""
-        level = WARNING if event.stage in ("warning", "rollback") else INFO
+        level = WARNING if event.stage in ("warning", "rollback", "undo") else INFO
         return EventLine(level, f"{event.stage} ({event.nodes} node(s)){detail}")
     if isinstance(event, ev.IntentSettled):
         return settled_line(event)

@@ -343,3 +343,37 @@ def test_a_jobs_end_restarts_its_nodes_into_default_and_marks_the_one_that_does_
     assert run(admin.set_available("suno-2")) and not run(admin.set_available("suno-2"))
     assert run(svc.unavailable()) == {}
     assert "suno-2" in run(svc.submit("{\"cluster='suno'\"}/nodes=1")).nodes
+
+
+def test_the_staged_report_says_where_each_node_is_and_whether_it_answers() -> None:
+    from kavlan_core.reports import NodeOutcome, StagedReport
+    from kavlan_tui.commands import staged_result
+
+    back = NodeOutcome("a", Outcome.SUCCESS, "", DEFAULT, 4, port_vlan=4, answers_in=4, timings={"back": 3.0})
+    returned = NodeOutcome(
+        "b",
+        Outcome.ROLLED_BACK,
+        "did not come back in VLAN 4 within 8 s: x; its port is back in VLAN DEFAULT, where it answers again",
+        DEFAULT,
+        4,
+        port_vlan=DEFAULT,
+        answers_in=DEFAULT,
+        timings={"switched": 1.0},
+    )
+    stuck = NodeOutcome(
+        "c", Outcome.FAILURE, "did not come back", DEFAULT, 4, port_vlan=4, timings={"switched": 1.0}
+    )
+    res = staged_result(StagedReport(vlan=4, nodes=[back, returned, stuck]))
+
+    assert not res.ok and res.lines == []
+    assert res.errors[0].startswith(
+        "b: rolled-back (did not come back in VLAN 4 within 8 s: x; its port is back"
+    )
+    assert res.errors[-1] == (
+        "1 node(s) did not come back and their ports could not be put back: kavlan -s -i OLD_VLAN puts them back, "
+        "and their undo restart brings them back there"
+    )
+    nodes = res.data["nodes"]
+    assert (nodes["a"]["port_vlan"], nodes["a"]["answers_in"]) == ("4", "4")
+    assert (nodes["b"]["port_vlan"], nodes["b"]["answers_in"]) == ("DEFAULT", "DEFAULT")
+    assert (nodes["c"]["port_vlan"], nodes["c"]["answers_in"]) == ("4", None)

@@ -359,6 +359,8 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
             self._stages.append(f"staged move: {e.stage}" + (f" ({e.detail})" if e.detail else ""))
             if e.stage == "back" and e.detail in self._node_state:
                 self._node_state[e.detail] = "✓ back, answering from the new VLAN"
+            elif e.stage == "returned" and e.detail in self._node_state:
+                self._node_state[e.detail] = "↩ not back: its port went back, and it answers there again"
         else:
             return
         if not self._dirty:
