@@ -20,12 +20,12 @@ from ..reports import NodeOutcome, Outcome, StagedReport
 from .safeguard import (
     Restart,
     StagedMove,
-    _at_jobs,
-    _until,
-    _wait_until_back,
+    at_jobs,
     confirm,
     schedule_command,
+    until,
     verify,
+    wait_until_back,
 )
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ async def queue(service: Service, placed: Mapping[str, int], restart: Restart) -
     move.scheduled_at = time.monotonic()
     for name, res in zip(move.order, results, strict=True):
         outcome = move.outcomes[name]
-        outcome.at_job, outcome.undo_job = ([*_at_jobs(res.stdout), "", ""])[:2]
+        outcome.at_job, outcome.undo_job = ([*at_jobs(res.stdout), "", ""])[:2]
         if not res.ok or not outcome.undo_job:
             outcome.message = f"its restart could not be queued: {res.error or res.stdout.strip()[:200]}"
     return move
@@ -86,9 +86,9 @@ async def see_home(move: StagedMove, ports_home: Sequence[str]) -> list[str]:
         return []
     move.publish("undo", len(not_back), "second restart")
     with move.timed("second chance"):
-        await asyncio.sleep(_until(move, move.restart.undo_delay))
+        await asyncio.sleep(until(move, move.restart.undo_delay))
         where = {n: (move.service.ssh_target(n, DEFAULT), DEFAULT) for n in not_back}
-        still, last = await _wait_until_back(move, where, "returned")
+        still, last = await wait_until_back(move, where, "returned")
     for name in not_back:
         outcome = move.outcomes[name]
         if name in still:

@@ -211,7 +211,7 @@ async def schedule(move: StagedMove) -> bool:
     for name, res in zip(move.order, results, strict=True):
         outcome = move.outcomes[name]
         outcome.timings["scheduled"] = move.now()
-        jobs = _at_jobs(res.stdout)
+        jobs = at_jobs(res.stdout)
         outcome.at_job, outcome.undo_job = (jobs + ["", ""])[:2]
         if not res.ok or not outcome.at_job or not outcome.undo_job:
             move.mark(
@@ -259,11 +259,11 @@ async def verify(move: StagedMove, moved: Sequence[str]) -> list[str]:
     restart = move.restart
     if not moved:
         return []
-    move.publish("verify", len(moved), f"restart in {_until(move, restart.delay):.0f} s")
+    move.publish("verify", len(moved), f"restart in {until(move, restart.delay):.0f} s")
     with move.timed("verify"):
         there = {name: (move.service.ssh_target(name, move.vlan), move.vlan) for name in moved}
-        await asyncio.sleep(_until(move, restart.delay))
-        pending, last = await _wait_until_back(move, there, "back")
+        await asyncio.sleep(until(move, restart.delay))
+        pending, last = await wait_until_back(move, there, "back")
     for name in pending:
         move.mark(
             name,
@@ -307,9 +307,9 @@ async def bring_back(move: StagedMove, not_back: Sequence[str]) -> None:
     if not returned:
         return
     restart = move.restart
-    move.publish("undo", len(returned), f"undo restart in {_until(move, restart.undo_delay):.0f} s")
+    move.publish("undo", len(returned), f"undo restart in {until(move, restart.undo_delay):.0f} s")
     with move.timed("undo"):
-        await asyncio.sleep(_until(move, restart.undo_delay))
+        await asyncio.sleep(until(move, restart.undo_delay))
         where = {
             n: (
                 move.service.ssh_target(n, move.outcomes[n].port_vlan or DEFAULT),
@@ -317,7 +317,7 @@ async def bring_back(move: StagedMove, not_back: Sequence[str]) -> None:
             )
             for n in returned
         }
-        pending, last = await _wait_until_back(move, where, "returned")
+        pending, last = await wait_until_back(move, where, "returned")
     for name in returned:
         outcome = move.outcomes[name]
         old = vlan_label(outcome.port_vlan or DEFAULT)
@@ -363,12 +363,12 @@ def _preflight_failure(res: RunResult) -> str:
     return f"the probe failed: {(res.stderr or res.stdout).strip()[:200]}"
 
 
-def _until(move: StagedMove, delay: float) -> float:
+def until(move: StagedMove, delay: float) -> float:
     """Seconds until the restart queued ``delay`` seconds after the scheduling fires (0 once it has)."""
     return max(0.0, delay - (time.monotonic() - move.scheduled_at))
 
 
-async def _wait_until_back(
+async def wait_until_back(
     move: StagedMove, where: dict[str, tuple[Target, int]], stamp: str
 ) -> tuple[list[str], dict[str, str]]:
     """Ask each node (reached at its target, in its VLAN) for its addresses until it has one in that VLAN's
@@ -439,7 +439,7 @@ async def _cancel(move: StagedMove, names: Sequence[str]) -> None:
             move.outcomes[name].at_job = move.outcomes[name].undo_job = ""
 
 
-def _at_jobs(text: str) -> list[str]:
+def at_jobs(text: str) -> list[str]:
     """The job numbers at printed, in order: "job 12 at Thu Nov 26 11:30:00 2026" (on stderr, merged)."""
     jobs = []
     for words in (line.split() for line in text.splitlines()):
