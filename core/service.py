@@ -35,7 +35,7 @@ from .model import DEFAULT, GLOBAL_IDS, Job, JobState
 from .moves import apply_plan, read_switches, roll_back, verdicts
 from .plan import Plan, Targets, by_switch, plan_move
 from .reports import Drift, Lease, Member, MoveReport, Outcome, VlanInfo
-from .reservations import AllocationError, RequestError, allocate, parse_request
+from .reservations import AllocationError, RequestError, allocate, check_job, check_walltime, parse_request
 from .store import Store
 from .switches import SwitchPool
 
@@ -215,6 +215,9 @@ class KavlanService(Service):
         await self.reap()
         try:
             req = parse_request(request, properties)
+            check_job(name, types)
+            if walltime is not None:
+                check_walltime(walltime)
         except RequestError as exc:
             raise BadInput(str(exc)) from None
         if not req.groups:

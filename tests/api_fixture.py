@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+import requests.adapters
 from snmpd_fixture import log_tail, stop_process
 
 from kavlan_core.api.auth import set_password
@@ -83,6 +84,18 @@ def server_env(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+class SourceAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with connections from a given local address."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
 @dataclass
 class ApiServer:
     """One running server: its URL, its files, and clients for its users."""
@@ -107,10 +120,20 @@ class ApiServer:
         return str(self.certs / f"{user}.pem"), str(self.certs / f"{user}.key")
 
     def client(
-        self, user: str | None = None, *, password: str | None = None, act_for: str | None = None
+        self,
+        user: str | None = None,
+        *,
+        password: str | None = None,
+        act_for: str | None = None,
+        source: str | None = None,
     ) -> requests.Session:
-        """A session verifying the server against the CA; a client certificate for ``user``, or Basic with ``password``."""
+        """A session verifying the server against the CA; a client certificate for ``user``, or Basic with
+        ``password``; from the loopback address ``source`` (127.0.0.N) when given: the server limits
+        connections and password guesses per client address."""
         s = requests.Session()
+        if source is not None:
+            s.mount("https://", SourceAdapter(source))
+            s.mount("http://", SourceAdapter(source))
         # REQUESTS_CA_BUNDLE would replace the session's CA, and a proxy would see loopback
         s.trust_env = False
         s.verify = self.ca

@@ -56,7 +56,7 @@ def test_python_grid5000_drives_kavlan_api(api_server: ApiServer, auth: str) -> 
 
     # move nodes into the VLAN and back
     answer = vlan.nodes.submit(nodes)
-    assert answer == {n: {"status": "success", "message": ""} for n in nodes}
+    assert answer == {n: {"status": "success", "message": "Successfully added to vlan"} for n in nodes}
     assert sorted(n.uid for n in vlan.nodes.list()) == sorted(nodes)
     assert vlan.nodes[nodes[0]].vlan == vlan_id  # /vlans/nodes/{fqdn}
     assert {n.uid: n.vlan for n in site.vlansnodes.submit(nodes)} == {n: vlan_id for n in nodes}

@@ -7,7 +7,6 @@ change nothing; a trusted service acts for a user with that user's rights only."
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import json
 import socket
@@ -100,9 +99,9 @@ def _write(tmp_path: Path, name: str, cert: bytes, key: bytes) -> tuple[str, str
     return str(tmp_path / f"{name}.pem"), str(tmp_path / f"{name}.key")
 
 
-def _tls_refused(s: ApiServer, cert: tuple[str, str], job: dict[str, Any]) -> None:
-    """The TLS layer refuses the certificate: the connection closes in the handshake, no HTTP answer at all
-    (with TLS 1.2 the handshake fails; with TLS 1.3 the client's handshake ends first and its request gets EOF)."""
+def _tls_refused(s: ApiServer, cert: tuple[str, str], job: dict[str, Any], alert: str) -> None:
+    """The TLS layer refuses the certificate with an alert naming why, and no HTTP answer at all (with TLS 1.2
+    the handshake fails; with TLS 1.3 the client's handshake ends first and its request gets the alert)."""
     session = s.client()
     session.cert = cert
     with pytest.raises(requests.exceptions.ConnectionError):
@@ -112,15 +111,14 @@ def _tls_refused(s: ApiServer, cert: tuple[str, str], job: dict[str, Any]) -> No
         ctx = ssl.create_default_context(cafile=s.ca)
         ctx.load_cert_chain(*cert)
         ctx.minimum_version = ctx.maximum_version = version
-        answer = b""
         with (
-            contextlib.suppress(ssl.SSLError, ConnectionError),
+            pytest.raises(ssl.SSLError) as refused,
             socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
             ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
         ):
             tls.sendall(f"GET /sites/{SITE}/kavlan/whoami HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            answer = tls.recv(1000)
-        assert answer == b"", (version, answer)
+            tls.recv(1000)
+        assert f"alert {alert}" in str(refused.value), (version, refused.value)
 
 
 NOW = dt.datetime.now(dt.UTC)
@@ -135,14 +133,20 @@ def test_no_credentials_401(api_server: ApiServer, alices_job: dict[str, Any]) -
 
 
 def test_wrong_password_401(api_server: ApiServer, alices_job: dict[str, Any]) -> None:
+    """Each guesser from an address of its own: an address is refused (429) after 5 wrong guesses
+    (test_api_bruteforce)."""
     before = snapshot(api_server)
     _assert_refused(
-        attempts(api_server, api_server.client("alice", password="guessed-wrong"), alices_job),
+        attempts(
+            api_server, api_server.client("alice", password="guessed-wrong", source="127.0.0.21"), alices_job
+        ),
         401,
         "wrong user name or password",
     )
     _assert_refused(
-        attempts(api_server, api_server.client("mallory", password="anything"), alices_job),
+        attempts(
+            api_server, api_server.client("mallory", password="anything", source="127.0.0.22"), alices_job
+        ),
         401,
         "wrong user name or password",
     )
@@ -170,10 +174,12 @@ def test_unknown_ca_refused_by_tls(api_server: ApiServer, alices_job: dict[str, 
     )
     before = snapshot(api_server)
     lines = len(api_server.access_log.read_text().splitlines())
-    _tls_refused(api_server, _write(tmp_path, "rogue-alice", *cert), alices_job)
+    _tls_refused(api_server, _write(tmp_path, "rogue-alice", *cert), alices_job, "unknown ca")
     assert snapshot(api_server) == before
     seen = [json.loads(x) for x in api_server.access_log.read_text().splitlines()[lines:]]
-    assert not any(e["method"] == "POST" for e in seen)  # the request never reached HTTP
+    assert not any(e.get("method") == "POST" for e in seen)  # the request never reached HTTP
+    refused = [e for e in seen if e.get("event") == "refused"]
+    assert refused and "TLS: client certificate refused" in refused[0]["reason"]
 
 
 def test_expired_certificate_refused_by_tls(
@@ -183,7 +189,7 @@ def test_expired_certificate_refused_by_tls(
         api_certs, "alice", not_before=NOW - dt.timedelta(days=30), not_after=NOW - dt.timedelta(days=1)
     )
     before = snapshot(api_server)
-    _tls_refused(api_server, _write(tmp_path, "expired-alice", *expired), alices_job)
+    _tls_refused(api_server, _write(tmp_path, "expired-alice", *expired), alices_job, "certificate expired")
     assert snapshot(api_server) == before
     # the same CA, in date: accepted (so the refusal above was the date)
     fresh = _issue(
@@ -255,4 +261,4 @@ def test_a_trusted_service_acts_for_a_user_with_that_users_rights(
     assert refused and refused[0]["result"]["status"] == 403 and refused[0]["before"] == refused[0]["after"]
     access = [json.loads(x) for x in api_server.access_log.read_text().splitlines()]
     assert any(a.get("via") == "oar" and a["user"] == "alice" for a in access)
-    assert any(a["status"] == 401 and a.get("claimed") == "mallory" for a in access)
+    assert any(a.get("status") == 401 and a.get("claimed") == "mallory" for a in access)

@@ -110,7 +110,7 @@ class Transport:
                 "(setting api_timeout)"
             ) from None
         except aiohttp.ClientError as exc:
-            raise _unreachable(base, exc) from None
+            raise refused_certificate(base, exc, self.settings) or _unreachable(base, exc) from None
 
     def error(self, base: str, status: int, body: Any) -> KavlanError:
         """The exception the face would have seen embedded (same class, same sentence)."""
@@ -208,6 +208,56 @@ def _unreachable(base: str, exc: aiohttp.ClientError) -> Unavailable:
     if isinstance(exc, aiohttp.ClientConnectionError):
         return Unavailable(f"cannot reach the KaVLAN API server {base}: {reason(exc)}")
     return Unavailable(f"the KaVLAN API server {base} answered unreadably: {reason(exc)}")
+
+
+ALERTS = {
+    "certificate expired": "expired",
+    "unknown ca": "unknown CA",
+    "bad certificate": "bad",
+    "certificate unknown": "bad",
+    "unsupported certificate": "bad",
+    "certificate revoked": "revoked",
+    "access denied": "denied",
+}
+"""The TLS alerts a server sends for a client certificate it refuses (OpenSSL's words, lower case)."""
+
+
+def refused_certificate(base: str, exc: BaseException, settings: Settings) -> Unavailable | None:
+    """The server's TLS alert about this client's certificate as what happened, in one sentence; None for any
+    other failure."""
+    text = reason(exc).lower().replace("_", " ")
+    kind = next((k for alert, k in ALERTS.items() if f"alert {alert}" in text), None)
+    if kind is None or not settings.client_cert:
+        return None
+    why = _why_refused(kind, os.path.expanduser(settings.client_cert))
+    return Unavailable(
+        f"the KaVLAN API server {base} refused your certificate: {why} (settings client_cert, client_key)",
+        about="client_cert",
+    )
+
+
+def _why_refused(kind: str, path: str) -> str:
+    """What is wrong with the certificate at ``path``, as far as this client can tell (its dates, its issuer)."""
+    import datetime as dt
+
+    from cryptography import x509
+
+    try:
+        with open(path, "rb") as fh:
+            cert = x509.load_pem_x509_certificate(fh.read())
+    except (OSError, ValueError):
+        cert = None
+    now = dt.datetime.now(dt.UTC)
+    if cert is not None and cert.not_valid_after_utc < now:
+        return f"it expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    if cert is not None and cert.not_valid_before_utc > now:
+        return f"it is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    if kind == "expired":
+        return "it has expired, says the server (check this machine's clock)"
+    if kind == "unknown CA":
+        issuer = cert.issuer.rfc4514_string() if cert is not None else "an unknown issuer"
+        return f"it is signed by {issuer}, which is not a CA the server trusts"
+    return f"the server does not accept it ({kind} certificate)"
 
 
 def reason(exc: BaseException) -> str:

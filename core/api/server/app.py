@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from .connections import Connections
+from .limits import MAX_BODY
 from .middlewares import authenticate, boundary
-from .options import MAX_BODY, Options, tls_context
+from .options import Options, tls_context
+from .protocols import GuardedSite
 from .routes import setup_routes
 from .state import STATE, ServerState
 
@@ -42,7 +46,7 @@ async def _stopping(app: web.Application) -> None:
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     state = app[STATE]
-    state.close_logs()
+    state.close()
     await state.service.close()
 
 
@@ -59,21 +63,46 @@ async def serve(
     except BaseException:
         await service.close()
         raise
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
+    limits = options.limits
+    handler_options = {"access_log": None, "keepalive_timeout": limits.header_timeout}
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=limits.header_timeout,
+    )
     await runner.setup()
+    state = app[STATE]
+    connections = Connections(limits, state.access_log.write)
+    if connections.max_total < limits.max_connections:
+        sys.stderr.write(
+            f"kavlan-api: the open-files limit allows {connections.max_total} connections, not "
+            f"{limits.max_connections} (--max-connections): raise it with ulimit -n\n"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    sweeper = asyncio.create_task(connections.run())
     try:
-        tcp = web.TCPSite(
-            runner, options.host, options.port, ssl_context=ctx, shutdown_timeout=SHUTDOWN_TIMEOUT
+        site = GuardedSite(
+            runner,
+            options.host,
+            options.port,
+            ssl_context=ctx,
+            connections=connections,
+            log=state.access_log.write,
+            handler_options=handler_options,
         )
-        await tcp.start()
+        await site.start()
         host, port = runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
         if ready is not None:
-            ready(f"{'http' if ctx is None else 'https'}://{shown}:{port}", app[STATE].sites)
+            ready(f"{'http' if ctx is None else 'https'}://{shown}:{port}", state.sites)
         await stop.wait()
     finally:
+        sweeper.cancel()
+        connections.refusals.flush(everything=True)
         await runner.cleanup()
+        connections.close_all()

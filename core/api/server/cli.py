@@ -13,6 +13,7 @@ from pathlib import Path
 from ... import config as config_mod
 from ...errors import KavlanError
 from .. import auth
+from .limits import Limits
 from .options import (
     DEFAULT_LISTEN,
     DEFAULT_MOVE_WAIT,
@@ -100,12 +101,21 @@ def _options(args: argparse.Namespace) -> Options:
         client_ca=args.client_ca or "",
         users_file=args.users_file or "",
         trusted_services=tuple(args.trusted_service or ()),
+        admin_services=tuple(args.trusted_service_for_admins or ()),
         sites=tuple(args.site or ()),
         insecure_http=args.insecure_http,
         move_wait=args.move_wait,
         access_log=args.access_log,
         audit_log=args.audit_log or "",
         heartbeat=args.heartbeat,
+        limits=Limits(
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            max_connections=args.max_connections,
+            max_per_client=args.max_connections_per_client,
+            max_streams=args.max_streams,
+            max_streams_per_user=args.max_streams_per_user,
+        ),
     )
 
 
@@ -153,6 +163,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="a certificate CN that may act for users (X-Api-User-CN); repeatable",
     )
     s.add_argument(
+        "--trusted-service-for-admins",
+        action="append",
+        metavar="CN",
+        help="a trusted service that may act for administrators too (by default none may); repeatable",
+    )
+    s.add_argument(
         "--site",
         action="append",
         metavar="SITE",
@@ -180,6 +196,26 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     s.add_argument(
         "--heartbeat", type=float, default=HEARTBEAT_SECONDS, metavar="SECONDS", help=argparse.SUPPRESS
     )
+    _limit_arguments(s)
+
+
+def _limit_arguments(s: argparse.ArgumentParser) -> None:
+    """The bounds an operator may change (docs/api.md, Limits)."""
+    d = Limits()
+    for flag, kind, default, what in (
+        (
+            "--header-timeout",
+            float,
+            d.header_timeout,
+            "seconds for a request's headers (TLS included) to arrive",
+        ),
+        ("--body-timeout", float, d.body_timeout, "seconds for a request's body to arrive"),
+        ("--max-connections", int, d.max_connections, "open connections in total"),
+        ("--max-connections-per-client", int, d.max_per_client, "open connections from one address"),
+        ("--max-streams", int, d.max_streams, "event streams in total"),
+        ("--max-streams-per-user", int, d.max_streams_per_user, "event streams of one user"),
+    ):
+        s.add_argument(flag, type=kind, default=default, metavar="N", help=f"{what} (default {default:g})")
 
 
 def _ca_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
