@@ -32,6 +32,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_access.py": ("peers",),
     "test_api_concurrency.py": ("peers",),
     "test_api_grid5000.py": ("peers",),
+    "test_api_hostile.py": ("peers",),
     "test_api_schemathesis.py": ("peers",),
     "test_api_security.py": ("peers",),
     "test_api_server.py": ("peers",),

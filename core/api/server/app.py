@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -63,8 +65,23 @@ async def serve(
     except BaseException:
         await service.close()
         raise
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with listening(app, options, ctx) as url:
+        if ready is not None:
+            ready(url, app[STATE].sites)
+        await stop.wait()
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    app: web.Application, options: Options, ctx: ssl.SSLContext | None = None
+) -> AsyncIterator[str]:
+    """``app`` listening on ``--listen`` behind the connection guard (with TLS when ``ctx``), until the block
+    ends; yields its URL. The application (and its service) is cleaned up after."""
     limits = options.limits
-    handler_options = {"access_log": None, "keepalive_timeout": limits.header_timeout}
     runner = web.AppRunner(
         app,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
@@ -73,17 +90,13 @@ async def serve(
         keepalive_timeout=limits.header_timeout,
     )
     await runner.setup()
-    state = app[STATE]
-    connections = Connections(limits, state.access_log.write)
+    log = app[STATE].access_log.write
+    connections = Connections(limits, log)
     if connections.max_total < limits.max_connections:
         sys.stderr.write(
             f"kavlan-api: the open-files limit allows {connections.max_total} connections, not "
             f"{limits.max_connections} (--max-connections): raise it with ulimit -n\n"
         )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     sweeper = asyncio.create_task(connections.run())
     try:
         site = GuardedSite(
@@ -92,15 +105,13 @@ async def serve(
             options.port,
             ssl_context=ctx,
             connections=connections,
-            log=state.access_log.write,
-            handler_options=handler_options,
+            log=log,
+            handler_options={"access_log": None, "keepalive_timeout": limits.header_timeout},
         )
         await site.start()
         host, port = runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
-        if ready is not None:
-            ready(f"{'http' if ctx is None else 'https'}://{shown}:{port}", state.sites)
-        await stop.wait()
+        yield f"{'http' if ctx is None else 'https'}://{shown}:{port}"
     finally:
         sweeper.cancel()
         connections.refusals.flush(everything=True)

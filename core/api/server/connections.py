@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .limits import FD_RESERVE, REFUSAL_LOG_SECONDS, STALLED_SECONDS, Limits
+from .limits import FD_RESERVE, REFUSAL_LOG_SECONDS, STALLED_HEADER_TIMEOUTS, Limits
 
 Log = Callable[[Mapping[str, Any]], None]
 
@@ -186,9 +186,9 @@ class Connections:
             self._idle.move_to_end(conn)
 
     def sweep(self) -> None:
-        """Close connections idle for longer than a request may take to arrive plus an answer to be read: their
-        answers are not being read."""
-        deadline = self.clock() - (self.limits.header_timeout + STALLED_SECONDS)
+        """Close connections idle for much longer than aiohttp keeps an idle one (the header timeout): they are
+        writing answers nobody reads."""
+        deadline = self.clock() - STALLED_HEADER_TIMEOUTS * self.limits.header_timeout
         while self._idle:
             oldest = next(iter(self._idle))
             if oldest.since > deadline:

@@ -46,8 +46,9 @@ HEADER_SECONDS = 10.0
 next request's headers; an idle keep-alive connection is closed then too."""
 BODY_SECONDS = 30.0
 """For a request's body to arrive, once its headers have."""
-STALLED_SECONDS = 60.0
-"""An answer the client does not read for this long ends its connection."""
+STALLED_HEADER_TIMEOUTS = 6
+"""A connection idle (no request in progress) for this many header timeouts (a minute by default) is writing an
+answer its client does not read: it ends."""
 MAX_CONNECTIONS = 1024
 """Open connections in total (at most the open-files limit less ``FD_RESERVE``)."""
 MAX_PER_CLIENT = 256

@@ -84,12 +84,12 @@ async def boundary(request: web.Request, handler: Handler) -> web.StreamResponse
 def _http_error(request: web.Request, exc: web.HTTPException) -> ApiError:
     """aiohttp's own refusals (no route, wrong method, body too large) in this API's words."""
     headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+    path = request.raw_path.split("?", 1)[0]  # as sent: percent-encoded, one line
+    shown = path if len(path) <= 200 else path[:200] + "..."
     if exc.status == 405:
-        message = (
-            f"{request.method} is not allowed on {request.path} (allowed: {headers.get('Allow', 'none')})"
-        )
+        message = f"{request.method} is not allowed on {shown} (allowed: {headers.get('Allow', 'none')})"
     elif exc.status == 404:
-        message = f"no such resource: {request.path}"
+        message = f"no such resource: {shown}"
     elif exc.status == 413:
         message = "the request body is too large"
     else:

@@ -38,7 +38,7 @@ def _wanted_states(request: web.Request) -> set[str]:
     wanted = {s.strip().lower() for s in raw.split(",") if s.strip()}
     unknown = wanted - STATES - OAR_STATES - {"all"}
     if unknown:
-        shown = ", ".join(sorted(u[:20] for u in unknown)[:5])
+        shown = ", ".join(repr(u[:20]) for u in sorted(unknown)[:5])
         raise ApiError(400, f"unknown job state(s) {shown} (running, terminated, error, all)")
     return wanted
 
@@ -86,7 +86,7 @@ def _job_request(body: Any) -> dict[str, Any]:
         )
     unknown = sorted(set(body) - FIELDS)
     if unknown:
-        shown = ", ".join(u[:40] for u in unknown[:5])
+        shown = ", ".join(repr(u[:40]) for u in unknown[:5])
         raise ApiError(400, f"unknown job field(s): {shown} (known: {', '.join(sorted(FIELDS))})")
     resources, types, walltime = body.get("resources"), body.get("types", []), body.get("walltime")
     if not isinstance(resources, str) or not resources.strip():
