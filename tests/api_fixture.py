@@ -3,8 +3,10 @@ the demo testbed whose switches name a credentials file with a recognisable secr
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -185,9 +187,11 @@ def start_server(
     users: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
     tls: bool = True,
+    open_files: int | None = None,
 ) -> ApiServer:
     """``kavlan-api serve`` on 127.0.0.1, any free port (the server prints the one it got); waits at most
-    STARTUP_SECONDS for it to listen."""
+    STARTUP_SECONDS for it to listen. ``open_files``: the server's soft limit of open files (its hard limit
+    allowing)."""
     workdir.mkdir(parents=True, exist_ok=True)
     users_file = workdir / "users"
     for user, password in (PASSWORDS if users is None else users).items():
@@ -232,8 +236,11 @@ def start_server(
         cmd += ["--insecure-http"]
     cmd += list(args)
     stdout, stderr = workdir / "server.out", workdir / "server.err"
+    limit = None if open_files is None else functools.partial(raise_open_files, open_files)
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        process = subprocess.Popen(cmd, stdout=out, stderr=err, env=full_env, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            cmd, stdout=out, stderr=err, env=full_env, stdin=subprocess.DEVNULL, preexec_fn=limit
+        )
     deadline = time.monotonic() + STARTUP_SECONDS
     url = None
     while time.monotonic() < deadline:
@@ -252,6 +259,15 @@ def start_server(
     return ApiServer(
         url, process, workdir, certs, full_env, stdout, stderr, access, audit, users_file, list(cmd)
     )
+
+
+def raise_open_files(wanted: int) -> int:
+    """Raise this process's soft limit of open files to ``wanted`` (at most its hard limit); the limit before."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return soft
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,7 @@ def _assert_refused(responses: list[requests.Response], status: int, words: str)
 
 def _issue(
     ca_dir: Path,
-    cn: str,
+    cn: str | None,
     *,
     not_before: dt.datetime,
     not_after: dt.datetime,
@@ -78,7 +78,13 @@ def _issue(
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .subject_name(
+            x509.Name(
+                [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+                if cn is not None
+                else [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kavlan")]
+            )
+        )
         .issuer_name(ca_name)  # type: ignore[arg-type]
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -262,3 +268,115 @@ def test_a_trusted_service_acts_for_a_user_with_that_users_rights(
     access = [json.loads(x) for x in api_server.access_log.read_text().splitlines()]
     assert any(a.get("via") == "oar" and a["user"] == "alice" for a in access)
     assert any(a.get("status") == 401 and a.get("claimed") == "mallory" for a in access)
+
+
+def _in_date(api_certs: Path, cn: str | None) -> tuple[bytes, bytes]:
+    return _issue(api_certs, cn, not_before=NOW - dt.timedelta(hours=1), not_after=NOW + dt.timedelta(days=1))
+
+
+def test_certificate_users_are_read_as_g5k_api_reads_them(
+    api_server: ApiServer, api_certs: Path, tmp_path: Path
+) -> None:
+    """A CN in capitals is the same user (g5k-api compares lower case); a certificate without a user, or
+    naming none (unknown, (unknown), anonymous), is the read-only anonymous."""
+
+    def whoami(cert: tuple[str, str], act_for: str | None = None) -> requests.Response:
+        s = api_server.client(act_for=act_for)
+        s.cert = cert
+        return s.get(api_server.url + f"/sites/{SITE}/kavlan/whoami", timeout=30)
+
+    upper = _write(tmp_path, "upper-alice", *_in_date(api_certs, "Alice"))
+    assert whoami(upper).json()["uid"] == "alice"
+    assert whoami(upper, act_for="ALICE").json() == {
+        "uid": "alice",
+        "admin": False,
+        "via": None,
+        "method": "certificate",
+    }
+    for cn in (None, "unknown", "(unknown)", "anonymous"):
+        cert = _write(tmp_path, f"nobody-{cn}", *_in_date(api_certs, cn))
+        assert whoami(cert).json()["uid"] == "anonymous", cn
+        s = api_server.client()
+        s.cert = cert
+        r = s.post(api_server.url + f"/sites/{SITE}/jobs", json={"resources": "nodes=1"}, timeout=30)
+        assert r.status_code == 403 and "may only read" in r.json()["message"]
+    nobody = _write(tmp_path, "nobody-acting", *_in_date(api_certs, None))
+    assert whoami(nobody, act_for="alice").status_code == 403  # no user may act for anyone
+    assert whoami(api_server.cert("alice"), act_for="unknown").json()["uid"] == "anonymous"
+
+
+def test_a_trusted_service_acts_for_an_administrator_only_when_configured(
+    api_server: ApiServer, api_certs: Path, tmp_path: Path
+) -> None:
+    r = api_server.client("oar", act_for="root").get(
+        api_server.url + f"/sites/{SITE}/kavlan/whoami", timeout=30
+    )
+    assert r.status_code == 403 and "not for root, an administrator" in r.json()["message"]
+    from api_fixture import start_server
+
+    configured = start_server(tmp_path / "admins", api_certs, args=["--trusted-service-for-admins", "oar"])
+    try:
+        me = configured.client("oar", act_for="root").get(
+            configured.url + f"/sites/{SITE}/kavlan/whoami", timeout=30
+        )
+        assert me.json() == {"uid": "root", "admin": True, "via": "oar", "method": "service"}
+    finally:
+        configured.stop()
+
+
+@pytest.mark.parametrize("face", ["kavlan", "kavlan-oarstat"])
+def test_the_faces_say_why_the_server_refused_a_certificate(
+    api_server: ApiServer, api_certs: Path, tmp_path: Path, face: str
+) -> None:
+    import os
+    import subprocess
+
+    expired = _write(
+        tmp_path,
+        "expired",
+        *_issue(
+            api_certs, "alice", not_before=NOW - dt.timedelta(days=30), not_after=NOW - dt.timedelta(days=2)
+        ),
+    )
+    rogue = _issue(
+        tmp_path,
+        "alice",
+        not_before=NOW - dt.timedelta(hours=1),
+        not_after=NOW + dt.timedelta(days=1),
+        ca_key=ec.generate_private_key(ec.SECP256R1()),
+        ca_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Rogue CA")]),
+    )
+    stranger = _write(tmp_path, "rogue", *rogue)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAVLAN_", "OAR_"))}
+    env.update(KAVLAN_DATA_DIR=str(tmp_path / "data"), KAVLAN_CONFIG=str(tmp_path / "none.toml"))
+    for cert, words in (
+        (expired, "it expired on "),
+        (stranger, "it is signed by CN=Rogue CA, which is not a CA the server trusts"),
+    ):
+        if face == "kavlan":
+            args = [
+                "kavlan",
+                "--api",
+                api_server.url,
+                "-C",
+                api_server.ca,
+                "-c",
+                cert[0],
+                "-k",
+                cert[1],
+                "-V",
+                "-j",
+                "1",
+            ]
+            hint = "(-c/-k)"
+        else:
+            args = [face, "--api", api_server.url, "--ca-cert", api_server.ca, "--client-cert", cert[0]]
+            args += ["--client-key", cert[1]]
+            hint = "(--client-cert/--client-key)"
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and proc.stdout == "", proc
+        (line,) = proc.stderr.splitlines()
+        assert f"{face}: the KaVLAN API server {api_server.url} refused your certificate: {words}" in line, (
+            line
+        )
+        assert line.endswith(hint), line

@@ -120,7 +120,9 @@ class GuardedTLS(sslproto.SSLProtocol):
             context,
             None,  # type: ignore[arg-type]  # no waiter: a server connection
             server_side=True,
+            # a client that neither finishes its handshake nor answers a close keeps its socket this long
             ssl_handshake_timeout=timeout,  # type: ignore[arg-type]  # a float is what asyncio uses
+            ssl_shutdown_timeout=timeout,  # type: ignore[arg-type]
         )
         self._handler = handler
         self._connections = connections
