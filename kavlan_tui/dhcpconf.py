@@ -116,6 +116,8 @@ def _written(args: argparse.Namespace) -> int:
     """``run``, a file that cannot be written being one sentence too."""
     try:
         return run(args)
+    except BrokenPipeError:
+        raise  # the output went away: run_guarded ends quietly
     except OSError as exc:
         if args.debug:
             raise

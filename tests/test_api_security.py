@@ -347,10 +347,18 @@ def test_the_faces_say_why_the_server_refused_a_certificate(
         ca_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Rogue CA")]),
     )
     stranger = _write(tmp_path, "rogue", *rogue)
+    early = _write(
+        tmp_path,
+        "early",
+        *_issue(
+            api_certs, "alice", not_before=NOW + dt.timedelta(days=1), not_after=NOW + dt.timedelta(days=2)
+        ),
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAVLAN_", "OAR_"))}
     env.update(KAVLAN_DATA_DIR=str(tmp_path / "data"), KAVLAN_CONFIG=str(tmp_path / "none.toml"))
     for cert, words in (
         (expired, "it expired on "),
+        (early, "it is not valid before "),
         (stranger, "it is signed by CN=Rogue CA, which is not a CA the server trusts"),
     ):
         if face == "kavlan":

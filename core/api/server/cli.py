@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
+import os
 import ssl
 import sys
 from collections.abc import Sequence
@@ -32,7 +34,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return commands[args.command](args)
+        status = commands[args.command](args)
+        sys.stdout.flush()
+        return status
+    except (
+        BrokenPipeError
+    ):  # its output closed early (kavlan-api ca ... | head -1): quietly, as SIGPIPE would
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (ValueError, OSError, ssl.SSLError, KavlanError) as exc:
         sys.stderr.write(f"kavlan-api: {_sentence(exc)}\n")
         return 1
