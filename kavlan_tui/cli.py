@@ -73,7 +73,9 @@ ACTIONS = {
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"kavlan: {message} (see kavlan --help)\n")
+        from .present import printable
+
+        sys.stderr.write(f"kavlan: {printable(message)} (see kavlan --help)\n")
         raise SystemExit(2)
 
 

@@ -17,7 +17,9 @@ pass that node's address as --next-server (the tutorial edits next-server with p
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{PROG}: {message} (see {PROG} --help)\n")
+        from .present import printable
+
+        sys.stderr.write(f"{PROG}: {printable(message)} (see {PROG} --help)\n")
         raise SystemExit(2)
 
 

@@ -16,18 +16,19 @@ from pathlib import Path
 from typing import NoReturn
 
 from kavlan_core import config
+from kavlan_core.api.auth import USER_NAME
 from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound
 from kavlan_core.interface import Service, connect
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
 
 from .options import add_api_arguments, api_overrides
-from .present import OPTION_HINTS, run_guarded, sentence
+from .present import OPTION_HINTS, printable, run_guarded, sentence
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        sys.stderr.write(f"{self.prog}: {printable(message)} (see {self.prog} --help)\n")
         raise SystemExit(2)
 
 
@@ -188,6 +189,8 @@ def oarstat_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     add_api_arguments(p)
     args = p.parse_args(argv)
+    if args.user and not USER_NAME.match(args.user):
+        return _fatal(p.prog, BadInput(f"-u {args.user[:40]!r} is not a user name"))
 
     async def body(service: Service) -> int:
         if args.job is not None:

@@ -69,6 +69,14 @@ TUI_HINTS: Final[Hints] = {
 """``kavlan-tui``: its keys."""
 
 
+def printable(text: str) -> str:
+    """``text`` on one line: what is not printable (a newline, an escape, a byte that was not UTF-8) as its
+    Python escape. argparse's sentences quote the command line's words as they are."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def is_user_error(exc: BaseException) -> bool:
     """An error the user can cause or meet (a wrong option, a refused move, a switch down): one sentence, no
     traceback. Everything else is a bug."""

@@ -39,6 +39,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_api_security.py": ("peers",),
     "test_api_server.py": ("peers",),
     "test_cli.py": ("peers",),
+    "test_cli_corpus.py": ("peers",),
     "test_dhcp_config.py": ("unit",),
     "test_dnsmasq.py": ("unit",),
     "test_lab.py": ("lab",),

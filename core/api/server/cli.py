@@ -11,6 +11,7 @@ import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from ... import config as config_mod
 from ...errors import KavlanError
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     commands = {"ca": _ca, "passwd": _passwd, "serve": _serve}
     if args.command not in commands:
-        parser.print_help()
+        sys.stderr.write("kavlan-api: give a command: serve, ca or passwd (see kavlan-api --help)\n")
         return 2
     try:
         status = commands[args.command](args)
@@ -132,19 +133,28 @@ def _options(args: argparse.Namespace) -> Options:
 # --- the parser --------------------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """A refused command line is one line, as with the other console scripts (the words it quotes escaped)."""
+
+    def error(self, message: str) -> NoReturn:
+        shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+        sys.stderr.write(f"{self.prog}: {shown} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="kavlan-api",
         description="The KaVLAN REST API server (and its certificate and password helpers).",
     )
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _serve_parser(sub)
     _ca_parser(sub)
     _passwd_parser(sub)
     return p
 
 
-def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _serve_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     s = sub.add_parser(
         "serve",
         help="run the server",
@@ -228,7 +238,7 @@ def _limit_arguments(s: argparse.ArgumentParser) -> None:
         s.add_argument(flag, type=kind, default=default, metavar="N", help=f"{what} (default {default:g})")
 
 
-def _ca_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _ca_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     c = sub.add_parser(
         "ca",
         help="make a CA, the server's certificate, users' and services' certificates",
@@ -254,7 +264,7 @@ def _ca_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     c.add_argument("--days", type=int, default=825, help="validity of the issued certificates (default 825)")
 
 
-def _passwd_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _passwd_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     w = sub.add_parser(
         "passwd",
         help="add or change a user in a users file (password from stdin)",
