@@ -132,6 +132,7 @@ def test_a_thousand_idle_connections_leave_a_normal_client_its_speed(crowded: Ap
             if r["attacked"][1] <= 2 * r["alone"][1] and r["attacked"][0] <= 2 * r["alone"][0]:
                 break
     assert any(r["attacked"][1] <= 2 * r["alone"][1] for r in rounds), rounds
+    assert "Traceback" not in crowded.stderr.read_text()
 
 
 @pytest.fixture
@@ -173,6 +174,8 @@ def test_bounds_per_address_and_in_total_refuse_and_log(tight: ApiServer) -> Non
     reasons = {(r["client"], r["reason"]) for r in _refusals(tight)}
     assert ("127.0.0.3", "too many connections from this address") in reasons
     assert any(why == "closed while idle to make room (the server is full)" for _, why in reasons)
+    err = tight.stderr.read_text()
+    assert "Traceback" not in err and "Exception" not in err, err
 
 
 def test_headers_and_bodies_must_arrive_in_time(tight: ApiServer) -> None:
@@ -210,3 +213,5 @@ def test_headers_and_bodies_must_arrive_in_time(tight: ApiServer) -> None:
     ):
         time.sleep(0.1)
     assert wanted <= {(r["client"], r["reason"]) for r in _refusals(tight)}
+    err = tight.stderr.read_text()
+    assert "Traceback" not in err and "Exception" not in err, err

@@ -168,26 +168,7 @@ def _serve_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="HOST:PORT",
         help=f"address to listen on (default {DEFAULT_LISTEN}; port 0: any free port)",
     )
-    s.add_argument("--tls-cert", metavar="PEM", help="the server's certificate (chain)")
-    s.add_argument("--tls-key", metavar="PEM", help="the server's private key")
-    s.add_argument(
-        "--client-ca", metavar="PEM", help="CA whose client certificates are accepted (the user is the CN)"
-    )
-    s.add_argument(
-        "--users-file", metavar="FILE", help="users and password hashes for HTTP Basic (kavlan-api passwd)"
-    )
-    s.add_argument(
-        "--trusted-service",
-        action="append",
-        metavar="CN",
-        help="a certificate CN that may act for users (X-Api-User-CN); repeatable",
-    )
-    s.add_argument(
-        "--trusted-service-for-admins",
-        action="append",
-        metavar="CN",
-        help="a trusted service that may act for administrators too (by default none may); repeatable",
-    )
+    _who_arguments(s)
     s.add_argument(
         "--site",
         action="append",
@@ -217,6 +198,30 @@ def _serve_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--heartbeat", type=float, default=HEARTBEAT_SECONDS, metavar="SECONDS", help=argparse.SUPPRESS
     )
     _limit_arguments(s)
+
+
+def _who_arguments(s: argparse.ArgumentParser) -> None:
+    """TLS, and who may authenticate how."""
+    s.add_argument("--tls-cert", metavar="PEM", help="the server's certificate (chain)")
+    s.add_argument("--tls-key", metavar="PEM", help="the server's private key")
+    s.add_argument(
+        "--client-ca", metavar="PEM", help="CA whose client certificates are accepted (the user is the CN)"
+    )
+    s.add_argument(
+        "--users-file", metavar="FILE", help="users and password hashes for HTTP Basic (kavlan-api passwd)"
+    )
+    s.add_argument(
+        "--trusted-service",
+        action="append",
+        metavar="CN",
+        help="a certificate CN that may act for users (X-Api-User-CN); repeatable",
+    )
+    s.add_argument(
+        "--trusted-service-for-admins",
+        action="append",
+        metavar="CN",
+        help="a trusted service that may act for administrators too (by default none may); repeatable",
+    )
 
 
 def _limit_arguments(s: argparse.ArgumentParser) -> None:
