@@ -81,6 +81,11 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "test_ssh_cli.py::test_error_messages_name_ports_exactly": ("unit",),
     "test_ssh_cli.py::test_error_patterns_tell_refusals_from_notices": ("unit",),
     "test_ssh_cli.py::test_registry_and_unknown_dialect": ("unit",),
+    "test_ssh_cli.py::test_type_ahead_option_is_checked": ("unit",),
+    "test_ssh_cli.py::test_records_split_an_echoed_stream_at_prompts": ("unit",),
+    "test_ssh_cli.py::test_unexpected_lines_are_the_accepted_ones_never_sent": ("unit",),
+    "test_ssh_cli.py::test_load_errors_read_junos_own_words": ("unit",),
+    "test_ssh_cli.py::test_dialects_are_checked_when_defined": ("unit",),
     "test_store_pg.py::test_the_lock_deadline_is_one_sentence_and_changes_nothing": ("unit",),
     # the parts of unit modules that run a peer
     "test_config_store.py::test_concurrent_reservations_never_double_book": ("peers",),  # console scripts

@@ -72,7 +72,7 @@ def test_move_over_two_cli_switches(kenv, tmp_path):
             assert f"switchport access vlan {tag}" in commands["c1"]
             assert (
                 any(c.startswith("set interfaces ge-0/0/0") for c in commands["j1"])
-                and "commit" in commands["j1"]
+                and "commit and-quit" in commands["j1"]
             )
             assert set(cisco.ports.values()) == {100} and set(junos.ports.values()) == {100}
 

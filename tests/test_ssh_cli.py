@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from typing import Any, TypeVar
@@ -12,17 +14,18 @@ import asyncssh
 import pytest
 
 from kavlan_core.drivers.base import PortChange, PortState, SwitchError, SwitchTimeout, driver_class
-from kavlan_core.drivers.ssh_cli import (
+from kavlan_core.drivers.cli_dialects import (
     CISCO_IOS,
     DELL_OS10,
     DIALECTS,
     JUNOS,
-    CliError,
-    SshCliDriver,
     error_reason,
+    load_errors,
     mentions,
     parse_ports,
 )
+from kavlan_core.drivers.cli_shell import Line, Load, Record, Records, Shell, Typed
+from kavlan_core.drivers.ssh_cli import CliError, SshCliDriver
 from kavlan_core.model import Switch
 
 try:
@@ -82,6 +85,23 @@ def test_read_ports_one_by_one_and_all_at_once(dialect: str) -> None:
             assert every == {p: PortState(t) for p, t in zip(ports, TAGS, strict=True)}
             assert DIALECTS[dialect].show_all[0] in fake.commands
             assert (fake.connections, fake.sessions) == (1, 1)
+
+    run(go())
+
+
+@pytest.mark.parametrize("dialect", ["cisco_ios", "dell_os10"])
+def test_several_shows_are_typed_ahead_in_one_round_trip(dialect: str) -> None:
+    async def go() -> None:
+        async with lab(dialect) as (fake, driver):
+            ports = PORTS[dialect]
+            await driver.read_ports(ports[:1])
+            before = fake.waits
+            assert await driver.read_ports(ports[1:4]) == {
+                p: PortState(t) for p, t in zip(ports[1:4], TAGS[1:4], strict=True)
+            }
+            assert fake.waits - before == 1 and fake.commands[-3:] == [
+                DIALECTS[dialect].show_port[0].format(port=p) for p in ports[1:4]
+            ]
 
     run(go())
 
@@ -253,7 +273,7 @@ def test_junos_commit_failure_is_rolled_back() -> None:
             err = await raises(CliError, driver.apply([*moves("junos", 20, 0), bad]))
             assert err.reason.startswith("error: configuration check-out failed")
             assert "ge-0/0/47" in err.reason and err.ports == ("ge-0/0/47",)
-            assert fake.commands[-3:] == ["commit", "rollback 0", "exit configuration-mode"]
+            assert fake.commands[-3:] == ["commit and-quit", "rollback 0", "exit configuration-mode"]
             assert fake.candidate == []  # nothing left for someone else's commit
             assert fake.ports["ge-0/0/1"] == 10  # a Junos batch is all or nothing
             assert (await driver.read_ports(["ge-0/0/1"]))["ge-0/0/1"] == PortState(10)
@@ -278,7 +298,7 @@ def test_junos_locked_database_is_retried_until_the_commit_passes() -> None:
         async with lab("junos", commit_retries=5) as (fake, driver):
             fake.locked_commits = 2
             await driver.apply(moves("junos", 20, 0, 1))
-            assert fake.commands.count("commit") == 3
+            assert fake.commands.count("commit and-quit") == 3
             assert fake.ports["ge-0/0/1"] == fake.ports["ge-0/0/2"] == 20
 
     run(go())
@@ -295,10 +315,320 @@ def test_junos_locked_database_gives_up_clearly() -> None:
             assert "netops terminal pts/1" in err.reason and err.reason.endswith(
                 "still locked after 3 commits"
             )
-            assert fake.commands.count("commit") == 3 and "rollback 0" in fake.commands
+            assert fake.commands.count("commit and-quit") == 3 and "rollback 0" in fake.commands
             assert fake.candidate == [] and fake.ports["ge-0/0/1"] == 10
 
     run(go())
+
+
+# --- typed ahead ---------------------------------------------------------------------------------------------
+
+
+def changes_to(dialect: str, tags: dict[int, int]) -> list[PortChange]:
+    """Port index -> new tag."""
+    return [PortChange(PORTS[dialect][i], TAGS[i], tag) for i, tag in tags.items()]
+
+
+@pytest.mark.parametrize("dialect", ALL)
+def test_a_batch_costs_the_same_round_trips_for_one_port_or_six(dialect: str) -> None:
+    async def go() -> None:
+        async with lab(dialect) as (fake, driver):
+            await driver.read_ports(PORTS[dialect][:1])  # the session and its set-up are not part of a batch
+            waits = []
+            for tag, indexes in ((20, (0,)), (10, (0, 1, 2, 3, 4, 5))):
+                before = fake.waits
+                await driver.apply(moves(dialect, tag, *indexes))
+                waits.append(fake.waits - before)  # each wait of the CLI for the client: a round trip
+            # Junos: configure, the load command, its lines, ^D, the commit; IOS and OS10: every line at once
+            assert waits == ([5, 5] if dialect == "junos" else [1, 1])
+            assert [fake.ports[p] for p in PORTS[dialect]] == [10] * 6
+            assert not driver.lost_type_ahead and fake.comments == []
+
+    run(go())
+
+
+@pytest.mark.parametrize("dialect", ALL)
+def test_line_by_line_when_asked_or_when_the_cli_does_not_echo(dialect: str) -> None:
+    async def go() -> None:
+        for options, echoes in (({"type_ahead": 0}, True), ({}, False)):
+            async with lab(dialect, **options) as (fake, driver):
+                fake.echoes = echoes  # without echoes, type-ahead could not be checked: the set-up tells
+                await driver.read_ports(PORTS[dialect][:1])
+                before = fake.waits
+                changes = moves(dialect, 20, 0, 1)
+                await driver.apply(changes)
+                lines = len([c for c in driver.describe(changes) if c not in DIALECTS[dialect].load])
+                assert fake.waits - before == lines
+                assert [fake.ports[p] for p in PORTS[dialect][:2]] == [20, 20]
+
+    run(go())
+
+
+def test_type_ahead_option_is_checked() -> None:
+    for bad in (-1, "1024", True, 2**21):
+        with pytest.raises(SwitchError, match="type_ahead"):
+            SshCliDriver(
+                Switch("sw", "test", "ssh_cli", "127.0.0.1", options={"dialect": "junos", "type_ahead": bad})
+            )
+    off = SshCliDriver(
+        Switch("sw", "test", "ssh_cli", "127.0.0.1", options={"dialect": "junos", "type_ahead": 0})
+    )
+    assert not off.typing_ahead and "load set terminal" not in off.describe(moves("junos", 20, 0))
+    on = SshCliDriver(Switch("sw", "test", "ssh_cli", "127.0.0.1", options={"dialect": "junos"}))
+    assert on.describe(moves("junos", 20, 0))[:2] == ["configure", "load set terminal"]
+
+
+def test_a_refusal_typed_ahead_names_its_own_line_and_port() -> None:
+    async def go() -> None:
+        async with lab("cisco_ios") as (fake, driver):
+            fake.refuse_vlans.add(1002)
+            ports = PORTS["cisco_ios"]
+            err = await raises(
+                CliError, driver.apply(changes_to("cisco_ios", {0: 30, 1: 1002, 2: 30, 3: 1002}))
+            )
+            assert err.reason == "Command rejected: Bad VLAN list - VLAN 1002 is reserved"
+            assert err.command == "switchport access vlan 1002" and err.ports == (ports[1],)
+            # every refused line, each with its port: the lines typed ahead after the first ran too
+            assert [(r.command, r.port) for r in err.refusals] == [
+                ("switchport access vlan 1002", ports[1]),
+                ("switchport access vlan 1002", ports[3]),
+            ]
+            assert [fake.ports[p] for p in ports[:4]] == [30, 10, 30, 20]  # the caller reads back, rolls back
+            assert fake.commands[-1] == "end" and fake.connections == 1
+
+    run(go())
+
+
+def test_an_unknown_port_typed_ahead_is_named_even_when_what_follows_logs_out() -> None:
+    async def go() -> None:
+        async with lab("cisco_ios") as (fake, driver):
+            ports = PORTS["cisco_ios"]
+            bad = PortChange("GigabitEthernet1/0/48", 10, 30)
+            err = await raises(
+                CliError, driver.apply([*moves("cisco_ios", 30, 0), bad, *moves("cisco_ios", 30, 2, 3)])
+            )
+            assert err.reason == "% Invalid input detected at '^' marker."
+            assert (
+                err.ports == ("GigabitEthernet1/0/48",) and err.command == "interface GigabitEthernet1/0/48"
+            )
+            # refused: its interface, then its VLAN line at the wrong level; its "exit" left configuration mode,
+            # so the next port's lines were refused at the exec prompt, and that port's "exit" logged out
+            assert [r.port for r in err.refusals[:2]] == ["GigabitEthernet1/0/48"] * 2
+            assert fake.ports[ports[0]] == 30 and fake.ports[ports[2]] == 20 and fake.ports[ports[3]] == 20
+            assert (await driver.read_ports(ports[:1]))[ports[0]] == PortState(30)
+            assert fake.connections == 2  # the logged-out session was replaced
+
+    run(go())
+
+
+def test_junos_refusals_in_a_load_name_every_line_and_nothing_is_committed() -> None:
+    async def go() -> None:
+        async with lab("junos") as (fake, driver):
+            fake.refuse_vlans.add(1002)
+            err = await raises(CliError, driver.ensure_vlan(1002, "kavlan-9"))
+            assert (
+                err.reason == "error: vlan-id 1002 is reserved"
+                and err.command == "set vlans kavlan-9 vlan-id 1002"
+            )
+            assert fake.commands[-2:] == ["rollback 0", "exit configuration-mode"]
+            assert fake.candidate == [] and fake.commits == 0 and 1002 not in fake.vlans
+            await driver.apply(moves("junos", 20, 0))  # the session is back at the operational prompt
+            assert fake.ports["ge-0/0/1"] == 20
+
+    run(go())
+
+
+@contextlib.asynccontextmanager
+async def shell_on(fake: FakeCliSwitch) -> AsyncIterator[Shell]:
+    """A CLI session on the fake, for the engines' own tests."""
+    async with asyncssh.connect(
+        "127.0.0.1",
+        fake.port,
+        username=fake.username,
+        password=fake.password,
+        known_hosts=str(fake.known_hosts),
+        client_keys=None,
+        agent_path=None,
+        config=None,
+    ) as conn:
+        process = await conn.create_process(term_type="vt100", term_size=(511, 24), encoding="utf-8")
+        shell = Shell(process, DIALECTS[fake.dialect])
+        await shell.start(2)
+        yield shell
+
+
+def test_a_load_attributes_each_error_to_the_line_it_numbers() -> None:
+    async def go() -> None:
+        async with lab("junos") as (fake, _), shell_on(fake) as shell:
+            await shell.run("configure", 2)
+            shell.write("load set terminal\n")
+            assert (await shell.expect(JUNOS.load_ready, 1, 2))[0]
+            lines = [
+                Line("set interfaces ge-0/0/1 unit 0 family ethernet-switching vlan members 20", "ge-0/0/1"),
+                Line("sett interfaces ge-0/0/2", "ge-0/0/2"),
+                Line("set interfaces ge-0/0/3 unit 0 family ethernet-switching vlan members 20", "ge-0/0/3"),
+                Line("set vlans v9 vlan-id 9"),
+                Line("frobnicate ge-0/0/5", "ge-0/0/5"),
+            ]
+            loaded = await Load(shell, lines, 1024, 2).run()
+            assert not loaded.lost
+            assert [(r.port, r.reason) for r in loaded.refusals] == [
+                ("ge-0/0/2", "syntax error: sett ([edit] 'sett interfaces ge-0/0/2' syntax error)"),
+                ("ge-0/0/5", "syntax error: frobnicate ([edit] 'frobnicate ge-0/0/5' syntax error)"),
+            ]
+            assert len(fake.candidate) == 3  # what load set takes, it keeps: the driver rolls back
+
+    run(go())
+
+
+def test_a_slow_switch_gets_sync_lines_not_a_fallback() -> None:
+    async def go() -> None:
+        async with lab("cisco_ios") as (fake, driver):
+            await driver.read_ports(PORTS["cisco_ios"][:1])  # a quick answer: silences soon look long
+            fake.line_time = 0.12
+            await driver.apply(moves("cisco_ios", 30, 0))
+            assert fake.comments and all(c.startswith("! kavlan sync") for c in fake.comments)
+            assert not driver.lost_type_ahead and fake.ports["GigabitEthernet1/0/1"] == 30
+            assert "!" not in "".join(fake.commands)
+
+    run(go())
+
+
+# --- lost type-ahead -------------------------------------------------------------------------------------------
+
+
+def test_a_misread_line_is_caught_by_its_echo_and_named_with_what_it_left() -> None:
+    async def go() -> None:
+        async with lab("cisco_ios") as (fake, driver):
+            ports = PORTS["cisco_ios"]
+            # the tail of one line met the rest of another: the CLI entered a port nobody asked for
+            fake.misread["interface GigabitEthernet1/0/2"] = "interface GigabitEthernet1/0/5"
+            err = await raises(CliError, driver.apply(moves("cisco_ios", 30, 0, 1)))
+            assert "ran lines never sent: `interface GigabitEthernet1/0/5`" in err.reason
+            assert "GigabitEthernet1/0/5 is in VLAN 30" in err.reason  # read back after the batch was redone
+            assert driver.lost_type_ahead and not driver.typing_ahead
+            assert [fake.ports[p] for p in ports[:2]] == [30, 30]  # the batch, again line by line
+            before = fake.waits
+            await driver.apply(moves("cisco_ios", 20, 0))
+            assert fake.waits - before == 5  # line by line from now on
+            assert fake.connections == 1
+
+    run(go())
+
+
+def test_a_switch_that_hangs_up_after_lost_type_ahead_gets_the_batch_again_on_a_new_session() -> None:
+    async def go() -> None:
+        async with lab("cisco_ios") as (fake, driver):
+            ports = PORTS["cisco_ios"]
+            # a cut line the switch refuses; the "exit" lines after it walk out of configuration mode, then log out
+            fake.misread["interface GigabitEthernet1/0/2"] = "interface GigabitEthernet1/0/9"
+            await driver.apply(moves("cisco_ios", 30, 0, 1, 2, 3))
+            assert [fake.ports[p] for p in ports[:4]] == [30] * 4
+            assert driver.lost_type_ahead and fake.connections == 2
+            assert "interface GigabitEthernet1/0/9" in fake.commands
+
+    run(go())
+
+
+@pytest.mark.parametrize("buffer", [40, 64, 100, 250])
+def test_type_ahead_the_switch_drops_is_redone_and_nothing_else_changes_unnamed(buffer: int) -> None:
+    """Whatever the switch makes of a stream it cut: the batch ends applied, and a port outside it that changed is
+    named in the error."""
+
+    async def go() -> None:
+        names = [f"GigabitEthernet1/0/{i}" for i in range(1, 49)]
+        async with FakeCliSwitch("cisco_ios", dict.fromkeys(names, 10), vlans={10: "v", 20: "w"}) as fake:
+            fake.input_buffer, fake.line_time = buffer, 0.001
+            driver = SshCliDriver(fake.switch(**FAST), fake.credentials)
+            batch = [PortChange(p, 10, 20) for p in names[:24]]
+            try:
+                await driver.apply(batch)
+                reason = ""
+            except CliError as exc:
+                reason = exc.reason
+            finally:
+                await driver.close()
+            assert fake.dropped and driver.lost_type_ahead
+            assert all(fake.ports[p] == 20 for p in names[:24])
+            changed = [p for p in names[24:] if fake.ports[p] != 10]
+            assert all(f"interface {p}`" in reason for p in changed), (changed, reason)
+            assert not reason or "ran lines never sent" in reason
+
+    run(go())
+
+
+def test_junos_lost_echo_rolls_back_the_load_and_goes_line_by_line() -> None:
+    async def go() -> None:
+        async with lab("junos") as (fake, driver):
+            await driver.read_ports(PORTS["junos"][:1])
+            fake.input_buffer = 64
+            await driver.apply(moves("junos", 20, 0, 1, 2))
+            assert driver.lost_type_ahead and fake.dropped
+            assert "rollback 0" in fake.commands and fake.candidate == [] and fake.commits == 1
+            assert [fake.ports[p] for p in PORTS["junos"][:3]] == [20, 20, 20]
+
+    run(go())
+
+
+# --- the pieces, without a switch ------------------------------------------------------------------------------
+
+
+def test_records_split_an_echoed_stream_at_prompts() -> None:
+    host = "sw1"
+
+    def prompt_at(text: str, whole: bool) -> int | None:
+        m = (re.fullmatch if whole else re.match)(CISCO_IOS.prompt, text)
+        return m.end() if m and m["host"] == host else None
+
+    records = Records(prompt_at)
+    stream = "interface Gi1/0/1\nsw1(config-if)#switchport access vlan 9\n% Invalid input\nsw1(conf"
+    done = records.feed(stream)
+    assert [(r.prompt, r.echo, r.answer) for r in done] == [("", "interface Gi1/0/1", [])]
+    done = records.feed("ig-if)#")  # a prompt alone ends the record before it
+    assert [(r.prompt, r.echo, r.answer) for r in done] == [
+        ("sw1(config-if)#", "switchport access vlan 9", ["% Invalid input"])
+    ]
+    assert records.feed("exit\nsw2#not ours\nsw1(config)#") == [
+        Record("sw1(config-if)#", "exit", ["sw2#not ours"])
+    ]
+
+
+def test_unexpected_lines_are_the_accepted_ones_never_sent() -> None:
+    typed = Typed(
+        lost=True,
+        strays=[
+            Record("#", "interface GigabitEthernet1/0/5"),  # accepted, never sent
+            Record("#", "switchport access vlan 3"),  # sent: the batch is redone anyway
+            Record("#", "switchport acce! kavlan sync 1", ["% Invalid input detected at '^' marker."]),
+            Record("#", ""),
+        ],
+    )
+    lines = [Line("interface GigabitEthernet1/0/2", "GigabitEthernet1/0/2"), Line("switchport access vlan 3")]
+    assert typed.unexpected(CISCO_IOS, lines) == ["interface GigabitEthernet1/0/5"]
+
+
+def test_load_errors_read_junos_own_words() -> None:
+    answer = (
+        "^Dterminal:1:(41) syntax error: topology\nload complete\n\n[edit]\n"
+        "terminal:3:(16) syntax error: topology\n  [edit protocols ospf3]\n    'topology default {'\n      syntax error\n"
+        "terminal:5:(9) warning: statement has no contents; ignored\nload complete (1 errors)"
+    )
+    assert load_errors(JUNOS, answer) == {
+        0: "syntax error: topology",
+        2: "syntax error: topology ([edit protocols ospf3] 'topology default {' syntax error)",
+    }
+
+
+def test_dialects_are_checked_when_defined() -> None:
+    with pytest.raises(ValueError, match="type-ahead needs a sync line"):
+        dataclasses.replace(CISCO_IOS, sync="")
+    with pytest.raises(ValueError, match="not a regular expression"):
+        dataclasses.replace(CISCO_IOS, tag="(")
+    with pytest.raises(ValueError, match="group 'host'"):
+        dataclasses.replace(CISCO_IOS, prompt=r"\S+#")
+    with pytest.raises(ValueError, match="load needs"):
+        dataclasses.replace(JUNOS, load_error="")
+    assert dataclasses.replace(CISCO_IOS, sync="", type_ahead=0).type_ahead == 0
 
 
 # --- silence and hang-ups --------------------------------------------------------------------------------------
@@ -367,7 +697,7 @@ def test_a_cancelled_call_does_not_leave_its_answer_to_the_next() -> None:
     async def go() -> None:
         async with lab("cisco_ios") as (fake, driver):
             await driver.read_ports(PORTS["cisco_ios"][:1])
-            fake.latency = 0.2
+            fake.line_time = 0.2
             sent = len(fake.commands)
             task = asyncio.ensure_future(driver.read_ports(PORTS["cisco_ios"][2:3]))
             # until the switch has the command, its answer held back (run() bounds the wait)
@@ -376,7 +706,7 @@ def test_a_cancelled_call_does_not_leave_its_answer_to_the_next() -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            fake.latency = 0
+            fake.line_time = 0
             assert await driver.read_ports(PORTS["cisco_ios"][:1]) == {PORTS["cisco_ios"][0]: PortState(10)}
             assert fake.connections == 2
 

@@ -1,4 +1,5 @@
-"""Switches driven through their vendor CLI over SSH (asyncssh): dialects as data, one session per batch."""
+"""Switches driven through their vendor CLI over SSH (asyncssh): one session per batch, the batch typed ahead of the
+switch's echoes (or loaded from the terminal and committed), line by line where a switch drops type-ahead."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ import asyncio
 import contextlib
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import asyncssh
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..model import Switch
 from .base import DriverContext, PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout
+from .cli_dialects import DIALECTS, error_reason, mentions, parse_ports, port_key
+from .cli_shell import CliError, Dropped, Line, Load, Loaded, Refusal, Shell, Silent, TypeAhead, Typed
+from .ssh_session import Redo, SshSession
 
 # Options (in the inventory's [site.switch.options]):
 #   dialect          cisco_ios | junos | dell_os10 (required)
@@ -21,8 +22,11 @@ from .base import DriverContext, PortChange, PortState, SwitchDriver, SwitchErro
 #   known_hosts      path of an OpenSSH known_hosts file; without it ~/.ssh/known_hosts is used.
 #                    "none" turns host-key checking off: meant only for tests against loopback.
 #   save_config      save the running configuration after each batch (default false)
+#   type_ahead       bytes of a batch typed ahead of the switch's echoes (default: the dialect's, 1024);
+#                    0 sends one line at a time, for switches whose input buffer drops type-ahead
 #   connect_timeout  seconds to connect and log in (default 10)
-#   command_timeout  seconds to wait for the prompt after a command (default 30)
+#   command_timeout  seconds to wait for the prompt after a command (default 30), or for any answer to a batch
+#                    typed ahead
 #   commit_timeout   seconds to wait for a commit (default 120)
 #   commit_retries   commits retried while another session holds the configuration database (default 5)
 #   lock_backoff     first wait (s) before retrying a locked commit; doubled each try, jittered (default 1)
@@ -32,153 +36,7 @@ from .base import DriverContext, PortChange, PortState, SwitchDriver, SwitchErro
 
 _PORT = re.compile(r"[A-Za-z0-9/:.\-]{1,64}")
 _VLAN_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
-_T = TypeVar("_T")
-_MAX_ANSWER = 4 * 1024 * 1024
-"""Bytes of a single answer past which the switch is deemed broken (bounds the read loop)."""
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """What one vendor CLI expects and answers. Command templates take {port}, {vlan} and {name}."""
-
-    name: str
-    prompt: str
-    """Regex matching the whole last line when the CLI waits for a command; group ``host``."""
-    setup: tuple[str, ...]
-    """Once per session, before anything else: paging off."""
-    config_enter: tuple[str, ...]
-    set_access: tuple[str, ...]
-    """Per port: make it an access port of VLAN {vlan}."""
-    create_vlan: tuple[str, ...]
-    config_exit: tuple[str, ...]
-    abort: tuple[str, ...]
-    """Back to the exec prompt after a failure in configuration mode, dropping what is not committed."""
-    show_port: tuple[str, ...]
-    show_all: tuple[str, ...]
-    show_vlan: str
-    vlan_present: str
-    """Regex (``{vlan}`` replaced by the tag) that finds the VLAN in ``show_vlan``'s answer."""
-    errors: tuple[str, ...]
-    """Regexes: a line of an answer matching one is the switch refusing the command."""
-    record: str
-    """Regex: a line of a show answer that starts (or belongs to) a port's record; group ``port``."""
-    tag: str
-    """Regex: the access VLAN in a port's record; group ``tag``, a number or a VLAN name."""
-    trunk: str
-    """Regex: a line saying the port is a trunk."""
-    commit: tuple[str, ...] = ()
-    save: tuple[str, ...] = ()
-    locked: str | None = None
-    """Regex: the commit was refused because another session holds the configuration database."""
-    vlan_name: str | None = None
-    """Regex over the show answer mapping VLAN names to tags; groups ``name`` and ``tag``."""
-
-
-CISCO_IOS = Dialect(
-    name="cisco_ios",
-    prompt=r"(?P<host>[A-Za-z0-9_.\-]+)(?:\([A-Za-z0-9\-]+\))?[>#] ?",
-    setup=("terminal length 0",),
-    config_enter=("configure terminal",),
-    set_access=("interface {port}", "switchport access vlan {vlan}", "exit"),
-    create_vlan=("vlan {vlan}", "name {name}", "exit"),
-    config_exit=("end",),
-    abort=("end",),
-    save=("write memory",),
-    show_port=("show interfaces {port} switchport",),
-    show_all=("show interfaces switchport",),
-    show_vlan="show vlan id {vlan}",
-    vlan_present=r"^{vlan}\s+\S+\s+(?:active|act/)",
-    errors=(
-        r"^% ?(?:Invalid|Incomplete|Ambiguous|Unknown|Unrecognized|Bad|Error)\b.*",
-        r"^Command rejected:.*",
-    ),
-    record=r"^Name:\s*(?P<port>\S+)",
-    tag=r"^Access Mode VLAN:\s*(?P<tag>\d+)",
-    trunk=r"^Administrative Mode:\s*trunk",
-)
-
-JUNOS = Dialect(
-    name="junos",
-    prompt=r"(?:[A-Za-z0-9_.\-]+@)?(?P<host>[A-Za-z0-9_.\-]+)[>#] ?",
-    setup=("set cli screen-length 0", "set cli screen-width 0"),
-    # plain "configure" shares the candidate: another session's exclusive lock shows at commit time
-    config_enter=("configure",),
-    set_access=(
-        # "set ... vlan members" adds a member: drop the old one first
-        "delete interfaces {port} unit 0 family ethernet-switching vlan members",
-        "set interfaces {port} unit 0 family ethernet-switching vlan members {vlan}",
-    ),
-    create_vlan=("set vlans {name} vlan-id {vlan}",),
-    commit=("commit",),
-    config_exit=("exit configuration-mode",),
-    # the candidate is shared: leaving changes in it would let someone else's commit apply them
-    abort=("rollback 0", "exit configuration-mode"),
-    save=(),  # a commit is already saved
-    show_port=(
-        "show configuration interfaces {port} | display set",
-        "show configuration vlans | display set",
-    ),
-    show_all=(
-        "show configuration interfaces | display set | match ethernet-switching",
-        "show configuration vlans | display set",
-    ),
-    show_vlan="show configuration vlans | display set",
-    vlan_present=r"^set vlans \S+ vlan-id {vlan}$",
-    errors=(
-        r"^\s*error:.*",
-        r"^syntax error.*",
-        r"^unknown command\..*",
-        r"^invalid (?:value|interface)\b.*",
-    ),
-    locked=r"configuration database locked by",
-    record=r"^set interfaces (?P<port>\S+) ",
-    tag=r"ethernet-switching vlan members (?P<tag>\S+)$",
-    trunk=r"ethernet-switching interface-mode trunk$",
-    vlan_name=r"^set vlans (?P<name>\S+) vlan-id (?P<tag>\d+)$",
-)
-
-DELL_OS10 = Dialect(
-    name="dell_os10",
-    prompt=r"(?P<host>[A-Za-z0-9_.\-]+)(?:\([A-Za-z0-9_.\-/]+\))?[>#] ?",
-    setup=("terminal length 0",),
-    config_enter=("configure terminal",),
-    set_access=("interface {port}", "switchport access vlan {vlan}", "exit"),
-    create_vlan=("interface vlan{vlan}", "description {name}", "exit"),
-    config_exit=("end",),
-    abort=("end",),
-    save=("copy running-configuration startup-configuration",),
-    show_port=("show interface switchport {port}",),
-    show_all=("show interface switchport",),
-    show_vlan="show vlan",
-    vlan_present=r"^[\s*@]*{vlan}\s+(?:up|down|active|inactive)\b",
-    errors=(r"^% ?Error:.*",),
-    record=r"^Name:\s*(?P<port>\S+)",
-    tag=r"^U\s+(?P<tag>\d+)\s*$",
-    trunk=r"^T\s+\d",
-)
-
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (CISCO_IOS, JUNOS, DELL_OS10)}
-
-
-class CliError(SwitchError):
-    """The switch answered a command with an error; ``reason`` is its own error line."""
-
-    def __init__(self, switch: str, reason: str, command: str, *, ports: Sequence[str] = ()) -> None:
-        super().__init__(switch, reason, ports=ports)
-        self.command = command
-
-
-class _Dropped(Exception):
-    """The SSH channel closed under us."""
-
-
-class _Garbled(Exception):
-    """The CLI answered something that never ends in a prompt."""
-
-
-def mentions(text: str, port: str) -> bool:
-    """Whether ``text`` names ``port`` (ge-0/0/1 in "ge-0/0/1.0", not in "ge-0/0/10")."""
-    return re.search(rf"(?<![A-Za-z0-9/:\-]){re.escape(port)}(?![A-Za-z0-9/:\-])", text) is not None
+_MAX_TYPE_AHEAD = 1024 * 1024
 
 
 # --- validation: inventory values only, and still checked before they reach a command line -----------------
@@ -207,126 +65,7 @@ def check_vlan_name(switch: str, name: object) -> str:
     return name
 
 
-# --- parsing ------------------------------------------------------------------------------------------------
-
-
-def port_key(name: str) -> tuple[str, str]:
-    """``GigabitEthernet1/0/1`` and ``Gi1/0/1`` (or ``ethernet1/1/1`` and ``Eth1/1/1``) name one port."""
-    m = re.fullmatch(r"([A-Za-z]*)(.*)", name)
-    assert m is not None
-    return m[1][:2].lower(), m[2].lower()
-
-
-def parse_ports(dialect: Dialect, text: str) -> dict[str, PortState]:
-    """Port states from show output, keyed by the names the switch printed."""
-    names: dict[str, int] = {}
-    if dialect.vlan_name:
-        names = {m["name"]: int(m["tag"]) for m in re.finditer(dialect.vlan_name, text, re.M)}
-    tags: dict[str, list[int | None]] = {}
-    trunks: set[str] = set()
-    current: str | None = None
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        m = re.search(dialect.record, line)
-        if m:
-            current = m["port"]
-            tags.setdefault(current, [])
-        if current is None:
-            continue
-        t = re.search(dialect.tag, line)
-        if t:
-            value = t["tag"]
-            tags[current].append(int(value) if value.isdigit() else names.get(value))
-        if re.search(dialect.trunk, line):
-            trunks.add(current)
-    out = {}
-    for port, found in tags.items():
-        distinct = set(found)
-        trunk = port in trunks or len(distinct) > 1
-        out[port] = PortState(None if trunk or len(distinct) != 1 else found[0], trunk=trunk)
-    return out
-
-
-def error_reason(dialect: Dialect, answer: str) -> str | None:
-    """The switch's error line in an answer (with the lines that explain it), or None when it accepted."""
-    lines = [line for line in answer.splitlines() if line.strip()]
-    for i, line in enumerate(lines):
-        if any(re.match(p, line) for p in dialect.errors):
-            # Junos explains above ("[edit interfaces ...] 'vlan' ...") or below (who holds the lock)
-            context = [
-                c.strip()
-                for j, c in enumerate(lines)
-                if j != i and c.strip() != "[edit]" and not re.fullmatch(r"\s*\^\s*", c)
-            ]
-            reason = line.strip()
-            if context:
-                reason = f"{reason} ({' '.join(context)})"
-            return reason if len(reason) <= 400 else reason[:397] + "..."
-    return None
-
-
-# --- one interactive CLI session -----------------------------------------------------------------------------
-
-
-class _Cli:
-    """A shell channel with a prompt: write a command, read up to the next prompt."""
-
-    def __init__(self, process: asyncssh.SSHClientProcess[str], dialect: Dialect) -> None:
-        self.process = process
-        self.dialect = dialect
-        self.host: str | None = None
-        self._prompt = re.compile(dialect.prompt)
-
-    @property
-    def closed(self) -> bool:
-        return self.process.is_closing() or self.process.stdout.at_eof()
-
-    def _at_prompt(self, buffer: str) -> bool:
-        last = buffer.rsplit("\n", 1)[-1]
-        m = self._prompt.fullmatch(last)
-        if m is None:
-            return False
-        if self.host is None:
-            self.host = m["host"]
-            return True
-        return m["host"] == self.host
-
-    async def _read_to_prompt(self, timeout: float) -> str:
-        buffer = ""
-        async with asyncio.timeout(timeout):
-            while not self._at_prompt(buffer):  # bounded by the timeout and by _MAX_ANSWER
-                chunk = await self.process.stdout.read(65536)
-                if not chunk:
-                    raise _Dropped()
-                buffer += chunk.replace("\r", "")
-                if len(buffer) > _MAX_ANSWER:
-                    raise _Garbled(f"an answer longer than {_MAX_ANSWER} characters, and no prompt")
-        return buffer
-
-    async def start(self, timeout: float) -> None:
-        await self._read_to_prompt(timeout)
-
-    async def run(self, command: str, timeout: float) -> str:
-        """The answer to ``command``, without its echo and the prompt that follows."""
-        self.process.stdin.write(command + "\n")
-        buffer = await self._read_to_prompt(timeout)
-        lines = buffer.split("\n")[:-1]  # the last line is the prompt
-        if lines and lines[0].rstrip().endswith(command):
-            lines = lines[1:]  # the echo
-        return "\n".join(lines)
-
-
 # --- the driver -----------------------------------------------------------------------------------------------
-
-
-def _split_address(address: str, default_port: int) -> tuple[str, int]:
-    m = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", address)
-    if m:
-        return m[1], int(m[2]) if m[2] else default_port
-    host, sep, port = address.rpartition(":")
-    if sep and host and ":" not in host and port.isdigit():
-        return host, int(port)
-    return address, default_port
 
 
 class SshCliDriver(SwitchDriver):
@@ -347,10 +86,10 @@ class SshCliDriver(SwitchDriver):
                 f"unknown CLI dialect {name!r} in the switch options (known: {', '.join(sorted(DIALECTS))})",
             )
         self.dialect = dialect
-        self._conn: asyncssh.SSHClientConnection | None = None
-        self._cli: _Cli | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = asyncio.Lock()
+        self.type_ahead = self._type_ahead_option()
+        self.lost_type_ahead = False
+        """The switch dropped type-ahead once: it is driven line by line for the rest of this driver's life."""
+        self._session = SshSession(switch, self.credentials, dialect, self._setup)
 
     # options
 
@@ -364,26 +103,45 @@ class SshCliDriver(SwitchDriver):
     def _save(self) -> bool:
         return bool(self._opt("save_config", False))
 
+    def _type_ahead_option(self) -> int:
+        value = self._opt("type_ahead", self.dialect.type_ahead)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_TYPE_AHEAD:
+            raise SwitchError(
+                self.switch.name,
+                f"type_ahead {value!r} in the switch options: bytes from 0 (line by line) to {_MAX_TYPE_AHEAD}",
+            )
+        if value and not (self.dialect.sync or self.dialect.load):
+            raise SwitchError(
+                self.switch.name, f"the {self.dialect.name} dialect cannot type ahead: set type_ahead = 0"
+            )
+        return value
+
+    @property
+    def typing_ahead(self) -> bool:
+        """Whether batches are typed ahead (else sent line by line)."""
+        return self.type_ahead > 0 and not self.lost_type_ahead
+
     # command lines
 
-    def _port_lines(self, changes: Sequence[PortChange]) -> list[tuple[str, str]]:
+    def _port_lines(self, changes: Sequence[PortChange]) -> list[Line]:
         lines = []
         for change in changes:
             port = check_port(self.switch.name, change.port)
             vlan = check_tag(self.switch.name, change.new_tag)
-            lines += [(t.format(port=port, vlan=vlan), port) for t in self.dialect.set_access]
+            lines += [Line(t.format(port=port, vlan=vlan), port) for t in self.dialect.set_access]
         return lines
 
-    def _vlan_lines(self, tag: int, name: str) -> list[tuple[str, str]]:
+    def _vlan_lines(self, tag: int, name: str) -> list[Line]:
         tag = check_tag(self.switch.name, tag)
         name = check_vlan_name(self.switch.name, name)
-        return [(t.format(vlan=tag, name=name), "") for t in self.dialect.create_vlan]
+        return [Line(t.format(vlan=tag, name=name)) for t in self.dialect.create_vlan]
 
-    def _batch(self, body: list[tuple[str, str]]) -> list[str]:
+    def _batch(self, body: Sequence[Line]) -> list[str]:
         d = self.dialect
         return [
             *d.config_enter,
-            *(c for c, _ in body),
+            *(d.load if self.typing_ahead else ()),
+            *(line.text for line in body),
             *d.commit,
             *d.config_exit,
             *(d.save if self._save else ()),
@@ -392,173 +150,14 @@ class SshCliDriver(SwitchDriver):
     def describe(self, changes: Sequence[PortChange]) -> list[str]:
         return self._batch(self._port_lines(changes)) if changes else []
 
-    # the session
+    async def _setup(self, cli: Shell) -> None:
+        """The dialect's setup commands; their echoes say whether the CLI echoes what it runs, their answers how
+        quick it is."""
+        for command in self.dialect.setup:
+            await self._send(cli, command, self._seconds("command_timeout", 30))
+            cli.echoes = cli.echoes and cli.last_echoed
 
-    async def _connect(self) -> None:
-        username = self.credentials.get("username")
-        if not username:
-            raise SwitchError(self.switch.name, "no username in this switch's credentials")
-        host, port = _split_address(self.switch.address or self.switch.name, int(self._opt("port", 22)))
-        timeout = self._seconds("connect_timeout", 10)
-        self._conn = await self._dial(host, port, str(username), timeout)
-        self._cli = await self._start_cli(self._conn, host, port, timeout)
-
-    def _login_options(self, username: str) -> dict[str, Any]:
-        """asyncssh's options for logging in: host-key checking, then client keys or a password."""
-        creds = self.credentials
-        kwargs: dict[str, Any] = {
-            "username": username,
-            "connect_timeout": self._seconds("connect_timeout", 10),
-            "login_timeout": self._seconds("connect_timeout", 10),
-            "config": None,  # the inventory says everything; a user's ~/.ssh/config must not change it
-        }
-        known_hosts = self._opt("known_hosts", None)
-        if known_hosts == "none":
-            # host-key checking off: only for tests against a throwaway server on loopback
-            kwargs["known_hosts"] = None
-        elif known_hosts:
-            kwargs["known_hosts"] = str(known_hosts)
-        if creds.get("client_keys"):
-            kwargs["client_keys"] = [str(k) for k in creds["client_keys"]]
-            kwargs["preferred_auth"] = "publickey"
-            if creds.get("passphrase"):
-                kwargs["passphrase"] = str(creds["passphrase"])
-        elif creds.get("password") is not None:
-            kwargs.update(
-                password=str(creds["password"]),
-                client_keys=None,
-                agent_path=None,
-                preferred_auth="keyboard-interactive,password",
-            )
-        else:
-            raise SwitchError(self.switch.name, "no password or client_keys in this switch's credentials")
-        return kwargs
-
-    async def _dial(
-        self, host: str, port: int, username: str, timeout: float
-    ) -> asyncssh.SSHClientConnection:
-        """The SSH connection, logged in; every failure as a SwitchError saying which."""
-        kwargs = self._login_options(username)
-        try:
-            async with asyncio.timeout(timeout):
-                return await asyncssh.connect(host, port, **kwargs)
-        except TimeoutError:
-            raise SwitchTimeout(
-                self.switch.name, f"no SSH answer from {host}:{port} within {timeout:g} s"
-            ) from None
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise SwitchError(
-                self.switch.name, f"host key of {host}:{port} not verified against known_hosts ({exc.reason})"
-            ) from None
-        except asyncssh.PermissionDenied as exc:
-            raise SwitchError(self.switch.name, f"SSH login as {username} refused ({exc.reason})") from None
-        except (asyncssh.Error, OSError, ValueError) as exc:
-            raise SwitchError(self.switch.name, f"cannot connect to {host}:{port}: {exc}") from None
-
-    async def _start_cli(
-        self, conn: asyncssh.SSHClientConnection, host: str, port: int, timeout: float
-    ) -> _Cli:
-        """An interactive CLI on the connection, at its first prompt, with the dialect's setup commands run."""
-        try:
-            async with asyncio.timeout(timeout):
-                process = await conn.create_process(
-                    term_type="vt100", term_size=(511, 24), encoding="utf-8", errors="replace"
-                )
-                cli = _Cli(process, self.dialect)
-                await cli.start(timeout)
-            command_timeout = self._seconds("command_timeout", 30)
-            for command in self.dialect.setup:
-                await self._send(cli, command, command_timeout)
-        except TimeoutError:
-            raise SwitchTimeout(
-                self.switch.name, f"no CLI prompt from {host}:{port} within {timeout:g} s"
-            ) from None
-        except asyncssh.Error as exc:
-            raise SwitchError(
-                self.switch.name, f"cannot open a CLI session on {host}:{port}: {exc}"
-            ) from None
-        return cli
-
-    async def _session(self) -> _Cli:
-        if self._cli is not None and not self._cli.closed:
-            return self._cli
-        await self._drop()  # dropped by the switch (idle timeout, reload): reconnect
-        try:
-            await self._connect()
-        except BaseException:
-            self._abandon()  # logged in but no usable CLI: do not keep the connection
-            raise
-        assert self._cli is not None
-        return self._cli
-
-    def _abandon(self) -> None:
-        conn, self._conn, self._cli = self._conn, None, None
-        if conn is not None:
-            conn.abort()
-
-    async def _drop(self) -> None:
-        conn, self._conn, self._cli = self._conn, None, None
-        if conn is not None:
-            conn.abort()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1):
-                    await conn.wait_closed()
-
-    async def _with_session(self, work: Callable[[_Cli], Awaitable[_T]]) -> _T:
-        """Run ``work`` on the session, reconnecting once if a session kept from an earlier call turns out dead."""
-        async with self._guard():
-            reused = self._cli is not None and not self._cli.closed
-            cli = await self._session()
-            try:
-                return await work(cli)
-            except (
-                _Dropped,
-                asyncssh.ConnectionLost,
-                asyncssh.ChannelOpenError,
-                BrokenPipeError,
-                ConnectionResetError,
-            ):
-                if not reused:
-                    raise
-            # the switch hung up between two calls (idle timeout, reload): what we sent went nowhere,
-            # and every batch is idempotent, so one more go on a fresh connection is safe
-            await self._drop()
-            return await work(await self._session())
-
-    def _mutex(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            # a new event loop (a new command, a new test): what the old one held died with it
-            self._lock, self._loop = asyncio.Lock(), loop
-            self._conn = self._cli = None
-        return self._lock
-
-    @contextlib.asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
-        """One operation at a time on the session; a session left in an unknown state is dropped."""
-        async with self._mutex():
-            try:
-                yield
-            except asyncio.CancelledError:
-                # an answer may still be on its way: a later command would read it as its own
-                self._abandon()
-                raise
-            except CliError:
-                raise  # refused, and the session was brought back to the exec prompt
-            except SwitchError:
-                await self._drop()
-                raise
-            except _Garbled as exc:
-                await self._drop()
-                raise SwitchError(self.switch.name, str(exc)) from None
-            except _Dropped:
-                await self._drop()
-                raise SwitchTimeout(self.switch.name, "the SSH session was closed by the switch") from None
-            except (asyncssh.Error, OSError) as exc:
-                await self._drop()
-                raise SwitchTimeout(self.switch.name, f"SSH connection lost: {exc}") from None
-
-    async def _send(self, cli: _Cli, command: str, timeout: float, ports: Sequence[str] = ()) -> str:
+    async def _send(self, cli: Shell, command: str, timeout: float, ports: Sequence[str] = ()) -> str:
         try:
             answer = await cli.run(command, timeout)
         except TimeoutError:
@@ -570,29 +169,180 @@ class SshCliDriver(SwitchDriver):
             raise CliError(self.switch.name, reason, command, ports=ports)
         return answer
 
-    async def _configure(self, cli: _Cli, body: list[tuple[str, str]]) -> None:
-        """Enter configuration mode, send ``body``, commit, leave; on an error answer, drop what is uncommitted."""
-        timeout = self._seconds("command_timeout", 30)
-        batch_ports = sorted({p for _, p in body if p})
-        for command in self.dialect.config_enter:
-            await self._send(cli, command, timeout)
-        try:
-            for command, port in body:
-                await self._send(cli, command, timeout, [port] if port else ())
-            for command in self.dialect.commit:
-                await self._commit(cli, command, batch_ports)
-            for command in self.dialect.config_exit:
-                await self._send(cli, command, timeout)
-        except CliError:
-            # back to the exec prompt so the session stays usable; a timeout here drops the session instead
-            for command in self.dialect.abort:
-                with contextlib.suppress(CliError):
-                    await self._send(cli, command, timeout)
-            raise
+    # configuring
+
+    async def _configure(self, cli: Shell, body: list[Line]) -> None:
+        """Apply ``body`` in configuration mode and leave it; on a refusal, drop what is uncommitted and raise."""
+        window = self.type_ahead if cli.echoes and not self.lost_type_ahead else 0
+        if not window:
+            await self._line_by_line(cli, body)
+        elif self.dialect.load:
+            await self._load(cli, body, window)
+        else:
+            await self._typed_ahead(cli, body, window)
         for command in self.dialect.save if self._save else ():
             await self._send(cli, command, self._seconds("commit_timeout", 120))
 
-    async def _commit(self, cli: _Cli, command: str, ports: Sequence[str]) -> None:
+    async def _line_by_line(self, cli: Shell, body: list[Line]) -> None:
+        """Each line after the prompt that answers the one before: what a switch that drops type-ahead needs."""
+        timeout = self._seconds("command_timeout", 30)
+        for command in self.dialect.config_enter:
+            await self._send(cli, command, timeout)
+        try:
+            for line in body:
+                await self._send(cli, line.text, timeout, [line.port] if line.port else ())
+            for command in self.dialect.commit:
+                await self._commit(cli, command, _ports(body))
+            for command in self.dialect.config_exit:
+                await self._send(cli, command, timeout)
+        except CliError:
+            await self._abort(cli)
+            raise
+
+    async def _abort(self, cli: Shell) -> None:
+        """Back to the exec prompt so the session stays usable; a timeout here drops the session instead."""
+        timeout = self._seconds("command_timeout", 30)
+        for command in self.dialect.abort:
+            with contextlib.suppress(CliError):
+                await self._send(cli, command, timeout)
+
+    async def _typed_ahead(self, cli: Shell, body: list[Line], window: int) -> None:
+        """The whole batch typed ahead, configuration mode in and out included: one round trip and the switch's
+        time per line. A refusal is raised for its own line once everything typed is answered (IOS applies line by
+        line: what ran stays, and the caller reads back and rolls back)."""
+        d = self.dialect
+        lines = [*(Line(c) for c in d.config_enter), *body, *(Line(c) for c in d.config_exit)]
+        timeout = self._seconds("command_timeout", 30)
+        try:
+            typed = await TypeAhead(cli, lines, window, timeout).run()
+        except Silent as exc:
+            raise self._silent(exc, timeout) from None
+        if typed.lost:
+            await self._recover(cli, lines, body, typed)
+        elif typed.refusals:
+            if not typed.closed:
+                await self._abort(cli)
+            raise self._refused(typed.refusals)
+        elif typed.closed:
+            raise Dropped()
+
+    async def _recover(self, cli: Shell, lines: list[Line], body: list[Line], typed: Typed) -> None:
+        """Type-ahead was lost, and the echoes say exactly what the switch ran instead. From now on this switch is
+        driven line by line: back to the exec prompt, then the whole batch again (every line sets a value, none
+        toggles one, so what ran twice ran once). Lines the switch ran and accepted that were never sent fail the
+        batch, named, with what they left on the ports they name."""
+        self.lost_type_ahead = True
+        strays = typed.unexpected(self.dialect, lines)
+        if typed.closed:
+            if strays:
+                raise CliError(self.switch.name, _stray_sentence(strays, {}, redone=False), strays[0])
+            raise Redo()  # nothing but the batch's own lines ran: again, line by line, on a new session
+        await self._abort(cli)
+        try:
+            await self._line_by_line(cli, body)
+        except CliError as exc:
+            if not strays:
+                raise
+            reason = f"{exc.reason}; and {_stray_sentence(strays, {})}"
+            raise CliError(
+                self.switch.name, reason, exc.command, ports=exc.ports, refusals=exc.refusals
+            ) from None
+        if strays:
+            states = await self._stray_states(cli, strays)
+            raise CliError(self.switch.name, _stray_sentence(strays, states), strays[0])
+
+    async def _stray_states(self, cli: Shell, strays: list[str]) -> dict[str, PortState | None]:
+        """What the ports that stray lines name hold now (None: the switch would not show it)."""
+        states: dict[str, PortState | None] = {}
+        for port in self._named_ports(strays):
+            try:
+                states[port] = (await self._show(cli, [port]))[port]
+            except CliError:
+                states[port] = None
+        return states
+
+    def _named_ports(self, strays: list[str]) -> list[str]:
+        """The ports stray lines name where the dialect's port lines name one (in the order of the lines)."""
+        ports: list[str] = []
+        for template in self.dialect.set_access:
+            if "{port}" not in template:
+                continue
+            pattern = re.escape(template).replace(re.escape("{port}"), r"(?P<port>\S+)")
+            pattern = pattern.replace(re.escape("{vlan}"), r"\d+")
+            for stray in strays:
+                m = re.fullmatch(pattern, stray)
+                if m and _PORT.fullmatch(m["port"]) and m["port"] not in ports:
+                    ports.append(m["port"])
+        return ports
+
+    def _silent(self, exc: Silent, timeout: float) -> SwitchTimeout:
+        if exc.lost:
+            self.lost_type_ahead = True  # the retry this timeout invites goes line by line
+        port = exc.line.port
+        return SwitchTimeout(
+            self.switch.name,
+            f"no answer to `{exc.line.text}` within {timeout:g} s",
+            ports=[port] if port else (),
+        )
+
+    def _refused(self, refusals: Sequence[Refusal], *, every_port: bool = False) -> CliError:
+        """The first refusal as the batch's error. Its port is the one at fault; with ``every_port`` (lines that
+        do not depend on each other, as in a load) every refused line's port is."""
+        first = refusals[0]
+        named = [r.port for r in refusals if r.port] if every_port else [first.port] if first.port else []
+        return CliError(
+            self.switch.name, first.reason, first.command, ports=list(dict.fromkeys(named)), refusals=refusals
+        )
+
+    async def _load(self, cli: Shell, body: list[Line], window: int) -> None:
+        """Junos: the whole batch as one terminal load, checked (its echoes, the load's errors), then committed: five
+        round trips whatever the batch's size (configure, the load command, its lines, ^D, the commit). A lost echo
+        costs a rollback of the candidate (nothing of it applied) and the batch again, line by line."""
+        d = self.dialect
+        timeout = self._seconds("command_timeout", 30)
+        for command in d.config_enter:
+            await self._send(cli, command, timeout)
+        try:
+            loaded = await self._load_lines(cli, body, window, timeout)
+            if not loaded.lost:
+                if loaded.refusals:
+                    raise self._refused(loaded.refusals, every_port=True)
+                for command in d.commit:
+                    await self._commit(cli, command, _ports(body))
+                for command in d.config_exit:
+                    await self._send(cli, command, timeout)
+                return
+        except CliError:
+            await self._abort(cli)
+            raise
+        await self._abort(cli)  # rollback 0: the candidate holds who knows what
+        self.lost_type_ahead = True
+        await self._line_by_line(cli, body)
+
+    async def _load_lines(self, cli: Shell, body: list[Line], window: int, timeout: float) -> Loaded:
+        """Into the load, then the lines. The commands before the lines are typed one at a time: a line typed while
+        the CLI waits is never dropped, and no sync line could find where a cut load command left the CLI."""
+        d = self.dialect
+        for command in d.load[:-1]:
+            await self._send(cli, command, timeout)
+        try:
+            cli.write(d.load[-1] + "\n")
+            ready, answer = await cli.expect(d.load_ready, 1, timeout)
+        except TimeoutError:
+            raise SwitchTimeout(
+                self.switch.name, f"no answer to `{d.load[-1]}` within {timeout:g} s"
+            ) from None
+        if not ready:
+            reason = (
+                error_reason(d, answer) or f"the switch did not read the terminal: {answer.strip()[-200:]}"
+            )
+            raise CliError(self.switch.name, reason, d.load[-1])
+        try:
+            return await Load(cli, body, window, timeout).run()
+        except Silent as exc:
+            raise self._silent(exc, timeout) from None
+
+    async def _commit(self, cli: Shell, command: str, ports: Sequence[str]) -> None:
         retries = max(0, int(self._opt("commit_retries", 5)))
         backoff = self._seconds("lock_backoff", 1.0)
         timeout = self._seconds("commit_timeout", 120)
@@ -614,12 +364,10 @@ class SshCliDriver(SwitchDriver):
             # jittered so that two waiting sessions do not retry in step
             await asyncio.sleep(random.uniform(0.5, 1.0) * min(backoff * 2**attempt, 30.0))
 
-    # the contract
+    # reading
 
-    async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
-        wanted = [check_port(self.switch.name, p) for p in ports]
-        if not wanted:
-            return {}
+    async def _show(self, cli: Shell, wanted: Sequence[str]) -> dict[str, PortState]:
+        """The state of ``wanted`` (checked names) as the switch shows them, one show per port or one for all."""
         timeout = self._seconds("command_timeout", 30)
         commands: dict[
             str, list[str]
@@ -630,46 +378,99 @@ class SshCliDriver(SwitchDriver):
             for template in self.dialect.show_port:
                 for p in wanted:
                     commands.setdefault(template.format(port=p), []).append(p)
-
-        async def show(cli: _Cli) -> list[str]:
-            return [await self._send(cli, c, timeout, p) for c, p in commands.items()]
-
-        answers = await self._with_session(show)
+        answers = await self._shows_typed_ahead(cli, commands, timeout)
+        if answers is None:
+            answers = [await self._send(cli, c, timeout, p) for c, p in commands.items()]
         seen = parse_ports(self.dialect, "\n".join(answers))
         by_key = {port_key(p): s for p, s in seen.items()}
         return {p: seen.get(p) or by_key.get(port_key(p)) or PortState(None) for p in wanted}
+
+    async def _shows_typed_ahead(
+        self, cli: Shell, commands: Mapping[str, list[str]], timeout: float
+    ) -> list[str] | None:
+        """The answers to several shows typed ahead (one round trip), or None to send them one at a time (one show,
+        line by line, or type-ahead found lost on the way: nothing was changed, the shows simply go again)."""
+        if len(commands) < 2 or not self.typing_ahead or not cli.echoes or not self.dialect.sync:
+            return None
+        lines = [Line(c, ports[0] if len(ports) == 1 else "") for c, ports in commands.items()]
+        try:
+            typed = await TypeAhead(cli, lines, self.type_ahead, timeout).run()
+        except Silent as exc:
+            raise self._silent(exc, timeout) from None
+        if typed.lost:
+            self.lost_type_ahead = True
+            return None
+        if typed.refusals:
+            first = typed.refusals[0]
+            raise CliError(self.switch.name, first.reason, first.command, ports=commands[first.command])
+        if typed.closed:
+            raise Dropped()
+        return typed.answers
+
+    # the contract
+
+    async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
+        wanted = [check_port(self.switch.name, p) for p in ports]
+        if not wanted:
+            return {}
+
+        async def show(cli: Shell) -> dict[str, PortState]:
+            return await self._show(cli, wanted)
+
+        return await self._session.run(show)
 
     async def apply(self, changes: Sequence[PortChange]) -> None:
         body = self._port_lines(changes)
         if not body:
             return
 
-        async def configure(cli: _Cli) -> None:
+        async def configure(cli: Shell) -> None:
             await self._configure(cli, body)
 
-        await self._with_session(configure)
+        await self._session.run(configure)
 
     async def ensure_vlan(self, tag: int, name: str) -> None:
         body = self._vlan_lines(tag, name)
         present = self.dialect.vlan_present.replace("{vlan}", str(tag))
 
-        async def ensure(cli: _Cli) -> None:
+        async def ensure(cli: Shell) -> None:
             answer = await self._send(
                 cli, self.dialect.show_vlan.format(vlan=tag), self._seconds("command_timeout", 30)
             )
             if not re.search(present, answer, re.M):
                 await self._configure(cli, body)
 
-        await self._with_session(ensure)
+        await self._session.run(ensure)
 
     async def close(self) -> None:
-        async with self._mutex():
-            conn, cli, self._conn, self._cli = self._conn, self._cli, None, None
-            if conn is None:
-                return
-            if cli is not None and not cli.closed:
-                cli.process.close()
-            conn.close()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    await conn.wait_closed()
+        await self._session.close()
+
+
+def _ports(body: Sequence[Line]) -> list[str]:
+    return sorted({line.port for line in body if line.port})
+
+
+def _stray_sentence(
+    strays: Sequence[str], states: Mapping[str, PortState | None], *, redone: bool = True
+) -> str:
+    """What lost type-ahead made the switch run, what the ports those lines name hold now, what was done about it."""
+    shown = ", ".join(f"`{s}`" for s in strays[:6]) + (
+        f" and {len(strays) - 6} more" if len(strays) > 6 else ""
+    )
+    held = "; ".join(f"{port} {_holds(state)}" for port, state in states.items())
+    then = (
+        "the batch was sent again line by line"
+        if redone
+        else "the switch then hung up, and the batch was not sent again"
+    )
+    return (
+        f"the switch dropped type-ahead and ran lines never sent: {shown}{f' ({held})' if held else ''}; {then};"
+        " this switch gets one line at a time from now on (set type_ahead = 0 in its options to keep it so): check"
+        " what those lines changed"
+    )
+
+
+def _holds(state: PortState | None) -> str:
+    if state is None:
+        return "could not be read"
+    return "is a trunk" if state.trunk else f"is in VLAN {state.tag}"
