@@ -83,7 +83,10 @@ class InProcess:
                 sent.setdefault("Authorization", f"Basic {token}")
             conn.request(method, path, body=body, headers=sent)
             resp = conn.getresponse()
-            return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+            headers = {k.lower(): v for k, v in resp.getheaders()}
+            # an event stream does not end: its first line is its answer
+            streams = headers.get("content-type", "").startswith("application/x-ndjson")
+            return Reply(resp.status, headers, resp.readline() if streams else resp.read())
         finally:
             conn.close()
 

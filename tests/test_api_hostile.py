@@ -8,6 +8,7 @@ the sites one may read, every GET answers HEAD, jobs are paged as g5k-api pages 
 from __future__ import annotations
 
 import base64
+import gzip
 import http.client
 import json
 import socket
@@ -152,6 +153,21 @@ ACT_FOR = st.one_of(
     st.text(alphabet=st.characters(max_codepoint=255, blacklist_categories=["Cc"]), max_size=70),
 )
 
+LATIN1 = st.text(alphabet=st.characters(max_codepoint=255, blacklist_categories=["Cc"]), max_size=70)
+"""Header text as http.client sends it (latin-1 bytes, which aiohttp reads as UTF-8 with escapes)."""
+EXTRA_HEADERS = st.dictionaries(
+    st.sampled_from(["Authorization", "Content-Encoding", "Expect", "Accept", "Accept-Encoding", "Host"]),
+    st.one_of(
+        LATIN1,
+        LATIN1.map(lambda t: "Basic " + t),
+        st.binary(max_size=40).map(lambda b: "Basic " + base64.b64encode(b).decode()),
+        st.sampled_from(["gzip", "deflate", "br", "zstd", "identity", "gzip, deflate", "100-continue"]),
+    ),
+    max_size=3,
+)
+"""Headers the server reads (credentials, a compressed body, expectations) or that a parser might, with any
+value."""
+
 
 @hypothesis.settings(
     max_examples=250,
@@ -166,6 +182,7 @@ ACT_FOR = st.one_of(
     content_type=CONTENT_TYPES,
     user=st.sampled_from(["root", "alice", None]),
     act_for=ACT_FOR,
+    extra=EXTRA_HEADERS,
 )
 def test_no_input_answers_5xx(
     server: InProcess,
@@ -174,11 +191,13 @@ def test_no_input_answers_5xx(
     content_type: str,
     user: str | None,
     act_for: str | None,
+    extra: dict[str, str],
 ) -> None:
     method, path = route
     headers = {"Content-Type": content_type} if content_type else {}
     if act_for is not None:
         headers["X-Api-User-CN"] = act_for
+    headers.update(extra)
     reply = server.request(method, path, body, user=user, headers=headers)
     assert reply.status < 500, (method, path, body[:200] if body else body, reply.status, reply.body[:300])
     if reply.status >= 400 and method != "HEAD":
@@ -206,6 +225,50 @@ def test_what_the_http_parser_refuses_is_answered_in_json_and_logged(server: InP
     lines = [json.loads(x) for x in server.access_log.read_text().splitlines()]
     refused = [x for x in lines if x.get("status") == 400 and x.get("path") is None]
     assert len(refused) >= 5 and all(x["client"] == "127.0.0.1" and x["error"] for x in refused)
+
+
+def test_headers_the_server_reads_are_refused_in_json_whatever_their_bytes(
+    server: InProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Compressed bodies (a bomb, garbage), expectations, credentials of any bytes: one JSON sentence each, an
+    access line each, and nothing in aiohttp's error log (a body left unread is not decompressed either)."""
+    move = f"/sites/{SITE}/vlans/DEFAULT/nodes"
+    bomb = gzip.compress(b" " * 50_000_000)  # 50 MB of spaces in 50 KB
+    cases: list[tuple[str, str, bytes | None, dict[str, str], int]] = [
+        ("POST", move, bomb, {"Content-Encoding": "gzip"}, 415),
+        ("POST", move, b"not deflate at all", {"Content-Encoding": "deflate"}, 415),
+        ("POST", move, b'["x"]', {"Content-Encoding": "br"}, 415),
+        ("GET", f"/sites/{SITE}", b"not deflate at all", {"Content-Encoding": "deflate"}, 200),
+        ("POST", move, b'["x"]', {"Expect": "200-ok"}, 417),
+        ("GET", "/no/such/path", None, {"Expect": "something"}, 417),
+        ("POST", move, b'["x"]', {"Expect": "100-continue"}, 200),
+    ]
+    caplog.set_level("ERROR")
+    before = len(server.access_log.read_text().splitlines())
+    for method, path, body, extra, status in cases:
+        headers = {"Content-Type": "application/json", **extra}
+        reply = server.request(method, path, body, headers=headers)
+        assert reply.status == status, (extra, reply.status, reply.body[:200])
+        if status >= 400:
+            _one_sentence(reply)
+    for raw in (
+        b"Basic \xff\xfe",
+        b"Basic " + base64.b64encode("r\u00f6\u00f6t:x".encode("latin-1")),
+        b"\xc3(",
+    ):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                b"GET /sites HTTP/1.1\r\nHost: x\r\nAuthorization: " + raw + b"\r\nConnection: close\r\n\r\n"
+            )
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head, _, body_ = answer.partition(b"\r\n\r\n")
+        assert b" 401 " in head.split(b"\r\n")[0], answer[:300]
+        assert "HTTP Basic" in json.loads(body_)["message"]
+    lines = server.access_log.read_text().splitlines()[before:]
+    assert len(lines) >= len(cases) + 3
+    assert not [r for r in caplog.records if r.name.startswith("aiohttp")], caplog.text[:2000]
 
 
 # --- bounded work ------------------------------------------------------------------------------------------
@@ -391,7 +454,24 @@ def _read_lines(resp: http.client.HTTPResponse, until: Any) -> list[dict[str, An
     return out
 
 
-def test_event_streams_are_bounded_and_show_the_sites_one_may_read(server: InProcess) -> None:
+@pytest.fixture
+def streams_server(tmp_path: Path) -> Iterator[InProcess]:
+    """A server of its own: the corpus above may leave streams its client closed, which the module's server
+    notices only at their next heartbeat."""
+    inventory = demo_with_credentials(tmp_path / "demo.toml")
+    s = start(
+        tmp_path / "server",
+        settings_for(tmp_path, inventory),
+        limits=Limits(max_streams=3, max_streams_per_user=2),
+    )
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def test_event_streams_are_bounded_and_show_the_sites_one_may_read(streams_server: InProcess) -> None:
+    server = streams_server
     a1, a2 = _open_stream(server, "alice"), _open_stream(server, "alice")
     third = _open_stream(server, "alice")
     assert third.status == 429 and third.headers["Retry-After"]

@@ -188,7 +188,7 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error):  # not base64 (a header's non-ASCII bytes too), not UTF-8
         return None
     user, sep, password = decoded.partition(":")
     return (user, password) if sep else None

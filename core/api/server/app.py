@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .connections import Connections
 from .limits import MAX_BODY
-from .middlewares import authenticate, boundary
+from .middlewares import authenticate, boundary, meeting_expectations
 from .options import Options, tls_context
 from .protocols import GuardedSite
 from .routes import setup_routes
@@ -91,6 +91,8 @@ async def listening(
     )
     await runner.setup()
     log = app[STATE].access_log.write
+    assert runner.server is not None
+    runner.server.request_handler = meeting_expectations(runner.server.request_handler, log)
     connections = Connections(limits, log)
     if connections.max_total < limits.max_connections:
         sys.stderr.write(
@@ -106,7 +108,13 @@ async def listening(
             ssl_context=ctx,
             connections=connections,
             log=log,
-            handler_options={"access_log": None, "keepalive_timeout": limits.header_timeout},
+            handler_options={
+                "access_log": None,
+                "keepalive_timeout": limits.header_timeout,
+                # bodies are read as sent: no client of this API compresses them (nor does g5k-api read
+                # compressed ones), and a decompressor is work and memory an attacker would choose
+                "auto_decompress": False,
+            },
         )
         await site.start()
         host, port = runner.addresses[0][:2]

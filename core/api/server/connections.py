@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .limits import FD_RESERVE, REFUSAL_LOG_SECONDS, STALLED_HEADER_TIMEOUTS, Limits
+from .limits import FD_RESERVE, REFUSAL_LOG_SECONDS, STALLED_HEADER_TIMEOUTS, Limits, client_group
 
 Log = Callable[[Mapping[str, Any]], None]
 
@@ -48,6 +48,9 @@ class Conn:
     """One client connection, as the guard sees it."""
 
     client: str
+    """Its address (the access log's ``client``)."""
+    group: str
+    """What the bound per address counts it in (``limits.client_group``)."""
     transport: asyncio.Transport
     opened: float
     since: float
@@ -129,17 +132,18 @@ class Connections:
         """A new connection's record, or None: refused (its address holds too many, or the server is full of
         busy ones; logged). When the server is full, the connection idle for longest is closed instead."""
         client = _client(transport)
-        if self._per_client[client] >= self.limits.max_per_client:
-            self.refusals.note(client, TOO_MANY, limit=self.limits.max_per_client)
+        group = client_group(client)
+        if self._per_client[group] >= self.limits.max_per_client:
+            self.refusals.note(group, TOO_MANY, limit=self.limits.max_per_client)
             return None
         if len(self._open) >= self.max_total and not self._evict():
-            self.refusals.note(client, FULL, limit=self.max_total)
+            self.refusals.note(group, FULL, limit=self.max_total)
             return None
         now = self.clock()
-        conn = Conn(client, transport, now, now, tls_done=not tls)
+        conn = Conn(client, group, transport, now, now, tls_done=not tls)
         self._open.add(conn)
         self._idle[conn] = None
-        self._per_client[client] += 1
+        self._per_client[group] += 1
         return conn
 
     def _evict(self) -> bool:
@@ -160,9 +164,9 @@ class Connections:
         if conn in self._open:
             self._open.discard(conn)
             self._idle.pop(conn, None)
-            self._per_client[conn.client] -= 1
-            if self._per_client[conn.client] <= 0:
-                del self._per_client[conn.client]
+            self._per_client[conn.group] -= 1
+            if self._per_client[conn.group] <= 0:
+                del self._per_client[conn.group]
 
     def release(self, conn: Conn) -> None:
         """The connection is gone: its place is free; a connection that never made a request is logged."""
@@ -171,7 +175,7 @@ class Connections:
         if why == NO_REQUEST and self.clock() - conn.opened < 0.9 * self.limits.header_timeout:
             why = ""  # the client went by itself (a port check, a client giving up): nothing to say
         if why:
-            self.refusals.note(conn.client, why)
+            self.refusals.note(conn.group, why)
 
     def busy(self, conn: Conn) -> None:
         conn.busy += 1

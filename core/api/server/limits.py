@@ -7,6 +7,7 @@ Every bound is checked before the work it bounds starts: a request over a limit 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -63,6 +64,25 @@ STREAM_WRITE_SECONDS = 30.0
 """An event stream whose reader takes longer than this to accept a line is ended."""
 REFUSAL_LOG_SECONDS = 10.0
 """Refused connections of one kind from one address are logged once, then counted in one line this often."""
+
+
+IPV6_CLIENT_PREFIX = 64
+"""An IPv6 client is its /64: a host is commonly given a whole /64, and could otherwise take a new address for
+every connection or every password guess."""
+
+
+def client_group(address: str) -> str:
+    """What a bound per client address counts: an IPv4 address (an IPv4-mapped IPv6 one too), or an IPv6
+    address's /64; anything else (a Unix socket's name) as it is."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
+    return str(ip)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from ...errors import BadInput, NotFound
 from .. import auth, wire
@@ -20,6 +20,7 @@ from .logs import access_record
 from .state import CLAIMED, IDENTITY, state_of
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RawHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 READS = frozenset({"GET", "HEAD"})
 PUBLIC = frozenset({"/openapi.json", "/stable/openapi.json"})
@@ -37,9 +38,42 @@ def settle(exc: BaseException) -> tuple[int, dict[str, Any], Mapping[str, str]]:
     return answer.status, wire.error_body(answer.error, answer.status), answer.headers
 
 
-def _client(request: web.Request) -> str | None:
+def _client(request: web.BaseRequest) -> str | None:
     conn = getattr(request.protocol, "guard_conn", None)
     return conn.client if conn is not None else request.remote
+
+
+def meeting_expectations(handler: RawHandler, log: Callable[[Mapping[str, Any]], None]) -> RawHandler:
+    """The server's request handler, with a request whose ``Expect`` header asks for anything but
+    ``100-continue`` refused here (417, one JSON sentence, its access line), where aiohttp would refuse it in
+    plain text, unlogged, before any middleware runs."""
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        expect = request.headers.get(hdrs.EXPECT)
+        if not expect or expect.lower() == "100-continue":  # aiohttp's own reading of it
+            return await handler(request)
+        t0 = time.perf_counter()
+        status, body, _ = settle(
+            ApiError(417, f"the server meets no expectation but 100-continue ({expect[:40]!r})")
+        )
+        resp = web.json_response(body, status=status)
+        resp.force_close()  # the body, if any, is not read
+        seconds = time.perf_counter() - t0
+        log(
+            access_record(
+                request.method,
+                request.path,
+                request.query_string,
+                status,
+                seconds,
+                None,
+                None,
+                _client(request),
+            )
+        )
+        return resp
+
+    return handle
 
 
 @web.middleware

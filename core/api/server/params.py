@@ -95,6 +95,13 @@ async def json_body(request: web.Request) -> Any:
         raise ApiError(
             415, f"the request body must be JSON (Content-Type: {JSON}), not {request.content_type or 'none'}"
         )
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ApiError(
+            415,
+            f"the request body must be sent uncompressed, not as Content-Encoding {encoding[:40]!r}",
+            headers=CLOSE,
+        )
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, TOO_LARGE)
     raw = await _read(request)
@@ -115,6 +122,8 @@ async def json_body(request: web.Request) -> Any:
     return value
 
 
+CLOSE = {"Connection": "close"}
+"""An answer after which the connection ends: what is left of its body is not read."""
 TOO_LARGE = f"the request body is larger than the server's limit ({MAX_BODY // 1024} KiB)"
 
 
@@ -124,13 +133,14 @@ async def _read(request: web.Request) -> bytes:
         async with asyncio.timeout(timeout):
             return await request.read()
     except TimeoutError:
-        raise ApiError(
-            408, f"the request body did not arrive within {timeout:g} s", headers={"Connection": "close"}
-        ) from None
+        raise ApiError(408, f"the request body did not arrive within {timeout:g} s", headers=CLOSE) from None
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, TOO_LARGE) from None
-    except (HttpProcessingError, ClientPayloadError) as exc:
-        raise ApiError(400, f"the request body could not be read: {exc.__class__.__name__}") from None
+    except (HttpProcessingError, ClientPayloadError, web.RequestPayloadError) as exc:
+        # the rest of the body cannot be read either: the connection ends after this answer
+        raise ApiError(
+            400, f"the request body could not be read: {exc.__class__.__name__}", headers=CLOSE
+        ) from None
 
 
 def _check_json(value: Any) -> None:

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import auth
+from .limits import client_group
 
 FREE_FAILURES = 5
 """Failed attempts a user name (or a client address) makes before it must wait..."""
@@ -59,6 +60,10 @@ class Throttle:
         self._clock = clock
         self._keys: OrderedDict[str, _Failures] = OrderedDict()
 
+    def __len__(self) -> int:
+        """Keys kept (at most ``KEYS_MAX``)."""
+        return len(self._keys)
+
     def wait(self, key: str) -> float:
         """Seconds ``key`` must still wait (0: it may try)."""
         seen = self._keys.get(key)
@@ -82,7 +87,15 @@ class Throttle:
             seen.until = now + min(MAX_WAIT, FIRST_WAIT * 2 ** (beyond - 1))
         self._keys[key] = seen
         while len(self._keys) > KEYS_MAX:
-            self._keys.popitem(last=False)
+            self._forget_one(now)
+
+    def _forget_one(self, now: float) -> None:
+        """Forget the key that failed longest ago among those not waiting, so that an attacker cannot flush a
+        user's wait with failures under new names from new addresses (each one a key derivation); the oldest
+        key only when every one waits."""
+        oldest = next(iter(self._keys))
+        victim = next((k for k, seen in self._keys.items() if seen.until <= now), oldest)
+        del self._keys[victim]
 
 
 class Passwords:
@@ -126,6 +139,7 @@ class Passwords:
         digest = hmac.digest(self._pepper, f"{user}\0{password}".encode(), "sha256")
         if self._remembered(digest):
             return True
+        client = client_group(client)
         self._refuse_if_locked(user, client)
         pending = self._pending.get(digest)
         if pending is not None:

@@ -150,7 +150,7 @@ class GuardedTLS(sslproto.SSLProtocol):
         else:
             self._send_alert()
             if self._conn is not None:
-                self._connections.refusals.note(self._conn.client, f"TLS: {_tls_reason(handshake_exc)}")
+                self._connections.refusals.note(self._conn.group, f"TLS: {_tls_reason(handshake_exc)}")
         super()._on_handshake_complete(handshake_exc)
 
     def _send_alert(self) -> None:
@@ -165,7 +165,7 @@ class GuardedTLS(sslproto.SSLProtocol):
     def _check_handshake_timeout(self) -> None:
         handshaking = self._state == sslproto.SSLProtocolState.DO_HANDSHAKE  # type: ignore[attr-defined]
         if handshaking and self._conn is not None:
-            self._connections.refusals.note(self._conn.client, "TLS: no handshake within the header timeout")
+            self._connections.refusals.note(self._conn.group, "TLS: no handshake within the header timeout")
         super()._check_handshake_timeout()
 
 
