@@ -30,7 +30,7 @@ from .. import wire
 from . import shapes
 from .boot import Boot, boot
 from .stream import EventStreams
-from .transport import ACT_FOR, Transport
+from .transport import ACT_FOR, Transport, check_urls
 
 
 class RemoteService(Service):
@@ -41,6 +41,7 @@ class RemoteService(Service):
         """Ask the configured servers what they serve, the testbed description and who this user is."""
         if not (settings.api or settings.api_sites):
             raise BadInput("remote mode needs an API server: set api, or api_sites", about="api")
+        check_urls(settings)
         transport = Transport(settings)
         try:
             return cls(settings, transport, await boot(transport, settings), clock=clock)

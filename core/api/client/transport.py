@@ -17,6 +17,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ...config import Settings
 from ...errors import BadInput, KavlanError, Unavailable
@@ -31,6 +32,40 @@ MOVE_POLL_LIMIT = 900.0
 """Seconds a client follows a long move (202 + Location) before it gives up waiting (the move goes on)."""
 PAGES_MAX = 1000
 """Pages of one collection a client follows at most (a server that pages for ever is cut short)."""
+
+
+def check_urls(settings: Settings) -> None:
+    """Every configured server URL is ``http(s)://HOST[:PORT][/PATH]``, or one sentence says which is not: a
+    URL that is none would fail deep in the HTTP client, and one holding credentials would show them in every
+    message that names its server."""
+    named = [("api", settings.api)] if settings.api else []
+    named += [(f"api_sites.{site}", url) for site, url in settings.api_sites.items()]
+    for setting, url in named:
+        why = _url_problem(url)
+        if why:
+            shown = "(not shown: it holds credentials)" if "credentials" in why else ascii(url[:100])
+            raise BadInput(
+                f"the KaVLAN API server URL {shown} of the setting {setting} is no server URL: {why}; "
+                "set api, or api_sites, to https://HOST[:PORT]",
+                about="api",
+            )
+
+
+def _url_problem(url: str) -> str:
+    if not url.isprintable() or not url.isascii():
+        return "it holds characters a URL does not (write a host name in its ASCII form)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a port that is no number or out of range raises here)
+    except ValueError as exc:
+        return str(exc)
+    if parts.username is not None or parts.password is not None:
+        return "it holds credentials (user:password@): give the password in KAVLAN_API_PASSWORD"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "it must start with https:// (or http://) and name a host"
+    if parts.query or parts.fragment:
+        return "it may not hold a query or a fragment"
+    return ""
 
 
 class Transport:
