@@ -90,6 +90,9 @@ def tls_context(options: Options) -> ssl.SSLContext:
     the system's CAs, which would let any public certificate name any user)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    # a TLS 1.2 client renegotiating again and again would make the server do a handshake's work each time
+    # (OpenSSL 3 refuses it by default: said here for any build that would not)
+    ctx.options |= ssl.OP_NO_RENEGOTIATION
     ctx.load_cert_chain(options.tls_cert, options.tls_key)
     if options.client_ca:
         ctx.load_verify_locations(cafile=options.client_ca)
