@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from . import inventory as inventory_mod
@@ -114,6 +114,16 @@ class KavlanService(Service):
         await self.reap()
         with self.store.read() as tx:
             return tx.jobs(user=user, running=running)
+
+    async def jobs_page(
+        self, site: str, *, user: str | None, states: Collection[JobState] | None, offset: int, limit: int
+    ) -> tuple[int, list[Job]]:
+        """The jobs touching ``site`` (its nodes or VLANs), newest first: how many, and ``limit`` of them from
+        ``offset`` (the API's paged listing; only the page is read)."""
+        await self.reap()
+        nodes = [n.name for n in self.inventory.site_nodes(site)]
+        with self.store.read() as tx:
+            return tx.jobs_page(site=site, nodes=nodes, user=user, states=states, offset=offset, limit=limit)
 
     async def vlans(self, site: str | None = None) -> list[VlanInfo]:
         """Every VLAN a site's nodes can be in, with holder, DHCP state and member count."""

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ....errors import NotFound
-from ....model import Job, vlan_label
+from ....model import Job, JobState, vlan_label
 from ....reservations import MAX_WALLTIME
 from ... import auth
 from .. import params
@@ -51,16 +51,12 @@ async def list_jobs(request: web.Request) -> web.Response:
         raise ApiError(400, f"query parameter user must be a user name, not {user[:40]!r}")
     wanted = _wanted_states(request)
     offset, limit = params.paging(request)
-    running = True if wanted <= {"running"} | OAR_STATES else None
-    jobs = [
-        j
-        for j in await state.service.jobs(user=user, running=running)
-        if site in job_sites(state.inventory, j) and ("all" in wanted or j.state.value.lower() in wanted)
-    ]
-    jobs.sort(key=lambda j: (j.submitted, j.id), reverse=True)
-    page = [job_item(state.inventory, site, j, root) for j in jobs[offset : offset + limit]]
+    # OAR's other states are accepted and match nothing (a job runs as soon as it is submitted)
+    states = None if "all" in wanted else {s for s in JobState if s.value.lower() in wanted}
+    total, jobs = await state.service.jobs_page(site, user=user, states=states, offset=offset, limit=limit)
+    page = [job_item(state.inventory, site, j, root) for j in jobs]
     base = f"{root}/sites/{site}"
-    return web.json_response(collection(page, f"{base}/jobs", base, total=len(jobs), offset=offset))
+    return web.json_response(collection(page, f"{base}/jobs", base, total=total, offset=offset))
 
 
 async def _site_job(state: ServerState, site: str, raw: str) -> Job:
