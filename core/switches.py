@@ -28,6 +28,7 @@ from .drivers.base import (
 from .errors import KavlanError, StoreError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
 from .locks import NamedLock
+from .scrub import ScrubbedDriver, scrubbed, secret_strings
 from .store import Store
 
 T = TypeVar("T")
@@ -117,7 +118,14 @@ class SwitchPool:
         if drv is None:
             sw = self.inventory.switches[switch]
             context = DriverContext(default_tag=self.inventory.sites[sw.site].default_tag, ports=self._ports)
-            drv = driver_class(sw.driver)(sw, self.credentials(sw.credentials), context)
+            credentials = self.credentials(sw.credentials)
+            # its failures are scrubbed of its credentials here, where they enter the core
+            secrets = secret_strings(credentials)
+            try:
+                inner = driver_class(sw.driver)(sw, credentials, context)
+            except SwitchError as exc:
+                raise scrubbed(exc, secrets) from None
+            drv = ScrubbedDriver(inner, secrets)
             self._drivers[switch] = drv
         return drv
 
