@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from . import names, textfile
-from .errors import KavlanError
+from .errors import Misconfigured
 from .model import DEFAULT, GLOBAL_IDS, Cluster, Nic, Node, Site, Switch, Vlan, VlanKind
 
 DEMO = "demo"
 
 
-class InventoryError(KavlanError, ValueError):
+class InventoryError(Misconfigured, ValueError):
     """The testbed description is malformed; the message names where."""
 
 

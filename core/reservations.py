@@ -31,7 +31,7 @@ MAX_WALLTIME = 10 * 365 * 86400
 MAX_NAME = 128
 """Characters of a job's name (the store keeps 128)."""
 MAX_TYPES = 16
-_TYPE = re.compile(r"^[A-Za-z0-9_.:=*-]{1,64}$")
+_TYPE = re.compile(r"[A-Za-z0-9_.:=*-]{1,64}")
 """A job type: ``deploy``, ``destructive``, ``container=123`` (no comma: the store joins them with commas)."""
 
 
@@ -107,7 +107,7 @@ def check_job(name: str, types: Sequence[str]) -> None:
     if len(types) > MAX_TYPES:
         raise RequestError(f"a job has at most {MAX_TYPES} types, not {len(types)}")
     for t in types:
-        if not _TYPE.match(t):
+        if not _TYPE.fullmatch(t):
             raise RequestError(
                 f"job type {t[:70]!r} is not a type (letters, digits, '_', '.', ':', '=', '*', '-'; at most 64)"
             )
@@ -155,9 +155,9 @@ def _split_top(text: str, seps: str) -> list[str]:
 
 
 _COND = re.compile(
-    r"""^\s*(?P<key>[a-z_]+)\s*
+    r"""\s*(?P<key>[a-z_]+)\s*
         (?:(?P<op>!=|=)\s*'(?P<val>[^']*)'
-          |(?P<not>not\s+)?in\s*\((?P<list>[^)]*)\))\s*$""",
+          |(?P<not>not\s+)?in\s*\((?P<list>[^)]*)\))\s*""",
     re.VERBOSE | re.IGNORECASE,
 )
 
@@ -171,7 +171,7 @@ def parse_expression(expr: str) -> tuple[Condition, ...]:
     for part in re.split(r"\s+and\s+", expr.strip(), flags=re.IGNORECASE):
         if not part.strip():
             continue
-        m = _COND.match(part)
+        m = _COND.fullmatch(part)
         if not m:
             raise RequestError(
                 f"cannot read the property expression {part.strip()!r} (expected key='value', key in ('a','b'), joined by and)"

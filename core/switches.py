@@ -25,7 +25,7 @@ from .drivers.base import (
     SwitchTimeout,
     driver_class,
 )
-from .errors import KavlanError, StoreError, SwitchUnavailable, Unavailable
+from .errors import Misconfigured, StoreError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
 from .locks import NamedLock
 from .scrub import ScrubbedDriver, scrubbed, secret_strings
@@ -137,7 +137,7 @@ class SwitchPool:
             self._credentials = self._read_credentials()
         table = self._credentials.get(ref, {})
         if not isinstance(table, dict):
-            raise KavlanError(
+            raise Misconfigured(
                 f"the switch credentials file {self.settings.credentials}: '{ref}' must be a table "
                 f"([{ref}]), not a {type(table).__name__}"
             )
@@ -245,15 +245,15 @@ def read_credentials(path: str, *, strict: bool = True) -> dict[str, Any]:
         with open(where, "rb") as fh:
             mode = os.fstat(fh.fileno()).st_mode
             if not stat.S_ISREG(mode):
-                raise KavlanError(f"the switch credentials file {path} is not a file")
+                raise Misconfigured(f"the switch credentials file {path} is not a file")
             if strict and mode & 0o077:
-                raise KavlanError(
+                raise Misconfigured(
                     f"the switch credentials file {path} may be read by group or others (mode "
                     f"{stat.S_IMODE(mode):04o}): chmod 600 it, or set strict_credentials = false"
                 )
             data = fh.read()
         return tomllib.loads(textfile.decode(data, path, "the switch credentials file"))
     except OSError as exc:
-        raise KavlanError(f"cannot read the switch credentials file {path}: {exc.strerror}") from None
+        raise Misconfigured(f"cannot read the switch credentials file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise KavlanError(f"cannot read the switch credentials file {path}: {exc}") from None
+        raise Misconfigured(f"cannot read the switch credentials file {path}: {exc}") from None

@@ -158,9 +158,9 @@ async def run(args: argparse.Namespace) -> int:
         ctx = _context(service, args)
         nodes = _expanded(service, _nodes(args, action), args.verbose)
         _check_options(args, action, nodes)
-        await _check_values(ctx, args)
         if not args.quiet:
             service.events.subscribe(_settled_printer())
+        await _check_values(ctx, args)
         if sys.stderr.isatty() and not args.quiet and not args.json or args.verbose:
             service.events.subscribe(_progress_printer(args.verbose))
         result = await ACTION_RUNNERS[action](ctx, args, nodes)
@@ -194,7 +194,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
     remote = api_overrides(args)
     settings = config.load(**remote)
-    if args.user is not None and not USER_NAME.match(args.user):
+    if args.user is not None and not USER_NAME.fullmatch(args.user):
         raise BadInput(f"-u {args.user[:40]!r} is not a user name")
     if args.user and args.user != settings.user:
         if settings.user not in settings.admins:

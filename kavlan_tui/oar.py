@@ -206,7 +206,7 @@ def oarstat_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     add_api_arguments(p)
     args = p.parse_args(argv)
-    if args.user and not USER_NAME.match(args.user):
+    if args.user and not USER_NAME.fullmatch(args.user):
         return _fatal(p.prog, BadInput(f"-u {args.user[:40]!r} is not a user name"))
 
     async def body(service: Service) -> int:

@@ -134,6 +134,7 @@ class InProcess:
 def settings_for(tmp: Path, inventory: Path, **overrides: Any) -> config.Settings:
     credentials = tmp / "credentials.toml"
     credentials.write_text(f'[demo-switches]\nversion = "2c"\ncommunity = "{SECRET}"\n')
+    credentials.chmod(0o600)  # a credentials file others may read is refused
     env = {"KAVLAN_CONFIG": str(tmp / "no-config.toml"), "KAVLAN_ADMINS": "root"}
     values = {
         "user": "kavlan-api",

@@ -429,7 +429,8 @@ def test_switch_credentials_are_scrubbed_where_a_failure_enters_the_core(
         mapped = s.post_json(f"/sites/{SITE}/vlans/4/nodes", [node])
         drift = s.request("GET", f"/sites/{SITE}/kavlan/drift")
         assert b"no answer to community ***" in mapped.body
-        assert drift.status == 503 and "community ***" in _one_sentence(drift)
+        # drift answers per switch: each unreadable one listed with its reason, scrubbed
+        assert drift.status == 200 and b"no answer to community ***" in drift.body, drift.body[:500]
         lines += _read_lines(stream, until=lambda e: e.get("type") == "Heartbeat")
         text = moved.body + mapped.body + drift.body
         text += (json.dumps(lines) + s.audit_log.read_text() + s.access_log.read_text()).encode()

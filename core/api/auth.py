@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 """What a user name (a certificate's CN, a users file's name, X-Api-User-CN) may be."""
 
 ACT_FOR = "X-Api-User-CN"
@@ -149,7 +149,7 @@ def read_users(path: Path) -> dict[str, str]:
 
 def set_password(path: str | Path, user: str, password: str, scheme: str = "scrypt") -> bool:
     """Add or change ``user`` in the users file (created 0600); True if the user was new."""
-    if not USER_NAME.match(user):
+    if not USER_NAME.fullmatch(user):
         raise ValueError(f"{user!r} is not a user name (letters, digits, '.', '_', '@', '-'; at most 64)")
     if not password:
         raise ValueError("the password is empty")
@@ -247,7 +247,7 @@ def identify_certificate(cn: str, act_for: str | None, services: Services) -> Id
         if wanted in (None, ANONYMOUS):
             return Identity(ANONYMOUS, "certificate")
         raise AuthError(403, f"a certificate without a user may not act for {wanted} ({ACT_FOR})")
-    if not USER_NAME.match(user):
+    if not USER_NAME.fullmatch(user):
         raise AuthError(403, f"the client certificate's CN {cn!r} is not a user name")
     if wanted is None or wanted == user:
         return Identity(user, "certificate")
@@ -270,7 +270,7 @@ def _acting_for(act_for: str | None) -> str | None:
     if act_for is None:
         return None
     wanted = user_of(act_for)
-    if wanted != ANONYMOUS and not USER_NAME.match(wanted):
+    if wanted != ANONYMOUS and not USER_NAME.fullmatch(wanted):
         raise AuthError(
             403, f"{ACT_FOR} must name a user (letters, digits, '.', '_', '@', '-'), not {act_for[:64]!r}"
         )

@@ -183,7 +183,7 @@ def make_all(
     made before anything is written: a command that fails writes nothing."""
     out = Path(directory)
     for name in [*users, *services]:
-        if not USER_NAME.match(name) or name in RESERVED:
+        if not USER_NAME.fullmatch(name) or name in RESERVED:
             raise ValueError(
                 f"{name!r} cannot be a certificate's CN here (a user name, not 'ca' or 'server')"
             )

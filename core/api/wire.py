@@ -20,7 +20,15 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .. import events as events_mod
-from ..errors import BadInput, KavlanError, NotAllowed, NotFound, SwitchUnavailable, Unavailable
+from ..errors import (
+    BadInput,
+    KavlanError,
+    Misconfigured,
+    NotAllowed,
+    NotFound,
+    SwitchUnavailable,
+    Unavailable,
+)
 from ..inventory import Inventory, NicRef
 
 T = TypeVar("T")
@@ -32,6 +40,7 @@ STATUS_OF: dict[type[KavlanError], int] = {
     NotAllowed: 403,
     NotFound: 404,
     SwitchUnavailable: 503,
+    Misconfigured: 503,
     Unavailable: 409,
 }
 """The first class in the exception's MRO found here gives the status; any other KavlanError is 500."""
@@ -111,7 +120,8 @@ _TITLES = {
     503: "Service Unavailable",
 }
 _BY_NAME: dict[str, type[KavlanError]] = {
-    c.__name__: c for c in (KavlanError, BadInput, NotAllowed, NotFound, Unavailable, SwitchUnavailable)
+    c.__name__: c
+    for c in (KavlanError, BadInput, NotAllowed, NotFound, Unavailable, SwitchUnavailable, Misconfigured)
 }
 
 # --- values --------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ..errors import KavlanError
+from ..errors import Misconfigured
 from ..inventory import Inventory
 from ..model import DEFAULT
 from ..reports import Lease
@@ -35,7 +35,7 @@ class DhcpBackend:
     def _placement(self, site: str, vlan: int) -> tuple[str | None, str]:
         place = self.inventory.dhcp_placement(site, vlan)
         if place is None:
-            raise KavlanError(
+            raise Misconfigured(
                 f"the testbed description says where no DHCP server of VLAN {vlan} of {site} runs ([site.dhcp.vlans])"
             )
         return place.netns or None, place.interface

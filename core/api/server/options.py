@@ -36,7 +36,7 @@ class Options:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    m = re.match(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:]+)):(?P<port>[0-9]{1,5})$", text.strip())
+    m = re.fullmatch(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:]+)):(?P<port>[0-9]{1,5})", text.strip())
     if not m or int(m["port"]) > 65535:
         raise ValueError(f"--listen must be HOST:PORT (e.g. 127.0.0.1:8443 or [::1]:8443), not {text!r}")
     return (m["v6"] or m["host"]), int(m["port"])

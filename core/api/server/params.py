@@ -29,7 +29,7 @@ from .limits import (
 from .state import state_of
 
 JSON = "application/json"
-_VLAN_ID = re.compile(r"^[1-9][0-9]{0,2}$")
+_VLAN_ID = re.compile(r"[1-9][0-9]{0,2}")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
@@ -59,7 +59,7 @@ def vlan(request: web.Request, site: str) -> int:
     raw = request.match_info["id"]
     if raw == "DEFAULT":
         return DEFAULT
-    if _VLAN_ID.match(raw) and int(raw) in inventory.vlan_ids(site):
+    if _VLAN_ID.fullmatch(raw) and int(raw) in inventory.vlan_ids(site):
         return int(raw)
     globals_ = ", ".join(str(v) for v in sorted(inventory.global_owner))
     raise ApiError(
@@ -70,7 +70,7 @@ def vlan(request: web.Request, site: str) -> int:
 
 
 def user_name(raw: str) -> str:
-    if not auth.USER_NAME.match(raw):
+    if not auth.USER_NAME.fullmatch(raw):
         raise ApiError(404, f"{raw[:80]!r} is not a user name", NotFound)
     return raw
 

@@ -125,7 +125,7 @@ class Passwords:
 
     async def identify(self, user: str, password: str, act_for: str | None, client: str) -> auth.Identity:
         """The request's identity once ``password`` is ``user``'s; else AuthError (401 wrong, 429 wait)."""
-        if not auth.USER_NAME.match(user):
+        if not auth.USER_NAME.fullmatch(user):
             raise auth.AuthError(401, "wrong user name or password")
         if not await self._check(user, password, client):
             raise auth.AuthError(401, "wrong user name or password")

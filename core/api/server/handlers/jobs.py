@@ -47,7 +47,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     """The jobs touching the site, newest first (as g5k-api orders them), a page of them."""
     state, site, root = state_of(request), params.site(request), params.base(request)
     user = request.query.get("user") or None
-    if user is not None and not auth.USER_NAME.match(user):
+    if user is not None and not auth.USER_NAME.fullmatch(user):
         raise ApiError(400, f"query parameter user must be a user name, not {user[:40]!r}")
     wanted = _wanted_states(request)
     offset, limit = params.paging(request)
