@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -401,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _guarded(body: Callable[[], Coroutine[Any, Any, int]], *, debug: bool) -> int:
     """Run the command; an error the user can cause is one sentence on stderr (a traceback only with --debug)."""
+    import asyncio  # here, not at the top: --version and --help start without it
+
     from .present import CLI_HINTS, run_guarded
 
     return run_guarded(
