@@ -22,9 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, model
 from . import inventory as inventory_mod
-from . import model
 
 KEEP = 32
 """Entries kept (the newest): enough for every testbed a user switches between, bounded for a test suite's many."""

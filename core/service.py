@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import inventory as inventory_mod
 from .authz import PRIVILEGES, Rights
@@ -36,8 +36,11 @@ from .moves import apply_plan, read_switches, roll_back, verdicts
 from .plan import Plan, Targets, by_switch, plan_move
 from .reports import Drift, Lease, Member, MoveReport, Outcome, VlanInfo
 from .reservations import AllocationError, RequestError, allocate, parse_request
-from .store import Store
+from .store_quick import open_store
 from .switches import SwitchPool
+
+if TYPE_CHECKING:  # SQLAlchemy is loaded when the store first needs it (store_quick)
+    from .store import Store
 
 
 class KavlanService(Service):
@@ -57,7 +60,7 @@ class KavlanService(Service):
     ) -> None:
         self.settings = settings
         self.inventory = inventory if inventory is not None else inventory_mod.load(settings.inventory)
-        self.store = store if store is not None else Store(settings.database_url)
+        self.store = store if store is not None else open_store(settings.database_url)
         self.clock = clock
         self.events = EventBus(clock)
         self.user = settings.user

@@ -12,7 +12,7 @@ import contextlib
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import Settings
 from .drivers.base import (
@@ -26,7 +26,9 @@ from .drivers.base import (
 )
 from .errors import KavlanError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
-from .store import Store
+
+if TYPE_CHECKING:
+    from .store import Store
 
 T = TypeVar("T")
 

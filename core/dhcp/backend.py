@@ -10,9 +10,9 @@ from ..errors import KavlanError
 from ..inventory import Inventory
 from ..model import DEFAULT
 from ..reports import Lease
-from ..store import Store
 
-if TYPE_CHECKING:  # imported when a site's real DHCP servers are first touched, not at every start
+if TYPE_CHECKING:  # dnsmasq's manager is imported when a site's real DHCP servers are first touched
+    from ..store import Store
     from .dnsmasq import DnsmasqManager
 
 
