@@ -5,7 +5,8 @@ all in use.
 
 Run on demand (not by the test suite):
 
-    python tests/bench/bench_tui.py --runs 5            # start-up in a real terminal (a pty), 120x40
+    python tests/bench/bench_tui.py --runs 7            # start-up in a real terminal (a pty), 120x40, against main
+    python tests/bench/bench_tui.py --runs 7 --before REV   # against another commit ("none": this tree alone)
     python tests/bench/bench_tui.py --runs 1 --tracemalloc
 
 Each run is a fresh process (interpreter, imports, store, first read, first paint all counted), driven by
@@ -13,8 +14,9 @@ Textual's real Linux driver on a pseudo-terminal, so rendering is paid for as in
 to the first frame that shows the board; the CPU time of the whole start-up (what the app does right after that
 frame included) is steadier than the clock on a busy machine.
 
-To compare with another tree (a checkout of an earlier commit, say), run this same file with PYTHONPATH
-pointing at a directory where ``kavlan_core`` and ``kavlan_tui`` are that tree's packages.
+The earlier commit ("before", default ``main``) runs in the same run, its runs interleaved with this tree's and with
+the floor of any Python command (``python -c pass``), on the same interpreter and libraries (exported with
+``git archive``, see before.py) and the same store. Goal (issue 17): the first frame under 500 ms.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 T_START = time.time()
+from before import commit_of, export  # noqa: E402  (after T_START: the child's clock starts at the interpreter's)
 
 SITES = 11
 """The home site and ten others: with one global VLAN each, the home site sees 21 VLANs (0-9 and 10-20)."""
@@ -95,6 +98,7 @@ def environment(data: Path, inventory: Path, user: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         KAVLAN_DATA_DIR=str(data),
+        KAVLAN_CACHE_DIR=str(data.parent / "cache"),
         KAVLAN_INVENTORY=str(inventory),
         KAVLAN_USER=user,
         KAVLAN_CONFIG=str(data / "no-config.toml"),
@@ -269,7 +273,9 @@ def child(result: Path, use_tracemalloc: bool) -> None:
     app.run()
 
 
-def one_run(data: Path, inventory: Path, user: str, use_tracemalloc: bool) -> dict[str, Any]:
+def one_run(
+    data: Path, inventory: Path, user: str, use_tracemalloc: bool, pythonpath: Path | None = None
+) -> dict[str, Any]:
     result = Path(tempfile.mktemp(prefix="kavlan-bench-", suffix=".json"))
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
@@ -291,7 +297,7 @@ def one_run(data: Path, inventory: Path, user: str, use_tracemalloc: bool) -> di
         stdin=slave,
         stdout=slave,
         stderr=slave,
-        env=environment(data, inventory, user),
+        env=environment(data, inventory, user) | ({"PYTHONPATH": str(pythonpath)} if pythonpath else {}),
         start_new_session=True,
     )
     os.close(slave)
@@ -331,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tracemalloc", action="store_true", help="also measure the Python heap's peak (slower)"
     )
+    parser.add_argument(
+        "--before", default="main", help="the commit to compare with (default: main; none: this tree alone)"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -346,14 +355,40 @@ def main(argv: list[str] | None = None) -> int:
             f"testbed: {info['nodes']} nodes, {info['vlans_seen_from_home']} VLANs seen from the home site, "
             f"{info['moved']} NICs placed in VLANs ({time.perf_counter() - t0:.1f} s to set up)"
         )
-        one_run(data, inventory, args.user, False)  # warm-up: bytecode compiled and cached, as once installed
-        runs = [one_run(data, inventory, args.user, args.tracemalloc) for _ in range(args.runs)]
+        before = None if args.before == "none" else export(args.before, Path(tmp) / "before")
+        trees = {"this tree": None, **({f"before ({commit_of(args.before)})": before} if before else {})}
+        floor_env = environment(data, inventory, args.user)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        floor = []
+        for path in trees.values():  # warm-up: bytecode compiled and cached, as once installed
+            one_run(data, inventory, args.user, False, path)
+        for _ in range(args.runs):  # interleaved: a change of the machine's load falls on each alike
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], env=floor_env, check=True)
+            floor.append(time.perf_counter() - t0)
+            for name, path in trees.items():
+                runs[name].append(one_run(data, inventory, args.user, args.tracemalloc, path))
+    load = os.getloadavg()
+    print(
+        f"user {args.user}, {args.runs} run(s) each, terminal {SIZE[0]}x{SIZE[1]}, load average at the end "
+        f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} ({os.cpu_count()} cores)"
+    )
+    print(f"python -c pass (the floor): median {statistics.median(floor) * 1000:.0f} ms")
+    for name, samples in runs.items():
+        print(f"{name}, medians:")
+        summary(samples, args.tracemalloc)
+    frame = statistics.median(r["first_frame_s"] for r in runs["this tree"])
+    print(
+        f"goal: the first frame on 1,000 nodes under 500 ms: {frame * 1000:.0f} ms ({'met' if frame < 0.5 else 'NOT met'})"
+    )
+    return 0
 
+
+def summary(runs: list[dict[str, Any]], tracemalloc: bool) -> None:
     def med(key: str) -> float:
         values = [r[key] if not isinstance(r[key], list) else statistics.median(r[key]) for r in runs]
         return statistics.median(values)
 
-    print(f"user {args.user}, {args.runs} run(s), terminal {SIZE[0]}x{SIZE[1]}, medians:")
     print(
         f"  start-up to a usable screen (process start to the board's first frame): {med('first_frame_s') * 1000:.0f} ms"
     )
@@ -372,9 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  peak RSS: {med('rss_ready_mb'):.0f} MB at the usable screen, {med('rss_end_mb'):.0f} MB at the end"
     )
-    if args.tracemalloc:
+    if tracemalloc:
         print(f"  Python heap peak (tracemalloc): {med('python_heap_peak_mb'):.1f} MB")
-    return 0
 
 
 if __name__ == "__main__":
