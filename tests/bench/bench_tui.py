@@ -205,6 +205,7 @@ def child(result: Path, use_tracemalloc: bool) -> None:
             super()._display(screen, renderable)
             if renderable is not None and "shown_at" in out and "frame_at" not in out:
                 out["frame_at"] = time.time()
+                out["cpu_frame_s"] = time.process_time()  # the process's CPU to its first frame
 
         def ready(self) -> None:
             out["ready_at"] = time.time()
@@ -395,6 +396,9 @@ def summary(runs: list[dict[str, Any]], tracemalloc: bool) -> None:
     print(
         f"    of which importing the app: {med('imports_s') * 1000:.0f} ms, first read of the board: "
         f"{med('first_read_s') * 1000:.0f} ms"
+    )
+    print(
+        f"    CPU time to that frame: {med('cpu_frame_s') * 1000:.0f} ms (the clock's figure on an idle machine)"
     )
     print(f"    then done with what it left for after that paint: {med('startup_s') * 1000:.0f} ms")
     print(
