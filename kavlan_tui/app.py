@@ -27,6 +27,7 @@ from kavlan_core.errors import KavlanError
 from kavlan_core.interface import Service, connect
 
 from .board import Board, NodeKey, NodeView, VlanKey, read_board
+from .journal import Journal
 from .messages import (
     ActionFailed,
     BoardLoaded,
@@ -46,6 +47,7 @@ from .widgets.node_list import ListContext
 if TYPE_CHECKING:
     from .commands import Context
     from .screens.main import MainScreen
+    from .screens.move import MoveOutcome
 
 FIRST_READ_WAIT = 0.5
 """Seconds the first screen waits for the first read of the board, to be drawn once, complete."""
@@ -58,6 +60,12 @@ REACH_EVERY = 3
 
 REFRESH_EVENTS = (ev.MoveFinished, ev.DhcpChanged, ev.JobSubmitted, ev.JobEnded)
 """Events after which the board is read again (debounced)."""
+
+SVG_FONT = "font-family: Fira Code, monospace;"
+SVG_FONT_ANY_VIEWER = "font-family: monospace;"
+"""Screenshots name the generic monospace font first: viewers that take only the first family of the list and
+have no Fira Code (librsvg-based ones, CairoSVG) drew a proportional font, so that text ran into its neighbour
+(``DEFAULTdefault``) or left gaps, and buttons' edges overflowed their dialogs."""
 
 
 def kavlan_commands() -> type[Provider]:
@@ -136,6 +144,8 @@ class KavlanApp(App[None]):
         self.context = ListContext()
         self.notes = PollNotes()
         """What the background polls learnt per NIC."""
+        self.journal = Journal()
+        """What happened to each node since the app started, for the node's detail."""
         self.poller = Poller(lambda: self.service, self._poll_said)
         self.moving = False
         self.sites_wanted: set[str] = set()
@@ -302,19 +312,40 @@ class KavlanApp(App[None]):
                 del sel[key]
 
     def on_drift_checked(self, message: DriftChecked) -> None:
-        for line in self.notes.new_drift(self.board, message.drift, message.tags):
+        now = self.clock()
+        board = self.board
+        for key, line in self.notes.new_drift(board, message.drift, message.tags):
             self.log_line(line.text, line.level)
+            node = board.nodes.get(key) if board else None
+            self.journal.drifted(now, node, key, line.text, back=key not in message.drift)
+        for site in self.service.reachable_sites():
+            if f"switches of {site}" not in self.poller.errors:
+                self.notes.read_at[site] = now
         self._annotate()
         if self.main is not None:
             self.main.polled(message.seconds, len(self.notes.drift))
 
     def on_leases_read(self, message: LeasesRead) -> None:
+        now = self.clock()
+        for key, address in message.leases.items():
+            if self.notes.leases.get(key) != address:
+                self.journal.leased(now, key, address)
         self.notes.leases = message.leases
         self._annotate()
 
     def on_reach_checked(self, message: ReachChecked) -> None:
-        self.notes.reach.update(message.reach)
+        self.reached(message.reach)
         self._annotate()
+
+    def reached(self, reach: dict[NodeKey, bool]) -> None:
+        """Nodes answered over SSH, or did not: kept with the time, and a change in the node's journal."""
+        now = self.clock()
+        for key, ok in reach.items():
+            if self.notes.reach.get(key) != ok:
+                self.journal.answered(now, key, ok)
+            self.notes.reach[key] = ok
+            if ok:
+                self.notes.answered_at[key] = now
 
     def _annotate(self) -> None:
         self.context.notes = self.notes.annotations()
@@ -323,6 +354,7 @@ class KavlanApp(App[None]):
 
     def on_service_event(self, message: ServiceEvent) -> None:
         event = message.event
+        self.journal.event(event, self.board)
         if self.main is not None:
             self.main.log_event(event)
         for screen in self.screen_stack[1:]:
@@ -346,6 +378,18 @@ class KavlanApp(App[None]):
     def on_action_failed(self, message: ActionFailed) -> None:
         self.notify(message.error, title=message.what, severity="error", timeout=8)
         self.log_line(f"{message.what}: {message.error}", "error")
+
+    def journal_outcome(self, outcome: MoveOutcome) -> None:
+        """A move's nodes that failed go in their journal with the reason (those moved come as events)."""
+        report = outcome.staged.move if outcome.staged is not None else outcome.report
+        results = report.results if report is not None else []
+        failed = [(r.name, r.message) for r in results if r.status == "failure"]
+        if outcome.staged is not None:
+            failed += [(n.name, n.message) for n in outcome.staged.nodes if n.status == "failure"]
+        now = self.clock()
+        for name, why in dict(failed).items():
+            node = self.journal.node_of(name, self.board)[0]
+            self.journal.failed_move(now, node, outcome.target.key, why)
 
     def log_line(self, text: str, level: str = "info") -> None:
         if self.main is not None:
@@ -416,11 +460,10 @@ class KavlanApp(App[None]):
                 status = await self.service.ssh(node.plain)
             except KavlanError as exc:
                 error = sentence(exc, TUI_HINTS)
+        self.reached({node.key: not error})
         if error:
-            self.notes.reach[node.key] = False
             self.notify(error, title=f"SSH to {node.short}", severity="error", timeout=8)
         else:
-            self.notes.reach[node.key] = True
             self.notify(f"session on {node.short} ended (exit status {status})")
         self._annotate()
 
@@ -434,6 +477,13 @@ class KavlanApp(App[None]):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.focused, self.screen.active_bindings))
+
+    def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
+        """Textual's SVG, drawn the same in every viewer: the monospace font named first, and spaces kept where a
+        text starts or ends with them (viewers that drop them shifted words into each other: ``1:00:00left``)."""
+        svg = super().export_screenshot(title=title, simplify=simplify)
+        svg = svg.replace(SVG_FONT, SVG_FONT_ANY_VIEWER, 1)
+        return svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Textual's own commands that make sense here: not its keys panel (F1 is kavlan's help), nor

@@ -14,6 +14,29 @@ NodeKey = tuple[str, str]
 """(node, NIC): what a switch port is cabled to, and what a move acts on."""
 VlanKey = tuple[str, int]
 """(owner site, VLAN id): a global VLAN is its owner site's, DEFAULT and 1-9 are each site's own."""
+GroupKey = tuple[str, str]
+"""(``cluster`` or ``switch``, its name): a part of the board when it is grouped by cluster or by switch."""
+SectionKey = VlanKey | GroupKey
+
+PORT_PREFIXES = (
+    ("HundredGigE", "Hu"),
+    ("FortyGigabitEthernet", "Fo"),
+    ("TwentyFiveGigE", "Twe"),
+    ("TenGigabitEthernet", "Te"),
+    ("GigabitEthernet", "Gi"),
+    ("FastEthernet", "Fa"),
+    ("Ethernet", "Et"),
+    ("ethernet", "eth"),
+)
+
+
+def short_port(port: str) -> str:
+    """``GigabitEthernet1/0/12`` is ``Gi1/0/12``, as switch CLIs abbreviate it."""
+    for long, short in PORT_PREFIXES:
+        if port.startswith(long):
+            return short + port[len(long) :]
+    return port
+
 
 KIND_WORD = {
     VlanKind.DEFAULT: "default",
@@ -41,6 +64,8 @@ class NodeView:
     mac: str
     vlan: int
     job: int | None
+    user: str | None
+    """Who holds the job the node is in (None: in no running job)."""
     mine: bool
     """In a running job of the user: they may move it."""
     simulated: bool
@@ -53,6 +78,21 @@ class NodeView:
     @property
     def short(self) -> str:
         return self.name.split(".", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Annotations:
+    """What the background polls learnt about one NIC."""
+
+    drift: bool = False
+    actual: int | None = None
+    """The VLAN the switch has it in, when it drifted (None: a tag of no VLAN of the site, or unread)."""
+    tag: int | None = None
+    lease: str = ""
+    reach: bool | None = None
+
+
+NO_NOTE = Annotations()
 
 
 @dataclass(slots=True)
@@ -103,11 +143,29 @@ class JobView:
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """What one part of the board shows: a VLAN and the nodes of it listed there (all, or only the user's)."""
+    """What one part of the board shows: a VLAN and the nodes of it listed there (all, or only the user's); or,
+    grouped by cluster or switch, the nodes of one (``vlan`` is None then)."""
 
-    vlan: VlanView
+    vlan: VlanView | None
     nodes: tuple[NodeView, ...]
     only_mine: bool = False
+    group: GroupKey | None = None
+    listed: int | None = None
+    """How many nodes the section has before the filter (None: no filter applies)."""
+    hidden: bool = False
+    """The filter leaves none of its nodes: not shown."""
+
+    @property
+    def collapsed(self) -> bool:
+        """The filter leaves none of its nodes, but it stays, as its header alone (the user's VLAN, a target)."""
+        return self.listed is not None and not self.nodes and not self.hidden
+
+    @property
+    def key(self) -> SectionKey:
+        if self.vlan is not None:
+            return self.vlan.key
+        assert self.group is not None, "a section is a VLAN's or a group's"
+        return self.group
 
 
 @dataclass(slots=True)
@@ -214,7 +272,7 @@ async def _nics_by_vlan(
     """Every NIC of the reachable sites, in the VLAN it is in. One ``vlan_of`` of them all: one read of the
     store, not one per VLAN."""
     inv = service.inventory
-    busy = {node: job.id for job in running for node in job.nodes}
+    busy = {node: job for job in running for node in job.nodes}
     refs = [NicRef(node, nic) for node in inv.nodes.values() if node.site in reachable for nic in node.nics]
     plains = [inv.hostname(ref, DEFAULT) for ref in refs]
     placed = await service.vlan_of(plains)
@@ -235,7 +293,8 @@ async def _nics_by_vlan(
                 address=str(inv.address(node, vid)),
                 mac=nic.mac,
                 vlan=vid,
-                job=busy.get(node.name),
+                job=busy[node.name].id if node.name in busy else None,
+                user=busy[node.name].user if node.name in busy else None,
                 mine=node.name in rights.nodes,
                 simulated=inv.switches[nic.switch].driver == "simulated",
             )

@@ -51,6 +51,8 @@ kavlan-tui extensions:
         --drift                      Read every switch of the site, show ports not in the expected VLAN
         --repair                     Put drifted ports back in the expected VLAN (administrators)
         --site SITE                  With --drift/--repair: another site than this frontend's
+    -m, --machine PATTERN            Ranges 'suno-[1-10]', 'suno-[1,3,5-7]' and wildcards 'suno-1*' name
+                                     several nodes (-v says which)
 Commands:
     kavlan ssh NODE [COMMAND]        Open a session on a node (through kavlan-N for a local VLAN)
     kavlan run [-m NODE|-f FILE|-j JOB] -- COMMAND
@@ -160,7 +162,7 @@ async def run(args: argparse.Namespace) -> int:
     service = await connect(settings)
     try:
         ctx = _context(service, args)
-        nodes = _nodes(args, action)
+        nodes = _expanded(service, _nodes(args, action), args.verbose)
         _check_options(args, action, nodes)
         if sys.stderr.isatty() and not args.quiet and not args.json or args.verbose:
             service.events.subscribe(_progress_printer(args.verbose))
@@ -222,6 +224,19 @@ def _nodes(args: argparse.Namespace, action: str) -> list[str]:
     if nodes and action in ("-V", "-e", "-d", "--drift", "--repair"):
         raise BadInput(f"option {action} takes no node (-m/-f): it acts on a job or a VLAN")
     return nodes
+
+
+def _expanded(service: Service, nodes: list[str], verbose: bool) -> list[str]:
+    """-m 'suno-[1-10]': the names each pattern stands for; with -v, what each became, on stderr."""
+    from kavlan_core.patterns import describe_expansion
+
+    from .commands import expand_nodes
+
+    names, expansions = expand_nodes(service, nodes)
+    if verbose:
+        for expansion in expansions:
+            sys.stderr.write(f"kavlan: {describe_expansion(expansion)}\n")
+    return names
 
 
 def _check_options(args: argparse.Namespace, action: str, nodes: list[str]) -> None:

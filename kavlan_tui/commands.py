@@ -12,6 +12,7 @@ from typing import Any
 from kavlan_core.errors import BadInput
 from kavlan_core.interface import Service
 from kavlan_core.model import DEFAULT, vlan_label
+from kavlan_core.patterns import Expansion, expand_names, is_pattern
 from kavlan_core.reports import MoveReport, Outcome, StagedReport
 from kavlan_core.reservations import format_walltime
 
@@ -195,10 +196,20 @@ async def job_vlan(ctx: Context, job_id: int | None) -> int:
     return vlans[0].vlan
 
 
+def expand_nodes(service: Service, words: Sequence[str]) -> tuple[list[str], list[Expansion]]:
+    """Node names with their patterns expanded: ranges (``suno-[1-10]``) write names, wildcards (``suno-1*``) are
+    matched against the testbed's nodes (FQDNs when the pattern has a dot); and what each pattern became."""
+    if not any(is_pattern(w) for w in words):
+        return list(words), []
+    inv = service.inventory
+    known = [*inv.nodes, *(inv.node_fqdn(n) for n in inv.nodes.values())]
+    return expand_names(words, known)
+
+
 async def nodes_or_job(ctx: Context, nodes: list[str]) -> list[str]:
-    """The nodes named, or else the current job's (as kavlan does inside a job's shell)."""
+    """The nodes named (patterns expanded), or else the current job's (as kavlan does inside a job's shell)."""
     if nodes:
-        return nodes
+        return expand_nodes(ctx.service, nodes)[0]
     if ctx.job_id is None:
         raise BadInput("no node given: name nodes (-m NODE, -f NODEFILE) or a job (-j JOBID)")
     found = list((await ctx.service.running_job(ctx.job_id)).nodes)

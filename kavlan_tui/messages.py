@@ -178,3 +178,23 @@ class RolledBack(Message, bubble=False):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+class NodeChosen(Message):
+    """Enter on a node: show it whole (its NICs, where the switch has them, its events)."""
+
+    def __init__(self, node: NodeView) -> None:
+        super().__init__()
+        self.node = node
+
+
+class CopyRequested(Message):
+    """Copy these nodes' names out, as a nodefile (clipboard or file)."""
+
+    def __init__(self, nodes: Sequence[NodeView]) -> None:
+        super().__init__()
+        self.nodes = tuple(nodes)
+
+
+class FilterCleared(Message):
+    """Esc with nothing else to undo: the filter goes, the board shows every node again."""

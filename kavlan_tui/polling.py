@@ -10,9 +10,8 @@ from kavlan_core.errors import KavlanError
 from kavlan_core.interface import Service
 from kavlan_core.model import DEFAULT
 
-from .board import Board, NodeKey
+from .board import Annotations, Board, NodeKey
 from .present import ERROR, OK, TUI_HINTS, WARNING, EventLine, drift_text, sentence
-from .widgets.node_row import Annotations
 
 Say = Callable[[EventLine], None]
 """Where a poll tells what went wrong or right again (the event log, a notification)."""
@@ -101,29 +100,36 @@ class PollNotes:
     tags: dict[NodeKey, int | None] = field(default_factory=dict)
     leases: dict[NodeKey, str] = field(default_factory=dict)
     reach: dict[NodeKey, bool] = field(default_factory=dict)
+    answered_at: dict[NodeKey, float] = field(default_factory=dict)
+    """When each node last answered over SSH."""
+    read_at: dict[str, float] = field(default_factory=dict)
+    """When the switches of each site were last read whole (a site with a switch down is not)."""
 
     def new_drift(
         self, board: Board | None, drift: dict[NodeKey, int | None], tags: dict[NodeKey, int | None]
-    ) -> list[EventLine]:
+    ) -> list[tuple[NodeKey, EventLine]]:
         """Take a poll's drift; a line for each port that drifted since the last poll, and each one back."""
         lines = []
         for key in drift.keys() - self.drift.keys():
             node = board.nodes.get(key) if board else None
             lines.append(
-                EventLine(
-                    WARNING,
-                    drift_text(
-                        node.switch if node else "?",
-                        node.port if node else "?",
-                        f"{key[0]}/{key[1]}",
-                        node.vlan if node else DEFAULT,
-                        drift[key],
-                        tags.get(key),
+                (
+                    key,
+                    EventLine(
+                        WARNING,
+                        drift_text(
+                            node.switch if node else "?",
+                            node.port if node else "?",
+                            f"{key[0]}/{key[1]}",
+                            node.vlan if node else DEFAULT,
+                            drift[key],
+                            tags.get(key),
+                        ),
                     ),
                 )
             )
         for key in self.drift.keys() - drift.keys():
-            lines.append(EventLine(OK, f"drift gone: {key[0]}/{key[1]} is where the store says"))
+            lines.append((key, EventLine(OK, f"drift gone: {key[0]}/{key[1]} is where the store says")))
         self.drift, self.tags = dict(drift), dict(tags)
         return lines
 

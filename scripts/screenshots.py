@@ -82,7 +82,39 @@ async def shoot(out: Path, only: set[str]) -> list[Path]:
         app.theme = "kavlan-high-contrast"
         await pilot.pause(0.3)
         save(app, "high-contrast-theme")
+        app.theme = "kavlan-dark"
+        await finding(app, pilot, save, vlan)
     return written
+
+
+async def finding(app, pilot, save, vlan) -> None:  # noqa: ANN001
+    """The filter over a site, the board grouped by switch, one node whole, and the board at 80x24."""
+    from kavlan_tui.screens.node_detail import NodeScreen
+
+    site = vlan[0]
+    app.main.want_view(site)
+    await wait_for(pilot, lambda: app.main.view == site)
+    await pilot.press("slash", *"suno-[2-5]")
+    await wait_for(pilot, lambda: app.main.arrangement.query.text == "suno-[2-5]")
+    await pilot.pause(0.3)
+    save(app, "filter")
+    await pilot.press("escape", "g", "g")
+    await wait_for(pilot, lambda: app.main.arrangement.group == "switch")
+    await pilot.pause(0.3)
+    save(app, "grouped")
+    await pilot.press("g")
+    app.main.want_view("mine")
+    await wait_for(pilot, lambda: app.main.view == "mine" and app.main.arrangement.group == "vlan")
+    moved = app.main.current_board.section(vlan)
+    moved.focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, NodeScreen))
+    await pilot.pause(0.3)
+    save(app, "node-detail")
+    await pilot.press("escape")
+    await pilot.resize_terminal(80, 24)
+    await pilot.pause(0.5)
+    save(app, "small-terminal")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "names",
         nargs="*",
         help="only these screenshots (first-screen, main, drag, move-dialog, "
-        "move-report, light-theme, high-contrast-theme)",
+        "move-report, light-theme, high-contrast-theme, filter, grouped, node-detail, small-terminal)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     args = parser.parse_args(argv)

@@ -294,3 +294,38 @@ def test_the_cli_says_no_node_given_as_the_original(kenv, monkeypatch, capsys):
         "",
         "kavlan: no node given (use -m NODE, -f NODEFILE or -j JOBID)\n",
     )
+
+
+def test_machine_patterns_expand_and_verbose_says_what_they_named(kenv):
+    job = reserve(kenv)
+    nodes = json.loads(sh(["kavlan-oarstat", "-j", str(job), "--json"], kenv, check=0).stdout)[str(job)][
+        "assigned_nodes"
+    ]
+    numbers = sorted(int(n.split(".")[0].split("-")[1]) for n in nodes)
+    env = {**kenv, "OAR_JOB_ID": str(job)}
+    pattern = "suno-[" + ",".join(map(str, numbers)) + "]"
+    proc = sh(["kavlan", "-s", "-v", "-m", pattern], env, check=0)
+    short = [f"suno-{n}" for n in numbers]
+    assert f"kavlan: {pattern} expands to 3 names: {', '.join(short)}" in proc.stderr.splitlines()
+    vlan = sh(["kavlan", "-V"], env, check=0).stdout.strip()
+    got = sh(["kavlan", "-g", "-m", pattern], env, check=0).stdout.splitlines()
+    assert got == [f"{n}.sophia.grid5000.fr: {vlan}" for n in short]
+    # wildcards are matched against the testbed's nodes, in natural order
+    proc = sh(["kavlan", "-g", "-v", "-m", "suno-4*"], kenv, check=0)
+    assert [line.split(".")[0] for line in proc.stdout.splitlines()] == [
+        "suno-4",
+        *(f"suno-{n}" for n in range(40, 46)),
+    ]
+    assert (
+        "kavlan: suno-4* matches 7 names: suno-4, suno-40, suno-41, suno-42, suno-43, … suno-45"
+        in proc.stderr
+    )
+    # a pattern that cannot be read, or that names nothing: one sentence, nothing changed
+    for bad, says in (
+        ("suno-[1-", "does not close"),
+        ("zz-*", "matches no node"),
+        ("suno-[9-1]", "backwards"),
+    ):
+        proc = sh(["kavlan", "-s", "-i", "DEFAULT", "-m", bad], env, check=1)
+        assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1 and says in proc.stderr, proc.stderr
+    assert sh(["kavlan", "-g", "-m", pattern], env, check=0).stdout.splitlines() == got

@@ -232,3 +232,16 @@ def test_interactive_ctrl_d_leaves(env: dict[str, str]) -> None:
     out = "\n".join(line for _kind, line in printed)
     assert "set VLAN [NODES...] [--dry-run]" in out and "exit, quit" in out
     assert "no current job" in "".join(text for _style, text in shell.toolbar())
+
+
+def test_node_patterns_in_the_shell(env: dict[str, str]) -> None:
+    async def body(shell: Shell, printed: Lines) -> bool:
+        return await shell.execute("get suno-[1-2] suno-4*; get suno-[1-")
+
+    ok, printed = with_shell(body)
+    assert not ok
+    outs = [line.split(".")[0] for kind, line in printed if kind == "out"]
+    assert outs == ["suno-1", "suno-2", "suno-4", *(f"suno-{n}" for n in range(40, 46))]
+    assert [line for kind, line in printed if kind == "err"] == [
+        "error: 'suno-[1-': a range opens with [ and does not close"
+    ]

@@ -1,4 +1,5 @@
-"""The main screen: jobs and the site's VLANs on the side, the board of VLAN sections, the event log."""
+"""The main screen: jobs and the site's VLANs on the side, the board of VLAN sections, the event log; narrow, the
+side collapses (j or l opens it); short, the event log does (e shows it)."""
 
 from __future__ import annotations
 
@@ -6,33 +7,46 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Header, Tab, Tabs
 
 from kavlan_core import events as ev
 from kavlan_core.inventory import DEMO
 from kavlan_core.model import DEFAULT
 
-from ..board import Board, Section, VlanKey
-from ..messages import JobChosen, MoveRequested, PickTarget, SelectionChanged, SshRequested, VlanChosen
+from ..board import Board, VlanKey
+from ..messages import (
+    CopyRequested,
+    JobChosen,
+    MoveRequested,
+    NodeChosen,
+    PickTarget,
+    SelectionChanged,
+    SshRequested,
+    VlanChosen,
+)
 from ..widgets.drag_ghost import DragGhost
 from ..widgets.event_log import EventLog
+from ..widgets.filter_bar import FilterBar
 from ..widgets.jobs_panel import JobsPanel
 from ..widgets.key_bar import KeyBar
 from ..widgets.node_list import ListContext, NodeList
 from ..widgets.status_bar import StatusBar
 from ..widgets.vlan_board import VlanBoard
 from ..widgets.vlan_list import VlanList
+from .arranging import MINE, ArrangingScreen
 
 if TYPE_CHECKING:
     from ..app import KavlanApp
 
-MINE = "mine"
+NARROW = 100
+"""Columns below which the side (jobs, VLAN list) collapses: the board keeps the node names."""
+SHORT = 30
+"""Lines below which the event log collapses."""
 
 
 def first_view(board: Board) -> str:
@@ -40,7 +54,7 @@ def first_view(board: Board) -> str:
     return MINE if board.jobs else board.home
 
 
-class MainScreen(Screen[None]):
+class MainScreen(ArrangingScreen):
     """Tabs choose the view: ``Your jobs`` (your VLANs and where your nodes are) or one site (every VLAN)."""
 
     HELP = """\
@@ -49,9 +63,15 @@ class MainScreen(Screen[None]):
 Your jobs are on the left, with the VLANs of the site below them. The board in the middle shows
 VLANs and the nodes in each: the tab **Your jobs** shows the VLANs your jobs hold and where your
 nodes are; a site's tab shows every VLAN of that site (the global VLANs with nodes of every site).
+
+**/** filters the board as you type, **o** sorts it (name, switch and port, state), **g** groups it (by VLAN,
+cluster or switch). In a narrow terminal the side collapses (**j** or **l** opens it); in a short one the event
+log does (**e** shows or hides it).
 """
 
     AUTO_FOCUS = None  # the board takes the focus once it is read
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT, "-tall")]
 
     BINDINGS = [
         Binding("r", "reserve", "Reserve", id="reserve", tooltip="Reserve nodes and VLANs"),
@@ -64,6 +84,22 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
             "DHCP on/off",
             id="toggle-dhcp",
             tooltip="Switch the DHCP server of the VLAN under the cursor",
+        ),
+        Binding(
+            "slash", "filter", "Filter", id="filter", tooltip="Narrow the board as you type: names, patterns"
+        ),
+        Binding("o", "sort", "Sort", id="sort", tooltip="Sort by name, by switch and port, or by state"),
+        Binding("g", "group", "Group", id="group", tooltip="Group by VLAN, by cluster or by switch"),
+        Binding(
+            "A",
+            "select_shown",
+            "Select all shown",
+            id="select-shown",
+            show=False,
+            tooltip="Select every node shown (what matches the filter), or unselect them",
+        ),
+        Binding(
+            "e", "toggle_log", "Event log", id="toggle-log", show=False, tooltip="Show or hide the event log"
         ),
         Binding("right_square_bracket", "view(1)", "Next tab", id="next-view", show=False),
         Binding("left_square_bracket", "view(-1)", "Previous tab", id="previous-view", show=False),
@@ -103,6 +139,7 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
                     active=f"view-{first}" if first else None,
                     id="view-tabs",
                 )
+                yield FilterBar(id="filter")
                 # a board per view, made when first shown
                 with ContentSwitcher(id="views", initial=f"board-{first}" if first else None):
                     if board is not None and first is not None:
@@ -111,7 +148,7 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
                             self.context,
                             show_site=first == MINE,
                             id=f"board-{first}",
-                            sections=self._sections(board, first),
+                            sections=self.arranged_view(board, first).sections,
                         )
         yield EventLog(self.kapp.clock, id="log")
         yield StatusBar(id="status")
@@ -146,7 +183,7 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
             ):  # now, before the first paint: focus restyles the board, drawn twice otherwise
                 self.set_focus(first, scroll_visible=False)
         else:
-            await self._render_view()
+            await self.render_view()
 
     async def _switch(self, view: str) -> None:
         """Show a view: its tab, its board (read again if the board changed since), its site's VLAN list."""
@@ -161,7 +198,7 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
             )
         switcher.current = f"board-{view}"
         if view in self.dirty:
-            await self._render_view()
+            await self.render_view()
         else:
             self._show_vlan_list()
         self.call_after_refresh(self._refocus)
@@ -181,7 +218,7 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
     def current_board(self) -> VlanBoard:
         return self.query_one(f"#board-{self.view or MINE}", VlanBoard)
 
-    async def _render_view(self) -> None:
+    async def render_view(self) -> None:
         board = self.context.board
         if board is None or not self.view:
             return
@@ -194,7 +231,7 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
             self._show_vlan_list()
             return
         self.dirty.discard(self.view)
-        sections = self._sections(board, self.view)
+        arranged = self.arranged_view(board, self.view)
         banner: Content | None
         if self.view == MINE:
             if not board.jobs:
@@ -216,13 +253,13 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
                     "nodes onto it."
                 )
             )
+        if self.arrangement.filtering and not arranged.matched:
+            banner = self.no_match()
         widget.set_banner(banner)
-        await widget.show(sections)
+        widget.configure(self.arrangement.group != "vlan", self.arrangement.sort)
+        await widget.show(arranged.sections)
+        self.shown_arranged(arranged)
         self._show_vlan_list()
-
-    @staticmethod
-    def _sections(board: Board, view: str) -> list[Section]:
-        return board.my_sections() if view == MINE else board.site_sections(view)
 
     def _show_vlan_list(self) -> None:
         self.query_one(VlanList).show_site(self.site_of_view())
@@ -260,10 +297,28 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
         self.query_one(Tabs).action_next_tab() if delta > 0 else self.query_one(Tabs).action_previous_tab()
 
     def action_focus_jobs(self) -> None:
-        self.query_one("#job-options").focus()
+        self._open_side("#job-options")
 
     def action_focus_vlans(self) -> None:
-        self.query_one(VlanList).focus()
+        self._open_side("#vlan-list")
+
+    def _open_side(self, selector: str) -> None:
+        """Focus a widget of the side, showing the side first where it is collapsed (narrow terminals)."""
+        self.add_class("-side-open")
+        self.call_after_refresh(self.query_one(selector).focus)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # narrow, the side shows while the focus is in it, and collapses once it leaves
+        sidebar = self.query_one("#sidebar")
+        inside = any(node is sidebar for node in event.widget.ancestors_with_self)
+        if inside and not self.has_class("-narrow"):
+            return  # wide, the side always shows: a class of the screen restyles all of it (80 ms at start-up)
+        self.set_class(inside, "-side-open")
+
+    def action_toggle_log(self) -> None:
+        shown = self.query_one(EventLog).display
+        self.set_class(not shown, "-log-shown")
+        self.set_class(shown, "-log-hidden")
 
     def action_focus_board(self) -> None:
         if not self.query(f"#board-{self.view or MINE}"):
@@ -291,7 +346,9 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
     # --- selection, moves, SSH, DHCP --------------------------------------------------------------
 
     def on_selection_changed(self, message: SelectionChanged) -> None:
-        self.query_one(StatusBar).selected = message.count
+        status = self.query_one(StatusBar)
+        status.selected = message.count
+        status.hidden = self.context.hidden_selected
 
     def on_pick_target(self, message: PickTarget) -> None:
         from .pick_vlan import VlanPicker
@@ -316,6 +373,7 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
 
         def done(outcome: Any) -> None:
             if outcome is not None:
+                self.kapp.journal_outcome(outcome)
                 self.context.selection.clear()
                 self.query_one(StatusBar).selected = 0
                 self.redraw_lists()
@@ -325,6 +383,16 @@ nodes are; a site's tab shows every VLAN of that site (the global VLANs with nod
 
     async def on_ssh_requested(self, message: SshRequested) -> None:
         await self.kapp.ssh_node(message.node)
+
+    def on_node_chosen(self, message: NodeChosen) -> None:
+        from .node_detail import NodeScreen
+
+        self.app.push_screen(NodeScreen(message.node, self.context))
+
+    def on_copy_requested(self, message: CopyRequested) -> None:
+        from .copy_nodes import CopyScreen
+
+        self.app.push_screen(CopyScreen(message.nodes))
 
     def action_toggle_dhcp(self, site: str, vlan: int) -> None:
         board = self.context.board

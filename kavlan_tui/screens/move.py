@@ -11,19 +11,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
 from kavlan_core import events as ev
 from kavlan_core.errors import NotAllowed
 from kavlan_core.model import GLOBAL_IDS, vlan_label
 
-from ..board import NodeView, VlanView
+from ..board import NodeView, VlanView, short_port
 from ..messages import MoveDone, PlanReady, ServiceEvent
 from ..present import TUI_HINTS, sentence
 from ..widgets.drag_ghost import describe
 from ..widgets.node_list import ListContext
-from ..widgets.node_row import short_port
+from .fitting import FittedDialog
 
 if TYPE_CHECKING:
     from kavlan_core.reports import MoveReport, Plan, StagedReport
@@ -92,7 +91,7 @@ def plan_content(plan: Plan) -> Content:
     return Content("\n").join(lines)
 
 
-class MoveDialog(ModalScreen["MoveOutcome | None"]):
+class MoveDialog(FittedDialog["MoveOutcome | None"]):
     """Cancel before confirming changes nothing; a refused move says why and offers only Close."""
 
     HELP = """\
@@ -105,6 +104,8 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
   can be reached over SSH (not on simulated switches); on by default for them.
 - **Enter** or **Move**: do it; **Esc** or **Cancel**: leave, nothing changed.
 """
+
+    LONG = (("#plan-pane", 20),)
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="dialog-cancel"),

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from ..app import KavlanApp
     from ..board import Board
+    from .main import MainScreen
 
 HIDDEN = {"use"}
 """Registry commands the TUI does itself (the jobs panel picks the current job)."""
@@ -45,6 +46,7 @@ class KavlanCommands(Provider):
         if app.board is not None:
             yield from self._job_entries(app.board)
         yield from self._node_entries(screen.focused)
+        yield from self._board_entries(screen)
         yield "Check the switches for drift now", app.poll, "Read every port and compare with the store"
         yield "Refresh the board", app.load_board, "Read jobs and VLANs again"
         yield "Show your jobs", partial(screen.want_view, "mine"), "Your VLANs and where your nodes are"
@@ -95,13 +97,45 @@ class KavlanCommands(Provider):
                 focused.action_move,
                 "Pick the VLAN, see the plan, confirm",
             )
+            yield (
+                f"Copy {len(chosen)} node name(s) as a nodefile…",
+                focused.action_copy,
+                "To the clipboard or a file, for kavlan -f or taktuk -f",
+            )
         node = focused.cursor_node
         if node is not None:
+            yield (
+                f"Details of {node.short}",
+                focused.action_details,
+                "Its NICs, address, reachability, events",
+            )
             yield (
                 f"SSH to {node.short}",
                 partial(self.kapp.call_later, self.kapp.ssh_node, node),
                 "An interactive session on the node",
             )
+
+    def _board_entries(self, screen: MainScreen) -> Iterator[Entry]:
+        """Filter, sort and group the board; select what it shows."""
+        from ..arrange import GROUPS, SORTS
+
+        yield (
+            "Filter the board…",
+            screen.action_filter,
+            "Type names, patterns (suno-[1-10]), sw2, vlan:4, down…",
+        )
+        how = screen.arrangement
+        for key, name in SORTS.items():
+            if key != how.sort:
+                yield f"Sort by {name}", partial(self.app.call_later, screen.set_sort, key), "Order the nodes"
+        for key, name in GROUPS.items():
+            if key != how.group:
+                yield (
+                    f"Group by {name}",
+                    partial(self.app.call_later, screen.set_group, key),
+                    "Parts of the board",
+                )
+        yield "Select every node shown", screen.action_select_shown, "What matches the filter (A)"
 
     def _command(self, line: str, run: bool) -> None:
         from .command_line import CommandScreen

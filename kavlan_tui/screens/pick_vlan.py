@@ -8,23 +8,27 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..board import Board, NodeView, VlanKey
 from ..widgets.drag_ghost import OK, SAME, describe
 from ..widgets.node_list import ListContext
+from .fitting import FittedDialog
 
 
-class VlanPicker(ModalScreen[VlanKey | None]):
+class VlanPicker(FittedDialog[VlanKey | None]):
     """A refused VLAN can still be picked: the dialog then shows the service's reason, and nothing changes."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="picker-cancel")]
 
+    BOX = "#picker"
+    LONG = (("#targets", 24),)
+    SHARE = 0.9
+
     DEFAULT_CSS = """
     VlanPicker { align: center middle; background: $background 60%; }
-    VlanPicker > Vertical {
+    VlanPicker > #picker {
         width: 90; max-width: 96%; height: auto; max-height: 90%;
         border: round $primary; background: $surface; padding: 0 1;
     }
@@ -72,7 +76,7 @@ class VlanPicker(ModalScreen[VlanKey | None]):
             options.append(Option(prompt, id=f"{vlan.site}:{vlan.id}", disabled=state == SAME))
             self.keys.append(vlan.key)
         self._first_ok = first_ok
-        with Vertical():
+        with Vertical(id="picker"):
             n = len(self.nodes)
             yield Static(
                 f"Move {n} node{'s' if n != 1 else ''} ({describe(self.nodes)}) into…", classes="title"

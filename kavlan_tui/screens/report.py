@@ -9,14 +9,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
 from kavlan_core.model import DEFAULT, vlan_label
 from kavlan_core.reports import Outcome
 
+from ..board import short_port
 from ..messages import RolledBack
 from ..present import TUI_HINTS, sentence
+from .fitting import FittedDialog
 from .move import MoveOutcome
 
 if TYPE_CHECKING:
@@ -31,8 +32,12 @@ STATUS_MARK = {
 }
 
 
-class ReportScreen(ModalScreen[None]):
-    """Esc or Close returns to the board; Roll back puts the ports of failed nodes back where they were."""
+class ReportScreen(FittedDialog[None]):
+    """Esc or Close returns to the board; Roll back puts the ports of failed nodes back where they were. The table
+    of nodes shortens (and scrolls) in a short terminal: the buttons stay in the box."""
+
+    BOX = "#report"
+    LONG = (("#report-nodes", 20),)
 
     HELP = """\
 ### The report of a move
@@ -186,7 +191,7 @@ was checked, scheduled, switched and back.
                 str(r["status"]),
                 vlans,
                 str(r["switch"]),
-                str(r["port"]),
+                short_port(str(r["port"])),  # as the board names it: the detail fits 80 columns
                 str(r["detail"]),
             )
 

@@ -25,7 +25,7 @@ def job_prompt(job: JobView, now: float, home: str) -> Content:
     nodes = f"{len(job.nodes)} node{'s' if len(job.nodes) != 1 else ''}"
     warn = "$warning" if left < 600 else "$success"
     return Content.from_markup(
-        f"[b]#$id[/]  [{warn}]$left[/] left\n  [$text-muted]$nodes · VLAN $vlans[/]",
+        f"[b]#$id[/] [{warn}]$left[/] left\n  [$text-muted]$nodes · VLAN $vlans[/]",
         id=str(job.id),
         left=format_walltime(left),
         nodes=nodes,

@@ -17,11 +17,21 @@ from textual.widget import Widget
 
 from kavlan_core.model import GLOBAL_IDS, VlanKind
 
-from ..board import Board, NodeKey, NodeView, Section, VlanKey
-from ..messages import DragEnded, DragStarted, MoveRequested, PickTarget, SelectionChanged, SshRequested
+from ..board import NO_NOTE, Annotations, Board, NodeKey, NodeView, Section, VlanKey
+from ..messages import (
+    CopyRequested,
+    DragEnded,
+    DragStarted,
+    FilterCleared,
+    MoveRequested,
+    NodeChosen,
+    PickTarget,
+    SelectionChanged,
+    SshRequested,
+)
 from .auto_scroll import EdgeScroller
 from .drag_ghost import OK, REFUSED, SAME, DragGhost, DropTarget, drop_target_at
-from .node_row import NO_NOTE, Annotations, NodeRow, RowStyles, foreground
+from .node_row import NodeRow, RowStyles, foreground
 from .vlan_header import header_content, section_id
 
 DRAG_THRESHOLD = 2
@@ -37,6 +47,22 @@ class ListContext:
     board: Board | None = None
     selection: dict[NodeKey, NodeView] = field(default_factory=dict)
     notes: dict[NodeKey, Annotations] = field(default_factory=dict)
+    shown: frozenset[NodeKey] | None = None
+    """The NICs the filter leaves on the board (None: no filter)."""
+    view_site: str = ""
+    """The site of the view shown (the home site for the user's jobs): its VLANs need not name it."""
+
+    def chosen_selection(self) -> list[NodeView]:
+        """The selected nodes that the board shows: a filter applies to drags and moves too (the selected nodes
+        it hides stay selected, but are left out)."""
+        if self.shown is None:
+            return list(self.selection.values())
+        return [n for k, n in self.selection.items() if k in self.shown]
+
+    @property
+    def hidden_selected(self) -> int:
+        """Selected nodes the filter hides."""
+        return 0 if self.shown is None else sum(1 for k in self.selection if k not in self.shown)
 
     def verdict(self, nodes: Sequence[NodeView], key: VlanKey) -> tuple[str, str, str]:
         """(ok/same/refused, the target's title, why refused) of moving ``nodes`` into ``key``, as far as
@@ -64,6 +90,16 @@ class ListContext:
         return OK, vlan.title, ""
 
 
+def _same(new: Section, old: Section) -> bool:
+    """Whether a part of the board shows the same as before (the same VLAN read, the same nodes, counts, state)."""
+    return (
+        new.vlan is old.vlan
+        and new.nodes == old.nodes  # the same NodeViews: compared by identity first
+        and (new.listed, new.hidden, new.only_mine, new.group)
+        == (old.listed, old.hidden, old.only_mine, old.group)
+    )
+
+
 @dataclass(slots=True)
 class _Press:
     row: int
@@ -83,8 +119,12 @@ class NodeList(Widget, can_focus=True):
 ### Nodes of a VLAN
 
 - **↑ ↓ PgUp PgDn Home End**: move the cursor (it flows from one VLAN to the next)
-- **Space** or a click on the box: select or unselect a node; **a**: select the whole VLAN; **Esc**: unselect all
+- **Space** or a click on the box: select or unselect a node; **a**: select the whole VLAN; **A**: every node
+  shown (all that match the filter); **Esc**: unselect all (then: clear the filter)
 - **m**: move the selection (or the node under the cursor) to a VLAN picked from a list
+- **Enter**: the node whole: its NICs as the store and the switch have them, its address, its events
+- **c**: copy the names of the selection (or of the node) as a nodefile, to the clipboard or a file
+- **/**: filter the board (names, patterns such as `suno-[1-10]`, `sw2`, `vlan:4`, `user:alice`, `down`)
 - **mouse**: drag a node, or a selected node to take the whole selection, onto another VLAN; hold the
   pointer near the top or bottom edge of the board (or of the VLAN list) to scroll it
 - **s**: open an SSH session on the node (through the gateway of a local VLAN)
@@ -96,6 +136,12 @@ class NodeList(Widget, can_focus=True):
             "m", "move", "Move to VLAN…", id="move-to-vlan", tooltip="Move the selected nodes to another VLAN"
         ),
         Binding("s", "ssh", "SSH", id="ssh-node", tooltip="Open an SSH session on the node"),
+        Binding(
+            "enter", "details", "Details", id="node-details", tooltip="The node whole: NICs, address, events"
+        ),
+        Binding(
+            "c", "copy", "Copy", id="copy-names", tooltip="Copy the names as a nodefile (clipboard or file)"
+        ),
         Binding("a", "select_all", "Select VLAN", id="select-all", show=False),
         Binding("escape", "clear", "Unselect", id="clear-selection", show=False),
         Binding("up", "cursor(-1)", show=False),
@@ -124,7 +170,8 @@ class NodeList(Widget, can_focus=True):
     cursor: reactive[int] = reactive(0, always_update=True)
 
     def __init__(self, section: Section, context: ListContext, *, show_site: bool = False) -> None:
-        super().__init__(id=section_id(section.vlan.key))
+        super().__init__(id=section_id(section.key))
+        self.display = not section.hidden
         self.section = section
         self.context = context
         self.show_site = show_site
@@ -148,8 +195,9 @@ class NodeList(Widget, can_focus=True):
         return self.section.nodes
 
     @property
-    def vlan(self) -> VlanKey:
-        return self.section.vlan.key
+    def vlan(self) -> VlanKey | None:
+        """The VLAN this part of the board shows (None: a cluster or a switch, when grouped so)."""
+        return self.section.vlan.key if self.section.vlan is not None else None
 
     @property
     def cursor_node(self) -> NodeView | None:
@@ -157,9 +205,13 @@ class NodeList(Widget, can_focus=True):
 
     def set_section(self, section: Section) -> None:
         """New data for the same VLAN: the cursor stays on its node when it is still here."""
+        if _same(section, self.section):  # a key of the filter that left this part as it was: nothing to draw
+            self.section = section
+            return
         keep = self.cursor_node
-        grew = len(section.nodes) != len(self.rows)
+        grew = len(section.nodes) != len(self.rows) or section.collapsed != self.section.collapsed
         self.section = section
+        self.display = not section.hidden
         self._title = None
         if keep is not None:
             for i, n in enumerate(section.nodes):
@@ -172,9 +224,11 @@ class NodeList(Widget, can_focus=True):
         self.refresh()
 
     def chosen(self) -> list[NodeView]:
-        """What an action applies to: the selection if any, else the node under the cursor."""
-        if self.context.selection:
-            return list(self.context.selection.values())
+        """What an action applies to: the selection (what the filter shows of it) if any, else the node under
+        the cursor."""
+        selected = self.context.chosen_selection()
+        if selected:
+            return selected
         node = self.cursor_node
         return [node] if node is not None else []
 
@@ -217,19 +271,21 @@ class NodeList(Widget, can_focus=True):
 
     def row_layout(self) -> NodeRow:
         """The columns of a node line at the list's width (not Textual's ``layout``: that places children)."""
-        if self._row_layout is None or self._row_layout.width != self.size.width:
-            self._row_layout = NodeRow(self.size.width, self.show_site)
-        return self._row_layout
+        grouped = self.section.vlan is None
+        layout = self._row_layout
+        if layout is None or layout.width != self.size.width or layout.show_vlan != grouped:
+            layout = self._row_layout = NodeRow(self.size.width, self.show_site, show_vlan=grouped)
+        return layout
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return HEADER + max(1, len(self.rows))
+        return HEADER + (0 if self.section.collapsed else max(1, len(self.rows)))
 
     def title_strip(self) -> Strip:
         """The header line, drawn from its Content (theme variables resolved), kept until something changes."""
         width = self.size.width
         board = self.context.board
         if self._title is None or self._title[1] != width:
-            content = header_content(self.section, board.user if board else "")
+            content = header_content(self.section, board.user if board else "", width, self.context.view_site)
             base = self.component_style("node-list--title")
             under = VisualStyle.from_rich_style(base)
             parts = content.render(under, end="", parse_style=self._get_style)
@@ -248,8 +304,11 @@ class NodeList(Widget, can_focus=True):
         if not self.rows:
             if y > 0:
                 return Strip.blank(self.size.width, styles.base)
+            vlan = self.section.vlan
             text = "no node here" + (
-                " — drop nodes on this VLAN to move them in" if self.section.vlan.refusal is None else ""
+                " — drop nodes on this VLAN to move them in"
+                if vlan is not None and vlan.refusal is None
+                else ""
             )
             if self.section.only_mine:
                 text = "none of your nodes is here"
@@ -264,7 +323,7 @@ class NodeList(Widget, can_focus=True):
             note,
             selected=node.key in self.context.selection,
             cursor=focused and y == self.cursor,
-            qualify=self.section.vlan.kind is VlanKind.GLOBAL,
+            qualify=self.section.vlan is not None and self.section.vlan.kind is VlanKind.GLOBAL,
         )
 
     def watch_cursor(self, old: int, new: int) -> None:
@@ -277,7 +336,10 @@ class NodeList(Widget, can_focus=True):
         self.refresh(Region(0, HEADER + row, self.size.width, count))
 
     def scroll_to_cursor(self) -> None:
-        """Bring the cursor's line into view in the board that scrolls this list (in that board's virtual space)."""
+        """Bring the cursor's line into view in the board that scrolls this list (in that board's virtual space),
+        with the VLAN's header when the cursor is on its first node."""
+        if not self.size.height:
+            return  # not laid out, or on a board not shown: a scroll now would be from a wrong place
         y = HEADER + self.cursor
         node: Widget = self
         while isinstance(node.parent, Widget) and not node.parent.is_scrollable:
@@ -287,7 +349,8 @@ class NodeList(Widget, can_focus=True):
         if not isinstance(container, Widget):
             return
         y += node.virtual_region.y
-        container.scroll_to_region(Region(0, y, 1, 1), animate=False, immediate=True)
+        top = y - HEADER if self.cursor == 0 else y
+        container.scroll_to_region(Region(0, top, 1, y - top + 1), animate=False, immediate=True)
 
     def on_focus(self) -> None:
         self.refresh()
@@ -350,6 +413,8 @@ class NodeList(Widget, can_focus=True):
         if self.context.selection:
             self.context.selection.clear()
             self._selection_changed()
+        elif self.context.shown is not None:
+            self.post_message(FilterCleared())
 
     def _selection_changed(self) -> None:
         for lst in self.screen.query(NodeList):
@@ -367,6 +432,16 @@ class NodeList(Widget, can_focus=True):
         node = self.cursor_node
         if node is not None:
             self.post_message(SshRequested(node))
+
+    def action_details(self) -> None:
+        node = self.cursor_node
+        if node is not None:
+            self.post_message(NodeChosen(node))
+
+    def action_copy(self) -> None:
+        nodes = self.chosen()
+        if nodes:
+            self.post_message(CopyRequested(nodes))
 
     # --- mouse: click, select, drag -----------------------------------------------------------
 
@@ -396,8 +471,8 @@ class NodeList(Widget, can_focus=True):
             if moved < DRAG_THRESHOLD:
                 return
             node = self.rows[press.row]
-            sel = self.context.selection
-            self._dragging = tuple(sel.values()) if node.key in sel else (node,)
+            shown = self.context.chosen_selection()
+            self._dragging = tuple(shown) if node.key in self.context.selection else (node,)
             self.query_ghost().begin(self._dragging)
             self.post_message(DragStarted(self._dragging))
         self._drag_to(event.screen_x, event.screen_y)
@@ -473,7 +548,7 @@ class NodeList(Widget, can_focus=True):
     # --- drop target --------------------------------------------------------------------------
 
     def drop_vlan_at(self, screen_x: int, screen_y: int) -> VlanKey | None:
-        return self.vlan
+        return self.vlan  # a cluster's or a switch's part is no VLAN: nothing to drop on
 
     def show_drop(self, vlan: VlanKey | None, state: str) -> None:
         self.set_class(vlan is not None and state == OK, "-drop-ok")

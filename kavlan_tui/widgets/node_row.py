@@ -10,29 +10,10 @@ from textual.strip import Strip
 
 from kavlan_core.model import vlan_label
 
-from ..board import NodeView
-
-PORT_PREFIXES = (
-    ("HundredGigE", "Hu"),
-    ("FortyGigabitEthernet", "Fo"),
-    ("TwentyFiveGigE", "Twe"),
-    ("TenGigabitEthernet", "Te"),
-    ("GigabitEthernet", "Gi"),
-    ("FastEthernet", "Fa"),
-    ("Ethernet", "Et"),
-    ("ethernet", "eth"),
-)
+from ..board import NO_NOTE, Annotations, NodeView, short_port
 
 CHECK_ON, CHECK_OFF = "☑", "☐"
 DRIFT_MARK = "≠"
-
-
-def short_port(port: str) -> str:
-    """``GigabitEthernet1/0/12`` is ``Gi1/0/12``, as switch CLIs abbreviate it."""
-    for long, short in PORT_PREFIXES:
-        if port.startswith(long):
-            return short + port[len(long) :]
-    return port
 
 
 def fit(text: str, width: int) -> str:
@@ -65,21 +46,9 @@ class RowStyles:
     mine: Style
 
 
-@dataclass(frozen=True, slots=True)
-class Annotations:
-    """What the background polls learnt about one NIC."""
-
-    drift: bool = False
-    actual: int | None = None
-    tag: int | None = None
-    lease: str = ""
-    reach: bool | None = None
-
-
-NO_NOTE = Annotations()
-
 # (name, title, width); the host column takes what is left, between its minimum and maximum
 COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("vlan", "VLAN", 8),
     ("site", "site", 8),
     ("switch", "switch", 12),
     ("port", "port", 10),
@@ -90,15 +59,20 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
 HOST_MIN, HOST_MAX = 20, 34
 LEAD = 4  # check box, space, drift mark, space
 # the columns given up first when the line is narrow
-DROP_ORDER = ("site", "job", "reach", "switch", "port", "address")
+DROP_ORDER = ("site", "job", "reach", "switch", "port", "address", "vlan")
+SORTED_BY = {"name": "host", "port": "switch", "state": "reach"}
+"""The column whose title is marked for each sort order (arrange.SORTS)."""
+SORT_MARK = " ▾"
 
 
 class NodeRow:
-    """The layout of node lines at one width; ``strip`` draws one node, ``titles`` the column headings."""
+    """The layout of node lines at one width; ``strip`` draws one node, ``titles`` the column headings. The
+    VLAN column is shown when the board is grouped by cluster or switch (its parts are not VLANs then)."""
 
-    def __init__(self, width: int, show_site: bool = False) -> None:
+    def __init__(self, width: int, show_site: bool = False, show_vlan: bool = False) -> None:
         self.width = max(1, width)
-        columns = [c for c in COLUMNS if show_site or c[0] != "site"]
+        self.show_vlan = show_vlan
+        columns = [c for c in COLUMNS if (show_site or c[0] != "site") and (show_vlan or c[0] != "vlan")]
         for name in DROP_ORDER:
             if LEAD + HOST_MIN + sum(w for _n, _t, w in columns) <= self.width:
                 break
@@ -107,9 +81,17 @@ class NodeRow:
         rest = self.width - LEAD - sum(w for _n, _t, w in columns)
         self.host = max(1, min(HOST_MAX, rest))
 
-    def titles(self) -> str:
-        line = " " * LEAD + fit("in-VLAN name", self.host - 1) + " "
-        line += "".join(fit(title, w - 1) + " " for _n, title, w in self.columns)
+    def titles(self, sort: str = "") -> str:
+        """The column headings; the column the board is sorted by is marked (switch and port: switch)."""
+        marked = SORTED_BY.get(sort, "")
+        if marked == "switch" and all(n != "switch" for n, _t, _w in self.columns):
+            marked = "port"
+
+        def title(name: str, text: str, width: int) -> str:
+            return fit(text + SORT_MARK if name == marked else text, width - 1) + " "
+
+        line = " " * LEAD + title("host", "in-VLAN name", self.host)
+        line += "".join(title(n, t, w) for n, t, w in self.columns)
         return fit(line, self.width)
 
     def cells(
@@ -119,7 +101,9 @@ class NodeRow:
         nodes of a global VLAN come from every site)."""
         out = [("host", f"{node.short}.{node.site}" if qualify else node.short, self.host)]
         for name, _title, width in self.columns:
-            if name == "site":
+            if name == "vlan":
+                text = vlan_label(node.vlan)
+            elif name == "site":
                 text = node.site
             elif name == "switch":
                 text = node.switch

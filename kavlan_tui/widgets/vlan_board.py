@@ -8,14 +8,15 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from ..board import Section, VlanKey
+from ..board import Section, SectionKey
 from .node_list import ListContext, NodeList
 from .node_row import NodeRow
 from .vlan_header import section_id
 
 
 class ColumnTitles(Static):
-    """The column headings of every node line below, kept at the top while the board scrolls."""
+    """The column headings of every node line below, kept at the top while the board scrolls; the column the
+    board is sorted by is marked."""
 
     DEFAULT_CSS = """
     ColumnTitles {
@@ -30,9 +31,20 @@ class ColumnTitles(Static):
     def __init__(self, show_site: bool) -> None:
         super().__init__("")
         self.show_site = show_site
+        self.show_vlan = False
+        self.sort = "name"
+
+    def configure(self, show_vlan: bool, sort: str) -> None:
+        if (show_vlan, sort) != (self.show_vlan, self.sort):
+            self.show_vlan, self.sort = show_vlan, sort
+            self._draw(self.size.width)
 
     def on_resize(self, event: events.Resize) -> None:
-        self.update(NodeRow(event.size.width, self.show_site).titles())
+        self._draw(event.size.width)
+
+    def _draw(self, width: int) -> None:
+        if width:
+            self.update(NodeRow(width, self.show_site, self.show_vlan).titles(self.sort))
 
 
 class VlanBoard(VerticalScroll):
@@ -89,7 +101,7 @@ class VlanBoard(VerticalScroll):
         self.view = view
         self.context = context
         self.show_site = show_site
-        self.keys: list[VlanKey] = []
+        self.keys: list[SectionKey] = []
         self._later: list[Section] = []
         """Sections below the first screenful, mounted just after it is drawn (a faster first paint)."""
         self._initial = sections
@@ -100,7 +112,7 @@ class VlanBoard(VerticalScroll):
         yield Static("", classes="banner -empty")
         if self._initial is not None:
             sections, self._initial = self._initial, None
-            self.keys = [s.vlan.key for s in sections]
+            self.keys = [s.key for s in sections]
             first = self._first_screenful(sections, self.app.size.height)
             self._later = sections[first:]
             yield from (NodeList(s, self.context, show_site=self.show_site) for s in sections[:first])
@@ -123,17 +135,23 @@ class VlanBoard(VerticalScroll):
         banner.set_class(not content, "-empty")
         banner.update(content or "")
 
+    def configure(self, grouped: bool, sort: str) -> None:
+        """How its parts are made (VLANs, or clusters and switches: a VLAN column then) and sorted."""
+        self.query_one(ColumnTitles).configure(grouped, sort)
+
     async def show(self, sections: list[Section]) -> None:
-        keys = [s.vlan.key for s in sections]
+        """Show these parts: in place when they are the same as shown (a filter hides or shows parts, and
+        changes their lines), else made again."""
+        keys = [s.key for s in sections]
         if keys == self.keys:
-            later = {s.vlan.key for s in self._later}
+            later = {s.key for s in self._later}
             for section in sections:
-                if section.vlan.key not in later:
-                    self.section(section.vlan.key).set_section(section)
-            self._later = [s for s in sections if s.vlan.key in later]
+                if section.key not in later:
+                    self.section(section.key).set_section(section)
+            self._later = [s for s in sections if s.key in later]
             return
         focused = self.screen.focused if self.is_attached else None
-        keep = focused.vlan if isinstance(focused, NodeList) and focused.parent is self else None
+        keep = focused.section.key if isinstance(focused, NodeList) and focused.parent is self else None
         await self.query(NodeList).remove()
         self.keys = keys
         # what fits on the screen first, the rest once that is drawn: the board is usable sooner
@@ -147,29 +165,39 @@ class VlanBoard(VerticalScroll):
         if keep in keys:
             self.section(keep).focus(scroll_visible=False)  # type: ignore[arg-type]
 
-    async def _mount_later(self, keys: list[VlanKey]) -> None:
+    async def _mount_later(self, keys: list[SectionKey]) -> None:
         later, self._later = self._later, []
         if later and keys == self.keys:
             await self.mount_all([NodeList(s, self.context, show_site=self.show_site) for s in later])
 
-    def section(self, key: VlanKey) -> NodeList:
-        """The node list of a VLAN shown on this board."""
+    def section(self, key: SectionKey) -> NodeList:
+        """The node list of a VLAN (or cluster, or switch) shown on this board."""
         return self.query_one(f"#{section_id(key)}", NodeList)
 
-    def has_section(self, key: VlanKey) -> bool:
+    def has_section(self, key: SectionKey) -> bool:
         """Whether the VLAN is on this board (mounted: its lines can be looked at)."""
-        return key in self.keys and key not in {s.vlan.key for s in self._later}
+        return key in self.keys and key not in {s.key for s in self._later}
 
-    def reveal(self, key: VlanKey) -> None:
+    def reveal(self, key: SectionKey) -> None:
         """Scroll a VLAN's section to the top and put the cursor in it."""
         if not self.has_section(key):
             if key in self.keys:
                 self.call_after_refresh(self.reveal, key)
             return
         section = self.section(key)
+        if not section.display:
+            return  # the filter hides it
         self.scroll_to_widget(section, top=True, animate=False)
         section.focus(scroll_visible=False)
 
     def first_list(self) -> NodeList | None:
-        lists = self.query(NodeList)
-        return lists.first() if lists else None
+        """The first part shown (the filter may hide some)."""
+        return next((lst for lst in self.query(NodeList) if lst.display), None)
+
+    def lists(self) -> list[NodeList]:
+        return [lst for lst in self.query(NodeList) if lst.display]
+
+    @property
+    def sections(self) -> list[Section]:
+        """Every part of the board, mounted or still to be."""
+        return [lst.section for lst in self.query(NodeList)] + self._later

@@ -1,0 +1,115 @@
+"""The filter line over the board: ``/`` opens it, each key narrows the board, it says how many nodes match of
+how many; Enter goes back to the board with the filter kept, Esc clears it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Input, Static
+
+PLACEHOLDER = "name, suno-[1-10], suno-1*, sw2, vlan:4, job:1000, user:alice, down, drift"
+
+
+class FilterBar(Horizontal):
+    """Posts ``Changed`` at each key, ``Done`` on Enter, ``Cleared`` on Esc; shows the count it is given."""
+
+    HELP = """\
+### Filter
+
+Type to narrow the board; every word must match (a node's name, cluster, site, switch, port, address, MAC or
+job holder):
+
+- `suno-1` (a part of a name), `suno-1*`, `suno-[1-10]`, `suno-[1,3,5-7]`: names and patterns
+- `sw2`, `port:gi1/0/1*`, `10.64.64`, `00:16:3e`: switch, port, address, MAC
+- `vlan:4`, `vlan:default`, `job:1000`, `user:alice`, `cluster:suno`, `site:lille`: one field
+- `down`, `up`, `drift`, `mine`, `selected`: states; `!down`: the opposite
+
+- **Enter**: back to the board, the filter kept (**A** there selects every node shown, **m** moves them)
+- **Esc**: clear the filter, every node is shown again
+"""
+
+    DEFAULT_CSS = """
+    FilterBar {
+        height: 1;
+        display: none;
+        background: $boost;
+    }
+    FilterBar.-open { display: block; }
+    FilterBar > .prompt { width: 2; color: $accent; text-style: bold; padding: 0 0 0 1; }
+    FilterBar > Input { width: 1fr; background: $boost; }
+    FilterBar > Input:focus { background: $boost; }
+    FilterBar > #filter-count { width: auto; max-width: 60%; padding: 0 1; color: $text-muted; }
+    FilterBar > #filter-count.-bad { color: $warning; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "clear", "Clear filter", id="filter-clear"),
+        Binding("down", "done", "Board", id="filter-done", show=False),
+    ]
+
+    class Changed(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class Done(Message):
+        """Enter (or ↓): back to the board, the filter kept."""
+
+    class Cleared(Message):
+        """Esc: the filter goes."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("/", classes="prompt")
+        yield Input(placeholder=PLACEHOLDER, compact=True, id="filter-input")
+        yield Static("", id="filter-count")
+
+    @property
+    def input(self) -> Input:
+        return self.query_one(Input)
+
+    @property
+    def text(self) -> str:
+        return self.input.value
+
+    def open(self) -> None:
+        self.add_class("-open")
+        self.input.focus()
+
+    def close(self) -> None:
+        self.remove_class("-open")
+        self.input.value = ""
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Done())
+
+    def action_done(self) -> None:
+        self.post_message(self.Done())
+
+    def action_clear(self) -> None:
+        self.post_message(self.Cleared())
+
+    def show_count(self, matched: int, total: int) -> None:
+        count = self.query_one("#filter-count", Static)
+        count.remove_class("-bad")
+        count.update(
+            Content.from_markup(
+                "[b $accent]$n[/] of $all $what",
+                n=str(matched),
+                all=str(total),
+                what="node matches" if total == 1 else "nodes match",
+            )
+        )
+
+    def show_error(self, sentence: str) -> None:
+        """A pattern that cannot be read yet (``suno-[1-``): said, the board keeps the last filter that could."""
+        count = self.query_one("#filter-count", Static)
+        count.add_class("-bad")
+        count.update(sentence)
