@@ -17,7 +17,6 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -100,6 +99,8 @@ def _dumps(inv: inventory_mod.Inventory) -> bytes:
 
 def _write(path: Path, inv: inventory_mod.Inventory) -> None:
     """Write atomically (another process may read it meanwhile), then keep the newest entries only."""
+    import tempfile  # a miss only: a hit starts without it
+
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _private(path.parent):
