@@ -217,7 +217,17 @@ def child(result: Path, use_tracemalloc: bool) -> None:
                 PROFILER.disable()
                 PROFILER.dump_stats(os.environ["KAVLAN_BENCH_PROFILE"])
             out["rss_ready_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            self.run_worker(self.measure(), exit_on_error=True)
+            self.run_worker(self.measured(), exit_on_error=True)
+
+        async def measured(self) -> None:
+            try:
+                await self.measure()
+            except BaseException:  # the parent says what went wrong instead of "did not report"
+                import traceback
+
+                result.write_text(json.dumps({"error": traceback.format_exc()}))
+                self.exit()
+                raise
 
         async def next_board(self, start: Any) -> float:
             self.waiting = asyncio.Event()
@@ -272,6 +282,9 @@ def child(result: Path, use_tracemalloc: bool) -> None:
     app = BenchApp(poll_interval=0)
     out["app_made_at"] = time.time()
     app.run()
+    if not result.exists():  # it ended before measuring: say why
+        why = f"return code {app.return_code}, {getattr(app, 'open_error', None)!r}"
+        result.write_text(json.dumps({"error": f"the app ended before it was measured: {why}"}))
 
 
 def one_run(
@@ -282,13 +295,17 @@ def one_run(
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     args = [sys.executable, __file__, "--child", str(result)] + (["--tracemalloc"] if use_tracemalloc else [])
 
+    screen: list[bytes] = []
+
     def drain() -> None:  # the terminal must be read, or the app blocks writing to it
         while True:
             try:
-                if not os.read(master, 65536):
-                    break
+                chunk = os.read(master, 65536)
             except OSError:
                 break
+            if not chunk:
+                break
+            screen[:] = screen[-8:] + [chunk]  # the last output, for a report of what went wrong
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
@@ -309,9 +326,15 @@ def one_run(
             proc.kill()
         os.close(master)
     if not result.exists():
-        raise SystemExit(f"the TUI did not report (exit status {proc.returncode})")
+        tail = b"".join(screen).decode(errors="replace")[-2000:]
+        raise SystemExit(
+            f"the TUI ({pythonpath or 'this tree'}) did not report (exit status {proc.returncode}); "
+            f"its terminal's last output:\n{tail}"
+        )
     out: dict[str, Any] = json.loads(result.read_text())
     result.unlink()
+    if "error" in out:
+        raise SystemExit(f"the TUI failed:\n{out['error']}")
     out["startup_s"] = out.pop("ready_at") - started
     out["first_frame_s"] = out["frame_at"] - started
     if os.environ.get("KAVLAN_BENCH_TIMELINE"):
