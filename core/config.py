@@ -15,7 +15,7 @@ from typing import Any
 
 import platformdirs
 
-from . import tomlw
+from . import textfile, tomlw
 from .errors import KavlanError
 
 APP = "kavlan-tui"
@@ -46,6 +46,11 @@ class Settings:
     """Base backoff in seconds between tries."""
     credentials: str = ""
     """Path of the switch credentials file (TOML, tables named by the inventory's credentials references)."""
+    strict_credentials: bool = True
+    """Refuse a credentials file that group or others may read (as OpenSSH refuses such a private key)."""
+    stop_deadline: float = 30.0
+    """Seconds a move stopped by SIGTERM or Ctrl-C gets to finish or roll back before the command exits anyway,
+    leaving its intent in the database for the next command to complete or roll back."""
     default_walltime: int = 3600
     """Seconds, for reservations that name none (OAR's default is one hour)."""
     ssh_user: str = "root"
@@ -103,6 +108,8 @@ _ENV = {
     "switch_retries": "KAVLAN_SWITCH_RETRIES",
     "retry_backoff": "KAVLAN_RETRY_BACKOFF",
     "credentials": "KAVLAN_CREDENTIALS",
+    "strict_credentials": "KAVLAN_STRICT_CREDENTIALS",
+    "stop_deadline": "KAVLAN_STOP_DEADLINE",
     "default_walltime": "KAVLAN_DEFAULT_WALLTIME",
     "theme": "KAVLAN_THEME",
     "ssh_user": "KAVLAN_SSH_USER",
@@ -129,39 +136,91 @@ def config_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_config_dir(APP)) / "config.toml"
 
 
-def _coerce(name: str, value: Any, where: str) -> Any:
-    kinds = {f.name: f.type for f in fields(Settings)}
-    kind = kinds[name]
+_KIND_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "tuple[str, ...]": "a list of names",
+    "Mapping[str, str]": "a table of strings",
+}
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _coerce(name: str, value: Any, where: str, *, typed: bool = False) -> Any:
+    """A setting's value checked against its type. Text (the environment, the command line) is parsed; a value
+    the TOML file typed (``typed``) is taken only with the right type: ``switch_retries = 2.5`` is refused, not
+    rounded, and ``strict_credentials = "no"`` is no boolean."""
+    kind = {f.name: f.type for f in fields(Settings)}[name]
     try:
-        if kind == "int":
-            if isinstance(value, bool):
-                raise ValueError
-            out: Any = int(value)
-            if out < 0:
-                raise ValueError
-            return out
-        if kind == "float":
-            out = float(value)
-            if out < 0:
-                raise ValueError
-            return out
-        if kind == "tuple[str, ...]":
-            if isinstance(value, str):
-                return tuple(v.strip() for v in value.split(",") if v.strip())
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                return tuple(value)
+        if typed and isinstance(value, str) and kind in ("int", "float", "bool"):
             raise ValueError
-        if kind == "Mapping[str, str]":
-            if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-                return dict(value)
-            raise ValueError
-        if not isinstance(value, str):
-            raise ValueError
-        return value
-    except ValueError:
+        return _typed(kind, value)
+    except (ValueError, TypeError):
         raise ConfigError(
-            f"{where}: setting '{name}' must be {kind.replace('tuple[str, ...]', 'a list of names')}, not {value!r}"
+            f"{where}: setting '{name}' must be {_KIND_WORDS.get(str(kind), kind)}, not {_shown(value)}"
         ) from None
+
+
+def _shown(value: Any) -> str:
+    """A value as the file wrote it (``true``, not Python's ``True``)."""
+    try:
+        return tomlw.value(value)
+    except TypeError:
+        return repr(value)
+
+
+def _typed(kind: Any, value: Any) -> Any:
+    if kind == "bool":
+        return _boolean(value)
+    if kind in ("int", "float"):
+        return _number(kind, value)
+    if kind == "tuple[str, ...]":
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ValueError
+    if kind == "Mapping[str, str]":
+        if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+            return dict(value)
+        raise ValueError
+    if not isinstance(value, str):
+        raise ValueError
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError
+
+
+def _number(kind: str, value: Any) -> int | float:
+    """A non-negative int or float: parsed from text; from TOML, an int for an int (a float for a float may be
+    written as an int)."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, str):
+        out: int | float = int(value) if kind == "int" else float(value)
+    elif kind == "int" and isinstance(value, int) or kind == "float" and isinstance(value, (int, float)):
+        out = value if kind == "int" else float(value)
+    else:
+        raise ValueError
+    if out < 0 or out != out:  # negative, or NaN
+        raise ValueError
+    return out
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """The configuration file's settings; one sentence when it is not a readable TOML text file."""
+    text = textfile.read_text(path, "the configuration", ConfigError)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot read the configuration {path}: {exc}") from None
 
 
 def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -170,16 +229,13 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {}
     path = config_path(env)
     source = "defaults"
-    if path.is_file():
-        try:
-            doc = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read the configuration {path}: {exc}") from None
+    if path.exists():
+        doc = _read_config(path)
         known = {f.name for f in fields(Settings)} - {"source"}
         for key, value in doc.items():
             if key not in known:
                 raise ConfigError(f"{path}: unknown setting '{key}' (known: {', '.join(sorted(known))})")
-            values[key] = _coerce(key, value, str(path))
+            values[key] = _coerce(key, value, str(path), typed=True)
         source = str(path)
     for name, var in _ENV.items():
         if env.get(var):

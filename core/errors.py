@@ -51,3 +51,16 @@ class SwitchUnavailable(Unavailable):
         super().__init__(message, about=about)
         self.switch = switch
         self.ports = list(ports)
+
+
+class StoreError(KavlanError, RuntimeError):
+    """The database refused or failed: one sentence naming it (never the SQL)."""
+
+
+class DatabaseFault(StoreError):
+    """The database failed under a running process: read-only, full, deleted, replaced, damaged, or its server
+    gone. The sentence names the database and what to do."""
+
+
+class LockTimeout(StoreError):
+    """A named lock stayed held by someone else until the deadline."""

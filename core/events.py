@@ -1,4 +1,5 @@
-"""Typed events (node moved, switch operation started/finished, DHCP changed, drift found, job ended) and their bus."""
+"""Typed events (node moved, switch operation started/finished, DHCP changed, drift found, job ended, an unfinished
+move settled) and their bus."""
 
 from __future__ import annotations
 
@@ -91,6 +92,21 @@ class SafeguardStep(Event):
     stage: str
     nodes: int
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntentSettled(Event):
+    """An unfinished move or job's end that a stopped or dead process left, found and settled (or not yet)."""
+
+    intent: int
+    kind: str
+    """``move`` or ``end``."""
+    what: str
+    """``move of 3 port(s) into VLAN 4 by alice, job 1000``, ``end of job 1000``."""
+    outcome: str
+    """``completed``, ``rolled back``, ``finished`` (a job's end), or ``not settled: REASON`` (tried again later)."""
+    owner: str = ""
+    """``host:pid`` of the process that left it."""
 
 
 Subscriber = Callable[[Event], None]

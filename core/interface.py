@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import names
 from .errors import BadInput, NotFound, SwitchUnavailable
 from .model import DEFAULT, GLOBAL_IDS, Job, JobVlan, VlanKind
-from .reports import Drift, Lease, Member, MoveReport, StagedReport, VlanInfo
+from .reports import DriftReport, Lease, Member, MoveReport, StagedReport, VlanInfo
 from .reservations import nodefile_lines
 
 if TYPE_CHECKING:
@@ -107,12 +107,19 @@ class Service(abc.ABC):
         """The leases of a VLAN's DHCP server (real servers only)."""
 
     @abc.abstractmethod
-    async def drift(self, site: str | None = None) -> list[Drift]:
-        """Read every switch of a site; report ports whose real VLAN differs from the store's."""
+    async def drift(self, site: str | None = None) -> DriftReport:
+        """Read every switch of a site; report ports whose real VLAN differs from the store's, and each switch
+        that could not be read, with its reason."""
 
     @abc.abstractmethod
     async def repair(self, site: str | None = None, *, user: str | None = None) -> MoveReport:
-        """Re-apply the store's state to every drifted port (administrators)."""
+        """Settle unfinished intents, then put every drifted port back where the store says (administrators), on
+        the switches that can be read; the report lists the others."""
+
+    def interrupt(self, reason: str) -> bool:
+        """Ask the moves under way to stop at their next step (a signal's name as ``reason``); whether one is under
+        way in this process (then its report comes back as usual). Remote, the server finishes what it began."""
+        return False
 
     def dhcp_kind(self, site: str) -> str:
         """The kind of DHCP server a site runs: ``simulated`` or ``dnsmasq``."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import names
+from . import names, textfile
 from .errors import KavlanError
 from .model import DEFAULT, GLOBAL_IDS, Cluster, Nic, Node, Site, Switch, Vlan, VlanKind
 
@@ -184,10 +185,7 @@ def load(path: str | Path | None) -> Inventory:
         text = resources.files("kavlan_core").joinpath("data/demo.toml").read_text()
         return inventory_cache.load(text, source="built-in demo testbed")
     p = Path(path).expanduser()
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise InventoryError(f"cannot read the testbed description {p}: {exc.strerror}") from None
+    text = textfile.read_text(p, "the testbed description", InventoryError)
     return inventory_cache.load(text, source=str(p))
 
 
@@ -198,6 +196,50 @@ def _req(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
         raise InventoryError(f"{where}: '{key}' must be a {kind.__name__}")
     return value
+
+
+def _opt_int(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    """An optional integer: refused, not coerced, when the file gives it another type (``cores = "2"``)."""
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InventoryError(f"{where}: '{key}' must be an integer, not {_shown(value)}")
+    return value
+
+
+def _opt_str(table: Mapping[str, Any], key: str, default: str, where: str) -> str:
+    """An optional string: refused, not converted, when the file gives it another type (``address = 7``)."""
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise InventoryError(f"{where}: '{key}' must be a string, not {_shown(value)}")
+    return value
+
+
+def _table(parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    """An optional table (``[site.subnets]``, ``options = { ... }``); empty when absent."""
+    value = parent.get(key, {})
+    if not isinstance(value, dict):
+        raise InventoryError(f"{where}: '{key}' must be a table, not {_shown(value)}")
+    return value
+
+
+def _tables(parent: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+    """An optional array of tables (``[[site.switch]]``); empty when absent."""
+    value = parent.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise InventoryError(
+            f"{where}: '{key}' must be an array of tables ([[...{key}]]), not {_shown(value)}"
+        )
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value as the file wrote it (``true``, not Python's ``True``)."""
+    from . import tomlw
+
+    try:
+        return tomlw.value(value)
+    except TypeError:
+        return repr(value)
 
 
 def _net(text: Any, where: str) -> ipaddress.IPv4Network:
@@ -238,15 +280,62 @@ def parse(text: str, source: str = "<string>") -> Inventory:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InventoryError(f"{source}: not valid TOML: {exc}") from None
-    site_tables = doc.get("site", [])
-    if not isinstance(site_tables, list) or not site_tables:
+    site_tables = _tables(doc, "site", source)
+    if not site_tables:
         raise InventoryError(f"{source}: no [[site]] defined")
-    testbed = _Testbed(source, doc.get("domain", "grid5000.fr"))
+    testbed = _Testbed(source, _opt_str(doc, "domain", "grid5000.fr", source), _Lines(text, source))
     for site_i, table in enumerate(site_tables):
         _read_site(testbed, site_i, table)
+    _check_subnets_apart(testbed)
     _share_global_vlans(testbed)
     _check_hosts_fit(testbed)
     return testbed.inventory()
+
+
+class _Lines:
+    """Where things are in the description's text, for the errors that name a line (tomllib keeps no positions)."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.lines = text.splitlines()
+        self.source = source
+        self.sites = [i for i, line in enumerate(self.lines) if re.match(r"^\s*\[\[\s*site\s*\]\]", line)]
+
+    def at(self, site_i: int, name: str = "") -> _SiteLines:
+        """The lines of the ``site_i``-th [[site]] (from its header to the next one)."""
+        start = self.sites[site_i] if site_i < len(self.sites) else 0
+        end = self.sites[site_i + 1] if site_i + 1 < len(self.sites) else len(self.lines)
+        return _SiteLines(self, start, end, name)
+
+    def all(self, pattern: str, start: int = 0, end: int | None = None) -> list[int]:
+        """The numbers (from 1) of the lines matching ``pattern``."""
+        stop = len(self.lines) if end is None else end
+        rx = re.compile(pattern)
+        return [i + 1 for i in range(start, stop) if rx.search(self.lines[i])]
+
+    def where(self, line: int | None, fallback: str, site: str = "") -> str:
+        if line is None:
+            return fallback
+        return f"{self.source}, line {line}" + (f" (site {site})" if site else "")
+
+
+@dataclass(frozen=True)
+class _SiteLines:
+    text: _Lines
+    start: int
+    end: int
+    site: str
+
+    def find(self, pattern: str) -> int | None:
+        found = self.text.all(pattern, self.start, self.end)
+        return found[0] if found else None
+
+    def where(self, line: int | None, fallback: str) -> str:
+        return self.text.where(line, fallback, self.site)
+
+
+def _named(name: str) -> str:
+    """The pattern of a ``name = "NAME"`` line."""
+    return rf"""^\s*name\s*=\s*["']{re.escape(name)}["']"""
 
 
 @dataclass
@@ -255,6 +344,7 @@ class _Testbed:
 
     source: str
     domain: str
+    lines: _Lines
     sites: list[Site] = field(default_factory=list)
     clusters: list[Cluster] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
@@ -312,19 +402,27 @@ def _read_site(testbed: _Testbed, site_i: int, table: Mapping[str, Any]) -> None
     where = f"{testbed.source}: site {name}"
     global_vlan = _global_vlan(table, name, testbed.global_owners, where)
     default_subnet = _net(_req(table, "default_subnet", str, where), where)
-    default_tag = int(table.get("default_tag", 100))
-    tag_base = int(table.get("tag_base", 700))
+    default_tag = _opt_int(table, "default_tag", 100, where)
+    tag_base = _opt_int(table, "tag_base", 700, where)
     testbed.subnets.update(_subnets(table, name, global_vlan, default_subnet, where))
-    testbed.tags.update(_tags(table, name, default_tag, tag_base))
+    lines = testbed.lines.at(site_i, name)
+    testbed.tags.update(_tags(table, name, default_tag, tag_base, lines, where))
     testbed.dhcp_servers[name] = _dhcp_server(table, where)
     testbed.dhcp.update(_dhcp_placements(table, name, where))
     testbed.gateways.update(_gateways(table, name, where))
     switches = _switches(table, name, where)
-    testbed.switches.extend(switches)
+    for sw in switches:
+        if sw.name in {s.name for s in testbed.switches}:
+            line = testbed.lines.all(_named(sw.name))
+            raise InventoryError(
+                f"{testbed.lines.where(line[1] if len(line) > 1 else None, where, name)}: switch {sw.name} is "
+                "defined twice"
+            )
+        testbed.switches.append(sw)
     known_switches = frozenset(s.name for s in switches)
     clusters = [
         _read_cluster(testbed, cluster, _ClusterPlace(name, site_i, "", cluster_i, 1, known_switches, where))
-        for cluster_i, cluster in enumerate(table.get("cluster", []))
+        for cluster_i, cluster in enumerate(_tables(table, "cluster", where))
     ]
     testbed.sites.append(
         Site(
@@ -358,7 +456,7 @@ def _subnets(
     where: str,
 ) -> dict[tuple[str, int], ipaddress.IPv4Network]:
     """The subnet of each of the site's VLANs: DEFAULT, local (/20), routed (/18) and its global one."""
-    raw = table.get("subnets", {})
+    raw = _table(table, "subnets", where)
     out = {(site, DEFAULT): default_subnet}
     for vid in range(1, 10):
         if str(vid) not in raw:
@@ -372,17 +470,37 @@ def _subnets(
     return out
 
 
-def _tags(table: Mapping[str, Any], site: str, default_tag: int, tag_base: int) -> dict[tuple[str, int], int]:
-    """The 802.1Q tag of every VLAN on the site's switches: ``tag_base`` + id unless [site.tags] says."""
-    overrides = {int(k): int(v) for k, v in table.get("tags", {}).items()}
+def _tags(
+    table: Mapping[str, Any], site: str, default_tag: int, tag_base: int, lines: _SiteLines, where: str
+) -> dict[tuple[str, int], int]:
+    """The 802.1Q tag of every VLAN on the site's switches: ``tag_base`` + id unless [site.tags] says; two VLANs
+    never share a tag (nor any the DEFAULT one)."""
+    overrides: dict[int, int] = {}
+    for key, value in _table(table, "tags", where).items():
+        if not str(key).isdigit() or isinstance(value, bool) or not isinstance(value, int):
+            raise InventoryError(
+                f"{where}: [site.tags] maps VLAN ids to integer tags, not {key!r} = {value!r}"
+            )
+        overrides[int(key)] = value
     out = {(site, DEFAULT): overrides.get(DEFAULT, default_tag)}
+    owner: dict[int, int] = {out[(site, DEFAULT)]: DEFAULT}
     for vid in [*range(1, 10), *GLOBAL_IDS]:
-        out[(site, vid)] = overrides.get(vid, tag_base + vid)
+        tag = overrides.get(vid, tag_base + vid)
+        if tag in owner:
+            other = "DEFAULT" if owner[tag] == DEFAULT else f"VLAN {owner[tag]}"
+            line = lines.find(rf"""^\s*["']?{vid}["']?\s*=\s*{tag}\b""") or lines.find(
+                r"^\s*(tag_base|default_tag)\s*="
+            )
+            raise InventoryError(
+                f"{lines.where(line, where)}: VLAN {vid} would have tag {tag}, already {other}'s"
+            )
+        owner[tag] = vid
+        out[(site, vid)] = tag
     return out
 
 
 def _dhcp_server(table: Mapping[str, Any], where: str) -> str:
-    server = str(table.get("dhcp", {}).get("server", "simulated"))
+    server = _opt_str(_table(table, "dhcp", where), "server", "simulated", where)
     if server not in ("simulated", "dnsmasq"):
         raise InventoryError(f"{where}: dhcp server {server!r} is not simulated or dnsmasq")
     return server
@@ -391,11 +509,11 @@ def _dhcp_server(table: Mapping[str, Any], where: str) -> str:
 def _dhcp_placements(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str, int], DhcpPlacement]:
     """Where each VLAN's DHCP server runs ([site.dhcp.vlans])."""
     out: dict[tuple[str, int], DhcpPlacement] = {}
-    for vid_text, place in table.get("dhcp", {}).get("vlans", {}).items():
+    for vid_text, place in _table(_table(table, "dhcp", where), "vlans", where).items():
         if not str(vid_text).isdigit() or not isinstance(place, dict):
             raise InventoryError(f"{where}: [site.dhcp.vlans] maps VLAN ids to {{ netns, interface }}")
         out[(site, int(vid_text))] = DhcpPlacement(
-            str(place.get("netns", "")),
+            _opt_str(place, "netns", "", f"{where}, dhcp of VLAN {vid_text}"),
             _req(place, "interface", str, f"{where}, dhcp of VLAN {vid_text}"),
         )
     return out
@@ -404,7 +522,7 @@ def _dhcp_placements(table: Mapping[str, Any], site: str, where: str) -> dict[tu
 def _gateways(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str, int], GatewaySpec]:
     """The SSH gateways kavlan-N of the local VLANs ([site.gateway])."""
     out: dict[tuple[str, int], GatewaySpec] = {}
-    for vid_text, gw in table.get("gateway", {}).items():
+    for vid_text, gw in _table(table, "gateway", where).items():
         if not str(vid_text).isdigit() or int(vid_text) not in range(1, 4) or not isinstance(gw, dict):
             raise InventoryError(
                 f"{where}: [site.gateway] maps local VLAN ids (1-3) to {{ address, port, user }}"
@@ -412,24 +530,25 @@ def _gateways(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str
         out[(site, int(vid_text))] = GatewaySpec(
             f"kavlan-{int(vid_text)}",
             _req(gw, "address", str, f"{where}, gateway {vid_text}"),
-            int(gw.get("port", 22)),
-            str(gw.get("user", "root")),
+            _opt_int(gw, "port", 22, f"{where}, gateway {vid_text}"),
+            _opt_str(gw, "user", "root", f"{where}, gateway {vid_text}"),
         )
     return out
 
 
 def _switches(table: Mapping[str, Any], site: str, where: str) -> list[Switch]:
     switches: list[Switch] = []
-    for sw in table.get("switch", []):
+    for sw in _tables(table, "switch", where):
         name = _req(sw, "name", str, f"{where}, switch #{len(switches) + 1}")
+        at = f"{where}, switch {name}"
         switches.append(
             Switch(
                 name=name,
                 site=site,
-                driver=_req(sw, "driver", str, f"{where}, switch {name}"),
-                address=str(sw.get("address", "")),
-                credentials=str(sw.get("credentials", "")),
-                options=dict(sw.get("options", {})),
+                driver=_req(sw, "driver", str, at),
+                address=_opt_str(sw, "address", "", at),
+                credentials=_opt_str(sw, "credentials", "", at),
+                options=dict(_table(sw, "options", at)),
             )
         )
     return switches
@@ -446,12 +565,14 @@ def _read_cluster(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPl
     where = f"{place.where}, cluster {name}"
     if "-" in name or not name.isalnum() or not name.islower():
         raise InventoryError(f"{where}: cluster names are lower-case letters and digits")
-    place = replace(place, cluster=name, cores=int(table.get("cores", 1)), where=where)
+    place = replace(place, cluster=name, cores=_opt_int(table, "cores", 1, where), where=where)
     built = _cabled_nodes(testbed, table, place) if "nodes" in table else []
-    built += [_listed_node(testbed, node, place) for node in table.get("node", [])]
+    built += [_listed_node(testbed, node, place) for node in _tables(table, "node", where)]
     for node in built:
         if node.name in testbed.node_names:
-            raise InventoryError(f"{where}: node {node.name} is defined twice")
+            raise InventoryError(
+                f"{_second(testbed, (node.name, name), where)}: node {node.name} is defined twice"
+            )
         testbed.node_names.add(node.name)
     testbed.nodes.extend(built)
     cluster = Cluster(name, place.site, tuple(n.name for n in built))
@@ -465,7 +586,7 @@ def _cabled_nodes(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPl
     count = _req(table, "nodes", int, where)
     cabled: dict[int, list[Nic]] = {n: [] for n in range(1, count + 1)}
     nic_names: list[str] = []
-    for cabling in table.get("cabling", []):
+    for cabling in _tables(table, "cabling", where):
         _cable(cabling, place, cabled, nic_names)
     nodes: list[Node] = []
     for n, nics in cabled.items():
@@ -494,7 +615,7 @@ def _cable(
     """One cabling range: NIC ``nic`` of nodes ``nodes`` to ``port`` (a template) of ``switch``; the first NIC
     named is every node's primary one."""
     where = place.where
-    nic_name = str(cabling.get("nic", "eth0"))
+    nic_name = _opt_str(cabling, "nic", "eth0", where)
     if nic_name not in nic_names:
         nic_names.append(nic_name)
     nic_i = nic_names.index(nic_name)
@@ -502,7 +623,7 @@ def _cable(
     if switch not in place.switches:
         raise InventoryError(f"{where}: cabling names unknown switch {switch!r}")
     template = _req(cabling, "port", str, where)
-    offset = int(cabling.get("port_offset", 0))
+    offset = _opt_int(cabling, "port_offset", 0, where)
     for k, n in enumerate(_ranges(_req(cabling, "nodes", str, where), where), start=1):
         if n not in cabled:
             raise InventoryError(f"{where}: cabling names node {n}, the cluster has {len(cabled)}")
@@ -522,13 +643,13 @@ def _listed_node(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPla
     if parsed.node != name or not name.startswith(place.cluster + "-"):
         raise InventoryError(f"{where}: a node of {place.cluster} is named {place.cluster}-N")
     nics = []
-    for i, nic in enumerate(table.get("nic", [])):
+    for i, nic in enumerate(_tables(table, "nic", where)):
         switch = _req(nic, "switch", str, where)
         if switch not in place.switches:
             raise InventoryError(f"{where}: NIC names unknown switch {switch!r}")
         nics.append(
             Nic(
-                str(nic.get("name", f"eth{i}")),
+                _opt_str(nic, "name", f"eth{i}", where),
                 _req(nic, "mac", str, where).lower(),
                 switch,
                 _req(nic, "port", str, where),
@@ -537,12 +658,54 @@ def _listed_node(testbed: _Testbed, table: Mapping[str, Any], place: _ClusterPla
         )
     if not nics:
         raise InventoryError(f"{where}: no [[...nic]]")
-    host = int(table.get("host", testbed.next_host()))
-    cores = int(table.get("cores", place.cores))
+    auto = testbed.next_host()  # counted for every listed node, given or not: the numbering stays as it was
+    host = _opt_int(table, "host", auto, where)
+    cores = _opt_int(table, "cores", place.cores, where)
     return Node(name, place.site, place.cluster, cores, tuple(nics), host)
 
 
 # --- the whole testbed ----------------------------------------------------------------------------------------
+
+
+def _second(testbed: _Testbed, names: Sequence[str], where: str) -> str:
+    """Where something defined twice is defined the second time: the second line naming it (a listed node, or
+    else its cluster)."""
+    for name in names:
+        found = testbed.lines.all(_named(name))
+        if len(found) > 1 or found and name == names[0]:
+            return testbed.lines.where(found[-1], where)
+    return where
+
+
+def _check_subnets_apart(testbed: _Testbed) -> None:
+    """No two VLANs' subnets overlap: each site's DEFAULT, local, routed and own global VLAN, across every site."""
+    seen: list[tuple[ipaddress.IPv4Network, str, int]] = []
+    for site_i, site in enumerate(testbed.sites):
+        lines = testbed.lines.at(site_i, site.name)
+        for vid in [DEFAULT, *range(1, 10), site.global_vlan]:
+            net = testbed.subnets[(site.name, vid)]
+            for other, other_site, other_vid in seen:
+                if net.overlaps(other):
+                    line = lines.find(_subnet_line(vid, site.global_vlan))
+                    fallback = f"{testbed.source}: site {site.name}"
+                    raise InventoryError(
+                        f"{lines.where(line, fallback)}: {_vlan_words(vid)}'s subnet {net} overlaps "
+                        f"{_vlan_words(other_vid)}'s {other} (site {other_site})"
+                    )
+            seen.append((net, site.name, vid))
+
+
+def _subnet_line(vid: int, global_vlan: int) -> str:
+    """The pattern of the line giving VLAN ``vid``'s subnet in its site's table."""
+    if vid == DEFAULT:
+        return r"^\s*default_subnet\s*="
+    if vid == global_vlan:
+        return r"^\s*global_subnet\s*="
+    return rf"""^\s*["']?{vid}["']?\s*=\s*["']"""
+
+
+def _vlan_words(vid: int) -> str:
+    return "DEFAULT" if vid == DEFAULT else f"VLAN {vid}"
 
 
 def _share_global_vlans(testbed: _Testbed) -> None:

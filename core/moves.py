@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from . import testpoints
 from .drivers.base import PortChange, PortState, SwitchError
 from .events import Event, SwitchFinished, SwitchStarted
 from .inventory import NicRef
@@ -21,10 +22,16 @@ from .reports import NodeResult, Outcome, Plan, PortMove, SwitchPlan, SwitchTimi
 from .switches import SwitchPool
 
 Publish = Callable[[Event], None]
+Stopped = Callable[[], str]
+"""Why the move was asked to stop (a signal), or "": a switch not started by then is not started at all."""
 NicKey = tuple[str, str]
 """A NIC as the store keys it: (node, nic)."""
 VlanOf = Callable[[str, int | None], int | None]
 """The VLAN a tag stands for on a switch (None: no tag, or one no VLAN has)."""
+
+
+class NotStarted(SwitchError):
+    """A switch of a move that was asked to stop before this switch began: its ports were not touched."""
 
 
 @dataclass(slots=True)
@@ -71,18 +78,23 @@ async def read_switches(
 # --- apply and read back ---------------------------------------------------------------------------------------
 
 
-async def apply_plan(pool: SwitchPool, plan: Plan, publish: Publish) -> list[SwitchOutcome]:
+async def apply_plan(
+    pool: SwitchPool,
+    plan: Plan,
+    publish: Publish,
+    *,
+    done: Callable[[SwitchOutcome], None] | None = None,
+    stopped: Stopped | None = None,
+) -> list[SwitchOutcome]:
     """Apply each switch's part of the plan in one batch, switches concurrently, and read each back; a write
-    the switch acknowledged but did not make is caught there. Switches finish (events) in the plan's order."""
+    the switch acknowledged but did not make is caught there. ``done`` hears of each switch as it completes (the
+    journal records it); a switch that has not begun when ``stopped`` says why is not begun at all. Switches
+    finish (events) in the plan's order."""
     sem = pool.bound()
     outcomes = await asyncio.gather(
-        *(_apply_switch(pool, sp, plan.vlan, sem, publish) for sp in plan.switches)
+        *(_apply_switch(pool, sp, plan.vlan, sem, publish, done, stopped) for sp in plan.switches)
     )
     for outcome in outcomes:
-        if outcome.error is None and outcome.after is not None:
-            outcome.error = read_back_error(outcome.plan, outcome.after)
-            if outcome.error is not None:
-                outcome.timing.ok, outcome.timing.error = False, outcome.error.reason
         timing = outcome.timing
         publish(
             SwitchFinished(switch=timing.switch, ok=timing.ok, seconds=timing.seconds, error=timing.error)
@@ -91,31 +103,59 @@ async def apply_plan(pool: SwitchPool, plan: Plan, publish: Publish) -> list[Swi
 
 
 async def _apply_switch(
-    pool: SwitchPool, sp: SwitchPlan, vlan: int, sem: asyncio.Semaphore, publish: Publish
+    pool: SwitchPool,
+    sp: SwitchPlan,
+    vlan: int,
+    sem: asyncio.Semaphore,
+    publish: Publish,
+    done: Callable[[SwitchOutcome], None] | None,
+    stopped: Stopped | None,
 ) -> SwitchOutcome:
     """One switch: make sure the VLAN exists, apply the batch (retried), read the ports back."""
     t0 = time.perf_counter()
-    drv = pool.driver(sp.switch)
     publish(SwitchStarted(switch=sp.switch, ports=len(sp.moves)))
-    tries = 0
-    error: SwitchError | None = None
-    after: dict[str, PortState] | None = None
     async with sem:
-        try:
-            await drv.ensure_vlan(sp.moves[0].change.new_tag, f"kavlan-{vlan_label(vlan)}")
-            _, tries = await pool.retry(lambda: drv.apply(sp.changes))
-        except SwitchError as exc:
-            error = exc
-        except Exception as exc:  # a driver bug must not leave other switches changed
-            error = SwitchError(sp.switch, f"driver error: {exc!r}")
-        try:
-            after = await pool.read_ports(sp.switch, [m.change.port for m in sp.moves])
-        except SwitchError as exc:
-            error = error or exc
-    seconds = time.perf_counter() - t0
-    reason = error.reason if error else ""
-    timing = SwitchTiming(sp.switch, len(sp.moves), seconds, error is None, reason, max(tries, 1))
-    return SwitchOutcome(sp, after, error, timing)
+        why = stopped() if stopped is not None else ""
+        if why:
+            outcome = _not_started(sp, why)
+        else:
+            error, tries = await _apply_batch(pool, sp, vlan)
+            testpoints.reached(f"after-apply:{sp.switch}")
+            after: dict[str, PortState] | None = None
+            try:
+                after = await pool.read_ports(sp.switch, [m.change.port for m in sp.moves])
+            except SwitchError as exc:
+                error = error or exc
+            if error is None and after is not None:
+                error = read_back_error(sp, after)  # acknowledged, not made
+            reason = error.reason if error else ""
+            seconds = time.perf_counter() - t0
+            timing = SwitchTiming(sp.switch, len(sp.moves), seconds, error is None, reason, max(tries, 1))
+            outcome = SwitchOutcome(sp, after, error, timing)
+            testpoints.reached(f"after-readback:{sp.switch}")
+    if done is not None:
+        done(outcome)
+    return outcome
+
+
+async def _apply_batch(pool: SwitchPool, sp: SwitchPlan, vlan: int) -> tuple[SwitchError | None, int]:
+    """The switch's batch (its VLAN made first if it needs that), retried; its error, and the tries it took."""
+    drv = pool.driver(sp.switch)
+    try:
+        await drv.ensure_vlan(sp.moves[0].change.new_tag, f"kavlan-{vlan_label(vlan)}")
+        _, tries = await pool.retry(lambda: drv.apply(sp.changes))
+    except SwitchError as exc:
+        return exc, 0
+    except Exception as exc:  # a driver bug must not leave other switches changed
+        return SwitchError(sp.switch, f"driver error: {exc!r}"), 0
+    return None, tries
+
+
+def _not_started(sp: SwitchPlan, why: str) -> SwitchOutcome:
+    """A switch the move did not begin: its ports are as the move read them."""
+    after = {m.change.port: PortState(m.change.old_tag if m.change.old_tag >= 0 else None) for m in sp.moves}
+    error = NotStarted(sp.switch, why)
+    return SwitchOutcome(sp, after, error, SwitchTiming(sp.switch, len(sp.moves), 0.0, False, error.reason))
 
 
 def read_back_error(sp: SwitchPlan, after: Mapping[str, PortState]) -> SwitchError | None:
@@ -180,7 +220,7 @@ def verdicts(
     """Every moved NIC's outcome, in the plan's order, and the VLAN each port was read back in: what the store
     may record (a port that could not be read back is not recorded)."""
     errors = {o.switch: o.error for o in outcomes if o.error is not None}
-    cause = "; ".join(f"switch {e.switch} failed: {e.reason}" for e in errors.values())
+    cause = _cause(list(errors.values()))
     results: list[NodeResult] = []
     held: dict[NicKey, int] = {}
     for outcome in outcomes:
@@ -190,6 +230,17 @@ def verdicts(
                 held[move.ref.key] = read_back
             results.append(verdict(move, read_back, errors.get(outcome.switch), bool(errors), cause))
     return results, held
+
+
+def _cause(errors: Sequence[SwitchError]) -> str:
+    """Why a move failed, for the NICs whose own switch did not: each failed switch, and the switches a stop kept
+    from beginning."""
+    failed = [f"switch {e.switch} failed: {e.reason}" for e in errors if not isinstance(e, NotStarted)]
+    kept = [e for e in errors if isinstance(e, NotStarted)]
+    if kept:
+        names = ", ".join(e.switch for e in kept)
+        failed.append(f"{kept[0].reason} before switch{'es' if len(kept) > 1 else ''} {names} began")
+    return "; ".join(failed)
 
 
 def verdict(
@@ -207,9 +258,40 @@ def verdict(
     elif read_back == move.new_vlan:
         status = Outcome.FAILURE
         message = f"{reason}; rollback failed, the port stays in VLAN {vlan_label(read_back)}"
+    elif isinstance(error, NotStarted):
+        status, message = Outcome.UNCHANGED, f"not moved: {error.reason} before its switch began"
     elif error is not None and (not error.ports or port in error.ports):
         # this port's own failure: the switch refused it, or did not make it (read-back)
         status, message = Outcome.FAILURE, f"{error.reason} (the port is in VLAN {vlan_label(read_back)})"
     else:
         status, message = Outcome.UNCHANGED, f"rolled back because {cause}"
     return NodeResult(move.name, status, message, switch, port, move.old_vlan, read_back)
+
+
+def withdrawn(
+    outcomes: Sequence[SwitchOutcome], vlan_of: VlanOf, why: str
+) -> tuple[list[NodeResult], dict[NicKey, int]]:
+    """Every moved NIC's outcome when the move was withdrawn after its switches changed (its job ended meanwhile,
+    the database could not record it) and put back: a failure saying why and where the port is now; and the VLAN
+    each port was read back in."""
+    results: list[NodeResult] = []
+    held: dict[NicKey, int] = {}
+    for outcome in outcomes:
+        for move in outcome.plan.moves:
+            read_back = vlan_of(outcome.switch, outcome.tag_of(move.change.port))
+            if read_back is not None:
+                held[move.ref.key] = read_back
+            later = "the next kavlan command completes or rolls back the move"
+            if read_back is None:
+                where = f"its port could not be read back: {later}"
+            elif read_back == move.new_vlan and move.old_vlan != move.new_vlan:
+                where = f"putting it back failed, the port stays in VLAN {vlan_label(read_back)}: {later}"
+            else:
+                where = f"put back: the port is in VLAN {vlan_label(read_back)}"
+            switch, port = move.ref.nic.switch, move.change.port
+            results.append(
+                NodeResult(
+                    move.name, Outcome.FAILURE, f"{why}; {where}", switch, port, move.old_vlan, read_back
+                )
+            )
+    return results, held

@@ -6,7 +6,7 @@ Nothing here talks to a switch or to the store: the caller reads, this decides.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .drivers.base import PortChange, PortState, SwitchError
@@ -14,7 +14,18 @@ from .inventory import Inventory, NicRef
 from .model import vlan_label
 from .reports import NodeResult, Outcome, Plan, PortMove, SwitchPlan
 
-__all__ = ["Plan", "Planned", "PortMove", "SwitchPlan", "Reads", "Targets", "by_switch", "plan_move"]
+__all__ = [
+    "Plan",
+    "Planned",
+    "PortMove",
+    "SwitchPlan",
+    "Reads",
+    "Targets",
+    "by_switch",
+    "keep_only",
+    "not_begun",
+    "plan_move",
+]
 
 Targets = Sequence[tuple[NicRef, str]]
 """The NICs of a move with their names, in the order the user gave them."""
@@ -126,3 +137,30 @@ def _result(name: str, ref: NicRef, why: str, *, failed: bool, vlan: int | None 
     """A NIC planning settled: failed (refused), or unchanged; ``vlan`` when it is already there."""
     outcome = Outcome.FAILURE if failed else Outcome.UNCHANGED
     return NodeResult(name, outcome, why, ref.nic.switch, ref.nic.port, vlan, vlan)
+
+
+def keep_only(planned: Planned, keep: Callable[[PortMove], bool] | None) -> Planned:
+    """The plan without the ports ``keep`` refuses, as the switches were read holding them (a job's end moves
+    only the ports still the job's); each of those NICs is reported unchanged."""
+    if keep is None or planned.plan is None or planned.refused:
+        return planned
+    plan = planned.plan
+    dropped: list[NodeResult] = []
+    for sp in plan.switches:
+        kept: list[PortMove] = []
+        for m in sp.moves:
+            if keep(m):
+                kept.append(m)
+            else:
+                why = "left alone: it is not the job's any more"
+                dropped.append(_result(m.name, m.ref, why, failed=False, vlan=m.old_vlan))
+        sp.moves = kept
+    plan.switches = [sp for sp in plan.switches if sp.moves]
+    return Planned(plan, planned.results + dropped)
+
+
+def not_begun(plan: Plan, why: str) -> list[NodeResult]:
+    """Every NIC a plan would have moved, unchanged: the move stopped before it touched a switch."""
+    return [
+        _result(m.name, m.ref, why, failed=False, vlan=m.old_vlan) for sp in plan.switches for m in sp.moves
+    ]

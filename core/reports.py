@@ -148,6 +148,8 @@ class MoveReport:
     seconds: float = 0.0
     plan: Plan | None = None
     dry_run: bool = False
+    unreadable: list[UnreadableSwitch] = field(default_factory=list)
+    """A repair: the switches it could not read (their ports were not checked, nor repaired)."""
 
     @property
     def failed(self) -> list[NodeResult]:
@@ -155,7 +157,7 @@ class MoveReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.unreadable
 
     def counts(self) -> dict[str, int]:
         out = {str(o): 0 for o in (Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNCHANGED)}
@@ -211,6 +213,30 @@ class Drift:
     expected: int
     actual: int | None
     actual_tag: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableSwitch:
+    """A switch that drift or repair could not read: its ports, and its reason as one sentence."""
+
+    switch: str
+    ports: tuple[str, ...]
+    reason: str
+    """``cannot read switch NAME: REASON``."""
+
+
+@dataclass(slots=True)
+class DriftReport:
+    """What drift found on a site's switches: the ports not in the store's VLAN, on the switches that answered,
+    and each switch that could not be read (its ports were not checked)."""
+
+    drifts: list[Drift] = field(default_factory=list)
+    unreadable: list[UnreadableSwitch] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every switch of the site was read."""
+        return not self.unreadable
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import inventory as inventory_mod
+from . import testpoints
 from .authz import PRIVILEGES, Rights
 from .config import Settings
 from .dhcp.backend import DhcpBackend
 from .drivers.base import PortState
-from .errors import BadInput, KavlanError, NotAllowed, NotFound, Unavailable
+from .ending import Endings
+from .errors import BadInput, NotAllowed, NotFound, SwitchUnavailable, Unavailable
 from .events import (
     DhcpChanged,
     DriftFound,
     EventBus,
-    JobEnded,
     JobSubmitted,
     MoveFinished,
     MoveStarted,
@@ -32,12 +35,24 @@ from .events import (
 from .interface import Service
 from .inventory import Inventory, NicRef
 from .model import DEFAULT, GLOBAL_IDS, Job, JobState
-from .moves import apply_plan, read_switches, roll_back, verdicts
-from .plan import Plan, Targets, by_switch, plan_move
-from .reports import Drift, Lease, Member, MoveReport, Outcome, VlanInfo
+from .moves import apply_plan, read_switches, roll_back
+from .plan import Plan, Targets, by_switch, keep_only, not_begun, plan_move
+from .recording import Recorder
+from .recovery import Recovery
+from .reports import (
+    Drift,
+    DriftReport,
+    Lease,
+    Member,
+    MoveReport,
+    Outcome,
+    PortMove,
+    UnreadableSwitch,
+    VlanInfo,
+)
 from .reservations import AllocationError, RequestError, allocate, parse_request
 from .store_quick import open_store
-from .switches import SwitchPool
+from .switches import Held, SwitchPool
 
 if TYPE_CHECKING:  # SQLAlchemy is loaded when the store first needs it (store_quick)
     from .store import Store
@@ -71,6 +86,13 @@ class KavlanService(Service):
             )
         self.switches = SwitchPool(settings, self.inventory, self.store)
         self.dhcp_servers = DhcpBackend(self.inventory, self.store, self.settings.data_path / "dhcp")
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        """Who writes this service's intents, as a later command names them."""
+        self.recorder = Recorder(self)
+        self.endings = Endings(self)
+        self.recovery = Recovery(self)
+        self._moving = 0
+        self._stop = ""
 
     def describe(self) -> str:
         return f"database: {self.store.url}"
@@ -78,6 +100,25 @@ class KavlanService(Service):
     async def close(self) -> None:
         await self.switches.close()
         self.store.dispose()
+
+    def interrupt(self, reason: str) -> bool:
+        """Ask the moves of this service to stop at their next step (``reason``: ``SIGTERM``...): a move not begun
+        changes nothing, one under way finishes or rolls back the switches it began, and every later move stops
+        before its first switch (``reason`` "": moves go on as usual again). Whether a move is under way (the
+        caller then waits for its report)."""
+        self._stop = (self._stop or reason) if reason else ""
+        return self._moving > 0
+
+    async def watch(self, every: float, on_error: Callable[[Exception], None] | None = None) -> None:
+        """Settle unfinished intents and end expired jobs now, then every ``every`` seconds (the API server runs
+        this while it serves); a failure is handed to ``on_error`` and tried again at the next round."""
+        while True:
+            try:
+                await self.reap()
+            except Exception as exc:  # the database or a switch down: the next round tries again
+                if on_error is not None:
+                    on_error(exc)
+            await asyncio.sleep(every)
 
     # --- helpers ---------------------------------------------------------------------------------------
 
@@ -94,13 +135,17 @@ class KavlanService(Service):
     # --- reads -------------------------------------------------------------------
 
     async def reap(self) -> list[Job]:
-        """End the jobs whose walltime has passed, even if no process ran when they expired."""
+        """Settle what stopped or dead processes left unfinished (moves, jobs' ends), then end the jobs whose
+        walltime has passed, even if no process ran when they expired."""
         now = self.clock()
         with self.store.read() as tx:
             due = [j for j in tx.jobs(running=True) if j.deadline <= now]
+            unfinished = tx.has_intents()
+        if unfinished:
+            await self.recovery.run()
         ended = []
         for job in due:
-            done = await self._end_job(job, JobState.TERMINATED, "walltime reached")
+            done = await self.endings.end(job, JobState.TERMINATED, "walltime reached")
             if done is not None:
                 ended.append(done)
         return ended
@@ -226,8 +271,11 @@ class KavlanService(Service):
         site = site or self.site
         now = self.clock()
         with self.store.write() as tx:
+            ending = tx.ending_jobs()  # an unfinished end keeps its nodes and VLANs from any new job
+            busy = tx.busy_nodes() | {n for j in ending for n in j.nodes}
+            held = {**tx.held_vlans(), **{(v.site, v.vlan): j.id for j in ending for v in j.vlans}}
             try:
-                alloc = allocate(self.inventory, req, site, tx.busy_nodes(), tx.held_vlans())
+                alloc = allocate(self.inventory, req, site, busy, held)
             except AllocationError as exc:
                 raise Unavailable(str(exc)) from None
             job = Job(
@@ -262,57 +310,8 @@ class KavlanService(Service):
             raise NotAllowed(f"job {job_id} belongs to {job.user}, not to {user}")
         if not job.running:
             raise NotFound(f"job {job_id} has already ended ({job.state.value})")
-        done = await self._end_job(job, JobState.TERMINATED, f"deleted by {user}")
+        done = await self.endings.end(job, JobState.TERMINATED, f"deleted by {user}")
         return done or job
-
-    async def _end_job(self, job: Job, state: JobState, reason: str) -> Job | None:
-        """Claim the job's end (only one process does it), then put its nodes back and switch its DHCP off."""
-        current = self._claim_end(job, state, reason)
-        if current is None:
-            return None
-        back = self._to_put_back(job, current)
-        if back:
-            report = await self._finish_even_if_cancelled(
-                self._move(back, DEFAULT, user="kavlan", rights=None)
-            )
-            if not report.ok:
-                with self.store.write() as tx:
-                    failed = [(r.name, r.message) for r in report.failed]
-                    tx.audit("kavlan", "job.end.failed", job=job.id, failed=failed)
-        for v in job.vlans:
-            with contextlib.suppress(KavlanError):
-                await self.dhcp_servers.stop(v.site, v.vlan)
-            self.events.publish(DhcpChanged(site=v.site, vlan=v.vlan, state="off"))
-        self.events.publish(JobEnded(job=job.id, user=job.user, reason=reason))
-        with self.store.read() as tx:
-            return tx.job(job.id)
-
-    def _claim_end(self, job: Job, state: JobState, reason: str) -> dict[tuple[str, str], int] | None:
-        """End the job in the store, unless another process already did (None); the NICs' VLANs as it ended."""
-        now = self.clock()
-        with self.store.write() as tx:
-            fresh = tx.job(job.id)
-            if fresh is None or not fresh.running:
-                return None
-            tx.end_job(job.id, state, now)
-            tx.audit("kavlan", "job.end", job=job.id, reason=reason)
-            current = tx.nic_vlans()
-            for v in job.vlans:
-                tx.set_dhcp(v.site, v.vlan, "off", "kavlan", now, detail=f"job {job.id} ended")
-        return current
-
-    def _to_put_back(self, job: Job, current: dict[tuple[str, str], int]) -> list[str]:
-        """The NICs an ended job leaves outside DEFAULT: its nodes', and any in one of its VLANs."""
-        job_vlans = {(v.site, v.vlan) for v in job.vlans}
-        back: list[str] = []
-        for (node, nic), vid in current.items():
-            n = self.inventory.nodes.get(node)
-            if n is None or vid == DEFAULT:
-                continue
-            if node in job.nodes or (self._owner(n.site, vid), vid) in job_vlans:
-                ref = NicRef(n, n.nic(nic) or n.primary_nic)
-                back.append(self.inventory.hostname(ref, DEFAULT))
-        return back
 
     # --- moves -----------------------------------------------------------------------
 
@@ -343,41 +342,75 @@ class KavlanService(Service):
             raise
 
     async def _move(
-        self, names_: Sequence[str], vlan: int, *, user: str, rights: Rights | None, dry_run: bool = False
+        self,
+        names_: Sequence[str],
+        vlan: int,
+        *,
+        user: str,
+        rights: Rights | None,
+        dry_run: bool = False,
+        keep: Callable[[PortMove], bool] | None = None,
     ) -> MoveReport:
-        """A move, step by step: rights, lock, read, plan, apply and read back, roll back, record, publish.
+        """A move, step by step: rights, lock, read, plan, then (``_carry_out``) journal, apply and read back, roll
+        back, record, publish.
 
         The switches' locks are held from the first read to the record, so that what the move read is still true
         when it writes and the store records only what the switches hold; a dry run takes none and stops at the
-        plan. ``rights`` None: the system acts (a job's end, a repair)."""
+        plan. ``rights`` None: the system acts (a job's end, a repair). ``keep``: which ports, as the switches hold
+        them under the locks, the move still changes (a job's end: those still the job's)."""
         started = time.perf_counter()
         targets = self.resolve(names_)
         if rights is not None:
             self._check_rights(rights, targets, vlan)
         report = MoveReport(vlan=vlan, dry_run=dry_run)
         groups = by_switch(targets)
-        async with self.switches.hold([] if dry_run else groups):
-            reads = await read_switches(self.switches, groups)
-            planned = plan_move(vlan, targets, reads, self.inventory)
-            report.plan, report.results = self._described(planned.plan), planned.results
-            if planned.refused or dry_run:
-                return self._timed(report, started)
-            plan = planned.plan
-            assert plan is not None  # only a refusal comes without a plan
-            if not plan.switches:  # every NIC is already there
-                self._record(self._already_there(plan))
-                return self._timed(report, started)
-            self._publish_start(user, plan)
-            outcomes = await apply_plan(self.switches, plan, self.events.publish)
-            if any(o.error is not None for o in outcomes):
-                await roll_back(self.switches, outcomes, self.events.publish)
-            results, held = verdicts(outcomes, self._vlan_on)
-            report.switches = [o.timing for o in outcomes]
-            report.results += results
-            self._record({**self._already_there(plan), **held})
-            self._audit_move(user, report)
-            self._publish_end(report, started)
-        return report
+        self._moving += 1
+        try:
+            async with self.switches.hold([] if dry_run else groups) as held:
+                reads = await read_switches(self.switches, groups)
+                planned = keep_only(plan_move(vlan, targets, reads, self.inventory), keep)
+                report.plan, report.results = self._described(planned.plan), planned.results
+                if not planned.refused and not dry_run:
+                    assert planned.plan is not None  # only a refusal comes without a plan
+                    await self._carry_out(planned.plan, report, user, rights, held, started)
+        finally:
+            self._moving -= 1
+        return self._timed(report, started)
+
+    async def _carry_out(
+        self, plan: Plan, report: MoveReport, user: str, rights: Rights | None, held: Held, started: float
+    ) -> None:
+        """The part of a move that touches switches: journal its intent (a fault of the database here stops it
+        before any switch is touched), apply and read back, roll back if a switch failed, record, publish. A move
+        asked to stop (``interrupt``) before its intent changes nothing."""
+        if not plan.switches:  # every NIC is already there
+            self._record_there(plan)
+            return
+        if self._stop:
+            report.results += not_begun(
+                plan, f"not moved: stopped by {self._stop} before any switch was touched"
+            )
+            return
+        testpoints.reached("before-intent")
+        intent = self.recorder.open(user, plan)
+        testpoints.reached("after-intent")
+        self._publish_start(user, plan)
+        outcomes = await apply_plan(
+            self.switches,
+            plan,
+            self.events.publish,
+            done=self.recorder.journal(intent),
+            stopped=self._stopped,
+        )
+        if any(o.error is not None for o in outcomes):
+            await roll_back(self.switches, outcomes, self.events.publish)
+        report.switches = [o.timing for o in outcomes]
+        testpoints.reached("before-record")
+        await self.recorder.record(intent, plan, outcomes, rights, held, report)
+        self._publish_end(report, started)
+
+    def _stopped(self) -> str:
+        return f"stopped by {self._stop}" if self._stop else ""
 
     def _check_rights(self, rights: Rights, targets: Targets, vlan: int) -> None:
         """Refuse the whole move when the user may not move one of the NICs, or into this VLAN."""
@@ -408,16 +441,6 @@ class KavlanService(Service):
         switches = tuple(sp.switch for sp in plan.switches)
         self.events.publish(MoveStarted(user=user, vlan=plan.vlan, nodes=nodes, switches=switches))
 
-    def _audit_move(self, user: str, report: MoveReport) -> None:
-        with self.store.write() as tx:
-            tx.audit(
-                user,
-                "vlan.set",
-                vlan=report.vlan,
-                result=report.counts(),
-                failed=[[r.name, r.message] for r in report.failed][:50],
-            )
-
     def _publish_end(self, report: MoveReport, started: float) -> None:
         """Every NIC moved, then the move's end with its counts and its time."""
         for r in report.results:
@@ -440,7 +463,9 @@ class KavlanService(Service):
         report.seconds = time.perf_counter() - started
         return report
 
-    def _record(self, vlans: dict[tuple[str, str], int]) -> None:
+    def _record_there(self, plan: Plan) -> None:
+        """A move whose NICs all are in the VLAN already: the store records what the switches hold."""
+        vlans = self._already_there(plan)
         if vlans:
             with self.store.write() as tx:
                 tx.set_nic_vlans(vlans, self.clock())
@@ -487,30 +512,32 @@ class KavlanService(Service):
 
     # --- drift -------------------------------------------------------------------------
 
-    async def drift(self, site: str | None = None) -> list[Drift]:
-        """Read every switch of a site; report ports whose real VLAN differs from the store's. A switch that
-        cannot be read makes it raise ``SwitchUnavailable`` (once every switch was tried): a partial answer
-        would say "no drift" where nobody looked."""
+    async def drift(self, site: str | None = None) -> DriftReport:
+        """Read every switch of a site; report ports whose real VLAN differs from the store's, and each switch that
+        could not be read (with its reason: its ports were not checked), the others checked all the same."""
         site = site or self.site
         with self.store.read() as tx:
             recorded = tx.nic_vlans()
         sem = self.switches.bound()
 
-        async def check(switch: str) -> list[Drift]:
+        async def check(switch: str) -> list[Drift] | UnreadableSwitch:
             refs = self.inventory.switch_ports(switch)
+            ports = [r.nic.port for r in refs]
             async with sem:
-                states = await self.switches.inspect(switch, [r.nic.port for r in refs])
+                try:
+                    states = await self.switches.inspect(switch, ports)
+                except SwitchUnavailable as exc:
+                    return UnreadableSwitch(switch, tuple(exc.ports or ports), str(exc))
             return self._drifted(site, switch, refs, states, recorded)
 
-        found = await asyncio.gather(
-            *(check(s) for s in self.inventory.sites[site].switches), return_exceptions=True
-        )
-        drifts: list[Drift] = []
-        for result in found:
-            if isinstance(result, BaseException):
-                raise result  # the first switch (in the site's order) that could not be read
-            drifts += result
-        return sorted(drifts, key=lambda d: (d.switch, d.port))
+        report = DriftReport()
+        for found in await asyncio.gather(*(check(s) for s in self.inventory.sites[site].switches)):
+            if isinstance(found, UnreadableSwitch):
+                report.unreadable.append(found)
+            else:
+                report.drifts += found
+        report.drifts.sort(key=lambda d: (d.switch, d.port))
+        return report
 
     def _drifted(
         self,
@@ -536,23 +563,50 @@ class KavlanService(Service):
         return out
 
     async def repair(self, site: str | None = None, *, user: str | None = None) -> MoveReport:
-        """Re-apply the store's state to every drifted port (administrators)."""
+        """Settle every unfinished intent now, then put every drifted port back where the store says, on the
+        switches that can be read (administrators); the others are listed with their reason. A port is never put
+        back into a VLAN no running job holds: it goes to DEFAULT."""
         user = user or self.user
         if user not in self.settings.admins:
             raise NotAllowed(f"{PRIVILEGES}: only an administrator may repair drift")
         started = time.perf_counter()
-        drifts = await self.drift(site)
-        report = MoveReport(vlan=-1)
-        by_vlan: dict[int, list[str]] = {}
-        for d in drifts:
-            ref = NicRef(self.inventory.nodes[d.node], self.inventory.nodes[d.node].nic(d.nic))  # type: ignore[arg-type]
-            by_vlan.setdefault(d.expected, []).append(self.inventory.hostname(ref, DEFAULT))
+        await self.recovery.run(force=True)
+        found = await self.drift(site)
+        report = MoveReport(vlan=-1, unreadable=list(found.unreadable))
+        by_vlan = self._to_repair(site or self.site, found)
         for vid, nodes in by_vlan.items():
             sub = await self._finish_even_if_cancelled(self._move(nodes, vid, user=user, rights=None))
             report.results.extend(sub.results)
             report.switches.extend(sub.switches)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _to_repair(self, site: str, found: DriftReport) -> dict[int, list[str]]:
+        """The NICs to move, by VLAN: each drifted port into the VLAN the store says, and each NIC the store
+        records in a VLAN no running job holds (a state this version never leaves) into DEFAULT; never into the
+        VLAN of an ended job. The switches that could not be read are left out."""
+        down = {u.switch for u in found.unreadable}
+        with self.store.read() as tx:
+            held = tx.held_vlans()
+            recorded = tx.nic_vlans()
+        targets: dict[tuple[str, str], int] = {(d.node, d.nic): d.expected for d in found.drifts}
+        drifted = set(targets)
+        for (node_name, nic), vid in recorded.items():
+            node = self.inventory.nodes.get(node_name)
+            if node is not None and node.site == site and vid != DEFAULT:
+                targets.setdefault((node_name, nic), vid)
+        by_vlan: dict[int, list[str]] = {}
+        for (node_name, nic_name), target in targets.items():
+            node = self.inventory.nodes[node_name]
+            ref = NicRef(node, node.nic(nic_name) or node.primary_nic)
+            if ref.nic.switch in down:
+                continue
+            if target != DEFAULT and (self._owner(node.site, target), target) not in held:
+                target = DEFAULT  # its job has ended: never back into its VLAN
+            elif (node_name, nic_name) not in drifted:
+                continue  # where the store says, and allowed: nothing to do
+            by_vlan.setdefault(target, []).append(self.inventory.hostname(ref, DEFAULT))
+        return by_vlan
 
     # --- users and holders -------------------------------------------------------------------------
 

@@ -1,22 +1,24 @@
-"""Persistent state through SQLAlchemy Core: jobs, VLAN rights, port VLANs, DHCP state, simulated ports, audit log."""
+"""Persistent state through SQLAlchemy Core: jobs, VLAN rights, port VLANs, DHCP state, simulated ports, audit log,
+and the intent journal; a fault of the database (read-only, full, deleted, replaced, damaged, connection lost) as
+one sentence naming it and what to do."""
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
-import hashlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from .errors import KavlanError
+from .errors import DatabaseFault, StoreError
+from .errors import LockTimeout as LockTimeout  # the store's errors, where they were first found
+from .journal import END, Intent, IntentPort
+from .locks import AdvisoryLock, FileLock, NamedLock, driver_reason
 from .model import Job, JobState, JobVlan
 
 metadata = sa.MetaData()
@@ -95,39 +97,68 @@ audit = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
 )
 
+V1_TABLES = (meta, jobs, job_nodes, job_vlans, nic_vlans, dhcp, sim_ports, audit)
+
+# The intent journal (schema v2). A move's intent is written before any switch is touched and deleted with its
+# record; a job's end is one too, until every NIC of its nodes and VLANs is back in DEFAULT (see journal.py).
+intents = sa.Table(
+    "intents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("vlan", sa.Integer, nullable=False),
+    sa.Column("job", sa.Integer),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("owner", sa.String(128), nullable=False, default=""),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("retry_at", sa.Float, nullable=False, default=0.0),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+)
+
+intent_ports = sa.Table(
+    "intent_ports",
+    metadata,
+    sa.Column("intent", sa.Integer, sa.ForeignKey("intents.id"), primary_key=True),
+    sa.Column("switch", sa.String(128), primary_key=True),
+    sa.Column("port", sa.String(128), primary_key=True),
+    sa.Column("node", sa.String(128), nullable=False),
+    sa.Column("nic", sa.String(32), nullable=False),
+    sa.Column("old_tag", sa.Integer, nullable=False),
+    sa.Column("new_tag", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("tag", sa.Integer),
+)
+
 FIRST_JOB_ID = 1000
 
 
 def _create_v1(conn: sa.Connection) -> None:
-    # ``metadata`` describes schema v1, as the first release created it; a later step that changes a table
-    # must keep this step creating v1 (copy v1's definitions here then), so every database walks the same steps
-    metadata.create_all(conn)
+    # schema v1 as the first release created it: the tables it had, in their first form (a later step that
+    # changes one of them must copy its v1 definition here), so every database walks the same steps
+    metadata.create_all(conn, tables=list(V1_TABLES))
+
+
+def _create_v2(conn: sa.Connection) -> None:
+    """The intent journal."""
+    metadata.create_all(conn, tables=[intents, intent_ports])
 
 
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _create_v1),
+    (2, _create_v2),
 ]
 """The steps from an empty database to the current schema, in order: (version reached, step). Every step runs
 on SQLite and PostgreSQL alike; all pending steps run in one write transaction, which also records the version."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-# Advisory lock keys (PostgreSQL). The write lock uses the two-int4 key space and named locks the bigint one:
-# PostgreSQL keeps the two apart, so no lock name can ever collide with the write lock.
+# Advisory lock keys (PostgreSQL). The write lock uses the two-int4 key space and named locks (locks.py) the bigint
+# one: PostgreSQL keeps the two apart, so no lock name can ever collide with the write lock.
 _PG_LOCK_CLASS = 0x4B564C4E  # "KVLN"
 _PG_WRITE_LOCK = sa.text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_CLASS}, 0)")
-_PG_TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(CAST(:key AS bigint))")
-_PG_UNLOCK = sa.text("SELECT pg_advisory_unlock_all()")
 # as SQLite's busy_timeout: a writer waits this long for the write lock, then fails instead of hanging
 _PG_LOCK_TIMEOUT = "30s"
-
-
-class StoreError(KavlanError, RuntimeError):
-    pass
-
-
-class LockTimeout(StoreError):
-    """A named lock stayed held by someone else until the deadline."""
 
 
 class Store:
@@ -145,33 +176,51 @@ class Store:
         self.url = parsed.render_as_string(hide_password=True)
         """For display: the password is hidden."""
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.path = _sqlite_file(parsed) if self.is_sqlite else None
+        """The SQLite file (absolute), None for PostgreSQL or an in-memory database."""
+        self._identity: tuple[int, int] | None = None
+        self._opened = False
         self._lock_engine: sa.Engine | None = None
+        self.engine = self._engine(parsed)
+        try:
+            self._migrate()
+        except BaseException:  # unreachable, refused, no such database, no right to create tables: a sentence
+            self.engine.dispose()
+            raise
+        self._opened = True
+        self._identity = _identity(self.path) if self.path is not None else None
+
+    @property
+    def where(self) -> str:
+        """The database as a sentence names it: the SQLite file, or the URL (password hidden)."""
+        return str(self.path) if self.path is not None else self.url
+
+    def _engine(self, parsed: sa.URL) -> sa.Engine:
         try:
             if self.is_sqlite:
-                path = parsed.database or ""
-                if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                self.engine = sa.create_engine(parsed, connect_args={"timeout": 30})
-                event.listen(self.engine, "connect", _sqlite_connect)
-                event.listen(self.engine, "begin", _sqlite_begin)
-            elif parsed.get_backend_name() == "postgresql":
-                self.engine = sa.create_engine(parsed, pool_pre_ping=True)
-                event.listen(self.engine, "connect", _pg_connect)
-            else:
-                raise StoreError(f"the database {self.url} is neither SQLite nor PostgreSQL")
+                if self.path is not None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+                event.listen(engine, "connect", _sqlite_connect)
+                event.listen(engine, "begin", _sqlite_begin)
+                return engine
+            if parsed.get_backend_name() == "postgresql":
+                engine = sa.create_engine(parsed, pool_pre_ping=True)
+                event.listen(engine, "connect", _pg_connect)
+                return engine
         except ModuleNotFoundError as exc:
             raise StoreError(
                 f"the database {self.url} needs the Python module {exc.name}"
                 " (PostgreSQL: a postgresql:// URL and pip install 'psycopg[binary]')"
             ) from None
-        try:
-            self._migrate()
-        except sa.exc.DBAPIError as exc:  # unreachable, refused, no such database, no right to create tables
-            self.engine.dispose()
-            raise StoreError(f"cannot open the database {self.url}: {_reason(exc)}") from None
-        except BaseException:
-            self.engine.dispose()
-            raise
+        except FileExistsError:  # mkdir found a file where the data directory goes
+            assert self.path is not None
+            raise StoreError(
+                f"cannot open the database {self.where}: {self.path.parent} is a file, not a directory"
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"cannot open the database {self.where}: {exc.strerror}") from None
+        raise StoreError(f"the database {self.url} is neither SQLite nor PostgreSQL")
 
     def _migrate(self) -> None:
         """Bring the database to SCHEMA_VERSION; a database already there costs one read."""
@@ -201,8 +250,14 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
-        with self.engine.connect() as conn, conn.begin():
-            yield Tx(conn)
+        self._check_file()
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield Tx(conn)
+        except (sa.exc.OperationalError, sa.exc.DatabaseError) as exc:
+            if isinstance(exc, sa.exc.IntegrityError):
+                raise  # a bug, not a fault of the database
+            raise self.fault(exc) from None
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -213,19 +268,56 @@ class Store:
         inside one ``with`` block that cannot be replayed; writes are short and rare, so one writer at a time
         costs nothing, and readers are never blocked. Under READ COMMITTED (the default, kept) each statement
         after the lock sees every transaction committed before it: what was read is still true at commit.
+        A fault of the database (read-only, full, gone) is a :class:`DatabaseFault` with its sentence.
         """
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(kavlan_immediate=True)
-            with conn.begin():
-                if not self.is_sqlite:
-                    conn.execute(_PG_WRITE_LOCK)
-                yield Tx(conn)
+        self._check_file()
+        try:
+            with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    conn = conn.execution_options(kavlan_immediate=True)
+                with conn.begin():
+                    if not self.is_sqlite:
+                        conn.execute(_PG_WRITE_LOCK)
+                    yield Tx(conn)
+        except (sa.exc.OperationalError, sa.exc.DatabaseError) as exc:
+            if isinstance(exc, sa.exc.IntegrityError):
+                raise  # a bug, not a fault of the database
+            raise self.fault(exc) from None
+
+    def fault(self, exc: sa.exc.DBAPIError) -> StoreError:
+        """A database error as the sentence a face prints: what happened to which database, and what to do."""
+        reason = driver_reason(exc)
+        if not self._opened and not self.is_sqlite:
+            return StoreError(f"cannot open the database {self.url}: {reason}")
+        if self.path is not None:  # SQLite's words ("unable to open", "disk I/O error") do not say why: look
+            reason = _why_sqlite(self.path, reason)
+        return DatabaseFault(fault_sentence(self.where, reason, sqlite=self.is_sqlite, opened=self._opened))
+
+    def _check_file(self) -> None:
+        """SQLite: the file this process opened must still be the one at its path. A connection keeps writing to a
+        deleted file, where nothing it writes survives, and a file replaced under it is another database."""
+        if self._identity is None or self.path is None:
+            return
+        try:
+            now = _identity(self.path)
+        except FileNotFoundError:
+            raise DatabaseFault(
+                f"the database {self.path} was deleted while this command ran: nothing more was changed; restore "
+                "it from a backup, or run the command again to start an empty one (kavlan --drift then shows what "
+                "the switches hold)"
+            ) from None
+        except OSError as exc:
+            raise DatabaseFault(f"cannot use the database {self.path}: {exc.strerror}") from None
+        if now != self._identity:
+            raise DatabaseFault(
+                f"the database {self.path} was replaced by another file while this command ran: nothing more was "
+                "changed; run the command again to use the new file"
+            )
 
     def lock(self, name: str, *, file: Path) -> NamedLock:
         """A lock named ``name`` that holds across processes sharing this database (see NamedLock)."""
         if self.is_sqlite:
-            return _FileLock(name, file)
+            return FileLock(name, file)
         if self._lock_engine is None:
             # Each held lock has a connection of its own, from a pool of their own: a new PostgreSQL connection is
             # a server process forked (15-30 ms here), more than the rest of a move. A connection goes back to
@@ -235,7 +327,7 @@ class Store:
             self._lock_engine = sa.create_engine(
                 self.engine.url, pool_size=8, max_overflow=-1, pool_pre_ping=True
             )
-        return _AdvisoryLock(name, self._lock_engine)
+        return AdvisoryLock(name, self._lock_engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -243,10 +335,53 @@ class Store:
             self._lock_engine.dispose()
 
 
-def _reason(exc: sa.exc.DBAPIError) -> str:
-    """The driver's own first line (psycopg's is one clear sentence), without SQLAlchemy's statement dump."""
-    text = str(exc.orig if exc.orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc.orig).__name__
+def fault_sentence(where: str, reason: str, *, sqlite: bool, opened: bool = True) -> str:
+    """What a database error means for the user, from the driver's own words."""
+    low = reason.lower()
+    if "readonly" in low or "read-only" in low:
+        return (
+            f"the database {where} is read-only ({reason}): make it and its directory writable, then run the "
+            "command again"
+        )
+    if "is full" in low or "no space left" in low:
+        return f"the disk holding the database {where} is full ({reason}): free some space, then run the command again"
+    if "malformed" in low or "not a database" in low:
+        return (
+            f"the database {where} is damaged ({reason}): restore it from a backup, or move it aside to start an "
+            "empty one (kavlan --drift then shows what the switches hold)"
+        )
+    if "database is locked" in low:
+        return f"the database {where} stayed locked by another process ({reason}): run the command again"
+    if sqlite or not opened:
+        return f"cannot use the database {where}: {reason}"
+    return f"lost the connection to the database {where} ({reason}): run the command again once it answers"
+
+
+def _why_sqlite(path: Path, reason: str) -> str:
+    """SQLite's reason, with what the file system says when SQLite's words do not: full, or read-only."""
+    try:
+        fs = os.statvfs(path.parent)
+    except OSError:
+        return reason
+    if fs.f_flag & os.ST_RDONLY:
+        return f"{reason}: the file system is read-only"
+    if fs.f_bavail == 0:
+        return f"{reason}: no space left on the device"
+    if not os.access(path.parent, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
+        return f"{reason}: the file or its directory is read-only for this user"
+    return reason
+
+
+def _sqlite_file(parsed: sa.URL) -> Path | None:
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(os.path.abspath(path))
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino)
 
 
 def _version(conn: sa.Connection) -> int:
@@ -277,127 +412,6 @@ def _pg_connect(dbapi_conn: Any, _record: Any) -> None:
     with dbapi_conn.cursor() as cur:
         cur.execute(f"SET lock_timeout = '{_PG_LOCK_TIMEOUT}'")
     dbapi_conn.commit()  # a SET in a transaction rolled back later would be undone
-
-
-# --- named locks across processes --------------------------------------------------------------------------
-
-
-class NamedLock:
-    """A lock held across processes: ``await acquire(timeout)`` then ``release()``, or ``async with held(timeout)``.
-
-    Polled with asyncio.sleep, so the event loop keeps running while another process holds it.
-    """
-
-    poll = 0.02
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    async def acquire(self, timeout: float) -> bool:
-        """Wait for the lock up to ``timeout`` seconds; False if someone else held it all that time."""
-        deadline = time.monotonic() + timeout
-        self._open()
-        try:
-            while not self._try():
-                if time.monotonic() > deadline:
-                    self._close()
-                    return False
-                await asyncio.sleep(self.poll)
-        except BaseException:  # cancelled while waiting: leave nothing behind
-            self._close()
-            raise
-        return True
-
-    def release(self) -> None:
-        self._close()
-
-    @asynccontextmanager
-    async def held(self, timeout: float) -> AsyncIterator[None]:
-        if not await self.acquire(timeout):
-            raise LockTimeout(
-                f"the lock {self.name!r} stayed held by another process for {timeout:g} seconds"
-            )
-        try:
-            yield
-        finally:
-            self.release()
-
-    def _open(self) -> None:
-        raise NotImplementedError
-
-    def _try(self) -> bool:
-        raise NotImplementedError
-
-    def _close(self) -> None:
-        raise NotImplementedError
-
-
-class _FileLock(NamedLock):
-    """SQLite: flock on a file beside the data (the file is the lock's identity; ``name`` is for messages)."""
-
-    def __init__(self, name: str, file: Path) -> None:
-        super().__init__(name)
-        self.file = file
-        self._fd: int | None = None
-
-    def _open(self) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
-
-    def _try(self) -> bool:
-        assert self._fd is not None
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the file releases the flock
-            self._fd = None
-
-
-class _AdvisoryLock(NamedLock):
-    """PostgreSQL: a session-level advisory lock on a connection of its own, held for the lock's life.
-
-    The key is a stable 64-bit hash of the name (Python's hash() differs between processes). The connection
-    runs in autocommit: a session lock needs no transaction, and an idle-in-transaction session would hold
-    back vacuum for as long as the lock is held.
-    """
-
-    def __init__(self, name: str, engine: sa.Engine) -> None:
-        super().__init__(name)
-        self.engine = engine
-        self.key = int.from_bytes(
-            hashlib.blake2b(f"kavlan:{name}".encode(), digest_size=8).digest(), "big", signed=True
-        )
-        self._conn: sa.Connection | None = None
-        self._held = False
-
-    def _open(self) -> None:
-        try:
-            self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except sa.exc.DBAPIError as exc:
-            raise StoreError(f"cannot take the lock {self.name!r}: {_reason(exc)}") from None
-
-    def _try(self) -> bool:
-        assert self._conn is not None
-        self._held = bool(self._conn.execute(_PG_TRY_LOCK, {"key": self.key}).scalar())
-        return self._held
-
-    def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            if self._held:
-                self._held = False
-                conn.execute(_PG_UNLOCK)
-        except sa.exc.DBAPIError:
-            conn.invalidate()  # the server ends the session, and the lock with it
-        finally:
-            conn.close()
 
 
 def _check_job_lengths(row: dict[str, Any]) -> None:
@@ -500,6 +514,24 @@ class Tx:
         )
         return {r.node for r in self.conn.execute(q)}
 
+    def job_runs(self, job_id: int) -> bool:
+        """Whether the job exists and runs: one row read (a move's record checks it under the write lock)."""
+        row = self.conn.execute(sa.select(jobs.c.state).where(jobs.c.id == job_id)).first()
+        return row is not None and row.state == JobState.RUNNING.value
+
+    def nodes_in_running_jobs(self, user: str, nodes: Iterable[str]) -> set[str]:
+        """Those of ``nodes`` that a running job of ``user`` holds."""
+        q = (
+            sa.select(job_nodes.c.node)
+            .join(jobs, jobs.c.id == job_nodes.c.job_id)
+            .where(
+                jobs.c.state == JobState.RUNNING.value,
+                jobs.c.user == user,
+                job_nodes.c.node.in_(list(nodes)),
+            )
+        )
+        return {r.node for r in self.conn.execute(q)}
+
     def held_vlans(self) -> dict[tuple[str, int], int]:
         """(site, vlan) -> id of the running job that holds it."""
         q = (
@@ -575,3 +607,115 @@ class Tx:
             {"at": r.at, "user": r.user, "action": r.action, **json.loads(r.detail)}
             for r in self.conn.execute(q)
         ]
+
+    # --- the intent journal ----------------------------------------------------------
+
+    def open_intent(
+        self,
+        kind: str,
+        user: str,
+        vlan: int,
+        job: int | None,
+        ports: Iterable[IntentPort],
+        *,
+        at: float,
+        owner: str,
+    ) -> int:
+        """Write an intent and its ports; its id."""
+        done = self.conn.execute(
+            intents.insert().values(
+                kind=kind, user=user, vlan=vlan, job=job, created=at, owner=owner, attempts=0, retry_at=0.0
+            )
+        )
+        key = done.inserted_primary_key
+        assert key is not None
+        intent_id = int(key[0])
+        rows = [
+            {
+                "intent": intent_id,
+                "switch": p.switch,
+                "port": p.port,
+                "node": p.node,
+                "nic": p.nic,
+                "old_tag": p.old_tag,
+                "new_tag": p.new_tag,
+                "state": p.state,
+                "tag": p.tag,
+            }
+            for p in ports
+        ]
+        if rows:
+            self.conn.execute(intent_ports.insert(), rows)
+        return intent_id
+
+    def intent_outcome(self, intent_id: int, switch: str, state: str, tags: dict[str, int | None]) -> None:
+        """A switch of an intent completed: its ports' state, and the tag each was read back with."""
+        by_tag: dict[int | None, list[str]] = {}
+        for port, tag in tags.items():
+            by_tag.setdefault(tag, []).append(port)
+        for tag, ports in by_tag.items():  # one statement per tag read back: mostly one, the move's new tag
+            self.conn.execute(
+                intent_ports.update()
+                .where(
+                    intent_ports.c.intent == intent_id,
+                    intent_ports.c.switch == switch,
+                    intent_ports.c.port.in_(ports),
+                )
+                .values(state=state, tag=tag)
+            )
+
+    def close_intent(self, intent_id: int) -> bool:
+        """Delete a settled intent; False if it was already gone (another process settled it)."""
+        self.conn.execute(intent_ports.delete().where(intent_ports.c.intent == intent_id))
+        return bool(self.conn.execute(intents.delete().where(intents.c.id == intent_id)).rowcount)
+
+    def defer_intent(self, intent_id: int, retry_at: float, note: str) -> None:
+        """An attempt to settle it failed: when to try again, and why it failed."""
+        self.conn.execute(
+            intents.update()
+            .where(intents.c.id == intent_id)
+            .values(attempts=intents.c.attempts + 1, retry_at=retry_at, note=note[:2000])
+        )
+
+    def intents(self, intent_id: int | None = None) -> list[Intent]:
+        """The unfinished intents (or the one asked for), oldest first, with their ports."""
+        q = sa.select(intents).order_by(intents.c.id)
+        if intent_id is not None:
+            q = q.where(intents.c.id == intent_id)
+        rows = list(self.conn.execute(q))
+        if not rows:
+            return []
+        ports: dict[int, list[IntentPort]] = {r.id: [] for r in rows}
+        pq = sa.select(intent_ports).where(intent_ports.c.intent.in_(list(ports)))
+        for p in self.conn.execute(pq.order_by(intent_ports.c.switch, intent_ports.c.port)):
+            ports[p.intent].append(
+                IntentPort(p.switch, p.port, p.node, p.nic, p.old_tag, p.new_tag, p.state, p.tag)
+            )
+        return [
+            Intent(
+                r.id,
+                r.kind,
+                r.user,
+                r.vlan,
+                r.job,
+                r.created,
+                r.owner,
+                r.attempts,
+                r.retry_at,
+                r.note,
+                tuple(ports[r.id]),
+            )
+            for r in rows
+        ]
+
+    def has_intents(self) -> bool:
+        """Whether any intent is unfinished: one cheap read at the start of every command."""
+        return self.conn.execute(sa.select(intents.c.id).limit(1)).first() is not None
+
+    def ending_jobs(self) -> list[Job]:
+        """Ended jobs whose end is unfinished: their nodes and VLANs are given to no new job until it is."""
+        q = sa.select(intents.c.job).where(intents.c.kind == END, intents.c.job.is_not(None))
+        ids = [r.job for r in self.conn.execute(q)]
+        if not ids:
+            return []
+        return self._jobs_from_rows(self.conn.execute(sa.select(jobs).where(jobs.c.id.in_(ids))))

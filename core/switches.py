@@ -14,6 +14,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import textfile
 from .config import Settings
 from .drivers.base import (
     DriverContext,
@@ -24,8 +25,9 @@ from .drivers.base import (
     SwitchTimeout,
     driver_class,
 )
-from .errors import KavlanError, SwitchUnavailable, Unavailable
+from .errors import KavlanError, StoreError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
+from .locks import NamedLock
 
 if TYPE_CHECKING:
     from .store import Store
@@ -47,19 +49,47 @@ def unavailable(exc: SwitchError, sentence: str = "", ports: Sequence[str] = ())
     return SwitchUnavailable(sentence or str(exc), switch=exc.switch, ports=exc.ports or tuple(ports))
 
 
+class Busy(Exception):
+    """A switch asked for without waiting is held by a move now (see ``SwitchPool.hold``)."""
+
+    def __init__(self, switch: str) -> None:
+        super().__init__(f"switch {switch} is held by a running move")
+        self.switch = switch
+
+
+class Held:
+    """The locks of the switches a move holds."""
+
+    def __init__(self, locks: Sequence[NamedLock]) -> None:
+        self.locks = list(locks)
+
+    def check(self) -> None:
+        """Raise StoreError if one of them may have been lost (its database connection broke): the move must not
+        record then, its intent is left for the next command."""
+        for lock in self.locks:
+            lock.check()
+
+
 class StorePorts:
-    """The simulated switches' ports, kept in the store: every process (CLI, TUI, API server) sees one testbed."""
+    """The simulated switches' ports, kept in the store: every process (CLI, TUI, API server) sees one testbed. A
+    database that fails makes them a switch that fails (its reason the database's sentence)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def read(self, switch: str, ports: Sequence[str]) -> dict[str, int]:
-        with self.store.read() as tx:
-            return tx.sim_read(switch, ports)
+        try:
+            with self.store.read() as tx:
+                return tx.sim_read(switch, ports)
+        except StoreError as exc:
+            raise SwitchError(switch, f"its ports are kept in the database, which failed: {exc}") from None
 
     def write(self, switch: str, tags: Mapping[str, int]) -> None:
-        with self.store.write() as tx:
-            tx.sim_write(switch, dict(tags))
+        try:
+            with self.store.write() as tx:
+                tx.sim_write(switch, dict(tags))
+        except StoreError as exc:
+            raise SwitchError(switch, f"its ports are kept in the database, which failed: {exc}") from None
 
 
 class SwitchPool:
@@ -99,20 +129,18 @@ class SwitchPool:
             return {}
         if self._credentials is None:
             self._credentials = self._read_credentials()
-        return dict(self._credentials.get(ref, {}))
+        table = self._credentials.get(ref, {})
+        if not isinstance(table, dict):
+            raise KavlanError(
+                f"the switch credentials file {self.settings.credentials}: '{ref}' must be a table "
+                f"([{ref}]), not a {type(table).__name__}"
+            )
+        return dict(table)
 
     def _read_credentials(self) -> dict[str, Any]:
         if not self.settings.credentials:
             return {}
-        import tomllib
-
-        try:
-            with open(os.path.expanduser(self.settings.credentials), "rb") as fh:
-                return tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise KavlanError(
-                f"cannot read the switch credentials file {self.settings.credentials}: {exc}"
-            ) from None
+        return read_credentials(self.settings.credentials, strict=self.settings.strict_credentials)
 
     def describe(self, switch: str, changes: Sequence[PortChange]) -> list[str]:
         """What the driver would send for ``changes`` (a dry run shows it)."""
@@ -124,37 +152,47 @@ class SwitchPool:
     # --- locks ---------------------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def lock(self, switch: str) -> AsyncIterator[None]:
+    async def lock(self, switch: str, *, wait: float = LOCK_WAIT) -> AsyncIterator[NamedLock]:
         """Two moves on one switch never interleave: in this process (asyncio) and across processes (the store's
-        named lock: an advisory lock on PostgreSQL, a flock file in the data dir with SQLite)."""
+        named lock: an advisory lock on PostgreSQL, a flock file in the data dir with SQLite). ``wait`` 0: only if
+        it is free now (else Busy)."""
         lock = self._locks.setdefault(switch, asyncio.Lock())
+        if wait <= 0 and lock.locked():
+            raise Busy(switch)
         async with lock:
             flock_file = self.settings.data_path / "locks" / f"{switch}.lock"  # used with SQLite
             held = self.store.lock(f"switch:{switch}", file=flock_file)
-            if not await held.acquire(timeout=LOCK_WAIT):
+            if not await held.acquire(timeout=wait):
+                if wait <= 0:
+                    raise Busy(switch)
                 raise Unavailable(
                     f"switch {switch} is busy: another move held it for 5 minutes; nothing was changed"
                 )
             try:
-                yield
+                yield held
             finally:
                 held.release()
 
     @contextlib.asynccontextmanager
-    async def hold(self, switches: Iterable[str]) -> AsyncIterator[None]:
+    async def hold(self, switches: Iterable[str], *, wait: float = LOCK_WAIT) -> AsyncIterator[Held]:
         """Lock every switch (in name order: two moves never wait on each other in a circle) and open each
         driver's batch session, from a move's first read to its last read-back, so that what it read is still
-        true when it writes."""
+        true when it writes. ``wait`` 0: every switch free now, or Busy and none held."""
         names = sorted(set(switches))
-        async with contextlib.AsyncExitStack() as held:
-            for switch in names:
-                await held.enter_async_context(self.lock(switch))
+        async with contextlib.AsyncExitStack() as stack:
+            locks = [await stack.enter_async_context(self.lock(switch, wait=wait)) for switch in names]
             try:
                 for switch in names:
-                    await held.enter_async_context(self.driver(switch).batch())
+                    await stack.enter_async_context(self.driver(switch).batch())
             except SwitchError as exc:
                 raise unavailable(exc) from None
-            yield
+            yield Held(locks)
+
+    async def wait_for(self, switches: Iterable[str]) -> None:
+        """Wait until no move holds any of ``switches`` (each lock taken and let go, in name order)."""
+        for switch in sorted(set(switches)):
+            async with self.lock(switch):
+                pass
 
     # --- talking to switches -------------------------------------------------------------------------------
 
@@ -188,3 +226,28 @@ class SwitchPool:
             return await self.read_ports(switch, ports)
         except SwitchError as exc:
             raise unavailable(exc, f"cannot read switch {switch}: {exc.reason}", ports) from None
+
+
+def read_credentials(path: str, *, strict: bool = True) -> dict[str, Any]:
+    """The switch credentials file; ``strict``: refused when group or others may read it (as OpenSSH refuses a
+    private key), since it holds every switch's write community or password."""
+    import stat
+    import tomllib
+
+    where = os.path.expanduser(path)
+    try:
+        with open(where, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise KavlanError(f"the switch credentials file {path} is not a file")
+            if strict and mode & 0o077:
+                raise KavlanError(
+                    f"the switch credentials file {path} may be read by group or others (mode "
+                    f"{stat.S_IMODE(mode):04o}): chmod 600 it, or set strict_credentials = false"
+                )
+            data = fh.read()
+        return tomllib.loads(textfile.decode(data, path, "the switch credentials file"))
+    except OSError as exc:
+        raise KavlanError(f"cannot read the switch credentials file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise KavlanError(f"cannot read the switch credentials file {path}: {exc}") from None

@@ -153,17 +153,37 @@ def _progress_printer(verbose: bool) -> Callable[[Event], None]:
     return show
 
 
+def _settled_printer() -> Callable[[Event], None]:
+    """What an unfinished move or job's end that this command found and settled became: always said (stderr)."""
+    from kavlan_core.events import IntentSettled
+
+    from .present import event_line
+
+    def show(event: Event) -> None:
+        line = event_line(event) if isinstance(event, IntentSettled) else None
+        if line is not None:
+            sys.stderr.write(f"kavlan: {line.text}\n")
+            sys.stderr.flush()
+
+    return show
+
+
 async def run(args: argparse.Namespace) -> int:
     """One action of the original's: chosen, its options checked, done on the service, its result printed."""
     from kavlan_core.interface import connect
 
+    from .stopping import attach
+
     action = _action(args)
     settings = _settings(args)
     service = await connect(settings)
+    attach(service)
     try:
         ctx = _context(service, args)
         nodes = _expanded(service, _nodes(args, action), args.verbose)
         _check_options(args, action, nodes)
+        if not args.quiet:
+            service.events.subscribe(_settled_printer())
         if sys.stderr.isatty() and not args.quiet and not args.json or args.verbose:
             service.events.subscribe(_progress_printer(args.verbose))
         result = await ACTION_RUNNERS[action](ctx, args, nodes)
@@ -365,8 +385,11 @@ async def run_subcommand(name: str, argv: list[str]) -> int:
     from kavlan_core import config
     from kavlan_core.interface import connect
 
+    from .stopping import attach
+
     args = _subcommand_parser(name).parse_args(argv)
     service = await connect(config.load())
+    attach(service)
     try:
         ctx = _context(service, args)
         if name == "ssh":
@@ -418,9 +441,11 @@ def _guarded(body: Callable[[], Coroutine[Any, Any, int]], *, debug: bool) -> in
     import asyncio  # here, not at the top: --version and --help start without it
 
     from .present import CLI_HINTS, run_guarded
+    from .stopping import Stopper
 
+    stopper = Stopper("kavlan")
     return run_guarded(
-        "kavlan", lambda: asyncio.run(body()), debug=debug, hints=CLI_HINTS, say_interrupted=True
+        "kavlan", lambda: asyncio.run(stopper.run(body)), debug=debug, hints=CLI_HINTS, say_interrupted=True
     )
 
 

@@ -13,7 +13,7 @@ from kavlan_core.errors import BadInput
 from kavlan_core.interface import Service
 from kavlan_core.model import DEFAULT, vlan_label
 from kavlan_core.patterns import Expansion, expand_names, is_pattern
-from kavlan_core.reports import MoveReport, Outcome, StagedReport
+from kavlan_core.reports import MoveReport, Outcome, StagedReport, UnreadableSwitch
 from kavlan_core.reservations import format_walltime
 
 # kinds of parameter, for parsing and completion
@@ -240,6 +240,7 @@ def move_result(report: MoveReport, *, verbose: bool = False) -> Result:
         res.lines.append(
             f"{c[Outcome.SUCCESS]} moved, {c[Outcome.UNCHANGED]} unchanged, {c[Outcome.FAILURE]} failed in {report.seconds:.3f} s"
         )
+    res.errors += unreadable_lines(report.unreadable)
     res.data = {
         r.name: {"status": r.status, "message": r.message, "switch": r.switch, "port": r.port}
         for r in report.results
@@ -458,13 +459,24 @@ async def _use(ctx: Context, a: dict[str, Any]) -> Result:
 
 
 async def _drift(ctx: Context, a: dict[str, Any]) -> Result:
-    drifts = await ctx.service.drift(a.get("site"))
+    found = await ctx.service.drift(a.get("site"))
     lines = [
         f"{d.switch} {d.port} ({d.node}/{d.nic}): expected VLAN {vlan_label(d.expected)}, "
         f"switch has {vlan_label(d.actual) if d.actual is not None else f'tag {d.actual_tag}'}"
-        for d in drifts
-    ] or ["no drift: every port is in the VLAN the store expects"]
-    return Result(lines, data=[asdict(d) for d in drifts], ok=not drifts)
+        for d in found.drifts
+    ]
+    if not lines:
+        everywhere = "every port" if found.complete else "every port of the switches that answered"
+        lines = [f"no drift: {everywhere} is in the VLAN the store expects"]
+    data = {"drift": [asdict(d) for d in found.drifts], "unreadable": [asdict(u) for u in found.unreadable]}
+    return Result(
+        lines, data=data, ok=not found.drifts and found.complete, errors=unreadable_lines(found.unreadable)
+    )
+
+
+def unreadable_lines(unreadable: Sequence[UnreadableSwitch]) -> list[str]:
+    """One sentence per switch that drift or repair could not read."""
+    return [f"{u.reason} (its {len(u.ports)} port(s) were not checked)" for u in unreadable]
 
 
 async def _whoami(ctx: Context, a: dict[str, Any]) -> Result:

@@ -17,12 +17,14 @@ from typing import NoReturn
 
 from kavlan_core import config
 from kavlan_core.errors import BadInput, KavlanError, NotFound
+from kavlan_core.events import Event, IntentSettled
 from kavlan_core.interface import Service, connect
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
 
 from .options import add_api_arguments, api_overrides
-from .present import OPTION_HINTS, run_guarded, sentence
+from .present import OPTION_HINTS, event_line, run_guarded, sentence
+from .stopping import Stopper, attach
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,14 +45,29 @@ def _run(
     debug: bool = False,
     remote: dict[str, str | None] | None = None,
 ) -> int:
+    stopper = Stopper(prog)
+
     async def go() -> int:
         service = await connect(config.load(**(remote or {})))
+        attach(service)
+        service.events.subscribe(_settled_printer(prog))
         try:
             return await body(service)
         finally:
             await service.close()
 
-    return run_guarded(prog, lambda: asyncio.run(go()), debug=debug, hints=OPTION_HINTS)
+    return run_guarded(prog, lambda: asyncio.run(stopper.run(go)), debug=debug, hints=OPTION_HINTS)
+
+
+def _settled_printer(prog: str) -> Callable[[Event], None]:
+    """An unfinished move or job's end this command found and settled: said on stderr."""
+
+    def show(event: Event) -> None:
+        line = event_line(event) if isinstance(event, IntentSettled) else None
+        if line is not None:
+            sys.stderr.write(f"{prog}: {line.text}\n")
+
+    return show
 
 
 # --- oarsub ---------------------------------------------------------------------------

@@ -34,19 +34,27 @@ class Poller:
 
     async def drift(self) -> tuple[dict[NodeKey, int | None], dict[NodeKey, int | None]]:
         """Every reachable site's ports that are not where the store says: the VLAN the switch has (None: a
-        tag that is no VLAN of the site, or an unreadable port), and the tag."""
+        tag that is no VLAN of the site, or an unreadable port), and the tag. A switch that cannot be read is said
+        once, with its sentence, until it reads again; the others are checked all the same."""
         drift: dict[NodeKey, int | None] = {}
         tags: dict[NodeKey, int | None] = {}
         for site in self.service.reachable_sites():
             what = f"switches of {site}"
             try:
-                for d in await self.service.drift(site):
-                    drift[(d.node, d.nic)] = d.actual
-                    tags[(d.node, d.nic)] = d.actual_tag
-            except KavlanError as exc:  # a switch down (SwitchUnavailable) among them
+                found = await self.service.drift(site)
+            except KavlanError as exc:  # the store, the API server
                 self.failed(what, exc)
-            else:
-                self.read(what)
+                continue
+            self.read(what)
+            for d in found.drifts:
+                drift[(d.node, d.nic)] = d.actual
+                tags[(d.node, d.nic)] = d.actual_tag
+            down = {u.switch: u.reason for u in found.unreadable}
+            for switch in self.service.inventory.sites[site].switches:
+                if switch in down:
+                    self._say_once(f"switch {switch}", down[switch], f"poll: {down[switch]}")
+                else:
+                    self.read(f"switch {switch}")
         return drift, tags
 
     async def leases(self, board: Board) -> dict[NodeKey, str]:
@@ -82,9 +90,12 @@ class Poller:
 
     def failed(self, what: str, exc: KavlanError) -> None:
         text = sentence(exc, TUI_HINTS)
+        self._say_once(what, text, f"poll: cannot read {what}: {text}")
+
+    def _say_once(self, what: str, text: str, line: str) -> None:
         if self.errors.get(what) != text:
             self.errors[what] = text
-            self.say(EventLine(ERROR, f"poll: cannot read {what}: {text}"))
+            self.say(EventLine(ERROR, line))
 
     def read(self, what: str) -> None:
         if self.errors.pop(what, None) is not None:

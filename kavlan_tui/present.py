@@ -174,11 +174,21 @@ def event_line(event: ev.Event, *, ports: int | None = None, timing: bool = True
         detail = f": {event.detail}" if event.detail else ""
         level = WARNING if event.stage in ("warning", "rollback") else INFO
         return EventLine(level, f"{event.stage} ({event.nodes} node(s)){detail}")
+    if isinstance(event, ev.IntentSettled):
+        return settled_line(event)
     if isinstance(event, ev.DriftFound):
         return EventLine(
             WARNING, drift_text(event.switch, event.port, event.node, event.expected, event.actual)
         )
     return None
+
+
+def settled_line(event: ev.IntentSettled) -> EventLine:
+    """An unfinished move or job's end that a stopped or dead process left, and what became of it."""
+    left_by = f" (left by {event.owner})" if event.owner else ""
+    if event.outcome.startswith("not settled"):
+        return EventLine(ERROR, f"unfinished {event.what}{left_by}: {event.outcome}; tried again later")
+    return EventLine(WARNING, f"unfinished {event.what}{left_by}: {event.outcome}")
 
 
 class Narrator:
@@ -210,6 +220,7 @@ SHELL_EVENTS: Final = (
     ev.DhcpChanged,
     ev.JobEnded,
     ev.DriftFound,
+    ev.IntentSettled,
 )
 """What ``kavlan-shell`` prints above its prompt."""
 LOG_EVENTS: Final = (
@@ -220,5 +231,6 @@ LOG_EVENTS: Final = (
     ev.JobSubmitted,
     ev.JobEnded,
     ev.SafeguardStep,
+    ev.IntentSettled,
 )
 """What the TUI's event log shows (not drift: the app logs it once per change, from its polls)."""

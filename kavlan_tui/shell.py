@@ -27,6 +27,7 @@ from kavlan_core.reservations import format_walltime
 from .commands import CHOICE, JOB, NODE, REGISTRY, SITE, TEXT, VLAN, Command, Context, Param, parse_job
 from .options import add_api_arguments, api_overrides
 from .present import SHELL_EVENTS, SHELL_HINTS, EventLine, Narrator, run_guarded, sentence
+from .stopping import Stopper, attach
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -546,7 +547,9 @@ class Shell:
             await self.refresh()
 
     async def _run_interruptible(self, line: str) -> None:
-        """Run a line; a first Ctrl-C warns, a second one abandons the command."""
+        """Run a line; a first Ctrl-C asks a move under way to stop at its next step (it finishes or rolls back
+        the switches it began, and reports), a second one stops waiting for the command (a move goes on to its
+        end meanwhile: it is journaled)."""
         task = asyncio.ensure_future(self.execute(line))
         loop = asyncio.get_running_loop()
         presses = 0
@@ -554,13 +557,16 @@ class Shell:
         def on_sigint() -> None:
             nonlocal presses
             presses += 1
-            if presses == 1:
+            if presses > 1:
+                task.cancel()
+            elif self.service.interrupt("Ctrl-C"):
                 self.emit(
-                    "a command is running: Ctrl-C again abandons it (a move may then be half done: run drift)",
+                    "Ctrl-C: the move stops at its next step, finishing or rolling back the switches it began; "
+                    "Ctrl-C again stops waiting for it",
                     err=True,
                 )
             else:
-                task.cancel()
+                self.emit("a command is running: Ctrl-C again abandons it", err=True)
 
         installed = False
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -574,6 +580,7 @@ class Shell:
                 raise
             self.emit("error: command abandoned", err=True)
         finally:
+            self.service.interrupt("")  # the next command moves as usual
             if installed:
                 loop.remove_signal_handler(signal.SIGINT)
 
@@ -600,6 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _main(args: argparse.Namespace, interactive: bool) -> int:
     service = await connect(config.load(**api_overrides(args)))
+    attach(service)
     try:
         job_text = args.job or os.environ.get("OAR_JOB_ID") or None
         ctx = Context(service, job_id=parse_job(job_text) if job_text else None, verbose=args.verbose)
@@ -614,8 +622,12 @@ async def _main(args: argparse.Namespace, interactive: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     interactive = args.command is None and sys.stdin.isatty()
+    stopper = Stopper("kavlan-shell", sigint=not interactive)  # interactive, Ctrl-C is the prompt's
     return run_guarded(
-        "kavlan-shell", lambda: asyncio.run(_main(args, interactive)), debug=args.debug, hints=SHELL_HINTS
+        "kavlan-shell",
+        lambda: asyncio.run(stopper.run(lambda: _main(args, interactive))),
+        debug=args.debug,
+        hints=SHELL_HINTS,
     )
 
 

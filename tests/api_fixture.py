@@ -175,6 +175,7 @@ def start_server(
     credentials.write_text(
         f'[demo-switches]\nversion = "2c"\ncommunity = "{SECRET}"\nwrite_community = "{SECRET}-rw"\n'
     )
+    credentials.chmod(0o600)  # a credentials file others may read is refused
     inv = (
         inventory if inventory is not None else demo_with_credentials(workdir / "demo-with-credentials.toml")
     )

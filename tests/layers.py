@@ -36,6 +36,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_api_security.py": ("peers",),
     "test_api_server.py": ("peers",),
     "test_cli.py": ("peers",),
+    "test_crash.py": ("peers",),
     "test_dhcp_config.py": ("unit",),
     "test_dnsmasq.py": ("unit",),
     "test_lab.py": ("lab",),
@@ -49,6 +50,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_snmp_qbridge.py": ("peers",),
     "test_snmpsim.py": ("peers",),
     "test_ssh_cli.py": ("peers",),
+    "test_store_faults.py": ("peers",),
     "test_store_pg.py": ("peers",),
     "test_tui.py": ("tui",),
     "test_tui_board.py": ("tui",),
@@ -97,6 +99,10 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "test_api_errors.py::test_drift_and_repair_through_a_switch_that_does_not_answer": (
         "peers",
     ),  # kavlan-api
+    # a tmpfs in a mount namespace of its own: root
+    "test_store_faults.py::test_a_database_on_a_read_only_file_system": ("lab",),
+    "test_store_faults.py::test_a_disk_that_fills_before_the_intent_lets_no_switch_be_touched": ("lab",),
+    "test_store_faults.py::test_a_disk_that_fills_during_a_move_is_settled_by_the_next_command": ("lab",),
 }
 """Single tests whose layers differ from their module's, as ``module::function``."""
 

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class PgServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     _databases: itertools.count[int]
+    command: list[str] = field(default_factory=list)
+    """How it was started: ``start`` starts it again the same way, on the same port and data."""
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
@@ -82,6 +84,30 @@ class PgServer:
 
     def log(self) -> str:
         return log_tail(self.log_path)
+
+    def start(self) -> None:
+        """Start it again after ``stop`` (same port, same data), and wait until it accepts connections."""
+        if self.process.poll() is None:
+            return
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.log_path.parent,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                **_as_server_user(),
+            )
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not _accepts(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL did not start again; its log:\n{self.log()}")
+            time.sleep(0.05)
+
+    def restart(self) -> None:
+        """Stop it (fast shutdown: every session ends, the advisory locks with them) and start it again."""
+        self.stop()
+        self.start()
 
     def stop(self) -> None:
         """Stop the server by its pid: fast shutdown (SIGINT), then SIGKILL if it lingers.
@@ -177,7 +203,7 @@ def _start(bindir: Path, data: Path, sockets: Path, log_path: Path) -> PgServer:
                 stderr=subprocess.STDOUT,
                 **_as_server_user(),
             )
-        server = PgServer(port, sockets, process, log_path, itertools.count(1))
+        server = PgServer(port, sockets, process, log_path, itertools.count(1), cmd)
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline and process.poll() is None:
             if _accepts(port):

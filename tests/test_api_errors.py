@@ -183,10 +183,13 @@ def test_drift_and_repair_through_a_switch_that_does_not_answer(
         ):
             c = srv.client(user)
             r = getattr(c, method)(srv.url + path, timeout=30)
-            assert r.status_code == 503, r.text
-            body = r.json()
-            assert body["exception"] == "SwitchUnavailable" and body["switch"] == "sw2"
-            assert "sw2" in body["message"] and "\n" not in body["message"]
+            assert r.status_code == 200, r.text  # the switches that answer are checked all the same
+            (down,) = r.json()["unreadable"]
+            assert down == {
+                "switch": "sw2",
+                "ports": ["Gi1/0/1", "Gi1/0/2"],
+                "reason": "cannot read switch sw2: no answer (timed out)",
+            }
         assert "Traceback" not in srv.stderr.read_text()
         cert, key = srv.cert("alice")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KAVLAN_", "OAR_"))}
@@ -196,9 +199,10 @@ def test_drift_and_repair_through_a_switch_that_does_not_answer(
         async def go() -> None:
             svc = await RemoteService.open(settings)
             try:
-                with pytest.raises(SwitchUnavailable) as caught:
-                    await svc.drift()
-                assert caught.value.switch == "sw2" and "sw2" in str(caught.value)
+                found = await svc.drift()
+                assert [(u.switch, u.reason) for u in found.unreadable] == [
+                    ("sw2", "cannot read switch sw2: no answer (timed out)")
+                ]
             finally:
                 await svc.close()
 

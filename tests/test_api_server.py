@@ -353,7 +353,7 @@ def test_whoami_inventory_drift_repair(api_server: ApiServer) -> None:
     assert SECRET not in r.text and "demo-switches" not in r.text
     parsed = inventory_mod.parse(r.text)
     assert len(parsed.nodes) == len(inventory_mod.load("demo").nodes)
-    assert api_server.get("alice", f"/sites/{SITE}/kavlan/drift").json() == []
+    assert api_server.get("alice", f"/sites/{SITE}/kavlan/drift").json() == {"drifts": [], "unreadable": []}
     _error(api_server.post("alice", f"/sites/{SITE}/kavlan/repair", None), 403, PRIVILEGES)
     repaired = api_server.post("root", f"/sites/{SITE}/kavlan/repair", None)
     assert repaired.status_code == 200 and repaired.json()["results"] == []

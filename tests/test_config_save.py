@@ -87,7 +87,7 @@ def test_bad_keys_values_and_files_are_refused_and_change_nothing(env: dict[str,
         config.save_setting("colour", "red", env)
     with pytest.raises(ConfigError, match="'keys' is not a setting that can be saved"):
         config.save_setting("keys", {"help": "f2"}, env)  # tables are edited by hand
-    with pytest.raises(ConfigError, match="must be int"):
+    with pytest.raises(ConfigError, match="must be an integer"):
         config.save_setting("restart_delay", "soon", env)
     assert not path_of(env).exists()
     path_of(env).parent.mkdir()

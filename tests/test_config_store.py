@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -32,7 +33,12 @@ def test_layers(tmp_path):
     ("text", "message"),
     [
         ("bogus = 1", "unknown setting 'bogus'"),
-        ("switch_concurrency = 'many'", "'switch_concurrency' must be int"),
+        ("switch_concurrency = 'many'", "'switch_concurrency' must be an integer"),
+        ("switch_retries = 2.5", "setting 'switch_retries' must be an integer, not 2.5"),
+        ("switch_retries = 2.0", "setting 'switch_retries' must be an integer, not 2.0"),
+        ("retry_backoff = true", "setting 'retry_backoff' must be a number, not true"),
+        ("strict_credentials = 'no'", "setting 'strict_credentials' must be true or false, not \"no\""),
+        ("poll_interval = nan", "setting 'poll_interval' must be a number, not nan"),
         ("admins = 3", "'admins' must be a list of names"),
         ("site = [", "cannot read the configuration"),
     ],
@@ -42,6 +48,85 @@ def test_bad_config_is_one_sentence(tmp_path, text, message):
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=message):
         config.load({"KAVLAN_CONFIG": str(cfg)})
+
+
+def test_numbers_take_their_type_from_the_file_and_text_from_the_environment(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("retry_backoff = 1\nstrict_credentials = false\n")
+    s = config.load({"KAVLAN_CONFIG": str(cfg), "KAVLAN_SWITCH_RETRIES": "3", "KAVLAN_STOP_DEADLINE": "2.5"})
+    assert (s.retry_backoff, s.strict_credentials, s.switch_retries, s.stop_deadline) == (1.0, False, 3, 2.5)
+    assert config.load({"KAVLAN_CONFIG": str(cfg), "KAVLAN_STRICT_CREDENTIALS": "yes"}).strict_credentials
+
+
+@pytest.mark.parametrize("kind", ("binary", "directory"))
+def test_a_config_that_is_no_text_file_is_one_sentence(tmp_path, kind):
+    cfg = tmp_path / "config.toml"
+    if kind == "binary":
+        cfg.write_bytes(bytes(range(256)))
+        message = f"cannot read the configuration {cfg}: it is not UTF-8 text (a binary file?)"
+    else:
+        cfg.mkdir()
+        message = f"the configuration {cfg} is a directory, not a file"
+    with pytest.raises(ConfigError) as caught:
+        config.load({"KAVLAN_CONFIG": str(cfg)})
+    assert str(caught.value) == message
+
+
+def read_file_of(kind: str, path, tmp_path):
+    """Read ``path`` as the configuration, the testbed description or the credentials file."""
+    from kavlan_core import inventory
+    from kavlan_core.switches import read_credentials
+
+    if kind == "configuration":
+        return config.load({"KAVLAN_CONFIG": str(path)}).user
+    if kind == "testbed description":
+        return sorted(inventory.load(path).sites)
+    return read_credentials(str(path))
+
+
+FILES = {
+    "configuration": 'user = "bob"\n',
+    "testbed description": None,  # the small testbed (tests/conftest.py)
+    "switch credentials file": '[sw]\ncommunity = "secret"\n',
+}
+
+
+@pytest.mark.parametrize("kind", FILES)
+def test_the_operators_files_binary_or_with_a_byte_order_mark(tmp_path, kind):
+    """Binary bytes are one sentence naming the file; a UTF-8 byte-order mark (a Windows editor's) is read."""
+    from conftest import small_inventory
+    from kavlan_core.errors import KavlanError
+
+    path = tmp_path / "file.toml"
+    text = FILES[kind] or small_inventory(tmp_path / "small.toml").read_text()
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    path.chmod(0o600)
+    assert read_file_of(kind, path, tmp_path) in ("bob", ["lille", "sophia"], {"sw": {"community": "secret"}})
+    for data in (bytes(range(256)), b"user = 1\0\n"):
+        path.write_bytes(data)
+        with pytest.raises(KavlanError) as caught:
+            read_file_of(kind, path, tmp_path)
+        assert str(caught.value) == f"cannot read the {kind} {path}: it is not UTF-8 text (a binary file?)"
+
+
+def test_a_credentials_file_others_may_read_is_refused(tmp_path):
+    from kavlan_core.errors import KavlanError
+    from kavlan_core.switches import read_credentials
+
+    creds = tmp_path / "credentials.toml"
+    creds.write_text('[sw]\ncommunity = "secret"\n')
+    creds.chmod(0o640)
+    with pytest.raises(KavlanError) as caught:
+        read_credentials(str(creds))
+    assert str(caught.value) == (
+        f"the switch credentials file {creds} may be read by group or others (mode 0640): chmod 600 it, or set "
+        "strict_credentials = false"
+    )
+    assert read_credentials(str(creds), strict=False) == {"sw": {"community": "secret"}}
+    creds.chmod(0o600)
+    assert read_credentials(str(creds)) == {"sw": {"community": "secret"}}
+    with pytest.raises(KavlanError, match="^cannot read the switch credentials file .*: Is a directory$"):
+        read_credentials(str(tmp_path))
 
 
 def test_bad_environment(tmp_path):
@@ -94,15 +179,16 @@ def test_a_later_step_runs_once_and_a_failed_one_changes_nothing(tmp_path, backe
         conn.execute(sa.text("CREATE TABLE half_done (id INTEGER PRIMARY KEY)"))
         raise RuntimeError("step 3 failed")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (2, add_notes)])
-    assert Store(url).schema_version() == 2 and ran == [2]
-    assert Store(url).schema_version() == 2 and ran == [2], "a database at the version runs no step"
-    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (3, broken)])
+    now = SCHEMA_VERSION
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (now + 1, add_notes)])
+    assert Store(url).schema_version() == now + 1 and ran == [2]
+    assert Store(url).schema_version() == now + 1 and ran == [2], "a database at the version runs no step"
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (now + 2, broken)])
     with pytest.raises(RuntimeError, match="step 3 failed"):
         Store(url)
-    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:2])
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[: now + 1])
     db = Store(url)
-    assert db.schema_version() == 2
+    assert db.schema_version() == now + 1
     assert "half_done" not in sa.inspect(db.engine).get_table_names(), "the failed step was rolled back"
     db.dispose()
 
@@ -143,8 +229,10 @@ def test_a_v1_sqlite_file_opens_as_it_is_and_migrates_on(tmp_path, monkeypatch):
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SQLITE)
     db = Store(f"sqlite:///{path}")
-    assert db.schema_version() == 1 == SCHEMA_VERSION
+    assert db.schema_version() == 2 == SCHEMA_VERSION, "v2 added the intent journal"
+    assert {"intents", "intent_ports"} <= set(sa.inspect(db.engine).get_table_names())
     with db.read() as tx:
+        assert tx.intents() == [] and not tx.has_intents()
         (j,) = tx.jobs(running=True)
         assert (j.id, j.user, j.types, j.nodes) == (1000, "alice", ("deploy",), ("suno-1",))
         assert j.vlans == (JobVlan("sophia", 4),) and tx.nic_vlans() == {("suno-1", "eth0"): 4}
@@ -158,9 +246,9 @@ def test_a_v1_sqlite_file_opens_as_it_is_and_migrates_on(tmp_path, monkeypatch):
     def index_audit(conn):
         conn.execute(sa.text("CREATE INDEX ix_audit_at ON audit (at)"))
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (2, index_audit)])
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (3, index_audit)])
     db = Store(f"sqlite:///{path}")
-    assert db.schema_version() == 2
+    assert db.schema_version() == 3
     assert "ix_audit_at" in {i["name"] for i in sa.inspect(db.engine).get_indexes("audit")}
     with db.read() as tx:
         assert [j.id for j in tx.jobs()] == [1000]
@@ -227,3 +315,37 @@ def test_concurrent_reservations_never_double_book(kenv, backend, request):
     nodes = [n for j in jobs for n in j["assigned_nodes"]]
     assert len(nodes) == len(set(nodes)) == 66
     assert len({j["uid"] for j in jobs}) == 6
+
+
+def test_a_file_where_the_data_or_locks_directory_goes_is_one_sentence(tmp_path):
+    from kavlan_core.locks import FileLock
+
+    (tmp_path / "data").write_text("")
+    with pytest.raises(StoreError) as caught:
+        Store(f"sqlite:///{tmp_path / 'data' / 'kavlan.db'}").read().__enter__()
+    assert str(caught.value) == (
+        f"cannot open the database {tmp_path / 'data' / 'kavlan.db'}: {tmp_path / 'data'} is a file, not a directory"
+    )
+    lock = FileLock("switch:sw1", tmp_path / "data" / "sw1.lock")
+    with pytest.raises(StoreError) as caught:
+        asyncio.run(lock.acquire(timeout=0))
+    assert (
+        str(caught.value)
+        == f"cannot take the lock 'switch:sw1': {tmp_path / 'data'} is a file, not a directory"
+    )
+
+
+def test_a_credentials_reference_that_is_no_table_is_one_sentence(tmp_path):
+    from kavlan_core import inventory
+    from kavlan_core.errors import KavlanError
+    from kavlan_core.switches import SwitchPool
+
+    creds = tmp_path / "credentials.toml"
+    creds.write_text('c1 = "x"\n[c2]\ncommunity = "secret"\n')
+    creds.chmod(0o600)
+    settings = config.load({"KAVLAN_CONFIG": str(tmp_path / "none.toml"), "KAVLAN_CREDENTIALS": str(creds)})
+    pool = SwitchPool(settings, inventory.load(None), Store(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    assert pool.credentials("c2") == {"community": "secret"}
+    with pytest.raises(KavlanError) as caught:
+        pool.credentials("c1")
+    assert str(caught.value) == f"the switch credentials file {creds}: 'c1' must be a table ([c1]), not a str"

@@ -1,5 +1,5 @@
-"""A switch that cannot be read during drift or repair: one core error (SwitchUnavailable) naming the switch, its
-ports and the reason; on the command line one sentence, a non-zero exit, no traceback, and nothing changed."""
+"""A switch that cannot be read during drift or repair is listed with its ports and its reason (one sentence on the
+command line, a non-zero exit, no traceback); the switches that answer are checked, and repaired, all the same."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 
 from conftest import run, small_inventory
 from kavlan_core import config
-from kavlan_core.drivers.base import SwitchError
-from kavlan_core.errors import KavlanError, SwitchUnavailable
+from kavlan_core.errors import SwitchUnavailable
 from kavlan_core.model import DEFAULT
+from kavlan_core.reports import DriftReport, UnreadableSwitch
 from kavlan_core.service import KavlanService
 from kavlan_core.store import Store
 
@@ -42,43 +42,45 @@ def test_drift_and_repair_on_the_command_line_with_a_switch_that_does_not_answer
     assert kavlan(env, "--drift").stdout == drifted
 
     small_inventory(testbed, SILENT)
-    for who, action in ((env, "--drift"), (admin, "--repair")):
-        proc = kavlan(who, action)
-        assert (proc.returncode, proc.stdout) == (1, ""), (action, proc.stdout, proc.stderr)
-        assert proc.stderr == "kavlan: cannot read switch sw2: no answer (timed out)\n", action
-
-    # nothing changed: the drifted port is still where it was, and nothing was recorded
+    down = "cannot read switch sw2: no answer (timed out) (its 2 port(s) were not checked)\n"
+    proc = kavlan(env, "--drift")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, drifted, down)
     with store.read() as tx:
-        assert tx.sim_read("sw1", ["Gi1/0/2"]) == {"Gi1/0/2": 705}
+        assert tx.sim_read("sw1", ["Gi1/0/2"]) == {"Gi1/0/2": 705}, "drift changes nothing"
+
+    proc = kavlan(admin, "--repair")  # sw1 answers: its drifted port is put back; sw2 is listed
+    assert proc.returncode == 1 and proc.stderr == down, proc.stderr
+    assert "suno-2.sophia.grid5000.fr: success" in proc.stdout
+    with store.read() as tx:
+        assert tx.sim_read("sw1", ["Gi1/0/2"]) == {"Gi1/0/2": 100}
         assert tx.nic_vlans() == {}
     store.dispose()
     small_inventory(testbed)
-    assert kavlan(env, "--drift").stdout == drifted
+    assert kavlan(env, "--drift").stdout == "no drift: every port is in the VLAN the store expects\n"
 
 
-def test_drift_names_the_switch_and_its_ports(make_service):
+def test_drift_names_the_switch_its_ports_and_checks_the_others(make_service):
     svc = make_service(options=SILENT)
-    with pytest.raises(SwitchUnavailable) as caught:
-        run(svc.drift())
-    err = caught.value
-    assert isinstance(err, KavlanError) and not isinstance(err, SwitchError)
-    assert (str(err), err.switch, err.ports) == (
-        "cannot read switch sw2: no answer (timed out)",
-        "sw2",
-        ["Gi1/0/1", "Gi1/0/2"],
-    )
+    behind_kavlans_back(svc.store)
+    found = run(svc.drift())
+    assert [d.node for d in found.drifts] == ["suno-2"]
+    assert found.unreadable == [
+        UnreadableSwitch("sw2", ("Gi1/0/1", "Gi1/0/2"), "cannot read switch sw2: no answer (timed out)")
+    ]
+    assert not found.complete
 
 
-def test_repair_changes_nothing_when_a_switch_cannot_be_read(make_service):
+def test_repair_puts_back_what_the_readable_switches_hold(make_service):
     svc = make_service()
     behind_kavlans_back(svc.store)
-    assert [d.node for d in run(svc.drift())] == ["suno-2"]
+    assert [d.node for d in run(svc.drift()).drifts] == ["suno-2"]
     silent = make_service("root", options=SILENT, admins="root")
-    with pytest.raises(SwitchUnavailable, match="^cannot read switch sw2: no answer"):
-        run(silent.repair())
+    report = run(silent.repair())
+    assert [(r.name, r.status) for r in report.results] == [("suno-2.sophia.grid5000.fr", "success")]
+    assert [u.switch for u in report.unreadable] == ["sw2"] and not report.ok
     with svc.store.read() as tx:
-        assert tx.sim_read("sw1", ["Gi1/0/2"]) == {"Gi1/0/2": 705}
-    assert [d.node for d in run(svc.drift())] == ["suno-2"]  # still there: repair read before it wrote
+        assert tx.sim_read("sw1", ["Gi1/0/2"]) == {"Gi1/0/2": 100}
+    assert run(svc.drift()) == DriftReport()
 
 
 def replace_switch(testbed: Path, switch: str, body: str) -> None:
@@ -107,15 +109,15 @@ def test_an_snmp_switch_that_does_not_answer(kenv, tmp_path: Path):
     )
     creds = tmp_path / "credentials.toml"
     creds.write_text('[sw]\nversion = "2c"\ncommunity = "public"\n')
+    creds.chmod(0o600)  # a credentials file others may read is refused
     svc = KavlanService(
         config.load(inventory=str(testbed), credentials=str(creds), switch_retries=0, admins="alice")
     )
     try:
         for attempt in (svc.drift(), svc.repair()):
-            with pytest.raises(SwitchUnavailable) as caught:
-                run(attempt)
-            assert caught.value.switch == "sw2" and caught.value.ports == ["Gi1/0/1", "Gi1/0/2"]
-            assert str(caught.value).startswith(f"cannot read switch sw2: no answer from 127.0.0.1:{port}")
+            (down,) = run(attempt).unreadable
+            assert down.switch == "sw2" and down.ports == ("Gi1/0/1", "Gi1/0/2")
+            assert down.reason.startswith(f"cannot read switch sw2: no answer from 127.0.0.1:{port}")
     finally:
         run(svc.close())
 
@@ -132,14 +134,33 @@ def test_a_driver_refusing_its_configuration_is_a_switch_error_of_the_core(make_
     with pytest.raises(SwitchUnavailable, match="^switch sw2: unknown CLI dialect 'procurve'") as caught:
         run(broken.set_vlan(["suno-1", "suno-3"], 4))
     assert caught.value.switch == "sw2"
-    with pytest.raises(SwitchUnavailable, match="^cannot read switch sw2: unknown CLI dialect"):
-        run(broken.drift())
+    (down,) = run(broken.drift()).unreadable
+    assert down.reason.startswith("cannot read switch sw2: unknown CLI dialect")
     assert dict(run(svc.vlan_of(["suno-1", "suno-3"]))) == {
         "suno-1.sophia.grid5000.fr": DEFAULT,
         "suno-3.sophia.grid5000.fr": DEFAULT,
     }
     with svc.store.read() as tx:
         assert tx.sim_read("sw1", ["Gi1/0/1"]) == {}  # sw1 was locked, never written
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"latency_ms": "fast"}, "option latency_ms must be a number, not 'fast'"),
+        ({"timeout": 1}, "option timeout must be true or false, not 1"),
+        ({"refuse_ports": "Gi1/0/1"}, "option refuse_ports must be a list of strings, not 'Gi1/0/1'"),
+        ({"refuse_tags": ["704"]}, "option refuse_tags must be a list of integers, not ['704']"),
+    ],
+)
+def test_a_driver_option_of_the_wrong_type_is_the_switchs_error(make_service, options, message):
+    """Checked when the driver is made, like input: one sentence, the other switches still read."""
+    svc = make_service("alice", options={"sw2": options}, admins="alice")
+    with pytest.raises(SwitchUnavailable) as caught:
+        run(svc.set_vlan(["suno-1", "suno-3"], 4))
+    assert str(caught.value) == f"switch sw2: {message}"
+    (down,) = run(svc.drift()).unreadable
+    assert down.switch == "sw2" and message in down.reason
 
 
 def test_a_dry_run_that_cannot_read_a_switch_says_so_per_node(kenv, tmp_path, make_service):

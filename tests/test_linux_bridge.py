@@ -14,6 +14,7 @@ from kavlan_core import config
 from kavlan_core.drivers.base import PortChange
 from kavlan_core.drivers.linux_bridge import LinuxBridgeDriver
 from kavlan_core.model import Switch
+from kavlan_core.reports import DriftReport
 from kavlan_core.service import KavlanService
 
 pytestmark = pytest.mark.skipif(
@@ -131,8 +132,8 @@ port = "p{{k}}"
         report = run(svc.set_vlan(list(job.nodes), vlan))
         assert report.ok, report.results
         assert pings(nodes[0], 2) and not pings(nodes[0], 3)
-        assert run(svc.drift()) == []
+        assert run(svc.drift()) == DriftReport()
         ip("-n", sw, "link", "set", "p1", "master", "vlan100")  # behind kavlan's back
-        assert [(d.node, d.actual) for d in run(svc.drift())] == [("suno-1", 0)]
+        assert [(d.node, d.actual) for d in run(svc.drift()).drifts] == [("suno-1", 0)]
     finally:
         run(svc.close())

@@ -9,6 +9,7 @@ from conftest import run
 from kavlan_core.errors import BadInput, NotAllowed, NotFound, Unavailable
 from kavlan_core.events import MoveFinished, SwitchFinished, SwitchStarted
 from kavlan_core.model import DEFAULT
+from kavlan_core.reports import DriftReport
 
 ROUTED = "{\"type='kavlan'\"}/vlan=1"
 
@@ -41,7 +42,7 @@ def test_move_into_vlan_and_back(make_service):
     assert report.ok and report.counts()["success"] == 3
     assert set(vlan_of(svc, job.nodes).values()) == {vlan}
     # the switches really hold it: a fresh service (another process's view) reads the same ports
-    assert run(make_service().drift()) == []
+    assert run(make_service().drift()) == DriftReport()
     again = run(svc.set_vlan(list(job.nodes), vlan))
     assert [r.status for r in again.results] == ["unchanged"] * 3
     back = run(svc.set_vlan(list(job.nodes), DEFAULT))
@@ -145,7 +146,7 @@ def test_silently_dropped_write_is_a_failure(make_service):
     # the rest of the move was rolled back: the store records what the switch holds
     assert status["suno-1"].status == "unchanged" and "rolled back" in status["suno-1"].message
     assert set(vlan_of(svc, job.nodes).values()) == {DEFAULT}
-    assert run(svc.drift()) == []
+    assert run(svc.drift()) == DriftReport()
 
 
 def test_partial_failure_rolls_back_the_other_switches(make_service):
@@ -164,7 +165,7 @@ def test_partial_failure_rolls_back_the_other_switches(make_service):
         assert by_node[n].status == "unchanged", by_node[n]
         assert "switch sw3 failed" in by_node[n].message
     assert set(vlan_of(svc, job.nodes).values()) == {DEFAULT}
-    assert run(svc.drift()) == []
+    assert run(svc.drift()) == DriftReport()
 
 
 def test_timeout_is_retried_then_reported(make_service):
@@ -273,12 +274,12 @@ def test_drift_is_found_and_repaired(make_service):
     run(svc.set_vlan(list(job.nodes), vlan))
     with svc.store.write() as tx:  # someone changes a port behind kavlan's back
         tx.sim_write("sw1", {"Gi1/0/1": 100})
-    drift = run(svc.drift())
+    drift = run(svc.drift()).drifts
     assert [(d.node, d.expected, d.actual) for d in drift] == [("suno-1", vlan, DEFAULT)]
     with pytest.raises(NotAllowed):
         run(svc.repair())
     assert run(admin.repair()).ok
-    assert run(svc.drift()) == []
+    assert run(svc.drift()) == DriftReport()
 
 
 def test_secondary_nic_moves_alone(make_service, tmp_path):
@@ -315,7 +316,7 @@ def test_a_cancelled_move_still_verifies_and_records(make_service):
             await task
 
     run(give_up())
-    assert run(svc.drift()) == []
+    assert run(svc.drift()) == DriftReport()
     assert set(vlan_of(svc, job.nodes).values()) == {vlan}
 
 

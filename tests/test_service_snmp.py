@@ -10,6 +10,7 @@ from snmpd_fixture import RW_COMMUNITY, Snmpd, running_snmpd
 
 from conftest import SUBNETS, run
 from kavlan_core import config
+from kavlan_core.reports import DriftReport
 from kavlan_core.service import KavlanService
 
 
@@ -53,6 +54,7 @@ nodes = 8
         creds.write_text(
             f'[lab-snmp]\nversion = "2c"\ncommunity = "{RW_COMMUNITY}"\nwrite_community = "{RW_COMMUNITY}"\n'
         )
+        creds.chmod(0o600)  # a credentials file others may read is refused
         yield agents, inv, creds
 
 
@@ -66,7 +68,7 @@ def test_move_over_four_snmp_switches_and_back(kenv, tmp_path):
             assert report.ok, [(r.name, r.message) for r in report.results]
             for a in agents:
                 assert a.access_vlans() == {1: 700 + vlan, 2: 700 + vlan, **{p: 1 for p in range(3, 9)}}
-            assert run(svc.drift()) == []
+            assert run(svc.drift()) == DriftReport()
             assert run(svc.set_vlan(list(job.nodes), 0)).ok
             assert all(set(a.access_vlans().values()) == {1} for a in agents)
         finally:
@@ -86,7 +88,7 @@ def test_third_switch_drops_a_write_the_others_are_rolled_back(kenv, tmp_path):
             assert all(set(a.access_vlans().values()) == {1} for a in agents), (
                 "every switch is back as it was"
             )
-            assert run(svc.drift()) == []
+            assert run(svc.drift()) == DriftReport()
         finally:
             run(svc.close())
 

@@ -12,6 +12,7 @@ from fakes.cli_switch import FakeCliSwitch
 
 from conftest import SUBNETS, run
 from kavlan_core import config
+from kavlan_core.reports import DriftReport
 from kavlan_core.service import KavlanService
 
 
@@ -56,6 +57,7 @@ port_offset = -1
 """)
         creds = tmp_path / "credentials.toml"
         creds.write_text('[lab-switches]\nusername = "admin"\npassword = "secret"\n')
+        creds.chmod(0o600)  # a credentials file others may read is refused
         yield cisco, junos, inv, creds
 
 
@@ -85,7 +87,7 @@ def test_move_over_two_cli_switches(kenv, tmp_path):
             assert (cisco.connections, junos.connections) == (before[0] + 1, before[1] + 1), (
                 "one connection per switch per move"
             )
-            assert run(svc.drift()) == []
+            assert run(svc.drift()) == DriftReport()
         finally:
             run(svc.close())
 
@@ -106,7 +108,7 @@ def test_a_refusing_cli_switch_rolls_the_other_back(kenv, tmp_path):
             assert "switch j1" in by["suno-1"].message
             assert set(cisco.ports.values()) == {100}, "the Cisco switch was put back"
             assert set(junos.ports.values()) == {100}
-            assert run(svc.drift()) == []
+            assert run(svc.drift()) == DriftReport()
         finally:
             run(svc.close())
 

@@ -15,8 +15,8 @@ from textual.pilot import Pilot
 from textual.worker import Worker, WorkerState
 
 from kavlan_core import events as ev
-from kavlan_core.errors import SwitchUnavailable
 from kavlan_core.model import DEFAULT
+from kavlan_core.reports import UnreadableSwitch
 from kavlan_core.service import KavlanService
 from kavlan_tui.app import KavlanApp
 from kavlan_tui.messages import DragEnded, DragStarted, MoveRequested
@@ -517,14 +517,17 @@ def test_an_expired_job_leaves_the_board_with_polling_off(harness: Callable[...,
 def test_a_switch_down_during_a_poll_is_one_sentence(
     harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A switch that cannot be read reaches the TUI as the core's SwitchUnavailable: one sentence in the
-    event log and a notification, said once while it lasts, no traceback, and said again when it reads."""
+    """A switch that cannot be read reaches the TUI in the drift report, the other switches read all the same:
+    one sentence in the event log and a notification, said once while it lasts, no traceback, and said again when
+    it reads."""
     h = harness()
     reads = h.service.drift
-    down = SwitchUnavailable("switch sw1 did not answer (timed out)", switch="sw1", ports=["Gi1/0/1"])
+    down = UnreadableSwitch("sw1", ("Gi1/0/1",), "cannot read switch sw1: no answer (timed out)")
 
     async def unreadable(site: str | None = None) -> Any:
-        raise down
+        found = await reads(site)
+        found.unreadable.append(down)
+        return found
 
     async def go() -> None:
         async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
@@ -532,19 +535,19 @@ def test_a_switch_down_during_a_poll_is_one_sentence(
             monkeypatch.setattr(h.service, "drift", unreadable)
             for _ in range(2):  # the second poll says nothing new
                 await h.app.poll().wait()
-            assert h.app.poll_errors["switches of sophia"] == "switch sw1 did not answer (timed out)"
+            assert h.app.poll_errors == {"switch sw1": "cannot read switch sw1: no answer (timed out)"}
             log = h.app.main.query_one(EventLog).lines_text()
-            said = [t for t in log if "switches of sophia" in t]
-            assert said == ["poll: cannot read switches of sophia: switch sw1 did not answer (timed out)"]
+            said = [t for t in log if "sw1" in t]
+            assert said == ["poll: cannot read switch sw1: no answer (timed out)"]
             assert not any("Traceback" in t or "internal error" in t for t in log)
             shown = [m.notification for m in h.seen(Notify)]
-            notes = [n for n in shown if "switches of sophia" in n.message]
+            notes = [n for n in shown if "switch sw1" in n.message]
             assert len(notes) == 1 and notes[0].severity == "warning"
             assert not any("failed" in (n.title or "") for n in shown)
             monkeypatch.setattr(h.service, "drift", reads)
             await h.app.poll().wait()
-            assert "switches of sophia" not in h.app.poll_errors
-            assert "poll: switches of sophia readable again" in h.app.main.query_one(EventLog).lines_text()
+            assert "switch sw1" not in h.app.poll_errors
+            assert "poll: switch sw1 readable again" in h.app.main.query_one(EventLog).lines_text()
 
     asyncio.run(go())
 

@@ -227,6 +227,16 @@ def _schemas() -> dict[str, Any]:
                 "seconds": {"type": "number"},
                 "plan": {"oneOf": [_ref("Plan"), {"type": "null"}]},
                 "dry_run": {"type": "boolean"},
+                "unreadable": {"type": "array", "items": _ref("UnreadableSwitch")},
+            }
+        ),
+        "UnreadableSwitch": _obj(
+            {"switch": _STR, "ports": {"type": "array", "items": _STR}, "reason": _STR},
+        ),
+        "DriftReport": _obj(
+            {
+                "drifts": {"type": "array", "items": _ref("Drift")},
+                "unreadable": {"type": "array", "items": _ref("UnreadableSwitch")},
             }
         ),
         "MoveAccepted": _obj({"id": _STR, "status": _string(enum=["running"])}),
@@ -601,14 +611,14 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
         },
         "/sites/{site}/kavlan/drift": {
             "get": _op(
-                "Ports whose VLAN on the switch differs from the store's",
+                "Ports whose VLAN on the switch differs from the store's; the switches that could not be read",
                 s,
-                {"200": _json({"type": "array", "items": _ref("Drift")}, "Drifted ports")},
+                {"200": _json(_ref("DriftReport"), "Drifted ports, and the switches not read")},
             )
         },
         "/sites/{site}/kavlan/repair": {
             "post": _op(
-                "Put drifted ports back (administrators)",
+                "Settle unfinished moves, put drifted ports back (administrators)",
                 s,
                 {"200": _json(_ref("MoveReport"), "What was repaired")},
             )

@@ -8,7 +8,7 @@ import contextlib
 import importlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from ..model import Switch
 
@@ -66,8 +66,43 @@ class DriverContext:
     """Where a simulated switch keeps its ports (None: the driver keeps them in memory, for this process only)."""
 
 
+OPTION_KINDS = {
+    "number": "a number",
+    "bool": "true or false",
+    "text": "a string",
+    "names": "a list of strings",
+    "tags": "a list of integers",
+}
+"""The kinds of a driver's options (``SwitchDriver.OPTIONS``), as a sentence names them."""
+
+
+def _option_fits(kind: str, value: Any) -> bool:
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "names":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def check_options(switch: Switch, kinds: Mapping[str, str]) -> None:
+    """The testbed's options for ``switch`` checked like input: one given with the wrong type is the switch's
+    error, one sentence (``latency_ms = "fast"``), not a traceback at its first use."""
+    for key, kind in kinds.items():
+        if key in switch.options and not _option_fits(kind, switch.options[key]):
+            raise SwitchError(
+                switch.name, f"option {key} must be {OPTION_KINDS[kind]}, not {switch.options[key]!r}"
+            )
+
+
 class SwitchDriver(abc.ABC):
     """One switch. Drivers batch: many ports per round trip, one session or PDU per batch where the protocol allows."""
+
+    OPTIONS: ClassVar[Mapping[str, str]] = {}
+    """The options a driver reads, by kind (``OPTION_KINDS``): checked when it is made."""
 
     def __init__(
         self,
@@ -75,6 +110,7 @@ class SwitchDriver(abc.ABC):
         credentials: Mapping[str, Any] | None = None,
         context: DriverContext | None = None,
     ) -> None:
+        check_options(switch, self.OPTIONS)
         self.switch = switch
         self.credentials = dict(credentials or {})
         self.context = context if context is not None else DriverContext()

@@ -20,6 +20,8 @@ _SAFE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 
 
 class LinuxBridgeDriver(SwitchDriver):
+    OPTIONS = {"netns": "text", "bridge_prefix": "text", "timeout_s": "number"}
+
     @property
     def _netns(self) -> str:
         return str(self.switch.options.get("netns", ""))

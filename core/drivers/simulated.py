@@ -33,6 +33,16 @@ class LocalPorts:
 
 
 class SimulatedDriver(SwitchDriver):
+    OPTIONS = {
+        "latency_ms": "number",
+        "timeout": "bool",
+        "timeout_s": "number",
+        "timeout_ports": "names",
+        "refuse_ports": "names",
+        "drop_ports": "names",
+        "refuse_tags": "tags",
+    }
+
     def __init__(
         self,
         switch: Switch,

@@ -341,6 +341,7 @@ class Lab:
         if creds:
             path = self.dir / "kavlan" / "credentials.toml"
             path.write_text(files.dump_toml(creds, "kavlan lab: switch credentials"))
+            path.chmod(0o600)  # kavlan refuses a credentials file others may read
             config += f"credentials = {tomlw.value(str(path))}\n"
         self.kavlan_config.write_text(config)
 

@@ -284,6 +284,7 @@ def main() -> None:
         creds.write_text(
             f'[bench]\nversion = "2c"\ncommunity = "{RW_COMMUNITY}"\nwrite_community = "{RW_COMMUNITY}"\n'
         )
+        creds.chmod(0o600)  # a credentials file others may read is refused
         proxies: list[ProxyProcess] = []
         print(
             f"{SWITCHES} snmpd switches (net-snmp + the project's pass_persist Q-BRIDGE agent), "

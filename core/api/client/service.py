@@ -25,7 +25,7 @@ from ...events import EventBus
 from ...interface import Service
 from ...model import DEFAULT, Job, vlan_label
 from ...plan import Plan
-from ...reports import Drift, Lease, Member, MoveReport, VlanInfo
+from ...reports import DriftReport, Lease, Member, MoveReport, VlanInfo
 from .. import wire
 from . import shapes
 from .boot import Boot, boot
@@ -297,10 +297,10 @@ class RemoteService(Service):
 
     # --- switches against the store -----------------------------------------------------------------------
 
-    async def drift(self, site: str | None = None) -> list[Drift]:
+    async def drift(self, site: str | None = None) -> DriftReport:
         site = site or self.site
         answer = await self._call(site, "GET", f"/sites/{site}/kavlan/drift")
-        return [wire.decode(Drift, item) for item in answer or []]
+        return wire.decode(DriftReport, answer or {})  # type: ignore[no-any-return]
 
     async def repair(self, site: str | None = None, *, user: str | None = None) -> MoveReport:
         site = site or self.site

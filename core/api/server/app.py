@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from ...config import Settings
     from ...service import KavlanService
 
+SETTLE_EVERY = 30.0
+"""Seconds between the server's rounds of settling what killed processes left unfinished (see service.watch)."""
 SHUTDOWN_TIMEOUT = 5.0
 """Seconds open connections get to finish when the server stops (moves in flight get longer: longmoves)."""
 
@@ -36,14 +40,28 @@ def init_app(service: KavlanService, options: Options) -> web.Application:
 async def _stopping(app: web.Application) -> None:
     state = app[STATE]
     state.closing.set()  # the event streams end
-    await state.moves.finish()
+    left = await state.moves.finish()
+    if left:
+        sys.stderr.write(
+            f"kavlan-api: {left} move(s) still under way at shutdown: their intents stay in the database, and "
+            "the next kavlan command (or this server, started again) completes or rolls them back\n"
+        )
 
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
-    yield
     state = app[STATE]
+    # unfinished moves and jobs' ends (a killed process's) are settled at start, then every SETTLE_EVERY seconds
+    watch = asyncio.ensure_future(state.service.watch(SETTLE_EVERY, _log_fault))
+    yield
+    watch.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watch
     state.close_logs()
     await state.service.close()
+
+
+def _log_fault(exc: Exception) -> None:
+    sys.stderr.write(f"kavlan-api: settling unfinished moves failed: {type(exc).__name__}: {exc}\n")
 
 
 async def serve(

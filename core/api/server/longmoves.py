@@ -69,7 +69,10 @@ class LongMoves:
         for m in done[: max(0, len(done) - KEEP_COUNT + 1)]:
             del self.kept[m.id]
 
-    async def finish(self) -> None:
-        """A move in flight finishes (verify, roll back, record) before the process goes."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=SHUTDOWN_WAIT)
+    async def finish(self, timeout: float | None = None) -> int:
+        """A move in flight finishes (verify, roll back, record) before the process goes, within ``timeout``
+        (default SHUTDOWN_WAIT) seconds; how many did not (their intents stay in the database)."""
+        if not self._tasks:
+            return 0
+        _done, pending = await asyncio.wait(list(self._tasks), timeout=timeout or SHUTDOWN_WAIT)
+        return len(pending)

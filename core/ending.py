@@ -1,0 +1,219 @@
+"""A job's end: claimed once (the job ended and its end journaled in one transaction), every NIC of its nodes and
+of its VLANs put back in DEFAULT, its VLANs' DHCP stopped. An end that could not finish (a switch down, the process
+killed or stopped) stays journaled; a later command resumes it, and meanwhile its VLANs and nodes go to no new job.
+
+The end and the moves that concern the job are serialized: a move records under the write lock only if the job
+holding its VLAN still runs (else it puts its ports back, see ``KavlanService._record``), and the end decides what
+to put back under the switches' locks, from what the switches hold then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import testpoints
+from .errors import KavlanError
+from .events import DhcpChanged, IntentSettled, JobEnded
+from .inventory import NicRef
+from .journal import END, MOVE, Intent
+from .locks import NamedLock
+from .model import DEFAULT, Job, JobState
+from .reports import PortMove
+
+if TYPE_CHECKING:
+    from .service import KavlanService
+
+RETRY_FIRST, RETRY_LAST = 5.0, 300.0
+"""Seconds before an unfinished end (or move) that could not be settled is tried again: doubling, up to the last."""
+
+
+def retry_delay(attempts: int) -> float:
+    return min(RETRY_LAST, RETRY_FIRST * 2 ** min(attempts, 16))
+
+
+class Endings:
+    """The ends of a service's jobs: the first one, and the resumption of an unfinished one."""
+
+    def __init__(self, service: KavlanService) -> None:
+        self.service = service
+
+    def _lock(self, job_id: int) -> NamedLock:
+        """Held by the process ending a job, from the claim to the last NIC put back: a later command resumes only
+        an end whose process is gone."""
+        return self.service.store.lock(f"job-end:{job_id}", file=self._lock_file(job_id))
+
+    def _lock_file(self, job_id: int) -> Path:
+        return self.service.settings.data_path / "locks" / f"job-{job_id}.end.lock"
+
+    def _forget_lock(self, job_id: int) -> None:
+        """A finished end's lock file goes (SQLite): whoever opened it meanwhile takes a lock nobody else wants,
+        and finds the end finished."""
+        if self.service.store.is_sqlite:
+            with contextlib.suppress(OSError):
+                self._lock_file(job_id).unlink()
+
+    async def end(self, job: Job, state: JobState, reason: str) -> Job | None:
+        """End ``job`` (None when another process or task already does or did)."""
+        lock = self._lock(job.id)
+        if not await lock.acquire(timeout=0):
+            return None
+        finished = False
+        try:
+            intent = self._claim(job, state, reason)
+            if intent is None:
+                return None
+            testpoints.reached("end-claimed")
+            finished = await self._finish(job, intent, resumed=False)
+        finally:
+            lock.release()
+        if finished:
+            self._forget_lock(job.id)
+        self.service.events.publish(JobEnded(job=job.id, user=job.user, reason=reason))
+        with self.service.store.read() as tx:
+            return tx.job(job.id)
+
+    async def resume(self, intent: Intent) -> None:
+        """Go on with an end its process left unfinished (unless that process still works on it)."""
+        assert intent.kind == END and intent.job is not None
+        lock = self._lock(intent.job)
+        if not await lock.acquire(timeout=0):
+            return  # its process lives
+        finished = True
+        try:
+            with self.service.store.read() as tx:
+                still = tx.intents(intent.id)
+                job = tx.job(intent.job)
+            if still and job is not None:
+                finished = await self._finish(job, still[0], resumed=True)
+            elif still:  # the job is gone from the store: nothing to put back
+                with self.service.store.write() as tx:
+                    tx.close_intent(intent.id)
+        finally:
+            lock.release()
+        if finished:
+            self._forget_lock(intent.job)
+
+    def _claim(self, job: Job, state: JobState, reason: str) -> Intent | None:
+        """End the job in the store and journal its end, in one transaction; None if it had already ended."""
+        svc = self.service
+        now = svc.clock()
+        with svc.store.write() as tx:
+            fresh = tx.job(job.id)
+            if fresh is None or not fresh.running:
+                return None
+            tx.end_job(job.id, state, now)
+            tx.audit("kavlan", "job.end", job=job.id, reason=reason)
+            for v in job.vlans:
+                tx.set_dhcp(v.site, v.vlan, "off", "kavlan", now, detail=f"job {job.id} ended")
+            intent_id = tx.open_intent(END, "kavlan", DEFAULT, job.id, (), at=now, owner=svc.owner)
+        return Intent(intent_id, END, "kavlan", DEFAULT, job.id, now, svc.owner)
+
+    async def _finish(self, job: Job, intent: Intent, *, resumed: bool) -> bool:
+        """Put back what the job leaves outside DEFAULT, stop its VLANs' DHCP; close its end once nothing is left
+        (else it waits for a later command). Whether it finished."""
+        svc = self.service
+        await self._after_moves_into(job)
+        back = self._to_put_back(job)
+        if back:
+            report = await svc._finish_even_if_cancelled(
+                svc._move(back, DEFAULT, user="kavlan", rights=None, keep=lambda m: self._of_job(job, m))
+            )
+            if not report.ok:
+                failed = [(r.name, r.message) for r in report.failed]
+                with contextlib.suppress(KavlanError), svc.store.write() as tx:
+                    tx.audit("kavlan", "job.end.failed", job=job.id, failed=failed)
+        await self._stop_dhcp(job)  # the job is over, whether its nodes are all back yet or not
+        left = self._left(job)
+        if left:
+            if not svc._stop:  # a stopped command leaves it to the next one at once; a failure waits a while
+                self._defer(intent, left, resumed)
+            return False
+        with svc.store.write() as tx:
+            tx.close_intent(intent.id)
+            if resumed:
+                tx.audit("kavlan", "job.end.resumed", job=job.id, left_by=intent.owner)
+        if resumed:
+            svc.events.publish(
+                IntentSettled(
+                    intent=intent.id, kind=END, what=intent.describe(), outcome="finished", owner=intent.owner
+                )
+            )
+        return True
+
+    async def _after_moves_into(self, job: Job) -> None:
+        """Wait for the moves into the job's VLANs that are under way (they record, or find the job ended and put
+        their ports back), and settle those a dead process left: what to put back is read after them."""
+        svc = self.service
+        for _round in range(3):  # bounded: a new move into an ended job's VLAN is refused at its start
+            with svc.store.read() as tx:
+                moves = [i for i in tx.intents() if i.kind == MOVE and i.job == job.id]
+            if not moves:
+                return
+            for intent in moves:
+                await svc.switches.wait_for(intent.switches)
+                await svc.recovery.settle_move(intent)
+
+    def _left(self, job: Job) -> str:
+        """What still keeps the end open: NICs outside DEFAULT, or an unfinished move into one of its VLANs."""
+        back = self._to_put_back(job)
+        if back:
+            more = f" and {len(back) - 3} more" if len(back) > 3 else ""
+            return f"{', '.join(back[:3])}{more} not back in DEFAULT"
+        with self.service.store.read() as tx:
+            moves = [i for i in tx.intents() if i.kind == MOVE and i.job == job.id]
+        if moves:
+            return f"the unfinished {moves[0].describe()} is not settled"
+        return ""
+
+    def _defer(self, intent: Intent, left: str, resumed: bool) -> None:
+        svc = self.service
+        now = svc.clock()
+        with svc.store.write() as tx:
+            tx.defer_intent(intent.id, now + retry_delay(intent.attempts), left)
+        if resumed:
+            svc.events.publish(
+                IntentSettled(
+                    intent=intent.id,
+                    kind=END,
+                    what=intent.describe(),
+                    outcome=f"not settled: {left}",
+                    owner=intent.owner,
+                )
+            )
+
+    async def _stop_dhcp(self, job: Job) -> None:
+        svc = self.service
+        for v in job.vlans:
+            with contextlib.suppress(KavlanError):
+                await svc.dhcp_servers.stop(v.site, v.vlan)
+            svc.events.publish(DhcpChanged(site=v.site, vlan=v.vlan, state="off"))
+
+    def _to_put_back(self, job: Job) -> list[str]:
+        """The NICs an ended job leaves outside DEFAULT, as the store records them: its nodes', and any in one of
+        its VLANs."""
+        svc = self.service
+        with svc.store.read() as tx:
+            current = tx.nic_vlans()
+        job_vlans = {(v.site, v.vlan) for v in job.vlans}
+        back: list[str] = []
+        for (node, nic), vid in current.items():
+            n = svc.inventory.nodes.get(node)
+            if n is None or vid == DEFAULT:
+                continue
+            if node in job.nodes or (svc._owner(n.site, vid), vid) in job_vlans:
+                ref = NicRef(n, n.nic(nic) or n.primary_nic)
+                back.append(svc.inventory.hostname(ref, DEFAULT))
+        return back
+
+    def _of_job(self, job: Job, move: PortMove) -> bool:
+        """Whether a port, as the switch holds it under the move's lock, is still the job's to put back: a node of
+        the job, or a port in one of its VLANs (another move may have taken it elsewhere meanwhile)."""
+        if move.ref.node.name in job.nodes:
+            return True
+        vid = move.old_vlan
+        site = move.ref.node.site
+        return vid is not None and (self.service._owner(site, vid), vid) in {
+            (v.site, v.vlan) for v in job.vlans
+        }
