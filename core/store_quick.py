@@ -138,9 +138,8 @@ class QuickStore:
                 yield cast("Tx", quick)
             finally:
                 quick.end()
-                conn.execute("COMMIT")
         finally:
-            conn.close()
+            conn.close()  # ends the read transaction: nothing was written
 
     def dispose(self) -> None:
         if self._full is not None:
@@ -165,6 +164,11 @@ class QuickTx:
             self._full = self._store.full.read()
             self._full_tx = self._full.__enter__()
         return self._full_tx
+
+    def end(self) -> None:
+        if self._full is not None:
+            self._full.__exit__(None, None, None)
+            self._full = self._full_tx = None
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """The rows of one query; when the database cannot answer, the same query in a read of the full store,

@@ -27,9 +27,11 @@ from .drivers.base import (
 )
 from .errors import KavlanError, StoreError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
-from .locks import NamedLock
 
-if TYPE_CHECKING:
+if (
+    TYPE_CHECKING
+):  # the store and its locks load SQLAlchemy: a command that only reads does without (store_quick)
+    from .locks import NamedLock
     from .store import Store
 
 T = TypeVar("T")
