@@ -159,12 +159,21 @@ def _not_started(sp: SwitchPlan, why: str) -> SwitchOutcome:
 
 
 def read_back_error(sp: SwitchPlan, after: Mapping[str, PortState]) -> SwitchError | None:
-    """The error of a switch that acknowledged a write it did not make: the ports read back elsewhere."""
+    """The error of a switch that acknowledged a write it did not make: the ports read back elsewhere, or read
+    back in a state the driver refuses (the objects that place a port disagree), with the driver's reason."""
     wrong = [
         m.change.port for m in sp.moves if after.get(m.change.port, PortState(None)).tag != m.change.new_tag
     ]
     if not wrong:
         return None
+    why = {
+        p: after[p].refused or "reads back as a trunk"
+        for p in wrong
+        if p in after and (after[p].refused or after[p].trunk)
+    }
+    if why:
+        reasons = "; ".join(f"port {p} {reason}" for p, reason in list(why.items())[:5])
+        return SwitchError(sp.switch, f"after the write, {reasons} (read-back)", ports=wrong)
     return SwitchError(
         sp.switch,
         f"the switch acknowledged the write but port(s) {', '.join(wrong)} did not change (read-back)",

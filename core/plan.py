@@ -86,15 +86,18 @@ def _plan_switch(
     plan: Plan,
     refusals: list[NodeResult],
 ) -> SwitchPlan:
-    """One switch's part of the plan; its trunk ports go to ``refusals``, its ports already there to the plan's
-    ``unchanged``."""
+    """One switch's part of the plan; its trunk ports and the ports its driver refuses (with the driver's reason)
+    go to ``refusals``, its ports already there to the plan's ``unchanged``."""
     sw = inventory.switches[switch]
     sp = SwitchPlan(switch=switch, driver=sw.driver)
     new_tag = inventory.tag(sw.site, vlan)
     for ref, name in members:
         state = states.get(ref.nic.port)
         old_tag = state.tag if state else None
-        if state is not None and state.trunk:
+        if state is not None and state.refused:
+            why = f"port {ref.nic.port} of {switch} {state.refused}"
+            refusals.append(_result(name, ref, why, failed=True))
+        elif state is not None and state.trunk:
             why = f"port {ref.nic.port} of {switch} is a trunk: refusing to touch it"
             refusals.append(_result(name, ref, why, failed=True))
         elif old_tag == new_tag:

@@ -45,6 +45,28 @@ def test_update_keeps_the_device_length() -> None:
     assert portlist.update(b"\x00", add=[12]) == b"\x00\x10"
 
 
+def test_update_keeps_every_other_bit() -> None:
+    # bit 12 (a port the switch lacks) and a garbled text tail stay as they were
+    tail = b"\n00 00 00 "
+    assert portlist.update(b"\xc0\x10" + tail, remove=[1]) == b"\x40\x10" + tail
+    assert portlist.update(b"\xc0\x10" + tail, add=[3], remove=[99]) == b"\xe0\x10" + tail
+    assert portlist.holds(b"\x40", 2) and not portlist.holds(b"\x40", 1) and not portlist.holds(b"\x40", 9)
+
+
+@pytest.mark.parametrize(
+    ("octets", "start"),
+    [
+        (b"\x00\x7f\xfd\xff" + b"\n00 00 00 00 ", 4),  # Huawei VRP, Dell OS9, Comware, ...: octets, then text
+        (b"ff ff ff ff ff ff f8 80 00", 0),  # SONiC: all text
+        (b"\xff\xfe", None),
+        (b"0", None),  # one octet 0x30: ports 3 and 4, a bitmap
+        (b"\n", None),
+    ],
+)
+def test_where_a_portlist_turns_into_text(octets: bytes, start: int | None) -> None:
+    assert portlist.text_from(octets) == start
+
+
 def test_fit_pads_and_truncates_zeros_only() -> None:
     assert portlist.fit(b"\x80", 3) == b"\x80\x00\x00"
     assert portlist.fit(b"\x80\x00\x00", 1) == b"\x80"

@@ -93,6 +93,34 @@ def test_third_switch_drops_a_write_the_others_are_rolled_back(kenv, tmp_path):
             run(svc.close())
 
 
+def test_a_half_move_is_a_failure_never_a_success(kenv, tmp_path):
+    # the third switch changes port 2's member lists but keeps its dot1qPvid, acknowledging both: the port is
+    # left half-moved (untagged in the new VLAN, PVID in the old one); the read-back says so, and the move is
+    # rolled back everywhere
+    with four_switches(tmp_path, ("--keep-pvid-of-ports", "2")) as (agents, inv, creds):
+        svc = KavlanService(config.load(inventory=str(inv), credentials=str(creds), switch_retries=0))
+        try:
+            job = run(svc.submit("{\"type='kavlan'\"}/vlan=1,nodes=8"))
+            tag = 700 + job.vlans[0].vlan
+            report = run(svc.set_vlan(list(job.nodes), job.vlans[0].vlan))
+            by = {r.name.split(".")[0]: r for r in report.results}
+            assert not report.ok
+            assert by["suno-6"].status == "failure"
+            assert (
+                f"port ge-0/0/1 is an untagged member of VLAN {tag} but has dot1qPvid 1"
+                in by["suno-6"].message
+            )
+            assert "read-back" in by["suno-6"].message
+            assert all(by[f"suno-{i}"].status == "unchanged" for i in (1, 2, 3, 4, 5, 7, 8))
+            for a in agents:
+                state = a.state()
+                assert set(a.access_vlans().values()) == {1}, "every switch is back as it was"
+                assert set(state["pvid"].values()) == {1}
+            assert run(svc.drift()) == []
+        finally:
+            run(svc.close())
+
+
 def test_third_switch_stops_answering_mid_move(kenv, tmp_path):
     with four_switches(tmp_path) as (agents, inv, creds):
         svc = KavlanService(

@@ -132,3 +132,18 @@ def test_every_set_answer_is_checked(varbinds: list[tuple[Any, Any]], words: str
     with pytest.raises(SwitchError) as err:
         answer_set(varbinds)
     assert words in err.value.reason and err.value.ports == ("Fa0/2",) and err.value.switch == "c1"
+
+
+@pytest.mark.parametrize("tag", [1002, 1003, 1004, 1005])
+@pytest.mark.parametrize("state", [None, 1, 2])
+def test_the_reserved_vlans_are_refused_whatever_vtp_says(tag: int, state: int | None) -> None:
+    # the IOS-XE recordings list 1002-1005 as operational (vtpVlanState 1): still no access port goes there
+    assert vlan_problem(tag, state, vtp_domain=1) == (
+        f"VLAN {tag} is one of the reserved VLANs 1002-1005 (FDDI and Token Ring defaults) on Cisco switches: "
+        "it cannot take access ports"
+    )
+
+
+def test_ensure_vlan_refuses_a_reserved_vlan_before_any_traffic() -> None:
+    with pytest.raises(SwitchError, match="reserved VLANs 1002-1005"):
+        asyncio.run(driver().ensure_vlan(1002, "kavlan-4"))  # 127.0.0.1:9 would time out

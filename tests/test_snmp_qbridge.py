@@ -225,14 +225,20 @@ def test_read_only_community_is_refused_clearly(lab: Snmpd) -> None:
     assert lab.state() == agent.initial_state(48)
 
 
-def test_unknown_ports_are_named(lab: Snmpd) -> None:
-    with pytest.raises(SwitchError) as err:
-        run(with_driver(lab, "rw", lambda d: d.read_ports(["ge-0/0/1", "xe-9/9/9"])))
-    assert "no interface named xe-9/9/9" in err.value.reason and err.value.ports == ("xe-9/9/9",)
+def test_unknown_ports_are_refused_alone(lab: Snmpd) -> None:
+    states = run(with_driver(lab, "rw", lambda d: d.read_ports(["ge-0/0/1", "xe-9/9/9", "me0"])))
+    assert states["ge-0/0/1"] == PortState(1)  # read, next to the ports refused
+    assert (
+        states["xe-9/9/9"].refused == "does not exist on the switch (no interface has this ifName or ifDescr)"
+    )
     # an interface that is not a bridge port (the management port)
+    assert states["me0"].refused == "is not a bridge port (no dot1dBasePortIfIndex maps to it)"
+    # a move of such a port is refused, naming it
     with pytest.raises(SwitchError) as err:
-        run(with_driver(lab, "rw", lambda d: d.read_ports(["me0"])))
-    assert "not a bridge port" in err.value.reason
+        run(with_driver(lab, "rw", lambda d: d.apply([PortChange("xe-9/9/9", 1, 1)])))
+    assert "port xe-9/9/9 does not exist on the switch" in err.value.reason and err.value.ports == (
+        "xe-9/9/9",
+    )
 
 
 def test_trunk_ports_are_reported(lab: Snmpd) -> None:
@@ -325,10 +331,9 @@ def test_a_switch_without_pvid_is_read_from_its_untagged_lists(tmp_path: Path) -
                 for key in ("egress", "untagged"):
                     if 3 in vlan[key]:
                         vlan[key].remove(3)
-        with pytest.raises(SwitchError) as err:
-            run(with_driver(lab, "rw", lambda d: d.read_ports([a, c])))
-        assert err.value.ports == (c,)
-        assert "no dot1qPvid and is untagged in no VLAN" in err.value.reason
+        states = run(with_driver(lab, "rw", lambda d: d.read_ports([a, c])))
+        assert states[a] == PortState(10)  # refused alone: the other port still reads
+        assert states[c].refused == "has no dot1qPvid and is untagged in no VLAN: its VLAN is unknown"
 
 
 def test_short_portlists_are_padded(tmp_path: Path) -> None:

@@ -8,43 +8,30 @@ computed with the drivers' own code.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import importlib.util
-import os
 import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Coroutine, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from pysnmp.hlapi.v3arch import asyncio as hlapi
-from snmpd_fixture import _get_packet, free_udp_port, log_tail, stop_process
+from snmpsim_fixture import (
+    SHARED,
+    Sim,
+    line_oid,
+    needs_snmpsim,
+    oid_text,
+    run,
+    running_snmpsim,
+    writable,
+    write_recording,
+)
 
 from kavlan_core.drivers import portlist
-from kavlan_core.drivers.base import PortChange, PortState, SwitchDriver, SwitchError, driver_class
+from kavlan_core.drivers.base import PortChange, PortState, SwitchDriver, SwitchError
 from kavlan_core.drivers.snmp_qbridge import member_list_format
-from kavlan_core.drivers.snmp_session import SnmpSession, shared_mib_view
-from kavlan_core.model import Switch
+from kavlan_core.drivers.snmp_session import SnmpSession
 
-T = TypeVar("T")
-
-SHARED = Path(__file__).parents[2] / "shared" / "snmprec"
-RESPONDER = shutil.which("snmpsim-command-responder")
-
-pytestmark = [
-    pytest.mark.skipif(not SHARED.is_dir(), reason=f"the switch recordings are not at {SHARED}"),
-    pytest.mark.skipif(
-        RESPONDER is None or importlib.util.find_spec("pysmi") is None,
-        reason="snmpsim is not installed (pip install snmpsim pysmi)",
-    ),
-    # pysnmp calls pysmi's deprecated camelCase names when pysmi is installed: not ours to fix
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:pysnmp.smi.compiler"),
-]
+pytestmark = needs_snmpsim
 
 PROCURVE = "hp-procurve_procurve_2520"
 ARUBA = "aruba_arubaos-cx_10.16"
@@ -55,8 +42,6 @@ TPLINK = "tplink_tplink_sg2008"
 RECORDINGS = (PROCURVE, ARUBA, CISCO, DELL, JUNIPER, TPLINK)
 RW = "-rw"  # the writable variant of a recording is served under the community STEM-rw
 
-STARTUP_SECONDS = 20.0
-
 PVID = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 5, 1, 1)
 STATIC_EGRESS = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 3, 1, 2)
 STATIC_UNTAGGED = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 3, 1, 4)
@@ -64,15 +49,11 @@ CURRENT = "1.3.6.1.2.1.17.7.1.4.2.1."  # dot1qVlanCurrentEntry.<column>.<timeMar
 VM_VLAN = (1, 3, 6, 1, 4, 1, 9, 9, 68, 1, 2, 2, 1, 2)
 
 TRUNK = PortState(None, trunk=True)
+LAG = "is a link aggregation (ifType ieee8023adLag): it is not an access port"
 
 
-def run(coro: Coroutine[Any, Any, T], seconds: float = 20.0) -> T:
-    """Run one driver conversation, bounded in time."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, seconds)
-
-    return asyncio.run(bounded())
+def refused_as(reason: str) -> PortState:
+    return PortState(None, refused=reason)
 
 
 # --- what each recording says, read by hand ---------------------------------------------------------------
@@ -125,9 +106,10 @@ PROCURVE_PORTS = {
 # (ethernet1/1/1-24), 28/29 = 39/40 (ethernet1/1/27-28), 32 = 10 (mgmt1/1/1), 33/34 = 43/45 (port-channel1/2).
 # CurrentEgress = CurrentUntagged = FFFFFF98 for VLAN 1 (bridge ports 1-25, 28, 29); VLAN 4094: egress 80 (one
 # octet: bridge port 1), untagged 00000000. So port-channel1000 is a trunk, the Ethernet ports are in VLAN 1,
-# and bridge ports 32-34 are in no VLAN at all: their VLAN is unknown.
+# and bridge ports 32-34 are in no VLAN at all: their VLAN is unknown. The port-channels are link aggregations
+# (ifType 161, ieee8023adLag): never access ports.
 DELL_PORTS = {
-    "port-channel1000": TRUNK,
+    "port-channel1000": refused_as(LAG),
     **{f"ethernet1/1/{n}": PortState(1) for n in (*range(1, 25), 27, 28)},
 }
 DELL_UNKNOWN = ["mgmt1/1/1", "port-channel1", "port-channel2"]
@@ -142,10 +124,11 @@ ARUBA_BRIDGE_PORTS = [*(f"1/1/{n}" for n in (*range(1, 25), 27, 28)), "lag1"]
 # 4434-4480 (ifIndex 944-991: ge-7/0/1-23, mge-7/0/24-47); VLAN 30 untagged = 4096-4143 (ifIndex 515-562:
 # ge-0/0/0-23, mge-0/0/24-47); neither group is in any other VLAN's list. Bridge ports 3 (ae0), 4 (ae1) and
 # 490-777 (ge-N/0/0-23, mge-N/0/24-47 for N = 1..6) are in egress lists and untagged nowhere: trunks (the 16
-# dot1qPvid rows, 30 or 32, are all in 490-777: native VLANs of trunks in VLAN 33's list).
+# dot1qPvid rows, 30 or 32, are all in 490-777: native VLANs of trunks in VLAN 33's list). ae0 and ae1 are
+# link aggregations (ifType 161).
 JUNIPER_PORTS = {
-    "ae0": TRUNK,
-    "ae1": TRUNK,
+    "ae0": refused_as(LAG),
+    "ae1": refused_as(LAG),
     **{f"ge-{fpc}/0/{n}": TRUNK for fpc in range(1, 7) for n in range(24)},
     **{f"mge-{fpc}/0/{n}": TRUNK for fpc in range(1, 7) for n in range(24, 48)},
     **{f"ge-0/0/{n}": PortState(30) for n in range(24)},
@@ -157,9 +140,10 @@ JUNIPER_PORTS = {
 # Cisco 3560: vmVlan.<ifIndex> (…68.1.2.2.1.2) is 1 for Po30 (5030), Gi0/1-4 (10101-10104) and Fa0/2, 4-16, 18,
 # 20-24, 26-28, 30, 32-44, 46 (10002…); 178 for Fa0/25 (10025); 2 for Fa0/48 (10048). Fa0/1, 3, 17, 19, 29, 31,
 # 45 and 47 have no vmVlan row. vlanTrunkPortEncapsulationOperType (…46.1.6.1.1.16) is 6 (notApplicable) on
-# every port and there is no DynamicStatus column: nothing trunks.
+# every port and there is no DynamicStatus column: nothing trunks. Po30 (ifType 53, propVirtual, "Port-channel30")
+# is an EtherChannel: never an access port.
+CISCO_LAG = "is a link aggregation (ifType propVirtual, named as one): it is not an access port"
 CISCO_VLAN_1 = [
-    "Po30",
     "Gi0/1",
     "Gi0/2",
     "Gi0/3",
@@ -167,6 +151,7 @@ CISCO_VLAN_1 = [
     *(f"Fa0/{n}" for n in (2, *range(4, 17), 18, *range(20, 25), 26, 27, 28, 30, *range(32, 45), 46)),
 ]
 CISCO_PORTS = {
+    "Po30": refused_as(CISCO_LAG),
     **{name: PortState(1) for name in CISCO_VLAN_1},
     "Fa0/25": PortState(178),
     "Fa0/48": PortState(2),
@@ -186,74 +171,6 @@ def test_the_expected_data_covers_each_recording() -> None:
 # --- the recordings, served -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Sim:
-    """One snmpsim responder serving a data directory: every file under the community named after its stem."""
-
-    port: int
-    data: Path
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def switch(self, community: str, driver: str = "snmp_qbridge", **options: Any) -> Switch:
-        """The inventory's Switch for a recording; short timeouts, so a failure shows quickly."""
-        opts: dict[str, Any] = {"timeout": 2.0, "retries": 0, **options}
-        return Switch(
-            name=community,
-            site="lab",
-            driver=driver,
-            address=f"127.0.0.1:{self.port}",
-            credentials=community,
-            options=opts,
-        )
-
-    def driver(self, community: str, driver: str = "snmp_qbridge", **options: Any) -> SwitchDriver:
-        switch = self.switch(community, driver, **options)
-        return driver_class(switch.driver)(switch, {"version": "2c", "community": community})
-
-    async def get(self, community: str, *oids: tuple[int, ...]) -> list[Any]:
-        """Values straight from the responder, with pysnmp and nothing of the drivers' own code."""
-        engine = hlapi.SnmpEngine()
-        engine.cache["mibViewController"] = shared_mib_view()
-        try:
-            target = await hlapi.UdpTransportTarget.create(("127.0.0.1", self.port), timeout=2, retries=0)
-            indication, status, _, varbinds = await hlapi.get_cmd(
-                engine,
-                hlapi.CommunityData(community, mpModel=1),
-                target,
-                hlapi.ContextData(),
-                *(hlapi.ObjectType(hlapi.ObjectIdentity(oid)) for oid in oids),
-                lookupMib=False,
-            )
-            assert not indication and not int(status), (indication, status)
-            return [value for _, value in varbinds]
-        finally:
-            engine.close_dispatcher()
-
-    def log(self) -> str:
-        return log_tail(self.log_path)
-
-    def stop(self) -> None:
-        """Stop this responder, by its pid."""
-        stop_process(self.process)
-
-
-def _line_oid(line: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in line.split("|", 1)[0].split("."))
-
-
-def _writable(line: str) -> str:
-    """A recording line as a writecache line with the same value (hex values stay hex)."""
-    oid, tag, value = line.split("|", 2)
-    if tag.endswith("x"):
-        return f"{oid}|{tag[:-1]}:writecache|hexvalue={value}"
-    return f"{oid}|{tag}:writecache|value={value}"
-
-
-def _oid_text(oid: tuple[int, ...]) -> str:
-    return ".".join(str(x) for x in oid)
-
-
 def _qbridge_writable(
     lines: list[str],
     *,
@@ -269,33 +186,31 @@ def _qbridge_writable(
     """
     out: list[str] = []
     for line in lines:
-        oid = _line_oid(line)
+        oid = line_oid(line)
         if oid[:-1] == PVID and oid[-1] in pvids:
-            out.append(_writable(line))
+            out.append(writable(line))
             continue
         out.append(line)
         column, mark, vid = oid[-3:]
-        if _oid_text(oid).startswith(CURRENT) and column in (4, 5) and mark == 0:
+        if oid_text(oid).startswith(CURRENT) and column in (4, 5) and mark == 0:
             octets = bytes.fromhex(line.split("|", 2)[2])
             if column == 4 and drop_tagged and vid in drop_tagged:
                 octets = portlist.update(octets, remove=drop_tagged[vid])
-            static = _oid_text((*(STATIC_EGRESS if column == 4 else STATIC_UNTAGGED), vid))
+            static = oid_text((*(STATIC_EGRESS if column == 4 else STATIC_UNTAGGED), vid))
             if vid in vlans:
                 out.append(f"{static}|4:writecache|hexvalue={octets.hex().upper()}")
             else:
                 out.append(f"{static}|4x|{octets.hex().upper()}")
-    return sorted(
-        out, key=_line_oid
-    )  # snmpsim finds GETNEXT answers by bisecting the file: keep it in OID order
+    return out
 
 
 def _cisco_writable(lines: list[str]) -> list[str]:
     """vmVlan writable but for Fa0/6 (10006), and Gi0/2 (10102) trunking with dot1Q (encapOperType 4)."""
     out = []
     for line in lines:
-        oid = _line_oid(line)
+        oid = line_oid(line)
         if oid[:-1] == VM_VLAN and oid[-1] != 10006:
-            line = _writable(line)
+            line = writable(line)
         elif line.startswith("1.3.6.1.4.1.9.9.46.1.6.1.1.16.10102|"):
             line = "1.3.6.1.4.1.9.9.46.1.6.1.1.16.10102|2|4"
         out.append(line)
@@ -303,6 +218,8 @@ def _cisco_writable(lines: list[str]) -> list[str]:
 
 
 def _write_data_dir(data: Path) -> None:
+    """The six recordings (copied: serving ``shared/snmprec`` itself would index the corpus too), and writable
+    variants of three of them."""
     data.mkdir(parents=True)
     for stem in RECORDINGS:
         shutil.copyfile(SHARED / f"{stem}.snmprec", data / f"{stem}.snmprec")
@@ -310,10 +227,9 @@ def _write_data_dir(data: Path) -> None:
     def lines(stem: str) -> list[str]:
         return [line for line in (SHARED / f"{stem}.snmprec").read_text().split("\n") if line]
 
-    # snmpsim's writecache keeps one cache per process, keyed by OID alone, whatever the community: a SET on
-    # one recording shows in every recording with a writecache line for that OID, written there or not. So only
-    # the lines the tests write are writable, and no OID is writable in two recordings: ProCurve VLANs 95, 252,
-    # 450, 636, 999 and PVIDs 14, 15, 25 (26 stays read-only on purpose); TP-Link VLANs 10, 99 and PVID 6.
+    # one writecache instance serves these three: only the lines the tests write are writable, and no OID is
+    # writable in two of them (ProCurve VLANs 95, 252, 450, 636, 999 and PVIDs 14, 15, 25, not 26 on purpose;
+    # TP-Link VLANs 10, 99 and PVID 6)
     variants = {
         PROCURVE: _qbridge_writable(lines(PROCURVE), pvids=[14, 15, 25], vlans=[95, 252, 450, 636, 999]),
         # as an operator would: ports 6-8 made access ports of VLAN 10, out of the tagged VLANs 11, 12, 99, 855
@@ -326,72 +242,14 @@ def _write_data_dir(data: Path) -> None:
         CISCO: _cisco_writable(lines(CISCO)),
     }
     for stem, text in variants.items():
-        (data / f"{stem}{RW}.snmprec").write_text("\n".join(text) + "\n")
-
-
-def _answers(port: int, community: str, deadline: float) -> bool:
-    """Whether the responder answers a v2c GET of sysDescr.0 for ``community``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.25)
-        s.connect(("127.0.0.1", port))
-        for attempt in range(1, 1000):  # bounded by the count and by the deadline
-            if time.monotonic() > deadline:
-                return False
-            try:
-                s.send(_get_packet(community, "1.3.6.1.2.1.1.1.0", attempt))
-                reply = s.recv(4096)
-            except (TimeoutError, ConnectionRefusedError):
-                time.sleep(0.05)
-                continue
-            return not reply.endswith((b"\x80\x00", b"\x81\x00", b"\x82\x00"))
-    return False
-
-
-@contextlib.contextmanager
-def running_snmpsim(workdir: Path) -> Iterator[Sim]:
-    assert RESPONDER is not None
-    data = workdir / "data"
-    _write_data_dir(data)
-    cache = workdir / "cache"
-    cache.mkdir()
-    env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}  # the only way it runs as root; ignored otherwise
-    last_log = ""
-    for _attempt in range(3):  # the free port may be taken between the probe and the responder's bind
-        port = free_udp_port()
-        log_path = workdir / "snmpsim.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [
-                    RESPONDER,
-                    f"--data-dir={data}",
-                    f"--cache-dir={cache}",
-                    f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-                    "--log-level=error",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        sim = Sim(port, data, process, log_path)
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while time.monotonic() < deadline and process.poll() is None:
-                if _answers(port, TPLINK, min(deadline, time.monotonic() + 1.0)):
-                    break
-            else:
-                last_log = sim.log()
-                continue
-            yield sim
-            return
-        finally:
-            sim.stop()
-    raise RuntimeError(f"snmpsim did not start on 127.0.0.1 in three attempts; its log:\n{last_log}")
+        write_recording(data / f"{stem}{RW}.snmprec", text)
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
-    with running_snmpsim(tmp_path_factory.mktemp("snmpsim")) as responder:
+    workdir = tmp_path_factory.mktemp("snmpsim")
+    _write_data_dir(workdir / "data")
+    with running_snmpsim(workdir, [workdir / "data"], probe=TPLINK) as responder:
         yield responder
 
 
@@ -429,19 +287,24 @@ def test_procurve_ports_from_the_current_table(sim: Sim) -> None:
 
 def test_dell_os10_without_pvid_and_with_short_portlists(sim: Sim) -> None:
     assert read(sim, DELL, list(DELL_PORTS)) == DELL_PORTS
-    err = refused(sim, DELL, lambda d: d.read_ports([*DELL_UNKNOWN, "ethernet1/1/1"]))
-    assert err.ports == tuple(DELL_UNKNOWN)
-    assert "port mgmt1/1/1 has no dot1qPvid and is untagged in no VLAN: its VLAN is unknown" in err.reason
-    err = refused(sim, DELL, lambda d: d.read_ports(DELL_NOT_BRIDGED))
-    assert err.ports == tuple(DELL_NOT_BRIDGED) and "not a bridge port" in err.reason
+    states = read(sim, DELL, [*DELL_UNKNOWN, "ethernet1/1/1", *DELL_NOT_BRIDGED])
+    assert states["ethernet1/1/1"] == PortState(1)  # the odd ports are refused alone
+    assert states["mgmt1/1/1"].refused == "has no dot1qPvid and is untagged in no VLAN: its VLAN is unknown"
+    assert states["port-channel1"].refused == states["port-channel2"].refused == LAG
+    for port in DELL_NOT_BRIDGED:
+        assert states[port].refused == "is not a bridge port (no dot1dBasePortIfIndex maps to it)"
 
 
 @pytest.mark.parametrize("detect_trunks", [True, False])
 def test_aruba_cx_with_pvid_only_is_refused(sim: Sim, detect_trunks: bool) -> None:
-    err = refused(sim, ARUBA, lambda d: d.read_ports(ARUBA_BRIDGE_PORTS), detect_trunks=detect_trunks)
-    assert "neither dot1qVlanStaticTable nor dot1qVlanCurrentTable" in err.reason
-    assert "cannot tell an access port from a trunk" in err.reason
-    assert err.ports == tuple(ARUBA_BRIDGE_PORTS)
+    # detect_trunks = false was an option that trusted dot1qPvid once the switch was known to have a VLAN table:
+    # it is gone, and an old inventory that still sets it changes nothing
+    states = read(sim, ARUBA, ARUBA_BRIDGE_PORTS, detect_trunks=detect_trunks)
+    assert states.pop("lag1").refused == LAG
+    for state in states.values():
+        assert state.refused is not None and state.tag is None and not state.trunk
+        assert "neither dot1qVlanStaticTable nor dot1qVlanCurrentTable" in state.refused
+        assert "cannot tell an access port from a trunk" in state.refused
 
 
 def test_juniper_text_member_lists(sim: Sim) -> None:
@@ -451,15 +314,20 @@ def test_juniper_text_member_lists(sim: Sim) -> None:
 def test_member_lists_that_read_both_ways_are_refused() -> None:
     # b"3" is the text list {3} and the bitmap 0x33 = {3, 4, 7, 8}: where both fit the bridge ports, only the
     # operator can tell (portlist_format); where the bitmap names ports the switch lacks, it is text, as on Junos
-    lists = {4: (b"3", b"")}
+    lists = [(b"3", b"")]
+    table = "dot1qVlanStaticTable"
     with pytest.raises(ValueError, match="set the switch option portlist_format"):
-        member_list_format(lists, frozenset({3, 4, 7, 8}), option="auto", source="static")
-    assert member_list_format(lists, frozenset({3}), option="auto", source="static") == "text"
+        member_list_format(lists, frozenset({3, 4, 7, 8}), option="auto", table=table)
+    assert member_list_format(lists, frozenset({3}), option="auto", table=table) == "text"
+    # a comma makes it text whatever the ports (Junos lists hold bridge port 0, which no switch has)
+    assert member_list_format([(b"0,4097", b"")], frozenset({4097}), option="auto", table=table) == "text"
 
 
 def test_bitmaps_are_not_read_as_text_lists(sim: Sim) -> None:
-    err = refused(sim, PROCURVE, lambda d: d.read_ports(["14"]), portlist_format="text")
-    assert "VLAN 1: not a text list of bridge ports" in err.reason
+    states = read(sim, PROCURVE, ["14"], portlist_format="text")
+    assert (
+        states["14"].refused is not None and "VLAN 1: not a text list of bridge ports" in states["14"].refused
+    )
 
 
 def test_cisco_access_vlans_from_vmvlan(sim: Sim) -> None:
@@ -469,10 +337,12 @@ def test_cisco_access_vlans_from_vmvlan(sim: Sim) -> None:
         "GigabitEthernet0/1": PortState(1),
         "FastEthernet0/25": PortState(178),
     }
-    err = refused(sim, CISCO, lambda d: d.read_ports([*CISCO_NO_VMVLAN, "Fa0/2"]), "snmp_cisco")
-    assert err.ports == tuple(CISCO_NO_VMVLAN)
-    assert "port Fa0/1 has no vmVlan: it is not a static access port" in err.reason
-    assert "(and 3 more ports)" in err.reason
+    states = read(sim, CISCO, [*CISCO_NO_VMVLAN, "Fa0/2"], "snmp_cisco")
+    assert states.pop("Fa0/2") == PortState(1)
+    assert {state.refused for state in states.values()} == {
+        "has no vmVlan: it is not a static access port (a routed port, an EtherChannel member or a dynamic-VLAN "
+        "port?)"
+    }
 
 
 # --- writes ----------------------------------------------------------------------------------------------------
@@ -553,10 +423,11 @@ def test_procurve_moves(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
         "26",
     )
     # the lists were written, the PVID was not: the port is now neither here nor there, and the driver says so
-    err = refused(sim, community, lambda d: d.read_ports(["25", "26"]))
-    assert err.reason == "port 26 is an untagged member of VLAN 999 but has dot1qPvid 252" and err.ports == (
-        "26",
-    )
+    states = read(sim, community, ["25", "26"])
+    assert states == {
+        "25": PortState(252),
+        "26": refused_as("is an untagged member of VLAN 999 but has dot1qPvid 252"),
+    }
 
 
 def test_procurve_refusals(sim: Sim) -> None:

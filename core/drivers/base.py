@@ -29,9 +29,15 @@ class SwitchTimeout(SwitchError):
 
 @dataclass(frozen=True, slots=True)
 class PortState:
+    """What a driver read about one port: an access port of ``tag``, a trunk, or a port it refuses."""
+
     tag: int | None
-    """The access VLAN tag, None when the port has none (or is a trunk)."""
+    """The access VLAN tag, None when the port has none (or is a trunk, or is refused)."""
     trunk: bool = False
+    refused: str | None = None
+    """Why the driver cannot tell this port's VLAN and will not move it, as the rest of a sentence that begins
+    with "port NAME" ("has no dot1qPvid and is untagged in no VLAN: ..."); None when ``tag`` and ``trunk`` say.
+    One odd port is refused alone: the other ports of the same read keep their answers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +124,8 @@ class SwitchDriver(abc.ABC):
 
     @abc.abstractmethod
     async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
-        """The access VLAN tag of each port."""
+        """The state of each port. A port the driver cannot tell is refused in its own state (``refused``);
+        ``SwitchError`` is for a switch that cannot be read at all (no answer, refused credentials)."""
 
     @abc.abstractmethod
     async def apply(self, changes: Sequence[PortChange]) -> None:

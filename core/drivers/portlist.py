@@ -1,8 +1,14 @@
-"""The Q-BRIDGE-MIB PortList codec: octet 0 holds ports 1-8, its most significant bit is the lowest port."""
+"""The Q-BRIDGE-MIB PortList codec: octet 0 holds ports 1-8, its most significant bit is the lowest port; and where a
+PortList stops being one (a text dump some agents append)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+# Some agents (or the tools that recorded them) send a PortList as a text hex dump, whole ("ff ff f8 80 00") or
+# after its first octets ("...\n00 00 00 "): from there on, the octets are characters, not port bits.
+_TEXT_DUMP = re.compile(rb"\A[0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2})+ ?\Z|\n(?:[0-9A-Fa-f]{2} )+")
 
 
 def octets_for(port_count: int) -> int:
@@ -50,11 +56,33 @@ def same(a: bytes, b: bytes) -> bool:
     return strip(a) == strip(b)
 
 
+def holds(octets: bytes, port: int) -> bool:
+    """Whether ``port``'s bit is set (a port past the list's end is not in it)."""
+    index = (port - 1) // 8
+    return port >= 1 and index < len(octets) and bool(octets[index] & (0x80 >> ((port - 1) % 8)))
+
+
 def update(octets: bytes, *, add: Iterable[int] = (), remove: Iterable[int] = ()) -> bytes:
-    """``octets`` with the ``remove`` ports cleared and the ``add`` ports set, keeping its length unless a port needs more."""
-    ports = (set(decode(octets)) - set(remove)) | set(add)
-    needed = octets_for(max(ports)) if ports else 0
-    return encode(ports, max(len(octets), needed))
+    """``octets`` with the ``remove`` ports cleared and the ``add`` ports set, every other bit as it was (bits of
+    ports the switch does not have included), keeping its length unless a port needs more."""
+    out = bytearray(octets)
+    for port in remove:
+        if 1 <= port <= len(out) * 8:
+            out[(port - 1) // 8] &= ~(0x80 >> ((port - 1) % 8)) & 0xFF
+    for port in add:
+        if port < 1:
+            raise ValueError(f"port number {port} is below 1")
+        if port > len(out) * 8:
+            out += bytes(octets_for(port) - len(out))
+        out[(port - 1) // 8] |= 0x80 >> ((port - 1) % 8)
+    return bytes(out)
+
+
+def text_from(octets: bytes) -> int | None:
+    """The first octet of ``octets`` that belongs to a text hex dump rather than to the port bits, if any: the
+    ports of that octet and after cannot be told from this list."""
+    found = _TEXT_DUMP.search(octets)
+    return None if found is None else found.start()
 
 
 def fit(octets: bytes, length: int) -> bytes:

@@ -7,19 +7,19 @@ from typing import Any
 
 from ..model import Switch
 from .base import DriverContext, PortChange, PortState
+from .snmp_interfaces import Interfaces, read_interfaces
 from .snmp_session import (
     MAX_VID,
+    SYS_UP_TIME,
     Oid,
     SnmpDriver,
+    SwitchRestarted,
     name_objects,
     names_of,
     problems_sentence,
     settle,
-    text_of,
 )
 
-IF_DESCR: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
-IF_NAME: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1)
 VM_VLAN: Oid = (1, 3, 6, 1, 4, 1, 9, 9, 68, 1, 2, 2, 1, 2)
 """vmVlan.<ifIndex>: the access VLAN of a static-access port (INTEGER)."""
 VTP_VLAN_STATE: Oid = (1, 3, 6, 1, 4, 1, 9, 9, 46, 1, 3, 1, 1, 2)
@@ -43,15 +43,20 @@ TRUNK_ENCAPSULATIONS = {1: "isl", 2: "dot10", 3: "lane", 4: "dot1Q"}
 NEGOTIATING, NOT_APPLICABLE = 5, 6
 OPERATIONAL = 1
 VLAN_STATES = {1: "operational", 2: "suspended", 3: "mtuTooBigForDevice", 4: "mtuTooBigForTrunk"}
+RESERVED_VLANS = range(1002, 1006)
+"""fddi-default, token-ring-default, fddinet-default, trnet-default: on every Cisco switch, never for ports."""
 
 
 class SnmpCiscoDriver(SnmpDriver):
     """Ports are named by ifName (ifDescr names work too, e.g. ``GigabitEthernet0/1`` for ``Gi0/1``).
 
     A port's VLAN is its vmVlan, indexed by ifIndex (not by bridge port: Cisco's BRIDGE-MIB shows one VLAN per
-    community context). Its trunk state is read first, from vlanTrunkPortTable: a trunking port is reported as
-    a trunk and never written. VLANs must exist and be operational in the VTP table: this driver does not create
-    them (``ensure_vlan`` says so clearly).
+    community context). Its trunk state is read with it, from vlanTrunkPortTable: a trunking port is reported as
+    a trunk and never written. A port-channel, a name several interfaces hold, a port without vmVlan or trunk
+    state is refused alone, with the reason. VLANs must exist and be operational in the VTP table, and not be one
+    of the reserved 1002-1005: this driver does not create them (``ensure_vlan`` says so clearly). After a write,
+    vmVlan and the trunk state are read again: a port that does not read back as an access port of its new VLAN
+    is a failure.
 
     Options, besides the session's (see ``SnmpDriver``): ``vtp_domain`` (managementDomainIndex, default 1),
     ``detect_trunks`` (default true; false trusts vmVlan on switches without vlanTrunkPortTable).
@@ -67,35 +72,31 @@ class SnmpCiscoDriver(SnmpDriver):
         opts = switch.options
         self.vtp_domain = int(opts.get("vtp_domain", 1))
         self.detect_trunks = bool(opts.get("detect_trunks", True))
-        self._if_index: dict[str, int] | None = None
+        self._interfaces: Interfaces | None = None
 
     # --- the port map ---------------------------------------------------------------------------------
 
-    async def _port_map(self, names: Iterable[str]) -> dict[str, int]:
-        """Port name -> ifIndex, from ifName, with ifDescr names as aliases (or alone where ifName is missing)."""
+    async def _port_map(self, names: Iterable[str]) -> tuple[dict[str, int], dict[str, str]]:
+        """Port name -> ifIndex, from ifName, with ifDescr names as aliases; and why the other names are refused
+        (no such interface, a name several interfaces hold, a port-channel)."""
         wanted = list(dict.fromkeys(names))
-        if self._if_index is None or any(n not in self._if_index for n in wanted):
+        if self._interfaces is None or not self._interfaces.knows(wanted):
             session = await self._open()
-            columns = await session.walk([IF_NAME, IF_DESCR])
-            by_name: dict[str, int] = {}
-            aliases: dict[str, int] = {}
-            for column, names_to in ((IF_NAME, by_name), (IF_DESCR, aliases)):
-                for suffix, value in columns[column]:
-                    if len(suffix) == 1 and value is not None:
-                        name = text_of(value)
-                        if name and name not in names_to:  # the first interface of a name wins
-                            names_to[name] = suffix[0]
-            for name, if_index in aliases.items():
-                by_name.setdefault(name, if_index)
-            if not by_name:
+            interfaces = await read_interfaces(session, bridged=False)
+            if not interfaces.by_index:
                 raise self._error(
                     f"the switch at {self.switch.address} lists no interfaces (ifName and ifDescr are empty)"
                 )
-            self._if_index = by_name
-        unknown = [n for n in wanted if n not in self._if_index]
-        if unknown:
-            raise self._error(f"no interface named {names_of(unknown)} (ifName, ifDescr)", unknown)
-        return {n: self._if_index[n] for n in wanted}
+            self._interfaces = interfaces
+        found: dict[str, int] = {}
+        refused: dict[str, str] = {}
+        for name in wanted:
+            interface = self._interfaces.port(name, bridged=False)
+            if isinstance(interface, str):
+                refused[name] = interface
+            else:
+                found[name] = interface.if_index
+        return found, refused
 
     # --- the state of ports -----------------------------------------------------------------------------
 
@@ -110,25 +111,33 @@ class SnmpCiscoDriver(SnmpDriver):
         vm_vlan, dynamic, encapsulation = (values[oid] for oid in self._oids(if_index))
         return port_state(vm_vlan, dynamic, encapsulation, detect_trunks=self.detect_trunks)
 
+    async def _get(self, oids: Sequence[Oid]) -> dict[Oid, Any]:
+        """The values of ``oids``, and sysUpTime with them: ``SwitchRestarted`` if it says the switch restarted."""
+        session = await self._open()
+        values = await session.get([*oids, SYS_UP_TIME])
+        self._check_uptime(values[SYS_UP_TIME])
+        return values
+
     async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
+        try:
+            return await self._read_ports(ports)
+        except SwitchRestarted:  # its interfaces may be numbered anew
+            self._interfaces = None
+            return await self._read_ports(ports)
+
+    async def _read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
         if not ports:
             return {}
-        mapping = await self._port_map(ports)
-        session = await self._open()
-        values = await session.get(
-            [oid for if_index in sorted(set(mapping.values())) for oid in self._oids(if_index)]
-        )
-        out: dict[str, PortState] = {}
-        problems: dict[str, str] = {}
-        for name in ports:
-            state = self._state(mapping[name], values)
-            if isinstance(state, str):
-                problems[name] = state
-            else:
-                out[name] = state
-        if problems:
-            raise self._error(problems_sentence(problems), list(problems))
-        return out
+        found, refused = await self._port_map(ports)
+        out = {name: PortState(None, refused=why) for name, why in refused.items()}
+        if found:
+            values = await self._get(
+                [oid for if_index in sorted(set(found.values())) for oid in self._oids(if_index)]
+            )
+            for name, if_index in found.items():
+                state = self._state(if_index, values)
+                out[name] = PortState(None, refused=state) if isinstance(state, str) else state
+        return {name: out[name] for name in ports}
 
     # --- VLANs -------------------------------------------------------------------------------------------
 
@@ -138,6 +147,8 @@ class SnmpCiscoDriver(SnmpDriver):
     async def ensure_vlan(self, tag: int, name: str) -> None:
         if not 1 <= tag <= MAX_VID:
             raise self._error(f"VLAN tag {tag} is out of range (1-{MAX_VID})")
+        if tag in RESERVED_VLANS:  # whatever the VTP table says of them
+            raise self._error(vlan_problem(tag, OPERATIONAL, self.vtp_domain) or "")
         session = await self._open()
         state = (await session.get([self._vlan_oid(tag)]))[self._vlan_oid(tag)]
         problem = vlan_problem(tag, state, self.vtp_domain)
@@ -147,19 +158,43 @@ class SnmpCiscoDriver(SnmpDriver):
     # --- writes ------------------------------------------------------------------------------------------
 
     async def apply(self, changes: Sequence[PortChange]) -> None:
+        try:
+            await self._apply(changes)
+        except SwitchRestarted as exc:
+            if exc.ports:  # found after the write, by the read-back: a failure like any other
+                raise
+            self._interfaces = None  # found by the read before any write: the ports are looked up again
+            await self._apply(changes)
+
+    async def _apply(self, changes: Sequence[PortChange]) -> None:
         if not changes:
             return
         self._check_tags(changes)
-        mapping = await self._port_map([c.port for c in changes])
+        found, refused = await self._port_map([c.port for c in changes])
+        if refused:
+            raise self._error(problems_sentence(refused), list(refused))
         session = await self._open()
         tags = sorted({c.new_tag for c in changes})
-        indexes = sorted(set(mapping.values()))
-        values = await session.get(
-            [oid for if_index in indexes for oid in self._oids(if_index)] + [self._vlan_oid(t) for t in tags]
+        values = await self._get(
+            [oid for if_index in sorted(set(found.values())) for oid in self._oids(if_index)]
+            + [self._vlan_oid(t) for t in tags]
         )
+        self._check_movable(changes, found, values)
+        varbinds = [((*VM_VLAN, found[c.port]), c.new_tag) for c in changes]
+        port_of = {(*VM_VLAN, found[c.port]): c.port for c in changes}
+        size = self.varbinds_per_pdu
+        chunks = [varbinds[i : i + size] for i in range(0, len(varbinds), size)]
+        await settle(
+            session.set(chunk, "setting vmVlan", [port_of[oid] for oid, _ in chunk]) for chunk in chunks
+        )
+        await self._read_back(changes, found)
 
-        # trunks first: a trunking port's vmVlan is not the VLAN it carries, and writing it changes nothing useful
-        states = {c.port: self._state(mapping[c.port], values) for c in changes}
+    def _check_movable(
+        self, changes: Sequence[PortChange], found: Mapping[str, int], values: Mapping[Oid, Any]
+    ) -> None:
+        """Refuse trunks first (a trunking port's vmVlan is not the VLAN it carries, and writing it changes
+        nothing useful), then ports whose state cannot be told, then VLANs that cannot take ports."""
+        states = {c.port: self._state(found[c.port], values) for c in changes}
         trunks = [port for port, state in states.items() if isinstance(state, PortState) and state.trunk]
         if trunks:
             raise self._error(
@@ -169,31 +204,32 @@ class SnmpCiscoDriver(SnmpDriver):
         problems = {port: state for port, state in states.items() if isinstance(state, str)}
         if problems:
             raise self._error(problems_sentence(problems), list(problems))
-        for tag in tags:
+        for tag in sorted({c.new_tag for c in changes}):
             problem = vlan_problem(tag, values[self._vlan_oid(tag)], self.vtp_domain)
             if problem:
                 raise self._error(problem, [c.port for c in changes if c.new_tag == tag])
 
-        varbinds = [((*VM_VLAN, mapping[c.port]), c.new_tag) for c in changes]
-        port_of = {(*VM_VLAN, mapping[c.port]): c.port for c in changes}
-        size = self.varbinds_per_pdu
-        chunks = [varbinds[i : i + size] for i in range(0, len(varbinds), size)]
-        await settle(
-            session.set(chunk, "setting vmVlan", [port_of[oid] for oid, _ in chunk]) for chunk in chunks
-        )
-
-        # read back: some switches acknowledge a write and keep the old value
-        after = await session.get([oid for oid, _ in varbinds])
-        stuck = {
-            port_of[oid]: after[oid] for oid, tag in varbinds if after[oid] is None or int(after[oid]) != tag
-        }
-        if stuck:
-            shown = "; ".join(
-                f"{port} is in VLAN {'none' if vid is None else int(vid)}"
-                for port, vid in list(stuck.items())[:5]
-            )
+    async def _read_back(self, changes: Sequence[PortChange], found: Mapping[str, int]) -> None:
+        """vmVlan and the trunk state of the moved ports, read again: some switches acknowledge a write and keep
+        the old value; a port that does not read as an access port of its new VLAN fails, with what it reads."""
+        try:
+            values = await self._get([oid for c in changes for oid in self._oids(found[c.port])])
+        except SwitchRestarted as exc:  # the write may be lost, or have landed on a port numbered anew
+            self._interfaces = None
+            raise SwitchRestarted(self.switch.name, exc.reason, ports=[c.port for c in changes]) from None
+        wrong: dict[str, str] = {}
+        for change in changes:
+            state = self._state(found[change.port], values)
+            if isinstance(state, str):
+                wrong[change.port] = state
+            elif state.trunk:
+                wrong[change.port] = "is trunking"
+            elif state.tag != change.new_tag:
+                wrong[change.port] = f"is in VLAN {state.tag}"
+        if wrong:
+            shown = "; ".join(f"{port} {why}" for port, why in list(wrong.items())[:5])
             raise self._error(
-                f"the switch acknowledged setting vmVlan but did not keep it: {shown}", list(stuck)
+                f"the switch acknowledged setting vmVlan but did not keep it: {shown}", list(wrong)
             )
 
 
@@ -221,6 +257,11 @@ def port_state(
 
 def vlan_problem(tag: int, state: Any, vtp_domain: int) -> str | None:
     """Why VLAN ``tag`` (its vtpVlanState in ``vtp_domain``, None if it has none) cannot take ports, if it cannot."""
+    if tag in RESERVED_VLANS:
+        return (
+            f"VLAN {tag} is one of the reserved VLANs 1002-1005 (FDDI and Token Ring defaults) on Cisco switches: "
+            "it cannot take access ports"
+        )
     if state is None:
         return (
             f"VLAN {tag} does not exist on the switch (no vtpVlanState.{vtp_domain}.{tag}): create it on the switch, "

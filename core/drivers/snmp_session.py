@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from time import monotonic
 from typing import Any
 
 from pysnmp.error import PySnmpError
@@ -19,6 +20,9 @@ from .base import DriverContext, PortChange, SwitchDriver, SwitchError, SwitchTi
 Oid = tuple[int, ...]
 
 MAX_VID = 4094
+SYS_UP_TIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+BEFORE_SYS_UP_TIME: Oid = SYS_UP_TIME[:-1]
+"""The OID whose GETNEXT answers sysUpTime.0: how sysUpTime rides on a walk's first GETBULK."""
 
 _OBJECT_NAMES: dict[Oid, str] = {
     (1, 3, 6, 1, 2, 1, 2, 2, 1, 2): "ifDescr",
@@ -167,7 +171,13 @@ class SnmpDriver(SwitchDriver):
     Options (the inventory's ``[site.switch.options]``): ``timeout`` (seconds per request, default 2),
     ``retries`` (default 1), ``max_in_flight`` (requests at once, default 32), ``varbinds_per_pdu``
     (default 48: SNMP only guarantees 484-octet messages, lower it for old switches), ``max_repetitions``
-    (GETBULK, default 32; later walks of a table ask for as many rows as it had, plus one).
+    (GETBULK, default 32; later walks of a table ask for as many rows as it had, plus one), ``max_answer_octets``
+    (default 48000: a GETBULK asks for no more rows than the values seen so far say fit in that many octets).
+
+    Reads adapt to what the switch can answer: a GETBULK answer that does not fit one datagram (tooBig, or no
+    answer at all from a switch that still answers a small request) is asked again one row at a time, then one
+    column at a time; a GET too big for one datagram is split. The size that fit is remembered per table for the
+    driver's lifetime (``read_sizes``): it is a size, never a fact about the switch's ports.
     """
 
     def __init__(
@@ -183,7 +193,37 @@ class SnmpDriver(SwitchDriver):
         self.max_in_flight = max(1, int(opts.get("max_in_flight", 32)))
         self.varbinds_per_pdu = max(1, int(opts.get("varbinds_per_pdu", 48)))
         self.max_repetitions = max(1, int(opts.get("max_repetitions", 32)))
+        self.max_answer_octets = max(484, int(opts.get("max_answer_octets", 48000)))
+        self.read_sizes: dict[str, int] = {}
+        """table (or GET kind) -> the rows per GETBULK (varbinds per GET) that fit the switch's answers."""
+        self.too_big: dict[str, int] = {}
+        """table -> the smallest GETBULK size whose answer did not arrive."""
+        self.row_octets: dict[str, int] = {}
+        """table -> the largest row it answered, in octets."""
         self._session: SnmpSession | None = None
+        self._uptime: tuple[float, int] | None = None
+        """(this host's monotonic clock, the switch's sysUpTime) at the last read that saw it."""
+
+    def _check_uptime(self, ticks: Any) -> None:
+        """Raise ``SwitchRestarted`` where sysUpTime (read with a read, at no request of its own) says the switch
+        restarted since the last read: what was read of its interfaces may be numbered anew (without ifIndex
+        persistence, a switch renumbers them when a module comes or goes). It restarted if its uptime went back,
+        or advanced less than this host's clock by more than a slow answer and clock drift explain. A switch that
+        does not answer sysUpTime, or whose uptime stands still (a recording), tells nothing."""
+        try:
+            value = int(ticks)
+        except (TypeError, ValueError):
+            return
+        now = monotonic()
+        last, self._uptime = self._uptime, (now, value)
+        if last is None or value == last[1]:
+            return
+        then, before = last
+        slack = 2.0 + self.timeout * (self.retries + 1) + 0.001 * (now - then)
+        if value < before or (now - then) - (value - before) / 100 > slack:
+            raise SwitchRestarted(
+                self.switch.name, "the switch restarted while it was being read (its sysUpTime went back)"
+            )
 
     def _error(self, reason: str, ports: Iterable[str] = ()) -> SwitchError:
         return SwitchError(self.switch.name, reason, ports=list(ports))
@@ -311,12 +351,16 @@ class SnmpSession:
             hint = ""
             if status_name in _ACCESS_ERRORS and writing:
                 hint = " (read-only community or user? writes use write_community, or a v3 user with write access)"
-            raise self.driver._error(f"the switch refused {doing}: {status_name}{what}{hint}", ports)
+            error = AnswerTooBig if status_name == "tooBig" else SwitchError
+            raise error(
+                self.driver.switch.name, f"the switch refused {doing}: {status_name}{what}{hint}", ports=ports
+            )
         return varbinds
 
     async def request(self, command: Any, auth: Any, *args: Any) -> tuple[Any, Any, Any, Sequence[Any]]:
-        """One pysnmp command (``get_cmd``, ``bulk_cmd``, ``set_cmd``) to the switch, at most ``max_in_flight`` at
-        once: every PDU of the session goes through here (the tests count and answer PDUs here)."""
+        """One pysnmp command (``get_cmd``, ``next_cmd``, ``bulk_cmd``, ``set_cmd``) to the switch, at most
+        ``max_in_flight`` at once: every PDU of the session goes through here (the tests count and answer PDUs
+        here)."""
         async with self.gate:
             try:
                 return await command(
@@ -325,72 +369,96 @@ class SnmpSession:
             except PySnmpError as exc:
                 raise self.driver._error(f"SNMP error talking to {self.where}: {exc}") from None
 
+    async def still_there(self, failure: SwitchError) -> None:
+        """After a big request got no answer: whether the switch answers a small one (sysUpTime.0); if it does
+        not either, the switch is gone and ``failure`` is the answer."""
+        if not isinstance(failure, SwitchTimeout):
+            return
+        result = await self.request(self.hlapi.get_cmd, self.read_auth, self._varbind(SYS_UP_TIME))
+        if result[0]:
+            raise failure
+
+    # --- GET -------------------------------------------------------------------------------------------------
+
     async def get(self, oids: Sequence[Oid]) -> dict[Oid, Any]:
-        """Each OID's value, None when the switch has no such object; batched into PDUs, sent concurrently."""
-        size = self.driver.varbinds_per_pdu
+        """Each OID's value, None when the switch has no such object; batched into PDUs sent concurrently, a PDU
+        whose answer does not fit one datagram split in two (the size that fit is remembered)."""
+        if not oids:
+            return {}
+        key = f"get {object_name(oids[0])}"
+        size = min(self.driver.varbinds_per_pdu, self.driver.read_sizes.get(key, len(oids)))
         chunks = [list(oids[i : i + size]) for i in range(0, len(oids), size)]
-
-        async def one(chunk: list[Oid]) -> dict[Oid, Any]:
-            result = await self.request(
-                self.hlapi.get_cmd, self.read_auth, *(self._varbind(o) for o in chunk)
-            )
-            varbinds = self._check(result, f"reading {object_name(chunk[0])}", chunk, [], writing=False)
-            if len(varbinds) != len(chunk):
-                raise self.driver._error(f"answered {len(varbinds)} values for {len(chunk)} requested")
-            out: dict[Oid, Any] = {}
-            for oid, (name, value) in zip(chunk, varbinds, strict=True):
-                if tuple(name) != oid:
-                    raise self.driver._error(
-                        f"answered {object_name(tuple(name))} when asked for {object_name(oid)}"
-                    )
-                out[oid] = present(value)
-            return out
-
         out: dict[Oid, Any] = {}
-        for part in await settle(one(c) for c in chunks):
+        for part in await settle(self._get_fitting(key, c) for c in chunks):
             out.update(part)
         return out
 
+    async def _get_fitting(self, key: str, chunk: list[Oid]) -> dict[Oid, Any]:
+        try:
+            return await self._get_one(chunk)
+        except (AnswerTooBig, SwitchTimeout) as exc:
+            if len(chunk) == 1:
+                raise
+            await self.still_there(exc)
+        half = (len(chunk) + 1) // 2
+        self.driver.read_sizes[key] = min(half, self.driver.read_sizes.get(key, half))
+        first, second = await settle(
+            [self._get_fitting(key, chunk[:half]), self._get_fitting(key, chunk[half:])]
+        )
+        return {**first, **second}
+
+    async def _get_one(self, chunk: list[Oid]) -> dict[Oid, Any]:
+        result = await self.request(self.hlapi.get_cmd, self.read_auth, *(self._varbind(o) for o in chunk))
+        varbinds = self._check(result, f"reading {object_name(chunk[0])}", chunk, [], writing=False)
+        if len(varbinds) != len(chunk):
+            raise self.driver._error(f"answered {len(varbinds)} values for {len(chunk)} requested")
+        out: dict[Oid, Any] = {}
+        for oid, (name, value) in zip(chunk, varbinds, strict=True):
+            if tuple(name) != oid:
+                raise self.driver._error(
+                    f"answered {object_name(tuple(name))} when asked for {object_name(oid)}"
+                )
+            out[oid] = present(value)
+        return out
+
+    # --- walks -----------------------------------------------------------------------------------------------
+
     async def walk(
-        self, columns: Sequence[Oid], max_rounds: int = 1000, *, rows_hint: int | None = None
+        self,
+        columns: Sequence[Oid],
+        max_rounds: int = 1000,
+        *,
+        rows_hint: int | None = None,
+        successors: Sequence[Oid] = (),
     ) -> dict[Oid, list[tuple[Oid, Any]]]:
         """The rows of table columns walked side by side with GETBULK: per column, (index suffix, value).
         ``rows_hint`` (how many rows the table had last time) keeps a GETBULK from reading far past its end:
-        an agent such as snmpd with pass_persist answers every repetition, one helper round trip each."""
-        rows: dict[Oid, list[tuple[Oid, Any]]] = {c: [] for c in columns}
-        cursor: dict[Oid, Oid] = {c: c for c in columns}
-        reps = (
-            self.driver.max_repetitions
-            if rows_hint is None
-            else max(1, min(self.driver.max_repetitions, rows_hint + 1))
-        )
+        an agent such as snmpd with pass_persist answers every repetition, one helper round trip each. The rows
+        asked per GETBULK follow what fits (see ``SnmpDriver``); where even one row of every column does not fit,
+        the columns are walked one by one.
+
+        ``successors``: OIDs whose next object (GETNEXT) rides along as non-repeaters of the first GETBULK, so
+        that a few scalar reads cost no request of their own; answered in the result under each asked OID, as a
+        one-row list (its suffix is the whole OID answered, the value None past the end of the MIB)."""
+        from .snmp_walk import TableWalk  # here: snmp_walk builds on this module
+
+        walk = TableWalk(self, columns, rows_hint, successors)
         for _ in range(max_rounds):
-            active = [c for c in columns if c in cursor]
-            if not active:
-                return rows
-            result = await self.request(
-                self.hlapi.bulk_cmd, self.read_auth, 0, reps, *(self._varbind(cursor[c]) for c in active)
-            )
-            varbinds = self._check(result, f"reading {object_name(active[0])}", active, [], writing=False)
-            if not varbinds:
-                return rows
-            for i, (name, value) in enumerate(varbinds):
-                column = active[i % len(active)]
-                if column not in cursor:
-                    continue
-                oid = tuple(name)
-                if oid[: len(column)] != column or present(value) is None:
-                    del cursor[column]  # walked past the column's end
-                    continue
-                if oid <= cursor[column]:
-                    raise self.driver._error(
-                        f"answered a non-increasing OID {object_name(oid)} while walking {object_name(column)}"
-                    )
-                rows[column].append((oid[len(column) :], value))
-                cursor[column] = oid
+            if walk.done:
+                return {**walk.rows, **walk.successors}
+            await walk.step()
         raise self.driver._error(
             f"walking {', '.join(object_name(c) for c in columns)} took more than {max_rounds} requests"
         )
+
+    async def bulk(self, oids: Sequence[Oid], reps: int, non_repeaters: Sequence[Oid] = ()) -> Sequence[Any]:
+        """One GETBULK of ``reps`` rows from ``oids``, after the GETNEXT of each of ``non_repeaters``; the
+        varbinds answered (the non-repeaters' first)."""
+        asked = [*non_repeaters, *oids]
+        result = await self.request(
+            self.hlapi.bulk_cmd, self.read_auth, len(non_repeaters), reps, *(self._varbind(o) for o in asked)
+        )
+        return self._check(result, f"reading {object_name(asked[0])}", asked, [], writing=False)
 
     async def set(
         self, varbinds: Sequence[tuple[Oid, Any]], doing: str, ports: Sequence[str], *, gauge: bool = False
@@ -420,6 +488,15 @@ class SnmpSession:
                     f"the switch answered {object_name(oid)} = {value.prettyPrint()} to {doing} (sent {sent!r})",
                     ports,
                 )
+
+
+class SwitchRestarted(SwitchError):
+    """The switch restarted since the driver last read it: read its interfaces again (once; a second restart in a
+    row is an error like any other)."""
+
+
+class AnswerTooBig(SwitchError):
+    """The switch answered tooBig: the answer would not fit its largest message."""
 
 
 def _same_value(sent: Any, value: Any) -> bool:

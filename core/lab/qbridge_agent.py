@@ -181,6 +181,7 @@ class QBridgeAgent:
         *,
         base: Oid = BRIDGE,
         drop_ports: Iterable[int] = (),
+        keep_pvid_ports: Iterable[int] = (),
         pvid: bool = True,
         trim_portlists: bool = False,
         bridge_prefix: str | None = None,
@@ -190,6 +191,9 @@ class QBridgeAgent:
         """In the lab: move each port's link to the Linux bridge ``<prefix><vid>`` of its access VLAN."""
         self.base = base
         self.drop_ports = frozenset(drop_ports)
+        self.keep_pvid_ports = frozenset(keep_pvid_ports)
+        """Ports whose dot1qPvid no write changes (acknowledged, ignored) while their member lists change: a switch
+        that leaves a port half-moved."""
         self.serve_pvid = pvid
         self.trim_portlists = trim_portlists
         self._raw: bytes | None = None
@@ -345,7 +349,7 @@ class QBridgeAgent:
         vlan = state["vlans"].get(str(vid))
         if vlan is None or vlan["status"] != ACTIVE:
             raise Refused("inconsistent-value")
-        if port in self.drop_ports:
+        if port in self.drop_ports or port in self.keep_pvid_ports:
             return
         state["pvid"][str(port)] = vid
         # a port has one access VLAN: the PVID and the one untagged membership move together
@@ -363,7 +367,8 @@ class QBridgeAgent:
                 vlan[key] = sorted([*vlan[key], port])
         if port in vlan["forbidden"]:
             vlan["forbidden"].remove(port)
-        state["pvid"][str(port)] = vid
+        if port not in self.keep_pvid_ports:
+            state["pvid"][str(port)] = vid
 
     def _set_list(self, state: dict[str, Any], vid: int, column: int, members: frozenset[int]) -> None:
         vlan = state["vlans"][str(vid)]
@@ -515,6 +520,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--drop-writes-to-ports", default="", help="bridge ports whose writes are acknowledged and ignored"
     )
+    parser.add_argument(
+        "--keep-pvid-of-ports",
+        default="",
+        help="bridge ports whose dot1qPvid writes are acknowledged and ignored (their member lists still change)",
+    )
     parser.add_argument("--no-pvid", action="store_true", help="serve no dot1qPvid, like switches without it")
     parser.add_argument(
         "--trim-portlists", action="store_true", help="serve PortLists without trailing zero octets"
@@ -533,6 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.state,
         base=base,
         drop_ports=_port_numbers(args.drop_writes_to_ports),
+        keep_pvid_ports=_port_numbers(args.keep_pvid_of_ports),
         pvid=not args.no_pvid,
         trim_portlists=args.trim_portlists,
         bridge_prefix=args.bridge_prefix,
