@@ -27,10 +27,10 @@ from .drivers.base import (
 )
 from .errors import KavlanError, StoreError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
+from .scrub import ScrubbedDriver, scrubbed, secret_strings
 
-if (
-    TYPE_CHECKING
-):  # the store and its locks load SQLAlchemy: a command that only reads does without (store_quick)
+# the store and its locks load SQLAlchemy: a command that only reads does without them (store_quick)
+if TYPE_CHECKING:
     from .locks import NamedLock
     from .store import Store
 
@@ -121,7 +121,14 @@ class SwitchPool:
         if drv is None:
             sw = self.inventory.switches[switch]
             context = DriverContext(default_tag=self.inventory.sites[sw.site].default_tag, ports=self._ports)
-            drv = driver_class(sw.driver)(sw, self.credentials(sw.credentials), context)
+            credentials = self.credentials(sw.credentials)
+            # its failures are scrubbed of its credentials here, where they enter the core
+            secrets = secret_strings(credentials)
+            try:
+                inner = driver_class(sw.driver)(sw, credentials, context)
+            except SwitchError as exc:
+                raise scrubbed(exc, secrets) from None
+            drv = ScrubbedDriver(inner, secrets)
             self._drivers[switch] = drv
         return drv
 

@@ -17,7 +17,7 @@ from typing import Any
 INLINE_WIDTH = 80
 """A table of plain values is written on one line when it fits in this many characters."""
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def dumps(doc: Mapping[str, Any], comment: str = "") -> str:
@@ -47,7 +47,7 @@ def value(v: Any) -> str:
 def key(k: str) -> str:
     if not isinstance(k, str):
         raise TypeError(f"a TOML key is a string, not {type(k).__name__}")
-    return k if _BARE_KEY.match(k) else _string(k)
+    return k if _BARE_KEY.fullmatch(k) else _string(k)
 
 
 def _string(s: str) -> str:

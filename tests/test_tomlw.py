@@ -90,3 +90,10 @@ def test_what_toml_cannot_hold_is_refused() -> None:
     for bad in (None, object(), b"bytes", "\ud800"):
         with pytest.raises(TypeError):
             tomlw.value(bad)
+
+
+@pytest.mark.parametrize("key", ["0\n", "a\n", "x y", "", "é"])
+def test_keys_that_are_not_bare_are_quoted(key: str) -> None:
+    # a bare-key check with "$" let "0\n" through: "$" also matches before a final newline
+    assert tomllib.loads(tomlw.dumps({key: 1})) == {key: 1}
+    assert tomllib.loads(f"k = {tomlw.value({key: True})}")["k"] == {key: True}

@@ -36,7 +36,17 @@ STATUS_OF: dict[type[KavlanError], int] = {
 }
 """The first class in the exception's MRO found here gives the status; any other KavlanError is 500."""
 
-ERROR_OF = {400: BadInput, 422: BadInput, 403: NotAllowed, 404: NotFound, 409: Unavailable, 503: Unavailable}
+ERROR_OF = {
+    400: BadInput,
+    408: BadInput,
+    413: BadInput,
+    422: BadInput,
+    403: NotAllowed,
+    404: NotFound,
+    409: Unavailable,
+    429: Unavailable,
+    503: Unavailable,
+}
 
 
 def error_status(exc: KavlanError) -> int:
@@ -91,9 +101,12 @@ _TITLES = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
+    413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
