@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import inventory as inventory_mod
 from . import testpoints
@@ -51,8 +51,11 @@ from .reports import (
     VlanInfo,
 )
 from .reservations import AllocationError, RequestError, allocate, check_job, check_walltime, parse_request
-from .store import Store
+from .store_quick import open_store
 from .switches import Held, SwitchPool
+
+if TYPE_CHECKING:  # SQLAlchemy is loaded when the store first needs it (store_quick)
+    from .store import Store
 
 
 class KavlanService(Service):
@@ -72,7 +75,7 @@ class KavlanService(Service):
     ) -> None:
         self.settings = settings
         self.inventory = inventory if inventory is not None else inventory_mod.load(settings.inventory)
-        self.store = store if store is not None else Store(settings.database_url)
+        self.store = store if store is not None else open_store(settings.database_url)
         self.clock = clock
         self.events = EventBus(clock)
         self.user = settings.user

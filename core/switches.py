@@ -12,7 +12,7 @@ import contextlib
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import textfile
 from .config import Settings
@@ -27,9 +27,12 @@ from .drivers.base import (
 )
 from .errors import Misconfigured, StoreError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
-from .locks import NamedLock
 from .scrub import ScrubbedDriver, scrubbed, secret_strings
-from .store import Store
+
+# the store and its locks load SQLAlchemy: a command that only reads does without them (store_quick)
+if TYPE_CHECKING:
+    from .locks import NamedLock
+    from .store import Store
 
 T = TypeVar("T")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -454,15 +453,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guarded(lambda: run_subcommand(argv[0], argv[1:]), debug="--debug" in argv)
     args = build_parser().parse_args(argv)
     if args.help or args.version:
-        from .present import run_guarded
-
-        text = HELP if args.help else f"kavlan (kavlan-tui) {VERSION}\n"
-        return run_guarded("kavlan", lambda: sys.stdout.write(text) and 0)
+        return _print_plain(HELP if args.help else f"kavlan (kavlan-tui) {VERSION}\n")
     return _guarded(lambda: run(args), debug=args.debug)
+
+
+def _print_plain(text: str) -> int:
+    """--help and --version: the text, with run_guarded's edge for a reader gone (present is imported then only:
+    it loads the core's events, and asyncio with them, which these two do without)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    except BrokenPipeError:
+        from .present import EXIT_OUTPUT_CLOSED, silence_stdout
+
+        silence_stdout()
+        return EXIT_OUTPUT_CLOSED
 
 
 def _guarded(body: Callable[[], Coroutine[Any, Any, int]], *, debug: bool) -> int:
     """Run the command; an error the user can cause is one sentence on stderr (a traceback only with --debug)."""
+    import asyncio  # here, not at the top: --version and --help start without it
+
     from .present import CLI_HINTS, run_guarded
     from .stopping import Stopper
 
