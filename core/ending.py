@@ -20,11 +20,11 @@ from .errors import KavlanError
 from .events import DhcpChanged, IntentSettled, JobEnded, NodeUnavailable
 from .inventory import NicRef
 from .journal import END, MOVE, Intent
-from .locks import NamedLock
 from .model import DEFAULT, Job, JobState
 from .reports import MoveReport, PortMove
 
 if TYPE_CHECKING:
+    from .locks import NamedLock  # with SQLAlchemy: loaded by the store when a lock is taken
     from .service import KavlanService
 
 RETRY_FIRST, RETRY_LAST = 5.0, 300.0

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from . import names, textfile
-from .errors import KavlanError
+from .errors import Misconfigured
 from .model import DEFAULT, GLOBAL_IDS, Cluster, Nic, Node, Site, Switch, Vlan, VlanKind
 
 DEMO = "demo"
 
 
-class InventoryError(KavlanError, ValueError):
+class InventoryError(Misconfigured, ValueError):
     """The testbed description is malformed; the message names where."""
 
 
@@ -177,13 +177,16 @@ class Inventory:
 
 
 def load(path: str | Path | None) -> Inventory:
-    """Load a testbed description; None or ``demo`` gives the built-in demo testbed."""
+    """Load a testbed description; None or ``demo`` gives the built-in demo testbed. The parsed form is kept in a
+    cache keyed by the text (inventory_cache): a start-up reads it instead of parsing again."""
+    from . import inventory_cache
+
     if path is None or str(path) == DEMO:
         text = resources.files("kavlan_core").joinpath("data/demo.toml").read_text()
-        return parse(text, source="built-in demo testbed")
+        return inventory_cache.load(text, source="built-in demo testbed")
     p = Path(path).expanduser()
     text = textfile.read_text(p, "the testbed description", InventoryError)
-    return parse(text, source=str(p))
+    return inventory_cache.load(text, source=str(p))
 
 
 def _req(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -519,6 +519,38 @@ class Tx:
         elif running is False:
             q = q.where(jobs.c.state != JobState.RUNNING.value)
         return self._jobs_from_rows(self.conn.execute(q))
+
+    def jobs_page(
+        self,
+        *,
+        site: str,
+        nodes: Collection[str],
+        user: str | None,
+        states: Collection[JobState] | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[Job]]:
+        """How many jobs touch ``site`` (one of its ``nodes``, or one of its VLANs), and a page of them, newest
+        first: the page alone is read, so that a long history (any user can make jobs quickly) costs a count,
+        not every job."""
+        touching = sa.union(  # computed once (a subquery per job would be a hundred times slower)
+            sa.select(job_nodes.c.job_id).where(job_nodes.c.node.in_(list(nodes))),
+            sa.select(job_vlans.c.job_id).where(job_vlans.c.site == site),
+        )
+        where: list[sa.ColumnElement[bool]] = [jobs.c.id.in_(touching)]
+        if user is not None:
+            where.append(jobs.c.user == user)
+        if states is not None:
+            where.append(jobs.c.state.in_([s.value for s in states]))
+        total = self.conn.execute(sa.select(sa.func.count()).select_from(jobs).where(*where)).scalar_one()
+        page = (
+            sa.select(jobs)
+            .where(*where)
+            .order_by(jobs.c.submitted.desc(), jobs.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return int(total), self._jobs_from_rows(self.conn.execute(page))
 
     def end_job(self, job_id: int, state: JobState, at: float) -> None:
         self.conn.execute(jobs.update().where(jobs.c.id == job_id).values(state=state.value, ended=at))

@@ -175,17 +175,22 @@ class Registry:
 # --- shared parsing --------------------------------------------------------------
 
 
+def _number(text: str, most: int) -> bool:
+    """ASCII digits, at most ``most`` of them (``'²'.isdigit()`` is true and ``int('²')`` fails)."""
+    return text.isascii() and text.isdigit() and len(text) <= most
+
+
 def parse_vlan(text: str) -> int:
     if text.upper() == "DEFAULT":
         return DEFAULT
-    if not text.isdigit():
-        raise BadInput(f"VLAN {text!r} is not a VLAN id (an integer or DEFAULT)")
+    if not _number(text, 9):
+        raise BadInput(f"VLAN {text[:40]!r} is not a VLAN id (an integer or DEFAULT)")
     return int(text)
 
 
 def parse_job(text: str) -> int:
-    if not text.strip().isdigit():
-        raise BadInput(f"job id {text!r} is not a number")
+    if not _number(text.strip(), 12):
+        raise BadInput(f"job id {text[:40]!r} is not a number")
     return int(text)
 
 

@@ -16,7 +16,7 @@ from kavlan_core.lab.builder import DEFAULT_STATE_DIR, Lab
 from kavlan_core.lab.status import format_status, status
 from kavlan_core.lab.topology import DEFAULT_PREFIX, LabError
 
-from .present import run_guarded
+from .present import printable, run_guarded
 
 PROG = "kavlan-lab"
 NOT_ROOT = f"{PROG} needs root: it creates network namespaces and starts daemons (run it with sudo)."
@@ -24,7 +24,7 @@ NOT_ROOT = f"{PROG} needs root: it creates network namespaces and starts daemons
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: {message} (see {PROG} --help)\n")
+        sys.stderr.write(f"{self.prog}: {printable(message)} (see {PROG} --help)\n")
         raise SystemExit(2)
 
 

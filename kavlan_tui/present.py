@@ -3,6 +3,8 @@ the service's events as lines of text."""
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -70,6 +72,14 @@ TUI_HINTS: Final[Hints] = {
 """``kavlan-tui``: its keys."""
 
 
+def printable(text: str) -> str:
+    """``text`` on one line: what is not printable (a newline, an escape, a byte that was not UTF-8) as its
+    Python escape. argparse's sentences quote the command line's words as they are."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def is_user_error(exc: BaseException) -> bool:
     """An error the user can cause or meet (a wrong option, a refused move, a switch down): one sentence, no
     traceback. Everything else is a bug."""
@@ -85,6 +95,12 @@ def sentence(exc: BaseException, hints: Hints = CLI_HINTS) -> str:
     return hint.apply(str(exc)) if hint is not None else str(exc)
 
 
+EXIT_INTERRUPTED = 130
+EXIT_OUTPUT_CLOSED = 141
+"""The status of a command whose output was closed before it finished (``kavlan -g | head -1``): 128 + SIGPIPE,
+as a command that SIGPIPE ended. It stops quietly: the reader wanted no more."""
+
+
 def run_guarded(
     prog: str,
     body: Callable[[], int],
@@ -94,9 +110,14 @@ def run_guarded(
     say_interrupted: bool = False,
 ) -> int:
     """A command's body with its edge: a user's error is ``prog: sentence`` on stderr and its exit status (the
-    traceback only with ``--debug``); Ctrl-C is status 130."""
+    traceback only with ``--debug``); Ctrl-C is status 130; output closed early, 141 and no word."""
     try:
-        return body()
+        status = body()
+        sys.stdout.flush()  # inside: a reader gone shows here, not as Python's complaint at exit
+        return status
+    except BrokenPipeError:
+        silence_stdout()
+        return EXIT_OUTPUT_CLOSED
     except KavlanError as exc:
         if debug:
             raise
@@ -105,7 +126,30 @@ def run_guarded(
     except KeyboardInterrupt:
         if say_interrupted:
             sys.stderr.write(f"{prog}: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def silence_stdout() -> None:
+    """What is left for a closed standard output goes nowhere (Python flushes it once more at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # no real file descriptor (a test's captured output): nothing will be flushed to it
+
+
+def _flush_at_exit() -> None:
+    """Output a command wrote before its body ran (``--help | head -1``) and could not deliver: no complaint."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+atexit.register(_flush_at_exit)
 
 
 # --- events -----------------------------------------------------------------------------------

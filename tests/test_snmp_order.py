@@ -196,6 +196,7 @@ port = "eth-1/25"
 def test_one_powered_off_node_blocks_no_other_move(sim: Sim, kenv: dict[str, str], tmp_path: Path) -> None:
     creds = tmp_path / "credentials.toml"
     creds.write_text(f'[dc]\nversion = "2c"\ncommunity = "{DATACOM}-rw"\n')
+    creds.chmod(0o600)  # a credentials file others may read is refused
     inv = _inventory(sim, tmp_path / "datacom.toml")
     settings = config.load(inventory=str(inv), credentials=str(creds), switch_retries=0, admins="alice")
     svc = KavlanService(settings)

@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncssh
 
-from ..errors import KavlanError
+from ..errors import Unavailable
 from ..model import LOCAL_IDS, VlanKind
 
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
@@ -33,7 +33,7 @@ PathArg = str | os.PathLike[str]
 KnownHostsArg = PathArg | Sequence[PathArg]
 
 
-class AccessError(KavlanError):
+class AccessError(Unavailable):
     """A node (or its gateway) could not be reached or logged into; the message is one sentence naming it."""
 
     def __init__(self, host: str, reason: str) -> None:

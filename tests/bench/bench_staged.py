@@ -57,9 +57,18 @@ class Tools:
 
     def __call__(self, module: str, func: str) -> list[str]:
         code = f"import sys; from {module} import {func}; sys.exit({func}())"
+        # -P: not the working directory first on the path (a checkout's kavlan_tui/ would shadow the shim's)
         if self.shim is None:
-            return [sys.executable, "-c", code]
-        return ["env", f"PYTHONPATH={self.shim}", "PYTHONDONTWRITEBYTECODE=1", sys.executable, "-c", code]
+            return [sys.executable, "-P", "-c", code]
+        return [
+            "env",
+            f"PYTHONPATH={self.shim}",
+            "PYTHONDONTWRITEBYTECODE=1",
+            sys.executable,
+            "-P",
+            "-c",
+            code,
+        ]
 
     def kavlan(self) -> list[str]:
         return self("kavlan_tui.cli", "main")
