@@ -68,6 +68,7 @@ class Inventory:
         dhcp_servers: Mapping[str, str] | None = None,
         dhcp: Mapping[tuple[str, int], DhcpPlacement] | None = None,
         gateways: Mapping[tuple[str, int], GatewaySpec] | None = None,
+        consoles: Mapping[str, str] | None = None,
     ) -> None:
         self.domain = domain
         self.source = source
@@ -82,6 +83,9 @@ class Inventory:
         """Per site: ``simulated`` (state only, the demo) or ``dnsmasq`` (real servers where ``dhcp`` says)."""
         self.dhcp = dict(dhcp or {})
         self.gateways = dict(gateways or {})
+        self.consoles: dict[str, str] = dict(consoles or {})
+        """Per site, the command that brings a node back from its console (``[site.console]``: ``{node}`` is the
+        node's name), e.g. an IPMI power cycle; used for a node a job's end cannot bring back over SSH."""
         self._port_owner: dict[tuple[str, str], NicRef] = {}
         for node in self.nodes.values():
             for nic in node.nics:
@@ -355,6 +359,7 @@ class _Testbed:
     dhcp_servers: dict[str, str] = field(default_factory=dict)
     dhcp: dict[tuple[str, int], DhcpPlacement] = field(default_factory=dict)
     gateways: dict[tuple[str, int], GatewaySpec] = field(default_factory=dict)
+    consoles: dict[str, str] = field(default_factory=dict)
     node_names: set[str] = field(default_factory=set)
     last_host: int = 10
     """Host numbers are handed out in description order, from 11, to nodes that do not give their own."""
@@ -376,6 +381,7 @@ class _Testbed:
             self.dhcp_servers,
             self.dhcp,
             self.gateways,
+            self.consoles,
         )
 
 
@@ -410,6 +416,9 @@ def _read_site(testbed: _Testbed, site_i: int, table: Mapping[str, Any]) -> None
     testbed.dhcp_servers[name] = _dhcp_server(table, where)
     testbed.dhcp.update(_dhcp_placements(table, name, where))
     testbed.gateways.update(_gateways(table, name, where))
+    console = _console(table, where)
+    if console:
+        testbed.consoles[name] = console
     switches = _switches(table, name, where)
     for sw in switches:
         if sw.name in {s.name for s in testbed.switches}:
@@ -534,6 +543,17 @@ def _gateways(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str
             _opt_str(gw, "user", "root", f"{where}, gateway {vid_text}"),
         )
     return out
+
+
+def _console(table: Mapping[str, Any], where: str) -> str:
+    """The command that brings a node back from its console ([site.console] command = "... {node} ..."); ""."""
+    console = _table(table, "console", where)
+    if not console:
+        return ""
+    command = _req(console, "command", str, f"{where}, [site.console]")
+    if "{node}" not in command:
+        raise InventoryError(f"{where}, [site.console]: the command must name the node as {{node}}")
+    return command
 
 
 def _switches(table: Mapping[str, Any], site: str, where: str) -> list[Switch]:

@@ -186,3 +186,22 @@ def test_a_node_whose_restart_is_broken_is_marked_unavailable_and_not_handed_out
     assert broken in four
     assert lab_exec(lab, tool("kavlan-oardel"), str(nxt)).returncode == 0
     assert vid  # the local VLAN went with the job
+
+
+def test_a_node_whose_at_is_broken_is_brought_back_by_the_labs_console(lab: Lab) -> None:
+    job, nodes, _vid = in_local_vlan(lab)
+    broken = nodes[1]
+    fake = lab.dir / "broken-at"
+    fake.write_text("#!/bin/sh\necho 'at: cannot queue' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    at = shutil.which("at", path="/usr/bin:/bin") or "/usr/bin/at"
+    assert lab_exec(lab, "mount", "--bind", str(fake), at, host=broken).returncode == 0
+    try:
+        ended = lab_exec(lab, "env", "KAVLAN_VERIFY_TIMEOUT=6", tool("kavlan-oardel"), str(job), timeout=120)
+    finally:
+        lab_exec(lab, "umount", at, host=broken)
+        fake.unlink()
+    assert ended.returncode == 0, ended.stderr
+    assert "unavailable" not in ended.stderr, ended.stderr
+    assert pings(lab, broken), f"{broken} was brought back by its console ([site.console] of the lab)"
+    assert "Unavailable nodes" not in lab_exec(lab, tool("kavlan-oarstat")).stdout

@@ -40,6 +40,8 @@ class Nodes:
         self.no_at, self.unreachable = set(no_at), set(unreachable)
         self.at_refuses, self.never_back = set(at_refuses), set(never_back)
         self.lost = set(lost)
+        self.consoled: set[str] = set()
+        """Lost nodes a console command brought back (the test's console script adds them)."""
         """never_back: gets no address outside DEFAULT (its undo restart brings it back there); lost: none at all."""
         self.sent: list[tuple[str, str]] = []
         """(node, the command's first word) in the order they were run."""
@@ -72,7 +74,9 @@ class Nodes:
             return RunResult(name, 0)
         assert command == ADDRESSES
         plain = name.split(".")[0]
-        if plain in self.lost or (plain in self.never_back and vlan != DEFAULT):
+        if plain in self.lost and plain in self.consoled:
+            pass  # its console brought it back
+        elif plain in self.lost or (plain in self.never_back and vlan != DEFAULT):
             return RunResult(name, None, error=f"no route to {name}")
         node = self.svc.inventory.resolve(name).node
         return RunResult(name, 0, f"2: eth0    inet {self.svc.inventory.address(node, vlan)}/18 brd")
@@ -377,3 +381,44 @@ def test_the_staged_report_says_where_each_node_is_and_whether_it_answers() -> N
     assert (nodes["a"]["port_vlan"], nodes["a"]["answers_in"]) == ("4", "4")
     assert (nodes["b"]["port_vlan"], nodes["b"]["answers_in"]) == ("DEFAULT", "DEFAULT")
     assert (nodes["c"]["port_vlan"], nodes["c"]["answers_in"]) == ("4", None)
+
+
+def test_a_node_lost_at_a_jobs_end_is_brought_back_by_its_sites_console(make_service, monkeypatch, tmp_path):
+    monkeypatch.setattr(homing, "END_DELAY", 0)
+    monkeypatch.setattr(homing, "END_UNDO_MARGIN", 0)
+    svc = make_service(verify_timeout=1)
+    job = run(svc.submit(f"{ROUTED},{SUNO}"))
+    run(svc.set_vlan(list(job.nodes), job.vlans[0].vlan))
+    svc.is_real = lambda name: True  # type: ignore[method-assign]
+    nodes = Nodes(svc, lost=["suno-2", "suno-1"])
+    log = tmp_path / "console.log"
+    svc.inventory.consoles["sophia"] = f"sh -c 'echo {{node}} >> {log}'"
+    real_console = homing._console
+
+    async def console(argv: list[str]) -> str:
+        why = await real_console(argv)
+        nodes.consoled.update(log.read_text().split())  # what the console did, the fake node sees
+        return why
+
+    monkeypatch.setattr(homing, "_console", console)
+
+    run(svc.delete_job(job.id))
+
+    assert sorted(log.read_text().split()) == ["suno-1", "suno-2"], "each lost node's console, once"
+    assert run(svc.unavailable()) == {}
+
+
+def test_a_console_that_fails_says_why_and_the_node_is_marked(make_service, monkeypatch):
+    monkeypatch.setattr(homing, "END_DELAY", 0)
+    monkeypatch.setattr(homing, "END_UNDO_MARGIN", 0)
+    svc = make_service(verify_timeout=1)
+    job = run(svc.submit(f"{ROUTED},{SUNO}"))
+    run(svc.set_vlan(list(job.nodes), job.vlans[0].vlan))
+    svc.is_real = lambda name: name.startswith("suno-2")  # type: ignore[method-assign]
+    Nodes(svc, lost=["suno-2"])
+    svc.inventory.consoles["sophia"] = "sh -c 'echo no power for {node} >&2; exit 3'"
+
+    run(svc.delete_job(job.id))
+
+    (reason,) = run(svc.unavailable()).values()
+    assert reason.endswith("; nor after its console's command: sh exited with status 3: no power for suno-2")

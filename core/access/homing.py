@@ -10,6 +10,7 @@ no at job: it is checked in DEFAULT all the same, and marked when it does not an
 from __future__ import annotations
 
 import asyncio
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -35,6 +36,8 @@ END_DELAY = 5
 """Seconds from the scheduling to the restart at a job's end: the end moves the ports at once, so this only has to
 cover the SSH sessions' return and the switches' write, not a user's command line."""
 SYSTEM = "kavlan"
+CONSOLE_TIMEOUT = 60.0
+"""Seconds a console command (a power cycle, the lab's console) may take."""
 
 
 END_UNDO_MARGIN = 5.0
@@ -95,4 +98,53 @@ async def see_home(move: StagedMove, ports_home: Sequence[str]) -> list[str]:
             outcome.message = f"does not answer in DEFAULT after two network restarts: {last.get(name, '')}"
         else:
             outcome.status = Outcome.SUCCESS
-    return still
+    return await by_console(move, still) if still else []
+
+
+async def by_console(move: StagedMove, lost: Sequence[str]) -> list[str]:
+    """The nodes still lost, through their site's console command ([site.console], e.g. a power cycle), each
+    checked in DEFAULT again; returns those that answer nowhere even so."""
+    commands: dict[str, list[str]] = {}
+    for name in lost:
+        ((ref, _plain),) = move.service.resolve([name])
+        template = move.service.inventory.consoles.get(ref.node.site)
+        if template:
+            commands[name] = shlex.split(template.replace("{node}", ref.node.name))
+    if not commands:
+        return list(lost)
+    move.publish("console", len(commands))
+    with move.timed("console"):
+        ran = await asyncio.gather(*(_console(argv) for argv in commands.values()))
+        where = {n: (move.service.ssh_target(n, DEFAULT), DEFAULT) for n in commands}
+        still, last = await wait_until_back(move, where, "console")
+    for name, error in zip(commands, ran, strict=True):
+        outcome = move.outcomes[name]
+        if name not in still:
+            outcome.status = Outcome.SUCCESS
+            outcome.message = "back in DEFAULT after its console's restart"
+        else:
+            why = error or last.get(name, "")
+            outcome.message += f"; nor after its console's command: {why}"
+    return [n for n in lost if n not in commands or n in still]
+
+
+async def _console(argv: list[str]) -> str:
+    """Run a console command (bounded in time); "" when it exited 0, else why not."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        return f"cannot run {argv[0]}: {exc.strerror}"
+    try:
+        _out, err = await asyncio.wait_for(proc.communicate(), CONSOLE_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return f"{argv[0]} did not finish within {CONSOLE_TIMEOUT:.0f} s"
+    if proc.returncode:
+        return f"{argv[0]} exited with status {proc.returncode}: {err.decode(errors='replace').strip()[:200]}"
+    return ""
