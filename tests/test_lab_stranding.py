@@ -168,6 +168,9 @@ def test_a_node_whose_restart_is_broken_is_marked_unavailable_and_not_handed_out
         assert f"{broken} is unavailable to new jobs: does not answer in DEFAULT" in ended.stderr, (
             ended.stderr
         )
+        assert "nor after its console's command" in ended.stderr, (
+            "the lab's console ran the broken restart too"
+        )
         listed = lab_exec(lab, tool("kavlan-oarstat"))
         assert f"{broken}: not back after the end of job {job}" in listed.stdout, listed.stdout
         assert pings(lab, nodes[1]), "the other node is back"
