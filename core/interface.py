@@ -222,9 +222,11 @@ class Service(abc.ABC):
         return report.plan
 
     def is_real(self, name: str) -> bool:
-        """Whether a named NIC's node is a real host (its switch is not simulated): one that can be dialled over SSH,
-        and whose network a move can break."""
+        """Whether a named NIC's node is a real host, whose network a move can break and a job's end brings back:
+        its site says its nodes are reachable (``reachable_nodes``) and its switch is not simulated."""
         ((ref, _plain),) = self.resolve([name])
+        if ref.node.site not in self.inventory.reachable:
+            return False
         return self.inventory.switches[ref.nic.switch].driver != "simulated"
 
     async def check_dhcp(self, names_: Sequence[str], vlan: int) -> None:

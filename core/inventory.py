@@ -69,6 +69,7 @@ class Inventory:
         dhcp: Mapping[tuple[str, int], DhcpPlacement] | None = None,
         gateways: Mapping[tuple[str, int], GatewaySpec] | None = None,
         consoles: Mapping[str, str] | None = None,
+        reachable: Iterable[str] = (),
     ) -> None:
         self.domain = domain
         self.source = source
@@ -86,6 +87,10 @@ class Inventory:
         self.consoles: dict[str, str] = dict(consoles or {})
         """Per site, the command that brings a node back from its console (``[site.console]``: ``{node}`` is the
         node's name), e.g. an IPMI power cycle; used for a node a job's end cannot bring back over SSH."""
+        self.reachable: set[str] = set(reachable)
+        """The sites whose nodes are hosts kavlan reaches over SSH (``reachable_nodes = true``): a job's end brings
+        them back, and moves into a VLAN without DHCP are refused for them. A testbed that only drives switches
+        (its nodes imaginary, as in tests against switch emulators) leaves it out: no node of it is ever dialled."""
         self._port_owner: dict[tuple[str, str], NicRef] = {}
         for node in self.nodes.values():
             for nic in node.nics:
@@ -360,6 +365,7 @@ class _Testbed:
     dhcp: dict[tuple[str, int], DhcpPlacement] = field(default_factory=dict)
     gateways: dict[tuple[str, int], GatewaySpec] = field(default_factory=dict)
     consoles: dict[str, str] = field(default_factory=dict)
+    reachable: set[str] = field(default_factory=set)
     node_names: set[str] = field(default_factory=set)
     last_host: int = 10
     """Host numbers are handed out in description order, from 11, to nodes that do not give their own."""
@@ -382,6 +388,7 @@ class _Testbed:
             self.dhcp,
             self.gateways,
             self.consoles,
+            self.reachable,
         )
 
 
@@ -419,6 +426,11 @@ def _read_site(testbed: _Testbed, site_i: int, table: Mapping[str, Any]) -> None
     console = _console(table, where)
     if console:
         testbed.consoles[name] = console
+    reachable = table.get("reachable_nodes", False)
+    if not isinstance(reachable, bool):
+        raise InventoryError(f"{where}: 'reachable_nodes' must be true or false, not {_shown(reachable)}")
+    if reachable:
+        testbed.reachable.add(name)
     switches = _switches(table, name, where)
     for sw in switches:
         if sw.name in {s.name for s in testbed.switches}:

@@ -228,3 +228,16 @@ def test_a_sites_console_command_names_the_node() -> None:
         inventory.InventoryError, match=r"\[site.console\]: the command must name the node as \{node\}"
     ):
         inventory.parse(lab + '\n[site.console]\ncommand = "power cycle"\n', "t.toml")
+
+
+def test_a_site_says_whether_its_nodes_are_hosts_to_reach() -> None:
+    from importlib import resources
+
+    lab = resources.files("kavlan_core").joinpath("data/lab.toml").read_text()
+    assert inventory.parse(lab, "t.toml").reachable == set(), "not unless the description says so"
+    with pytest.raises(InventoryError, match="'reachable_nodes' must be true or false, not \"yes\""):
+        inventory.parse(
+            lab.replace('name = "sophia"', 'name = "sophia"\nreachable_nodes = "yes"', 1), "t.toml"
+        )
+    marked = lab.replace('name = "sophia"', 'name = "sophia"\nreachable_nodes = true', 1)
+    assert inventory.parse(marked, "t.toml").reachable == {"sophia"}

@@ -846,6 +846,7 @@ def test_the_move_dialog_says_before_confirm_that_the_vlan_has_no_dhcp(
         # the check sees sw1 as a real switch (the plan before it read the simulated one)
         simulated = h.service.inventory.switches["sw1"]
         h.service.inventory.switches["sw1"] = replace(simulated, driver="linux_bridge")
+        h.service.inventory.reachable.add("sophia")
         try:
             await checked(names, vlan)
         finally:

@@ -328,6 +328,9 @@ class Lab:
             # the lab's own console: a node's network restarted from inside it, as an administrator's console would
             console = [sys.executable, "-m", "kavlan_tui.lab", "exec", "--state-dir", str(self.dir), "--host"]
             st["console"] = {"command": shlex.join(console) + " {node} -- /etc/init.d/networking restart"}
+            st["reachable_nodes"] = (
+                True  # the lab's nodes are hosts: kavlan brings them back, checks their DHCP
+            )
         comment = (
             f"kavlan lab: generated from {source} by kavlan-lab up (prefix {self.prefix}); removed by kavlan-lab down.\n"
             "[site.dhcp.vlans]: where each VLAN's DHCP server runs (netns, interface; server_ip: its address).\n"
