@@ -213,7 +213,7 @@ def test_one_powered_off_node_blocks_no_other_move(sim: Sim, kenv: dict[str, str
         assert by["suno-3"].status == Outcome.UNCHANGED
         # drift reads the whole switch: the powered-off port is reported unknown, the others are read
         drifts = run_service(svc.drift())
-        assert [(d.node, d.actual) for d in drifts] == [("suno-4", None)]
+        assert [(d.node, d.actual) for d in drifts.drifts] == [("suno-4", None)]
         back = run_service(svc.set_vlan(["suno-1", "suno-2"], 0))
         assert back.ok, [(r.name, r.message) for r in back.results]
     finally:
