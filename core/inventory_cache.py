@@ -60,8 +60,13 @@ def _parser_version() -> bytes:
     return digest.digest()
 
 
+_LOADED_PARSER = _parser_version()
+"""The parser this process runs, read when it was imported: a process that outlives an upgrade of the files must not
+write its objects under the new parser's key (a later command would load objects of the old shape)."""
+
+
 def key(text: str) -> str:
-    return hashlib.sha256(_parser_version() + text.encode()).hexdigest()
+    return hashlib.sha256(_LOADED_PARSER + text.encode()).hexdigest()
 
 
 def _private(path: Path) -> bool:
