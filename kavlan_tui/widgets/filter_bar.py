@@ -61,6 +61,11 @@ job holder):
     class Cleared(Message):
         """Esc: the filter goes."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._said: tuple[Content, bool] | None = None
+        """What the count's line says (and whether it is a complaint): the same again is not drawn again."""
+
     def compose(self) -> ComposeResult:
         yield Static("/", classes="prompt")
         yield Input(placeholder=PLACEHOLDER, compact=True, id="filter-input")
@@ -97,19 +102,27 @@ job holder):
         self.post_message(self.Cleared())
 
     def show_count(self, matched: int, total: int) -> None:
-        count = self.query_one("#filter-count", Static)
-        count.remove_class("-bad")
-        count.update(
+        self._say(
             Content.from_markup(
                 "[b $accent]$n[/] of $all $what",
                 n=str(matched),
                 all=str(total),
                 what="node matches" if total == 1 else "nodes match",
-            )
+            ),
+            bad=False,
         )
 
     def show_error(self, sentence: str) -> None:
         """A pattern that cannot be read yet (``suno-[1-``): said, the board keeps the last filter that could."""
+        self._say(Content.from_markup(sentence), bad=True)  # as Static.update reads a str
+
+    def _say(self, content: Content, *, bad: bool) -> None:
+        """The count's line changes only where it says something else, and the line is laid out again only when
+        its width changes (a layout is a reflow of the whole screen: most keys change a digit, not the width)."""
         count = self.query_one("#filter-count", Static)
-        count.add_class("-bad")
-        count.update(sentence)
+        said = self._said
+        if said is not None and said[1] == bad and said[0].is_same(content):
+            return
+        self._said = (content, bad)
+        count.set_class(bad, "-bad")
+        count.update(content, layout=said is None or said[0].cell_length != content.cell_length)

@@ -106,6 +106,7 @@ class VlanBoard(VerticalScroll):
         """Sections below the first screenful, mounted just after it is drawn (a faster first paint)."""
         self._initial = sections
         """Sections known when the board is made: composed with it."""
+        self._banner: Content | None = None
 
     def compose(self) -> ComposeResult:
         yield ColumnTitles(self.show_site)
@@ -130,7 +131,12 @@ class VlanBoard(VerticalScroll):
             first += 1
         return first
 
-    def set_banner(self, content: Content | str | None) -> None:
+    def set_banner(self, content: Content | None) -> None:
+        """The line above the parts; the same line again is not drawn again (each key of the filter sets it)."""
+        said = self._banner
+        if said is not None and content is not None and said.is_same(content) or said is content is None:
+            return
+        self._banner = content
         banner = self.query_one(".banner", Static)
         banner.set_class(not content, "-empty")
         banner.update(content or "")
