@@ -143,7 +143,7 @@ log does (**e** shows or hides it).
                     active=f"view-{first}" if first else None,
                     id="view-tabs",
                 )
-                yield FilterBar(id="filter")
+                yield FilterBar(self.filter_typed, id="filter")
                 # a board per view, made when first shown
                 with ContentSwitcher(id="views", initial=f"board-{first}" if first else None):
                     if board is not None and first is not None:

@@ -3,18 +3,46 @@ how many; Enter goes back to the board with the filter kept, Esc clears it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.widgets import Input, Static
 
 PLACEHOLDER = "name, suno-[1-10], suno-1*, sw2, vlan:4, job:1000, user:alice, down, drift"
 
 
+class FilterInput(Input):
+    """The filter's text: each change is applied in the key's own turn, before this line is drawn, so that the line
+    and the board it narrows come in one frame (a message up to the screen arrived after the line's own frame, and
+    the board came in another, a frame's period later)."""
+
+    def __init__(self, apply: Callable[[str], Awaitable[None]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._apply = apply
+
+    async def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        await self._apply(event.value)
+
+
+class FilterCount(Static):
+    """How many nodes match, or why the text cannot be read yet."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, repaint=False)
+    """Widget's own lays the screen out again once a layout changed it: this line does not scroll, its new width
+    was laid out and drawn already (a second frame whenever a key changes the count's width, otherwise)."""
+
+
 class FilterBar(Horizontal):
-    """Posts ``Changed`` at each key, ``Done`` on Enter, ``Cleared`` on Esc; shows the count it is given."""
+    """Applies its text at each key (``apply``: the screen's), posts ``Done`` on Enter, ``Cleared`` on Esc; shows
+    the count it is given."""
 
     HELP = """\
 ### Filter
@@ -50,26 +78,22 @@ job holder):
         Binding("down", "done", "Board", id="filter-done", show=False),
     ]
 
-    class Changed(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
-
     class Done(Message):
         """Enter (or ↓): back to the board, the filter kept."""
 
     class Cleared(Message):
         """Esc: the filter goes."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, apply: Callable[[str], Awaitable[None]], *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self._apply = apply
         self._said: tuple[Content, bool] | None = None
         """What the count's line says (and whether it is a complaint): the same again is not drawn again."""
 
     def compose(self) -> ComposeResult:
         yield Static("/", classes="prompt")
-        yield Input(placeholder=PLACEHOLDER, compact=True, id="filter-input")
-        yield Static("", id="filter-count")
+        yield FilterInput(self._apply, placeholder=PLACEHOLDER, compact=True, id="filter-input")
+        yield FilterCount("", id="filter-count")
 
     @property
     def input(self) -> Input:
@@ -86,10 +110,6 @@ job holder):
     def close(self) -> None:
         self.remove_class("-open")
         self.input.value = ""
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.post_message(self.Changed(event.value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -6,6 +6,8 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Static
 
 from ..board import Section, SectionKey
@@ -62,6 +64,10 @@ class VlanBoard(VerticalScroll):
         "node-list--title",
     }
     """The look of the node lines of every VLAN on the board (NodeList.component_style)."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=True, repaint=False)
+    """Laid out again when the filter changes its height (its scrollbar may come or go), not drawn again: what it
+    shows are its lists, drawn already (the whole board was drawn twice at each key of the filter, otherwise)."""
 
     DEFAULT_CSS = """
     VlanBoard {
