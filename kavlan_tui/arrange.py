@@ -253,6 +253,19 @@ class Arranger:
             done = view.results[key] = _arranged(parts, matched is not None, view.keys)
         return done
 
+    def prepare(
+        self,
+        sections: Sequence[Section],
+        notes: Mapping[NodeKey, Annotations],
+        selection: Collection[NodeKey] = (),
+        user: str = "",
+    ) -> None:
+        """Make ahead what a filter looks at for every node of a view (its facts), as its first key would."""
+        view = self._view(sections, notes, user)
+        for i, n in view.nodes.items():
+            key = view.keys[i]
+            known_facts(n, key, notes.get(key, NO_NOTE), key in selection)
+
     def _view(self, sections: Sequence[Section], notes: Mapping[NodeKey, Annotations], user: str) -> _View:
         view = self._views.get(id(sections))
         if view is None or not view.holds(sections, notes, user):

@@ -134,6 +134,15 @@ class ArrangingScreen(Screen[None]):
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open()
+        self.call_after_refresh(self._prepare_filter)
+
+    def _prepare_filter(self) -> None:
+        """The filter line is drawn open: what a filter looks at is made now for the view shown, while the user
+        types (the first key made it for every node: some 50 ms on a thousand)."""
+        board = self.context.board
+        if board is not None and self.view:
+            sections = self.view_sections(board, self.view)
+            self.arranger.prepare(sections, self.context.notes, self.context.selection, board.user)
 
     async def filter_typed(self, text: str) -> None:
         """The filter line's text changed (its FilterBar calls this in the key's own turn)."""
@@ -166,12 +175,15 @@ class ArrangingScreen(Screen[None]):
         focused = self.focused
         self.query_one(FilterBar).close()
         await self.rearrange(replace(self.arrangement, query=parse_query("")))
+        # the focus is set now, not after this turn (Widget.focus): the board, the line closed and the focus
+        # in one frame
         if not isinstance(focused, NodeList) or not focused.display:
             first = self.current_board.first_list()
             if first is not None:
-                first.focus()
+                self.set_focus(first)
         elif self.focused is not focused:
-            focused.focus()
+            self.set_focus(focused)
+        drawn_with_the_key(self)
 
     async def action_sort(self) -> None:
         order = list(SORTS)

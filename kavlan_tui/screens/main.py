@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.css.query import NoMatches
+from textual.reactive import Reactive
 from textual.widget import Widget
 from textual.widgets import Button, ContentSwitcher, Header, Tab, Tabs
 
@@ -74,6 +75,9 @@ log does (**e** shows or hides it).
 """
 
     AUTO_FOCUS = None  # the board takes the focus once it is read
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+    """Screen's own draws the whole screen again at each move of the focus: the widgets it leaves and enters draw
+    themselves again (their look at the focus, and the panes' borders, see set_focus)."""
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT, "-tall")]
 
