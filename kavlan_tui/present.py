@@ -43,10 +43,15 @@ CLI_HINTS: Final[Hints] = {
 }
 """``kavlan``: the original's options."""
 
-OPTION_HINTS: Final[Hints] = {
-    "api": Hint("set api (or --api URL),", replaces="set api,"),
+_LONG_CERT_OPTIONS: Final[Hints] = {
     "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
     "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
+}
+"""The certificate options every command but ``kavlan`` spells the long way."""
+
+OPTION_HINTS: Final[Hints] = {
+    "api": Hint("set api (or --api URL),", replaces="set api,"),
+    **_LONG_CERT_OPTIONS,
     "where": Hint("; see where the nodes are with kavlan -g"),
 }
 """The other commands (``kavlan-oarsub``...): long options only."""
@@ -54,8 +59,7 @@ OPTION_HINTS: Final[Hints] = {
 SHELL_HINTS: Final[Hints] = {
     "nodes": Hint(" (name nodes, or make a job current: use JOB)"),
     "api": Hint("set api (or kavlan-shell --api URL),", replaces="set api,"),
-    "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
-    "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
+    **_LONG_CERT_OPTIONS,
     "where": Hint("; see where the nodes are with get NODE..."),
     "dhcp": Hint(" (dhcp on starts it; set --no-dhcp-check moves all the same)"),
 }
@@ -64,8 +68,7 @@ SHELL_HINTS: Final[Hints] = {
 TUI_HINTS: Final[Hints] = {
     "nodes": Hint(" (select nodes first: Space)"),
     "api": Hint("set api (or kavlan-tui --api URL),", replaces="set api,"),
-    "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
-    "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
+    **_LONG_CERT_OPTIONS,
     "where": Hint("; the board shows where the nodes are once read again (Ctrl+R)"),
     "dhcp": Hint(" (d on the VLAN starts it; 'no DHCP check' in the move dialog moves all the same)"),
 }

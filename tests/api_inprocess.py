@@ -102,8 +102,11 @@ class InProcess:
         self.lag[:] = [0.0, 0.0]
         done = threading.Event()
 
+        started = threading.Event()
+
         async def ticker() -> None:
             wall, cpu = time.perf_counter(), time.thread_time()
+            started.set()
             while not done.is_set():
                 await asyncio.sleep(tick)
                 now_wall, now_cpu = time.perf_counter(), time.thread_time()
@@ -116,7 +119,7 @@ class InProcess:
         gc.collect()
         gc.freeze()
         task = asyncio.run_coroutine_threadsafe(ticker(), self.loop)
-        time.sleep(0.05)
+        started.wait(10)
         try:
             yield self.lag
         finally:

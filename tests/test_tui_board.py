@@ -191,8 +191,18 @@ def test_the_filter_narrows_at_each_key_counts_and_esc_restores(harness: Callabl
             assert shown(h) == everything
             assert h.app.main.context.shown is None
             assert isinstance(h.app.focused, NodeList)
+            assert framed(h) == {"#main"}, "the board's pane says the focus is in it"
+            await pilot.press("l")  # the VLAN list of the side: its pane lights, the board's goes out
+            await until(pilot, lambda: framed(h) == {"#vlans-pane"})
 
     asyncio.run(go())
+
+
+def framed(h: Harness) -> set[str]:
+    """The panes whose border says the focus is in them."""
+    return {
+        s for s in ("#jobs", "#vlans-pane", "#main") if h.app.main.query_one(s).has_class("-focus-within")
+    }
 
 
 def test_select_what_matches_then_move_it(harness: Callable[..., Harness]) -> None:

@@ -160,3 +160,11 @@ def test_the_served_core_raises_no_bare_kavlan_error() -> None:
                 if isinstance(func, ast.Name) and func.id == "KavlanError":
                     bare.append(f"{path.relative_to(core)}:{node.lineno}")
     assert not bare, bare
+
+
+def test_the_documented_error_classes_are_those_a_client_raises_again() -> None:
+    from kavlan_core.api import openapi
+
+    doc = openapi.document(["sophia"], ["4"])
+    documented = doc["components"]["schemas"]["Error"]["properties"]["exception"]["enum"]
+    assert sorted(documented) == sorted(wire._BY_NAME)

@@ -93,6 +93,7 @@ def _schemas() -> dict[str, Any]:
                         "NotFound",
                         "Unavailable",
                         "SwitchUnavailable",
+                        "Misconfigured",
                     ],
                     description="The class of the error (kavlan_core.errors), which remote clients raise again",
                 ),
