@@ -287,7 +287,10 @@ class Allocation:
     vlans: list[JobVlan] = field(default_factory=list)
 
 
-def _node_matches(node: Node, group: ResourceGroup, site: str) -> bool:
+def _node_matches(node: Node, group: ResourceGroup, site: str, fqdn: str) -> bool:
+    """Whether ``node`` (whose full name is ``fqdn``) meets every condition of ``group``: a host or network
+    address is matched by its short name or its full one (OAR's ``network_address`` holds the full name; EnOSlib
+    asks ``network_address in ('suno-1.sophia.grid5000.fr', ...)``)."""
     site_cond = group.condition("site")
     if site_cond is None and node.site != site:
         return False
@@ -297,8 +300,8 @@ def _node_matches(node: Node, group: ResourceGroup, site: str) -> bool:
         value = {"cluster": node.cluster, "site": node.site, "host": node.name, "network_address": node.name}[
             c.key
         ]
-        short = value.split(".")[0]
-        if not (c.matches(value) or (c.key in ("host", "network_address") and c.matches(short))):
+        names = (value, value.split(".")[0], fqdn) if c.key in ("host", "network_address") else (value,)
+        if any(v in c.values for v in names) == c.negate:  # named (or, negated, not named) under none of them
             return False
     return True
 
@@ -344,7 +347,11 @@ def allocate(
             out.vlans.append(JobVlan(vsite, v))
     for group in request.node_groups:
         matching = sorted(
-            (n.name for n in inventory.nodes.values() if _node_matches(n, group, site)),
+            (
+                n.name
+                for n in inventory.nodes.values()
+                if _node_matches(n, group, site, inventory.node_fqdn(n))
+            ),
             key=_natural,
         )
         if not matching:

@@ -164,14 +164,23 @@ class KavlanService(Service):
             return tx.jobs(user=user, running=running)
 
     async def jobs_page(
-        self, site: str, *, user: str | None, states: Collection[JobState] | None, offset: int, limit: int
+        self,
+        site: str,
+        *,
+        user: str | None,
+        states: Collection[JobState] | None,
+        offset: int,
+        limit: int,
+        name: str | None = None,
     ) -> tuple[int, list[Job]]:
         """The jobs touching ``site`` (its nodes or VLANs), newest first: how many, and ``limit`` of them from
-        ``offset`` (the API's paged listing; only the page is read)."""
+        ``offset`` (the API's paged listing; only the page is read); ``name``: only the jobs of that name."""
         await self.reap()
         nodes = [n.name for n in self.inventory.site_nodes(site)]
         with self.store.read() as tx:
-            return tx.jobs_page(site=site, nodes=nodes, user=user, states=states, offset=offset, limit=limit)
+            return tx.jobs_page(
+                site=site, nodes=nodes, user=user, states=states, offset=offset, limit=limit, name=name
+            )
 
     async def vlans(self, site: str | None = None) -> list[VlanInfo]:
         """Every VLAN a site's nodes can be in, with holder, DHCP state and member count."""

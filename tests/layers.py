@@ -31,6 +31,7 @@ SLOW = "slow"
 MODULES: Mapping[str, tuple[str, ...]] = {
     "test_access.py": ("peers",),
     "test_api_concurrency.py": ("peers",),
+    "test_api_enoslib.py": ("peers",),
     "test_api_availability.py": ("peers",),
     "test_api_bruteforce.py": ("peers",),
     "test_api_grid5000.py": ("peers",),

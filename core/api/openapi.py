@@ -340,6 +340,16 @@ def _schemas() -> dict[str, Any]:
                 "properties": _string(description="oarsub -p"),
                 "directory": _string(description="Accepted for OAR's clients and ignored"),
                 "project": _string(description="Accepted for OAR's clients and ignored"),
+                "queue": {
+                    "type": ["string", "null"],
+                    "enum": ["default", "production", "testing", "besteffort", "admin", None],
+                    "description": "OAR's queue: accepted and ignored (every job starts when submitted)",
+                },
+                "reservation": {
+                    "type": "null",
+                    "description": "A start time is refused (400, OAR's 'Reservation not valid --> KO'): "
+                    "every job starts when it is submitted",
+                },
             },
             required=["resources"],
             additionalProperties=False,
@@ -682,6 +692,12 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                 {"200": _json(_ref("JobCollection"), "Jobs")},
                 query=[
                     {"name": "user", "in": "query", "schema": _STR},
+                    {
+                        "name": "name",
+                        "in": "query",
+                        "schema": _string(maxLength=128),
+                        "description": "Job name",
+                    },
                     {
                         "name": "state",
                         "in": "query",

@@ -1,0 +1,63 @@
+"""What EnOSlib asks of kavlan-api, on a real server: its job requests (a name to find them again, a queue, full
+node names, no reservation date), the reference documents it reads (the site's VLANs with their networks and
+gateways, clusters, a node's network adapters, the DNS server), and the deployment it makes into a VLAN."""
+
+# ruff: noqa: F811 (the server fixtures are imported from api_fixture, then named as parameters)
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from api_fixture import SITE, ApiServer, api_certs, api_server  # noqa: F401
+
+ROUTED = "{\"type='kavlan'\"}/vlan=1+/nodes=2"
+
+
+@pytest.fixture(autouse=True)
+def _end_jobs(api_server: ApiServer) -> Any:
+    """Each test's jobs end after it (as the administrator): VLANs are few."""
+    yield
+    for job in api_server.get("root", f"/sites/{SITE}/jobs").json()["items"]:
+        api_server.delete("root", f"/sites/{SITE}/jobs/{job['uid']}")
+
+
+def _error(r: Any, status: int, *words: str) -> None:
+    assert r.status_code == status, r.text
+    for w in words:
+        assert w in r.json()["message"], r.json()
+
+
+def _enoslib_job(name: str, resources: str, **extra: Any) -> dict[str, Any]:
+    """The body EnOSlib's ``_do_grid_make_reservation`` posts."""
+    body = {"name": name, "types": ["deploy"], "resources": resources, "command": "sleep 31536000"}
+    return {**body, "queue": "default", **extra}
+
+
+def test_jobs_as_enoslib_makes_finds_and_ends_them(api_server: ApiServer) -> None:
+    jobs = f"/sites/{SITE}/jobs"
+    # EnOSlib's request: servers by full name first, a VLAN, the walltime inside the resources, queue default
+    wanted = "suno-3.sophia.grid5000.fr"
+    resources = f"{{network_address in ('{wanted}')}}/nodes=1+{{type='kavlan'}}/vlan=1,walltime=01:00:00"
+    r = api_server.post("alice", jobs, _enoslib_job("exp-a", resources))
+    assert r.status_code == 201, r.text
+    a = r.json()
+    assert a["assigned_nodes"] == [wanted] and a["walltime"] == 3600 and a["resources_by_type"]["vlans"]
+    other = api_server.post("alice", jobs, _enoslib_job("exp-b", "{cluster='suno'}/nodes=1", queue=None))
+    assert other.status_code == 201, other.text
+
+    # found again by name (EnOSlib reloads, or deletes, the job of its name: never another one)
+    query = {"name": "exp-a", "state": "waiting,launching,running", "user": "alice"}
+    found = api_server.get("alice", jobs, params=query).json()
+    assert [j["uid"] for j in found["items"]] == [a["uid"]] and found["total"] == 1
+    assert api_server.get("alice", jobs, params={**query, "name": "nothing"}).json()["items"] == []
+    _error(api_server.get("alice", jobs, params={"name": "x" * 200}), 400, "name")
+
+    # a start time is refused in OAR's words; so is a field of the wrong type
+    later = api_server.post("alice", jobs, _enoslib_job("later", ROUTED, reservation="2031-01-01 10:00:00"))
+    _error(later, 400, "Reservation not valid --> KO", "without a reservation date")
+    _error(api_server.post("alice", jobs, _enoslib_job("q", ROUTED, queue=3)), 400, "queue")
+
+    # a job deleted twice: oardel's words, which EnOSlib recognises and goes past
+    assert api_server.delete("alice", f"{jobs}/{a['uid']}").status_code == 202
+    _error(api_server.delete("alice", f"{jobs}/{a['uid']}"), 404, "This job was already killed")
