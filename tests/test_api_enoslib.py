@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_fixture import SITE, ApiServer, api_certs, api_server  # noqa: F401
+from api_fixture import PASSWORDS, SITE, ApiServer, api_certs, api_server  # noqa: F401
 
 ROUTED = "{\"type='kavlan'\"}/vlan=1+/nodes=2"
 
@@ -61,3 +61,40 @@ def test_jobs_as_enoslib_makes_finds_and_ends_them(api_server: ApiServer) -> Non
     # a job deleted twice: oardel's words, which EnOSlib recognises and goes past
     assert api_server.delete("alice", f"{jobs}/{a['uid']}").status_code == 202
     _error(api_server.delete("alice", f"{jobs}/{a['uid']}"), 404, "This job was already killed")
+
+
+def _grid5000(server: ApiServer, user: str = "alice") -> Any:
+    grid5000 = pytest.importorskip("grid5000")
+    gk = grid5000.Grid5000(
+        uri=server.url, username=user, password=PASSWORDS[user], verify_ssl=server.ca, timeout=30
+    )
+    gk.session.trust_env = False  # the session's own CA, not REQUESTS_CA_BUNDLE; no proxy for loopback
+    return gk
+
+
+def test_reference_documents_read_as_enoslib_reads_them(api_server: ApiServer) -> None:
+    gk = _grid5000(api_server)
+    site = gk.sites[SITE]  # EnOSlib's get_vlans, get_ipv6: the site's reference
+    # the demo's sophia: DEFAULT, local, routed and its own global VLAN 18; each gateway host .1 of its subnet
+    assert set(site.kavlans) == {"default", *map(str, range(1, 10)), "18"}
+    assert site.kavlans["default"] == {"network": "10.64.0.0/18", "gateway": "10.64.0.1"}
+    assert site.kavlans["4"] == {"network": "10.64.64.0/18", "gateway": "10.64.64.1"}
+    assert site.ipv6["site_index"] == 1
+    # get_cluster_site: every site's clusters; is_exotic_cluster; get_node's network adapters
+    assert "suno" in [c.uid for c in site.clusters.list()]
+    assert site.clusters["suno"].exotic is False
+    node = site.clusters["suno"].nodes["suno-1"]
+    (nic,) = [n for n in node.network_adapters if n["mounted"]]
+    assert (
+        nic["device"] == "eth0"
+        and nic["interface"] == "Ethernet"
+        and nic["mountable"]
+        and not nic["management"]
+    )
+    assert nic["switch"] and nic["switch_port"] and nic["mac"].count(":") == 5
+    assert "suno-1" in [n.uid for n in site.clusters["suno"].nodes.list()]
+    # get_dns
+    assert site.servers["dns"].network_adapters["default"]["ip"] == site.kavlans["default"]["gateway"]
+    # what is not there: one sentence, 404
+    for path in ("clusters/nosuch", "clusters/suno/nodes/uvb-1", "servers/ntp"):
+        _error(api_server.get("alice", f"/sites/{SITE}/{path}"), 404, "no ")

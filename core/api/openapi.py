@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..reports import Outcome
+from . import openapi_g5k
 
 VERSION = "1.0.0"
 
@@ -564,7 +565,13 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
         "/sites": {
             "get": _op("The sites this server serves", (), {"200": _json(_ref("SiteCollection"), "Sites")})
         },
-        "/sites/{site}": {"get": _op("One site", s, {"200": _json(_ref("Site"), "The site")})},
+        "/sites/{site}": {
+            "get": _op(
+                "One site, with its reference (VLAN networks)",
+                s,
+                {"200": _json(_ref("SiteReference"), "The site")},
+            )
+        },
         "/sites/{site}/vlans": {
             "get": _op(
                 "Every VLAN a site's nodes can be in", s, {"200": _json(_ref("VlanCollection"), "VLANs")}
@@ -795,6 +802,7 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
             )
         },
     }
+    paths.update(openapi_g5k.paths(_op))
     _operation_ids(paths)
     security: list[dict[str, list[str]]] = [{"basic": []}] if insecure else [{"mutualTLS": []}, {"basic": []}]
     schemes: dict[str, Any] = {
@@ -817,9 +825,9 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **openapi_g5k.schemas()},
             "responses": _responses(),
-            "parameters": _params(sites, vlan_uids),
+            "parameters": {**_params(sites, vlan_uids), **openapi_g5k.parameters()},
             "securitySchemes": schemes,
         },
         "security": security,
