@@ -41,6 +41,20 @@ class DhcpPlacement:
 
 
 @dataclass(frozen=True, slots=True)
+class DeploySpec:
+    """What deploying an environment runs at a site (``[site.deploy]``): the VLAN part (keys, ports, DHCP, the
+    network restart, the wait) is this project's whatever it says."""
+
+    command: str = ""
+    """The site's deployment tool, run once for all the nodes (the real ``kadeploy3 -e {env} -f {nodefile}``; its
+    ``--vlan`` is left to this project); {env}, {nodefile}, {keyfile} are filled in."""
+    node_command: str = ""
+    """Or a command per node ({node}, {env}); neither: the site has no operating system to install."""
+    authorized_keys: str = ""
+    """Where root's authorized keys are on the nodes, to install a given public key over SSH; "" not at all."""
+
+
+@dataclass(frozen=True, slots=True)
 class NicRef:
     """One NIC of one node: what a move acts on."""
 
@@ -72,6 +86,7 @@ class Inventory:
         reachable: Iterable[str] = (),
         subnet_gateways: Mapping[tuple[str, int], ipaddress.IPv4Address] | None = None,
         dns: Mapping[str, ipaddress.IPv4Address] | None = None,
+        deploys: Mapping[str, DeploySpec] | None = None,
     ) -> None:
         self.domain = domain
         self.source = source
@@ -95,6 +110,8 @@ class Inventory:
         (its nodes imaginary, as in tests against switch emulators) leaves it out: no node of it is ever dialled."""
         self._subnet_gateways = dict(subnet_gateways or {})
         self._dns = dict(dns or {})
+        self.deploys: dict[str, DeploySpec] = dict(deploys or {})
+        """Per site, what deploying runs (``[site.deploy]``); a site not named installs no operating system."""
         self._port_owner: dict[tuple[str, str], NicRef] = {}
         for node in self.nodes.values():
             for nic in node.nics:
@@ -386,6 +403,7 @@ class _Testbed:
     reachable: set[str] = field(default_factory=set)
     subnet_gateways: dict[tuple[str, int], ipaddress.IPv4Address] = field(default_factory=dict)
     dns: dict[str, ipaddress.IPv4Address] = field(default_factory=dict)
+    deploys: dict[str, DeploySpec] = field(default_factory=dict)
     node_names: set[str] = field(default_factory=set)
     last_host: int = 10
     """Host numbers are handed out in description order, from 11, to nodes that do not give their own."""
@@ -411,6 +429,7 @@ class _Testbed:
             self.reachable,
             self.subnet_gateways,
             self.dns,
+            self.deploys,
         )
 
 
@@ -448,6 +467,8 @@ def _read_site(testbed: _Testbed, site_i: int, table: Mapping[str, Any]) -> None
     testbed.dhcp_servers[name] = _dhcp_server(table, where)
     testbed.dhcp.update(_dhcp_placements(table, name, where))
     testbed.gateways.update(_gateways(table, name, where))
+    if "deploy" in table:
+        testbed.deploys[name] = _deploy(table, where)
     console = _console(table, where)
     if console:
         testbed.consoles[name] = console
@@ -607,6 +628,31 @@ def _subnet_gateways(
             raise InventoryError(f"{at}: {address} is not in the VLAN's subnet {subnets[(site, vid)]}")
         out[(site, vid)] = address
     return out
+
+
+def _deploy(table: Mapping[str, Any], where: str) -> DeploySpec:
+    """``[site.deploy]``: ``command`` (all nodes at once) or ``node_command`` (one per node), ``authorized_keys``."""
+    deploy = _table(table, "deploy", where)
+    at = f"{where}, [site.deploy]"
+    unknown = sorted(set(deploy) - {"command", "node_command", "authorized_keys"})
+    if unknown:
+        raise InventoryError(
+            f"{at}: unknown key(s) {', '.join(unknown)} (command, node_command, authorized_keys)"
+        )
+    spec = DeploySpec(
+        _opt_str(deploy, "command", "", at),
+        _opt_str(deploy, "node_command", "", at),
+        _opt_str(deploy, "authorized_keys", "", at),
+    )
+    if spec.command and spec.node_command:
+        raise InventoryError(
+            f"{at}: give command (all nodes at once) or node_command (one per node), not both"
+        )
+    if spec.node_command and "{node}" not in spec.node_command:
+        raise InventoryError(f"{at}: node_command must name the node as {{node}}")
+    if spec.command and "{nodefile}" not in spec.command:
+        raise InventoryError(f"{at}: command must name the nodefile as {{nodefile}}")
+    return spec
 
 
 def _console(table: Mapping[str, Any], where: str) -> str:

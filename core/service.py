@@ -55,6 +55,7 @@ from .store_quick import open_store
 from .switches import Held, SwitchPool
 
 if TYPE_CHECKING:  # SQLAlchemy is loaded when the store first needs it (store_quick)
+    from .deploy import DeployReport
     from .store import Store
 
 
@@ -335,6 +336,14 @@ class KavlanService(Service):
             raise NotFound(f"job {job_id} has already ended ({job.state.value})")
         done = await self.endings.end(job, JobState.TERMINATED, f"deleted by {user}")
         return done or job
+
+    async def deploy(
+        self, names_: Sequence[str], vlan: int, *, environment: str, key: str = "", user: str | None = None
+    ) -> DeployReport:
+        from .deploy import deploy
+
+        await self.reap()
+        return await deploy(self, names_, vlan, user=user or self.user, environment=environment, key=key)
 
     async def unavailable(self) -> dict[str, str]:
         with self.store.read() as tx:
