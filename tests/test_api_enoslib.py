@@ -6,6 +6,7 @@ gateways, clusters, a node's network adapters, the DNS server), and the deployme
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -98,3 +99,38 @@ def test_reference_documents_read_as_enoslib_reads_them(api_server: ApiServer) -
     # what is not there: one sentence, 404
     for path in ("clusters/nosuch", "clusters/suno/nodes/uvb-1", "servers/ntp"):
         _error(api_server.get("alice", f"/sites/{SITE}/{path}"), 404, "no ")
+
+
+def test_deployment_into_a_vlan_through_python_grid5000(api_server: ApiServer) -> None:
+    """EnOSlib's ``deploy``: create, refresh until terminated, read each node's state."""
+    gk = _grid5000(api_server)
+    site = gk.sites[SITE]
+    job = site.jobs.create({"resources": "{type='kavlan'}/vlan=1+{cluster='suno'}/nodes=2", "name": "deploy"})
+    vlan = job.resources_by_type["vlans"][0]
+    nodes = list(job.assigned_nodes)
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk5 alice@frontend"
+    deployment = site.deployments.create(
+        {"environment": "debian12-min", "nodes": nodes, "key": key, "vlan": vlan}
+    )
+    assert deployment.status in ("waiting", "processing", "terminated") and deployment.uid.startswith("D-")
+    for _ in range(200):  # bounded: the demo's simulated nodes are not dialled
+        if deployment.status in ("terminated", "error"):
+            break
+        time.sleep(0.05)
+        deployment.refresh()
+    assert deployment.status == "terminated", deployment.__dict__
+    assert {n: v["state"] for n, v in deployment.result.items()} == dict.fromkeys(nodes, "OK")
+    assert "no operating system to install" in deployment.installed
+    assert {n.uid for n in site.vlans[vlan].nodes.list()} == set(nodes)
+    assert api_server.get("alice", f"/sites/{SITE}/vlans/{vlan}/dhcpd").json()["state"] == "on"
+    assert deployment.uid in [d.uid for d in site.deployments.list()]
+
+    # refused before the 201, in one sentence: another user's nodes, no VLAN, an unknown node, a bad body
+    deployments = f"/sites/{SITE}/deployments"
+    body = {"environment": "debian12-min", "nodes": nodes, "vlan": vlan}
+    _error(api_server.post("bob", deployments, body), 403, "Not enough privileges")
+    _error(api_server.post("alice", deployments, {**body, "vlan": None}), 400, "deploys into a VLAN")
+    _error(api_server.post("alice", deployments, {**body, "nodes": ["nosuch-1"]}), 400, "unknown node")
+    _error(api_server.post("alice", deployments, {**body, "colour": 1}), 400, "unknown deployment field")
+    _error(api_server.post("alice", deployments, {**body, "key": "https://x/k.pub"}), 400, "key URL")
+    _error(api_server.get("alice", f"{deployments}/D-nosuch"), 404, "no deployment")

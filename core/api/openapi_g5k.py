@@ -1,5 +1,6 @@
 """The OpenAPI parts of g5k-api beyond KaVLAN and OAR that this server answers: the reference documents (the site's
-VLAN networks, clusters, nodes' network adapters, the DNS server). :mod:`kavlan_core.api.openapi` merges them."""
+VLAN networks, clusters, nodes' network adapters, the DNS server) and the deployments into a VLAN (kadeploy's
+``--vlan``). :mod:`kavlan_core.api.openapi` merges them."""
 
 from __future__ import annotations
 
@@ -94,6 +95,51 @@ def schemas() -> dict[str, Any]:
             }
         ),
         "ServerCollection": _collection("Server"),
+        "DeploymentRequest": {
+            **_obj(
+                {
+                    "environment": {**_STR, "examples": ["debian12-min"]},
+                    "nodes": {"type": "array", "items": _STR, "minItems": 1, "maxItems": 5000},
+                    "key": {**_STR, "description": "The public key(s) to install for root (the key itself)"},
+                    "vlan": {"type": ["string", "integer"], "description": "The VLAN the nodes go into"},
+                },
+                required=["environment", "nodes", "vlan"],
+            ),
+            "additionalProperties": True,
+            "description": "g5k-api's body; kadeploy's other options (version, partition_number, ...) are "
+            "accepted and ignored",
+        },
+        "Deployment": _obj(
+            {
+                "uid": _STR,
+                "site_uid": _STR,
+                "user_uid": _STR,
+                "environment": _STR,
+                "nodes": {"type": "array", "items": _STR},
+                "vlan": _STR,
+                "status": {"type": "string", "enum": ["waiting", "processing", "terminated", "error"]},
+                "created_at": _INT,
+                "updated_at": _INT,
+                "links": _ref("Links"),
+                "result": {
+                    "type": "object",
+                    "additionalProperties": _obj(
+                        {"state": {"type": "string", "enum": ["OK", "KO"]}, "message": _STR, "vlan": _STR}
+                    ),
+                    "description": "Once terminated: each node's state (OK: it answers in the VLAN)",
+                },
+                "installed": _STR,
+                "key": _STR,
+                "dhcp": _STR,
+                "report": {
+                    "type": "object",
+                    "description": "wire.encode(DeployReport), for this project's clients",
+                },
+                "error": _STR,
+            },
+            required=["uid", "status", "nodes", "vlan", "environment"],
+        ),
+        "DeploymentCollection": _collection("Deployment"),
     }
 
 
@@ -105,6 +151,7 @@ def parameters() -> dict[str, Any]:
         "cluster": path("cluster", "A cluster of the site"),
         "nodeuid": {**path("uid", "A node's short name (suno-1)"), "name": "uid"},
         "server": path("server", "A server of the site's reference (dns)"),
+        "deployment": {**path("uid", "A deployment's uid (D-...)"), "name": "uid"},
     }
 
 
@@ -113,6 +160,38 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def paths(op: Op) -> dict[str, Any]:
+    return {**_reference_paths(op), **_deployment_paths(op)}
+
+
+def _deployment_paths(op: Op) -> dict[str, Any]:
+    s = ("site",)
+    created = {
+        "201": {
+            **_json(_ref("Deployment"), "The deployment, waiting or processing: poll its Location"),
+            "headers": {"Location": {"schema": _STR, "required": True, "description": "Where to poll"}},
+        }
+    }
+    return {
+        "/sites/{site}/deployments": {
+            "get": op("The deployments this server ran", s, {"200": _json(_ref("DeploymentCollection"), "")}),
+            "post": op(
+                "Deploy an environment and leave the nodes in a VLAN (kadeploy3 --vlan)",
+                s,
+                created,
+                errors=("409", "415"),
+                body=_ref("DeploymentRequest"),
+                description="Rights as for a move of the nodes into the VLAN (refused before the 201). Where the "
+                "site installs no system ([site.deploy]), the answer says so in `installed`; the VLAN part (key, "
+                "ports, DHCP, network restart, the wait under in-VLAN names) is done in any case.",
+            ),
+        },
+        "/sites/{site}/deployments/{uid}": {
+            "get": op("One deployment", ("site", "deployment"), {"200": _json(_ref("Deployment"), "")}),
+        },
+    }
+
+
+def _reference_paths(op: Op) -> dict[str, Any]:
     """The paths, each operation made by ``op`` (openapi._op)."""
     s, c = ("site",), ("site", "cluster")
     return {
