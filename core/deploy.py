@@ -15,7 +15,6 @@ import shlex
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +34,7 @@ from .errors import BadInput, KavlanError
 from .events import NodeUnavailable
 from .inventory import DeploySpec, NicRef
 from .model import DEFAULT, vlan_label
-from .reports import NodeOutcome, Outcome, StagedReport
+from .reports import DeployReport, NodeOutcome, Outcome, StagedReport
 
 if TYPE_CHECKING:
     from .access.ssh import Target
@@ -45,28 +44,6 @@ OS_TIMEOUT = 3600.0
 """Seconds the site's deployment tool may take (kadeploy's own bound on a deployment is of this order)."""
 ENV_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@/")
 MAX_KEY = 64 * 1024
-
-
-@dataclass(slots=True)
-class DeployReport:
-    """A deployment: what each part did (one sentence each), and every node's outcome in the VLAN part."""
-
-    vlan: int
-    environment: str
-    installed: str = ""
-    """What the site's deployment tool did: its command's outcome, or that there is no system to install."""
-    key: str = ""
-    dhcp: str = ""
-    staged: StagedReport = field(default_factory=lambda: StagedReport(vlan=DEFAULT))
-    seconds: float = 0.0
-
-    def state(self, node: NodeOutcome) -> str:
-        """g5k-api's word for a node: OK when it answers in the VLAN (or was left there answering), else KO."""
-        return "OK" if node.status == Outcome.SUCCESS else "KO"
-
-    @property
-    def ok(self) -> bool:
-        return all(self.state(n) == "OK" for n in self.staged.nodes)
 
 
 def check_request(environment: str, key: str) -> None:
@@ -110,7 +87,7 @@ async def deploy(
     report = DeployReport(vlan, environment, staged=move.report)
     order = list(nodes)  # every node is deployed: one already in the VLAN is restarted there all the same
     real = [n for n in order if service.is_real(n)]
-    report.installed = await _install(service, move, real, environment, key)
+    report.installed = await _install(service, move, real, environment, key, order)
     report.key = await _install_key(service, move, real, key)
     usable = [n for n in order if move.outcomes[n].status != Outcome.FAILURE]
     report.dhcp = await _dhcp_on(service, move, user, [n for n in usable if n in real])
@@ -161,12 +138,14 @@ async def _run(argv: list[str], timeout: float) -> str:
     return ""
 
 
-async def _install(service: KavlanService, move: StagedMove, real: list[str], env: str, key: str) -> str:
+async def _install(
+    service: KavlanService, move: StagedMove, real: list[str], env: str, key: str, nodes: list[str]
+) -> str:
     """The site's deployment tool on the real nodes ([site.deploy]); a node it fails on is KO and moves not."""
-    sites = {service.resolve([n])[0][0].node.site for n in real}
+    sites = {service.resolve([n])[0][0].node.site for n in nodes}
     specs = {s: service.inventory.deploys.get(s, DeploySpec()) for s in sites}
     if not real or not any(sp.command or sp.node_command for sp in specs.values()):
-        where = ", ".join(sorted(sites)) or "these nodes' site"
+        where = ", ".join(sorted(sites))
         return (
             f"{where} has no operating system to install ([site.deploy] names no command): environment {env} "
             "is not installed, the nodes keep the system they run; the VLAN part is done"
@@ -178,6 +157,8 @@ async def _install(service: KavlanService, move: StagedMove, real: list[str], en
         keyfile.write_text(key + "\n" if key else "")
         for site, spec in specs.items():
             mine = [n for n in real if service.resolve([n])[0][0].node.site == site]
+            if not mine:
+                continue
             said.append(await _install_site(move, spec, mine, env, Path(tmp), keyfile))
     return "; ".join(s for s in said if s)
 

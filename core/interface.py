@@ -24,10 +24,9 @@ from .reservations import nodefile_lines
 if TYPE_CHECKING:
     from .access.ssh import RunResult, Target
     from .config import Settings
-    from .deploy import DeployReport
     from .events import EventBus
     from .inventory import Inventory, NicRef
-    from .reports import Plan
+    from .reports import DeployReport, Plan
 
 
 class Service(abc.ABC):

@@ -55,7 +55,7 @@ from .store_quick import open_store
 from .switches import Held, SwitchPool
 
 if TYPE_CHECKING:  # SQLAlchemy is loaded when the store first needs it (store_quick)
-    from .deploy import DeployReport
+    from .reports import DeployReport
     from .store import Store
 
 

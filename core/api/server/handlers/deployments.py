@@ -26,7 +26,7 @@ from ..shapes import collection, item_links
 from ..state import ServerState, identity, state_of
 
 if TYPE_CHECKING:  # the deployment's SSH part (asyncssh) is loaded with the first deployment
-    from ....deploy import DeployReport
+    from ....reports import DeployReport
 
 KEEP = 1000
 """Deployments kept for reading (the oldest finished ones go first)."""
