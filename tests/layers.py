@@ -45,6 +45,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_dhcp_config.py": ("unit",),
     "test_dnsmasq.py": ("unit",),
     "test_lab.py": ("lab",),
+    "test_lab_deploy.py": ("lab",),
     "test_lab_stranding.py": ("lab",),
     "test_lab_tutorial.py": ("lab",),
     "test_linux_bridge.py": ("lab",),
