@@ -99,9 +99,19 @@ def schemas() -> dict[str, Any]:
             **_obj(
                 {
                     "environment": {**_STR, "examples": ["debian12-min"]},
-                    "nodes": {"type": "array", "items": _STR, "minItems": 1, "maxItems": 5000},
+                    "nodes": {
+                        "type": "array",
+                        "items": _STR,
+                        "minItems": 1,
+                        "maxItems": 5000,
+                        "examples": [["suno-1.sophia.grid5000.fr", "suno-2.sophia.grid5000.fr"]],
+                    },
                     "key": {**_STR, "description": "The public key(s) to install for root (the key itself)"},
-                    "vlan": {"type": ["string", "integer"], "description": "The VLAN the nodes go into"},
+                    "vlan": {
+                        "type": ["string", "integer"],
+                        "description": "The VLAN the nodes go into",
+                        "examples": ["4"],
+                    },
                 },
                 required=["environment", "nodes", "vlan"],
             ),

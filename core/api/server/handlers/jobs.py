@@ -40,9 +40,8 @@ FIELDS = {
     "queue",
     "reservation",
 }
-IGNORED = ("command", "directory", "project", "queue")
-"""Fields OAR's clients send, accepted as strings (or null) and ignored: ``queue`` too, since every job here runs in
-one queue at once (EnOSlib sends ``"queue": "default"`` with every job)."""
+# command, directory, project (strings) and queue (one of QUEUES, or null) are what OAR's clients send: accepted
+# and ignored; every job here starts at once whichever queue it names (EnOSlib sends "queue": "default")
 NO_RESERVATION = (
     "Reservation not valid --> KO (advance reservations are not made here: every job starts when it is submitted; "
     "submit it without a reservation date)"
@@ -120,11 +119,9 @@ def _job_request(body: Any) -> dict[str, Any]:
         )
     if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
         raise ApiError(400, 'types must be a list of job types (e.g. ["deploy"])')
-    strings = ("name", "properties")
+    strings = ("name", "properties", "command", "directory", "project")
     if not all(isinstance(body.get(k, ""), str) for k in strings):
         raise ApiError(400, f"{', '.join(strings)} must be strings")
-    if not all(isinstance(body.get(k), str | None) for k in IGNORED):
-        raise ApiError(400, f"{', '.join(IGNORED)} must be strings (or null)")
     if body.get("queue") not in (None, *QUEUES):
         raise ApiError(400, f"unknown queue {str(body['queue'])[:40]!r} (known: {', '.join(QUEUES)})")
     if body.get("reservation") is not None:
