@@ -46,6 +46,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_dnsmasq.py": ("unit",),
     "test_lab.py": ("lab",),
     "test_lab_deploy.py": ("lab",),
+    "test_lab_enoslib.py": ("lab",),
     "test_lab_stranding.py": ("lab",),
     "test_lab_tutorial.py": ("lab",),
     "test_linux_bridge.py": ("lab",),

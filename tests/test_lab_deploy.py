@@ -4,6 +4,7 @@ VLAN's DHCP is on; then the same through kavlan-api's deployments with python-gr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -82,13 +83,17 @@ def test_kadeploy3_with_vlan_in_one_step(lab: Lab, tmp_path: Path) -> None:
     lab_exec(lab, tool("kavlan-oardel"), str(job))
 
 
-def _serve(lab: Lab, tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
+PASSWORD = "root-password-1"
+
+
+@contextlib.contextmanager
+def serve_in_lab(lab: Lab, tmp_path: Path) -> Iterator[str]:
     """kavlan-api inside the lab's frontend (where the lab's SSH and console work), plain HTTP on loopback, a
-    users file for alice (the lab's user is root: an administrator's rights)."""
+    users file for root (the lab's user: an administrator); its URL, and the server stopped after."""
     users = tmp_path / "users"
     subprocess.run(
         [sys.executable, "-m", "kavlan_core.api.server", "passwd", str(users), "root"],
-        input="root-password-1\n",
+        input=PASSWORD + "\n",
         text=True,
         check=True,
         capture_output=True,
@@ -111,12 +116,20 @@ def _serve(lab: Lab, tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
         str(users),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield _url(proc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=40)
+
+
+def _url(proc: subprocess.Popen[str]) -> str:
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if "http://" in line:
-            return proc, line[line.index("http://") :].split()[0].rstrip("/")
+            return line[line.index("http://") :].split()[0].rstrip("/")
         if not line and proc.poll() is not None:
             break
     proc.kill()
@@ -127,12 +140,8 @@ def test_the_deploy_api_through_python_grid5000(lab: Lab, tmp_path: Path) -> Non
     pytest.importorskip("grid5000")
     script = tmp_path / "client.py"
     script.write_text(CLIENT)
-    server, url = _serve(lab, tmp_path)
-    try:
-        proc = lab_exec(lab, sys.executable, str(script), url, timeout=240)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serve_in_lab(lab, tmp_path) as url:
+        proc = lab_exec(lab, sys.executable, str(script), url, PASSWORD, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     answer: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
     vid = answer["vlan"]
@@ -144,7 +153,7 @@ def test_the_deploy_api_through_python_grid5000(lab: Lab, tmp_path: Path) -> Non
 CLIENT = """
 import json, sys, time
 import grid5000
-gk = grid5000.Grid5000(uri=sys.argv[1], username="root", password="root-password-1", timeout=30)
+gk = grid5000.Grid5000(uri=sys.argv[1], username="root", password=sys.argv[2], timeout=30)
 gk.session.trust_env = False
 site = gk.sites["sophia"]
 job = site.jobs.create({"resources": "{type='kavlan'}/vlan=1+{cluster='uvb'}/nodes=2", "name": "deploy-api"})
