@@ -84,6 +84,7 @@ async def deploy(
     nodes = primary_names(service, names)
     restart = Restart(0, service.settings.restart_command, service.settings.verify_timeout)
     move = await _prepare(service, nodes, vlan, user, restart)
+    move.report.stages["prepare"] = move.now()  # rights, the plan, where each node is
     report = DeployReport(vlan, environment, staged=move.report)
     order = list(nodes)  # every node is deployed: one already in the VLAN is restarted there all the same
     real = [n for n in order if service.is_real(n)]

@@ -166,3 +166,38 @@ while d.status not in ("terminated", "error") and time.monotonic() < deadline:
 states = {n: r["state"] for n, r in getattr(d, "result", {}).items()}
 print(json.dumps({"status": d.status, "vlan": vlan, "states": states, "error": getattr(d, "error", "")}))
 """
+
+
+def test_a_node_that_does_not_come_back_is_ko_put_back_and_marked_unavailable(
+    lab: Lab, tmp_path: Path
+) -> None:
+    job, nodes = reserve(lab, "{\"type='kavlan'\"}/vlan=1,{\"cluster='uvb'\"}/nodes=2")
+    vid = int(kavlan(lab, "-V", "-j", str(job)))
+    broken, fine = nodes
+    fake = f"/tmp/kavlan-deploy-broken-{lab.prefix.rstrip('-')}"
+    # inside that node only (its own mount namespace): a restart that loses the node's address, and fails
+    script = "#!/bin/sh\\nip -4 addr flush dev eth0\\nexit 1\\n"
+    lab_exec(lab, "sh", "-c", f"printf '{script}' > {fake} && chmod +x {fake}")
+    assert lab_exec(lab, "mount", "--bind", fake, "/etc/init.d/networking", host=broken).returncode == 0
+    try:
+        proc = lab_exec(
+            lab, "env", "KAVLAN_VERIFY_TIMEOUT=6", tool("kavlan-kadeploy3"), "-e", "debian12-min",
+            "-m", broken, "-m", fine, "--vlan", str(vid), timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert (
+            f"The deployment is successful on nodes\n{fine}-kavlan-{vid}.{SITE}.grid5000.fr\n" in proc.stdout
+        )
+        assert proc.stderr.startswith("The deployment failed on nodes\n"), proc.stderr
+        assert f"{broken}.{SITE}.grid5000.fr (did not come back in VLAN {vid} within 6 s" in proc.stderr
+        assert "it answers nowhere, not even in DEFAULT" in proc.stderr
+        # its port went back to DEFAULT; answering nowhere, it is marked as a job's end marks a node
+        assert kavlan(lab, "-g", "-m", broken).split() == [f"{broken}.{SITE}.grid5000.fr:", "DEFAULT"]
+        listed = lab_exec(lab, tool("kavlan-oarstat")).stdout
+        assert f"{broken}: not back after a deployment into VLAN {vid}" in listed, listed
+    finally:
+        lab_exec(lab, "umount", "/etc/init.d/networking", host=broken)
+        lab_exec(lab, "rm", "-f", fake)
+    assert lab_exec(lab, "/etc/init.d/networking", "restart", host=broken).returncode == 0
+    assert lab_exec(lab, tool("kavlan-oarnodesetting"), "-s", "Alive", "-h", broken).returncode == 0
+    assert lab_exec(lab, tool("kavlan-oardel"), str(job)).returncode == 0

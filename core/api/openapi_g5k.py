@@ -95,6 +95,12 @@ def schemas() -> dict[str, Any]:
             }
         ),
         "ServerCollection": _collection("Server"),
+        **_deployment_schemas(),
+    }
+
+
+def _deployment_schemas() -> dict[str, Any]:
+    return {
         "DeploymentRequest": {
             **_obj(
                 {
