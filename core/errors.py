@@ -46,6 +46,11 @@ class Misconfigured(Unavailable):
     no DHCP placement for a VLAN): the sentence names the file or setting, for the operator to fix."""
 
 
+class NoDhcp(Unavailable):
+    """A move that would strand real nodes: they would restart their network in a VLAN where no DHCP server answers
+    (``about`` is ``dhcp``: each face names its way to go ahead anyway)."""
+
+
 class SwitchUnavailable(Unavailable):
     """A switch could not be read or changed: the switch, the ports concerned, and the switch's reason.
 

@@ -285,7 +285,8 @@ class KavlanService(Service):
         now = self.clock()
         with self.store.write() as tx:
             ending = tx.ending_jobs()  # an unfinished end keeps its nodes and VLANs from any new job
-            busy = tx.busy_nodes() | {n for j in ending for n in j.nodes}
+            # nor does a node that could not be brought back, until an administrator clears it
+            busy = tx.busy_nodes() | {n for j in ending for n in j.nodes} | set(tx.unavailable())
             held = {**tx.held_vlans(), **{(v.site, v.vlan): j.id for j in ending for v in j.vlans}}
             try:
                 alloc = allocate(self.inventory, req, site, busy, held)
@@ -325,6 +326,21 @@ class KavlanService(Service):
             raise NotFound(f"job {job_id} has already ended ({job.state.value})")
         done = await self.endings.end(job, JobState.TERMINATED, f"deleted by {user}")
         return done or job
+
+    async def unavailable(self) -> dict[str, str]:
+        with self.store.read() as tx:
+            return {node: reason for node, (reason, _since, _job) in sorted(tx.unavailable().items())}
+
+    async def set_available(self, node: str, *, user: str | None = None) -> bool:
+        user = user or self.user
+        if user not in self.settings.admins:
+            raise NotAllowed(f"{PRIVILEGES}: only an administrator may make a node available again")
+        ((ref, _plain),) = self.resolve([node])
+        with self.store.write() as tx:
+            cleared = tx.clear_unavailable(ref.node.name)
+            if cleared:
+                tx.audit(user, "node.available", node=ref.node.name)
+        return cleared
 
     # --- moves -----------------------------------------------------------------------
 

@@ -130,6 +130,17 @@ intent_ports = sa.Table(
     sa.Column("tag", sa.Integer),
 )
 
+# Nodes that could not be brought back (schema v3): a job's end that finds a real node answering nowhere marks it
+# here, and no new job gets it until an administrator clears it.
+unavailable_nodes = sa.Table(
+    "unavailable_nodes",
+    metadata,
+    sa.Column("node", sa.String(128), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("since", sa.Float, nullable=False),
+    sa.Column("job", sa.Integer),
+)
+
 FIRST_JOB_ID = 1000
 
 
@@ -144,9 +155,15 @@ def _create_v2(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[intents, intent_ports])
 
 
+def _create_v3(conn: sa.Connection) -> None:
+    """Nodes marked unavailable."""
+    metadata.create_all(conn, tables=[unavailable_nodes])
+
+
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _create_v1),
     (2, _create_v2),
+    (3, _create_v3),
 ]
 """The steps from an empty database to the current schema, in order: (version reached, step). Every step runs
 on SQLite and PostgreSQL alike; all pending steps run in one write transaction, which also records the version."""
@@ -545,6 +562,21 @@ class Tx:
             .where(jobs.c.state == JobState.RUNNING.value)
         )
         return {r.node for r in self.conn.execute(q)}
+
+    def unavailable(self) -> dict[str, tuple[str, float, int | None]]:
+        """The nodes marked unavailable: node -> (reason, since, the job whose end marked it)."""
+        rows = self.conn.execute(sa.select(unavailable_nodes))
+        return {r.node: (r.reason, r.since, r.job) for r in rows}
+
+    def mark_unavailable(self, node: str, reason: str, at: float, job: int | None = None) -> None:
+        self.conn.execute(unavailable_nodes.delete().where(unavailable_nodes.c.node == node))
+        self.conn.execute(unavailable_nodes.insert().values(node=node, reason=reason, since=at, job=job))
+
+    def clear_unavailable(self, node: str) -> bool:
+        """Whether ``node`` was marked."""
+        return bool(
+            self.conn.execute(unavailable_nodes.delete().where(unavailable_nodes.c.node == node)).rowcount
+        )
 
     def job_runs(self, job_id: int) -> bool:
         """Whether the job exists and runs: one row read (a move's record checks it under the write lock)."""

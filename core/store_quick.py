@@ -24,7 +24,7 @@ from .model import Job, JobState, JobVlan
 if TYPE_CHECKING:
     from .store import Store, Tx
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this reader knows (store.SCHEMA_VERSION: a test holds the two equal). Another version in the database
 sends every read to the full store."""
 
@@ -257,6 +257,10 @@ class QuickTx:
 
     def has_intents(self) -> bool:
         return bool(self._query("SELECT id FROM intents LIMIT 1"))
+
+    def unavailable(self) -> dict[str, tuple[str, float, int | None]]:
+        q = "SELECT node, reason, since, job FROM unavailable_nodes"
+        return {node: (reason, since, job) for node, reason, since, job in self._query(q)}
 
     def sim_read(self, switch: str, ports: Iterable[str]) -> dict[str, int]:
         wanted = set(ports)

@@ -47,6 +47,9 @@ kavlan-tui extensions:
         --restart-via-at [DELAY]     With -s: schedule each node's network restart with at (in DELAY
                                      seconds, default 60), switch, check every node comes back
         --rollback                   With --restart-via-at: put back the ports of nodes that did not
+                                     come back (always done: their undo restart brings them back)
+        --no-dhcp-check              With -s: move real nodes into a VLAN whose DHCP server is off (you
+                                     run your own there, or your nodes have static addresses)
         --drift                      Read every switch of the site, show ports not in the expected VLAN
         --repair                     Put drifted ports back in the expected VLAN (administrators)
         --site SITE                  With --drift/--repair: another site than this frontend's
@@ -109,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--restart-via-at", nargs="?", const="", default=None, metavar="DELAY")
     p.add_argument("--rollback", action="store_true")
+    p.add_argument("--no-dhcp-check", action="store_true")
     p.add_argument("--drift", action="store_true")
     p.add_argument("--repair", action="store_true")
     p.add_argument("--site")
@@ -253,6 +257,8 @@ def _check_options(args: argparse.Namespace, action: str, nodes: list[str]) -> N
         raise BadInput(
             "--restart-via-at and --dry-run cannot be used together: the dry run shows the switch plan alone"
         )
+    if args.no_dhcp_check and action != "-s":
+        raise BadInput("--no-dhcp-check goes with -s")
     if args.rollback and args.restart_via_at is None:
         raise BadInput("--rollback goes with --restart-via-at")
     _restart_delay(args.restart_via_at)
@@ -345,10 +351,16 @@ async def _set_vlan(ctx: Context, args: argparse.Namespace, nodes: list[str]) ->
 
     vlan = args.vlan or str(await job_vlan(ctx, ctx.job_id))
     if args.restart_via_at is None:
-        return await _command(ctx, "set", {"vlan": vlan, "nodes": nodes, "dry-run": args.dry_run})
+        return await _command(
+            ctx,
+            "set",
+            {"vlan": vlan, "nodes": nodes, "dry-run": args.dry_run, "no-dhcp-check": args.no_dhcp_check},
+        )
     delay = _restart_delay(args.restart_via_at)
     nodes = await nodes_or_job(ctx, nodes)
-    report = await ctx.service.move_with_restart(nodes, parse_vlan(vlan), delay=delay, rollback=args.rollback)
+    report = await ctx.service.move_with_restart(
+        nodes, parse_vlan(vlan), delay=delay, dhcp_check=not args.no_dhcp_check
+    )
     return staged_result(report, verbose=args.verbose)
 
 
@@ -385,19 +397,43 @@ def _print_result(result: Result, action: str, args: argparse.Namespace) -> int:
 SUBCOMMANDS = ("ssh", "run", "ssh-config")
 
 
+SUBCOMMAND_HELP = {
+    "ssh": "Open a session on a node, reached where it is (through kavlan-N for a local VLAN).",
+    "run": "Run a command on many nodes at once, each reached where it is (as taktuk): one line per node and "
+    "output line, each node's stderr on stderr, duplicates of a nodefile folded.",
+    "ssh-config": "Print the ~/.ssh/config lines the tutorial writes by hand for the local VLANs' gateways.",
+}
+
+
 def _subcommand_parser(name: str) -> argparse.ArgumentParser:
-    p = _Parser(prog=f"kavlan {name}", add_help=True, allow_abbrev=False)
+    p = _Parser(prog=f"kavlan {name}", add_help=True, allow_abbrev=False, description=SUBCOMMAND_HELP[name])
     if name == "ssh":
-        p.add_argument("node")
-        p.add_argument("command", nargs=argparse.REMAINDER)
+        p.add_argument("node", help="the node (its plain name: kavlan finds its VLAN)")
+        p.add_argument("command", nargs=argparse.REMAINDER, help="a command instead of a shell")
     elif name == "run":
-        p.add_argument("-m", "--machine", dest="machines", action="append", default=[])
-        p.add_argument("-f", "--filename", dest="nodefile")
-        p.add_argument("-j", "--oar-jobid", dest="job")
-        p.add_argument("--json", action="store_true")
-        p.add_argument("command", nargs=argparse.REMAINDER)
+        p.add_argument(
+            "-m",
+            "--machine",
+            dest="machines",
+            action="append",
+            default=[],
+            metavar="NODE",
+            help="a node, or a pattern (suno-[1-4], suno-1*); several -m are OK",
+        )
+        p.add_argument("-f", "--filename", dest="nodefile", metavar="NODEFILE", help="read nodes from a file")
+        p.add_argument("-j", "--oar-jobid", dest="job", metavar="JOBID", help="the nodes of this job")
+        p.add_argument(
+            "--json", action="store_true", help="each node's exit status, stdout and stderr as JSON"
+        )
+        p.add_argument(
+            "command", nargs=argparse.REMAINDER, help="after --: the command, run by each node's shell"
+        )
     else:
-        p.add_argument("--proxycommand", action="store_true")
+        p.add_argument(
+            "--proxycommand",
+            action="store_true",
+            help="the tutorial's ProxyCommand form (ssh -a -x kavlan-N nc -q 0 %%h %%p) rather than ProxyJump",
+        )
     return p
 
 

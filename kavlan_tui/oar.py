@@ -18,7 +18,7 @@ from typing import NoReturn
 from kavlan_core import config
 from kavlan_core.api.auth import USER_NAME
 from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound
-from kavlan_core.events import Event, IntentSettled
+from kavlan_core.events import Event, IntentSettled, NodeUnavailable
 from kavlan_core.interface import Service, connect
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
@@ -61,10 +61,11 @@ def _run(
 
 
 def _settled_printer(prog: str) -> Callable[[Event], None]:
-    """An unfinished move or job's end this command found and settled: said on stderr."""
+    """An unfinished move or job's end this command found and settled, a node a job's end could not bring back:
+    said on stderr."""
 
     def show(event: Event) -> None:
-        line = event_line(event) if isinstance(event, IntentSettled) else None
+        line = event_line(event) if isinstance(event, IntentSettled | NodeUnavailable) else None
         if line is not None:
             sys.stderr.write(f"{prog}: {line.text}\n")
 
@@ -232,6 +233,47 @@ def oarstat_main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"{j.id:<10} {j.name[:14]:<14} {j.user[:14]:<14} {_date(j.submitted)} {j.state.value[0]} default"
             )
+        await _print_unavailable(service)
+        return 0
+
+    return _run(p.prog, body, args.debug, api_overrides(args))
+
+
+async def _print_unavailable(service: Service) -> None:
+    """The nodes no new job gets, and why (a job's end could not bring them back); nothing when there are none."""
+    try:
+        marked = await service.unavailable()
+    except KavlanError:
+        return  # a server that does not list them: the jobs are what oarstat is asked for
+    if marked:
+        print("\nUnavailable nodes (an administrator clears them: kavlan-oarnodesetting -s Alive -h NODE):")
+        for node, reason in marked.items():
+            print(f"{node}: {reason}")
+
+
+# --- oarnodesetting ----------------------------------------------------------------------
+
+
+def oarnodesetting_main(argv: Sequence[str] | None = None) -> int:
+    p = _Parser(
+        prog="kavlan-oarnodesetting",
+        description="Make nodes a job's end could not bring back available again (administrators), as "
+        "oarnodesetting -s Alive does.",
+        add_help=False,  # -h is the node, as oarnodesetting's
+    )
+    p.add_argument("-s", "--state", required=True, choices=["Alive"], help="the state to set: Alive")
+    p.add_argument(
+        "-h", "--hostname", dest="nodes", action="append", required=True, help="a node (repeatable)"
+    )
+    p.add_argument("--help", action="help", help="show this help")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    add_api_arguments(p)
+    args = p.parse_args(argv)
+
+    async def body(service: Service) -> int:
+        for node in args.nodes:
+            was = await service.set_available(node)
+            print(f"{node}: Alive" + ("" if was else " (it was not marked unavailable)"))
         return 0
 
     return _run(p.prog, body, args.debug, api_overrides(args))

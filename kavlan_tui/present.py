@@ -39,6 +39,7 @@ CLI_HINTS: Final[Hints] = {
     "ca_cert": Hint("with -C/--ca-cert", replaces="in the setting ca_cert"),
     "client_cert": Hint("(-c/-k)", replaces="(settings client_cert, client_key)"),
     "where": Hint("; see where the nodes are with kavlan -g"),
+    "dhcp": Hint(" (kavlan -e starts it; kavlan -s --no-dhcp-check moves all the same)"),
 }
 """``kavlan``: the original's options."""
 
@@ -60,6 +61,7 @@ SHELL_HINTS: Final[Hints] = {
     "api": Hint("set api (or kavlan-shell --api URL),", replaces="set api,"),
     **_LONG_CERT_OPTIONS,
     "where": Hint("; see where the nodes are with get NODE..."),
+    "dhcp": Hint(" (dhcp on starts it; set --no-dhcp-check moves all the same)"),
 }
 """``kavlan-shell``: its commands."""
 
@@ -68,6 +70,7 @@ TUI_HINTS: Final[Hints] = {
     "api": Hint("set api (or kavlan-tui --api URL),", replaces="set api,"),
     **_LONG_CERT_OPTIONS,
     "where": Hint("; the board shows where the nodes are once read again (Ctrl+R)"),
+    "dhcp": Hint(" (d on the VLAN starts it; 'no DHCP check' in the move dialog moves all the same)"),
 }
 """``kavlan-tui``: its keys."""
 
@@ -219,10 +222,12 @@ def event_line(event: ev.Event, *, ports: int | None = None, timing: bool = True
         return EventLine(WARNING, f"job {event.job} of {event.user} ended: {event.reason}")
     if isinstance(event, ev.SafeguardStep):
         detail = f": {event.detail}" if event.detail else ""
-        level = WARNING if event.stage in ("warning", "rollback") else INFO
+        level = WARNING if event.stage in ("warning", "rollback", "undo") else INFO
         return EventLine(level, f"{event.stage} ({event.nodes} node(s)){detail}")
     if isinstance(event, ev.IntentSettled):
         return settled_line(event)
+    if isinstance(event, ev.NodeUnavailable):
+        return EventLine(ERROR, f"{event.node} is unavailable to new jobs: {event.reason}")
     if isinstance(event, ev.DriftFound):
         return EventLine(
             WARNING, drift_text(event.switch, event.port, event.node, event.expected, event.actual)
@@ -268,6 +273,7 @@ SHELL_EVENTS: Final = (
     ev.JobEnded,
     ev.DriftFound,
     ev.IntentSettled,
+    ev.NodeUnavailable,
 )
 """What ``kavlan-shell`` prints above its prompt."""
 LOG_EVENTS: Final = (
@@ -279,5 +285,6 @@ LOG_EVENTS: Final = (
     ev.JobEnded,
     ev.SafeguardStep,
     ev.IntentSettled,
+    ev.NodeUnavailable,
 )
 """What the TUI's event log shows (not drift: the app logs it once per change, from its polls)."""

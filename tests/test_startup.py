@@ -208,6 +208,7 @@ def _filled(tmp_path: Path) -> str:
             )
         tx.set_nic_vlans({("n-1", "eth0"): 4, ("n-2", "eth0"): 1, ("n-3", "eth1"): 0}, 5.0)
         tx.set_dhcp("s", 4, "on", "alice", 6.0, "why")
+        tx.mark_unavailable("n-3", "not back after the end of job 1001", 7.5, 1001)
         tx.sim_write("sw1", {"Gi1/0/1": 100, "Gi1/0/2": 104})
     full.dispose()
     return url
@@ -230,6 +231,7 @@ def test_quick_reads_are_the_full_stores_reads(tmp_path: Path) -> None:
         keys = [("n-1", "eth0"), ("n-9", "eth0")]
         assert q.nic_vlans(iter(keys)) == f.nic_vlans(iter(keys))
         assert q.dhcp_states() == f.dhcp_states()
+        assert q.unavailable() == f.unavailable()
         assert q.sim_read("sw1", ["Gi1/0/2", "Gi1/0/9"]) == f.sim_read("sw1", ["Gi1/0/2", "Gi1/0/9"])
         assert q.audit_log() == f.audit_log()  # not a quick read: the full store's
     assert "sqlalchemy" in sys.modules

@@ -363,6 +363,28 @@ def test_the_node_detail_shows_its_nics_reach_job_and_events_newest_first(
     asyncio.run(go())
 
 
+def test_the_node_detail_says_a_node_is_unavailable_and_why(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    with h.service.store.write() as tx:
+        tx.mark_unavailable(
+            "suno-1", "not back after the end of job 999: does not answer in DEFAULT", 1.0, 999
+        )
+
+    async def go() -> None:
+        async with h.app.run_test(size=SIZE) as pilot:
+            await h.ready(pilot)
+            assert h.app.board is not None and set(h.app.board.unavailable) == {"suno-1"}
+            section = h.section("sophia", DEFAULT)
+            section.focus()
+            section.cursor = h.rows("sophia", DEFAULT).index("suno-1")
+            await pilot.press("enter")
+            screen = await on_screen(pilot, h, NodeScreen, "#node-summary")
+            summary = str(screen.query_one("#node-summary").render())
+            assert "unavailable to new jobs: not back after the end of job 999" in summary
+
+    asyncio.run(go())
+
+
 def test_copy_the_selection_as_a_nodefile_to_the_clipboard_or_a_file(
     harness: Callable[..., Harness], tmp_path: Path
 ) -> None:
