@@ -135,7 +135,7 @@ async def _run(argv: list[str], timeout: float) -> str:
         return f"{argv[0]} did not finish within {timeout:.0f} s"
     if proc.returncode:
         tail = out.decode(errors="replace").strip()[-200:]
-        return f"{argv[0]} exited with status {proc.returncode}: {tail}"
+        return f"{argv[0]} exited with status {proc.returncode}" + (f": {tail}" if tail else "")
     return ""
 
 
@@ -295,8 +295,13 @@ async def _restart_by_console(service: KavlanService, move: StagedMove, nodes: l
         )
     for name, why in zip(nodes, whys, strict=True):
         move.outcomes[name].timings["restarted"] = move.now()
-        if why:
-            move.outcomes[name].message = f"its console's restart failed: {why}"
+        if (
+            why
+        ):  # said after what the node's outcome says already (a second restart's failure after the first's)
+            said = move.outcomes[name].message
+            move.outcomes[name].message = (
+                f"{said}; " if said else ""
+            ) + f"its console's restart failed: {why}"
 
 
 async def _strand(service: KavlanService, move: StagedMove, lost: list[str]) -> None:

@@ -188,9 +188,14 @@ def test_a_node_that_does_not_come_back_is_ko_put_back_and_marked_unavailable(
         assert (
             f"The deployment is successful on nodes\n{fine}-kavlan-{vid}.{SITE}.grid5000.fr\n" in proc.stdout
         )
-        assert proc.stderr.startswith("The deployment failed on nodes\n"), proc.stderr
-        assert f"{broken}.{SITE}.grid5000.fr (did not come back in VLAN {vid} within 6 s" in proc.stderr
-        assert "it answers nowhere, not even in DEFAULT" in proc.stderr
+        assert f"kavlan-kadeploy3: {broken} is unavailable to new jobs" in proc.stderr, proc.stderr
+        failed = proc.stderr[proc.stderr.index("The deployment failed on nodes\n") :].splitlines()[1]
+        assert failed.startswith(
+            f"{broken}.{SITE}.grid5000.fr (did not come back in VLAN {vid} within 6 s"
+        ), failed
+        assert (
+            "its console's restart failed" in failed and "it answers nowhere, not even in DEFAULT" in failed
+        )
         # its port went back to DEFAULT; answering nowhere, it is marked as a job's end marks a node
         assert kavlan(lab, "-g", "-m", broken).split() == [f"{broken}.{SITE}.grid5000.fr:", "DEFAULT"]
         listed = lab_exec(lab, tool("kavlan-oarstat")).stdout
