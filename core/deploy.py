@@ -91,7 +91,7 @@ async def deploy(
     report.installed = await _install(service, move, real, environment, key, order)
     report.key = await _install_key(service, move, real, key)
     usable = [n for n in order if move.outcomes[n].status != Outcome.FAILURE]
-    report.dhcp = await _dhcp_on(service, move, user, [n for n in usable if n in real])
+    report.dhcp = await _dhcp_on(service, move, user, usable, [n for n in usable if n in real])
     await _into_vlan(service, move, usable, [n for n in usable if n in real])
     report.seconds = move.now()
     move.finish()
@@ -232,9 +232,15 @@ async def _one(service: KavlanService, target: Target, command: str) -> str:
     return "" if res.ok else (res.error or res.stderr.strip()[:200] or f"exit status {res.exit_status}")
 
 
-async def _dhcp_on(service: KavlanService, move: StagedMove, user: str, real: list[str]) -> str:
-    """The VLAN's DHCP server on, if it is off: the nodes' restarted network takes its address there."""
-    site = service.inventory.vlan(service.site, move.vlan).site
+async def _dhcp_on(
+    service: KavlanService, move: StagedMove, user: str, usable: list[str], real: list[str]
+) -> str:
+    """The VLAN's DHCP server on, if it is off: the nodes' restarted network takes its address there. The VLAN is
+    the nodes' site's (a global one its owner's)."""
+    if not usable:
+        return ""
+    ((ref, _plain),) = service.resolve(usable[:1])
+    site = service.inventory.vlan(ref.node.site, move.vlan).site
     state = await service.dhcp_state(move.vlan, site)
     if state == "on":
         return f"the DHCP server of VLAN {vlan_label(move.vlan)} was on"

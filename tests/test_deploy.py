@@ -76,3 +76,16 @@ def test_the_sites_deploy_table_is_read_and_checked() -> None:
     ):
         with pytest.raises(inventory.InventoryError, match=message):
             inventory.parse(lab + f"\n[site.deploy]\n{bad}\n", "t.toml")
+
+
+def test_the_vlan_whose_dhcp_starts_is_the_nodes_sites(make_service) -> None:
+    """A routed VLAN is its site's: deploying lille's nodes from a sophia frontend starts lille's VLAN's DHCP."""
+    svc = make_service()
+    job = run(svc.submit(f"{ROUTED},nodes=2", site="lille"))
+    vlan = job.vlans[0]
+    assert vlan.site == "lille"
+    report = run(svc.deploy(list(job.nodes), vlan.vlan, environment="debian12-min"))
+    assert report.ok, report
+    assert (
+        run(svc.dhcp_state(vlan.vlan, "lille")) == "on" and run(svc.dhcp_state(vlan.vlan, "sophia")) == "off"
+    )
