@@ -164,7 +164,9 @@ class Registry:
             if cmd.aliases:
                 lines += ["", "aliases: " + ", ".join(cmd.aliases)]
             if cmd.cli:
-                lines += ["", f"same as: kavlan {cmd.cli}"]
+                # a command line of another console script names it; the others are kavlan's options
+                same = cmd.cli if cmd.cli.startswith("kavlan-") else f"kavlan {cmd.cli}"
+                lines += ["", f"same as: {same}"]
             return lines
         width = max(len(c.usage) for c in self.commands.values())
         return [
