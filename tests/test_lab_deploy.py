@@ -123,6 +123,19 @@ def serve_in_lab(lab: Lab, tmp_path: Path) -> Iterator[str]:
         proc.wait(timeout=40)
 
 
+def test_kadeploy3_into_a_local_vlan_reached_through_its_gateway(lab: Lab) -> None:
+    job, nodes = reserve(lab, "{\"type='kavlan-local'\"}/vlan=1,{\"cluster='uvb'\"}/nodes=1")
+    vid = int(kavlan(lab, "-V", "-j", str(job)))
+    (node,) = nodes
+    proc = lab_exec(
+        lab, tool("kavlan-kadeploy3"), "-e", "debian12-min", "-m", node, "--vlan", str(vid), timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.endswith(f"successful on nodes\n{node}-kavlan-{vid}.{SITE}.grid5000.fr\n"), proc.stdout
+    assert pings(lab, f"{node}-kavlan-{vid}", via=f"kavlan-{vid}") and not pings(lab, node)
+    assert lab_exec(lab, tool("kavlan-oardel"), str(job)).returncode == 0
+
+
 def _url(proc: subprocess.Popen[str]) -> str:
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
