@@ -435,3 +435,39 @@ def test_the_tui_opens_its_service_in_its_own_loop(server: ApiServer, tmp_path: 
         assert "cannot reach the KaVLAN API server https://127.0.0.1:9" in str(app.open_error)
 
     asyncio.run(go())
+
+
+def test_unavailable_nodes_are_listed_and_cleared_through_the_api(server: ApiServer, tmp_path: Path) -> None:
+    """A node a job's end could not bring back: its reason in kavlan-oarstat and in the API's list, readable by
+    anyone; cleared by an administrator only (kavlan-oarnodesetting), as embedded."""
+    reason = "not back after the end of job 1000: does not answer in DEFAULT after two network restarts"
+    marker = config.load(env={**server.env, "KAVLAN_USER": "root"})
+    embedded = KavlanService(marker)  # the server's own store: as the server's end would have marked it
+    try:
+        with embedded.store.write() as tx:
+            tx.mark_unavailable("suno-2", reason, time.time(), 1000)
+    finally:
+        asyncio.run(embedded.close())
+    alice, root = remote_env(server, tmp_path / "a"), remote_env(server, tmp_path / "r", "root")
+
+    rc, out, err = sh(["kavlan-oarstat"], alice)
+    assert rc == 0, err
+    assert f"suno-2: {reason}" in out.splitlines(), out
+    listed = server.get("alice", "/sites/sophia/kavlan/unavailable")
+    assert listed.json() == {"items": [{"node": "suno-2", "reason": reason}], "total": 1}
+
+    rc, out, err = sh(["kavlan-oarnodesetting", "-s", "Alive", "-h", "suno-2"], alice)
+    assert rc != 0 and "only an administrator" in err and "Traceback" not in err, (rc, err)
+    rc, out, err = sh(["kavlan-oarstat"], alice)
+    assert "suno-2: " in out, "the refusal changed nothing"
+
+    rc, out, err = sh(["kavlan-oarnodesetting", "-s", "Alive", "-h", "suno-2.sophia.grid5000.fr"], root)
+    assert (rc, out) == (0, "suno-2.sophia.grid5000.fr: Alive\n"), err
+    rc, out, err = sh(["kavlan-oarnodesetting", "-s", "Alive", "-h", "suno-2"], root)
+    assert (rc, out) == (0, "suno-2: Alive (it was not marked unavailable)\n"), err
+    rc, out, err = sh(["kavlan-oarstat"], alice)
+    assert rc == 0 and "Unavailable nodes" not in out, out
+    unknown = server.delete("root", "/sites/sophia/kavlan/unavailable/nosuch-1")
+    assert unknown.status_code == 404 and "unknown node" in unknown.text, unknown.text
+    audit = server.audit_log.read_text()
+    assert '"what": "node.available"' in audit, audit[-500:]

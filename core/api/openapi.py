@@ -344,6 +344,13 @@ def _schemas() -> dict[str, Any]:
             required=["resources"],
             additionalProperties=False,
         ),
+        "UnavailableNodes": _obj(
+            {
+                "items": {"type": "array", "items": _obj({"node": _STR, "reason": _STR})},
+                "total": _INT,
+            }
+        ),
+        "NodeCleared": _obj({"node": _STR, "cleared": {"type": "boolean"}}),
         "Whoami": _obj(
             {
                 "uid": _STR,
@@ -745,6 +752,21 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                 "Settle unfinished moves, put drifted ports back (administrators)",
                 s,
                 {"200": _json(_ref("MoveReport"), "What was repaired")},
+            )
+        },
+        "/sites/{site}/kavlan/unavailable": {
+            "get": _op(
+                "The site's nodes a job's end could not bring back, with the reason: no new job gets them",
+                s,
+                {"200": _json(_ref("UnavailableNodes"), "The nodes marked unavailable")},
+            )
+        },
+        "/sites/{site}/kavlan/unavailable/{node}": {
+            "delete": _op(
+                "Make a node available to new jobs again (administrators), as oarnodesetting -s Alive",
+                ("site", "node"),
+                {"200": _json(_ref("NodeCleared"), "cleared: whether it was marked")},
+                description="The node's short name or FQDN.",
             )
         },
         "/sites/{site}/kavlan/moves/{mid}": {
