@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from .drivers.base import PortChange, PortState
 from .reports import Plan
 
-MOVE, END = "move", "end"
-"""The kinds of intent: a move of ports, a job's end."""
-PLANNED, APPLIED, FAILED = "planned", "applied", "failed"
+MOVE, END, STAGED = "move", "end", "staged"
+"""The kinds of intent: a move of ports, a job's end, a staged move between its switch and its verdict
+(:mod:`kavlan_core.staged_journal`)."""
+PLANNED, APPLIED, FAILED, CONFIRMED = "planned", "applied", "failed", "confirmed"
 """A port's state in the journal: written before any switch is touched; its switch applied the batch and read it
-back (``tag`` says what it read); its switch failed."""
+back (``tag`` says what it read); its switch failed; (a staged move's) its node confirmed in the new VLAN."""
 COMPLETED, ROLLED_BACK = "completed", "rolled back"
 """How recovery settled an unfinished move."""
 
@@ -78,6 +79,10 @@ class Intent:
 
         if self.kind == END:
             return f"end of job {self.job}"
+        if self.kind == STAGED:
+            return (
+                f"staged move of {len(self.ports)} node(s) into VLAN {vlan_label(self.vlan)} by {self.user}"
+            )
         job = f", job {self.job}" if self.job is not None else ""
         return f"move of {len(self.ports)} port(s) into VLAN {vlan_label(self.vlan)} by {self.user}{job}"
 
