@@ -16,7 +16,7 @@ from kavlan_core.access.safeguard import ADDRESSES, PROBE, Restart, StagedMove
 from kavlan_core.access.ssh import RunResult, Target
 from kavlan_core.errors import BadInput, NoDhcp, NotAllowed
 from kavlan_core.events import Event, IntentSettled, NodeUnavailable, SafeguardStep
-from kavlan_core.journal import STAGED
+from kavlan_core.journal import END, STAGED
 from kavlan_core.model import DEFAULT
 from kavlan_core.reports import Outcome
 from kavlan_core.service import KavlanService
@@ -513,3 +513,48 @@ def test_a_staged_move_that_confirmed_its_nodes_leaves_them_to_recovery(make_ser
     nxt = make_service()
     run(nxt.reap())
     assert places(nxt, job.nodes) == {job.nodes[0]: vlan, job.nodes[1]: DEFAULT}
+
+
+def test_a_jobs_end_that_dies_once_its_ports_are_back_is_resumed_and_sees_its_nodes_home(
+    make_service, monkeypatch
+):
+    """Killed after the ports went back, before any node was seen home: the end's intent names the nodes it had
+    still to see; the next command resumes it, checks them in DEFAULT and marks the one answering nowhere."""
+    monkeypatch.setattr(homing, "END_DELAY", 0)
+    monkeypatch.setattr(homing, "END_UNDO_MARGIN", 0)
+
+    def real(svc: KavlanService) -> KavlanService:
+        svc.is_real = lambda name: not name.startswith("suno-3")  # type: ignore[method-assign]
+        return svc
+
+    svc = real(make_service(verify_timeout=1))
+    job = run(svc.submit(f"{ROUTED},{{\"cluster='suno'\"}}/nodes=3"))
+    run(svc.set_vlan(list(job.nodes), job.vlans[0].vlan))
+    Nodes(svc, lost=["suno-2"])
+    crash_at(monkeypatch, "end-switched")
+    with pytest.raises(Crash):
+        run(svc.delete_job(job.id))
+    assert recorded(svc) == {}, "the ports are back in DEFAULT"
+    with svc.store.read() as tx:
+        (end,) = tx.intents()
+        assert tx.unavailable() == {}
+    assert end.kind == END and {p.node: p.state for p in end.ports} == {
+        "suno-1": "planned",
+        "suno-2": "planned",
+    }
+
+    nxt = real(make_service(verify_timeout=1))
+    nodes, seen = Nodes(nxt, lost=["suno-2"]), steps(nxt)
+    run(nxt.reap())
+    asked = nodes.of("ip")
+    assert asked[0] == "suno-1" and set(asked) == {"suno-1", "suno-2"}, (
+        "both checked in DEFAULT (the lost one: until its time is up)"
+    )
+    with nxt.store.read() as tx:
+        assert tx.intents() == []
+        marked = tx.unavailable()
+    assert list(marked) == ["suno-2"] and marked["suno-2"][0].startswith(
+        f"not back after the end of job {job.id}"
+    )
+    assert [e.node for e in seen if isinstance(e, NodeUnavailable)] == ["suno-2"]
+    assert [e.outcome for e in seen if isinstance(e, IntentSettled)] == ["finished"]

@@ -84,6 +84,18 @@ async def queue(service: Service, placed: Mapping[str, int], restart: Restart) -
     return move
 
 
+def resumed(service: Service, names: Sequence[str], restart: Restart, queued_at: float) -> StagedMove:
+    """The nodes whose restarts into DEFAULT a job's end queued at about ``queued_at`` (the service's clock) before
+    its process died, their ports in DEFAULT since: to be seen home by :func:`see_home` (their at job numbers are
+    lost with the process: a second restart that finds the node home restarts it there once more, harmlessly)."""
+    outcomes = {n: NodeOutcome(n, new_vlan=DEFAULT, port_vlan=DEFAULT) for n in names}
+    move = StagedMove(service, DEFAULT, SYSTEM, restart, StagedReport(vlan=DEFAULT), outcomes)
+    move.report.nodes = list(outcomes.values())
+    move.order = list(names)
+    move.scheduled_at = time.monotonic() - max(0.0, service.clock() - queued_at)
+    return move
+
+
 async def see_home(move: StagedMove, ports_home: Sequence[str]) -> list[str]:
     """After the ports moved: wait for each node of ``ports_home`` (its port is in DEFAULT) to answer in DEFAULT,
     confirm those that do, give the others their second restart; returns the nodes that answer nowhere."""
