@@ -166,6 +166,10 @@ def _text(exc: BaseException) -> str:
         return os.strerror(exc.errno).lower()
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror if not exc.filename else f"{exc.strerror}: {exc.filename}"
+    if isinstance(
+        exc, OSError
+    ):  # several addresses tried: "Multiple exceptions: [Errno 111] Connect call failed..."
+        return "the connection failed (refused or unreachable)"
     return str(exc) or type(exc).__name__
 
 
@@ -332,7 +336,7 @@ async def _run_command(
             _str(exc.stdout),
             _str(exc.stderr),
             time.monotonic() - started,
-            f"the command on {host} was still running after {budget or timeout or 0:g} s: stopped waiting",
+            f"the command on {host} was still running after {seconds_text(budget or timeout or 0)}: stopped waiting",
         )
     except asyncssh.ChannelOpenError as exc:
         return RunResult(
