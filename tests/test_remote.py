@@ -471,3 +471,32 @@ def test_unavailable_nodes_are_listed_and_cleared_through_the_api(server: ApiSer
     assert unknown.status_code == 404 and "unknown node" in unknown.text, unknown.text
     audit = server.audit_log.read_text()
     assert '"what": "node.available"' in audit, audit[-500:]
+
+
+def test_the_api_refuses_to_move_real_nodes_into_a_vlan_without_dhcp(certs: Path, tmp_path: Path) -> None:
+    """A raw API client, not only this project's faces: real nodes into a VLAN whose DHCP server is off is a 409
+    with the reason, before any switch is touched; ``?dhcp_check=false`` is the way to go ahead."""
+    inv = small_inventory(tmp_path / "real.toml")
+    text = inv.read_text().replace("default_subnet", "reachable_nodes = true\ndefault_subnet", 1)
+    text = re.sub(
+        r'name = "sw1"\ndriver = "simulated"\noptions = \{[^}]*\}',
+        'name = "sw1"\ndriver = "linux_bridge"\noptions = { netns = "kavlan-test-no-such-netns" }',
+        text,
+        count=1,
+    )
+    inv.write_text(text)
+    srv = start_server(tmp_path / "server", certs, inventory=inv)
+    try:
+        body = {"resources": "{\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=2"}
+        job = srv.post("alice", "/sites/sophia/jobs", body)
+        assert job.status_code in (200, 201), job.text
+        vid = job.json()["resources_by_type"]["vlans"][0]
+        nodes = job.json()["assigned_nodes"]
+        assert any(n.startswith(("suno-1.", "suno-2.")) for n in nodes), nodes
+        refused = srv.post("alice", f"/sites/sophia/vlans/{vid}/nodes", nodes)
+        assert refused.status_code == 409, refused.text
+        assert f"VLAN {vid}'s DHCP server is off" in refused.text and "reachable by nobody" in refused.text
+        placed = srv.post("alice", "/sites/sophia/vlans/nodes", nodes).json()
+        assert {item["vlan"] for item in placed["items"]} == {"DEFAULT"}, "nothing moved"
+    finally:
+        srv.stop()

@@ -649,6 +649,13 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                         "schema": _string(enum=["nodes", "full"]),
                         "description": "full: the whole MoveReport",
                     },
+                    {
+                        "name": "dhcp_check",
+                        "in": "query",
+                        "schema": {"type": "boolean"},
+                        "description": "false: move real nodes into a VLAN whose DHCP server is off all the same "
+                        "(you run your own there, or set static addresses); by default such a move is refused (409)",
+                    },
                 ],
                 description="A user moves only nodes of their running jobs, into a VLAN one of them holds or DEFAULT; a node "
                 "of another site is refused (400): a node is always moved by its own site's server. An unknown name is a "

@@ -270,7 +270,8 @@ class RemoteService(Service):
         self, site: str, names: list[str], vlan: int, user: str | None, *, dry_run: bool = False
     ) -> MoveReport:
         path = f"/sites/{site}/vlans/{vlan_label(vlan)}/nodes"
-        params = {"dry_run": "true"} if dry_run else {"report": "full"}
+        # the faces check the VLAN's DHCP themselves before a move (and honour --no-dhcp-check): not twice
+        params = {"dry_run": "true"} if dry_run else {"report": "full", "dhcp_check": "false"}
         answer = await self._call(site, "POST", path, body=names, params=params, user=user, follow=True)
         if dry_run:
             return shapes.dry_run_report(vlan, wire.decode(Plan, answer, self.inventory))
