@@ -26,9 +26,8 @@ if TYPE_CHECKING:
     from .config import Settings
     from .events import EventBus
     from .inventory import Inventory, NicRef
-    from .journal import IntentPort
+    from .journal import IntentPort, StagedRecord
     from .reports import Plan
-    from .staged_journal import StagedRecord
 
 
 class Service(abc.ABC):

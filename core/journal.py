@@ -10,8 +10,9 @@ deadline, or lost its database mid-way; :mod:`kavlan_core.recovery` settles it. 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .drivers.base import PortChange, PortState
 from .reports import Plan
@@ -124,3 +125,14 @@ def settle(intent: Intent, reads: Mapping[str, Mapping[str, PortState]], allowed
 def _tag(reads: Mapping[str, Mapping[str, PortState]], port: IntentPort) -> int | None:
     state = reads.get(port.switch, {}).get(port.port)
     return state.tag if state is not None else None
+
+
+class StagedRecord(Protocol):
+    """A staged move's intent as its process holds it (:mod:`kavlan_core.staged_journal`): nodes ``confirmed`` as
+    they are, ``close`` at the verdict, ``release`` always."""
+
+    def confirmed(self, ports: Sequence[IntentPort]) -> None: ...
+
+    def close(self) -> None: ...
+
+    def release(self) -> None: ...

@@ -55,8 +55,7 @@ from .store_quick import open_store
 from .switches import Held, SwitchPool
 
 if TYPE_CHECKING:  # SQLAlchemy is loaded when the store first needs it (store_quick)
-    from .journal import IntentPort
-    from .staged_journal import StagedRecord
+    from .journal import IntentPort, StagedRecord
     from .store import Store
 
 

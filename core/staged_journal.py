@@ -53,8 +53,8 @@ def _lock(service: KavlanService, intent_id: int) -> NamedLock:
     return service.store.lock(f"staged:{intent_id}", file=lock_file)
 
 
-class StagedRecord:
-    """A staged move's intent, held by its process: ``confirmed`` as nodes are, ``close`` at the verdict,
+class HeldRecord:
+    """A staged move's intent (a :class:`~kavlan_core.journal.StagedRecord`), held by its process: ``confirmed`` as nodes are, ``close`` at the verdict,
     ``release`` always (a dead process's lock goes with it)."""
 
     def __init__(self, service: KavlanService, intent_id: int, lock: NamedLock) -> None:
@@ -79,14 +79,14 @@ class StagedRecord:
 
 async def open_record(
     service: KavlanService, ports: Sequence[IntentPort], vlan: int, user: str, undo_at: float
-) -> StagedRecord:
+) -> HeldRecord:
     """Write the staged intent (after both restarts are queued, before any port moves) and hold its lock."""
     with service.store.write() as tx:
         intent_id = tx.open_intent(STAGED, user, vlan, None, ports, at=service.clock(), owner=service.owner)
         tx.defer_intent(intent_id, 0.0, undo_note(undo_at))  # its note (this counts as one attempt: harmless)
     lock = _lock(service, intent_id)
     await lock.acquire(timeout=0)  # new: nobody else knows its name yet
-    return StagedRecord(service, intent_id, lock)
+    return HeldRecord(service, intent_id, lock)
 
 
 async def settle(service: KavlanService, intent: Intent) -> None:
