@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from kavlan_core.lab.builder import DEFAULT_STATE_DIR, Lab
+from kavlan_core.lab.builder import DEFAULT_STATE_DIR, Lab, parse_sites
 from kavlan_core.lab.status import format_status, status
 from kavlan_core.lab.topology import DEFAULT_PREFIX, LabError
 
@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     up = sub.add_parser("up", parents=[common], help="build the lab and start its daemons")
+    up.add_argument(
+        "--sites",
+        metavar="SITE,SITE",
+        help="the sites of the lab's testbed to build, the first one home (default: its first site alone); "
+        "sites are joined by a trunk that carries only the global VLANs, e.g. --sites sophia,lille",
+    )
     up.add_argument("--keep-on-failure", action="store_true", help="leave a half-built lab for inspection")
     sub.add_parser("down", parents=[common], help="stop and remove everything the lab made")
     st = sub.add_parser(
@@ -61,10 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         "shell", parents=[common], help="an interactive shell in the frontend namespace (or a host)"
     )
     sh.add_argument("--host", help="a node or gateway instead of the frontend: its console")
+    sh.add_argument("--site", help="the frontend of this site (default: the home site's)")
     ex = sub.add_parser(
         "exec", parents=[common], help="run a command in the frontend namespace: exec -- CMD ..."
     )
     ex.add_argument("--host", help="a node or gateway instead of the frontend: its console")
+    ex.add_argument("--site", help="the frontend of this site (default: the home site's)")
     ex.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     return p
 
@@ -78,6 +86,12 @@ def _up(lab: Lab, keep: bool) -> int:
         f"lab up in {time.monotonic() - started:.1f} s ({lab.dir}, prefix {lab.prefix}): {len(topo.nodes)} nodes, "
         f"{len(topo.switches)} switches, gateways {', '.join(h.name for h in topo.gateways)}"
     )
+    if len(topo.parts) > 1:
+        print(
+            f"sites {', '.join(topo.parts)} (home {topo.site}), joined by a trunk carrying the global VLANs "
+            f"{', '.join(str(v) for v in sorted(topo.inventory.global_owner))}; another site's frontend: "
+            f"{PROG} exec --site SITE -- CMD"
+        )
     print(f"enter it: {PROG} shell, or {PROG} exec -- CMD (kavlan, kavlan-oarsub, ssh NODE, ping NODE)")
     return 0
 
@@ -93,12 +107,15 @@ def _down(lab: Lab) -> int:
     return 1 if report.leftovers else 0
 
 
-def _enter(lab: Lab, command: list[str], host: str | None) -> NoReturn:
+def _enter(lab: Lab, command: list[str], host: str | None, site: str | None = None) -> NoReturn:
     if lab.state is None or lab.state.phase != "up":
         raise LabError(f"no lab is up in {lab.dir}: run {PROG} up first")
-    argv = lab.argv(command, host)
+    if host and site:
+        raise LabError("give --host or --site, not both: a host's console is in its own site")
+    argv = lab.argv(command, host, site)
+    where = host or ("frontend" if site is None else f"frontend.{site}")
     try:
-        os.execvpe(argv[0], argv, {**lab.env(), "KAVLAN_LAB_WHERE": host or "frontend"})
+        os.execvpe(argv[0], argv, {**lab.env(site), "KAVLAN_LAB_WHERE": where})
     except OSError as exc:
         raise LabError(f"cannot run {argv[0]}: {exc.strerror}") from None
 
@@ -112,7 +129,8 @@ def _act(args: argparse.Namespace) -> int:
     """The action asked for; a user's error is raised for main to say."""
     if os.geteuid() != 0:
         raise LabError(NOT_ROOT)
-    lab = Lab(args.state_dir, args.inventory, args.prefix or DEFAULT_PREFIX)
+    sites = parse_sites(getattr(args, "sites", None))
+    lab = Lab(args.state_dir, args.inventory, args.prefix or DEFAULT_PREFIX, sites)
     if args.prefix and args.action != "up" and lab.state is not None and lab.state.prefix != args.prefix:
         # the state directory says which lab it is: acting on another than the one named would be a surprise
         raise LabError(
@@ -130,13 +148,13 @@ def _act(args: argparse.Namespace) -> int:
     if args.action == "shell":
         shell = shutil.which("bash")
         rc = lab.dir / "bin" / "shellrc"
-        _enter(lab, [shell, "--rcfile", str(rc), "-i"] if shell else ["/bin/sh", "-i"], args.host)
+        _enter(lab, [shell, "--rcfile", str(rc), "-i"] if shell else ["/bin/sh", "-i"], args.host, args.site)
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
         raise LabError(f"no command given: {PROG} exec -- CMD ...")
-    _enter(lab, command, args.host)
+    _enter(lab, command, args.host, args.site)
 
 
 if __name__ == "__main__":

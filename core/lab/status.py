@@ -36,7 +36,7 @@ def status(lab: Lab) -> dict[str, Any]:
         for p in processes_in(sorted(present))
         if p.pid not in recorded
     ]
-    tag_vlan = {tag: vid for vid, tag in topo.tags.items()}
+    tag_vlan = {part.name: {tag: vid for vid, tag in part.tags.items()} for part in topo.parts.values()}
     masters: dict[str, dict[str, str]] = {}
     for sw in topo.switches:
         if sw.netns in present:
@@ -49,10 +49,11 @@ def status(lab: Lab) -> dict[str, Any]:
         nic = topo.inventory.nodes[host.name].primary_nic
         bridge = masters.get(nic.switch, {}).get(nic.port, "")
         tag = int(bridge[4:]) if bridge.startswith("vlan") and bridge[4:].isdigit() else None
-        vid = tag_vlan.get(tag) if tag is not None else None
+        vid = tag_vlan[host.site].get(tag) if tag is not None else None
         nodes.append(
             {
                 "name": host.name,
+                "site": host.site,
                 "port": f"{nic.switch}/{nic.port}",
                 "vlan": vlan_label(vid) if vid is not None else (bridge or "?"),
                 "addresses": lab.addresses(host) if host.netns in present else [],
