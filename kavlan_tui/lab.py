@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the sites of the lab's testbed to build, the first one home (default: its first site alone); "
         "sites are joined by a trunk that carries only the global VLANs, e.g. --sites sophia,lille",
     )
+    up.add_argument(
+        "--api",
+        action="store_true",
+        help="remote mode: each site's frontend runs its own kavlan-api, and the kavlan configured there works "
+        "against it (certificates from a lab CA)",
+    )
     up.add_argument("--keep-on-failure", action="store_true", help="leave a half-built lab for inspection")
     sub.add_parser("down", parents=[common], help="stop and remove everything the lab made")
     st = sub.add_parser(
@@ -130,7 +136,9 @@ def _act(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise LabError(NOT_ROOT)
     sites = parse_sites(getattr(args, "sites", None))
-    lab = Lab(args.state_dir, args.inventory, args.prefix or DEFAULT_PREFIX, sites)
+    lab = Lab(
+        args.state_dir, args.inventory, args.prefix or DEFAULT_PREFIX, sites, getattr(args, "api", False)
+    )
     if args.prefix and args.action != "up" and lab.state is not None and lab.state.prefix != args.prefix:
         # the state directory says which lab it is: acting on another than the one named would be a surprise
         raise LabError(

@@ -68,6 +68,7 @@ def test_two_sites_have_their_own_namespaces_and_a_trunk_of_global_vlans_only() 
         "another site's frontend by its full name only"
     )
     assert "10.76.0.11\tsuno-1-kavlan-18.sophia.grid5000.fr suno-1-kavlan-18\n" in hosts
+    assert "10.78.0.12\tapi api.lille.grid5000.fr\n" in hosts, "each site's kavlan-api, in remote mode"
 
 
 def test_the_lab_builds_the_first_site_alone_unless_told_and_refuses_what_it_cannot_build() -> None:
@@ -100,11 +101,13 @@ def test_kavlan_lab_exec_takes_a_host_or_a_site_not_both(
 # --- with root: a real lab of two sites ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """A two-site lab for the module; its down must leave nothing."""
+@pytest.fixture(scope="module", params=["embedded", "remote"])
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A two-site lab for the module, embedded (each frontend's kavlan on the store) or remote (each frontend's
+    kavlan against its own site's kavlan-api); its down must leave nothing."""
     with subreaper():
-        the_lab = Lab(tmp_path_factory.mktemp("grid") / "state", prefix=unique_prefix(), sites=SITES)
+        base = tmp_path_factory.mktemp("grid")
+        the_lab = Lab(base / "state", prefix=unique_prefix(), sites=SITES, api=request.param == "remote")
         procs: list[Proc] = []
         try:
             the_lab.up()
@@ -185,3 +188,16 @@ def test_nodes_of_two_sites_meet_in_a_global_vlan_and_nowhere_else(lab: Lab) -> 
     kavlan(lab, "sophia", "-s", "-i", "DEFAULT", "-j", str(vjob), "--restart-via-at", "3")
     assert pings(lab, "sophia", here) and pings(lab, "lille", there)
     assert not pings(lab, "sophia", far), f"{there} left the global VLAN"
+    if lab.api:
+        # each node was moved by its own site's server; the VLAN's DHCP by its owner's
+        audit = {
+            site: (lab.dir / "api" / site / "kavlan-api.log").read_text() for site in SITES
+        }  # access log
+        assert f'"path": "/sites/lille/vlans/{GLOBAL}/nodes"' in audit["lille"]
+        assert "/sites/lille/vlans/" not in audit["sophia"], "sophia's server moved no lille node"
+        assert f'"path": "/sites/sophia/vlans/{GLOBAL}/nodes"' in audit["sophia"]
+        assert f'"path": "/sites/sophia/vlans/{GLOBAL}/dhcpd"' in audit["sophia"]
+        assert not pings(lab, "sophia", "api.lille.grid5000.fr", via=near), (
+            "the API network is the frontends'"
+        )
+        assert pings(lab, "lille", "api.sophia.grid5000.fr")

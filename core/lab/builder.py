@@ -16,7 +16,7 @@ from typing import Any
 from .. import inventory as inventory_mod
 from .. import tomlw
 from ..model import DEFAULT
-from . import control, files, provision, system, teardown
+from . import control, files, provision, remote, system, teardown
 from .state import NETNS_DIR, STATE_FILE, LabState, Proc, alive, lab_namespaces
 from .teardown import ETC_NETNS, DownReport
 from .topology import DEFAULT_PREFIX, DhcpPlacement, Host, LabError, Topology, build, vlan_key
@@ -25,7 +25,7 @@ DEFAULT_STATE_DIR = Path("/var/lib/kavlan-lab")
 FAIL_AFTER = "KAVLAN_LAB_FAIL_AFTER"
 """Tests only: ``STEP`` makes ``up`` fail after that step, ``STEP:crash`` makes it die there without cleaning up."""
 HOST_DIRS = (ETC_NETNS, Path("/run/mount"))
-STEPS = ("files", "namespaces", "links", "switches", "dhcp", "hosts", "daemons", "addresses", "kavlan")
+STEPS = ("files", "namespaces", "links", "switches", "dhcp", "hosts", "daemons", "addresses", "kavlan", "api")
 
 
 def lab_inventory_text(path: str | None, sites: list[str] | None = None) -> tuple[str, str]:
@@ -81,18 +81,21 @@ class Lab:
         inventory: str | None = None,
         prefix: str = DEFAULT_PREFIX,
         sites: list[str] | None = None,
+        api: bool = False,
     ) -> None:
         self.dir = Path(state_dir).expanduser().absolute()
         self.inventory_path = inventory
         self.prefix = prefix
         self.sites = list(sites or [])
         """The sites to build, home first; empty: the testbed's first site."""
+        self.api = api
+        """Remote mode: each site's frontend runs kavlan-api, and its kavlan works against it."""
         self._topo: Topology | None = None
         self.state: LabState | None = None
         if (self.dir / STATE_FILE).is_file():
             self.state = LabState.load(self.dir / STATE_FILE)
             self.prefix, self.inventory_path = self.state.prefix, self.state.inventory or None
-            self.sites = list(self.state.sites)
+            self.sites, self.api = list(self.state.sites), self.state.api
 
     # --- paths -----------------------------------------------------------------------------------------------
     @property
@@ -185,6 +188,7 @@ class Lab:
             self.inventory_path or "",
             created_state_dir=created,
             sites=list(topo.parts) if self.sites else [],
+            api=self.api,
         )
         # made by us (/etc/netns) or by libmount when the holders mount (/run/mount): removed at down if left empty
         self.state.host_dirs = [str(d) for d in HOST_DIRS if not d.exists()]
@@ -421,6 +425,10 @@ class Lab:
             if creds:
                 config += f"credentials = {tomlw.value(str(path))}\n"
             self.site_config(site).write_text(config)
+
+    def _up_api(self, topo: Topology) -> None:
+        if self.api:
+            remote.start_servers(self, {site: self.site_config(site).read_text() for site in topo.parts})
 
     # --- DHCP servers (DEFAULT at up; others on demand, where [site.dhcp] places them) ----------------------------
     def dhcp_files(self, vid: int, site: str | None = None) -> dict[str, Path]:

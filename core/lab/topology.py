@@ -15,6 +15,9 @@ from ..model import DEFAULT, GLOBAL_IDS, LOCAL_IDS, ROUTED_IDS, vlan_label
 DEFAULT_PREFIX = "kl-"
 LAB_NET = ipaddress.IPv4Network("10.64.0.0/12")
 """Every lab subnet lies inside it; nodes route it (and nothing else) through their VLAN's router."""
+API_NET = ipaddress.IPv4Network("10.78.0.0/24")
+"""Remote mode (``kavlan-lab up --api``): the frontends' own network, where each site's kavlan-api listens on
+``api.SITE`` (.10 + the site's position); no router, no node, no VLAN on it."""
 # this machine's uplink, its package mirror and its DNS (LAB.md): never a lab subnet, never routed
 FORBIDDEN = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "203.0.113.0/24", "10.255.0.0/16"))
 
@@ -109,6 +112,8 @@ class SitePart:
     tags: dict[int, int]
     """VLAN id -> tag, every VLAN of the site (DEFAULT, 1-9, the global ones)."""
     bridges: tuple[str, ...] = ()
+    api_address: str = ""
+    """``10.78.0.11/24``: the frontend's address on the API network, in remote mode."""
     frontend_routes: list[tuple[str, str]] = field(default_factory=list)
     dhcp: dict[int, DhcpPlacement] = field(default_factory=dict)
     infra_names: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -272,6 +277,7 @@ def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
             site.addr(DEFAULT, FRONTEND_HOST),
             site.tags,
             tuple(site.bridge[v] for v in site.vids),
+            f"{API_NET.network_address + 11 + k}/{API_NET.prefixlen}",
         )
     for k, site in enumerate(sites):
         part = topo.parts[site.name]
@@ -376,6 +382,7 @@ def _add_frontend(topo: Topology, part: SitePart, site: _LabSite) -> None:
         Link(part.core, "fe-100", part.frontend, NODE_IFACE, site.bridge[DEFAULT], "", part.frontend_address)
     )
     part.infra_names.insert(1, (site.ip(DEFAULT, FRONTEND_HOST), ["frontend", site.fqdn("frontend")]))
+    part.infra_names.append((part.api_address.split("/")[0], ["api", site.fqdn("api")]))
 
 
 def _add_gateways(topo: Topology, part: SitePart, site: _LabSite, index: int) -> None:
