@@ -153,6 +153,9 @@ def test_each_site_has_its_own_frontend_and_default_vlan(lab: Lab) -> None:
         "chetemi-2.lille.grid5000.fr:",
         "DEFAULT",
     ]
+    data = json.loads(kavlan_lab("status", "--state-dir", str(lab.dir), "--json").stdout)
+    assert [s["name"] for s in data["sites"]] == SITES and all(p["alive"] for p in data["processes"])
+    assert {n["name"]: (n["site"], n["vlan"]) for n in data["nodes"]}["chetemi-1"] == ("lille", "DEFAULT")
     # the cores are joined by the global VLANs' bridges only
     home = lab.topology.parts["sophia"]
     trunk = {

@@ -61,6 +61,10 @@ def status(lab: Lab) -> dict[str, Any]:
             }
         )
     out["nodes"] = nodes
+    out["sites"] = [
+        {"name": part.name, "frontend": part.frontend, "kavlan_config": str(lab.site_config(part.name))}
+        for part in topo.parts.values()
+    ]
     out["kavlan_config"] = str(lab.kavlan_config)
     out["ssh_config"] = str(lab.ssh_config)
     return out
@@ -99,6 +103,12 @@ def format_status(data: dict[str, Any]) -> str:
             f"  {n['name']:<10} {n['port']:<12} VLAN {n['vlan']:<8} {' '.join(n['addresses']) or '-':<18} {n['hostname']}"
             for n in data["nodes"]
         ]
+    if len(data.get("sites", [])) > 1:
+        lines.append(
+            "sites: "
+            + ", ".join(f"{s['name']} (frontend {s['frontend']})" for s in data["sites"])
+            + "; another site's frontend: kavlan-lab exec --site SITE -- CMD"
+        )
     if data.get("kavlan_config"):
         lines.append(
             f"kavlan config: {data['kavlan_config']} (use kavlan-lab exec -- CMD, or kavlan-lab shell)"
