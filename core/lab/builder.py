@@ -31,12 +31,21 @@ STEPS = ("files", "namespaces", "links", "switches", "dhcp", "hosts", "daemons",
 def lab_inventory_text(path: str | None, sites: list[str] | None = None) -> tuple[str, str]:
     """(text, source) of the lab's testbed description (None: the built-in core/data/lab.toml), reduced to the
     sites named (none: its first site)."""
-    doc, source = lab_testbed(path, sites)
-    return files.dump_toml(doc), source
+    text, source = _read_testbed(path)
+    doc = _load_testbed(text, source)
+    chosen = select_sites(doc, list(sites or []), source)
+    if chosen["site"] == doc.get("site"):
+        return text, source  # all of it: the user's own lines, so that an error names them
+    return files.dump_toml(chosen), source
 
 
 def lab_testbed(path: str | None, sites: list[str] | None = None) -> tuple[dict[str, Any], str]:
     """(document, source) of the lab's testbed description, reduced to the sites named (none: its first)."""
+    text, source = _read_testbed(path)
+    return select_sites(_load_testbed(text, source), list(sites or []), source), source
+
+
+def _read_testbed(path: str | None) -> tuple[str, str]:
     if path is None:
         text = resources.files("kavlan_core").joinpath("data/lab.toml").read_text()
         source = "built-in lab testbed"
@@ -45,11 +54,14 @@ def lab_testbed(path: str | None, sites: list[str] | None = None) -> tuple[dict[
             text, source = Path(path).expanduser().read_text(), str(path)
         except OSError as exc:
             raise LabError(f"cannot read the lab testbed {path}: {exc.strerror}") from None
+    return text, source
+
+
+def _load_testbed(text: str, source: str) -> dict[str, Any]:
     try:
-        doc = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise LabError(f"the lab testbed {source} is not valid TOML: {exc}") from None
-    return select_sites(doc, list(sites or []), source), source
 
 
 def select_sites(doc: dict[str, Any], sites: list[str], source: str) -> dict[str, Any]:
