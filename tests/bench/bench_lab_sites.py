@@ -4,11 +4,12 @@ of the VLAN's own site and of a node of the other site (each from its own site's
 Run on demand, as root (it builds labs of its own and removes them):
   python tests/bench/bench_lab_sites.py [--runs N] [--delay S]
 
-Side by side, in the same run, taking turns: `kavlan-lab up` (process included) of the lab's first site alone and
-of sophia and lille; then, in the two-site lab, `kavlan -s --restart-via-at S` of suno-1 into sophia's global VLAN
-18 from sophia's frontend (same site: the baseline of the move) and of chetemi-1 from lille's frontend (across the
-trunk: its DHCP answer comes from sophia's router, its check over SSH goes through lille's router), then both back
-to DEFAULT; `kavlan-lab down` after each.
+Side by side, in the same run, taking turns: `kavlan-lab up` (process included) of the lab's first site alone, of
+sophia and lille, and of sophia and lille in remote mode (--api: a kavlan-api on each site's frontend); then, in
+each two-site lab, `kavlan -s --restart-via-at S` of suno-1 into sophia's global VLAN 18 from sophia's frontend
+(same site: the baseline of the move) and of chetemi-1 from lille's frontend (across the trunk: its DHCP answer
+comes from sophia's router, its check over SSH goes through lille's router), then both back to DEFAULT;
+`kavlan-lab down` after each.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ def tool(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def timed_up(state: Path, sites: Sequence[str]) -> float:
+def timed_up(state: Path, sites: Sequence[str], api: bool) -> float:
     prefix = f"kb{uuid.uuid4().hex[:5]}-"
     extra = ["--sites", ",".join(sites)] if len(sites) > 1 else []
+    extra += ["--api"] if api else []
     started = time.monotonic()
     lab_cli("up", "--state-dir", str(state), "--prefix", prefix, *extra)
     return time.monotonic() - started
@@ -89,21 +91,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-lab-sites-") as tmp:
         for run in range(args.runs):
-            for sites in (["sophia"], ["sophia", "lille"]):
-                state = Path(tmp) / f"{run}-{len(sites)}"
+            for sites, api in (
+                (["sophia"], False),
+                (["sophia", "lille"], False),
+                (["sophia", "lille"], True),
+            ):
+                label = f"{len(sites)} site(s){', --api' if api else ''}"
+                state = Path(tmp) / f"{run}-{len(sites)}-{api}"
                 try:
-                    figures.setdefault(f"up, {len(sites)} site(s)", []).append(timed_up(state, sites))
+                    figures.setdefault(f"up, {label}", []).append(timed_up(state, sites, api))
                     if len(sites) > 1:
                         for what, seconds in moves(state, args.delay).items():
-                            figures.setdefault(f"move: {what}", []).append(seconds)
+                            figures.setdefault(f"move{' (--api)' if api else ''}: {what}", []).append(seconds)
                 finally:
                     started = time.monotonic()
                     lab_cli("down", "--state-dir", str(state))
-                    figures.setdefault(f"down, {len(sites)} site(s)", []).append(time.monotonic() - started)
+                    figures.setdefault(f"down, {label}", []).append(time.monotonic() - started)
     load = os.getloadavg()[0]
     print(f"{args.runs} runs, load {load:.1f}, safeguard delay {args.delay} s; median (min-max), seconds")
     for what, values in figures.items():
-        print(f"  {what:<24} {statistics.median(values):6.2f} ({min(values):.2f}-{max(values):.2f})")
+        print(f"  {what:<32} {statistics.median(values):6.2f} ({min(values):.2f}-{max(values):.2f})")
     return 0
 
 
