@@ -55,6 +55,7 @@ from .store_quick import open_store
 from .switches import Held, SwitchPool
 
 if TYPE_CHECKING:  # SQLAlchemy is loaded when the store first needs it (store_quick)
+    from .journal import IntentPort, StagedRecord
     from .reports import DeployReport
     from .store import Store
 
@@ -344,6 +345,13 @@ class KavlanService(Service):
 
         await self.reap()
         return await deploy(self, names_, vlan, user=user or self.user, environment=environment, key=key)
+
+    async def open_staged(
+        self, ports: Sequence[IntentPort], vlan: int, user: str, undo_at: float
+    ) -> StagedRecord:
+        from .staged_journal import open_record
+
+        return await open_record(self, ports, vlan, user, undo_at)
 
     async def unavailable(self) -> dict[str, str]:
         with self.store.read() as tx:
