@@ -18,6 +18,12 @@ ROUTED = "{\"type='kavlan'\"}/vlan=1"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk5 alice@frontend"
 
 
+def in_first_site(text: str, tables: str) -> str:
+    """``tables`` (a ``[site.X]`` table) added to the description's first site: before the second ``[[site]]``."""
+    at = text.find("\n[[site]]", text.find("[[site]]") + 1)
+    return text + tables if at < 0 else text[:at] + "\n" + tables + text[at:]
+
+
 def test_deploy_into_a_vlan_on_the_demo(make_service) -> None:
     svc = make_service()
     job = run(svc.submit(f"{ROUTED},{{\"cluster='suno'\"}}/nodes=3"))
@@ -67,7 +73,7 @@ def test_the_sites_deploy_table_is_read_and_checked() -> None:
 
     lab = resources.files("kavlan_core").joinpath("data/lab.toml").read_text()
     table = f'\n[site.deploy]\nnode_command = "{sys.executable} -c pass {{node}}"\nauthorized_keys = "/k"\n'
-    spec = inventory.parse(lab + table, "t.toml").deploys["sophia"]
+    spec = inventory.parse(in_first_site(lab, table), "t.toml").deploys["sophia"]
     assert spec.node_command.endswith("{node}") and spec.authorized_keys == "/k" and not spec.command
     for bad, message in (
         ('command = "kadeploy3 -e {env}"', "must name the nodefile"),
@@ -75,7 +81,7 @@ def test_the_sites_deploy_table_is_read_and_checked() -> None:
         ('colour = "blue"', "unknown key"),
     ):
         with pytest.raises(inventory.InventoryError, match=message):
-            inventory.parse(lab + f"\n[site.deploy]\n{bad}\n", "t.toml")
+            inventory.parse(in_first_site(lab, f"\n[site.deploy]\n{bad}\n"), "t.toml")
 
 
 def test_the_vlan_whose_dhcp_starts_is_the_nodes_sites(make_service) -> None:

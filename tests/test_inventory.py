@@ -8,6 +8,12 @@ from kavlan_core import inventory
 from kavlan_core.inventory import InventoryError
 
 
+def in_first_site(text: str, tables: str) -> str:
+    """``tables`` (a ``[site.X]`` table) added to the description's first site: before the second ``[[site]]``."""
+    at = text.find("\n[[site]]", text.find("[[site]]") + 1)
+    return text + tables if at < 0 else text[:at] + "\n" + tables + text[at:]
+
+
 def test_demo_testbed_shape():
     inv = inventory.load(None)
     assert set(inv.sites) >= {"sophia", "lille", "lyon"}
@@ -257,7 +263,7 @@ def test_subnet_gateways_default_to_host_1_and_may_be_given() -> None:
     )
     assert str(inv.dns_server("sophia")) == "10.64.0.1" and inv.site_index("sophia") == 1
     given = lab.replace('name = "sophia"', 'name = "sophia"\ndns = "10.64.0.53"', 1)
-    given += '\n[site.subnet_gateways]\nDEFAULT = "10.64.0.254"\n"4" = "10.64.64.254"\n'
+    given = in_first_site(given, '\n[site.subnet_gateways]\nDEFAULT = "10.64.0.254"\n"4" = "10.64.64.254"\n')
     inv = inventory.parse(given, "t.toml")
     assert (
         str(inv.subnet_gateway("sophia", 0)) == "10.64.0.254"
@@ -273,4 +279,4 @@ def test_subnet_gateways_default_to_host_1_and_may_be_given() -> None:
         ('"4" = 4', "an address must be a string, not 4"),
     ):
         with pytest.raises(InventoryError, match=message):
-            inventory.parse(lab + f"\n[site.subnet_gateways]\n{table}\n", "t.toml")
+            inventory.parse(in_first_site(lab, f"\n[site.subnet_gateways]\n{table}\n"), "t.toml")
