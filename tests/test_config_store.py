@@ -229,8 +229,11 @@ def test_a_v1_sqlite_file_opens_as_it_is_and_migrates_on(tmp_path, monkeypatch):
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SQLITE)
     db = Store(f"sqlite:///{path}")
-    assert db.schema_version() == 3 == SCHEMA_VERSION, "v2 added the intent journal, v3 unavailable nodes"
-    assert {"intents", "intent_ports", "unavailable_nodes"} <= set(sa.inspect(db.engine).get_table_names())
+    assert db.schema_version() == 4 == SCHEMA_VERSION, (
+        "v2 added the intent journal, v3 unavailable nodes, v4 grid reservations"
+    )
+    tables = set(sa.inspect(db.engine).get_table_names())
+    assert {"intents", "intent_ports", "unavailable_nodes", "grids", "grid_parts", "job_grids"} <= tables
     with db.read() as tx:
         assert tx.intents() == [] and not tx.has_intents()
         (j,) = tx.jobs(running=True)
