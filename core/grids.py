@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .inventory import Inventory
+from .model import Job
 from .reservations import MAX_REQUEST, RequestError, parse_request
 
 MAX_GRID = 4 * MAX_REQUEST
@@ -154,3 +155,11 @@ def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         return value[1:-1]
     return value
+
+
+def job_sites(inventory: Inventory, job: Job) -> list[str]:
+    """The sites a job is on, in the testbed's order: its nodes' and its VLANs' (``kavlan-oarstat``'s Site)."""
+    touched = {v.site for v in job.vlans} | {
+        inventory.nodes[n].site for n in job.nodes if n in inventory.nodes
+    }
+    return [s for s in inventory.sites if s in touched]
