@@ -64,6 +64,8 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_tui_lab.py": ("lab", "tui"),
     "test_tui_snapshots.py": ("tui",),
     "test_tutorial.py": ("peers",),
+    "test_tutorial_grid.py": ("peers",),
+    "test_remote_grid.py": ("peers",),
 }
 """Modules whose tests are not ``unit`` (a module not named here is ``unit``)."""
 
