@@ -248,14 +248,29 @@ class Service(abc.ABC):
         return path
 
     async def nodelist(self, vlan: int, *, job_id: int | None = None, site: str | None = None) -> list[str]:
-        """In-VLAN FQDNs: of a job's nodes when a job is given (as the original's ``kavlan -l -j``), else of all members."""
+        """In-VLAN FQDNs: of a job's nodes when a job is given (as the original's ``kavlan -l -j``; a grid's part
+        stands for its grid), else of all members."""
         self.check_vlan(vlan)
         if job_id is not None:
-            job = await self.running_job(job_id)
-            if job.nodes:
-                refs = self.resolve(job.nodes)
+            nodes = await self.job_nodes(job_id)
+            if nodes:
+                refs = self.resolve(nodes)
                 return [self.inventory.hostname(ref, vlan) for ref, _ in refs]
         return [m.name for m in await self.members(vlan, site)]
+
+    async def job_nodes(self, job_id: int) -> list[str]:
+        """The nodes a running job stands for: its own, or, for a site's part of a grid reservation, every running
+        part's, site after site (what ``kavlan -l/-g/-s -j`` act on, as ``oargridstat -l`` lists them)."""
+        job = await self.running_job(job_id)
+        if job.grid is None:
+            return list(job.nodes)
+        try:
+            grid = await self.grid(job.grid)
+        except NotFound:  # a grid whose record this frontend cannot read: the job alone
+            return list(job.nodes)
+        if job.id not in {p.job.id for p in grid.parts}:
+            return list(job.nodes)
+        return [n for p in grid.parts if p.job.running for n in p.job.nodes]
 
     async def plan(self, names_: Sequence[str], vlan: int, *, user: str | None = None) -> Plan:
         """What a move would change, per switch, after the same checks as the move itself (dry run)."""

@@ -220,3 +220,33 @@ async def _a_cluster_alone_finds_its_site(make_service):
     assert svc.inventory.nodes[job.nodes[0]].site == "lille"
     plain = await svc.submit("/nodes=1")
     assert svc.inventory.nodes[plain.nodes[0]].site == "sophia", "no place named: the frontend's site"
+
+
+def test_the_repl_reserves_shows_and_deletes_a_grid(make_service):
+    run(_the_repl_reserves_shows_and_deletes_a_grid(make_service))
+
+
+async def _the_repl_reserves_shows_and_deletes_a_grid(make_service):
+    from kavlan_tui.commands import REGISTRY, Context
+
+    ctx = Context(make_service(user="alice"))
+    line = 'gridsub sophia:rdef="{\\"type=\'kavlan-global\'\\"}/vlan=1+/nodes=1" lille:rdef=/nodes=2 walltime=1:00'
+    made = await REGISTRY.run(ctx, line)
+    assert made.lines[0] == "Grid reservation id = 1" and ctx.grid_id == 1
+    assert [line.split()[0] for line in made.lines[1:]] == ["sophia", "lille"]
+    assert (await REGISTRY.run(ctx, "vlan")).lines == ["18"], "the current job holds the global VLAN"
+    nodes = [n for job in made.data["jobs"] for n in job["nodes"]]
+    assert (await REGISTRY.run(ctx, f"set 18 {' '.join(nodes)}")).ok
+    assert sorted((await REGISTRY.run(ctx, "nodes 18")).lines) == sorted(
+        ctx.service.inventory.hostname(ctx.service.inventory.resolve(n), 18) for n in nodes
+    )
+    shown = await REGISTRY.run(ctx, "gridstat")
+    assert shown.lines[0].startswith("grid 1 of alice (Running), walltime 1:00:00")
+    with pytest.raises(BadInput, match="unknown site or cluster 'mars'"):
+        await REGISTRY.run(ctx, "gridsub mars:rdef=/nodes=1")
+    gone = await REGISTRY.run(ctx, "griddel")
+    assert gone.lines == ["grid 1 deleted: its 2 job(s) ended, their nodes are back in DEFAULT"]
+    assert ctx.job_id is None
+    assert (await REGISTRY.run(ctx, f"get {' '.join(nodes)}")).lines == [
+        f"{ctx.service.inventory.hostname(ctx.service.inventory.resolve(n), 0)}: DEFAULT" for n in nodes
+    ]

@@ -21,6 +21,10 @@ echo "VLAN=$VLAN"
 kavlan -s -i $VLAN -f ~/gridnodes
 kavlan -g -f ~/gridnodes | sed 's/^/IN /'
 kavlan -l -i $VLAN | sed 's/^/LIST /'
+SOPHIA_JOB=`grep "\[sophia\]" oargrid.out | cut -d= -f2 | tr -d " "`
+LYON_JOB=`grep "\[lyon\]" oargrid.out | cut -d= -f2 | tr -d " "`
+kavlan -l -j $SOPHIA_JOB | sed 's/^/JOBLIST /'
+kavlan -g -j $LYON_JOB | sed 's/^/JOBGET /'
 kavlan -s -i DEFAULT -f ~/gridnodes
 kavlan -g -f ~/gridnodes | sed 's/^/OUT /'
 oargriddel $OARGRID_JOB_ID
@@ -66,6 +70,9 @@ def test_the_tutorials_global_vlan_section(kenv, tmp_path):
     assert len(unique) == 6 and {n.split(".")[1] for n in unique} == SITES, unique
     assert values(out, "IN ") == [f"{n}: 18" for n in unique]
     assert sorted(values(out, "LIST ")) == sorted(n.replace(".", "-kavlan-18.", 1) for n in unique)
+    # a site's part of the grid stands for the grid: -l -j and -g -j agree with -l -i
+    assert sorted(values(out, "JOBLIST ")) == sorted(values(out, "LIST "))
+    assert values(out, "JOBGET ") == values(out, "IN ")
     assert values(out, "OUT ") == [f"{n}: DEFAULT" for n in unique]
     stat = values(out, "STAT ")
     parts = [line.split() for line in stat[2:]]
