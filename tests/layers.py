@@ -61,6 +61,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_store_pg.py": ("peers",),
     "test_tui.py": ("tui",),
     "test_tui_board.py": ("tui",),
+    "test_tui_grid.py": ("tui",),
     "test_tui_lab.py": ("lab", "tui"),
     "test_tui_snapshots.py": ("tui",),
     "test_tutorial.py": ("peers",),
