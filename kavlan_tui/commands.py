@@ -716,7 +716,7 @@ for _c in (
     Command(
         "gridsub",
         "Reserve on several sites at once, all or nothing, as oargridsub: "
-        "sophia:rdef={\"type='kavlan-global'\"}/vlan=1+/nodes=2,lille:rdef=/nodes=2 [walltime=2:00:00]",
+        "sophia:rdef={\"type='kavlan-global'\"}/vlan=1+/nodes=2,lille:rdef=/nodes=2 walltime=2:00:00",
         (Param("parts", TEXT, "SITE:rdef=RESOURCES, joined by commas or typed apart", many=True),),
         _gridsub,
         aliases=("oargridsub",),
