@@ -110,8 +110,10 @@ def _job_request(body: Any) -> dict[str, Any]:
 
 def _grid_field(body: dict[str, Any]) -> int | None:
     """The grid reservation (opened at its home site's server) this job is a part of (``oargridsub``)."""
-    grid = body.get("grid")
-    if grid is not None and (isinstance(grid, bool) or not isinstance(grid, int) or not 0 < grid < 10**12):
+    if "grid" not in body:
+        return None
+    grid = body["grid"]
+    if isinstance(grid, bool) or not isinstance(grid, int) or not 0 < grid < 10**12:
         raise ApiError(400, "grid must be the number of a grid reservation")
     return grid
 
