@@ -120,9 +120,23 @@ class Booking:
     def submit(self, want: Wanted, *, user: str, site: str, grid: int | None = None) -> Job:
         """One job (a part of grid ``grid`` made elsewhere, when given)."""
         with self.service.store.write() as tx:
+            if grid is not None:
+                self._joinable(tx, grid, user)
             return self._new_job(
                 tx, want, user=user, site=site, now=self.service.clock(), taken=self._taken(tx), grid=grid
             )
+
+    def _joinable(self, tx: Tx, grid: int, user: str) -> None:
+        """A part may join a grid this store keeps only if the grid is its user's and still has no jobs (one kept
+        by another site's server is that server's to check)."""
+        found = tx.grid(grid)
+        if found is None:
+            return
+        owner, _created, _walltime, parts = found
+        if owner != user and user not in self.service.settings.admins:
+            raise NotAllowed(f"grid reservation {grid} belongs to {owner}, not to {user}")
+        if parts:
+            raise BadInput(f"grid reservation {grid} already has its jobs: a new job cannot join it")
 
     def submit_grid(
         self,

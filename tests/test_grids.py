@@ -196,6 +196,8 @@ async def _a_grid_record_kept_for_remote_parts(make_service):
     grid_id = await svc.open_grid(3600)
     job = await svc.submit("/nodes=1", site="lille", grid=grid_id)
     assert job.grid == grid_id
+    with pytest.raises(NotAllowed, match="belongs to alice"):
+        await make_service(user="bob").submit("/nodes=1", grid=grid_id)
     from kavlan_core.model import GridRef
 
     with pytest.raises(NotAllowed):
@@ -204,6 +206,8 @@ async def _a_grid_record_kept_for_remote_parts(make_service):
     assert record.jobs == (GridRef("lille", job.id),)
     with pytest.raises(BadInput, match="already has its jobs"):
         await svc.drop_grid(grid_id)
+    with pytest.raises(BadInput, match="cannot join it"):
+        await svc.submit("/nodes=1", grid=grid_id)
     empty = await svc.open_grid(60)
     await svc.drop_grid(empty)
     with pytest.raises(NotFound):
