@@ -19,6 +19,8 @@ from kavlan_core.reservations import RequestError
 from kavlan_tui import oar, oargrid
 
 INV = inventory.load(None)
+FEWER = hypothesis.settings(SETTINGS, max_examples=40)
+"""The quick layer's share: 40 command lines each (the parser alone takes SETTINGS' 80)."""
 TUTORIAL = "sophia:rdef={\"type='kavlan-global'\"}/vlan=1+/nodes=2,lille:rdef=/nodes=2,lyon:rdef=/nodes=2"
 
 
@@ -122,7 +124,7 @@ def place(kenv: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     return Path(kenv["KAVLAN_DATA_DIR"])
 
 
-@SETTINGS
+@FEWER
 @hypothesis.given(
     parts=st.lists(GRID_TEXT, min_size=1, max_size=3),
     options=st.lists(
@@ -254,3 +256,20 @@ async def _the_repl_reserves_shows_and_deletes_a_grid(make_service):
     assert (await REGISTRY.run(ctx, f"get {' '.join(nodes)}")).lines == [
         f"{ctx.service.inventory.hostname(ctx.service.inventory.resolve(n), 0)}: DEFAULT" for n in nodes
     ]
+
+
+@FEWER
+@hypothesis.given(
+    argv=st.lists(
+        st.one_of(
+            st.sampled_from(["1", "2", "0", "x", "-l", "-w", "-c", "lille", "mars", "--json"]), HOSTILE
+        ),
+        max_size=4,
+    ),
+    which=st.sampled_from(["stat", "del"]),
+)
+def test_oargridstat_and_oargriddel_hostile(place: Path, argv: list[str], which: str) -> None:
+    main = oargrid.oargridstat_main if which == "stat" else oargrid.oargriddel_main
+    before = snapshot(place)
+    run = invoke(main, argv)
+    judge(f"kavlan-oargrid{which}", run, before, snapshot(place))
