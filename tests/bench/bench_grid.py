@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -102,22 +103,38 @@ def move_per_site(env: dict[str, str], nodes: list[str], vlan: str) -> float:
     return total
 
 
+def cpu() -> float:
+    """CPU time (user + system) of the finished child processes: steadier than the clock on a busy machine."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def measure(env: dict[str, str], sites: list[str], runs: int, tmp: Path) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {k: [] for k in ("grid", "hand", "move", "move hand")}
+    """Per case, the wall-clock samples and (under ``KEY cpu``) the processes' CPU time."""
+    keys = ("grid", "hand", "move", "move hand")
+    samples: dict[str, list[float]] = {k: [] for k in (*keys, *(f"{k} cpu" for k in keys))}
     for _ in range(runs + 1):  # the first round warms up (bytecode, testbed cache, database) and is dropped
+        c0 = cpu()
         took, nodes, end = by_grid(env, sites)
-        there = move_once(env, nodes, VLAN, tmp)
-        back = move_once(env, nodes, "DEFAULT", tmp)
+        c1 = cpu()
+        there = move_once(env, nodes, VLAN, tmp) + move_once(env, nodes, "DEFAULT", tmp)
+        c2 = cpu()
         end()
+        c3 = cpu()
         took_hand, nodes_hand, end_hand = by_hand(env, sites)
-        there_hand = move_per_site(env, nodes_hand, VLAN)
-        back_hand = move_per_site(env, nodes_hand, "DEFAULT")
+        c4 = cpu()
+        there_hand = move_per_site(env, nodes_hand, VLAN) + move_per_site(env, nodes_hand, "DEFAULT")
+        c5 = cpu()
         end_hand()
         for key, value in (
             ("grid", took),
             ("hand", took_hand),
-            ("move", there + back),
-            ("move hand", there_hand + back_hand),
+            ("move", there),
+            ("move hand", there_hand),
+            ("grid cpu", c1 - c0),
+            ("hand cpu", c4 - c3),
+            ("move cpu", c2 - c1),
+            ("move hand cpu", c5 - c4),
         ):
             samples[key].append(value)
     return {k: v[1:] for k, v in samples.items()}
@@ -163,9 +180,13 @@ def remote(runs: int, tmp: Path) -> dict[str, list[float]]:
             srv.stop()
 
 
-def row(name: str, mine: list[float], hand: list[float]) -> str:
-    a, b = statistics.median(mine), statistics.median(hand)
-    return f"  {name:<58} {a * 1000:6.0f} ms   by hand {b * 1000:6.0f} ms   ({b / a:.2f}x)"
+def row(name: str, s: dict[str, list[float]], mine: str, hand: str) -> str:
+    a, b = statistics.median(s[mine]), statistics.median(s[hand])
+    ca, cb = statistics.median(s[f"{mine} cpu"]), statistics.median(s[f"{hand} cpu"])
+    return (
+        f"  {name:<60} {a * 1000:6.0f} ms (CPU {ca * 1000:5.0f})   by hand {b * 1000:6.0f} ms "
+        f"(CPU {cb * 1000:5.0f})   {b / a:.2f}x"
+    )
 
 
 def main() -> None:
