@@ -206,12 +206,13 @@ def main() -> None:
         ("2 servers", through, 4),
     ):
         print(f"{label}:")
-        print(row("reserve: oargridsub vs one oarsub per site", s["grid"], s["hand"]))
+        print(row("reserve: oargridsub vs one oarsub per site", s, "grid", "hand"))
         print(
             row(
                 f"move {n} nodes into VLAN {VLAN} and back: one kavlan vs one per site",
-                s["move"],
-                s["move hand"],
+                s,
+                "move",
+                "move hand",
             )
         )
 
