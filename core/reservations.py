@@ -287,12 +287,17 @@ class Allocation:
     vlans: list[JobVlan] = field(default_factory=list)
 
 
+_PLACING = ("site", "cluster", "host", "network_address")
+"""Conditions that say where a node is: a group naming one of them is not held to the frontend's site."""
+
+
 def _node_matches(node: Node, group: ResourceGroup, site: str, fqdn: str) -> bool:
     """Whether ``node`` (whose full name is ``fqdn``) meets every condition of ``group``: a host or network
     address is matched by its short name or its full one (OAR's ``network_address`` holds the full name; EnOSlib
     asks ``network_address in ('suno-1.sophia.grid5000.fr', ...)``)."""
-    site_cond = group.condition("site")
-    if site_cond is None and node.site != site:
+    # a cluster or a host names its site (``{"cluster='chetemi'"}`` from sophia's frontend finds lille's)
+    placed = any(c.key in _PLACING and not c.negate for c in group.conditions)
+    if not placed and node.site != site:
         return False
     for c in group.conditions:
         if c.key == "type":

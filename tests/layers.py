@@ -65,9 +65,12 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_store_pg.py": ("peers",),
     "test_tui.py": ("tui",),
     "test_tui_board.py": ("tui",),
+    "test_tui_grid.py": ("tui",),
     "test_tui_lab.py": ("lab", "tui"),
     "test_tui_snapshots.py": ("tui",),
     "test_tutorial.py": ("peers",),
+    "test_tutorial_grid.py": ("peers",),
+    "test_remote_grid.py": ("peers",),
 }
 """Modules whose tests are not ``unit`` (a module not named here is ``unit``)."""
 

@@ -39,6 +39,7 @@ FIELDS = {
     "project",
     "queue",
     "reservation",
+    "grid",
 }
 # command, directory, project (strings) and queue (one of QUEUES, or null) are what OAR's clients send: accepted
 # and ignored; every job here starts at once whichever queue it names (EnOSlib sends "queue": "default")
@@ -136,7 +137,18 @@ def _job_request(body: Any) -> dict[str, Any]:
         "walltime": walltime,
         "name": body.get("name", ""),
         "properties": body.get("properties", ""),
+        "grid": _grid_field(body),
     }
+
+
+def _grid_field(body: dict[str, Any]) -> int | None:
+    """The grid reservation (opened at its home site's server) this job is a part of (``oargridsub``)."""
+    if "grid" not in body:
+        return None
+    grid = body["grid"]
+    if isinstance(grid, bool) or not isinstance(grid, int) or not 0 < grid < 10**12:
+        raise ApiError(400, "grid must be the number of a grid reservation")
+    return grid
 
 
 async def submit_job(request: web.Request) -> web.Response:
