@@ -351,6 +351,7 @@ def _schemas() -> dict[str, Any]:
                     "type": "null",
                     "description": "A start time is refused (400, OAR's 'Reservation not valid --> KO'): "
                     "every job starts when it is submitted",
+                },
                 "grid": {
                     "type": "integer",
                     "minimum": 1,
