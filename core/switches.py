@@ -116,7 +116,10 @@ class SwitchPool:
         drv = self._drivers.get(switch)
         if drv is None:
             sw = self.inventory.switches[switch]
-            context = DriverContext(default_tag=self.inventory.sites[sw.site].default_tag, ports=self._ports)
+            cabled = {r.nic.port: r.nic.mac for r in self.inventory.switch_ports(switch)}
+            context = DriverContext(
+                default_tag=self.inventory.sites[sw.site].default_tag, ports=self._ports, cabled=cabled
+            )
             drv = driver_class(sw.driver)(sw, self.credentials(sw.credentials), context)
             self._drivers[switch] = drv
         return drv

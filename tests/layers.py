@@ -50,6 +50,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_snmp_corpus.py": ("peers",),
     "test_snmp_order.py": ("peers",),
     "test_snmp_qbridge.py": ("peers",),
+    "test_snmp_monitor.py": ("peers",),
     "test_snmpsim.py": ("peers",),
     "test_ssh_cli.py": ("peers",),
     "test_store_faults.py": ("peers",),

@@ -4,11 +4,24 @@ tests and the demo."""
 from __future__ import annotations
 
 import asyncio
+import time
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..model import Switch
-from .base import DriverContext, PortChange, PortMemory, PortState, SwitchDriver, SwitchError, SwitchTimeout
+from .base import (
+    DriverContext,
+    FdbEntry,
+    FdbTable,
+    PortChange,
+    PortCounters,
+    PortMemory,
+    PortState,
+    SwitchDriver,
+    SwitchError,
+    SwitchTimeout,
+)
 
 # Options (in the inventory's [site.switch.options]):
 #   latency_ms      delay of every round trip (read or batch)
@@ -17,6 +30,9 @@ from .base import DriverContext, PortChange, PortMemory, PortState, SwitchDriver
 #   refuse_ports    ports the switch refuses to change (an error answer)
 #   drop_ports      ports whose writes the switch acknowledges and silently drops
 #   refuse_tags     VLAN tags the switch refuses to put any port in
+#   down_ports      ports whose link is down (they send nothing)
+#   fdb_extra       entries the switch learned besides its nodes' own MACs, "PORT MAC TAG" each (a leak made on
+#                   purpose: a MAC behind a node's port, or a node's MAC in another VLAN)
 
 
 class LocalPorts:
@@ -32,6 +48,16 @@ class LocalPorts:
         self._tags.update({(switch, p): t for p, t in tags.items()})
 
 
+SPEED_MBPS = 10_000
+WRAP = 2**64
+
+
+def sent_rate(switch: str, port: str) -> int:
+    """The octets per second a simulated node sends on ``port``: steady, 0.1 to 5 MB/s, the same in every
+    process (so that two processes reading one simulated testbed see one traffic)."""
+    return 100_000 + zlib.crc32(f"{switch}/{port}".encode()) % 4_900_000
+
+
 class SimulatedDriver(SwitchDriver):
     OPTIONS = {
         "latency_ms": "number",
@@ -41,6 +67,8 @@ class SimulatedDriver(SwitchDriver):
         "refuse_ports": "names",
         "drop_ports": "names",
         "refuse_tags": "tags",
+        "down_ports": "names",
+        "fdb_extra": "names",
     }
 
     def __init__(
@@ -97,3 +125,41 @@ class SimulatedDriver(SwitchDriver):
             if isinstance(error, SwitchTimeout):
                 await asyncio.sleep(float(self._opt("timeout_s", 0.05)))
             raise error
+
+    async def read_counters(self, ports: Sequence[str]) -> dict[str, PortCounters]:
+        """Each cabled port's node sends at its ``sent_rate`` (and receives half of it) since the epoch, its
+        64-bit counters wrapping as a switch's do; a port of ``down_ports`` or with nothing cabled is down."""
+        await self._round_trip()
+        down = set(self._opt("down_ports", []))
+        now = time.time()
+        out = {}
+        for port in ports:
+            if port in down or port not in self.context.cabled:
+                out[port] = PortCounters(up=False, speed_mbps=0, in_octets=0, out_octets=0, in_errors=0)
+                continue
+            rate = sent_rate(self.switch.name, port)
+            # the node's traffic comes in at the switch's port
+            out[port] = PortCounters(
+                up=True,
+                speed_mbps=SPEED_MBPS,
+                in_octets=int(rate * now) % WRAP,
+                out_octets=int(rate * now / 2) % WRAP,
+                in_errors=0,
+            )
+        return out
+
+    async def read_fdb(self) -> FdbTable:
+        """The MAC of the node cabled to each port that is up, in the port's VLAN; and ``fdb_extra``."""
+        await self._round_trip()
+        down = set(self._opt("down_ports", []))
+        ports = [p for p in self.context.cabled if p not in down]
+        tags = self.ports.read(self.switch.name, ports)
+        entries = [
+            FdbEntry(self.context.cabled[p].lower(), tags.get(p, self.context.default_tag), p) for p in ports
+        ]
+        for line in self._opt("fdb_extra", []):
+            parts = str(line).split()
+            if len(parts) != 3 or not parts[2].isdigit():
+                raise SwitchError(self.switch.name, f'option fdb_extra: "{line}" is not "PORT MAC TAG"')
+            entries.append(FdbEntry(parts[1].lower(), int(parts[2]), parts[0]))
+        return FdbTable(tuple(entries))

@@ -74,6 +74,10 @@ class SnmpCiscoDriver(SnmpDriver):
         self.detect_trunks = bool(opts.get("detect_trunks", True))
         self._interfaces: Interfaces | None = None
 
+    def _forget_interfaces(self) -> None:
+        super()._forget_interfaces()
+        self._interfaces = None
+
     # --- the port map ---------------------------------------------------------------------------------
 
     async def _port_map(self, names: Iterable[str]) -> tuple[dict[str, int], dict[str, str]]:
