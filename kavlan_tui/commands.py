@@ -628,3 +628,9 @@ for _c in (
     Command("whoami", "Show user, site, current job, testbed and database", (), _whoami),
 ):
     REGISTRY.add(_c)
+
+# the monitoring commands live in their own module (it builds on the helpers above)
+from .monitor_commands import monitor_commands  # noqa: E402
+
+for _c in monitor_commands():
+    REGISTRY.add(_c)

@@ -3,6 +3,7 @@ the service's events as lines of text."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ def run_guarded(
     say_interrupted: bool = False,
 ) -> int:
     """A command's body with its edge: a user's error is ``prog: sentence`` on stderr and its exit status (the
-    traceback only with ``--debug``); Ctrl-C is status 130."""
+    traceback only with ``--debug``); Ctrl-C is status 130; a closed pipe on stdout, 141 (quietly, as SIGPIPE)."""
     try:
         return body()
     except KavlanError as exc:
@@ -103,6 +104,11 @@ def run_guarded(
         if say_interrupted:
             sys.stderr.write(f"{prog}: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # the reader went away (``kavlan -l | head -1``): as any Unix filter, stop quietly; the interpreter's
+        # own flush of stdout at exit must not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -180,6 +186,13 @@ def event_line(event: ev.Event, *, ports: int | None = None, timing: bool = True
         return EventLine(
             WARNING, drift_text(event.switch, event.port, event.node, event.expected, event.actual)
         )
+    if isinstance(event, ev.LinkChanged):
+        state = "up again" if event.up else "DOWN"
+        return EventLine(
+            OK if event.up else ERROR, f"link {state}: {event.node}/{event.nic} ({event.switch} {event.port})"
+        )
+    if isinstance(event, ev.LeakFound):
+        return EventLine(ERROR, f"isolation leak ({event.kind}): {event.detail}")
     return None
 
 
@@ -221,6 +234,8 @@ SHELL_EVENTS: Final = (
     ev.JobEnded,
     ev.DriftFound,
     ev.IntentSettled,
+    ev.LinkChanged,
+    ev.LeakFound,
 )
 """What ``kavlan-shell`` prints above its prompt."""
 LOG_EVENTS: Final = (
@@ -232,5 +247,7 @@ LOG_EVENTS: Final = (
     ev.JobEnded,
     ev.SafeguardStep,
     ev.IntentSettled,
+    ev.LinkChanged,
+    ev.LeakFound,
 )
 """What the TUI's event log shows (not drift: the app logs it once per change, from its polls)."""
