@@ -36,6 +36,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_api_security.py": ("peers",),
     "test_api_server.py": ("peers",),
     "test_cli.py": ("peers",),
+    "test_monitor_cli.py": ("peers",),
     "test_crash.py": ("peers",),
     "test_dhcp_config.py": ("unit",),
     "test_dnsmasq.py": ("unit",),
