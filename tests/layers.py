@@ -43,6 +43,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_lab.py": ("lab",),
     "test_lab_tutorial.py": ("lab",),
     "test_linux_bridge.py": ("lab",),
+    "test_lab_monitor.py": ("lab",),
     "test_remote.py": ("peers",),
     "test_remote_sites.py": ("peers",),
     "test_remote_tui.py": ("peers", "tui"),
