@@ -69,6 +69,11 @@ class Settings:
     """Seconds to wait, after the restart, for every node to answer from its new VLAN."""
     poll_interval: float = 10.0
     """Seconds between the TUI's background polls of switches, DHCP leases and jobs; 0: never."""
+    monitor_interval: float = 2.0
+    """Seconds between the TUI monitoring view's reads of its nodes' ports (link, counters); read only while the
+    view is open."""
+    isolation_interval: float = 10.0
+    """Seconds between the TUI monitoring view's isolation checks (every switch's forwarding table of the site)."""
     keys: Mapping[str, str] = field(default_factory=dict)
     """Key bindings of the TUI, by binding id."""
     theme: str = "kavlan-dark"
@@ -120,6 +125,8 @@ _ENV = {
     "restart_delay": "KAVLAN_RESTART_DELAY",
     "verify_timeout": "KAVLAN_VERIFY_TIMEOUT",
     "poll_interval": "KAVLAN_POLL_INTERVAL",
+    "monitor_interval": "KAVLAN_MONITOR_INTERVAL",
+    "isolation_interval": "KAVLAN_ISOLATION_INTERVAL",
     "api": "KAVLAN_API",
     "ca_cert": "KAVLAN_CA_CERT",
     "client_cert": "KAVLAN_CLIENT_CERT",
@@ -250,6 +257,11 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         settings = replace(settings, data_dir=platformdirs.user_data_dir(APP))
     if settings.switch_concurrency < 1:
         raise ConfigError("setting 'switch_concurrency' must be at least 1")
+    for name in ("monitor_interval", "isolation_interval"):
+        if getattr(settings, name) < 0.5:
+            raise ConfigError(
+                f"setting '{name}' must be at least 0.5 seconds (every read costs the switches)"
+            )
     return settings
 
 

@@ -146,7 +146,7 @@ async def _check_isolation(ctx: Context, a: dict[str, Any]) -> Result:
     return isolation_result(report)
 
 
-def monitor_commands() -> tuple[Command, ...]:
+def commands() -> tuple[Command, ...]:
     """The commands, for the registry (built when it asks: the registry's module imports this one)."""
     return (
         Command(

@@ -61,6 +61,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_tui_board.py": ("tui",),
     "test_tui_lab.py": ("lab", "tui"),
     "test_tui_snapshots.py": ("tui",),
+    "test_tui_monitor.py": ("tui",),
     "test_tutorial.py": ("peers",),
 }
 """Modules whose tests are not ``unit`` (a module not named here is ``unit``)."""

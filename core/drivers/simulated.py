@@ -4,6 +4,7 @@ tests and the demo."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -52,10 +53,28 @@ SPEED_MBPS = 10_000
 WRAP = 2**64
 
 
-def sent_rate(switch: str, port: str) -> int:
-    """The octets per second a simulated node sends on ``port``: steady, 0.1 to 5 MB/s, the same in every
-    process (so that two processes reading one simulated testbed see one traffic)."""
-    return 100_000 + zlib.crc32(f"{switch}/{port}".encode()) % 4_900_000
+SWING = 0.6
+"""How far a simulated node's traffic swings around its mean, over a ``PERIOD``: a live view has something to show."""
+PERIOD = 60.0
+
+
+def _mean_and_phase(switch: str, port: str) -> tuple[int, float]:
+    digest = zlib.crc32(f"{switch}/{port}".encode())
+    return 100_000 + digest % 4_900_000, (digest % 628) / 100
+
+
+def sent_rate(switch: str, port: str, at: float) -> float:
+    """The octets per second a simulated node sends on ``port`` at time ``at``: a mean of 0.1 to 5 MB/s swinging
+    by ``SWING`` over ``PERIOD`` seconds, the same in every process (two processes see one traffic)."""
+    mean, phase = _mean_and_phase(switch, port)
+    return mean * (1 + SWING * math.sin(2 * math.pi * at / PERIOD + phase))
+
+
+def sent_octets(switch: str, port: str, at: float) -> int:
+    """What the node sent since the epoch: the integral of ``sent_rate``."""
+    mean, phase = _mean_and_phase(switch, port)
+    omega = 2 * math.pi / PERIOD
+    return int(mean * (at + SWING / omega * (math.cos(phase) - math.cos(omega * at + phase))))
 
 
 class SimulatedDriver(SwitchDriver):
@@ -127,8 +146,8 @@ class SimulatedDriver(SwitchDriver):
             raise error
 
     async def read_counters(self, ports: Sequence[str]) -> dict[str, PortCounters]:
-        """Each cabled port's node sends at its ``sent_rate`` (and receives half of it) since the epoch, its
-        64-bit counters wrapping as a switch's do; a port of ``down_ports`` or with nothing cabled is down."""
+        """Each cabled port's node has sent ``sent_octets`` (and received half of it) since the epoch, its 64-bit
+        counters wrapping as a switch's do; a port of ``down_ports`` or with nothing cabled is down."""
         await self._round_trip()
         down = set(self._opt("down_ports", []))
         now = time.time()
@@ -137,13 +156,13 @@ class SimulatedDriver(SwitchDriver):
             if port in down or port not in self.context.cabled:
                 out[port] = PortCounters(up=False, speed_mbps=0, in_octets=0, out_octets=0, in_errors=0)
                 continue
-            rate = sent_rate(self.switch.name, port)
-            # the node's traffic comes in at the switch's port
+            sent = sent_octets(self.switch.name, port, now)
+            # the node's traffic comes in at the switch's port; it receives half as much
             out[port] = PortCounters(
                 up=True,
                 speed_mbps=SPEED_MBPS,
-                in_octets=int(rate * now) % WRAP,
-                out_octets=int(rate * now / 2) % WRAP,
+                in_octets=sent % WRAP,
+                out_octets=sent // 2 % WRAP,
                 in_errors=0,
             )
         return out
