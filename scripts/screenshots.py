@@ -101,7 +101,7 @@ async def monitoring(app, pilot, save, vlan) -> None:  # noqa: ANN001
     for _ in range(12):
         done = screen.reads
         screen.read_ports()
-        await wait_for(pilot, lambda: screen.reads > done)
+        await wait_for(pilot, lambda done=done: screen.reads > done)
         await pilot.pause(0.25)
     save(app, "monitoring")
     await pilot.press("escape")

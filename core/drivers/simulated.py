@@ -55,7 +55,7 @@ WRAP = 2**64
 
 SWING = 0.6
 """How far a simulated node's traffic swings around its mean, over a ``PERIOD``: a live view has something to show."""
-PERIOD = 60.0
+PERIOD = 20.0
 
 
 def _mean_and_phase(switch: str, port: str) -> tuple[int, float]:

@@ -19,7 +19,7 @@ from kavlan_core.errors import KavlanError
 from kavlan_core.model import vlan_label
 from kavlan_core.monitoring import FdbReport, IsolationReport, PortLoad, PortsReport
 
-from ..board import NodeView
+from ..board import NodeView, short_port
 from ..monitor_commands import link_text, rate_text, speed_text
 from ..present import TUI_HINTS, sentence
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 BARS = "▁▂▃▄▅▆▇█"
 HISTORY = 24
-COLUMNS = {"node": 14, "port": 22, "link": 10, "speed": 8, "in": 10, "out": 10, "errors": 7, "sends": HISTORY}
+COLUMNS = {"node": 14, "port": 24, "link": 10, "speed": 8, "in": 10, "out": 10, "errors": 7, "sends": HISTORY}
 """The table's columns and their widths (a cell's first content is "-": it must not size its column)."""
 
 
@@ -112,13 +112,27 @@ errors, and a sparkline of what it sent over the last reads. Above, the isolatio
             table.add_column(column, key=column, width=width)
         for node in self.nodes:
             table.add_row(
-                node.short, f"{node.switch} {node.port}", "?", "-", "-", "-", "-", "", key=node.plain
+                self._label(node),
+                f"{node.switch} {short_port(node.port)}",
+                "?",
+                "-",
+                "-",
+                "-",
+                "-",
+                "",
+                key=node.plain,
             )
         settings = self.kapp.service.settings
         self.set_interval(settings.monitor_interval, self.read_ports)
         self.set_interval(settings.isolation_interval, self.check)
         self.read_ports()
         self.check()
+
+    def _label(self, node: NodeView) -> str:
+        """The node's name; with its NIC's when that is not its first one."""
+        known = self.kapp.service.inventory.nodes.get(node.node)
+        first = known is not None and known.primary_nic.name == node.nic
+        return node.node if first else f"{node.node}/{node.nic}"
 
     # --- reads -----------------------------------------------------------------------------------------
 
