@@ -1,0 +1,215 @@
+"""Live monitoring at scale: one monitoring round on the 1,000-node TUI testbed (bench_tui's), its 20 home-site
+switches SNMP (snmp_qbridge against snmpsim on 127.0.0.1), side by side in the same run with today's monitoring,
+the drift poll of the same switches.
+
+A round is what the TUI's monitoring view and a check do: the link and counters of every home node's port
+(``port_loads``), then the isolation check of the site (every switch's forwarding table, and every node port's
+VLAN). Measured per round: wall time, this process's CPU time, and SNMP requests per switch (every request the
+drivers send, counted at the session). Each switch's recording is generated: 45 ports with ifTable/ifXTable
+counters, the bridge-port map, a static VLAN table and a forwarding table holding the MAC of the node cabled to
+each port, so that the check is clean and reads everything.
+
+Run on demand (needs snmpsim, as the tests):
+
+    python tests/bench/bench_monitor.py --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+import bench_tui  # noqa: E402
+from snmpsim_fixture import running_snmpsim  # noqa: E402
+
+from kavlan_core import config, inventory  # noqa: E402
+from kavlan_core.drivers.snmp_session import SnmpSession  # noqa: E402
+from kavlan_core.service import KavlanService  # noqa: E402
+
+HOME = "home"
+
+
+def recording(ports: dict[int, tuple[str, str]]) -> str:
+    """An snmprec of a Q-BRIDGE switch: port i (1-based, ifIndex i, bridge port i) named and cabled as given
+    (name, MAC of the NIC on it), up at 1 Gb/s with some traffic, in VLAN 1, its NIC's MAC learned on it."""
+    lines = ["1.3.6.1.2.1.1.1.0|4|kavlan bench switch", "1.3.6.1.2.1.1.3.0|67|100"]
+    count = max(ports)
+    octets = (count + 7) // 8
+    members = bytearray(octets)
+    for i in range(1, count + 1):
+        members[(i - 1) // 8] |= 0x80 >> ((i - 1) % 8)
+    for i, (name, mac) in sorted(ports.items()):
+        lines += [
+            f"1.3.6.1.2.1.2.2.1.2.{i}|4|{name}",
+            f"1.3.6.1.2.1.2.2.1.3.{i}|2|6",
+            f"1.3.6.1.2.1.2.2.1.8.{i}|2|1",
+            f"1.3.6.1.2.1.2.2.1.14.{i}|65|0",
+            f"1.3.6.1.2.1.31.1.1.1.1.{i}|4|{name}",
+            f"1.3.6.1.2.1.31.1.1.1.6.{i}|70|{1_000_000 * i}",
+            f"1.3.6.1.2.1.31.1.1.1.10.{i}|70|{500_000 * i}",
+            f"1.3.6.1.2.1.31.1.1.1.15.{i}|66|1000",
+            f"1.3.6.1.2.1.17.1.4.1.2.{i}|2|{i}",
+            f"1.3.6.1.2.1.17.7.1.4.5.1.1.{i}|66|1",
+        ]
+        mac_oid = ".".join(str(int(b, 16)) for b in mac.split(":"))
+        lines.append(f"1.3.6.1.2.1.17.7.1.2.2.1.2.1.{mac_oid}|2|{i}")
+    lines += [
+        "1.3.6.1.2.1.17.7.1.4.3.1.1.1|4|default",
+        f"1.3.6.1.2.1.17.7.1.4.3.1.2.1|4x|{members.hex()}",
+        f"1.3.6.1.2.1.17.7.1.4.3.1.4.1|4x|{members.hex()}",
+        "1.3.6.1.2.1.17.7.1.4.3.1.5.1|2|1",
+    ]
+
+    def key(line: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in line.split("|", 1)[0].split("."))
+
+    return "\n".join(sorted(lines, key=key)) + "\n"
+
+
+def write_testbed(work: Path) -> tuple[Path, Path, list[str]]:
+    """The recordings, the testbed description with the home switches on snmpsim (address filled in later),
+    and the credentials file; the home switches' names."""
+    text = bench_tui.testbed()
+    inv = inventory.parse(text)
+    data = work / "snmprec"
+    data.mkdir(parents=True)
+    switches = list(inv.sites[HOME].switches)
+    for sw in switches:
+        refs = inv.switch_ports(sw)
+        ports = {int(r.nic.port.rsplit("/", 1)[1]): (r.nic.port, r.nic.mac) for r in refs}
+        (data / f"{sw}.snmprec").write_text(recording(ports))
+    creds = work / "credentials.toml"
+    creds.write_text("".join(f'[{sw}]\nversion = "2c"\ncommunity = "{sw}"\n' for sw in switches))
+    os.chmod(creds, 0o600)
+    return data, creds, switches
+
+
+def inventory_text(switches: list[str], port: int) -> str:
+    text = bench_tui.testbed()
+    for sw in switches:
+        text = text.replace(
+            f'name = "{sw}"\ndriver = "simulated"\n',
+            f'name = "{sw}"\ndriver = "snmp_qbridge"\naddress = "127.0.0.1:{port}"\ncredentials = "{sw}"\n'
+            "options = { timeout = 5.0, retries = 1 }\n",
+        )
+    return text
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[Counter[str]]:
+    """Every SNMP request the drivers send, by switch."""
+    counts: Counter[str] = Counter()
+    original = SnmpSession.request
+
+    async def request(self: SnmpSession, *args: Any) -> Any:
+        counts[self.driver.switch.name] += 1
+        return await original(self, *args)
+
+    SnmpSession.request = request  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        SnmpSession.request = original  # type: ignore[method-assign]
+
+
+async def one_round(svc: KavlanService, names: list[str]) -> dict[str, Any]:
+    with counting() as counts:
+        cpu, wall = time.process_time(), time.perf_counter()
+        loads = await svc.port_loads(names, interval=0)
+        ports_cpu, ports_wall = time.process_time() - cpu, time.perf_counter() - wall
+        report = await svc.check_isolation(site=HOME)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    assert not loads.unreadable and all(x.up for x in loads.loads), loads.unreadable
+    assert report.clean, (report.leaks[:3], report.unreadable[:3])
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "ports_wall": ports_wall,
+        "ports_cpu": ports_cpu,
+        "requests": dict(counts),
+    }
+
+
+async def drift_round(svc: KavlanService) -> dict[str, Any]:
+    with counting() as counts:
+        cpu, wall = time.process_time(), time.perf_counter()
+        found = await svc.drift(HOME)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    assert found.complete
+    return {"wall": wall, "cpu": cpu, "requests": dict(counts)}
+
+
+def per_switch(rounds: list[dict[str, Any]]) -> str:
+    values = [v for r in rounds for v in r["requests"].values()]
+    return f"{statistics.median(values):g} (min {min(values)}, max {max(values)})"
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.0f} ms (min {min(values) * 1000:.0f})"
+
+
+async def measure(inv_path: Path, creds: Path, data: Path, runs: int) -> None:
+    os.environ.update(
+        KAVLAN_DATA_DIR=str(data),
+        KAVLAN_INVENTORY=str(inv_path),
+        KAVLAN_CREDENTIALS=str(creds),
+        KAVLAN_USER="root",
+    )
+    svc = KavlanService(config.load())
+    try:
+        names = [n.name for n in svc.inventory.site_nodes(HOME)]
+        await one_round(svc, names)  # the first round reads each switch's interfaces and sizes its walks
+        await drift_round(svc)
+        ours, drifts = [], []
+        for _ in range(runs):
+            ours.append(await one_round(svc, names))
+            drifts.append(await drift_round(svc))
+    finally:
+        await svc.close()
+    switches = len(svc.inventory.sites[HOME].switches)
+    print(f"{len(names)} home nodes on {switches} snmp_qbridge switches (snmpsim, 127.0.0.1), {runs} rounds")
+    print(f"{'':42} {'wall':>22} {'CPU':>22}  SNMP requests per switch")
+    print(
+        f"{'monitoring round (ports + isolation)':42} {ms([r['wall'] for r in ours]):>22} "
+        f"{ms([r['cpu'] for r in ours]):>22}  {per_switch(ours)}"
+    )
+    print(
+        f"{'  of which port loads':42} {ms([r['ports_wall'] for r in ours]):>22} {ms([r['ports_cpu'] for r in ours]):>22}"
+    )
+    print(
+        f"{'baseline: drift poll (today)':42} {ms([r['wall'] for r in drifts]):>22} "
+        f"{ms([r['cpu'] for r in drifts]):>22}  {per_switch(drifts)}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="kavlan-bench-monitor-") as tmp:
+        work = Path(tmp)
+        recordings, creds, switches = write_testbed(work)
+        with running_snmpsim(work / "sim", [recordings], probe=switches[0]) as sim:
+            inv_path = work / "testbed.toml"
+            inv_path.write_text(inventory_text(switches, sim.port))
+            asyncio.run(measure(inv_path, creds, work / "data", args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
