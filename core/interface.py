@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import names
 from .errors import BadInput, NotFound, SwitchUnavailable
-from .model import DEFAULT, GLOBAL_IDS, Job, JobVlan, VlanKind
+from .model import DEFAULT, GLOBAL_IDS, Job, JobVlan, VlanKind, vlan_label
 from .monitoring import FdbReport, IsolationReport, PortsReport
 from .reports import DriftReport, Lease, Member, MoveReport, StagedReport, VlanInfo
 from .reservations import nodefile_lines
@@ -136,11 +136,11 @@ class Service(abc.ABC):
             held = await self.job_vlans(job)
             site = held[0].site
             vlans = sorted(v.vlan for v in held if v.site == site)
-            shown = ", ".join(map(str, vlans))
+            shown = ", ".join(map(vlan_label, vlans))
             scope = f"job {job} (VLAN {shown})"
         elif vlan is not None:
             self.check_vlan(vlan)
-            site, vlans, scope = self._owner(site or self.site, vlan), [vlan], f"VLAN {vlan}"
+            site, vlans, scope = self._owner(site or self.site, vlan), [vlan], f"VLAN {vlan_label(vlan)}"
         else:
             site = site or self.site
             if site not in self.inventory.sites:

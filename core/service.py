@@ -34,7 +34,7 @@ from .events import (
 )
 from .interface import Service
 from .inventory import Inventory, NicRef
-from .model import DEFAULT, GLOBAL_IDS, Job, JobState
+from .model import DEFAULT, GLOBAL_IDS, Job, JobState, vlan_label
 from .monitor import Monitor
 from .monitoring import FdbReport, IsolationReport, PortsReport
 from .moves import apply_plan, read_switches, roll_back
@@ -629,7 +629,7 @@ class KavlanService(Service):
             raise NotFound(f"unknown site {site!r} (sites: {', '.join(self.inventory.sites)})")
         for vlan in vlans or ():
             self.check_vlan(vlan)
-        scope = f"site {site}" if vlans is None else "VLAN " + ", ".join(map(str, vlans))
+        scope = f"site {site}" if vlans is None else "VLAN " + ", ".join(map(vlan_label, vlans))
         return await self.monitor.check(site, vlans, scope)
 
     # --- users and holders -------------------------------------------------------------------------

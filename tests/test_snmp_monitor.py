@@ -130,3 +130,21 @@ def test_a_switch_without_fdb_objects_says_so(sim: Sim) -> None:
 
     missing = asyncio.run(asyncio.wait_for(read(), 30))
     assert missing and "dot1qTpFdbTable" in missing
+
+
+def test_reads_that_start_together_share_one_session(sim: Sim) -> None:
+    """A check's FDB walk and a view's counter read starting together on a fresh driver: both answered (the
+    session is opened once, neither uses it before its target exists)."""
+
+    async def both() -> None:
+        driver = sim.driver("tplink_tplink_sg2008")
+        try:
+            table, counters = await asyncio.gather(
+                driver.read_fdb(), driver.read_counters(["port 1: Gigabit Copper"])
+            )
+            assert table.entries or table.missing
+            assert counters["port 1: Gigabit Copper"].up is not None
+        finally:
+            await driver.close()
+
+    asyncio.run(asyncio.wait_for(both(), 30))

@@ -204,6 +204,7 @@ class SnmpDriver(SwitchDriver):
         self.row_octets: dict[str, int] = {}
         """table -> the largest row it answered, in octets."""
         self._session: SnmpSession | None = None
+        self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._uptime: tuple[float, int] | None = None
         self._monitor_interfaces: Interfaces | None = None
         """(this host's monotonic clock, the switch's sysUpTime) at the last read that saw it."""
@@ -290,21 +291,34 @@ class SnmpDriver(SwitchDriver):
                 )
 
     async def _open(self) -> SnmpSession:
+        """This loop's session, opened once: reads that start together (a monitoring check beside a view's port
+        reads) wait for the one being opened rather than use it before its target exists."""
         loop = asyncio.get_running_loop()
         session = self._session
         if session is not None and session.loop is loop:
             return session
-        if session is not None:  # an engine is bound to the loop it first ran in
-            session.close()
-            self._session = None
-        try:
-            host, port = parse_address(self.switch.address)
-        except ValueError as exc:
-            raise self._error(f"bad SNMP address {self.switch.address!r}: {exc}") from None
-        read_auth, write_auth = auth_data(self.credentials, self._error)
-        self._session = SnmpSession(self, loop, host, port, read_auth, write_auth)
-        await self._session.connect()
-        return self._session
+        if self._opening is None or self._opening[0] is not loop:
+            self._opening = (loop, asyncio.Lock())
+        async with self._opening[1]:
+            session = self._session
+            if session is not None and session.loop is loop:
+                return session  # opened while this one waited
+            if session is not None:  # an engine is bound to the loop it first ran in
+                session.close()
+                self._session = None
+            try:
+                host, port = parse_address(self.switch.address)
+            except ValueError as exc:
+                raise self._error(f"bad SNMP address {self.switch.address!r}: {exc}") from None
+            read_auth, write_auth = auth_data(self.credentials, self._error)
+            opened = SnmpSession(self, loop, host, port, read_auth, write_auth)
+            try:
+                await opened.connect()
+            except BaseException:
+                opened.close()
+                raise
+            self._session = opened
+            return opened
 
     async def close(self) -> None:
         if self._session is not None:

@@ -139,11 +139,13 @@ errors, and a sparkline of what it sent over the last reads. Above, the isolatio
     @work(exclusive=True, group="monitor-ports", exit_on_error=False)
     async def read_ports(self) -> None:
         if not self.nodes:
+            self.reads += 1  # an empty VLAN: nothing to read, read all the same
             return
         try:
             report = await self.kapp.service.port_loads([n.plain for n in self.nodes], interval=0)
-        except KavlanError as exc:
+        except Exception as exc:  # a worker's failure is silent: say it (an internal error named)
             self.notify(sentence(exc, TUI_HINTS), title="monitoring", severity="error")
+            self.reads += 1
             return
         self.show_ports(report)
 
@@ -187,7 +189,7 @@ errors, and a sparkline of what it sent over the last reads. Above, the isolatio
     async def check(self) -> None:
         try:
             report = await self.kapp.service.check_isolation(vlan=self.vlan, site=self.site)
-        except KavlanError as exc:
+        except Exception as exc:  # a worker's failure is silent: the mark says it (an internal error named)
             self.isolation_error = sentence(exc, TUI_HINTS)
         else:
             had = len(self.isolation.leaks) if self.isolation else 0

@@ -195,6 +195,60 @@ async def measure(inv_path: Path, creds: Path, data: Path, runs: int) -> None:
     )
 
 
+async def until(pilot: Any, ready: Any, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the TUI did not get there in time")
+        await pilot.pause(0.005)
+
+
+async def tui(runs: int) -> None:
+    """The TUI headless (Textual's test driver, 120x40, rendering included): the board's refresh (Ctrl+R, the
+    baseline), and the monitoring view's refresh of a 40-node VLAN (its ports read, its table and sparklines
+    drawn), on the same switches."""
+    from kavlan_tui.app import KavlanApp
+    from kavlan_tui.screens.monitor import MonitorScreen
+
+    os.environ.update(KAVLAN_MONITOR_INTERVAL="3600", KAVLAN_ISOLATION_INTERVAL="3600")
+    svc = KavlanService(config.load())
+    app = KavlanApp(svc, poll_interval=0)
+    boards, views = [], []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.board is not None)
+        for _ in range(runs):
+            before, started = app.board, time.perf_counter()
+            app.load_board()
+            await until(pilot, lambda before=before: app.board is not before)
+            await pilot.pause()
+            boards.append(time.perf_counter() - started)
+        board = app.board
+        assert board is not None
+        vid = 0  # DEFAULT: the recordings are read-only, nobody moves; the view shows 40 of its nodes
+        nodes = sorted(
+            (n for n in board.nodes.values() if (n.site, n.vlan) == (HOME, vid)), key=lambda n: n.key
+        )[:40]
+        assert nodes, sorted({(n.site, n.vlan) for n in board.nodes.values()})[:10]
+        screen = MonitorScreen(HOME, vid, nodes)
+        await app.push_screen(screen)
+        try:
+            await until(pilot, lambda: screen.reads >= 1 and screen.checks >= 1, 20)
+        except TimeoutError:
+            print(screen.reads, screen.checks, screen.isolation_error, [n.message for n in app._notifications])
+            raise
+        for _ in range(runs):
+            done, started = screen.reads, time.perf_counter()
+            screen.read_ports()
+            await until(pilot, lambda done=done: screen.reads > done)
+            await pilot.pause()
+            views.append(time.perf_counter() - started)
+    await svc.close()
+    if screen.isolation_error:
+        print(f"(the view's isolation check: {screen.isolation_error})")
+    print(f"{'TUI: the board refresh (Ctrl+R), baseline':42} {ms(boards):>22}")
+    print(f"{f'TUI: the monitoring view refresh ({len(nodes)} nodes)':42} {ms(views):>22}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -208,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             inv_path = work / "testbed.toml"
             inv_path.write_text(inventory_text(switches, sim.port))
             asyncio.run(measure(inv_path, creds, work / "data", args.runs))
+            asyncio.run(tui(args.runs))
     return 0
 
 
