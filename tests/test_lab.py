@@ -329,3 +329,18 @@ def test_down_after_an_interrupted_up_removes_everything(tmp_path: Path) -> None
         assert down.returncode == 0, down.stderr
         assert "lab down: stopped" in down.stdout
         assert leftovers(prefix, state_dir, procs) == []
+
+
+@needs_lab
+def test_the_lab_reads_its_links_and_is_proved_isolated(lab: Lab) -> None:
+    """kavlan's monitoring on the lab's real bridges: every node's link up, and the isolation check of the whole
+    site clean (the router's and gateways' legs are on no node's port, and no node's MAC is where it must not be)."""
+    first = str(lab.topology.nodes[0].default_address).split("/")[0]
+    for (
+        node
+    ) in lab.topology.nodes:  # traffic inside the lab (ARP, then an echo): each bridge learns the sender
+        lab_exec(lab, "ping", "-c", "1", "-W", "1", first, host=node.name)
+    ports = json.loads(kavlan(lab, "ports", "-m", "suno-1", "-m", "suno-2", "--interval", "0.2", "--json"))
+    assert [p["up"] for p in ports["ports"]] == [True, True] and not ports["unreadable"]
+    report = json.loads(kavlan(lab, "check-isolation", "--json"))
+    assert report["clean"] and report["macs"] > 0, report
