@@ -340,7 +340,9 @@ def test_the_lab_reads_its_links_and_is_proved_isolated(lab: Lab) -> None:
         node
     ) in lab.topology.nodes:  # traffic inside the lab (ARP, then an echo): each bridge learns the sender
         lab_exec(lab, "ping", "-c", "1", "-W", "1", first, host=node.name)
-    ports = json.loads(kavlan(lab, "ports", "-m", "suno-1", "-m", "suno-2", "--interval", "0.2", "--json"))
-    assert [p["up"] for p in ports["ports"]] == [True, True] and not ports["unreadable"]
+    proc = lab_exec(lab, tool("kavlan"), "ports", "-m", "suno-1", "-m", "suno-2", "--interval", "0.2", "--json")
+    ports = json.loads(proc.stdout)
+    assert [p["up"] for p in ports["ports"]] == [True, True] and not ports["unreadable"], ports["ports"][0]["reason"]
+    assert proc.returncode == 0, ports
     report = json.loads(kavlan(lab, "check-isolation", "--json"))
     assert report["clean"] and report["macs"] > 0, report
