@@ -222,6 +222,33 @@ def test_every_node_got_its_default_address_by_dhcp(lab: Lab) -> None:
 
 
 @needs_lab
+def test_the_lab_reads_its_links_and_is_proved_isolated(lab: Lab) -> None:
+    """kavlan's monitoring on the lab's real bridges: every node's link up, and the isolation check of the whole
+    site clean (the router's and gateways' legs are on no node's port, and no node's MAC is where it must not be).
+    Before any move: a switch keeps what it learned on its trunks for its ageing time (300 s here) after a node
+    moves, which the check cannot yet tell from a leak (see docs/monitoring.md)."""
+    first = str(lab.topology.nodes[0].default_address).split("/")[0]
+    for (
+        node
+    ) in lab.topology.nodes:  # traffic inside the lab (ARP, then an echo): each bridge learns the sender
+        lab_exec(lab, "ping", "-c", "1", "-W", "1", first, host=node.name)
+    proc = lab_exec(
+        lab, tool("kavlan"), "ports", "-m", "suno-1", "-m", "suno-2", "--interval", "0.2", "--json"
+    )
+    ports = json.loads(proc.stdout)
+    assert [p["up"] for p in ports["ports"]] == [True, True] and not ports["unreadable"], ports["ports"][0][
+        "reason"
+    ]
+    assert proc.returncode == 0, ports
+    proc = lab_exec(lab, tool("kavlan"), "check-isolation", "--json")
+    report = json.loads(proc.stdout)
+    assert report["clean"] and report["macs"] > 0, [k["detail"] for k in report["leaks"]] or report[
+        "unreadable"
+    ]
+    assert proc.returncode == 0
+
+
+@needs_lab
 def test_the_frontend_reaches_nodes_by_name_and_over_ssh(lab: Lab) -> None:
     assert pings(lab, "suno-1")
     assert ssh(lab, "suno-1", "hostname") == "suno-1"
@@ -329,20 +356,3 @@ def test_down_after_an_interrupted_up_removes_everything(tmp_path: Path) -> None
         assert down.returncode == 0, down.stderr
         assert "lab down: stopped" in down.stdout
         assert leftovers(prefix, state_dir, procs) == []
-
-
-@needs_lab
-def test_the_lab_reads_its_links_and_is_proved_isolated(lab: Lab) -> None:
-    """kavlan's monitoring on the lab's real bridges: every node's link up, and the isolation check of the whole
-    site clean (the router's and gateways' legs are on no node's port, and no node's MAC is where it must not be)."""
-    first = str(lab.topology.nodes[0].default_address).split("/")[0]
-    for (
-        node
-    ) in lab.topology.nodes:  # traffic inside the lab (ARP, then an echo): each bridge learns the sender
-        lab_exec(lab, "ping", "-c", "1", "-W", "1", first, host=node.name)
-    proc = lab_exec(lab, tool("kavlan"), "ports", "-m", "suno-1", "-m", "suno-2", "--interval", "0.2", "--json")
-    ports = json.loads(proc.stdout)
-    assert [p["up"] for p in ports["ports"]] == [True, True] and not ports["unreadable"], ports["ports"][0]["reason"]
-    assert proc.returncode == 0, ports
-    report = json.loads(kavlan(lab, "check-isolation", "--json"))
-    assert report["clean"] and report["macs"] > 0, report
