@@ -16,12 +16,12 @@ from typing import Any
 import platformdirs
 
 from . import textfile, tomlw
-from .errors import KavlanError
+from .errors import Misconfigured
 
 APP = "kavlan-tui"
 
 
-class ConfigError(KavlanError, ValueError):
+class ConfigError(Misconfigured, ValueError):
     """The configuration is invalid; the message says which setting and why."""
 
 

@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import testpoints
+from .access import homing
+from .access.safeguard import Restart, StagedMove
 from .errors import KavlanError
-from .events import DhcpChanged, IntentSettled, JobEnded
+from .events import DhcpChanged, IntentSettled, JobEnded, NodeUnavailable
 from .inventory import NicRef
 from .journal import END, MOVE, Intent
-from .locks import NamedLock
 from .model import DEFAULT, Job, JobState
-from .reports import PortMove
+from .reports import MoveReport, PortMove
 
 if TYPE_CHECKING:
+    from .locks import NamedLock  # with SQLAlchemy: loaded by the store when a lock is taken
     from .service import KavlanService
 
 RETRY_FIRST, RETRY_LAST = 5.0, 300.0
@@ -115,15 +117,21 @@ class Endings:
         (else it waits for a later command). Whether it finished."""
         svc = self.service
         await self._after_moves_into(job)
-        back = self._to_put_back(job)
-        if back:
+        outside = self._outside(job)
+        if outside:
+            # real nodes restart their network into DEFAULT around the ports' move, as a staged move does
+            home = await homing.queue(svc, outside, self._restart())
             report = await svc._finish_even_if_cancelled(
-                svc._move(back, DEFAULT, user="kavlan", rights=None, keep=lambda m: self._of_job(job, m))
+                svc._move(
+                    list(outside), DEFAULT, user="kavlan", rights=None, keep=lambda m: self._of_job(job, m)
+                )
             )
             if not report.ok:
                 failed = [(r.name, r.message) for r in report.failed]
                 with contextlib.suppress(KavlanError), svc.store.write() as tx:
                     tx.audit("kavlan", "job.end.failed", job=job.id, failed=failed)
+            if home is not None:
+                await self._see_home(job, home, report)
         await self._stop_dhcp(job)  # the job is over, whether its nodes are all back yet or not
         left = self._left(job)
         if left:
@@ -141,6 +149,28 @@ class Endings:
                 )
             )
         return True
+
+    def _restart(self) -> Restart:
+        settings = self.service.settings
+        return homing.restart_for_end(settings.restart_command, settings.verify_timeout)
+
+    async def _see_home(self, job: Job, home: StagedMove, report: MoveReport) -> None:
+        """Wait for the real nodes whose port went back to answer in DEFAULT; mark those that answer nowhere
+        unavailable, with the reason, so that no new job is handed them."""
+        svc = self.service
+        names = {svc.inventory.resolve(r.name).node.name for r in report.results if r.new_vlan == DEFAULT}
+        ports_home = [n for n in home.order if svc.inventory.resolve(n).node.name in names]
+        lost = await homing.see_home(home, ports_home)
+        now = svc.clock()
+        with contextlib.suppress(KavlanError), svc.store.write() as tx:
+            for name in lost:
+                node = svc.inventory.resolve(name).node.name
+                why = f"not back after the end of job {job.id}: {home.outcomes[name].message}"
+                tx.mark_unavailable(node, why, now, job.id)
+                tx.audit("kavlan", "node.unavailable", node=node, job=job.id, reason=why)
+        for name in lost:
+            node = svc.inventory.resolve(name).node.name
+            svc.events.publish(NodeUnavailable(node=node, reason=home.outcomes[name].message))
 
     async def _after_moves_into(self, job: Job) -> None:
         """Wait for the moves into the job's VLANs that are under way (they record, or find the job ended and put
@@ -191,20 +221,23 @@ class Endings:
             svc.events.publish(DhcpChanged(site=v.site, vlan=v.vlan, state="off"))
 
     def _to_put_back(self, job: Job) -> list[str]:
-        """The NICs an ended job leaves outside DEFAULT, as the store records them: its nodes', and any in one of
-        its VLANs."""
+        return list(self._outside(job))
+
+    def _outside(self, job: Job) -> dict[str, int]:
+        """The NICs an ended job leaves outside DEFAULT, as the store records them (in-DEFAULT name -> the VLAN it
+        is in): its nodes', and any in one of its VLANs."""
         svc = self.service
         with svc.store.read() as tx:
             current = tx.nic_vlans()
         job_vlans = {(v.site, v.vlan) for v in job.vlans}
-        back: list[str] = []
+        back: dict[str, int] = {}
         for (node, nic), vid in current.items():
             n = svc.inventory.nodes.get(node)
             if n is None or vid == DEFAULT:
                 continue
             if node in job.nodes or (svc._owner(n.site, vid), vid) in job_vlans:
                 ref = NicRef(n, n.nic(nic) or n.primary_nic)
-                back.append(svc.inventory.hostname(ref, DEFAULT))
+                back[svc.inventory.hostname(ref, DEFAULT)] = vid
         return back
 
     def _of_job(self, job: Job, move: PortMove) -> bool:

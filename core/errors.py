@@ -41,6 +41,16 @@ class Unavailable(KavlanError):
     """The testbed cannot do it now (no free VLAN, not enough free nodes, a switch busy)."""
 
 
+class Misconfigured(Unavailable):
+    """What the server's own files or settings keep it from doing (a switch credentials file others may read,
+    no DHCP placement for a VLAN): the sentence names the file or setting, for the operator to fix."""
+
+
+class NoDhcp(Unavailable):
+    """A move that would strand real nodes: they would restart their network in a VLAN where no DHCP server answers
+    (``about`` is ``dhcp``: each face names its way to go ahead anyway)."""
+
+
 class SwitchUnavailable(Unavailable):
     """A switch could not be read or changed: the switch, the ports concerned, and the switch's reason.
 

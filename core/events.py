@@ -95,6 +95,15 @@ class SafeguardStep(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NodeUnavailable(Event):
+    """A real node a job's end could not bring back (it answers nowhere): no new job gets it until an administrator
+    clears it."""
+
+    node: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IntentSettled(Event):
     """An unfinished move or job's end that a stopped or dead process left, found and settled (or not yet)."""
 

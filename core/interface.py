@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import names
-from .errors import BadInput, NotFound, SwitchUnavailable
+from .errors import BadInput, NoDhcp, NotFound, SwitchUnavailable, Unavailable
 from .model import DEFAULT, GLOBAL_IDS, Job, JobVlan, VlanKind, vlan_label
 from .monitoring import FdbReport, IsolationReport, PortsReport
 from .reports import DriftReport, Lease, Member, MoveReport, StagedReport, VlanInfo
@@ -99,6 +99,14 @@ class Service(abc.ABC):
     @abc.abstractmethod
     async def dhcp(self, vlan: int, enable: bool, *, user: str | None = None, site: str | None = None) -> str:
         """Start or stop the default DHCP server of a VLAN the user holds; a second start is harmless."""
+
+    async def unavailable(self) -> dict[str, str]:
+        """The nodes a job's end could not bring back, with the reason: no new job gets them."""
+        raise Unavailable("the API server does not list unavailable nodes yet: ask its administrator")
+
+    async def set_available(self, node: str, *, user: str | None = None) -> bool:
+        """Clear a node marked unavailable (administrators); whether it was marked."""
+        raise Unavailable("the API server does not clear unavailable nodes yet: ask its administrator")
 
     @abc.abstractmethod
     async def dhcp_state(self, vlan: int, site: str | None = None) -> str:
@@ -250,6 +258,38 @@ class Service(abc.ABC):
             raise SwitchUnavailable(first.message, switch=first.switch, ports=ports)
         return report.plan
 
+    def is_real(self, name: str) -> bool:
+        """Whether a named NIC's node is a real host, whose network a move can break and a job's end brings back:
+        its site says its nodes are reachable (``reachable_nodes``) and its switch is not simulated."""
+        ((ref, _plain),) = self.resolve([name])
+        if ref.node.site not in self.inventory.reachable:
+            return False
+        return self.inventory.switches[ref.nic.switch].driver != "simulated"
+
+    async def check_dhcp(self, names_: Sequence[str], vlan: int) -> None:
+        """Refuse a move that would strand real nodes: into a VLAN (not DEFAULT) whose DHCP server is not on, their
+        network restarts and gets no address, and nobody can reach them. Simulated nodes have no network to lose.
+        The user who runs their own DHCP server there, or gave the nodes static addresses, skips this check."""
+        if vlan == DEFAULT:
+            return
+        self.check_vlan(vlan)
+        by_site: dict[str, list[str]] = {}
+        for ref, plain in self.resolve(names_):
+            if self.is_real(plain):
+                by_site.setdefault(ref.node.site, []).append(plain.split(".")[0])
+        for site, nodes in by_site.items():
+            state = await self.dhcp_state(vlan, site)
+            if state == "on":
+                continue
+            shown = ", ".join(nodes[:5]) + (f" and {len(nodes) - 5} more" if len(nodes) > 5 else "")
+            raise NoDhcp(
+                f"VLAN {vlan_label(vlan)}'s DHCP server is {'down (it failed)' if state == 'failed' else 'off'}: "
+                f"{shown} would restart their network there, get no address and be reachable by nobody; start "
+                "the VLAN's DHCP server first, or, if you run your own DHCP server in it or your nodes have "
+                "static addresses, say so",
+                about="dhcp",
+            )
+
     # --- access: SSH to nodes, through the gateway of a local VLAN ---------------------------------
 
     def _ssh_options(self) -> dict[str, Any]:
@@ -341,10 +381,12 @@ class Service(abc.ABC):
         delay: int | None = None,
         command: str | None = None,
         verify_timeout: float | None = None,
-        rollback: bool = False,
+        dhcp_check: bool = True,
     ) -> StagedReport:
-        """The tutorial's at-safeguarded move as one operation: preflight, schedule, switch, verify, (roll back).
-        The SSH part runs here, where the user's keys are; the switching goes through ``set_vlan``."""
+        """The tutorial's at-safeguarded move as one operation, confirmed or undone per node: preflight, schedule
+        (the restart and its undo), switch, verify, confirm; a node that does not come back has its port put back
+        and is checked where its undo restart brings it. The SSH part runs here, where the user's keys are; the
+        switching goes through ``set_vlan``."""
         from .access.safeguard import staged_move
 
         await self.reap()
@@ -356,7 +398,7 @@ class Service(abc.ABC):
             delay=self.settings.restart_delay if delay is None else delay,
             command=command or self.settings.restart_command,
             verify_timeout=self.settings.verify_timeout if verify_timeout is None else verify_timeout,
-            rollback=rollback,
+            dhcp_check=dhcp_check,
         )
 
 

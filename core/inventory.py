@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from . import names, textfile
-from .errors import KavlanError
+from .errors import Misconfigured
 from .model import DEFAULT, GLOBAL_IDS, Cluster, Nic, Node, Site, Switch, Vlan, VlanKind
 
 DEMO = "demo"
 
 
-class InventoryError(KavlanError, ValueError):
+class InventoryError(Misconfigured, ValueError):
     """The testbed description is malformed; the message names where."""
 
 
@@ -68,6 +68,8 @@ class Inventory:
         dhcp_servers: Mapping[str, str] | None = None,
         dhcp: Mapping[tuple[str, int], DhcpPlacement] | None = None,
         gateways: Mapping[tuple[str, int], GatewaySpec] | None = None,
+        consoles: Mapping[str, str] | None = None,
+        reachable: Iterable[str] = (),
     ) -> None:
         self.domain = domain
         self.source = source
@@ -82,6 +84,13 @@ class Inventory:
         """Per site: ``simulated`` (state only, the demo) or ``dnsmasq`` (real servers where ``dhcp`` says)."""
         self.dhcp = dict(dhcp or {})
         self.gateways = dict(gateways or {})
+        self.consoles: dict[str, str] = dict(consoles or {})
+        """Per site, the command that brings a node back from its console (``[site.console]``: ``{node}`` is the
+        node's name), e.g. an IPMI power cycle; used for a node a job's end cannot bring back over SSH."""
+        self.reachable: set[str] = set(reachable)
+        """The sites whose nodes are hosts kavlan reaches over SSH (``reachable_nodes = true``): a job's end brings
+        them back, and moves into a VLAN without DHCP are refused for them. A testbed that only drives switches
+        (its nodes imaginary, as in tests against switch emulators) leaves it out: no node of it is ever dialled."""
         self._port_owner: dict[tuple[str, str], NicRef] = {}
         for node in self.nodes.values():
             for nic in node.nics:
@@ -177,13 +186,16 @@ class Inventory:
 
 
 def load(path: str | Path | None) -> Inventory:
-    """Load a testbed description; None or ``demo`` gives the built-in demo testbed."""
+    """Load a testbed description; None or ``demo`` gives the built-in demo testbed. The parsed form is kept in a
+    cache keyed by the text (inventory_cache): a start-up reads it instead of parsing again."""
+    from . import inventory_cache
+
     if path is None or str(path) == DEMO:
         text = resources.files("kavlan_core").joinpath("data/demo.toml").read_text()
-        return parse(text, source="built-in demo testbed")
+        return inventory_cache.load(text, source="built-in demo testbed")
     p = Path(path).expanduser()
     text = textfile.read_text(p, "the testbed description", InventoryError)
-    return parse(text, source=str(p))
+    return inventory_cache.load(text, source=str(p))
 
 
 def _req(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
@@ -352,6 +364,8 @@ class _Testbed:
     dhcp_servers: dict[str, str] = field(default_factory=dict)
     dhcp: dict[tuple[str, int], DhcpPlacement] = field(default_factory=dict)
     gateways: dict[tuple[str, int], GatewaySpec] = field(default_factory=dict)
+    consoles: dict[str, str] = field(default_factory=dict)
+    reachable: set[str] = field(default_factory=set)
     node_names: set[str] = field(default_factory=set)
     last_host: int = 10
     """Host numbers are handed out in description order, from 11, to nodes that do not give their own."""
@@ -373,6 +387,8 @@ class _Testbed:
             self.dhcp_servers,
             self.dhcp,
             self.gateways,
+            self.consoles,
+            self.reachable,
         )
 
 
@@ -407,6 +423,14 @@ def _read_site(testbed: _Testbed, site_i: int, table: Mapping[str, Any]) -> None
     testbed.dhcp_servers[name] = _dhcp_server(table, where)
     testbed.dhcp.update(_dhcp_placements(table, name, where))
     testbed.gateways.update(_gateways(table, name, where))
+    console = _console(table, where)
+    if console:
+        testbed.consoles[name] = console
+    reachable = table.get("reachable_nodes", False)
+    if not isinstance(reachable, bool):
+        raise InventoryError(f"{where}: 'reachable_nodes' must be true or false, not {_shown(reachable)}")
+    if reachable:
+        testbed.reachable.add(name)
     switches = _switches(table, name, where)
     for sw in switches:
         if sw.name in {s.name for s in testbed.switches}:
@@ -531,6 +555,17 @@ def _gateways(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str
             _opt_str(gw, "user", "root", f"{where}, gateway {vid_text}"),
         )
     return out
+
+
+def _console(table: Mapping[str, Any], where: str) -> str:
+    """The command that brings a node back from its console ([site.console] command = "... {node} ..."); ""."""
+    console = _table(table, "console", where)
+    if not console:
+        return ""
+    command = _req(console, "command", str, f"{where}, [site.console]")
+    if "{node}" not in command:
+        raise InventoryError(f"{where}, [site.console]: the command must name the node as {{node}}")
+    return command
 
 
 def _switches(table: Mapping[str, Any], site: str, where: str) -> list[Switch]:

@@ -9,10 +9,10 @@ from .model import DEFAULT
 
 # cluster names are lower-case letters and digits (no hyphen), as on Grid'5000: suno, chifflot, uvb
 _NAME = re.compile(
-    r"""^(?P<node>[a-z][a-z0-9]*-[0-9]+)
+    r"""(?P<node>[a-z][a-z0-9]*-[0-9]+)
         (?:-(?P<nic>eth[0-9]+))?
         (?:-kavlan-(?P<vlan>[0-9]+))?
-        (?:\.(?P<site>[a-z][a-z0-9-]*)(?:\.(?P<domain>[a-z0-9-]+(?:\.[a-z0-9-]+)*))?)?$""",
+        (?:\.(?P<site>[a-z][a-z0-9-]*)(?:\.(?P<domain>[a-z0-9-]+(?:\.[a-z0-9-]+)*))?)?""",
     re.VERBOSE,
 )
 
@@ -36,7 +36,7 @@ class ParsedName:
 def parse(name: str) -> ParsedName:
     """Split any hostname form a user may hand us: plain, ``-ethX``, ``-kavlan-N``, with or without domain."""
     text = name.strip().lower()
-    m = _NAME.match(text)
+    m = _NAME.fullmatch(text)
     if not m:
         raise BadHostname(
             f"{name!r} is not a node name (expected CLUSTER-N, e.g. suno-2 or suno-2.sophia.grid5000.fr)"

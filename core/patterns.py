@@ -14,7 +14,7 @@ from .errors import BadInput
 MAX_EXPANSION = 100_000
 """Names one pattern may expand to: a typo such as ``[1-1000000]`` is refused rather than filling memory."""
 WILDCARDS = "*?"
-_ITEM = re.compile(r"^(?P<lo>\d+)(?:-(?P<hi>\d+))?$")
+_ITEM = re.compile(r"(?P<lo>\d+)(?:-(?P<hi>\d+))?")
 
 
 class BadPattern(BadInput):
@@ -84,7 +84,7 @@ def _span(body: str, pattern: str) -> Span:
     ranges = []
     width = 0
     for item in body.split(","):
-        m = _ITEM.match(item.strip())
+        m = _ITEM.fullmatch(item.strip())
         if m is None:
             raise BadPattern(
                 f"{pattern!r}: [{body}] is not a range of numbers (write suno-[1-10] or suno-[1,3,5-7])"

@@ -15,15 +15,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .authz import Rights
+from .errors import StoreError
 from .journal import APPLIED, FAILED, MOVE, Intent, ports_of
 from .model import DEFAULT, vlan_label
 from .moves import SwitchOutcome, roll_back, verdicts, withdrawn
 from .reports import MoveReport, NodeResult, Outcome, Plan
-from .store import StoreError, Tx
 from .switches import Held
 
 if TYPE_CHECKING:
     from .service import KavlanService
+    from .store import Tx  # SQLAlchemy's: loaded when the store first writes
 
 SYSTEM = "kavlan"
 """The user a job's end acts as."""

@@ -264,8 +264,17 @@ class NodeOutcome:
     old_vlan: int | None = None
     new_vlan: int | None = None
     at_job: str = ""
+    """The at job of the restart that adopts the new VLAN."""
+    undo_job: str = ""
+    """The at job of the undo restart, which runs unless the move is confirmed on the node ("" once removed)."""
+    port_vlan: int | None = None
+    """Where its port is at the end (None: unknown, a switch that could not be read)."""
+    answers_in: int | None = None
+    """The VLAN it was last seen answering in, with an address of that VLAN (None: it was not seen answering
+    after the move; a node the move left alone is not dialled)."""
     timings: dict[str, float] = field(default_factory=dict)
-    """Seconds from the start: preflight, scheduled, switched, back (when it answered from its new VLAN)."""
+    """Seconds from the start: preflight, scheduled, switched, back (when it answered from its new VLAN),
+    confirmed, returned (when it answered again where its port went back)."""
 
 
 @dataclass(slots=True)
@@ -286,5 +295,9 @@ class StagedReport:
     @property
     def not_back(self) -> list[NodeOutcome]:
         return [
-            n for n in self.nodes if n.status == Outcome.FAILURE and n.timings.get("switched") is not None
+            n
+            for n in self.nodes
+            if n.status == Outcome.FAILURE
+            and n.timings.get("switched") is not None
+            and n.port_vlan == self.vlan
         ]

@@ -21,6 +21,19 @@ class AllocationError(RuntimeError):
 VLAN_TYPES = {"kavlan": VlanKind.ROUTED, "kavlan-local": VlanKind.LOCAL, "kavlan-global": VlanKind.GLOBAL}
 NODE_PROPERTIES = ("cluster", "site", "host", "network_address")
 
+# Bounds of what a job may say, checked before any work (an allocation is proportional to groups x nodes)
+MAX_REQUEST = 4096
+"""Characters of a resource request (``-l``) or of node properties (``-p``)."""
+MAX_GROUPS = 64
+"""Resource groups in one request."""
+MAX_WALLTIME = 10 * 365 * 86400
+"""Ten years, in seconds: a walltime given in the request or apart."""
+MAX_NAME = 128
+"""Characters of a job's name (the store keeps 128)."""
+MAX_TYPES = 16
+_TYPE = re.compile(r"[A-Za-z0-9_.:=*-]{1,64}")
+"""A job type: ``deploy``, ``destructive``, ``container=123`` (no comma: the store joins them with commas)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Condition:
@@ -65,7 +78,7 @@ class Request:
 def parse_walltime(text: str) -> int:
     """OAR walltime: ``2`` is two hours, ``1:30`` one and a half, ``0:05:00`` five minutes. Seconds."""
     parts = text.strip().split(":")
-    if not 1 <= len(parts) <= 3 or not all(p.strip().isdigit() for p in parts):
+    if not 1 <= len(parts) <= 3 or not all(_digits(p.strip(), 12) for p in parts):
         raise RequestError(f"bad walltime {text!r} (expected HOURS[:MINUTES[:SECONDS]], e.g. 2 or 1:30)")
     h, m, s = ([int(p) for p in parts] + [0, 0])[:3]
     if m >= 60 or s >= 60:
@@ -73,7 +86,42 @@ def parse_walltime(text: str) -> int:
     total = h * 3600 + m * 60 + s
     if total <= 0:
         raise RequestError(f"bad walltime {text!r}: it must be longer than zero")
+    check_walltime(total)
     return total
+
+
+def check_walltime(seconds: int) -> None:
+    if seconds > MAX_WALLTIME:
+        raise RequestError(f"a walltime may be at most {MAX_WALLTIME // 86400} days, not {seconds // 86400}")
+
+
+def _digits(text: str, most: int) -> bool:
+    """ASCII digits only (``'²'.isdigit()`` is true, and ``int('²')`` fails), at most ``most`` of them."""
+    return text.isascii() and text.isdigit() and len(text) <= most
+
+
+def check_job(name: str, types: Sequence[str]) -> None:
+    """A job's name and types as the store can keep them and a terminal can show them."""
+    if len(name) > MAX_NAME or not _printable(name):
+        raise RequestError(f"a job's name is printable text of at most {MAX_NAME} characters")
+    if len(types) > MAX_TYPES:
+        raise RequestError(f"a job has at most {MAX_TYPES} types, not {len(types)}")
+    for t in types:
+        if not _TYPE.fullmatch(t):
+            raise RequestError(
+                f"job type {t[:70]!r} is not a type (letters, digits, '_', '.', ':', '=', '*', '-'; at most 64)"
+            )
+
+
+def _printable(text: str) -> bool:
+    """Printable, and Unicode text (a lone surrogate, from a command line that is not UTF-8, is not)."""
+    if not text.isprintable():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def format_walltime(seconds: float) -> str:
@@ -107,9 +155,9 @@ def _split_top(text: str, seps: str) -> list[str]:
 
 
 _COND = re.compile(
-    r"""^\s*(?P<key>[a-z_]+)\s*
+    r"""\s*(?P<key>[a-z_]+)\s*
         (?:(?P<op>!=|=)\s*'(?P<val>[^']*)'
-          |(?P<not>not\s+)?in\s*\((?P<list>[^)]*)\))\s*$""",
+          |(?P<not>not\s+)?in\s*\((?P<list>[^)]*)\))\s*""",
     re.VERBOSE | re.IGNORECASE,
 )
 
@@ -123,7 +171,7 @@ def parse_expression(expr: str) -> tuple[Condition, ...]:
     for part in re.split(r"\s+and\s+", expr.strip(), flags=re.IGNORECASE):
         if not part.strip():
             continue
-        m = _COND.match(part)
+        m = _COND.fullmatch(part)
         if not m:
             raise RequestError(
                 f"cannot read the property expression {part.strip()!r} (expected key='value', key in ('a','b'), joined by and)"
@@ -142,10 +190,18 @@ def parse_request(text: str, properties: str = "") -> Request:
     text = text.strip()
     if not text:
         raise RequestError("empty resource request")
+    for what, value in (("resource request", text), ("node properties", properties)):
+        if len(value) > MAX_REQUEST:
+            raise RequestError(f"a {what} is at most {MAX_REQUEST} characters, not {len(value)}")
+        if not _printable(value):
+            raise RequestError(f"a {what} is printable text (this one holds control characters)")
     extra = parse_expression(properties) if properties.strip() else ()
     groups: list[ResourceGroup] = []
     walltime: int | None = None
-    for item in _split_top(text, ",+"):
+    items = _split_top(text, ",+")
+    if len(items) > MAX_GROUPS:
+        raise RequestError(f"a resource request has at most {MAX_GROUPS} groups, not {len(items)}")
+    for item in items:
         item = item.strip()
         if not item:
             raise RequestError(f"empty item in resource request {text!r}")
@@ -205,7 +261,7 @@ def _count(resource: str, value: str) -> int | None:
         if resource == "vlan":
             raise RequestError("vlan=ALL is not a thing: ask for vlan=1")
         return None
-    if value.isdigit() and int(value) > 0:
+    if _digits(value, 9) and int(value) > 0:
         return int(value)
     raise RequestError(f"bad count {value!r} for {resource} (a positive number, ALL or BEST)")
 

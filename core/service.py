@@ -12,8 +12,8 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import inventory as inventory_mod
 from . import testpoints
@@ -52,9 +52,12 @@ from .reports import (
     UnreadableSwitch,
     VlanInfo,
 )
-from .reservations import AllocationError, RequestError, allocate, parse_request
-from .store import Store
+from .reservations import AllocationError, RequestError, allocate, check_job, check_walltime, parse_request
+from .store_quick import open_store
 from .switches import Held, SwitchPool
+
+if TYPE_CHECKING:  # SQLAlchemy is loaded when the store first needs it (store_quick)
+    from .store import Store
 
 
 class KavlanService(Service):
@@ -74,7 +77,7 @@ class KavlanService(Service):
     ) -> None:
         self.settings = settings
         self.inventory = inventory if inventory is not None else inventory_mod.load(settings.inventory)
-        self.store = store if store is not None else Store(settings.database_url)
+        self.store = store if store is not None else open_store(settings.database_url)
         self.clock = clock
         self.events = EventBus(clock)
         self.user = settings.user
@@ -162,6 +165,16 @@ class KavlanService(Service):
         await self.reap()
         with self.store.read() as tx:
             return tx.jobs(user=user, running=running)
+
+    async def jobs_page(
+        self, site: str, *, user: str | None, states: Collection[JobState] | None, offset: int, limit: int
+    ) -> tuple[int, list[Job]]:
+        """The jobs touching ``site`` (its nodes or VLANs), newest first: how many, and ``limit`` of them from
+        ``offset`` (the API's paged listing; only the page is read)."""
+        await self.reap()
+        nodes = [n.name for n in self.inventory.site_nodes(site)]
+        with self.store.read() as tx:
+            return tx.jobs_page(site=site, nodes=nodes, user=user, states=states, offset=offset, limit=limit)
 
     async def vlans(self, site: str | None = None) -> list[VlanInfo]:
         """Every VLAN a site's nodes can be in, with holder, DHCP state and member count."""
@@ -263,6 +276,9 @@ class KavlanService(Service):
         await self.reap()
         try:
             req = parse_request(request, properties)
+            check_job(name, types)
+            if walltime is not None:
+                check_walltime(walltime)
         except RequestError as exc:
             raise BadInput(str(exc)) from None
         if not req.groups:
@@ -272,7 +288,8 @@ class KavlanService(Service):
         now = self.clock()
         with self.store.write() as tx:
             ending = tx.ending_jobs()  # an unfinished end keeps its nodes and VLANs from any new job
-            busy = tx.busy_nodes() | {n for j in ending for n in j.nodes}
+            # nor does a node that could not be brought back, until an administrator clears it
+            busy = tx.busy_nodes() | {n for j in ending for n in j.nodes} | set(tx.unavailable())
             held = {**tx.held_vlans(), **{(v.site, v.vlan): j.id for j in ending for v in j.vlans}}
             try:
                 alloc = allocate(self.inventory, req, site, busy, held)
@@ -312,6 +329,21 @@ class KavlanService(Service):
             raise NotFound(f"job {job_id} has already ended ({job.state.value})")
         done = await self.endings.end(job, JobState.TERMINATED, f"deleted by {user}")
         return done or job
+
+    async def unavailable(self) -> dict[str, str]:
+        with self.store.read() as tx:
+            return {node: reason for node, (reason, _since, _job) in sorted(tx.unavailable().items())}
+
+    async def set_available(self, node: str, *, user: str | None = None) -> bool:
+        user = user or self.user
+        if user not in self.settings.admins:
+            raise NotAllowed(f"{PRIVILEGES}: only an administrator may make a node available again")
+        ((ref, _plain),) = self.resolve([node])
+        with self.store.write() as tx:
+            cleared = tx.clear_unavailable(ref.node.name)
+            if cleared:
+                tx.audit(user, "node.available", node=ref.node.name)
+        return cleared
 
     # --- moves -----------------------------------------------------------------------
 

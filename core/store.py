@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,17 @@ intent_ports = sa.Table(
     sa.Column("tag", sa.Integer),
 )
 
+# Nodes that could not be brought back (schema v3): a job's end that finds a real node answering nowhere marks it
+# here, and no new job gets it until an administrator clears it.
+unavailable_nodes = sa.Table(
+    "unavailable_nodes",
+    metadata,
+    sa.Column("node", sa.String(128), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("since", sa.Float, nullable=False),
+    sa.Column("job", sa.Integer),
+)
+
 FIRST_JOB_ID = 1000
 
 
@@ -144,9 +155,15 @@ def _create_v2(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[intents, intent_ports])
 
 
+def _create_v3(conn: sa.Connection) -> None:
+    """Nodes marked unavailable."""
+    metadata.create_all(conn, tables=[unavailable_nodes])
+
+
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _create_v1),
     (2, _create_v2),
+    (3, _create_v3),
 ]
 """The steps from an empty database to the current schema, in order: (version reached, step). Every step runs
 on SQLite and PostgreSQL alike; all pending steps run in one write transaction, which also records the version."""
@@ -503,6 +520,38 @@ class Tx:
             q = q.where(jobs.c.state != JobState.RUNNING.value)
         return self._jobs_from_rows(self.conn.execute(q))
 
+    def jobs_page(
+        self,
+        *,
+        site: str,
+        nodes: Collection[str],
+        user: str | None,
+        states: Collection[JobState] | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[Job]]:
+        """How many jobs touch ``site`` (one of its ``nodes``, or one of its VLANs), and a page of them, newest
+        first: the page alone is read, so that a long history (any user can make jobs quickly) costs a count,
+        not every job."""
+        touching = sa.union(  # computed once (a subquery per job would be a hundred times slower)
+            sa.select(job_nodes.c.job_id).where(job_nodes.c.node.in_(list(nodes))),
+            sa.select(job_vlans.c.job_id).where(job_vlans.c.site == site),
+        )
+        where: list[sa.ColumnElement[bool]] = [jobs.c.id.in_(touching)]
+        if user is not None:
+            where.append(jobs.c.user == user)
+        if states is not None:
+            where.append(jobs.c.state.in_([s.value for s in states]))
+        total = self.conn.execute(sa.select(sa.func.count()).select_from(jobs).where(*where)).scalar_one()
+        page = (
+            sa.select(jobs)
+            .where(*where)
+            .order_by(jobs.c.submitted.desc(), jobs.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return int(total), self._jobs_from_rows(self.conn.execute(page))
+
     def end_job(self, job_id: int, state: JobState, at: float) -> None:
         self.conn.execute(jobs.update().where(jobs.c.id == job_id).values(state=state.value, ended=at))
 
@@ -513,6 +562,21 @@ class Tx:
             .where(jobs.c.state == JobState.RUNNING.value)
         )
         return {r.node for r in self.conn.execute(q)}
+
+    def unavailable(self) -> dict[str, tuple[str, float, int | None]]:
+        """The nodes marked unavailable: node -> (reason, since, the job whose end marked it)."""
+        rows = self.conn.execute(sa.select(unavailable_nodes))
+        return {r.node: (r.reason, r.since, r.job) for r in rows}
+
+    def mark_unavailable(self, node: str, reason: str, at: float, job: int | None = None) -> None:
+        self.conn.execute(unavailable_nodes.delete().where(unavailable_nodes.c.node == node))
+        self.conn.execute(unavailable_nodes.insert().values(node=node, reason=reason, since=at, job=job))
+
+    def clear_unavailable(self, node: str) -> bool:
+        """Whether ``node`` was marked."""
+        return bool(
+            self.conn.execute(unavailable_nodes.delete().where(unavailable_nodes.c.node == node)).rowcount
+        )
 
     def job_runs(self, job_id: int) -> bool:
         """Whether the job exists and runs: one row read (a move's record checks it under the write lock)."""

@@ -12,7 +12,7 @@ import contextlib
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import textfile
 from .config import Settings
@@ -27,10 +27,14 @@ from .drivers.base import (
     SwitchTimeout,
     driver_class,
 )
-from .errors import KavlanError, StoreError, SwitchUnavailable, Unavailable
+from .errors import Misconfigured, StoreError, SwitchUnavailable, Unavailable
 from .inventory import Inventory
-from .locks import NamedLock
-from .store import Store
+from .scrub import ScrubbedDriver, scrubbed, secret_strings
+
+# the store and its locks load SQLAlchemy: a command that only reads does without them (store_quick)
+if TYPE_CHECKING:
+    from .locks import NamedLock
+    from .store import Store
 
 T = TypeVar("T")
 
@@ -122,7 +126,14 @@ class SwitchPool:
             context = DriverContext(
                 default_tag=self.inventory.sites[sw.site].default_tag, ports=self._ports, cabled=cabled
             )
-            drv = driver_class(sw.driver)(sw, self.credentials(sw.credentials), context)
+            credentials = self.credentials(sw.credentials)
+            # its failures are scrubbed of its credentials here, where they enter the core
+            secrets = secret_strings(credentials)
+            try:
+                inner = driver_class(sw.driver)(sw, credentials, context)
+            except SwitchError as exc:
+                raise scrubbed(exc, secrets) from None
+            drv = ScrubbedDriver(inner, secrets)
             self._drivers[switch] = drv
         return drv
 
@@ -134,7 +145,7 @@ class SwitchPool:
             self._credentials = self._read_credentials()
         table = self._credentials.get(ref, {})
         if not isinstance(table, dict):
-            raise KavlanError(
+            raise Misconfigured(
                 f"the switch credentials file {self.settings.credentials}: '{ref}' must be a table "
                 f"([{ref}]), not a {type(table).__name__}"
             )
@@ -259,15 +270,15 @@ def read_credentials(path: str, *, strict: bool = True) -> dict[str, Any]:
         with open(where, "rb") as fh:
             mode = os.fstat(fh.fileno()).st_mode
             if not stat.S_ISREG(mode):
-                raise KavlanError(f"the switch credentials file {path} is not a file")
+                raise Misconfigured(f"the switch credentials file {path} is not a file")
             if strict and mode & 0o077:
-                raise KavlanError(
+                raise Misconfigured(
                     f"the switch credentials file {path} may be read by group or others (mode "
                     f"{stat.S_IMODE(mode):04o}): chmod 600 it, or set strict_credentials = false"
                 )
             data = fh.read()
         return tomllib.loads(textfile.decode(data, path, "the switch credentials file"))
     except OSError as exc:
-        raise KavlanError(f"cannot read the switch credentials file {path}: {exc.strerror}") from None
+        raise Misconfigured(f"cannot read the switch credentials file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise KavlanError(f"cannot read the switch credentials file {path}: {exc}") from None
+        raise Misconfigured(f"cannot read the switch credentials file {path}: {exc}") from None

@@ -6,6 +6,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from kavlan_core.authz import Rights
+from kavlan_core.errors import KavlanError
 from kavlan_core.interface import Service
 from kavlan_core.inventory import NicRef
 from kavlan_core.model import DEFAULT, GLOBAL_IDS, Job, VlanKind, vlan_label
@@ -187,6 +188,9 @@ class Board:
     simulated: bool
     """Every switch of the testbed is simulated (the demo)."""
     nodes: dict[NodeKey, NodeView] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Nodes a job's end could not bring back, with the reason: no new job gets them until an administrator clears
+    them."""
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -263,7 +267,16 @@ async def read_board(service: Service, sites: Collection[str] = ()) -> Board:
         others=len(running) - len(mine),
         simulated=all(sw.driver == "simulated" for sw in service.inventory.switches.values()),
         nodes={n.key: n for views in by_vlan.values() for n in views},
+        unavailable=await _unavailable(service),
     )
+
+
+async def _unavailable(service: Service) -> dict[str, str]:
+    """The nodes marked unavailable; none when the service cannot say (an API server that does not list them)."""
+    try:
+        return await service.unavailable()
+    except KavlanError:
+        return {}
 
 
 async def _nics_by_vlan(

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from kavlan_core import __version__ as VERSION
@@ -49,6 +47,9 @@ kavlan-tui extensions:
         --restart-via-at [DELAY]     With -s: schedule each node's network restart with at (in DELAY
                                      seconds, default 60), switch, check every node comes back
         --rollback                   With --restart-via-at: put back the ports of nodes that did not
+                                     come back (always done: their undo restart brings them back)
+        --no-dhcp-check              With -s: move real nodes into a VLAN whose DHCP server is off (you
+                                     run your own there, or your nodes have static addresses)
         --drift                      Read every switch of the site, show ports not in the expected VLAN
         --repair                     Put drifted ports back in the expected VLAN (administrators)
         --site SITE                  With --drift/--repair: another site than this frontend's
@@ -81,7 +82,9 @@ ACTIONS = {
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"kavlan: {message} (see kavlan --help)\n")
+        from .present import printable
+
+        sys.stderr.write(f"kavlan: {printable(message)} (see kavlan --help)\n")
         raise SystemExit(2)
 
 
@@ -112,39 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true")
     p.add_argument("--json", action="store_true")
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--restart-via-at", nargs="?", const=-1, type=int, default=None, metavar="DELAY")
+    p.add_argument("--restart-via-at", nargs="?", const="", default=None, metavar="DELAY")
     p.add_argument("--rollback", action="store_true")
+    p.add_argument("--no-dhcp-check", action="store_true")
     p.add_argument("--drift", action="store_true")
     p.add_argument("--repair", action="store_true")
     p.add_argument("--site")
     return p
-
-
-def read_nodefile(path: str) -> list[str]:
-    """Node names from a nodefile (OAR's lists each node once per core): duplicates kept for the service to fold."""
-    from kavlan_core import names
-    from kavlan_core.errors import BadInput
-
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise BadInput(f"cannot read nodefile {path}: no such file") from None
-    except OSError as exc:
-        raise BadInput(f"cannot read nodefile {path}: {exc.strerror}") from None
-    out = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        word = line.strip()
-        if not word or word.startswith("#"):
-            continue
-        try:
-            names.parse(word)
-        except names.BadHostname:
-            raise BadInput(f"nodefile {path}, line {number}: {word[:60]!r} is not a node name") from None
-        out.append(word)
-    if not out:
-        raise BadInput(f"nodefile {path} lists no node")
-    return out
 
 
 def _progress_printer(verbose: bool) -> Callable[[Event], None]:
@@ -182,6 +159,7 @@ async def run(args: argparse.Namespace) -> int:
 
     action = _action(args)
     settings = _settings(args)
+    _check_files(args, settings)
     service = await connect(settings)
     attach(service)
     try:
@@ -190,6 +168,7 @@ async def run(args: argparse.Namespace) -> int:
         _check_options(args, action, nodes)
         if not args.quiet:
             service.events.subscribe(_settled_printer())
+        await _check_values(ctx, args)
         if sys.stderr.isatty() and not args.quiet and not args.json or args.verbose:
             service.events.subscribe(_progress_printer(args.verbose))
         result = await ACTION_RUNNERS[action](ctx, args, nodes)
@@ -216,12 +195,15 @@ def _settings(args: argparse.Namespace) -> Settings:
     """The configuration with remote mode's options (--api, -C/-c/-k); -u acts as another user, for an
     administrator only."""
     from kavlan_core import config
+    from kavlan_core.api.auth import USER_NAME
     from kavlan_core.errors import BadInput
 
     from .options import api_overrides
 
     remote = api_overrides(args)
     settings = config.load(**remote)
+    if args.user is not None and not USER_NAME.fullmatch(args.user):
+        raise BadInput(f"-u {args.user[:40]!r} is not a user name")
     if args.user and args.user != settings.user:
         if settings.user not in settings.admins:
             raise BadInput(
@@ -246,6 +228,8 @@ def _nodes(args: argparse.Namespace, action: str) -> list[str]:
 
     nodes = list(args.machines)
     if args.nodefile:
+        from .nodefile import read_nodefile
+
         nodes += read_nodefile(args.nodefile)
     if nodes and action in ("-V", "-e", "-d", "--drift", "--repair"):
         raise BadInput(f"option {action} takes no node (-m/-f): it acts on a job or a VLAN")
@@ -278,10 +262,52 @@ def _check_options(args: argparse.Namespace, action: str, nodes: list[str]) -> N
         raise BadInput(
             "--restart-via-at and --dry-run cannot be used together: the dry run shows the switch plan alone"
         )
+    if args.no_dhcp_check and action != "-s":
+        raise BadInput("--no-dhcp-check goes with -s")
     if args.rollback and args.restart_via_at is None:
         raise BadInput("--rollback goes with --restart-via-at")
+    _restart_delay(args.restart_via_at)
     if action == "-l" and nodes:
         raise BadInput("option -l lists a VLAN's nodes: it takes no -m/-f")
+
+
+async def _check_values(ctx: Context, args: argparse.Namespace) -> None:
+    """Every value given is checked, also where the action does not need it: a job that does not run, a VLAN
+    the site has not, a site the testbed has not, is an error whatever else was said."""
+    from kavlan_core.errors import BadInput
+
+    from .commands import parse_vlan
+
+    if args.job is not None and ctx.job_id is not None:
+        await ctx.service.running_job(ctx.job_id)
+    if args.vlan is not None:
+        ctx.service.check_vlan(parse_vlan(args.vlan))
+    if args.site is not None and args.site not in ctx.service.inventory.sites:
+        sites = ", ".join(ctx.service.inventory.sites)
+        raise BadInput(f"unknown site {args.site!r} (sites of this testbed: {sites})")
+
+
+def _check_files(args: argparse.Namespace, settings: Settings) -> None:
+    """-C/-c/-k name readable files, also when no API server is asked (the original always uses them)."""
+    from kavlan_core.errors import BadInput
+
+    if settings.api or settings.api_sites:
+        return  # remote mode: the client reads them, and says what is wrong
+    for flag, path in (("-C", args.ca_cert), ("-c", args.client_cert), ("-k", args.client_key)):
+        if path is not None and not os.access(os.path.expanduser(path), os.R_OK):
+            shown = path if path.isprintable() else repr(path)
+            raise BadInput(f"option {flag}: cannot read {shown}")
+
+
+def _restart_delay(text: str | None) -> int | None:
+    """--restart-via-at's DELAY (None: the setting's); a delay is 0 or more seconds."""
+    from kavlan_core.errors import BadInput
+
+    if text is None or text == "":
+        return None
+    if text.isascii() and text.isdigit() and len(text) <= 6:
+        return int(text)
+    raise BadInput(f"--restart-via-at takes a delay in seconds (0 or more), not {text[:20]!r}")
 
 
 async def _command(ctx: Context, name: str, values: dict[str, Any]) -> Result:
@@ -330,10 +356,16 @@ async def _set_vlan(ctx: Context, args: argparse.Namespace, nodes: list[str]) ->
 
     vlan = args.vlan or str(await job_vlan(ctx, ctx.job_id))
     if args.restart_via_at is None:
-        return await _command(ctx, "set", {"vlan": vlan, "nodes": nodes, "dry-run": args.dry_run})
+        return await _command(
+            ctx,
+            "set",
+            {"vlan": vlan, "nodes": nodes, "dry-run": args.dry_run, "no-dhcp-check": args.no_dhcp_check},
+        )
+    delay = _restart_delay(args.restart_via_at)
     nodes = await nodes_or_job(ctx, nodes)
-    delay = None if args.restart_via_at < 0 else args.restart_via_at
-    report = await ctx.service.move_with_restart(nodes, parse_vlan(vlan), delay=delay, rollback=args.rollback)
+    report = await ctx.service.move_with_restart(
+        nodes, parse_vlan(vlan), delay=delay, dhcp_check=not args.no_dhcp_check
+    )
     return staged_result(report, verbose=args.verbose)
 
 
@@ -372,19 +404,43 @@ MONITOR_SUBCOMMANDS = ("ports", "fdb", "check-isolation")
 """Run by :mod:`kavlan_tui.monitor_cli` (imported only for them)."""
 
 
+SUBCOMMAND_HELP = {
+    "ssh": "Open a session on a node, reached where it is (through kavlan-N for a local VLAN).",
+    "run": "Run a command on many nodes at once, each reached where it is (as taktuk): one line per node and "
+    "output line, each node's stderr on stderr, duplicates of a nodefile folded.",
+    "ssh-config": "Print the ~/.ssh/config lines the tutorial writes by hand for the local VLANs' gateways.",
+}
+
+
 def _subcommand_parser(name: str) -> argparse.ArgumentParser:
-    p = _Parser(prog=f"kavlan {name}", add_help=True, allow_abbrev=False)
+    p = _Parser(prog=f"kavlan {name}", add_help=True, allow_abbrev=False, description=SUBCOMMAND_HELP[name])
     if name == "ssh":
-        p.add_argument("node")
-        p.add_argument("command", nargs=argparse.REMAINDER)
+        p.add_argument("node", help="the node (its plain name: kavlan finds its VLAN)")
+        p.add_argument("command", nargs=argparse.REMAINDER, help="a command instead of a shell")
     elif name == "run":
-        p.add_argument("-m", "--machine", dest="machines", action="append", default=[])
-        p.add_argument("-f", "--filename", dest="nodefile")
-        p.add_argument("-j", "--oar-jobid", dest="job")
-        p.add_argument("--json", action="store_true")
-        p.add_argument("command", nargs=argparse.REMAINDER)
+        p.add_argument(
+            "-m",
+            "--machine",
+            dest="machines",
+            action="append",
+            default=[],
+            metavar="NODE",
+            help="a node, or a pattern (suno-[1-4], suno-1*); several -m are OK",
+        )
+        p.add_argument("-f", "--filename", dest="nodefile", metavar="NODEFILE", help="read nodes from a file")
+        p.add_argument("-j", "--oar-jobid", dest="job", metavar="JOBID", help="the nodes of this job")
+        p.add_argument(
+            "--json", action="store_true", help="each node's exit status, stdout and stderr as JSON"
+        )
+        p.add_argument(
+            "command", nargs=argparse.REMAINDER, help="after --: the command, run by each node's shell"
+        )
     else:
-        p.add_argument("--proxycommand", action="store_true")
+        p.add_argument(
+            "--proxycommand",
+            action="store_true",
+            help="the tutorial's ProxyCommand form (ssh -a -x kavlan-N nc -q 0 %%h %%p) rather than ProxyJump",
+        )
     return p
 
 
@@ -406,6 +462,8 @@ async def run_subcommand(name: str, argv: list[str]) -> int:
         if name == "ssh-config":
             sys.stdout.write(service.ssh_config("proxycommand" if args.proxycommand else "proxyjump"))
             return 0
+        if args.job is not None and ctx.job_id is not None:
+            await service.running_job(ctx.job_id)
         return await _run_on_nodes(ctx, args)
     finally:
         await service.close()
@@ -418,6 +476,8 @@ async def _run_on_nodes(ctx: Context, args: argparse.Namespace) -> int:
     words = [w for w in args.command if w != "--"] if args.command[:1] == ["--"] else args.command
     if not words:
         raise BadInput("no command to run: kavlan run -f NODEFILE -- COMMAND")
+    from .nodefile import read_nodefile
+
     nodes = list(args.machines) + (read_nodefile(args.nodefile) if args.nodefile else [])
     result = await _command(ctx, "run", {"command": " ".join(words), "nodes": nodes})
     if args.json:
@@ -453,17 +513,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         return _guarded(lambda: run_subcommand(argv[0], argv[1:]), debug="--debug" in argv)
     args = build_parser().parse_args(argv)
-    if args.help:
-        sys.stdout.write(HELP)
-        return 0
-    if args.version:
-        print(f"kavlan (kavlan-tui) {VERSION}")
-        return 0
+    if args.help or args.version:
+        return _print_plain(HELP if args.help else f"kavlan (kavlan-tui) {VERSION}\n")
     return _guarded(lambda: run(args), debug=args.debug)
+
+
+def _print_plain(text: str) -> int:
+    """--help and --version: the text, with run_guarded's edge for a reader gone (present is imported then only:
+    it loads the core's events, and asyncio with them, which these two do without)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    except BrokenPipeError:
+        from .present import EXIT_OUTPUT_CLOSED, silence_stdout
+
+        silence_stdout()
+        return EXIT_OUTPUT_CLOSED
 
 
 def _guarded(body: Callable[[], Coroutine[Any, Any, int]], *, debug: bool) -> int:
     """Run the command; an error the user can cause is one sentence on stderr (a traceback only with --debug)."""
+    import asyncio  # here, not at the top: --version and --help start without it
+
     from .present import CLI_HINTS, run_guarded
     from .stopping import Stopper
 

@@ -188,17 +188,22 @@ class Registry:
 # --- shared parsing --------------------------------------------------------------
 
 
+def _number(text: str, most: int) -> bool:
+    """ASCII digits, at most ``most`` of them (``'²'.isdigit()`` is true and ``int('²')`` fails)."""
+    return text.isascii() and text.isdigit() and len(text) <= most
+
+
 def parse_vlan(text: str) -> int:
     if text.upper() == "DEFAULT":
         return DEFAULT
-    if not text.isdigit():
-        raise BadInput(f"VLAN {text!r} is not a VLAN id (an integer or DEFAULT)")
+    if not _number(text, 9):
+        raise BadInput(f"VLAN {text[:40]!r} is not a VLAN id (an integer or DEFAULT)")
     return int(text)
 
 
 def parse_job(text: str) -> int:
-    if not text.strip().isdigit():
-        raise BadInput(f"job id {text!r} is not a number")
+    if not _number(text.strip(), 12):
+        raise BadInput(f"job id {text[:40]!r} is not a number")
     return int(text)
 
 
@@ -287,19 +292,23 @@ async def _get(ctx: Context, a: dict[str, Any]) -> Result:
 async def _set(ctx: Context, a: dict[str, Any]) -> Result:
     vlan = parse_vlan(a["vlan"])
     nodes = await nodes_or_job(ctx, a["nodes"])
-    report = await ctx.service.set_vlan(nodes, vlan, dry_run=bool(a.get("dry-run")))
+    dry_run = bool(a.get("dry-run"))
+    if not dry_run and not a.get("no-dhcp-check"):
+        await ctx.service.check_dhcp(nodes, vlan)
+    report = await ctx.service.set_vlan(nodes, vlan, dry_run=dry_run)
     if report.dry_run and report.plan is not None:
         return Result(report.plan.render(), data=report.plan.as_dict())
     return move_result(report, verbose=ctx.verbose)  # a dry run that could not read a switch says so per node
 
 
 def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
-    """A staged move's report: one line per node with its timings; failures on stderr."""
+    """A staged move's report: one line per node with its timings (``--json``: where its port is and where it
+    answers); failures on stderr."""
     res = Result(ok=report.ok)
     for n in report.nodes:
         t = n.timings
         when = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
-        line = (
+        line = (  # the message says where a node not back is, and whether it answers there
             f"{n.name}: {n.status}"
             + (f" ({n.message})" if n.message else "")
             + (f" [{when}]" if when and (verbose or n.status != Outcome.SUCCESS) else "")
@@ -314,16 +323,24 @@ def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
             f"staged move into VLAN {vlan_label(report.vlan)} in {report.seconds:.1f} s: {stages}"
         )
     not_back = report.not_back
-    if not_back and any(n.status == Outcome.FAILURE for n in not_back):
+    if not_back:
         res.errors.append(
-            f"{len(not_back)} node(s) did not come back: put their ports back with --rollback, or kavlan -s -i OLD_VLAN"
+            f"{len(not_back)} node(s) did not come back and their ports could not be put back: "
+            "kavlan -s -i OLD_VLAN puts them back, and their undo restart brings them back there"
         )
     res.data = {
         "vlan": vlan_label(report.vlan),
         "seconds": report.seconds,
         "stages": report.stages,
         "nodes": {
-            n.name: {"status": n.status, "message": n.message, "timings": n.timings} for n in report.nodes
+            n.name: {
+                "status": n.status,
+                "message": n.message,
+                "port_vlan": None if n.port_vlan is None else vlan_label(n.port_vlan),
+                "answers_in": None if n.answers_in is None else vlan_label(n.answers_in),
+                "timings": n.timings,
+            }
+            for n in report.nodes
         },
     }
     return res
@@ -332,7 +349,8 @@ def staged_result(report: StagedReport, *, verbose: bool = False) -> Result:
 async def _staged(ctx: Context, a: dict[str, Any]) -> Result:
     vlan = parse_vlan(a["vlan"])
     nodes = await nodes_or_job(ctx, a["nodes"])
-    report = await ctx.service.move_with_restart(nodes, vlan, rollback=bool(a.get("rollback")))
+    # "rollback" is accepted and is what happens anyway: a node that does not come back has its port put back
+    report = await ctx.service.move_with_restart(nodes, vlan, dhcp_check=not a.get("no-dhcp-check"))
     return staged_result(report, verbose=ctx.verbose)
 
 
@@ -346,11 +364,10 @@ async def _run_cmd(ctx: Context, a: dict[str, Any]) -> Result:
             continue
         for line in r.stdout.splitlines() or [""]:
             res.lines.append(f"{r.host}: {line}")
+        for line in r.stderr.splitlines():  # each node's stderr kept, on stderr, as taktuk shows it
+            res.errors.append(f"{r.host} (stderr): {line}")
         if r.exit_status:
-            res.errors.append(
-                f"{r.host}: exit status {r.exit_status}"
-                + (f": {r.stderr.strip()[:200]}" if r.stderr.strip() else "")
-            )
+            res.errors.append(f"{r.host}: exit status {r.exit_status}")
     res.data = {
         r.host: {
             "exit_status": r.exit_status,
@@ -536,7 +553,13 @@ for _c in (
             Param("nodes", NODE, "node names (default: the job's)", required=False, many=True),
         ),
         _set,
-        flags=(Flag("dry-run", "print the plan per switch, change nothing"),),
+        flags=(
+            Flag("dry-run", "print the plan per switch, change nothing"),
+            Flag(
+                "no-dhcp-check",
+                "move real nodes into a VLAN whose DHCP server is off (your own server, static addresses)",
+            ),
+        ),
         aliases=("move",),
         cli="-s -i VLAN -m NODE",
     ),
@@ -548,7 +571,13 @@ for _c in (
             Param("nodes", NODE, "node names (default: the job's)", required=False, many=True),
         ),
         _staged,
-        flags=(Flag("rollback", "put back the ports of nodes that do not come back"),),
+        flags=(
+            Flag("rollback", "put back the ports of nodes that do not come back (always done)"),
+            Flag(
+                "no-dhcp-check",
+                "move real nodes into a VLAN whose DHCP server is off (your own server, static addresses)",
+            ),
+        ),
         aliases=("staged",),
         cli="-s --restart-via-at [DELAY]",
     ),

@@ -17,7 +17,9 @@ pass that node's address as --next-server (the tutorial edits next-server with p
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{PROG}: {message} (see {PROG} --help)\n")
+        from .present import printable
+
+        sys.stderr.write(f"{PROG}: {printable(message)} (see {PROG} --help)\n")
         raise SystemExit(2)
 
 
@@ -116,6 +118,8 @@ def _written(args: argparse.Namespace) -> int:
     """``run``, a file that cannot be written being one sentence too."""
     try:
         return run(args)
+    except BrokenPipeError:
+        raise  # the output went away: run_guarded ends quietly
     except OSError as exc:
         if args.debug:
             raise

@@ -16,7 +16,7 @@ from kavlan_core.lab.builder import DEFAULT_STATE_DIR, Lab
 from kavlan_core.lab.status import format_status, status
 from kavlan_core.lab.topology import DEFAULT_PREFIX, LabError
 
-from .present import run_guarded
+from .present import printable, run_guarded
 
 PROG = "kavlan-lab"
 NOT_ROOT = f"{PROG} needs root: it creates network namespaces and starts daemons (run it with sudo)."
@@ -24,7 +24,7 @@ NOT_ROOT = f"{PROG} needs root: it creates network namespaces and starts daemons
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: {message} (see {PROG} --help)\n")
+        sys.stderr.write(f"{self.prog}: {printable(message)} (see {PROG} --help)\n")
         raise SystemExit(2)
 
 
@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
         "--inventory", help="the lab's testbed description (TOML; default: the built-in lab.toml)"
     )
     common.add_argument(
-        "--prefix", default=DEFAULT_PREFIX, help=f"prefix of every lab namespace (default {DEFAULT_PREFIX})"
+        "--prefix",
+        help=f"prefix of every lab namespace (default {DEFAULT_PREFIX}); with another action than up, the lab "
+        "the state directory holds must run under it",
     )
     common.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     p = _Parser(
@@ -110,7 +112,13 @@ def _act(args: argparse.Namespace) -> int:
     """The action asked for; a user's error is raised for main to say."""
     if os.geteuid() != 0:
         raise LabError(NOT_ROOT)
-    lab = Lab(args.state_dir, args.inventory, args.prefix)
+    lab = Lab(args.state_dir, args.inventory, args.prefix or DEFAULT_PREFIX)
+    if args.prefix and args.action != "up" and lab.state is not None and lab.state.prefix != args.prefix:
+        # the state directory says which lab it is: acting on another than the one named would be a surprise
+        raise LabError(
+            f"the lab in {lab.dir} runs under prefix {lab.state.prefix}, not {args.prefix}: give the --state-dir "
+            f"of the lab {args.prefix}"
+        )
     if args.action == "up":
         return _up(lab, args.keep_on_failure)
     if args.action == "down":

@@ -126,11 +126,14 @@ class JobChosen(Message):
 class PlanReady(Message):
     """The dry run of a move: its plan, or why it is refused (nothing changed either way)."""
 
-    def __init__(self, plan: Plan | None, error: str = "", refused: bool = False) -> None:
+    def __init__(self, plan: Plan | None, error: str = "", refused: bool = False, no_dhcp: str = "") -> None:
         super().__init__()
         self.plan = plan
         self.error = error
         self.refused = refused
+        self.no_dhcp = no_dhcp
+        """Why the move would strand the nodes (no DHCP server in the VLAN): it waits for the user to say they need
+        none; "" when DHCP answers there."""
 
 
 class MoveDone(Message):

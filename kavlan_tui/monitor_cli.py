@@ -10,7 +10,7 @@ import sys
 from kavlan_core.errors import BadInput
 from kavlan_core.interface import Service
 
-from .cli import _command, _context, _Parser, read_nodefile
+from .cli import _command, _context, _Parser
 from .commands import Context, Result
 
 USAGE = {
@@ -40,6 +40,7 @@ def parser(name: str) -> argparse.ArgumentParser:
 async def _ports(ctx: Context, args: argparse.Namespace) -> Result:
     from .commands import nodes_or_job
     from .monitor_commands import ports_result
+    from .nodefile import read_nodefile
 
     if not 0 <= args.interval <= 10:
         raise BadInput(f"--interval {args.interval:g}: give seconds, from 0 to 10")

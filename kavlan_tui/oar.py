@@ -16,20 +16,21 @@ from pathlib import Path
 from typing import NoReturn
 
 from kavlan_core import config
-from kavlan_core.errors import BadInput, KavlanError, NotFound
-from kavlan_core.events import Event, IntentSettled
+from kavlan_core.api.auth import USER_NAME
+from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound
+from kavlan_core.events import Event, IntentSettled, NodeUnavailable
 from kavlan_core.interface import Service, connect
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
 
 from .options import add_api_arguments, api_overrides
-from .present import OPTION_HINTS, event_line, run_guarded, sentence
+from .present import OPTION_HINTS, event_line, printable, run_guarded, sentence
 from .stopping import Stopper, attach
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        sys.stderr.write(f"{self.prog}: {printable(message)} (see {self.prog} --help)\n")
         raise SystemExit(2)
 
 
@@ -60,10 +61,11 @@ def _run(
 
 
 def _settled_printer(prog: str) -> Callable[[Event], None]:
-    """An unfinished move or job's end this command found and settled: said on stderr."""
+    """An unfinished move or job's end this command found and settled, a node a job's end could not bring back:
+    said on stderr."""
 
     def show(event: Event) -> None:
-        line = event_line(event) if isinstance(event, IntentSettled) else None
+        line = event_line(event) if isinstance(event, IntentSettled | NodeUnavailable) else None
         if line is not None:
             sys.stderr.write(f"{prog}: {line.text}\n")
 
@@ -124,6 +126,9 @@ def oarsub_main(argv: Sequence[str] | None = None) -> int:
     request = args.resources[0] if args.resources else "nodes=1"
 
     async def body(service: Service) -> int:
+        if args.site is not None and args.site not in service.inventory.sites:
+            sites = ", ".join(service.inventory.sites)
+            raise BadInput(f"unknown site {args.site!r} (sites of this testbed: {sites})")
         job = await service.submit(
             request, types=args.types, name=args.name, properties=args.properties, site=args.site
         )
@@ -202,6 +207,8 @@ def oarstat_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     add_api_arguments(p)
     args = p.parse_args(argv)
+    if args.user and not USER_NAME.fullmatch(args.user):
+        return _fatal(p.prog, BadInput(f"-u {args.user[:40]!r} is not a user name"))
 
     async def body(service: Service) -> int:
         if args.job is not None:
@@ -226,6 +233,47 @@ def oarstat_main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"{j.id:<10} {j.name[:14]:<14} {j.user[:14]:<14} {_date(j.submitted)} {j.state.value[0]} default"
             )
+        await _print_unavailable(service)
+        return 0
+
+    return _run(p.prog, body, args.debug, api_overrides(args))
+
+
+async def _print_unavailable(service: Service) -> None:
+    """The nodes no new job gets, and why (a job's end could not bring them back); nothing when there are none."""
+    try:
+        marked = await service.unavailable()
+    except KavlanError:
+        return  # a server that does not list them: the jobs are what oarstat is asked for
+    if marked:
+        print("\nUnavailable nodes (an administrator clears them: kavlan-oarnodesetting -s Alive -h NODE):")
+        for node, reason in marked.items():
+            print(f"{node}: {reason}")
+
+
+# --- oarnodesetting ----------------------------------------------------------------------
+
+
+def oarnodesetting_main(argv: Sequence[str] | None = None) -> int:
+    p = _Parser(
+        prog="kavlan-oarnodesetting",
+        description="Make nodes a job's end could not bring back available again (administrators), as "
+        "oarnodesetting -s Alive does.",
+        add_help=False,  # -h is the node, as oarnodesetting's
+    )
+    p.add_argument("-s", "--state", required=True, choices=["Alive"], help="the state to set: Alive")
+    p.add_argument(
+        "-h", "--hostname", dest="nodes", action="append", required=True, help="a node (repeatable)"
+    )
+    p.add_argument("--help", action="help", help="show this help")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    add_api_arguments(p)
+    args = p.parse_args(argv)
+
+    async def body(service: Service) -> int:
+        for node in args.nodes:
+            was = await service.set_available(node)
+            print(f"{node}: Alive" + ("" if was else " (it was not marked unavailable)"))
         return 0
 
     return _run(p.prog, body, args.debug, api_overrides(args))
@@ -261,6 +309,21 @@ def _full(j: Job, service: Service) -> str:
 # --- oardel ----------------------------------------------------------------------------
 
 
+async def _undeletable(service: Service, ids: Sequence[int]) -> list[tuple[int, KavlanError]]:
+    """The jobs this user may not delete now (no such job, ended, someone else's), with the reason."""
+    out = []
+    for job_id in dict.fromkeys(ids):
+        try:  # the service's own checks, in its words
+            job = await service.job(job_id)
+            if job.user != service.user and service.user not in service.settings.admins:
+                raise NotAllowed(f"job {job_id} belongs to {job.user}, not to {service.user}")
+            if not job.running:
+                raise NotFound(f"job {job_id} has already ended ({job.state.value})")
+        except KavlanError as exc:
+            out.append((job_id, exc))
+    return out
+
+
 def oardel_main(argv: Sequence[str] | None = None) -> int:
     p = _Parser(
         prog="kavlan-oardel", description="Delete jobs, as oardel does: their nodes go back to DEFAULT."
@@ -271,24 +334,21 @@ def oardel_main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     ids = []
     for text in args.jobs:
-        if not text.isdigit():
-            return _fatal(p.prog, BadInput(f"job id {text!r} is not a number"))
+        if not (text.isascii() and text.isdigit() and len(text) <= 12):
+            return _fatal(p.prog, BadInput(f"job id {text[:40]!r} is not a number"))
         ids.append(int(text))
 
     async def body(service: Service) -> int:
-        rc = 0
-        deleted = []
-        for job_id in ids:
-            try:
-                await service.delete_job(job_id)
-            except KavlanError as exc:
-                sys.stderr.write(f"{p.prog}: cannot delete job {job_id}: {sentence(exc, OPTION_HINTS)}\n")
-                rc = 1
-                continue
+        # every job is checked before any is deleted: a command that fails changes nothing
+        refused = await _undeletable(service, ids)
+        for job_id, exc in refused:
+            sys.stderr.write(f"{p.prog}: cannot delete job {job_id}: {sentence(exc, OPTION_HINTS)}\n")
+        if refused:
+            return 1
+        for job_id in dict.fromkeys(ids):
+            await service.delete_job(job_id)
             print(f"Deleting the job = {job_id} ...REGISTERED.")
-            deleted.append(job_id)
-        if deleted:
-            print(f"The job(s) [ {' '.join(map(str, deleted))} ] will be deleted in the near future.")
-        return rc
+        print(f"The job(s) [ {' '.join(map(str, dict.fromkeys(ids)))} ] will be deleted in the near future.")
+        return 0
 
     return _run(p.prog, body, args.debug, api_overrides(args))

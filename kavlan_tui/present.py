@@ -3,6 +3,7 @@ the service's events as lines of text."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -38,13 +39,19 @@ CLI_HINTS: Final[Hints] = {
     "ca_cert": Hint("with -C/--ca-cert", replaces="in the setting ca_cert"),
     "client_cert": Hint("(-c/-k)", replaces="(settings client_cert, client_key)"),
     "where": Hint("; see where the nodes are with kavlan -g"),
+    "dhcp": Hint(" (kavlan -e starts it; kavlan -s --no-dhcp-check moves all the same)"),
 }
 """``kavlan``: the original's options."""
 
-OPTION_HINTS: Final[Hints] = {
-    "api": Hint("set api (or --api URL),", replaces="set api,"),
+_LONG_CERT_OPTIONS: Final[Hints] = {
     "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
     "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
+}
+"""The certificate options every command but ``kavlan`` spells the long way."""
+
+OPTION_HINTS: Final[Hints] = {
+    "api": Hint("set api (or --api URL),", replaces="set api,"),
+    **_LONG_CERT_OPTIONS,
     "where": Hint("; see where the nodes are with kavlan -g"),
 }
 """The other commands (``kavlan-oarsub``...): long options only."""
@@ -52,20 +59,28 @@ OPTION_HINTS: Final[Hints] = {
 SHELL_HINTS: Final[Hints] = {
     "nodes": Hint(" (name nodes, or make a job current: use JOB)"),
     "api": Hint("set api (or kavlan-shell --api URL),", replaces="set api,"),
-    "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
-    "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
+    **_LONG_CERT_OPTIONS,
     "where": Hint("; see where the nodes are with get NODE..."),
+    "dhcp": Hint(" (dhcp on starts it; set --no-dhcp-check moves all the same)"),
 }
 """``kavlan-shell``: its commands."""
 
 TUI_HINTS: Final[Hints] = {
     "nodes": Hint(" (select nodes first: Space)"),
     "api": Hint("set api (or kavlan-tui --api URL),", replaces="set api,"),
-    "ca_cert": Hint("with --ca-cert", replaces="in the setting ca_cert"),
-    "client_cert": Hint("(--client-cert/--client-key)", replaces="(settings client_cert, client_key)"),
+    **_LONG_CERT_OPTIONS,
     "where": Hint("; the board shows where the nodes are once read again (Ctrl+R)"),
+    "dhcp": Hint(" (d on the VLAN starts it; 'no DHCP check' in the move dialog moves all the same)"),
 }
 """``kavlan-tui``: its keys."""
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: what is not printable (a newline, an escape, a byte that was not UTF-8) as its
+    Python escape. argparse's sentences quote the command line's words as they are."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def is_user_error(exc: BaseException) -> bool:
@@ -83,6 +98,12 @@ def sentence(exc: BaseException, hints: Hints = CLI_HINTS) -> str:
     return hint.apply(str(exc)) if hint is not None else str(exc)
 
 
+EXIT_INTERRUPTED = 130
+EXIT_OUTPUT_CLOSED = 141
+"""The status of a command whose output was closed before it finished (``kavlan -g | head -1``): 128 + SIGPIPE,
+as a command that SIGPIPE ended. It stops quietly: the reader wanted no more."""
+
+
 def run_guarded(
     prog: str,
     body: Callable[[], int],
@@ -92,9 +113,14 @@ def run_guarded(
     say_interrupted: bool = False,
 ) -> int:
     """A command's body with its edge: a user's error is ``prog: sentence`` on stderr and its exit status (the
-    traceback only with ``--debug``); Ctrl-C is status 130; a closed pipe on stdout, 141 (quietly, as SIGPIPE)."""
+    traceback only with ``--debug``); Ctrl-C is status 130; output closed early, 141 and no word."""
     try:
-        return body()
+        status = body()
+        sys.stdout.flush()  # inside: a reader gone shows here, not as Python's complaint at exit
+        return status
+    except BrokenPipeError:
+        silence_stdout()
+        return EXIT_OUTPUT_CLOSED
     except KavlanError as exc:
         if debug:
             raise
@@ -103,12 +129,30 @@ def run_guarded(
     except KeyboardInterrupt:
         if say_interrupted:
             sys.stderr.write(f"{prog}: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def silence_stdout() -> None:
+    """What is left for a closed standard output goes nowhere (Python flushes it once more at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # no real file descriptor (a test's captured output): nothing will be flushed to it
+
+
+def _flush_at_exit() -> None:
+    """Output a command wrote before its body ran (``--help | head -1``) and could not deliver: no complaint."""
+    try:
+        sys.stdout.flush()
     except BrokenPipeError:
-        # the reader went away (``kavlan -l | head -1``): as any Unix filter, stop quietly; the interpreter's
-        # own flush of stdout at exit must not fail again
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        silence_stdout()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+atexit.register(_flush_at_exit)
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -178,10 +222,12 @@ def event_line(event: ev.Event, *, ports: int | None = None, timing: bool = True
         return EventLine(WARNING, f"job {event.job} of {event.user} ended: {event.reason}")
     if isinstance(event, ev.SafeguardStep):
         detail = f": {event.detail}" if event.detail else ""
-        level = WARNING if event.stage in ("warning", "rollback") else INFO
+        level = WARNING if event.stage in ("warning", "rollback", "undo") else INFO
         return EventLine(level, f"{event.stage} ({event.nodes} node(s)){detail}")
     if isinstance(event, ev.IntentSettled):
         return settled_line(event)
+    if isinstance(event, ev.NodeUnavailable):
+        return EventLine(ERROR, f"{event.node} is unavailable to new jobs: {event.reason}")
     if isinstance(event, ev.DriftFound):
         return EventLine(
             WARNING, drift_text(event.switch, event.port, event.node, event.expected, event.actual)
@@ -236,6 +282,7 @@ SHELL_EVENTS: Final = (
     ev.IntentSettled,
     ev.LinkChanged,
     ev.LeakFound,
+    ev.NodeUnavailable,
 )
 """What ``kavlan-shell`` prints above its prompt."""
 LOG_EVENTS: Final = (
@@ -249,5 +296,6 @@ LOG_EVENTS: Final = (
     ev.IntentSettled,
     ev.LinkChanged,
     ev.LeakFound,
+    ev.NodeUnavailable,
 )
 """What the TUI's event log shows (not drift: the app logs it once per change, from its polls)."""

@@ -361,6 +361,8 @@ class Shell:
         except KavlanError as exc:
             self.emit(f"error: {sentence(exc, SHELL_HINTS)}", err=True)
             return False
+        except BrokenPipeError:
+            raise  # the output went away: the shell ends (quietly, kavlan-shell's status 141)
         except Exception as exc:
             if self.debug:
                 self.emit(traceback.format_exc().rstrip(), err=True)
@@ -611,6 +613,8 @@ async def _main(args: argparse.Namespace, interactive: bool) -> int:
     try:
         job_text = args.job or os.environ.get("OAR_JOB_ID") or None
         ctx = Context(service, job_id=parse_job(job_text) if job_text else None, verbose=args.verbose)
+        if args.job is not None and ctx.job_id is not None:
+            await service.running_job(ctx.job_id)  # a job given is checked, whatever the commands need
         shell = Shell(ctx, debug=args.debug)
         if interactive:
             return await shell.interact()

@@ -3,8 +3,10 @@ the demo testbed whose switches name a credentials file with a recognisable secr
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+import requests.adapters
 from snmpd_fixture import log_tail, stop_process
 
 from kavlan_core.api.auth import set_password
@@ -83,6 +86,18 @@ def server_env(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+class SourceAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with connections from a given local address."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
 @dataclass
 class ApiServer:
     """One running server: its URL, its files, and clients for its users."""
@@ -107,10 +122,20 @@ class ApiServer:
         return str(self.certs / f"{user}.pem"), str(self.certs / f"{user}.key")
 
     def client(
-        self, user: str | None = None, *, password: str | None = None, act_for: str | None = None
+        self,
+        user: str | None = None,
+        *,
+        password: str | None = None,
+        act_for: str | None = None,
+        source: str | None = None,
     ) -> requests.Session:
-        """A session verifying the server against the CA; a client certificate for ``user``, or Basic with ``password``."""
+        """A session verifying the server against the CA; a client certificate for ``user``, or Basic with
+        ``password``; from the loopback address ``source`` (127.0.0.N) when given: the server limits
+        connections and password guesses per client address."""
         s = requests.Session()
+        if source is not None:
+            s.mount("https://", SourceAdapter(source))
+            s.mount("http://", SourceAdapter(source))
         # REQUESTS_CA_BUNDLE would replace the session's CA, and a proxy would see loopback
         s.trust_env = False
         s.verify = self.ca
@@ -162,9 +187,11 @@ def start_server(
     users: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
     tls: bool = True,
+    open_files: int | None = None,
 ) -> ApiServer:
     """``kavlan-api serve`` on 127.0.0.1, any free port (the server prints the one it got); waits at most
-    STARTUP_SECONDS for it to listen."""
+    STARTUP_SECONDS for it to listen. ``open_files``: the server's soft limit of open files (its hard limit
+    allowing)."""
     workdir.mkdir(parents=True, exist_ok=True)
     users_file = workdir / "users"
     for user, password in (PASSWORDS if users is None else users).items():
@@ -210,8 +237,11 @@ def start_server(
         cmd += ["--insecure-http"]
     cmd += list(args)
     stdout, stderr = workdir / "server.out", workdir / "server.err"
+    limit = None if open_files is None else functools.partial(raise_open_files, open_files)
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        process = subprocess.Popen(cmd, stdout=out, stderr=err, env=full_env, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            cmd, stdout=out, stderr=err, env=full_env, stdin=subprocess.DEVNULL, preexec_fn=limit
+        )
     deadline = time.monotonic() + STARTUP_SECONDS
     url = None
     while time.monotonic() < deadline:
@@ -230,6 +260,15 @@ def start_server(
     return ApiServer(
         url, process, workdir, certs, full_env, stdout, stderr, access, audit, users_file, list(cmd)
     )
+
+
+def raise_open_files(wanted: int) -> int:
+    """Raise this process's soft limit of open files to ``wanted`` (at most its hard limit); the limit before."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return soft
 
 
 @pytest.fixture(scope="session")

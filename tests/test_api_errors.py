@@ -119,7 +119,7 @@ def test_store_and_internal_faults_never_leak(
     auth.set_password(users, "root", "root-password-9")
     svc = make_service(user="kavlan-api")
     svc.vlans = _raises(StoreError(f"cannot open {SECRET_DETAIL}"))
-    svc.jobs = _raises(KavlanError(f"unexpected: {SECRET_DETAIL}"))
+    svc.jobs_page = _raises(KavlanError(f"unexpected: {SECRET_DETAIL}"))  # what GET /jobs calls
     svc.drift = _raises(SwitchError("sw2", "no answer", ports=["3"]))
     audit = tmp_path / "audit.log"
     token = base64.b64encode(b"root:root-password-9").decode()

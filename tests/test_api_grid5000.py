@@ -56,7 +56,7 @@ def test_python_grid5000_drives_kavlan_api(api_server: ApiServer, auth: str) -> 
 
     # move nodes into the VLAN and back
     answer = vlan.nodes.submit(nodes)
-    assert answer == {n: {"status": "success", "message": ""} for n in nodes}
+    assert answer == {n: {"status": "success", "message": "Successfully added to vlan"} for n in nodes}
     assert sorted(n.uid for n in vlan.nodes.list()) == sorted(nodes)
     assert vlan.nodes[nodes[0]].vlan == vlan_id  # /vlans/nodes/{fqdn}
     assert {n.uid: n.vlan for n in site.vlansnodes.submit(nodes)} == {n: vlan_id for n in nodes}
@@ -115,3 +115,51 @@ def test_python_grid5000_with_a_wrong_password(api_server: ApiServer) -> None:
     with pytest.raises(grid5000.exceptions.Grid5000Error) as info:
         gk.sites[SITE].vlans.list()
     assert info.value.response_code == 401
+
+
+def test_python_grid5000_with_a_certificate_and_no_user_is_the_read_only_anonymous(
+    api_server: ApiServer,
+) -> None:
+    """python-grid5000 names the user anonymous when none is given (ssluser): it reads, as with g5k-api, and
+    is refused any change."""
+    cert, key = api_server.cert("alice")
+    gk = grid5000.Grid5000(uri=api_server.url, sslcert=cert, sslkey=key, verify_ssl=api_server.ca, timeout=30)
+    gk.session.trust_env = False
+    site = gk.sites[SITE]
+    assert {v.uid for v in site.vlans.list()} >= {"DEFAULT", "4"}
+    assert gk.http_get(f"/sites/{SITE}/kavlan/whoami")["uid"] == "anonymous"
+    with pytest.raises(grid5000.exceptions.Grid5000Error) as info:
+        site.jobs.create({"resources": "nodes=1", "command": "true"})
+    assert info.value.response_code == 403 and "may only read" in str(info.value)
+
+
+def test_python_grid5000_at_its_default_path_under_stable(api_server: ApiServer) -> None:
+    """python-grid5000's default URL ends with /stable (g5k-api's version): the same API is there, and the
+    links it is given stay under it."""
+    cert, key = api_server.cert("alice")
+    gk = grid5000.Grid5000(
+        uri=api_server.url + "/stable",
+        sslcert=cert,
+        sslkey=key,
+        ssluser="alice",
+        verify_ssl=api_server.ca,
+        timeout=30,
+    )
+    gk.session.trust_env = False
+    site = gk.sites[SITE]
+    vlan = site.vlans["4"]
+    assert vlan.uid == "4"
+    assert {link["rel"]: link["href"] for link in vlan.links}["parent"] == f"/stable/sites/{SITE}/vlans"
+    job = site.jobs.create({"resources": "{\"type='kavlan'\"}/vlan=1+/nodes=1", "command": "true"})
+    try:
+        job.refresh()
+        assert job.state == "running"
+        moved = site.vlans[job.resources_by_type["vlans"][0]].nodes.submit([*job.assigned_nodes, "nosuch-1"])
+        assert moved == {
+            job.assigned_nodes[0]: {"status": "success", "message": "Successfully added to vlan"},
+            "nosuch-1": {"status": "failure", "message": "Unknown node"},
+        }
+    finally:
+        job.delete()
+    job.refresh()
+    assert job.state == "terminated"

@@ -7,7 +7,6 @@ change nothing; a trusted service acts for a user with that user's rights only."
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import json
 import socket
@@ -65,7 +64,7 @@ def _assert_refused(responses: list[requests.Response], status: int, words: str)
 
 def _issue(
     ca_dir: Path,
-    cn: str,
+    cn: str | None,
     *,
     not_before: dt.datetime,
     not_after: dt.datetime,
@@ -79,7 +78,13 @@ def _issue(
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .subject_name(
+            x509.Name(
+                [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+                if cn is not None
+                else [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kavlan")]
+            )
+        )
         .issuer_name(ca_name)  # type: ignore[arg-type]
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -100,9 +105,9 @@ def _write(tmp_path: Path, name: str, cert: bytes, key: bytes) -> tuple[str, str
     return str(tmp_path / f"{name}.pem"), str(tmp_path / f"{name}.key")
 
 
-def _tls_refused(s: ApiServer, cert: tuple[str, str], job: dict[str, Any]) -> None:
-    """The TLS layer refuses the certificate: the connection closes in the handshake, no HTTP answer at all
-    (with TLS 1.2 the handshake fails; with TLS 1.3 the client's handshake ends first and its request gets EOF)."""
+def _tls_refused(s: ApiServer, cert: tuple[str, str], job: dict[str, Any], alert: str) -> None:
+    """The TLS layer refuses the certificate with an alert naming why, and no HTTP answer at all (with TLS 1.2
+    the handshake fails; with TLS 1.3 the client's handshake ends first and its request gets the alert)."""
     session = s.client()
     session.cert = cert
     with pytest.raises(requests.exceptions.ConnectionError):
@@ -112,15 +117,14 @@ def _tls_refused(s: ApiServer, cert: tuple[str, str], job: dict[str, Any]) -> No
         ctx = ssl.create_default_context(cafile=s.ca)
         ctx.load_cert_chain(*cert)
         ctx.minimum_version = ctx.maximum_version = version
-        answer = b""
         with (
-            contextlib.suppress(ssl.SSLError, ConnectionError),
+            pytest.raises(ssl.SSLError) as refused,
             socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
             ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
         ):
             tls.sendall(f"GET /sites/{SITE}/kavlan/whoami HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            answer = tls.recv(1000)
-        assert answer == b"", (version, answer)
+            tls.recv(1000)
+        assert f"alert {alert}" in str(refused.value), (version, refused.value)
 
 
 NOW = dt.datetime.now(dt.UTC)
@@ -135,14 +139,20 @@ def test_no_credentials_401(api_server: ApiServer, alices_job: dict[str, Any]) -
 
 
 def test_wrong_password_401(api_server: ApiServer, alices_job: dict[str, Any]) -> None:
+    """Each guesser from an address of its own: an address is refused (429) after 5 wrong guesses
+    (test_api_bruteforce)."""
     before = snapshot(api_server)
     _assert_refused(
-        attempts(api_server, api_server.client("alice", password="guessed-wrong"), alices_job),
+        attempts(
+            api_server, api_server.client("alice", password="guessed-wrong", source="127.0.0.21"), alices_job
+        ),
         401,
         "wrong user name or password",
     )
     _assert_refused(
-        attempts(api_server, api_server.client("mallory", password="anything"), alices_job),
+        attempts(
+            api_server, api_server.client("mallory", password="anything", source="127.0.0.22"), alices_job
+        ),
         401,
         "wrong user name or password",
     )
@@ -170,10 +180,12 @@ def test_unknown_ca_refused_by_tls(api_server: ApiServer, alices_job: dict[str, 
     )
     before = snapshot(api_server)
     lines = len(api_server.access_log.read_text().splitlines())
-    _tls_refused(api_server, _write(tmp_path, "rogue-alice", *cert), alices_job)
+    _tls_refused(api_server, _write(tmp_path, "rogue-alice", *cert), alices_job, "unknown ca")
     assert snapshot(api_server) == before
     seen = [json.loads(x) for x in api_server.access_log.read_text().splitlines()[lines:]]
-    assert not any(e["method"] == "POST" for e in seen)  # the request never reached HTTP
+    assert not any(e.get("method") == "POST" for e in seen)  # the request never reached HTTP
+    refused = [e for e in seen if e.get("event") == "refused"]
+    assert refused and "TLS: client certificate refused" in refused[0]["reason"]
 
 
 def test_expired_certificate_refused_by_tls(
@@ -183,7 +195,7 @@ def test_expired_certificate_refused_by_tls(
         api_certs, "alice", not_before=NOW - dt.timedelta(days=30), not_after=NOW - dt.timedelta(days=1)
     )
     before = snapshot(api_server)
-    _tls_refused(api_server, _write(tmp_path, "expired-alice", *expired), alices_job)
+    _tls_refused(api_server, _write(tmp_path, "expired-alice", *expired), alices_job, "certificate expired")
     assert snapshot(api_server) == before
     # the same CA, in date: accepted (so the refusal above was the date)
     fresh = _issue(
@@ -255,4 +267,124 @@ def test_a_trusted_service_acts_for_a_user_with_that_users_rights(
     assert refused and refused[0]["result"]["status"] == 403 and refused[0]["before"] == refused[0]["after"]
     access = [json.loads(x) for x in api_server.access_log.read_text().splitlines()]
     assert any(a.get("via") == "oar" and a["user"] == "alice" for a in access)
-    assert any(a["status"] == 401 and a.get("claimed") == "mallory" for a in access)
+    assert any(a.get("status") == 401 and a.get("claimed") == "mallory" for a in access)
+
+
+def _in_date(api_certs: Path, cn: str | None) -> tuple[bytes, bytes]:
+    return _issue(api_certs, cn, not_before=NOW - dt.timedelta(hours=1), not_after=NOW + dt.timedelta(days=1))
+
+
+def test_certificate_users_are_read_as_g5k_api_reads_them(
+    api_server: ApiServer, api_certs: Path, tmp_path: Path
+) -> None:
+    """A CN in capitals is the same user (g5k-api compares lower case); a certificate without a user, or
+    naming none (unknown, (unknown), anonymous), is the read-only anonymous."""
+
+    def whoami(cert: tuple[str, str], act_for: str | None = None) -> requests.Response:
+        s = api_server.client(act_for=act_for)
+        s.cert = cert
+        return s.get(api_server.url + f"/sites/{SITE}/kavlan/whoami", timeout=30)
+
+    upper = _write(tmp_path, "upper-alice", *_in_date(api_certs, "Alice"))
+    assert whoami(upper).json()["uid"] == "alice"
+    assert whoami(upper, act_for="ALICE").json() == {
+        "uid": "alice",
+        "admin": False,
+        "via": None,
+        "method": "certificate",
+    }
+    for cn in (None, "unknown", "(unknown)", "anonymous"):
+        cert = _write(tmp_path, f"nobody-{cn}", *_in_date(api_certs, cn))
+        assert whoami(cert).json()["uid"] == "anonymous", cn
+        s = api_server.client()
+        s.cert = cert
+        r = s.post(api_server.url + f"/sites/{SITE}/jobs", json={"resources": "nodes=1"}, timeout=30)
+        assert r.status_code == 403 and "may only read" in r.json()["message"]
+    nobody = _write(tmp_path, "nobody-acting", *_in_date(api_certs, None))
+    assert whoami(nobody, act_for="alice").status_code == 403  # no user may act for anyone
+    assert whoami(api_server.cert("alice"), act_for="unknown").json()["uid"] == "anonymous"
+
+
+def test_a_trusted_service_acts_for_an_administrator_only_when_configured(
+    api_server: ApiServer, api_certs: Path, tmp_path: Path
+) -> None:
+    r = api_server.client("oar", act_for="root").get(
+        api_server.url + f"/sites/{SITE}/kavlan/whoami", timeout=30
+    )
+    assert r.status_code == 403 and "not for root, an administrator" in r.json()["message"]
+    from api_fixture import start_server
+
+    configured = start_server(tmp_path / "admins", api_certs, args=["--trusted-service-for-admins", "oar"])
+    try:
+        me = configured.client("oar", act_for="root").get(
+            configured.url + f"/sites/{SITE}/kavlan/whoami", timeout=30
+        )
+        assert me.json() == {"uid": "root", "admin": True, "via": "oar", "method": "service"}
+    finally:
+        configured.stop()
+
+
+@pytest.mark.parametrize("face", ["kavlan", "kavlan-oarstat"])
+def test_the_faces_say_why_the_server_refused_a_certificate(
+    api_server: ApiServer, api_certs: Path, tmp_path: Path, face: str
+) -> None:
+    import os
+    import subprocess
+
+    expired = _write(
+        tmp_path,
+        "expired",
+        *_issue(
+            api_certs, "alice", not_before=NOW - dt.timedelta(days=30), not_after=NOW - dt.timedelta(days=2)
+        ),
+    )
+    rogue = _issue(
+        tmp_path,
+        "alice",
+        not_before=NOW - dt.timedelta(hours=1),
+        not_after=NOW + dt.timedelta(days=1),
+        ca_key=ec.generate_private_key(ec.SECP256R1()),
+        ca_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Rogue CA")]),
+    )
+    stranger = _write(tmp_path, "rogue", *rogue)
+    early = _write(
+        tmp_path,
+        "early",
+        *_issue(
+            api_certs, "alice", not_before=NOW + dt.timedelta(days=1), not_after=NOW + dt.timedelta(days=2)
+        ),
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAVLAN_", "OAR_"))}
+    env.update(KAVLAN_DATA_DIR=str(tmp_path / "data"), KAVLAN_CONFIG=str(tmp_path / "none.toml"))
+    for cert, words in (
+        (expired, "it expired on "),
+        (early, "it is not valid before "),
+        (stranger, "it is signed by CN=Rogue CA, which is not a CA the server trusts"),
+    ):
+        if face == "kavlan":
+            args = [
+                "kavlan",
+                "--api",
+                api_server.url,
+                "-C",
+                api_server.ca,
+                "-c",
+                cert[0],
+                "-k",
+                cert[1],
+                "-V",
+                "-j",
+                "1",
+            ]
+            hint = "(-c/-k)"
+        else:
+            args = [face, "--api", api_server.url, "--ca-cert", api_server.ca, "--client-cert", cert[0]]
+            args += ["--client-key", cert[1]]
+            hint = "(--client-cert/--client-key)"
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and proc.stdout == "", proc
+        (line,) = proc.stderr.splitlines()
+        assert f"{face}: the KaVLAN API server {api_server.url} refused your certificate: {words}" in line, (
+            line
+        )
+        assert line.endswith(hint), line

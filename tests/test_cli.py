@@ -329,3 +329,79 @@ def test_machine_patterns_expand_and_verbose_says_what_they_named(kenv):
         proc = sh(["kavlan", "-s", "-i", "DEFAULT", "-m", bad], env, check=1)
         assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1 and says in proc.stderr, proc.stderr
     assert sh(["kavlan", "-g", "-m", pattern], env, check=0).stdout.splitlines() == got
+
+
+# --- careless input: every value checked, any nodefile, output closed early -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-s", "-i", "4", "-m", "suno-1", "-j", "9999"], "job 9999 does not exist"),
+        (["-g", "-m", "suno-1", "-j", "9999"], "job 9999 does not exist"),
+        (["-g", "-m", "suno-1", "-i", "42"], "VLAN 42 is out of range"),
+        (["-g", "-m", "suno-1", "-i", "four"], "'four' is not a VLAN id"),
+        (["-g", "-m", "suno-1", "-i", "\u00b2"], "is not a VLAN id"),
+        (["-V", "-j", "9" * 5000], "is not a number"),
+        (["-g", "-m", "suno-1", "-C", "/nonexistent/ca.pem"], "option -C: cannot read /nonexistent/ca.pem"),
+        (["-s", "-i", "4", "-m", "suno-1", "--restart-via-at", "-5"], "--restart-via-at takes a delay"),
+        (["-g", "-m", "suno-1", "-u", "bad name"], "is not a user name"),
+        (["--drift", "--site", "atlantis"], "unknown site 'atlantis'"),
+    ],
+)
+def test_every_value_is_checked_even_when_not_needed(kenv, args, message):
+    proc = sh(["kavlan", *args], kenv)
+    assert proc.returncode == 1 and proc.stdout == "", proc
+    (line,) = proc.stderr.splitlines()
+    assert message in line and line.startswith("kavlan: "), proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00", "is not a text file (it holds NUL bytes)"),
+        (b"suno-1\n\xe9t\xe9-2\n", "line 2: not UTF-8 text (byte 0xe9)"),
+        (b"\xff\xfe" + "suno-1\n".encode("utf-16-le"), "not a text file"),
+        (b"suno-1\n\x1b[31mred\x1b[0m\n", "line 2: '\\x1b[31mred\\x1b[0m' is not a node name"),
+    ],
+)
+def test_a_nodefile_of_any_bytes_is_one_sentence(kenv, tmp_path, content, message):
+    nodefile = tmp_path / "nodes"
+    nodefile.write_bytes(content)
+    proc = sh(["kavlan", "-g", "-f", str(nodefile)], kenv)
+    assert proc.returncode == 1 and proc.stdout == "", proc
+    (line,) = proc.stderr.splitlines()
+    assert message in line, line
+
+
+def test_a_nodefile_with_a_bom_or_windows_line_ends_is_read(kenv, tmp_path):
+    for name, content in (
+        ("bom", b"\xef\xbb\xbfsuno-1.sophia.grid5000.fr\nsuno-2\n"),
+        ("crlf", b"suno-1.sophia.grid5000.fr\r\nsuno-2\r\n"),
+    ):
+        nodefile = tmp_path / name
+        nodefile.write_bytes(content)
+        out = sh(["kavlan", "-g", "-f", str(nodefile)], kenv, check=0).stdout
+        assert out == "suno-1.sophia.grid5000.fr: DEFAULT\nsuno-2.sophia.grid5000.fr: DEFAULT\n", name
+    proc = sh(["kavlan", "-g", "-f", str(tmp_path)], kenv, check=1)
+    assert proc.stderr == f"kavlan: cannot read nodefile {tmp_path}: it is a directory\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["kavlan", "-g", "-m", "suno-1", "-m", "suno-2"],
+        ["kavlan", "--help"],
+        ["kavlan-oarstat", "-a"],
+        ["kavlan-dhcp-config", "-i", "4", "-o", "-"],
+        ["kavlan-shell", "-c", "vlans"],
+    ],
+)
+def test_output_closed_early_ends_quietly(kenv, args):
+    """As ``kavlan -g | head -1``: the reader is gone before the command writes. Status 141 (128 + SIGPIPE),
+    nothing on stderr."""
+    proc = subprocess.Popen(args, env=kenv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert err == b"", err
+    assert proc.returncode == 141

@@ -213,3 +213,31 @@ def test_a_value_where_tables_belong_is_refused(tmp_path, edits, message):
 def test_a_document_whose_site_is_no_array_of_tables_is_refused():
     assert refused("site = 1\n") == "testbed.toml: 'site' must be an array of tables ([[...site]]), not 1"
     assert refused('domain = "x"\n') == "testbed.toml: no [[site]] defined"
+
+
+def test_a_sites_console_command_names_the_node() -> None:
+    from importlib import resources
+
+    lab = resources.files("kavlan_core").joinpath("data/lab.toml").read_text()
+    inv = inventory.parse(
+        lab + '\n[site.console]\ncommand = "ipmitool -H {node}-bmc power cycle"\n', "t.toml"
+    )
+    assert inv.consoles == {"sophia": "ipmitool -H {node}-bmc power cycle"}
+    assert inventory.parse(lab, "t.toml").consoles == {}
+    with pytest.raises(
+        inventory.InventoryError, match=r"\[site.console\]: the command must name the node as \{node\}"
+    ):
+        inventory.parse(lab + '\n[site.console]\ncommand = "power cycle"\n', "t.toml")
+
+
+def test_a_site_says_whether_its_nodes_are_hosts_to_reach() -> None:
+    from importlib import resources
+
+    lab = resources.files("kavlan_core").joinpath("data/lab.toml").read_text()
+    assert inventory.parse(lab, "t.toml").reachable == set(), "not unless the description says so"
+    with pytest.raises(InventoryError, match="'reachable_nodes' must be true or false, not \"yes\""):
+        inventory.parse(
+            lab.replace('name = "sophia"', 'name = "sophia"\nreachable_nodes = "yes"', 1), "t.toml"
+        )
+    marked = lab.replace('name = "sophia"', 'name = "sophia"\nreachable_nodes = true', 1)
+    assert inventory.parse(marked, "t.toml").reachable == {"sophia"}

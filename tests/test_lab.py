@@ -181,6 +181,19 @@ def test_kavlan_lab_says_it_needs_root(
     assert capsys.readouterr().err == f"kavlan-lab: {lab_cli.NOT_ROOT}\n"
 
 
+def test_kavlan_lab_acts_on_the_lab_its_prefix_names_or_says_why_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    LabState(tmp_path / "lab.json", prefix="kx-", phase="up").save()  # the lab this state directory holds
+    assert lab_cli.main(["exec", "--state-dir", str(tmp_path), "--prefix", "ky-", "--", "true"]) == 1
+    assert capsys.readouterr().err == (
+        f"kavlan-lab: the lab in {tmp_path} runs under prefix kx-, not ky-: give the --state-dir of the lab ky-\n"
+    )
+    assert lab_cli.main(["status", "--state-dir", str(tmp_path), "--prefix", "ky-"]) == 1
+    assert "runs under prefix kx-" in capsys.readouterr().err
+
+
 # --- with root: a real lab ------------------------------------------------------------------------------------
 
 

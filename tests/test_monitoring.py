@@ -4,13 +4,12 @@ events a link going down or a leak appearing raise."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 import pytest
 
-from conftest import run
+from conftest import run, set_switch_options
 from kavlan_core.drivers.simulated import sent_rate
 from kavlan_core.errors import BadInput
 from kavlan_core.events import Event, LeakFound, LinkChanged
@@ -48,8 +47,7 @@ def test_a_link_going_down_is_an_event(make_service: Any) -> None:
     seen: list[Event] = []
     svc.events.subscribe(seen.append)
     run(svc.port_loads(["suno-1"], interval=0))
-    driver = svc.switches.driver("sw1")
-    driver.switch = dataclasses.replace(driver.switch, options={"down_ports": ["Gi1/0/1"]})
+    set_switch_options(svc, "sw1", {"down_ports": ["Gi1/0/1"]})
     report = run(svc.port_loads(["suno-1"], interval=0))
     assert report.loads[0].up is False
     assert [e for e in seen if isinstance(e, LinkChanged)] == [

@@ -59,3 +59,34 @@ def test_the_layer_tables_name_only_modules_and_tests_that_exist() -> None:
             defined[module] = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert function in defined[module], f"layers.TESTS names {name}: {module} has no {function}"
         assert set(layers) <= set(LAYERS), (name, layers)
+
+
+def _regex_literals(tree: ast.AST) -> list[tuple[int, str]]:
+    """The patterns given to ``re`` as string literals, with their lines."""
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "re"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def test_no_pattern_ends_in_a_dollar() -> None:
+    """A check written ``^...$`` lets a value with one trailing newline through (``$`` matches before it):
+    ``"alice\\n"`` was a user name, ``{"0\\n": 1}`` was written as a broken bare TOML key. Whole values are
+    checked with ``fullmatch`` (or ``\\Z``)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {pattern!r}"
+        for top in ("core", "kavlan_tui")
+        for path in sorted((ROOT / top).rglob("*.py"))
+        for line, pattern in _regex_literals(ast.parse(path.read_text()))
+        if pattern.rstrip().endswith("$") and not pattern.rstrip().endswith("\\$")
+    ]
+    assert not found, "\n".join(found)

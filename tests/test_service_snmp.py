@@ -116,7 +116,7 @@ def test_a_half_move_is_a_failure_never_a_success(kenv, tmp_path):
                 state = a.state()
                 assert set(a.access_vlans().values()) == {1}, "every switch is back as it was"
                 assert set(state["pvid"].values()) == {1}
-            assert run(svc.drift()) == []
+            assert run(svc.drift()) == DriftReport()
         finally:
             run(svc.close())
 

@@ -91,8 +91,9 @@ def test_completer_commands_nodes_vlans_flags_choices(env: dict[str, str]) -> No
         assert "suno-1" not in texts(shell, "set 4 suno-1 suno-")  # already on the line
         assert texts(shell, "get suno-2.")[0] == "suno-2.sophia.grid5000.fr"  # FQDN forms once a dot is typed
 
-        assert texts(shell, "set 4 suno-1 --") == ["--dry-run"]
-        assert texts(shell, "set 4 suno-1 --dry-run --") == []
+        assert texts(shell, "set 4 suno-1 --") == ["--dry-run", "--no-dhcp-check"]
+        assert texts(shell, "set 4 suno-1 --dry-run --") == ["--no-dhcp-check"]
+        assert texts(shell, "set 4 suno-1 --dry-run --no-dhcp-check --") == []
         assert texts(shell, "dhcp ") == ["on", "off"]
         assert texts(shell, "vlans ") == ["sophia", "lille", "lyon"]
         assert texts(shell, "whoami ; get suno-3")[0] == "suno-3"

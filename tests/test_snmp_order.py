@@ -8,6 +8,7 @@ service, one powered-off node that blocks no move of the others on its switch.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,7 @@ port = "eth-1/25"
 def test_one_powered_off_node_blocks_no_other_move(sim: Sim, kenv: dict[str, str], tmp_path: Path) -> None:
     creds = tmp_path / "credentials.toml"
     creds.write_text(f'[dc]\nversion = "2c"\ncommunity = "{DATACOM}-rw"\n')
+    creds.chmod(0o600)  # a credentials file others may read is refused
     inv = _inventory(sim, tmp_path / "datacom.toml")
     settings = config.load(inventory=str(inv), credentials=str(creds), switch_retries=0, admins="alice")
     svc = KavlanService(settings)
@@ -212,8 +214,18 @@ def test_one_powered_off_node_blocks_no_other_move(sim: Sim, kenv: dict[str, str
         assert by["suno-3"].status == Outcome.UNCHANGED
         # drift reads the whole switch: the powered-off port is reported unknown, the others are read
         drifts = run_service(svc.drift())
-        assert [(d.node, d.actual) for d in drifts] == [("suno-4", None)]
+        assert [(d.node, d.actual) for d in drifts.drifts] == [("suno-4", None)]
         back = run_service(svc.set_vlan(["suno-1", "suno-2"], 0))
         assert back.ok, [(r.name, r.message) for r in back.results]
     finally:
         run_service(svc.close())
+
+
+def test_reads_that_start_together_on_a_fresh_driver_share_one_session(sim: Sim) -> None:
+    # two reads starting at once (a TUI poll beside a drift check) on a driver that has no session yet: the
+    # second waited for nothing and used the session before its target existed (AttributeError)
+    async def together(d: SwitchDriver) -> tuple[Any, ...]:
+        return tuple(await asyncio.gather(d.read_ports(UP[:1]), d.read_ports(UP[1:])))
+
+    first, second = run(talk(sim.driver(DATACOM), together))
+    assert [first[p].tag for p in UP[:1]] == [1] and [second[p].tag for p in UP[1:]] == [1, 1]

@@ -283,8 +283,10 @@ def test_a_drag_held_near_the_boards_edge_scrolls_to_a_vlan_off_screen(
             await pilot.pause()
             assert not source.edge_scrolling and board.scroll_y == 0, "away from the edges nothing scrolls"
             await pilot.hover(board, offset=(40, board.region.height - 1))  # the bottom line of the board
-            await until(pilot, lambda: board.scroll_y == board.max_scroll_y)
-            assert shown.contains_region(target.region)
+            # the region follows the scroll at the next layout: wait for both (a scroll that stops short fails)
+            await until(
+                pilot, lambda: board.scroll_y == board.max_scroll_y and shown.contains_region(target.region)
+            )
             await pilot.hover(board, offset=(40, 2))  # near the top (under the column titles): back up
             await until(pilot, lambda: board.scroll_y < board.max_scroll_y - 2)
             await pilot.hover(board, offset=middle)
@@ -836,6 +838,49 @@ def test_the_safeguard_is_offered_for_reachable_nodes_and_on_by_default(
     asyncio.run(go())
 
 
+def test_the_move_dialog_says_before_confirm_that_the_vlan_has_no_dhcp(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness()
+    checked = h.service.check_dhcp
+
+    async def as_real(names: Any, vlan: int) -> None:
+        # the check sees sw1 as a real switch (the plan before it read the simulated one)
+        simulated = h.service.inventory.switches["sw1"]
+        h.service.inventory.switches["sw1"] = replace(simulated, driver="linux_bridge")
+        h.service.inventory.reachable.add("sophia")
+        try:
+            await checked(names, vlan)
+        finally:
+            h.service.inventory.switches["sw1"] = simulated
+
+    h.service.check_dhcp = as_real  # type: ignore[method-assign]
+
+    async def go() -> None:
+        _job, vlan = await reserved(h)
+        async with h.app.run_test(size=SIZE) as pilot:
+            await h.ready(pilot)
+            board = h.app.board
+            real = replace(board.nodes[("suno-1", "eth0")], simulated=False)
+            h.app.push_screen(MoveDialog([real], board.vlans[("sophia", vlan)], h.app.context))
+            dialog = await plan_shown(pilot, h)
+            await until(pilot, lambda: dialog.query_one("#dhcp-note").display)
+            note = str(dialog.query_one("#dhcp-note").render())
+            assert f"VLAN {vlan}'s DHCP server is off" in note and "no DHCP check" in note
+            confirm = dialog.query_one("#confirm")
+            assert confirm.disabled, "nothing moves before the user says the nodes need no DHCP"
+            dialog.action_confirm()
+            assert not dialog.running and await h.vlan_of("suno-1") == [DEFAULT]
+            dialog.query_one("#safeguard").value = False  # type: ignore[attr-defined]
+            await pilot.press("space")  # the focus is on "No DHCP check"
+            await until(pilot, lambda: not confirm.disabled)
+            await pilot.click("#confirm")
+            await until(pilot, lambda: not isinstance(h.app.screen, MoveDialog), timeout=10)
+            assert await h.vlan_of("suno-1") == [vlan]
+
+    asyncio.run(go())
+
+
 def test_rollback_is_offered_for_nodes_that_did_not_come_back(harness: Callable[..., Harness]) -> None:
     from kavlan_core.reports import NodeOutcome, StagedReport
     from kavlan_tui.screens.move import MoveOutcome
@@ -855,6 +900,7 @@ def test_rollback_is_offered_for_nodes_that_did_not_come_back(harness: Callable[
                     "did not come back in VLAN 4 within 120 s",
                     DEFAULT,
                     vlan,
+                    port_vlan=vlan,
                     timings={"switched": 1.0},
                 )
             ],

@@ -191,8 +191,18 @@ def test_the_filter_narrows_at_each_key_counts_and_esc_restores(harness: Callabl
             assert shown(h) == everything
             assert h.app.main.context.shown is None
             assert isinstance(h.app.focused, NodeList)
+            assert framed(h) == {"#main"}, "the board's pane says the focus is in it"
+            await pilot.press("l")  # the VLAN list of the side: its pane lights, the board's goes out
+            await until(pilot, lambda: framed(h) == {"#vlans-pane"})
 
     asyncio.run(go())
+
+
+def framed(h: Harness) -> set[str]:
+    """The panes whose border says the focus is in them."""
+    return {
+        s for s in ("#jobs", "#vlans-pane", "#main") if h.app.main.query_one(s).has_class("-focus-within")
+    }
 
 
 def test_select_what_matches_then_move_it(harness: Callable[..., Harness]) -> None:
@@ -349,6 +359,28 @@ def test_the_node_detail_shows_its_nics_reach_job_and_events_newest_first(
             await pilot.press("enter")
             dialog = await plan_shown(pilot, h)
             assert isinstance(dialog, MoveDialog) and dialog.target.id == DEFAULT
+
+    asyncio.run(go())
+
+
+def test_the_node_detail_says_a_node_is_unavailable_and_why(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    with h.service.store.write() as tx:
+        tx.mark_unavailable(
+            "suno-1", "not back after the end of job 999: does not answer in DEFAULT", 1.0, 999
+        )
+
+    async def go() -> None:
+        async with h.app.run_test(size=SIZE) as pilot:
+            await h.ready(pilot)
+            assert h.app.board is not None and set(h.app.board.unavailable) == {"suno-1"}
+            section = h.section("sophia", DEFAULT)
+            section.focus()
+            section.cursor = h.rows("sophia", DEFAULT).index("suno-1")
+            await pilot.press("enter")
+            screen = await on_screen(pilot, h, NodeScreen, "#node-summary")
+            summary = str(screen.query_one("#node-summary").render())
+            assert "unavailable to new jobs: not back after the end of job 999" in summary
 
     asyncio.run(go())
 

@@ -5,7 +5,6 @@ snapshot of the view (at a clock the test steps, so that the rates are the same 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from test_tui_snapshots import Album, started, until
 from test_tui_snapshots import utc as utc  # a fixture, asked for by name
 
+from conftest import set_switch_options
 from kavlan_core.drivers import simulated
 from kavlan_core.events import LinkChanged
 from kavlan_core.model import DEFAULT
@@ -67,9 +67,7 @@ def test_the_sparkline_updates_and_a_link_down_is_said(make_service: Callable[..
             line = str(table.get_cell(plain, "sends"))  # type: ignore[attr-defined]
             assert len(line) == 4 and line.strip(), line  # the first read has no rate yet: a space
             assert str(table.get_cell(plain, "link")) == "up"  # type: ignore[attr-defined]
-            driver = service.switches.driver("sw1")
-            port = screen.nodes[0].port
-            driver.switch = dataclasses.replace(driver.switch, options={"down_ports": [port]})
+            set_switch_options(service, "sw1", {"down_ports": [screen.nodes[0].port]})
             events: list[Any] = []
             service.events.subscribe(events.append)
             await read(pilot, screen)

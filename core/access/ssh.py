@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncssh
 
-from ..errors import KavlanError
+from ..errors import Unavailable
 from ..model import LOCAL_IDS, VlanKind
 
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
@@ -33,7 +33,7 @@ PathArg = str | os.PathLike[str]
 KnownHostsArg = PathArg | Sequence[PathArg]
 
 
-class AccessError(KavlanError):
+class AccessError(Unavailable):
     """A node (or its gateway) could not be reached or logged into; the message is one sentence naming it."""
 
     def __init__(self, host: str, reason: str) -> None:
@@ -152,9 +152,17 @@ def _options(
     return _Options(asyncssh.import_known_hosts("\n".join(text)), tuple(files), keys, connect_timeout)
 
 
+def seconds_text(value: float) -> str:
+    """A duration in the project's words: ``2 s``, ``1.5 s``, ``120 s`` (never ``1.46658 s``)."""
+    return f"{value:.0f} s" if value >= 10 or value == int(value) else f"{value:.1f} s"
+
+
 def _text(exc: BaseException) -> str:
     if isinstance(exc, asyncssh.Error):
         return exc.reason
+    if isinstance(exc, OSError) and exc.errno:
+        # asyncio's own words are "Connect call failed ('10.64.0.11', 22)": the system's say what happened
+        return os.strerror(exc.errno).lower()
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror if not exc.filename else f"{exc.strerror}: {exc.filename}"
     return str(exc) or type(exc).__name__
@@ -191,7 +199,7 @@ async def _open(
     except TimeoutError:
         where = f" through {via}" if via else ""
         raise AccessError(
-            hop.host, f"no SSH answer from {hop.host}{where} within {opts.connect_timeout:g} s"
+            hop.host, f"no SSH answer from {hop.host}{where} within {seconds_text(opts.connect_timeout)}"
         ) from None
     except (asyncssh.Error, OSError, ValueError) as exc:
         raise AccessError(hop.host, _reason(exc, hop, opts, via)) from None
@@ -468,7 +476,7 @@ async def _connect_and_run(
             target.host,
             None,
             seconds=time.monotonic() - started,
-            error=f"no SSH answer from {target.host} within {per_host_timeout:g} s",
+            error=f"no SSH answer from {target.host} within {seconds_text(per_host_timeout)}",
         )
     try:
         remaining = max(per_host_timeout - (time.monotonic() - started), 0.001)

@@ -18,16 +18,20 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 """What a user name (a certificate's CN, a users file's name, X-Api-User-CN) may be."""
 
 ACT_FOR = "X-Api-User-CN"
 """The header a trusted service (OAR, Kadeploy) names the user it acts for in."""
+ANONYMOUS = "anonymous"
+"""Who a certificate without a user is (python-grid5000 names it when no user is given): it may only read."""
+NO_USER = frozenset({"", "unknown", "(unknown)", ANONYMOUS})
+"""Names meaning no user, as g5k-api reads its user header."""
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 PBKDF2_ITERATIONS = 600_000
@@ -35,11 +39,12 @@ _KEY_LEN = 32
 
 
 class AuthError(Exception):
-    """A refused request: ``status`` (401 or 403) and one sentence."""
+    """A refused request: ``status`` (401, 403, or 429 for too many password guesses) and one sentence."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = dict(headers or {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,43 +105,35 @@ _DUMMY_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(b'kavlan-dummy-sal
 
 
 class UsersFile:
-    """The server's users file, re-read when it changes; successful checks are remembered (a KDF per request
-    would cost tens of milliseconds)."""
+    """The server's users file, read again when it changes (``stamp`` says when it did)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._stamp: tuple[float, int] | None = None
+        self.stamp: tuple[float, int] | None = None
         self._hashes: dict[str, str] = {}
-        self._good: dict[tuple[str, bytes], str] = {}
-        self._pepper = secrets.token_bytes(16)
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Read the file again if it changed (a stat per call)."""
         try:
             st = self.path.stat()
         except OSError:
-            self._hashes, self._stamp = {}, None
+            self._hashes, self.stamp = {}, None
             return
         stamp = (st.st_mtime, st.st_size)
-        if stamp == self._stamp:
-            return
-        self._hashes = read_users(self.path)
-        self._stamp = stamp
-        self._good.clear()
+        if stamp != self.stamp:
+            self._hashes = read_users(self.path)
+            self.stamp = stamp
+
+    def hash_of(self, user: str) -> str | None:
+        return self._hashes.get(user)
 
     def check(self, user: str, password: str) -> bool:
-        self._load()
+        """A key derivation, whether the user exists or not (the time does not tell who exists): call it off
+        the event loop."""
+        self.load()
         encoded = self._hashes.get(user)
-        key = (user, hmac.digest(self._pepper, password.encode(), "sha256"))
-        if encoded is not None and self._good.get(key) == encoded:
-            return True
-        ok = (
-            verify_password(password, encoded if encoded is not None else _DUMMY_HASH) and encoded is not None
-        )
-        if ok:
-            if len(self._good) > 10_000:
-                self._good.clear()
-            self._good[key] = encoded  # type: ignore[assignment]
-        return ok
+        ok = verify_password(password, encoded if encoded is not None else _DUMMY_HASH)
+        return ok and encoded is not None
 
 
 def read_users(path: Path) -> dict[str, str]:
@@ -152,7 +149,7 @@ def read_users(path: Path) -> dict[str, str]:
 
 def set_password(path: str | Path, user: str, password: str, scheme: str = "scrypt") -> bool:
     """Add or change ``user`` in the users file (created 0600); True if the user was new."""
-    if not USER_NAME.match(user):
+    if not USER_NAME.fullmatch(user):
         raise ValueError(f"{user!r} is not a user name (letters, digits, '.', '_', '@', '-'; at most 64)")
     if not password:
         raise ValueError("the password is empty")
@@ -191,21 +188,22 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error):  # not base64 (a header's non-ASCII bytes too), not UTF-8
         return None
     user, sep, password = decoded.partition(":")
     return (user, password) if sep else None
 
 
 def cert_common_name(peercert: Any) -> str | None:
-    """The CN of a verified peer certificate as ``ssl.SSLSocket.getpeercert()`` gives it."""
+    """The CN of a verified peer certificate as ``ssl.SSLSocket.getpeercert()`` gives it; ``""`` for a
+    certificate without one, None for no certificate."""
     if not peercert:
         return None
     for rdn in peercert.get("subject", ()):
         for key, value in rdn:
             if key == "commonName":
                 return str(value)
-    return None
+    return ""
 
 
 def peer_common_name(transport: Any) -> str | None:
@@ -219,47 +217,72 @@ def peer_common_name(transport: Any) -> str | None:
     return cert_common_name(peercert)
 
 
-def identify(
-    *,
-    cn: str | None,
-    authorization: str | None,
-    act_for: str | None,
-    trusted: Iterable[str],
-    users: UsersFile | None,
-) -> Identity:
-    """Who the request is from, or AuthError: 401 without usable credentials, 403 for acting for someone else."""
-    if act_for is not None:
-        act_for = act_for.strip()
-        if not USER_NAME.match(act_for):
-            raise AuthError(
-                403, f"{ACT_FOR} must name a user (letters, digits, '.', '_', '@', '-'), not {act_for!r}"
-            )
-    if cn is not None:
-        if not USER_NAME.match(cn):
-            raise AuthError(403, f"the client certificate's CN {cn!r} is not a user name")
-        if act_for is None or act_for == cn:
-            return Identity(cn, "certificate")
-        if cn in set(trusted):
-            return Identity(act_for, "service", via=cn)
+def user_of(name: str) -> str:
+    """A certificate's or ``X-Api-User-CN``'s user as the original compares them: lower case, and no user
+    (empty, ``unknown``, ``(unknown)``) as ``anonymous``."""
+    text = name.strip().lower()
+    return ANONYMOUS if text in NO_USER else text
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The certificates that may act for others: ``trusted`` for users, ``for_admins`` for administrators too."""
+
+    trusted: frozenset[str] = frozenset()
+    for_admins: frozenset[str] = frozenset()
+    admins: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, trusted: Iterable[str], for_admins: Iterable[str], admins: Iterable[str]) -> Services:
+        low = [t.lower() for t in for_admins]
+        return cls(frozenset([t.lower() for t in trusted] + low), frozenset(low), frozenset(admins))
+
+
+def identify_certificate(cn: str, act_for: str | None, services: Services) -> Identity:
+    """Who a request with a verified certificate whose CN is ``cn`` is, or AuthError 403 for acting for
+    someone it may not act for."""
+    user = user_of(cn)
+    wanted = _acting_for(act_for)
+    if user == ANONYMOUS:
+        if wanted in (None, ANONYMOUS):
+            return Identity(ANONYMOUS, "certificate")
+        raise AuthError(403, f"a certificate without a user may not act for {wanted} ({ACT_FOR})")
+    if not USER_NAME.fullmatch(user):
+        raise AuthError(403, f"the client certificate's CN {cn!r} is not a user name")
+    if wanted is None or wanted == user:
+        return Identity(user, "certificate")
+    if wanted == ANONYMOUS:
+        return Identity(ANONYMOUS, "certificate")  # reading as nobody is harmless (python-grid5000's default)
+    if user not in services.trusted:
         raise AuthError(
-            403, f"{cn} is not a trusted service: its certificate may not act for {act_for} ({ACT_FOR})"
+            403, f"{user} is not a trusted service: its certificate may not act for {wanted} ({ACT_FOR})"
         )
-    basic = parse_basic(authorization)
-    if basic is None:
-        hint = (
-            "a client certificate or HTTP Basic credentials" if users is not None else "a client certificate"
-        )
-        raise AuthError(401, f"authentication required: present {hint}")
-    user, password = basic
-    if users is None:
+    if wanted in services.admins and user not in services.for_admins:
         raise AuthError(
-            401, "this server accepts client certificates only (it has no users file for HTTP Basic)"
+            403,
+            f"{user} may act for users, not for {wanted}, an administrator "
+            "(the server's --trusted-service-for-admins names the services that may)",
         )
-    if not USER_NAME.match(user) or not users.check(user, password):
-        raise AuthError(401, "wrong user name or password")
-    if act_for is not None and act_for != user:
+    return Identity(wanted, "service", via=user)
+
+
+def _acting_for(act_for: str | None) -> str | None:
+    if act_for is None:
+        return None
+    wanted = user_of(act_for)
+    if wanted != ANONYMOUS and not USER_NAME.fullmatch(wanted):
+        raise AuthError(
+            403, f"{ACT_FOR} must name a user (letters, digits, '.', '_', '@', '-'), not {act_for[:64]!r}"
+        )
+    return wanted
+
+
+def password_identity(user: str, act_for: str | None) -> Identity:
+    """Who a request whose password was verified is (its user may name itself, or nobody, in ``X-Api-User-CN``)."""
+    wanted = _acting_for(act_for)
+    if wanted is not None and wanted not in (user.lower(), ANONYMOUS):
         raise AuthError(
             403,
             f"only a trusted service's certificate may act for another user ({ACT_FOR}), not {user}'s password",
         )
-    return Identity(user, "password")
+    return Identity(ANONYMOUS if wanted == ANONYMOUS else user, "password")

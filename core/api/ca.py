@@ -167,6 +167,10 @@ def load_authority(directory: Path) -> Authority | None:
     return Authority(key, cert)
 
 
+MAX_DAYS = 100 * 365
+"""Validity of an issued certificate at most (a century): more is a typo."""
+
+
 def make_all(
     directory: str | Path,
     server_name: str,
@@ -175,21 +179,23 @@ def make_all(
     *,
     days: int = DEFAULT_DAYS,
 ) -> list[Path]:
-    """Everything one command needs for mTLS; returns the files written (the CA's only when new)."""
+    """Everything one command needs for mTLS; returns the files written (the CA's only when new). Everything is
+    made before anything is written: a command that fails writes nothing."""
     out = Path(directory)
     for name in [*users, *services]:
-        if not USER_NAME.match(name) or name in RESERVED:
+        if not USER_NAME.fullmatch(name) or name in RESERVED:
             raise ValueError(
                 f"{name!r} cannot be a certificate's CN here (a user name, not 'ca' or 'server')"
             )
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    ca = load_authority(out)
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"--days must be from 1 to {MAX_DAYS}, not {days}")
+    if not server_name or not server_name.isascii() or not server_name.isprintable() or " " in server_name:
+        raise ValueError(f"--server-name must be a DNS name, not {server_name[:60]!r}")
+    ca = load_authority(out) if out.is_dir() else None
+    files: list[tuple[Path, bytes, bool]] = []
     if ca is None:
         ca = make_authority()
-        write_private(out / "ca.key", key_pem(ca.key))
-        (out / "ca.pem").write_bytes(cert_pem(ca.cert))
-        written += [out / "ca.pem", out / "ca.key"]
+        files += [(out / "ca.pem", cert_pem(ca.cert), False), (out / "ca.key", key_pem(ca.key), True)]
     key, cert = issue(
         ca,
         server_name,
@@ -198,12 +204,14 @@ def make_all(
         ip_addresses=["127.0.0.1"],
         days=days,
     )
-    write_private(out / "server.key", key_pem(key))
-    (out / "server.pem").write_bytes(cert_pem(cert))
-    written += [out / "server.pem", out / "server.key"]
+    files += [(out / "server.pem", cert_pem(cert), False), (out / "server.key", key_pem(key), True)]
     for name in [*users, *services]:
         key, cert = issue(ca, name, days=days)
-        write_private(out / f"{name}.key", key_pem(key))
-        (out / f"{name}.pem").write_bytes(cert_pem(cert))
-        written += [out / f"{name}.pem", out / f"{name}.key"]
-    return written
+        files += [(out / f"{name}.pem", cert_pem(cert), False), (out / f"{name}.key", key_pem(key), True)]
+    out.mkdir(parents=True, exist_ok=True)
+    for path, data, private in files:
+        if private:
+            write_private(path, data)
+        else:
+            path.write_bytes(data)
+    return [path for path, _, _ in files]

@@ -93,6 +93,7 @@ def _schemas() -> dict[str, Any]:
                         "NotFound",
                         "Unavailable",
                         "SwitchUnavailable",
+                        "Misconfigured",
                     ],
                     description="The class of the error (kavlan_core.errors), which remote clients raise again",
                 ),
@@ -138,7 +139,12 @@ def _schemas() -> dict[str, Any]:
         ),
         "VlanCollection": _collection("Vlan"),
         "NodeVlan": _obj(
-            {"uid": _string(description="The node's FQDN (-ethX for a secondary NIC)"), "vlan": vlan_uid}
+            {
+                "uid": _string(description="The node's FQDN (-ethX for a secondary NIC)"),
+                "vlan": vlan_uid,
+                "links": _ref("Links"),
+            },
+            required=["uid", "vlan"],
         ),
         "NodeVlanCollection": _collection("NodeVlan"),
         "Member": _obj(
@@ -154,7 +160,21 @@ def _schemas() -> dict[str, Any]:
                 "port": _STR,
                 "address": _STR,
                 "job": _nullable({"type": "integer"}),
-            }
+                "links": _ref("Links"),
+            },
+            required=[
+                "uid",
+                "vlan",
+                "name",
+                "node",
+                "nic",
+                "site",
+                "cluster",
+                "switch",
+                "port",
+                "address",
+                "job",
+            ],
         ),
         "MemberCollection": _collection("Member"),
         "NodeNames": {
@@ -163,11 +183,19 @@ def _schemas() -> dict[str, Any]:
             "description": "Node names: FQDNs (suno-1.sophia.grid5000.fr), short names, -ethX or in-VLAN names",
             "examples": [["suno-1.sophia.grid5000.fr", "suno-2.sophia.grid5000.fr"]],
         },
-        "NodeOutcome": _obj({"status": _string(enum=MOVE_OUTCOMES), "message": _STR}),
+        "NodeOutcome": _obj(
+            {
+                "status": _string(enum=MOVE_OUTCOMES),
+                "message": _string(
+                    description="g5k-api's words: Successfully added to vlan, Node already in vlan, Unknown node; "
+                    "else the reason"
+                ),
+            }
+        ),
         "MoveResult": {
             "type": "object",
             "additionalProperties": _ref("NodeOutcome"),
-            "description": "The original's answer: one entry per node, by its FQDN",
+            "description": "The original's answer: one entry per node, by its FQDN (an unknown name as it was sent)",
         },
         "PortChange": _obj({"port": _STR, "old_tag": _INT, "new_tag": _INT}),
         "PortMove": _obj(
@@ -417,7 +445,22 @@ def _responses() -> dict[str, Any]:
             "content": err,
         },
         "UnsupportedMediaType": {"description": "The body is not application/json", "content": err},
-        "Unprocessable": {"description": 'The body is not {"action": "start"|"stop"}', "content": err},
+        "Unprocessable": {
+            "description": 'The body is not {"action": "start"|"stop"}; or it names no node (Missing node list)',
+            "content": err,
+        },
+        "Timeout": {"description": "The request body did not arrive within the body timeout", "content": err},
+        "TooLarge": {
+            "description": "The body is larger than 1 MiB, holds more than 10,000 values, or names more than "
+            "5,000 nodes",
+            "content": err,
+        },
+        "TooMany": {
+            "description": "Too many failed password attempts for this user or from this address (or checks at "
+            "once), or too many event streams: wait Retry-After seconds",
+            "headers": {"Retry-After": {"schema": _STR, "required": True, "description": "Seconds"}},
+            "content": err,
+        },
     }
 
 
@@ -487,10 +530,16 @@ def _op(
         "403": _err("Forbidden"),
         "404": _err("NotFound"),
         "400": _err("BadRequest"),
+        "429": _err("TooMany"),
         "503": _err("ServiceUnavailable"),
     }
+    if body is not None:
+        all_errors.update(
+            {"408": _err("Timeout"), "413": _err("TooLarge"), "415": _err("UnsupportedMediaType")}
+        )
+    named = {"409": "Conflict", "415": "UnsupportedMediaType", "422": "Unprocessable"}
     for e in errors:
-        all_errors[e] = _err({"409": "Conflict", "415": "UnsupportedMediaType", "422": "Unprocessable"}[e])
+        all_errors[e] = _err(named[e])
     op: dict[str, Any] = {
         "summary": summary,
         "parameters": [*_p(*params), *query],
@@ -501,6 +550,53 @@ def _op(
     if body is not None:
         op["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
     return op
+
+
+def _job_vlan(parameters: dict[str, str]) -> dict[str, str]:
+    return {"site": "$request.path.site", "id": "$response.body#/resources_by_type/vlans/0", **parameters}
+
+
+JOB_LINKS: dict[str, Any] = {
+    "GetJob": {
+        "operationId": "getJob",
+        "parameters": {"site": "$request.path.site", "job": "$response.body#/uid"},
+    },
+    "DeleteJob": {
+        "operationId": "deleteJob",
+        "parameters": {"site": "$request.path.site", "job": "$response.body#/uid"},
+    },
+    "GetJobVlan": {"operationId": "getVlan", "parameters": _job_vlan({})},
+    "MoveJobNodes": {
+        "operationId": "moveNodes",
+        "parameters": _job_vlan({}),
+        "requestBody": "$response.body#/assigned_nodes",
+    },
+    "JobVlanDhcpd": {"operationId": "putDhcpd", "parameters": _job_vlan({})},
+    "JobVlanUsers": {"operationId": "getVlanUsers", "parameters": _job_vlan({})},
+}
+"""What a reservation leads to (schemathesis' stateful phase follows them): the job, its VLAN, moving its nodes
+into it, its DHCP, its users, and ending it."""
+
+OPERATION_IDS = {
+    ("get", "/openapi.json"): "getOpenapi",
+    ("get", "/sites"): "listSites",
+    ("post", "/sites/{site}/vlans/{id}/nodes"): "moveNodes",
+    ("get", "/sites/{site}/kavlan/moves/{mid}"): "getMove",
+    ("get", "/sites/{site}/jobs/{job}"): "getJob",
+    ("delete", "/sites/{site}/jobs/{job}"): "deleteJob",
+    ("get", "/sites/{site}/vlans/{id}"): "getVlan",
+    ("put", "/sites/{site}/vlans/{id}/dhcpd"): "putDhcpd",
+    ("get", "/sites/{site}/vlans/{id}/users"): "getVlanUsers",
+}
+
+
+def _operation_ids(paths: dict[str, Any]) -> None:
+    """Every operation's id: the links' targets by name, the others by method and path."""
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            words = [w.strip("{}") for w in path.split("/") if w and w != "sites"]
+            default = method + "".join(w[:1].upper() + w[1:] for w in words).replace(".", "")
+            op["operationId"] = OPERATION_IDS.get((method, path), default)
 
 
 def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool = False) -> dict[str, Any]:
@@ -534,7 +630,7 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                 "The VLAN of each named node of this site (unknown names are left out)",
                 s,
                 {"200": _json(_ref("NodeVlanCollection"), "Nodes")},
-                errors=("415",),
+                errors=("415", "422"),
                 body=_ref("NodeNames"),
             ),
         },
@@ -577,11 +673,21 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                             }
                         },
                     },
-                    "202": _json(
-                        _ref("MoveAccepted"), "Still running past --move-wait: poll the Location", _LOCATION
-                    ),
+                    "202": {
+                        **_json(
+                            _ref("MoveAccepted"),
+                            "Still running past --move-wait: poll the Location",
+                            _LOCATION,
+                        ),
+                        "links": {
+                            "GetMove": {
+                                "operationId": "getMove",
+                                "parameters": {"site": "$request.path.site", "mid": "$response.body#/id"},
+                            }
+                        },
+                    },
                 },
-                errors=("409", "415"),
+                errors=("409", "415", "422"),
                 body=_ref("NodeNames"),
                 query=[
                     {
@@ -598,7 +704,8 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                     },
                 ],
                 description="A user moves only nodes of their running jobs, into a VLAN one of them holds or DEFAULT; a node "
-                "of another site is refused (400): a node is always moved by its own site's server.",
+                "of another site is refused (400): a node is always moved by its own site's server. An unknown name is a "
+                "failure of its own in the map (the others move); with dry_run or report=full it refuses the move (400).",
             ),
         },
         "/sites/{site}/vlans/{id}/users": {
@@ -641,12 +748,24 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                         "schema": _string(enum=["running", "terminated", "error", "all"]),
                         "description": "Default running; also a comma-separated list of OAR states",
                     },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "schema": {"type": "integer", "maximum": 999999999, "minimum": -999999999},
+                        "description": "Jobs to skip (newest first; a negative offset is 0)",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "maximum": 999999999, "minimum": -999999999},
+                        "description": "Jobs in the page: 50 by default, 500 at most (a larger limit is 500)",
+                    },
                 ],
             ),
             "post": _op(
                 "Reserve (oarsub)",
                 s,
-                {"201": _json(_ref("Job"), "The job, running", _LOCATION)},
+                {"201": {**_json(_ref("Job"), "The job, running", _LOCATION), "links": JOB_LINKS}},
                 errors=("409", "415"),
                 body=_ref("JobRequest"),
             ),
@@ -656,7 +775,12 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
             "delete": _op(
                 "End a job (oardel): its nodes go back to DEFAULT, its VLANs' DHCP stops",
                 ("site", "job"),
-                {"202": _json(_ref("Job"), "The job, ended")},
+                {
+                    "202": {
+                        "description": "Done: the job, ended, is read at Location (no body)",
+                        "headers": _LOCATION,
+                    }
+                },
             ),
         },
         "/sites/{site}/kavlan/inventory": {
@@ -762,9 +886,12 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                         },
                     }
                 },
+                description="The events about the sites you may read. A user may hold 8 streams, the server 256: "
+                "beyond, 429 (or 503) with Retry-After.",
             )
         },
     }
+    _operation_ids(paths)
     security: list[dict[str, list[str]]] = [{"basic": []}] if insecure else [{"mutualTLS": []}, {"basic": []}]
     schemes: dict[str, Any] = {
         "basic": {"type": "http", "scheme": "basic", "description": "Users of the server's users file"}
@@ -781,7 +908,8 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
             "title": "KaVLAN REST API",
             "version": VERSION,
             "description": "Grid'5000's KaVLAN API (per site: VLANs, their nodes, moves, DHCP, users), the OAR jobs a "
-            "client needs, and this project's extensions under /sites/{site}/kavlan. See docs/api.md.",
+            "client needs, and this project's extensions under /sites/{site}/kavlan. Every path is served under "
+            "/stable as well (as g5k-api's version), and every GET answers HEAD. See docs/api.md.",
         },
         "paths": paths,
         "components": {

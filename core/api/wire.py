@@ -20,7 +20,15 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .. import events as events_mod
-from ..errors import BadInput, KavlanError, NotAllowed, NotFound, SwitchUnavailable, Unavailable
+from ..errors import (
+    BadInput,
+    KavlanError,
+    Misconfigured,
+    NotAllowed,
+    NotFound,
+    SwitchUnavailable,
+    Unavailable,
+)
 from ..inventory import Inventory, NicRef
 
 T = TypeVar("T")
@@ -32,11 +40,22 @@ STATUS_OF: dict[type[KavlanError], int] = {
     NotAllowed: 403,
     NotFound: 404,
     SwitchUnavailable: 503,
+    Misconfigured: 503,
     Unavailable: 409,
 }
 """The first class in the exception's MRO found here gives the status; any other KavlanError is 500."""
 
-ERROR_OF = {400: BadInput, 422: BadInput, 403: NotAllowed, 404: NotFound, 409: Unavailable, 503: Unavailable}
+ERROR_OF = {
+    400: BadInput,
+    408: BadInput,
+    413: BadInput,
+    422: BadInput,
+    403: NotAllowed,
+    404: NotFound,
+    409: Unavailable,
+    429: Unavailable,
+    503: Unavailable,
+}
 
 
 def error_status(exc: KavlanError) -> int:
@@ -91,14 +110,18 @@ _TITLES = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
+    413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
 _BY_NAME: dict[str, type[KavlanError]] = {
-    c.__name__: c for c in (KavlanError, BadInput, NotAllowed, NotFound, Unavailable, SwitchUnavailable)
+    c.__name__: c
+    for c in (KavlanError, BadInput, NotAllowed, NotFound, Unavailable, SwitchUnavailable, Misconfigured)
 }
 
 # --- values --------------------------------------------------------------------------------------------------

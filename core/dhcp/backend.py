@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import KavlanError
+from ..errors import Misconfigured
 from ..inventory import Inventory
 from ..model import DEFAULT
 from ..reports import Lease
-from ..store import Store
-from .dnsmasq import DnsmasqManager
+
+if TYPE_CHECKING:  # dnsmasq's manager is imported when a site's real DHCP servers are first touched
+    from ..store import Store
+    from .dnsmasq import DnsmasqManager
 
 
 class DhcpBackend:
@@ -29,13 +32,15 @@ class DhcpBackend:
     @property
     def manager(self) -> DnsmasqManager:
         if self._manager is None:
+            from .dnsmasq import DnsmasqManager
+
             self._manager = DnsmasqManager(self.state_dir)
         return self._manager
 
     def _placement(self, site: str, vlan: int) -> tuple[str | None, str]:
         place = self.inventory.dhcp_placement(site, vlan)
         if place is None:
-            raise KavlanError(
+            raise Misconfigured(
                 f"the testbed description says where no DHCP server of VLAN {vlan} of {site} runs ([site.dhcp.vlans])"
             )
         return place.netns or None, place.interface

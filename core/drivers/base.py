@@ -8,7 +8,6 @@ import contextlib
 import importlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol
 
 from ..model import Switch
@@ -228,6 +227,8 @@ def driver_class(name: str) -> type[SwitchDriver]:
     if target is not None:
         module, _, attr = target.partition(":")
         return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    from importlib.metadata import entry_points  # costly to import too, and only a plug-in needs it
+
     for ep in entry_points(group="kavlan_core.drivers"):
         if ep.name == name:
             return ep.load()  # type: ignore[no-any-return]

@@ -25,7 +25,7 @@ from .base import (
 # Options: netns (the namespace holding ports and bridges; empty = this one), bridge_prefix (default "vlan"),
 # timeout_s (per ip command, default 10).
 
-_SAFE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
+_SAFE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
 
 
 class LinuxBridgeDriver(SwitchDriver):
@@ -41,12 +41,12 @@ class LinuxBridgeDriver(SwitchDriver):
 
     def bridge(self, tag: int) -> str:
         name = f"{self._prefix}{tag}"
-        if not _SAFE.match(name):
+        if not _SAFE.fullmatch(name):
             raise SwitchError(self.switch.name, f"bridge name {name!r} is not a valid link name")
         return name
 
     def _check_port(self, port: str) -> str:
-        if not _SAFE.match(port):
+        if not _SAFE.fullmatch(port):
             raise SwitchError(self.switch.name, f"port {port!r} is not a valid link name", ports=[port])
         return port
 

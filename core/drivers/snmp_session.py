@@ -291,8 +291,8 @@ class SnmpDriver(SwitchDriver):
                 )
 
     async def _open(self) -> SnmpSession:
-        """This loop's session, opened once: reads that start together (a monitoring check beside a view's port
-        reads) wait for the one being opened rather than use it before its target exists."""
+        """This loop's session, opened once: reads that start together (a poll beside a drift check) wait for
+        the one being opened rather than use it before its target exists."""
         loop = asyncio.get_running_loop()
         session = self._session
         if session is not None and session.loop is loop:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shlex
 import subprocess
+import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -323,10 +325,17 @@ class Lab:
                 str(v): {"address": h.default_address.split("/")[0], "port": 22, "user": "root"}
                 for v, h in ((int(h.name.rpartition("-")[2]), h) for h in topo.gateways)
             }
+            # the lab's own console: a node's network restarted from inside it, as an administrator's console would
+            console = [sys.executable, "-m", "kavlan_tui.lab", "exec", "--state-dir", str(self.dir), "--host"]
+            st["console"] = {"command": shlex.join(console) + " {node} -- /etc/init.d/networking restart"}
+            st["reachable_nodes"] = (
+                True  # the lab's nodes are hosts: kavlan brings them back, checks their DHCP
+            )
         comment = (
             f"kavlan lab: generated from {source} by kavlan-lab up (prefix {self.prefix}); removed by kavlan-lab down.\n"
             "[site.dhcp.vlans]: where each VLAN's DHCP server runs (netns, interface; server_ip: its address).\n"
-            "[site.gateway]: where the SSH gateway kavlan-N of each local VLAN listens."
+            "[site.gateway]: where the SSH gateway kavlan-N of each local VLAN listens.\n"
+            "[site.console]: how a node is brought back from its console ({node}: its name)."
         )
         text = files.dump_toml(doc, comment)
         inventory_mod.parse(text, str(self.kavlan_inventory))  # what kavlan will read must load

@@ -25,6 +25,7 @@ REQUIRED = {
     "ssh-keygen": "openssh-client",
     "busybox": "busybox",
     "sysctl": "procps",
+    "nc": "netcat-openbsd",  # the gateways': the tutorial's ProxyCommand ssh -a -x kavlan-N nc -q 0 %h %p
 }
 SBIN = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DAEMON_ENV = {"PATH": SBIN, "HOME": "/root", "LANG": "C.UTF-8", "USER": "root", "LOGNAME": "root"}

@@ -23,8 +23,8 @@ GATEWAY_HOST_BASE = 2  # kavlan-N's leg in DEFAULT is .(2 + N)
 SWITCH_MGMT_HOST_BASE = 240  # switch i's management address in DEFAULT is .(240 + i), 0-based
 NODE_IFACE = "eth0"
 
-_PREFIX = re.compile(r"^[a-z][a-z0-9]{0,7}-$")
-_LINK = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
+_PREFIX = re.compile(r"[a-z][a-z0-9]{0,7}-")
+_LINK = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
 
 
 class LabError(KavlanError, RuntimeError):
@@ -164,7 +164,7 @@ def _check_subnet(net: ipaddress.IPv4Network, what: str) -> None:
 
 
 def _link_name(name: str, what: str) -> str:
-    if not _LINK.match(name):
+    if not _LINK.fullmatch(name):
         raise LabError(
             f"{what} {name!r} is not a valid link name (letters, digits, '_.:-', 15 characters at most)"
         )
@@ -173,7 +173,7 @@ def _link_name(name: str, what: str) -> str:
 
 def build(inventory: Inventory, prefix: str = DEFAULT_PREFIX) -> Topology:
     """The lab for the testbed's single site; raises LabError on what a lab cannot hold."""
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         raise LabError(
             f"prefix {prefix!r}: use 1-8 lower-case letters or digits and a final '-', e.g. {DEFAULT_PREFIX}"
         )

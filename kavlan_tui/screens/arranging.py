@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.content import Content
 from textual.screen import Screen
+from textual.widget import Widget
 
 from kavlan_core.patterns import BadPattern, parse_query
 
-from ..arrange import GROUPS, SORTS, Arranged, Arrangement, arrange
+from ..arrange import GROUPS, SORTS, Arranged, Arrangement, Arranger
 from ..board import Board, NodeView, Section
 from ..messages import FilterCleared
 from ..widgets.filter_bar import FilterBar
@@ -30,6 +31,15 @@ def view_sections(board: Board, view: str) -> list[Section]:
     return board.my_sections() if view == MINE else board.site_sections(view)
 
 
+def drawn_with_the_key(screen: Screen[None]) -> None:
+    """Hand the screen now what the widgets a key changed want drawn or laid out (Textual's own step, each widget's
+    ``_check_refresh``, which each runs when next idle): the screen takes them with the key's line, in one frame.
+    Left to the widgets, the screen drew the filter line first, and what it changed one frame period later."""
+    for widget in screen.walk_children(Widget):
+        if widget._repaint_required or widget._layout_required:
+            widget._check_refresh()
+
+
 class ArrangingScreen(Screen[None]):
     """Keeps the user's arrangement (filter, sort, group) for every view; a change redraws the view shown and
     marks the others to be redrawn when shown."""
@@ -43,13 +53,23 @@ class ArrangingScreen(Screen[None]):
         self.arrangement = Arrangement()
         self.arranged: Arranged | None = None
         """The view shown, as last arranged."""
+        self.arranger = Arranger()
+        self._sections: dict[str, tuple[Board, list[Section]]] = {}
+        """Each view's sections as last read from the board: the same list while the board is the same (the
+        arranger keeps what it made for them)."""
 
     # --- what the views call --------------------------------------------------------------------
 
+    def view_sections(self, board: Board, view: str) -> list[Section]:
+        made = self._sections.get(view)
+        if made is None or made[0] is not board:
+            made = self._sections[view] = (board, view_sections(board, view))
+        return made[1]
+
     def arranged_view(self, board: Board, view: str) -> Arranged:
         """A view's sections as the user wants them; the context learns what the filter shows."""
-        arranged = arrange(
-            view_sections(board, view),
+        arranged = self.arranger.arrange(
+            self.view_sections(board, view),
             self.arrangement,
             self.context.notes,
             self.context.selection,
@@ -114,15 +134,25 @@ class ArrangingScreen(Screen[None]):
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open()
+        self.call_after_refresh(self._prepare_filter)
 
-    @on(FilterBar.Changed)
-    async def _filter_typed(self, event: FilterBar.Changed) -> None:
+    def _prepare_filter(self) -> None:
+        """The filter line is drawn open: what a filter looks at is made now for the view shown, while the user
+        types (the first key made it for every node: some 50 ms on a thousand)."""
+        board = self.context.board
+        if board is not None and self.view:
+            sections = self.view_sections(board, self.view)
+            self.arranger.prepare(sections, self.context.notes, self.context.selection, board.user)
+
+    async def filter_typed(self, text: str) -> None:
+        """The filter line's text changed (its FilterBar calls this in the key's own turn)."""
         try:
-            query = parse_query(event.text)
+            query = parse_query(text)
         except BadPattern as exc:  # being typed (suno-[1-): said, the last filter that could be read stays
             self.query_one(FilterBar).show_error(str(exc))
-            return
-        await self.rearrange(replace(self.arrangement, query=query))
+        else:
+            await self.rearrange(replace(self.arrangement, query=query))
+        drawn_with_the_key(self)
 
     @on(FilterBar.Done)
     def _filter_done(self) -> None:
@@ -145,12 +175,15 @@ class ArrangingScreen(Screen[None]):
         focused = self.focused
         self.query_one(FilterBar).close()
         await self.rearrange(replace(self.arrangement, query=parse_query("")))
+        # the focus is set now, not after this turn (Widget.focus): the board, the line closed and the focus
+        # in one frame
         if not isinstance(focused, NodeList) or not focused.display:
             first = self.current_board.first_list()
             if first is not None:
-                first.focus()
+                self.set_focus(first)
         elif self.focused is not focused:
-            focused.focus()
+            self.set_focus(focused)
+        drawn_with_the_key(self)
 
     async def action_sort(self) -> None:
         order = list(SORTS)

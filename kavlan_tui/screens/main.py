@@ -12,6 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.css.query import NoMatches
+from textual.reactive import Reactive
+from textual.widget import Widget
 from textual.widgets import Button, ContentSwitcher, Header, Tab, Tabs
 
 from kavlan_core import events as ev
@@ -47,6 +50,8 @@ NARROW = 100
 """Columns below which the side (jobs, VLAN list) collapses: the board keeps the node names."""
 SHORT = 30
 """Lines below which the event log collapses."""
+FOCUS_FRAMES = ("#jobs", "#vlans-pane", "#main")
+"""The panes whose border says the focus is in them."""
 
 
 def first_view(board: Board) -> str:
@@ -70,6 +75,9 @@ log does (**e** shows or hides it).
 """
 
     AUTO_FOCUS = None  # the board takes the focus once it is read
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+    """Screen's own draws the whole screen again at each move of the focus: the widgets it leaves and enters draw
+    themselves again (their look at the focus, and the panes' borders, see set_focus)."""
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT, "-tall")]
 
@@ -147,7 +155,7 @@ log does (**e** shows or hides it).
                     active=f"view-{first}" if first else None,
                     id="view-tabs",
                 )
-                yield FilterBar(id="filter")
+                yield FilterBar(self.filter_typed, id="filter")
                 # a board per view, made when first shown
                 with ContentSwitcher(id="views", initial=f"board-{first}" if first else None):
                     if board is not None and first is not None:
@@ -270,8 +278,11 @@ log does (**e** shows or hides it).
         self._show_vlan_list()
 
     def _show_vlan_list(self) -> None:
-        self.query_one(VlanList).show_site(self.site_of_view())
-        self.query_one("#vlans-pane").border_title = f"VLANs of {self.site_of_view()}"
+        site = self.site_of_view()
+        self.query_one(VlanList).show_site(site)
+        pane, title = self.query_one("#vlans-pane"), f"VLANs of {site}"
+        if pane.border_title != title:  # a title set draws the pane again, even the same
+            pane.border_title = title
 
     def redraw_lists(self) -> None:
         for lst in self.query(NodeList):
@@ -314,6 +325,26 @@ log does (**e** shows or hides it).
         """Focus a widget of the side, showing the side first where it is collapsed (narrow terminals)."""
         self.add_class("-side-open")
         self.call_after_refresh(self.query_one(selector).focus)
+
+    def set_focus(
+        self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
+    ) -> None:
+        super().set_focus(widget, scroll_visible, from_app_focus)
+        self._frame_focus()
+
+    def _frame_focus(self) -> None:
+        """The panes the focus is in have their border lit: the class ``-focus-within``, restyling the pane alone
+        when the focus enters or leaves it (CSS's :focus-within restyles every widget in the pane at each move
+        of the focus, even within it: 35-70 ms for the board's)."""
+        inside = set(self.focused.ancestors_with_self) if self.focused is not None else set()
+        for selector in FOCUS_FRAMES:
+            try:
+                frame = self.query_one(selector)
+            except NoMatches:  # not composed yet
+                continue
+            if frame.has_class("-focus-within") != (frame in inside):
+                frame.set_class(frame in inside, "-focus-within", update=False)
+                self.app.stylesheet.update_nodes([frame], animate=True)  # no rule styles what is inside by it
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # narrow, the side shows while the focus is in it, and collapses once it leaves

@@ -14,7 +14,7 @@ from textual.content import Content
 from textual.widgets import Button, Checkbox, Static
 
 from kavlan_core import events as ev
-from kavlan_core.errors import NotAllowed
+from kavlan_core.errors import NoDhcp, NotAllowed
 from kavlan_core.model import GLOBAL_IDS, vlan_label
 
 from ..board import NodeView, VlanView, short_port
@@ -100,8 +100,12 @@ class MoveDialog(FittedDialog["MoveOutcome | None"]):
 The plan lists, per switch, each port that would change (a dry run: nothing changed yet).
 
 - **Restart the nodes' network via at first**: the tutorial's safeguard. Each node schedules a network
-  restart with `at`, the ports switch, then each node must answer from its new VLAN. Only for nodes that
-  can be reached over SSH (not on simulated switches); on by default for them.
+  restart with `at`, and an undo restart after it, the ports switch, then each must answer from its new VLAN
+  (the move is confirmed there: its undo is removed). A node that does not come back has its port put back,
+  and its undo restart brings it back where it was. Only for nodes that can be reached over SSH (not on
+  simulated switches); on by default for them.
+- **No DHCP check**: real nodes are not moved into a VLAN whose DHCP server is off (they would get no address);
+  tick it if you run your own DHCP server there or your nodes have static addresses.
 - **Enter** or **Move**: do it; **Esc** or **Cancel**: leave, nothing changed.
 """
 
@@ -122,6 +126,7 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
     MoveDialog #plan-pane { height: auto; max-height: 20; border: round $panel; padding: 0 1; }
     MoveDialog #plan.-refused { color: $error; }
     MoveDialog #safeguard-note { color: $text-muted; margin: 0 0 0 4; }
+    MoveDialog #dhcp-note { color: $error; margin: 0 0 0 4; }
     MoveDialog Checkbox { border: none; padding: 0; background: $surface; }
     MoveDialog #buttons { height: auto; align-horizontal: right; margin: 1 0 0 0; }
     MoveDialog #buttons Button { margin: 0 0 0 2; }
@@ -187,6 +192,12 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
                 id="safeguard",
             )
             yield Static(self._safeguard_note(), id="safeguard-note")
+            yield Checkbox(
+                "No DHCP check: my nodes have their own DHCP server there, or static addresses",
+                value=False,
+                id="no-dhcp-check",
+            )
+            yield Static("", id="dhcp-note")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Move", id="confirm", variant="primary", disabled=True)
@@ -205,10 +216,16 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
             )
         return (
             f"Each node schedules `{s.restart_command}` with at in {s.restart_delay} s, the ports switch, "
-            f"then each must answer from the new VLAN within {s.verify_timeout} s."
+            f"then each must answer from the new VLAN within {s.verify_timeout} s; a node that does not has "
+            "its port put back, and its undo restart brings it back."
         )
 
     def on_mount(self) -> None:
+        self.query_one("#no-dhcp-check", Checkbox).display = False
+        self.query_one("#dhcp-note", Static).display = False
+        self._check_place()
+
+    def _check_place(self) -> None:
         t = self.target
         for n in self.nodes:
             if t.id not in GLOBAL_IDS and n.site != t.site:
@@ -225,14 +242,20 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
 
     @work(exclusive=True, group="plan", exit_on_error=False)
     async def _dry_run(self) -> None:
+        names = [n.plain for n in self.nodes]
         try:
-            plan = await self.kapp.service.plan([n.plain for n in self.nodes], self.target.id)
+            plan = await self.kapp.service.plan(names, self.target.id)
+            no_dhcp = ""
+            try:
+                await self.kapp.service.check_dhcp(names, self.target.id)
+            except NoDhcp as exc:
+                no_dhcp = sentence(exc, TUI_HINTS)
         except NotAllowed as exc:
             self.post_message(PlanReady(None, sentence(exc, TUI_HINTS), refused=True))
         except Exception as exc:  # every failure reaches the dialog, which must not wait forever
             self.post_message(PlanReady(None, sentence(exc, TUI_HINTS)))
         else:
-            self.post_message(PlanReady(plan))
+            self.post_message(PlanReady(plan, no_dhcp=no_dhcp))
 
     def on_plan_ready(self, message: PlanReady) -> None:
         plan_widget = self.query_one("#plan", Static)
@@ -260,7 +283,20 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
             return
         confirm.disabled = False
         confirm.label = f"Move {message.plan.port_count} port{'s' if message.plan.port_count != 1 else ''}"
+        if message.no_dhcp:  # shown before confirm: the move waits until the user says the nodes need no DHCP
+            note = self.query_one("#dhcp-note", Static)
+            note.update(message.no_dhcp)
+            note.display = True
+            check = self.query_one("#no-dhcp-check", Checkbox)
+            check.display = True
+            confirm.disabled = True
+            check.focus()  # Space or Enter ticks it; Esc leaves
+            return
         confirm.focus()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id == "no-dhcp-check" and not self.running:
+            self.query_one("#confirm", Button).disabled = not event.value
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -295,7 +331,9 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
         self.kapp.moving = True
         try:
             if staged:
-                self.post_message(MoveDone(staged=await service.move_with_restart(names, self.target.id)))
+                dhcp_check = not self.query_one("#no-dhcp-check", Checkbox).value
+                staged_report = await service.move_with_restart(names, self.target.id, dhcp_check=dhcp_check)
+                self.post_message(MoveDone(staged=staged_report))
             else:
                 self.post_message(MoveDone(report=await service.set_vlan(names, self.target.id)))
         except Exception as exc:
@@ -321,6 +359,8 @@ The plan lists, per switch, each port that would change (a dry run: nothing chan
             self._stages.append(f"staged move: {e.stage}" + (f" ({e.detail})" if e.detail else ""))
             if e.stage == "back" and e.detail in self._node_state:
                 self._node_state[e.detail] = "✓ back, answering from the new VLAN"
+            elif e.stage == "returned" and e.detail in self._node_state:
+                self._node_state[e.detail] = "↩ not back: its port went back, and it answers there again"
         else:
             return
         if not self._dirty:

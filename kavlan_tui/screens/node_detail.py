@@ -115,7 +115,12 @@ drift, DHCP, leases, its job's end), newest first.
         )
 
     def summary(self) -> Content:
-        return Content("\n").join([self.job_line(), self.reach_line()])
+        lines = [self.job_line(), self.reach_line()]
+        board = self.context.board
+        why = board.unavailable.get(self.node.node) if board else None
+        if why:
+            lines.append(Content.from_markup("[b $error]unavailable to new jobs:[/] $why", why=why))
+        return Content("\n").join(lines)
 
     def job_line(self) -> Content:
         n = self.node

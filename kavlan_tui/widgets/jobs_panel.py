@@ -54,7 +54,7 @@ Each running job of yours: its id, the walltime left, its nodes and its VLANs.
         border-title-color: $foreground;
         padding: 0 0;
     }
-    JobsPanel:focus-within { border: round $primary; }
+    JobsPanel.-focus-within { border: round $primary; }  /* set by MainScreen.set_focus */
     JobsPanel > OptionList {
         height: auto;
         max-height: 12;

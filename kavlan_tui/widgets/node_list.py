@@ -10,7 +10,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Offset, Region, Size
-from textual.reactive import reactive
+from textual.reactive import Reactive, reactive
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual.widget import Widget
@@ -168,6 +168,10 @@ class NodeList(Widget, can_focus=True):
     ALLOW_SELECT = False
 
     cursor: reactive[int] = reactive(0, always_update=True)
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, repaint=False)
+    """Widget's own lays the screen out again when it changes, after the layout that changed it: a list does not
+    scroll (the board does), its new size was laid out and drawn already (a second frame at each key of the
+    filter otherwise, every list whose height it changed drawn again)."""
 
     def __init__(self, section: Section, context: ListContext, *, show_site: bool = False) -> None:
         super().__init__(id=section_id(section.key))
@@ -213,15 +217,16 @@ class NodeList(Widget, can_focus=True):
         self.section = section
         self.display = not section.hidden
         self._title = None
+        cursor = self.cursor
         if keep is not None:
-            for i, n in enumerate(section.nodes):
-                if n.key == keep.key:
-                    self.cursor = i
-                    break
-        self.cursor = min(self.cursor, max(0, len(section.nodes) - 1))
-        if grew:
-            self.refresh(layout=True)
-        self.refresh()
+            cursor = next((i for i, n in enumerate(section.nodes) if n is keep), -1)
+            if cursor < 0:  # the board was read again: the same node is another view of it
+                cursor = next((i for i, n in enumerate(section.nodes) if n.key == keep.key), self.cursor)
+        # the whole list is drawn again below: the cursor's watcher would only draw its lines twice more
+        self.set_reactive(NodeList.cursor, min(cursor, max(0, len(section.nodes) - 1)))
+        if self.has_focus:
+            self.call_after_refresh(self.scroll_to_cursor)
+        self.refresh(layout=grew)
 
     def chosen(self) -> list[NodeView]:
         """What an action applies to: the selection (what the filter shows of it) if any, else the node under

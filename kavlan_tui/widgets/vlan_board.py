@@ -6,6 +6,8 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Static
 
 from ..board import Section, SectionKey
@@ -63,6 +65,10 @@ class VlanBoard(VerticalScroll):
     }
     """The look of the node lines of every VLAN on the board (NodeList.component_style)."""
 
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=True, repaint=False)
+    """Laid out again when the filter changes its height (its scrollbar may come or go), not drawn again: what it
+    shows are its lists, drawn already (the whole board was drawn twice at each key of the filter, otherwise)."""
+
     DEFAULT_CSS = """
     VlanBoard {
         height: 1fr;
@@ -106,6 +112,7 @@ class VlanBoard(VerticalScroll):
         """Sections below the first screenful, mounted just after it is drawn (a faster first paint)."""
         self._initial = sections
         """Sections known when the board is made: composed with it."""
+        self._banner: Content | None = None
 
     def compose(self) -> ComposeResult:
         yield ColumnTitles(self.show_site)
@@ -130,7 +137,12 @@ class VlanBoard(VerticalScroll):
             first += 1
         return first
 
-    def set_banner(self, content: Content | str | None) -> None:
+    def set_banner(self, content: Content | None) -> None:
+        """The line above the parts; the same line again is not drawn again (each key of the filter sets it)."""
+        said = self._banner
+        if said is not None and content is not None and said.is_same(content) or said is content is None:
+            return
+        self._banner = content
         banner = self.query_one(".banner", Static)
         banner.set_class(not content, "-empty")
         banner.update(content or "")

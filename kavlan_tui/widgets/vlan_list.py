@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -83,13 +85,16 @@ One line per VLAN the site's nodes can be in: its kind (local, routed, global), 
         self._drop: tuple[int, str] | None = None
 
     def show_site(self, site: str) -> None:
+        """The VLANs of ``site`` as the board has them; drawn again only when they changed (the view is shown
+        again at each key of the filter, the side's list stays as it is)."""
         board = self.context.board
+        rows = [board.vlans[k] for k in board.site_vlans.get(site, []) if k in board.vlans] if board else []
+        same = site == self.site and len(rows) == len(self.rows) and all(map(operator.is_, rows, self.rows))
         self.site = site
-        self.rows = (
-            [board.vlans[k] for k in board.site_vlans.get(site, []) if k in board.vlans] if board else []
-        )
+        self.rows = rows
         self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
-        self.refresh(layout=True)
+        if not same:
+            self.refresh(layout=True)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self.rows))

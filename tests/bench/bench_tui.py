@@ -5,7 +5,8 @@ all in use.
 
 Run on demand (not by the test suite):
 
-    python tests/bench/bench_tui.py --runs 5            # start-up in a real terminal (a pty), 120x40
+    python tests/bench/bench_tui.py --runs 7            # start-up in a real terminal (a pty), 120x40, against main
+    python tests/bench/bench_tui.py --runs 7 --before REV   # against another commit ("none": this tree alone)
     python tests/bench/bench_tui.py --runs 1 --tracemalloc
 
 Each run is a fresh process (interpreter, imports, store, first read, first paint all counted), driven by
@@ -13,8 +14,9 @@ Textual's real Linux driver on a pseudo-terminal, so rendering is paid for as in
 to the first frame that shows the board; the CPU time of the whole start-up (what the app does right after that
 frame included) is steadier than the clock on a busy machine.
 
-To compare with another tree (a checkout of an earlier commit, say), run this same file with PYTHONPATH
-pointing at a directory where ``kavlan_core`` and ``kavlan_tui`` are that tree's packages.
+The earlier commit ("before", default ``main``) runs in the same run, its runs interleaved with this tree's and with
+the floor of any Python command (``python -c pass``), on the same interpreter and libraries (exported with
+``git archive``, see before.py) and the same store. Goal (issue 17): the first frame under 500 ms.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def environment(data: Path, inventory: Path, user: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         KAVLAN_DATA_DIR=str(data),
+        KAVLAN_CACHE_DIR=str(data.parent / "cache"),
         KAVLAN_INVENTORY=str(inventory),
         KAVLAN_USER=user,
         KAVLAN_CONFIG=str(data / "no-config.toml"),
@@ -201,6 +204,7 @@ def child(result: Path, use_tracemalloc: bool) -> None:
             super()._display(screen, renderable)
             if renderable is not None and "shown_at" in out and "frame_at" not in out:
                 out["frame_at"] = time.time()
+                out["cpu_frame_s"] = time.process_time()  # the process's CPU to its first frame
 
         def ready(self) -> None:
             out["ready_at"] = time.time()
@@ -212,7 +216,17 @@ def child(result: Path, use_tracemalloc: bool) -> None:
                 PROFILER.disable()
                 PROFILER.dump_stats(os.environ["KAVLAN_BENCH_PROFILE"])
             out["rss_ready_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            self.run_worker(self.measure(), exit_on_error=True)
+            self.run_worker(self.measured(), exit_on_error=True)
+
+        async def measured(self) -> None:
+            try:
+                await self.measure()
+            except BaseException:  # the parent says what went wrong instead of "did not report"
+                import traceback
+
+                result.write_text(json.dumps({"error": traceback.format_exc()}))
+                self.exit()
+                raise
 
         async def next_board(self, start: Any) -> float:
             self.waiting = asyncio.Event()
@@ -267,21 +281,30 @@ def child(result: Path, use_tracemalloc: bool) -> None:
     app = BenchApp(poll_interval=0)
     out["app_made_at"] = time.time()
     app.run()
+    if not result.exists():  # it ended before measuring: say why
+        why = f"return code {app.return_code}, {getattr(app, 'open_error', None)!r}"
+        result.write_text(json.dumps({"error": f"the app ended before it was measured: {why}"}))
 
 
-def one_run(data: Path, inventory: Path, user: str, use_tracemalloc: bool) -> dict[str, Any]:
+def one_run(
+    data: Path, inventory: Path, user: str, use_tracemalloc: bool, pythonpath: Path | None = None
+) -> dict[str, Any]:
     result = Path(tempfile.mktemp(prefix="kavlan-bench-", suffix=".json"))
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     args = [sys.executable, __file__, "--child", str(result)] + (["--tracemalloc"] if use_tracemalloc else [])
 
+    screen: list[bytes] = []
+
     def drain() -> None:  # the terminal must be read, or the app blocks writing to it
         while True:
             try:
-                if not os.read(master, 65536):
-                    break
+                chunk = os.read(master, 65536)
             except OSError:
                 break
+            if not chunk:
+                break
+            screen[:] = screen[-8:] + [chunk]  # the last output, for a report of what went wrong
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
@@ -291,7 +314,7 @@ def one_run(data: Path, inventory: Path, user: str, use_tracemalloc: bool) -> di
         stdin=slave,
         stdout=slave,
         stderr=slave,
-        env=environment(data, inventory, user),
+        env=environment(data, inventory, user) | ({"PYTHONPATH": str(pythonpath)} if pythonpath else {}),
         start_new_session=True,
     )
     os.close(slave)
@@ -302,9 +325,15 @@ def one_run(data: Path, inventory: Path, user: str, use_tracemalloc: bool) -> di
             proc.kill()
         os.close(master)
     if not result.exists():
-        raise SystemExit(f"the TUI did not report (exit status {proc.returncode})")
+        tail = b"".join(screen).decode(errors="replace")[-2000:]
+        raise SystemExit(
+            f"the TUI ({pythonpath or 'this tree'}) did not report (exit status {proc.returncode}); "
+            f"its terminal's last output:\n{tail}"
+        )
     out: dict[str, Any] = json.loads(result.read_text())
     result.unlink()
+    if "error" in out:
+        raise SystemExit(f"the TUI failed:\n{out['error']}")
     out["startup_s"] = out.pop("ready_at") - started
     out["first_frame_s"] = out["frame_at"] - started
     if os.environ.get("KAVLAN_BENCH_TIMELINE"):
@@ -331,11 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tracemalloc", action="store_true", help="also measure the Python heap's peak (slower)"
     )
+    parser.add_argument(
+        "--before", default="main", help="the commit to compare with (default: main; none: this tree alone)"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args.child, args.tracemalloc)
         return 0
+    from before import commit_of, export  # the parent's alone: the child, measured, starts without it
+
     with tempfile.TemporaryDirectory(prefix="kavlan-bench-tui-") as tmp:
         data, inventory = Path(tmp) / "data", Path(tmp) / "testbed.toml"
         data.mkdir()
@@ -346,20 +380,49 @@ def main(argv: list[str] | None = None) -> int:
             f"testbed: {info['nodes']} nodes, {info['vlans_seen_from_home']} VLANs seen from the home site, "
             f"{info['moved']} NICs placed in VLANs ({time.perf_counter() - t0:.1f} s to set up)"
         )
-        one_run(data, inventory, args.user, False)  # warm-up: bytecode compiled and cached, as once installed
-        runs = [one_run(data, inventory, args.user, args.tracemalloc) for _ in range(args.runs)]
+        before = None if args.before == "none" else export(args.before, Path(tmp) / "before")
+        trees = {"this tree": None, **({f"before ({commit_of(args.before)})": before} if before else {})}
+        floor_env = environment(data, inventory, args.user)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        floor = []
+        for path in trees.values():  # warm-up: bytecode compiled and cached, as once installed
+            one_run(data, inventory, args.user, False, path)
+        for _ in range(args.runs):  # interleaved: a change of the machine's load falls on each alike
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], env=floor_env, check=True)
+            floor.append(time.perf_counter() - t0)
+            for name, path in trees.items():
+                runs[name].append(one_run(data, inventory, args.user, args.tracemalloc, path))
+    load = os.getloadavg()
+    print(
+        f"user {args.user}, {args.runs} run(s) each, terminal {SIZE[0]}x{SIZE[1]}, load average at the end "
+        f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} ({os.cpu_count()} cores)"
+    )
+    print(f"python -c pass (the floor): median {statistics.median(floor) * 1000:.0f} ms")
+    for name, samples in runs.items():
+        print(f"{name}, medians:")
+        summary(samples, args.tracemalloc)
+    frame = statistics.median(r["first_frame_s"] for r in runs["this tree"])
+    print(
+        f"goal: the first frame on 1,000 nodes under 500 ms: {frame * 1000:.0f} ms ({'met' if frame < 0.5 else 'NOT met'})"
+    )
+    return 0
 
+
+def summary(runs: list[dict[str, Any]], tracemalloc: bool) -> None:
     def med(key: str) -> float:
         values = [r[key] if not isinstance(r[key], list) else statistics.median(r[key]) for r in runs]
         return statistics.median(values)
 
-    print(f"user {args.user}, {args.runs} run(s), terminal {SIZE[0]}x{SIZE[1]}, medians:")
     print(
         f"  start-up to a usable screen (process start to the board's first frame): {med('first_frame_s') * 1000:.0f} ms"
     )
     print(
         f"    of which importing the app: {med('imports_s') * 1000:.0f} ms, first read of the board: "
         f"{med('first_read_s') * 1000:.0f} ms"
+    )
+    print(
+        f"    CPU time to that frame: {med('cpu_frame_s') * 1000:.0f} ms (the clock's figure on an idle machine)"
     )
     print(f"    then done with what it left for after that paint: {med('startup_s') * 1000:.0f} ms")
     print(
@@ -372,9 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  peak RSS: {med('rss_ready_mb'):.0f} MB at the usable screen, {med('rss_end_mb'):.0f} MB at the end"
     )
-    if args.tracemalloc:
+    if tracemalloc:
         print(f"  Python heap peak (tracemalloc): {med('python_heap_peak_mb'):.1f} MB")
-    return 0
 
 
 if __name__ == "__main__":

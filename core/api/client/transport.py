@@ -17,6 +17,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ...config import Settings
 from ...errors import BadInput, KavlanError, Unavailable
@@ -31,6 +32,40 @@ MOVE_POLL_LIMIT = 900.0
 """Seconds a client follows a long move (202 + Location) before it gives up waiting (the move goes on)."""
 PAGES_MAX = 1000
 """Pages of one collection a client follows at most (a server that pages for ever is cut short)."""
+
+
+def check_urls(settings: Settings) -> None:
+    """Every configured server URL is ``http(s)://HOST[:PORT][/PATH]``, or one sentence says which is not: a
+    URL that is none would fail deep in the HTTP client, and one holding credentials would show them in every
+    message that names its server."""
+    named = [("api", settings.api)] if settings.api else []
+    named += [(f"api_sites.{site}", url) for site, url in settings.api_sites.items()]
+    for setting, url in named:
+        why = _url_problem(url)
+        if why:
+            shown = "(not shown: it holds credentials)" if "credentials" in why else ascii(url[:100])
+            raise BadInput(
+                f"the KaVLAN API server URL {shown} of the setting {setting} is no server URL: {why}; "
+                "set api, or api_sites, to https://HOST[:PORT]",
+                about="api",
+            )
+
+
+def _url_problem(url: str) -> str:
+    if not url.isprintable() or not url.isascii():
+        return "it holds characters a URL does not (write a host name in its ASCII form)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a port that is no number or out of range raises here)
+    except ValueError as exc:
+        return str(exc)
+    if parts.username is not None or parts.password is not None:
+        return "it holds credentials (user:password@): give the password in KAVLAN_API_PASSWORD"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "it must start with https:// (or http://) and name a host"
+    if parts.query or parts.fragment:
+        return "it may not hold a query or a fragment"
+    return ""
 
 
 class Transport:
@@ -110,7 +145,7 @@ class Transport:
                 "(setting api_timeout)"
             ) from None
         except aiohttp.ClientError as exc:
-            raise _unreachable(base, exc) from None
+            raise refused_certificate(base, exc, self.settings) or _unreachable(base, exc) from None
 
     def error(self, base: str, status: int, body: Any) -> KavlanError:
         """The exception the face would have seen embedded (same class, same sentence)."""
@@ -208,6 +243,56 @@ def _unreachable(base: str, exc: aiohttp.ClientError) -> Unavailable:
     if isinstance(exc, aiohttp.ClientConnectionError):
         return Unavailable(f"cannot reach the KaVLAN API server {base}: {reason(exc)}")
     return Unavailable(f"the KaVLAN API server {base} answered unreadably: {reason(exc)}")
+
+
+ALERTS = {
+    "certificate expired": "expired",
+    "unknown ca": "unknown CA",
+    "bad certificate": "bad",
+    "certificate unknown": "bad",
+    "unsupported certificate": "bad",
+    "certificate revoked": "revoked",
+    "access denied": "denied",
+}
+"""The TLS alerts a server sends for a client certificate it refuses (OpenSSL's words, lower case)."""
+
+
+def refused_certificate(base: str, exc: BaseException, settings: Settings) -> Unavailable | None:
+    """The server's TLS alert about this client's certificate as what happened, in one sentence; None for any
+    other failure."""
+    text = reason(exc).lower().replace("_", " ")
+    kind = next((k for alert, k in ALERTS.items() if f"alert {alert}" in text), None)
+    if kind is None or not settings.client_cert:
+        return None
+    why = _why_refused(kind, os.path.expanduser(settings.client_cert))
+    return Unavailable(
+        f"the KaVLAN API server {base} refused your certificate: {why} (settings client_cert, client_key)",
+        about="client_cert",
+    )
+
+
+def _why_refused(kind: str, path: str) -> str:
+    """What is wrong with the certificate at ``path``, as far as this client can tell (its dates, its issuer)."""
+    import datetime as dt
+
+    from cryptography import x509
+
+    try:
+        with open(path, "rb") as fh:
+            cert = x509.load_pem_x509_certificate(fh.read())
+    except (OSError, ValueError):
+        cert = None
+    now = dt.datetime.now(dt.UTC)
+    if cert is not None and cert.not_valid_after_utc < now:
+        return f"it expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    if cert is not None and cert.not_valid_before_utc > now:
+        return f"it is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    if kind == "expired":
+        return "it has expired, says the server (check this machine's clock)"
+    if kind == "unknown CA":
+        issuer = cert.issuer.rfc4514_string() if cert is not None else "an unknown issuer"
+        return f"it is signed by {issuer}, which is not a CA the server trusts"
+    return f"the server does not accept it ({kind} certificate)"
 
 
 def reason(exc: BaseException) -> str:

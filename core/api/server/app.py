@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .middlewares import authenticate, boundary
-from .options import MAX_BODY, Options, tls_context
+from .connections import Connections
+from .limits import MAX_BODY
+from .middlewares import authenticate, boundary, meeting_expectations
+from .options import Options, tls_context
+from .protocols import GuardedSite
 from .routes import setup_routes
 from .state import STATE, ServerState
 
@@ -56,7 +60,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     watch.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await watch
-    state.close_logs()
+    state.close()
     await state.service.close()
 
 
@@ -77,21 +81,63 @@ async def serve(
     except BaseException:
         await service.close()
         raise
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
-    await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        tcp = web.TCPSite(
-            runner, options.host, options.port, ssl_context=ctx, shutdown_timeout=SHUTDOWN_TIMEOUT
+    async with listening(app, options, ctx) as url:
+        if ready is not None:
+            ready(url, app[STATE].sites)
+        await stop.wait()
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    app: web.Application, options: Options, ctx: ssl.SSLContext | None = None
+) -> AsyncIterator[str]:
+    """``app`` listening on ``--listen`` behind the connection guard (with TLS when ``ctx``), until the block
+    ends; yields its URL. The application (and its service) is cleaned up after."""
+    limits = options.limits
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=limits.header_timeout,
+    )
+    await runner.setup()
+    log = app[STATE].access_log.write
+    assert runner.server is not None
+    runner.server.request_handler = meeting_expectations(runner.server.request_handler, log)
+    connections = Connections(limits, log)
+    if connections.max_total < limits.max_connections:
+        sys.stderr.write(
+            f"kavlan-api: the open-files limit allows {connections.max_total} connections, not "
+            f"{limits.max_connections} (--max-connections): raise it with ulimit -n\n"
         )
-        await tcp.start()
+    sweeper = asyncio.create_task(connections.run())
+    try:
+        site = GuardedSite(
+            runner,
+            options.host,
+            options.port,
+            ssl_context=ctx,
+            connections=connections,
+            log=log,
+            handler_options={
+                "access_log": None,
+                "keepalive_timeout": limits.header_timeout,
+                # bodies are read as sent: no client of this API compresses them (nor does g5k-api read
+                # compressed ones), and a decompressor is work and memory an attacker would choose
+                "auto_decompress": False,
+            },
+        )
+        await site.start()
         host, port = runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
-        if ready is not None:
-            ready(f"{'http' if ctx is None else 'https'}://{shown}:{port}", app[STATE].sites)
-        await stop.wait()
+        yield f"{'http' if ctx is None else 'https'}://{shown}:{port}"
     finally:
+        sweeper.cancel()
+        connections.refusals.flush(everything=True)
         await runner.cleanup()
+        connections.close_all()

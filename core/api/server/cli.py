@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
+import os
 import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from ... import config as config_mod
 from ...errors import KavlanError
 from .. import auth
+from .limits import Limits
 from .options import (
     DEFAULT_LISTEN,
     DEFAULT_MOVE_WAIT,
@@ -28,10 +32,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     commands = {"ca": _ca, "passwd": _passwd, "serve": _serve}
     if args.command not in commands:
-        parser.print_help()
+        sys.stderr.write("kavlan-api: give a command: serve, ca or passwd (see kavlan-api --help)\n")
         return 2
     try:
-        return commands[args.command](args)
+        status = commands[args.command](args)
+        sys.stdout.flush()
+        return status
+    except (
+        BrokenPipeError
+    ):  # its output closed early (kavlan-api ca ... | head -1): quietly, as SIGPIPE would
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (ValueError, OSError, ssl.SSLError, KavlanError) as exc:
         sys.stderr.write(f"kavlan-api: {_sentence(exc)}\n")
         return 1
@@ -100,31 +112,49 @@ def _options(args: argparse.Namespace) -> Options:
         client_ca=args.client_ca or "",
         users_file=args.users_file or "",
         trusted_services=tuple(args.trusted_service or ()),
+        admin_services=tuple(args.trusted_service_for_admins or ()),
         sites=tuple(args.site or ()),
         insecure_http=args.insecure_http,
         move_wait=args.move_wait,
         access_log=args.access_log,
         audit_log=args.audit_log or "",
         heartbeat=args.heartbeat,
+        limits=Limits(
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            max_connections=args.max_connections,
+            max_per_client=args.max_connections_per_client,
+            max_streams=args.max_streams,
+            max_streams_per_user=args.max_streams_per_user,
+        ),
     )
 
 
 # --- the parser --------------------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """A refused command line is one line, as with the other console scripts (the words it quotes escaped)."""
+
+    def error(self, message: str) -> NoReturn:
+        shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+        sys.stderr.write(f"{self.prog}: {shown} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="kavlan-api",
         description="The KaVLAN REST API server (and its certificate and password helpers).",
     )
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _serve_parser(sub)
     _ca_parser(sub)
     _passwd_parser(sub)
     return p
 
 
-def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _serve_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     s = sub.add_parser(
         "serve",
         help="run the server",
@@ -138,20 +168,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="HOST:PORT",
         help=f"address to listen on (default {DEFAULT_LISTEN}; port 0: any free port)",
     )
-    s.add_argument("--tls-cert", metavar="PEM", help="the server's certificate (chain)")
-    s.add_argument("--tls-key", metavar="PEM", help="the server's private key")
-    s.add_argument(
-        "--client-ca", metavar="PEM", help="CA whose client certificates are accepted (the user is the CN)"
-    )
-    s.add_argument(
-        "--users-file", metavar="FILE", help="users and password hashes for HTTP Basic (kavlan-api passwd)"
-    )
-    s.add_argument(
-        "--trusted-service",
-        action="append",
-        metavar="CN",
-        help="a certificate CN that may act for users (X-Api-User-CN); repeatable",
-    )
+    _who_arguments(s)
     s.add_argument(
         "--site",
         action="append",
@@ -180,9 +197,53 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     s.add_argument(
         "--heartbeat", type=float, default=HEARTBEAT_SECONDS, metavar="SECONDS", help=argparse.SUPPRESS
     )
+    _limit_arguments(s)
 
 
-def _ca_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _who_arguments(s: argparse.ArgumentParser) -> None:
+    """TLS, and who may authenticate how."""
+    s.add_argument("--tls-cert", metavar="PEM", help="the server's certificate (chain)")
+    s.add_argument("--tls-key", metavar="PEM", help="the server's private key")
+    s.add_argument(
+        "--client-ca", metavar="PEM", help="CA whose client certificates are accepted (the user is the CN)"
+    )
+    s.add_argument(
+        "--users-file", metavar="FILE", help="users and password hashes for HTTP Basic (kavlan-api passwd)"
+    )
+    s.add_argument(
+        "--trusted-service",
+        action="append",
+        metavar="CN",
+        help="a certificate CN that may act for users (X-Api-User-CN); repeatable",
+    )
+    s.add_argument(
+        "--trusted-service-for-admins",
+        action="append",
+        metavar="CN",
+        help="a trusted service that may act for administrators too (by default none may); repeatable",
+    )
+
+
+def _limit_arguments(s: argparse.ArgumentParser) -> None:
+    """The bounds an operator may change (docs/api.md, Limits)."""
+    d = Limits()
+    for flag, kind, default, what in (
+        (
+            "--header-timeout",
+            float,
+            d.header_timeout,
+            "seconds for a request's headers (TLS included) to arrive",
+        ),
+        ("--body-timeout", float, d.body_timeout, "seconds for a request's body to arrive"),
+        ("--max-connections", int, d.max_connections, "open connections in total"),
+        ("--max-connections-per-client", int, d.max_per_client, "open connections from one address"),
+        ("--max-streams", int, d.max_streams, "event streams in total"),
+        ("--max-streams-per-user", int, d.max_streams_per_user, "event streams of one user"),
+    ):
+        s.add_argument(flag, type=kind, default=default, metavar="N", help=f"{what} (default {default:g})")
+
+
+def _ca_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     c = sub.add_parser(
         "ca",
         help="make a CA, the server's certificate, users' and services' certificates",
@@ -208,7 +269,7 @@ def _ca_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     c.add_argument("--days", type=int, default=825, help="validity of the issued certificates (default 825)")
 
 
-def _passwd_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _passwd_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     w = sub.add_parser(
         "passwd",
         help="add or change a user in a users file (password from stdin)",

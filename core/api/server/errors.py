@@ -48,7 +48,7 @@ def answer_of(exc: BaseException) -> Answer:
     if isinstance(exc, ApiError):
         return Answer(exc.status, exc.error(str(exc)), exc.headers)
     if isinstance(exc, auth.AuthError):
-        return Answer(exc.status, NotAllowed(str(exc)), BASIC_CHALLENGE if exc.status == 401 else {})
+        return Answer(exc.status, NotAllowed(str(exc)), BASIC_CHALLENGE if exc.status == 401 else exc.headers)
     if isinstance(exc, KavlanError) and wire.error_status(exc) != 500:  # the known classes (wire.STATUS_OF)
         return Answer(wire.error_status(exc), exc)
     if isinstance(exc, LockTimeout):

@@ -1,70 +1,37 @@
-"""The server's JSON-lines logs: one line per request (access), one per change or refused change (audit); and
-the masking that keeps every switch credential out of them and out of the answers."""
+"""The server's JSON-lines logs: one line per request or refused connection (access), one per change or refused
+change (audit), each bounded in size.
+
+No line is masked: switch credentials are scrubbed where a switch's failure enters the core
+(:mod:`kavlan_core.scrub`), and passwords and ``Authorization`` headers are never written.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import json
-import os
 import sys
-import tomllib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from ..auth import Identity
 from .errors import answer_of
+from .limits import AUDIT_ITEMS, CLAIMED_MAX
 
-SECRET_MIN = 4
-"""Shorter strings of the credentials file are not masked: they would mask half of every line."""
+TEXT_MAX = 1024
+"""Characters of one string in an audit line (a resource request is refused beyond 4,096 anyway)."""
 
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def mask(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret, as it is and as JSON quotes it, replaced by ``***``."""
-    for s in secrets:
-        if s in text:
-            text = text.replace(s, "***")
-        quoted = json.dumps(s)[1:-1]
-        if quoted != s and quoted in text:
-            text = text.replace(quoted, "***")
-    return text
-
-
-def credential_strings(path: str) -> list[str]:
-    """Every string value of the switch credentials file: what no log line or answer may carry."""
-    if not path:
-        return []
-    try:
-        with open(os.path.expanduser(path), "rb") as fh:
-            doc = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError):
-        return []
-    out: list[str] = []
-    _strings(doc, out)
-    return sorted({s for s in out if len(s) >= SECRET_MIN}, key=len, reverse=True)  # longest first
-
-
-def _strings(v: Any, out: list[str]) -> None:
-    if isinstance(v, str):
-        out.append(v)
-    elif isinstance(v, Mapping):
-        for x in v.values():
-            _strings(x, out)
-    elif isinstance(v, list):
-        for x in v:
-            _strings(x, out)
-
-
 class JsonLines:
-    """One JSON object per line, to a file (appended) or stderr (``-``), or nowhere (empty); secrets masked."""
+    """One JSON object per line, to a file (appended) or stderr (``-``), or nowhere (empty)."""
 
-    def __init__(self, target: str, secrets: Sequence[str] = ()) -> None:
+    def __init__(self, target: str) -> None:
         self._fh: IO[str] | None
         if not target:
             self._fh = None
@@ -73,18 +40,19 @@ class JsonLines:
         else:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(target, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (held for the process)
-        self._secrets = secrets
 
     def write(self, record: Mapping[str, Any]) -> None:
         if self._fh is None:
             return
         line = json.dumps({"time": now_iso(), **record}, default=str)
-        self._fh.write(mask(line, self._secrets) + "\n")
+        self._fh.write(line + "\n")
         self._fh.flush()
 
     def close(self) -> None:
-        if self._fh is not None and self._fh is not sys.stderr:
-            self._fh.close()
+        """Later lines go nowhere (a connection closing as the server stops may still have one)."""
+        fh, self._fh = self._fh, None
+        if fh is not None and fh is not sys.stderr:
+            fh.close()
 
 
 def access_record(
@@ -95,10 +63,13 @@ def access_record(
     seconds: float,
     ident: Identity | None,
     claimed: str | None,
+    client: str | None = None,
 ) -> dict[str, Any]:
-    """The access log's line: who (or, refused before knowing, who the request said it was), what, how long."""
+    """The access log's line: who (or, refused before knowing, who the request said it was), from where, what,
+    how long. The request line's parts are bounded by the HTTP parser (8,190 bytes); a claimed name is cut."""
     record: dict[str, Any] = {
         "user": ident.user if ident else None,
+        "client": client,
         "method": method,
         "path": path,
         "status": status,
@@ -107,10 +78,26 @@ def access_record(
     if ident and ident.via:
         record["via"] = ident.via
     if ident is None and claimed:
-        record["claimed"] = claimed
+        record["claimed"] = claimed[:CLAIMED_MAX]
     if query:
         record["query"] = query
     return record
+
+
+def bounded(value: Any, key: str, out: dict[str, Any]) -> Any:
+    """``value`` for an audit line: a list or map cut to ``AUDIT_ITEMS`` entries (``KEY_total`` then counts
+    them all), a string to ``TEXT_MAX`` characters."""
+    if isinstance(value, str) and len(value) > TEXT_MAX:
+        return value[:TEXT_MAX] + "..."
+    if isinstance(value, (list, tuple)) and len(value) > AUDIT_ITEMS:
+        out[f"{key}_total"] = len(value)
+        return list(value[:AUDIT_ITEMS])
+    if isinstance(value, Mapping):
+        if len(value) > AUDIT_ITEMS:
+            out[f"{key}_total"] = len(value)
+        items = list(value.items())[:AUDIT_ITEMS]
+        return {k: bounded(v, f"{key}.{k}", out) for k, v in items}
+    return value
 
 
 @dataclass
@@ -154,17 +141,12 @@ class AuditLog:
         self._write(ident, what, objects, entry)
 
     def _write(self, ident: Identity, what: str, objects: Mapping[str, Any], entry: AuditEntry) -> None:
-        self.lines.write(
-            {
-                "who": ident.user,
-                "via": ident.via,
-                "what": what,
-                **objects,
-                "before": entry.before,
-                "after": entry.after,
-                "result": entry.result,
-            }
-        )
+        record: dict[str, Any] = {"who": ident.user, "via": ident.via, "what": what}
+        totals: dict[str, Any] = {}
+        fields = {**objects, "before": entry.before, "after": entry.after, "result": entry.result}
+        for key, value in fields.items():
+            record[key] = bounded(value, key, totals)
+        self.lines.write({**record, **totals})
 
     def close(self) -> None:
         self.lines.close()

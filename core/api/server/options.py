@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .limits import Limits
 
 DEFAULT_LISTEN = "127.0.0.1:8443"
 DEFAULT_MOVE_WAIT = 10.0
 HEARTBEAT_SECONDS = 15.0
-MAX_BODY = 4 * 1024 * 1024
-"""Bytes a request body may hold (a node list of the whole testbed is far less)."""
 
 
 @dataclass
@@ -23,16 +24,19 @@ class Options:
     client_ca: str = ""
     users_file: str = ""
     trusted_services: tuple[str, ...] = ()
+    admin_services: tuple[str, ...] = ()
+    """Trusted services that may act for administrators too (``--trusted-service-for-admins``)."""
     sites: tuple[str, ...] = ()
     insecure_http: bool = False
     move_wait: float = DEFAULT_MOVE_WAIT
     access_log: str = "-"
     audit_log: str = ""
     heartbeat: float = HEARTBEAT_SECONDS
+    limits: Limits = field(default_factory=Limits)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    m = re.match(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:]+)):(?P<port>[0-9]{1,5})$", text.strip())
+    m = re.fullmatch(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:]+)):(?P<port>[0-9]{1,5})", text.strip())
     if not m or int(m["port"]) > 65535:
         raise ValueError(f"--listen must be HOST:PORT (e.g. 127.0.0.1:8443 or [::1]:8443), not {text!r}")
     return (m["v6"] or m["host"]), int(m["port"])
@@ -49,6 +53,9 @@ def is_loopback(host: str) -> bool:
 
 def check_options(options: Options) -> None:
     """One sentence for each way the options cannot make a safe server."""
+    options.limits.check()
+    if not (0 <= options.move_wait < math.inf) or not (0 < options.heartbeat < math.inf):
+        raise ValueError("--move-wait must be 0 or more and --heartbeat more than 0 seconds (finite)")
     if options.insecure_http:
         _check_plain_http(options)
         return
@@ -61,8 +68,6 @@ def check_options(options: Options) -> None:
         raise ValueError(
             "nobody could authenticate: give --client-ca (client certificates) and/or --users-file (HTTP Basic)"
         )
-    if options.move_wait < 0 or options.heartbeat <= 0:
-        raise ValueError("--move-wait must be 0 or more and --heartbeat more than 0 seconds")
 
 
 def _check_plain_http(options: Options) -> None:
@@ -85,6 +90,9 @@ def tls_context(options: Options) -> ssl.SSLContext:
     the system's CAs, which would let any public certificate name any user)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    # a TLS 1.2 client renegotiating again and again would make the server do a handshake's work each time
+    # (OpenSSL 3 refuses it by default: said here for any build that would not)
+    ctx.options |= ssl.OP_NO_RENEGOTIATION
     ctx.load_cert_chain(options.tls_cert, options.tls_key)
     if options.client_ca:
         ctx.load_verify_locations(cafile=options.client_ca)

@@ -20,17 +20,37 @@ def link(rel: str, href: str, kind: str = ITEM, title: str | None = None) -> dic
     return out
 
 
-def collection(items: list[Any], self_href: str, parent_href: str) -> dict[str, Any]:
+def collection(
+    items: list[Any],
+    self_href: str,
+    parent_href: str,
+    *,
+    total: int | None = None,
+    offset: int = 0,
+    parent_kind: str = ITEM,
+    more: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """g5k-api's collection: ``total`` (all the items, when ``items`` is a page of them), ``offset``, the
+    items, and the links (``more`` before ``self`` and ``parent``, as the original orders them)."""
     return {
-        "total": len(items),
-        "offset": 0,
+        "total": len(items) if total is None else total,
+        "offset": offset,
         "items": items,
-        "links": [link("self", self_href, COLLECTION), link("parent", parent_href)],
+        "links": [
+            *(more or []),
+            link("self", self_href, COLLECTION),
+            link("parent", parent_href, parent_kind),
+        ],
     }
 
 
-def site_item(site: str) -> dict[str, Any]:
-    base = f"/sites/{site}"
+def item_links(self_href: str, parent_href: str) -> list[dict[str, str]]:
+    """An item of a collection: its ``self`` and its collection as ``parent``."""
+    return [link("self", self_href), link("parent", parent_href, COLLECTION)]
+
+
+def site_item(site: str, root: str = "") -> dict[str, Any]:
+    base = f"{root}/sites/{site}"
     return {
         "uid": site,
         "name": site,
@@ -38,7 +58,7 @@ def site_item(site: str) -> dict[str, Any]:
             link("vlans", f"{base}/vlans", COLLECTION, "vlans"),
             link("jobs", f"{base}/jobs", COLLECTION, "jobs"),
             link("self", base),
-            link("parent", "/sites", COLLECTION),
+            link("parent", f"{root}/sites", COLLECTION),
         ],
     }
 
@@ -53,10 +73,11 @@ def vlan_type(inventory: Inventory, site: str, vid: int) -> str:
     return kind.value
 
 
-def vlan_item(inventory: Inventory, site: str, info: VlanInfo) -> dict[str, Any]:
+def vlan_item(inventory: Inventory, site: str, info: VlanInfo, root: str = "") -> dict[str, Any]:
     """The original's ``{uid, type, links}`` and this project's fields (which its clients ignore)."""
     uid = vlan_label(info.id)
-    base = f"/sites/{site}/vlans/{uid}"
+    collection_href = f"{root}/sites/{site}/vlans"
+    base = f"{collection_href}/{uid}"
     return {
         "uid": uid,
         "type": vlan_type(inventory, site, info.id),
@@ -65,7 +86,7 @@ def vlan_item(inventory: Inventory, site: str, info: VlanInfo) -> dict[str, Any]
             link("nodes", f"{base}/nodes", COLLECTION, "nodes"),
             link("users", f"{base}/users", COLLECTION, "users"),
             link("self", base),
-            link("parent", f"/sites/{site}"),
+            link("parent", collection_href, COLLECTION),
         ],
         "kind": info.kind.value,
         "site": info.site,
@@ -86,7 +107,7 @@ def job_sites(inventory: Inventory, job: Job) -> set[str]:
     return sites
 
 
-def job_item(inventory: Inventory, site: str, job: Job) -> dict[str, Any]:
+def job_item(inventory: Inventory, site: str, job: Job, root: str = "") -> dict[str, Any]:
     """OAR's job, plus ``job``: the whole job for this project's clients."""
     nodes = [inventory.node_fqdn(inventory.nodes[n]) if n in inventory.nodes else n for n in job.nodes]
     return {
@@ -102,5 +123,5 @@ def job_item(inventory: Inventory, site: str, job: Job) -> dict[str, Any]:
         "stopped_at": int(job.ended) if job.ended is not None else None,
         "resources_by_type": {"vlans": [vlan_label(v.vlan) for v in job.vlans], "nodes": nodes},
         "job": wire.encode(job),
-        "links": [link("self", f"/sites/{site}/jobs/{job.id}"), link("parent", f"/sites/{site}")],
+        "links": [link("self", f"{root}/sites/{site}/jobs/{job.id}"), link("parent", f"{root}/sites/{site}")],
     }

@@ -13,13 +13,14 @@ from pathlib import Path
 from aiohttp import web
 
 from .... import tomlw
+from ....errors import Unavailable
 from ....events import Event
 from ....inventory import DEMO
 from ....model import DEFAULT, vlan_label
 from ... import wire
 from .. import params
 from ..errors import ApiError
-from ..logs import mask
+from ..limits import STREAM_WRITE_SECONDS
 from ..state import ServerState, identity, state_of
 
 NDJSON = "application/x-ndjson"
@@ -130,21 +131,67 @@ def _label(vid: int | None) -> str | None:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """The service's events, one JSON line each, a heartbeat first and after every quiet ``--heartbeat``."""
+    """The service's events about the sites this user may read, one JSON line each, a heartbeat first and after
+    every quiet ``--heartbeat``. Streams are bounded per user and in total; a reader that stops reading is
+    dropped."""
     state = state_of(request)
     params.site(request)
-    resp = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-cache"})
+    user = identity(request).user
+    headers = {"Content-Type": NDJSON, "Cache-Control": "no-cache"}
+    if request.method == "HEAD":
+        return web.Response(headers=headers)
+    _admit_stream(state, user)
+    state.streams[user] = state.streams.get(user, 0) + 1
+    try:
+        return await _stream(request, state, state.readable_sites(user), headers)
+    finally:
+        state.streams[user] -= 1
+        if state.streams[user] <= 0:
+            del state.streams[user]
+
+
+def _admit_stream(state: ServerState, user: str) -> None:
+    limits = state.options.limits
+    if state.streams.get(user, 0) >= limits.max_streams_per_user:
+        raise ApiError(
+            429,
+            f"{user} has {limits.max_streams_per_user} event streams open, the most a user may: close one",
+            Unavailable,
+            {"Retry-After": "15"},
+        )
+    if sum(state.streams.values()) >= limits.max_streams:
+        raise ApiError(
+            503,
+            f"this server holds its most event streams ({limits.max_streams}): retry later",
+            Unavailable,
+            {"Retry-After": "15"},
+        )
+
+
+async def _stream(
+    request: web.Request, state: ServerState, sites: frozenset[str], headers: dict[str, str]
+) -> web.StreamResponse:
+    resp = web.StreamResponse(headers=headers)
     await resp.prepare(request)
     queue = state.service.events.queue(maxsize=STREAM_QUEUE)
     try:
-        await resp.write(_heartbeat())
+        await _send(resp, _heartbeat())
         while (event := await _next_event(state, queue)) is not None:
-            await resp.write(_line(state, event) if isinstance(event, Event) else _heartbeat())
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass  # the client went, or the server stops
+            if isinstance(event, Event):
+                if state.event_sites.readable(event, sites):
+                    await _send(resp, _line(event))
+            else:
+                await _send(resp, _heartbeat())
+    except (ConnectionError, asyncio.CancelledError, TimeoutError):
+        pass  # the client went, stopped reading, or the server stops
     finally:
         state.service.events.unqueue(queue)
     return resp
+
+
+async def _send(resp: web.StreamResponse, line: bytes) -> None:
+    async with asyncio.timeout(STREAM_WRITE_SECONDS):
+        await resp.write(line)
 
 
 async def _next_event(state: ServerState, queue: asyncio.Queue[Event]) -> Event | bool | None:
@@ -165,8 +212,8 @@ async def _next_event(state: ServerState, queue: asyncio.Queue[Event]) -> Event 
     return None if closing in done else True
 
 
-def _line(state: ServerState, event: Event) -> bytes:
-    return mask(json.dumps(wire.encode_event(event)), state.secrets).encode() + b"\n"
+def _line(event: Event) -> bytes:
+    return json.dumps(wire.encode_event(event)).encode() + b"\n"
 
 
 def _heartbeat() -> bytes:

@@ -1,4 +1,4 @@
-"""The OAR jobs a client needs: list, read, reserve (``oarsub``), end (``oardel``)."""
+"""The OAR jobs a client needs: list (paged as g5k-api pages), read, reserve (``oarsub``), end (``oardel``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from ....errors import NotFound
-from ....model import Job, vlan_label
+from ....model import Job, JobState, vlan_label
+from ....reservations import MAX_WALLTIME
+from ... import auth
 from .. import params
 from ..errors import ApiError
 from ..shapes import collection, job_item, job_sites
@@ -29,30 +31,37 @@ OAR_STATES = {
 FIELDS = {"resources", "types", "name", "walltime", "command", "properties", "directory", "project"}
 IGNORED = ("command", "directory", "project")
 """Fields OAR's clients send, accepted as strings and ignored."""
-MAX_WALLTIME = 10 * 365 * 86400
+
+
+def _wanted_states(request: web.Request) -> set[str]:
+    raw = request.query.get("state", "running")
+    wanted = {s.strip().lower() for s in raw.split(",") if s.strip()}
+    unknown = wanted - STATES - OAR_STATES - {"all"}
+    if unknown:
+        shown = ", ".join(repr(u[:20]) for u in sorted(unknown)[:5])
+        raise ApiError(400, f"unknown job state(s) {shown} (running, terminated, error, all)")
+    return wanted
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    state, site = state_of(request), params.site(request)
+    """The jobs touching the site, newest first (as g5k-api orders them), a page of them."""
+    state, site, root = state_of(request), params.site(request), params.base(request)
     user = request.query.get("user") or None
-    wanted = {s.strip().lower() for s in request.query.get("state", "running").split(",") if s.strip()}
-    unknown = wanted - STATES - OAR_STATES - {"all"}
-    if unknown:
-        raise ApiError(
-            400, f"unknown job state(s) {', '.join(sorted(unknown))} (running, terminated, error, all)"
-        )
-    running = True if wanted <= {"running"} | OAR_STATES else None
-    items = [
-        job_item(state.inventory, site, j)
-        for j in await state.service.jobs(user=user, running=running)
-        if site in job_sites(state.inventory, j) and ("all" in wanted or j.state.value.lower() in wanted)
-    ]
-    return web.json_response(collection(items, f"/sites/{site}/jobs", f"/sites/{site}"))
+    if user is not None and not auth.USER_NAME.fullmatch(user):
+        raise ApiError(400, f"query parameter user must be a user name, not {user[:40]!r}")
+    wanted = _wanted_states(request)
+    offset, limit = params.paging(request)
+    # OAR's other states are accepted and match nothing (a job runs as soon as it is submitted)
+    states = None if "all" in wanted else {s for s in JobState if s.value.lower() in wanted}
+    total, jobs = await state.service.jobs_page(site, user=user, states=states, offset=offset, limit=limit)
+    page = [job_item(state.inventory, site, j, root) for j in jobs]
+    base = f"{root}/sites/{site}"
+    return web.json_response(collection(page, f"{base}/jobs", base, total=total, offset=offset))
 
 
 async def _site_job(state: ServerState, site: str, raw: str) -> Job:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
-        raise ApiError(404, f"no job {raw!r} (job ids are numbers)", NotFound)
+        raise ApiError(404, f"no job {raw[:40]!r} (job ids are numbers)", NotFound)
     job = await state.service.job(int(raw))
     if site not in job_sites(state.inventory, job):
         raise ApiError(404, f"job {job.id} is not a job of {site}", NotFound)
@@ -62,7 +71,7 @@ async def _site_job(state: ServerState, site: str, raw: str) -> Job:
 async def get_job(request: web.Request) -> web.Response:
     state, site = state_of(request), params.site(request)
     job = await _site_job(state, site, request.match_info["job"])
-    return web.json_response(job_item(state.inventory, site, job))
+    return web.json_response(job_item(state.inventory, site, job, params.base(request)))
 
 
 def _job_request(body: Any) -> dict[str, Any]:
@@ -73,9 +82,8 @@ def _job_request(body: Any) -> dict[str, Any]:
         )
     unknown = sorted(set(body) - FIELDS)
     if unknown:
-        raise ApiError(
-            400, f"unknown job field(s): {', '.join(unknown)} (known: {', '.join(sorted(FIELDS))})"
-        )
+        shown = ", ".join(repr(u[:40]) for u in unknown[:5])
+        raise ApiError(400, f"unknown job field(s): {shown} (known: {', '.join(sorted(FIELDS))})")
     resources, types, walltime = body.get("resources"), body.get("types", []), body.get("walltime")
     if not isinstance(resources, str) or not resources.strip():
         raise ApiError(
@@ -89,7 +97,7 @@ def _job_request(body: Any) -> dict[str, Any]:
     if "walltime" in body and (
         isinstance(walltime, bool) or not isinstance(walltime, int) or not 0 < walltime <= MAX_WALLTIME
     ):
-        raise ApiError(400, "walltime must be a positive number of seconds")
+        raise ApiError(400, f"walltime must be a positive number of seconds, at most {MAX_WALLTIME}")
     return {
         "request": resources,
         "types": types,
@@ -100,7 +108,7 @@ def _job_request(body: Any) -> dict[str, Any]:
 
 
 async def submit_job(request: web.Request) -> web.Response:
-    state, site = state_of(request), params.site(request)
+    state, site, root = state_of(request), params.site(request), params.base(request)
     ident = identity(request)
     wanted = _job_request(await params.json_body(request))
     async with state.audit.audited(ident, "job.submit", site=site, request=wanted["request"]) as entry:
@@ -108,11 +116,12 @@ async def submit_job(request: web.Request) -> web.Response:
         vlans = [vlan_label(v.vlan) for v in job.vlans]
         entry.after = {"job": job.id, "nodes": list(job.nodes), "vlans": vlans}
         entry.result = {"status": 201}
-    location = {"Location": f"/sites/{site}/jobs/{job.id}"}
-    return web.json_response(job_item(state.inventory, site, job), status=201, headers=location)
+    location = {"Location": f"{root}/sites/{site}/jobs/{job.id}"}
+    return web.json_response(job_item(state.inventory, site, job, root), status=201, headers=location)
 
 
 async def delete_job(request: web.Request) -> web.Response:
+    """As g5k-api: 202, no body, the job's ``Location`` (the job, now ended, is read there)."""
     state, site = state_of(request), params.site(request)
     ident = identity(request)
     job = await _site_job(state, site, request.match_info["job"])
@@ -121,4 +130,5 @@ async def delete_job(request: web.Request) -> web.Response:
         done = await state.service.delete_job(job.id, user=ident.user)
         entry.after = done.state.value
         entry.result = {"status": 202}
-    return web.json_response(job_item(state.inventory, site, done), status=202)
+    location = f"{params.base(request)}/sites/{site}/jobs/{job.id}"
+    return web.Response(status=202, headers={"Location": location})

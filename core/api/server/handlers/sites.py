@@ -14,9 +14,10 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def list_sites(request: web.Request) -> web.Response:
-    items = [site_item(s) for s in state_of(request).sites]
-    return web.json_response(collection(items, "/sites", "/"))
+    root = params.base(request)
+    items = [site_item(s, root) for s in state_of(request).sites]
+    return web.json_response(collection(items, f"{root}/sites", f"{root}/"))
 
 
 async def get_site(request: web.Request) -> web.Response:
-    return web.json_response(site_item(params.site(request)))
+    return web.json_response(site_item(params.site(request), params.base(request)))
