@@ -22,6 +22,7 @@ from kavlan_core.model import DEFAULT
 from kavlan_core.service import KavlanService
 from kavlan_tui.app import KavlanApp
 from kavlan_tui.screens.monitor import IsolationDetails, MonitorScreen, sparkline
+from kavlan_tui.widgets.event_log import EventLog
 
 SLOW = {"monitor_interval": 3600.0, "isolation_interval": 3600.0}
 """The view's own timers out of the way: the tests read when they say."""
@@ -74,6 +75,9 @@ def test_the_sparkline_updates_and_a_link_down_is_said(make_service: Callable[..
             assert str(table.get_cell(plain, "link")) == "DOWN"  # type: ignore[attr-defined]
             assert any(s.startswith("link DOWN: suno-1") for s in said), said
             assert any(isinstance(e, LinkChanged) and not e.up for e in events)
+            # and in the main screen's event log, as a move's events are
+            log = app.main.query_one(EventLog)
+            await until(pilot, lambda: any("link DOWN: suno-1/eth0 (sw1" in t for t in log.lines_text()))
 
     asyncio.run(asyncio.wait_for(go(), 60))
 
@@ -87,6 +91,15 @@ def test_a_leak_turns_the_mark_red_with_its_details(make_service: Callable[..., 
             screen = await open_monitor(app, pilot)
             label = screen.query_one("#monitor-mark")
             assert "LEAK: 1 finding" in str(label.render()) and label.has_class("leak")
+            log = app.main.query_one(EventLog)
+            await until(
+                pilot,
+                lambda: any(
+                    "isolation leak (unknown): 02:00:00:00:00:99" in t
+                    and "suno-1/eth0's port sw1/Gi1/0/1" in t
+                    for t in log.lines_text()
+                ),
+            )
             await pilot.press("i")
             await until(pilot, lambda: isinstance(app.screen, IsolationDetails))
             details = app.screen
