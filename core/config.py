@@ -74,6 +74,9 @@ class Settings:
     view is open."""
     isolation_interval: float = 10.0
     """Seconds between the TUI monitoring view's isolation checks (every switch's forwarding table of the site)."""
+    fdb_ageing: float = 300.0
+    """Seconds a switch keeps a MAC it learned (its ageing time): for that long after a NIC moved, its MAC still
+    seen on an uplink in the VLAN it left is reported as stale by the isolation check, not as a leak."""
     keys: Mapping[str, str] = field(default_factory=dict)
     """Key bindings of the TUI, by binding id."""
     theme: str = "kavlan-dark"
@@ -127,6 +130,7 @@ _ENV = {
     "poll_interval": "KAVLAN_POLL_INTERVAL",
     "monitor_interval": "KAVLAN_MONITOR_INTERVAL",
     "isolation_interval": "KAVLAN_ISOLATION_INTERVAL",
+    "fdb_ageing": "KAVLAN_FDB_AGEING",
     "api": "KAVLAN_API",
     "ca_cert": "KAVLAN_CA_CERT",
     "client_cert": "KAVLAN_CLIENT_CERT",

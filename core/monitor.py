@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from .drivers.base import FdbTable, PortCounters, PortState
 from .errors import SwitchUnavailable
@@ -31,10 +31,18 @@ Sample = tuple[float, PortCounters]
 class Monitor:
     """A service's monitoring: its switch pool, the last counter sample of each port, the leaks last seen."""
 
-    def __init__(self, pool: SwitchPool, inventory: Inventory, events: EventBus) -> None:
+    def __init__(
+        self,
+        pool: SwitchPool,
+        inventory: Inventory,
+        events: EventBus,
+        moves: Callable[[], Mapping[tuple[str, str], int]] = dict,
+    ) -> None:
         self.pool = pool
         self.inventory = inventory
         self.events = events
+        self.moves = moves
+        """The VLAN each NIC left by a move less than the switches' ageing time ago (the service reads it)."""
         self.samples: dict[tuple[str, str], Sample] = {}
         self.leaks: set[tuple[str, str, str, str]] = set()
         """(kind, mac, switch, port) of the leaks the last check found: a new one is published once."""
@@ -173,13 +181,29 @@ class Monitor:
             {(r.nic.switch, r.nic.port): r for s in tables for r in self.inventory.switch_ports(s)},
             tags,
             vlan_of,
+            self._left_tags(site),
         )
         wanted = None if vlans is None else sorted(set(vlans))
         scope_tags = None if wanted is None else [t for t, v in vlan_of.items() if v in wanted]
-        leaks, macs, no_vlan = isolation_leaks(bed, tables, scope_tags)
-        report = IsolationReport(scope, wanted or [], leaks, unreadable, macs, no_vlan)
+        found = isolation_leaks(bed, tables, scope_tags)
+        report = IsolationReport(
+            scope, wanted or [], found.leaks, unreadable, found.macs, found.no_vlan, found.stale
+        )
         self._leak_events(report)
         return report
+
+    def _left_tags(self, site: str) -> dict[tuple[str, str], int]:
+        """The tag of the VLAN each NIC of ``site`` just left, as its switches carry it."""
+        out = {}
+        for key, vlan in self.moves().items():
+            node = self.inventory.nodes.get(key[0])
+            if node is None or node.site != site:
+                continue
+            try:
+                out[key] = self.inventory.vlan(site, vlan).tag
+            except (LookupError, ValueError):
+                continue  # a VLAN the inventory no longer has: nothing of it to excuse
+        return out
 
     def _leak_events(self, report: IsolationReport) -> None:
         for leak in report.leaks:

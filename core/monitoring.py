@@ -118,6 +118,9 @@ class IsolationReport:
     """MAC addresses the switches learned in the scope."""
     no_vlan: int = 0
     """Entries the switches learned in no VLAN they can tell (shared learning, BRIDGE-MIB only): not checked."""
+    stale: int = 0
+    """A node's MAC still remembered on an uplink in the VLAN its NIC left less than the switches' ageing time
+    ago (``fdb_ageing``): learned before the move, forgotten soon, not a leak."""
 
     @property
     def clean(self) -> bool:
@@ -134,6 +137,14 @@ class Testbed:
     by_port: Mapping[tuple[str, str], NicRef]
     port_tags: Mapping[tuple[str, str], int | None]
     vlan_of_tag: Mapping[int, int]
+    left_tags: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """The tag of the VLAN each NIC (node, NIC) left by a move less than the switches' ageing time ago."""
+
+
+def is_stale(bed: Testbed, switch: str, entry: FdbEntry, owner: NicRef) -> bool:
+    """A node's MAC in the VLAN its NIC just left, on a port that is no node's (a trunk, an uplink): what the
+    switch learned before the move and keeps until it ages out. Behind a node's port it is a leak still."""
+    return bed.left_tags.get(owner.key) == entry.tag and (switch, entry.port) not in bed.by_port
 
 
 def _who(ref: NicRef) -> str:
@@ -153,7 +164,7 @@ def _entry_leaks(bed: Testbed, switch: str, entry: FdbEntry) -> list[Leak]:
     owner = bed.by_mac.get(entry.mac)
     if owner is not None and entry.tag is not None:
         tag = bed.port_tags.get((owner.nic.switch, owner.nic.port))
-        if tag is not None and tag != entry.tag:
+        if tag is not None and tag != entry.tag and not is_stale(bed, switch, entry, owner):
             detail = (
                 f"{_who(owner)} ({entry.mac}) is seen in {_vlan_text(bed, entry.tag)} {where}, but its port "
                 f"{owner.nic.switch}/{owner.nic.port} is in {_vlan_text(bed, tag)}"
@@ -186,20 +197,32 @@ def _two_vlans(bed: Testbed, seen: Mapping[str, set[tuple[int, str, str]]]) -> l
     return out
 
 
-def isolation_leaks(
-    bed: Testbed, tables: Mapping[str, FdbTable], scope: Iterable[int] | None
-) -> tuple[list[Leak], int, int]:
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """What the tables show in a scope: the leaks, the MACs learned, the entries in no VLAN, the stale ones."""
+
+    leaks: list[Leak]
+    macs: int
+    no_vlan: int
+    stale: int
+
+
+def isolation_leaks(bed: Testbed, tables: Mapping[str, FdbTable], scope: Iterable[int] | None) -> Findings:
     """Every leak the tables show that touches a tag of ``scope`` (None: any), the MACs learned in the scope,
-    and the entries in no VLAN."""
+    the entries in no VLAN, and the stale entries of a NIC that just moved (not leaks)."""
     tags = None if scope is None else set(scope)
     seen: dict[str, set[tuple[int, str, str]]] = {}
     leaks: list[Leak] = []
-    no_vlan = 0
+    no_vlan = stale = 0
     for switch, table in sorted(tables.items()):
         for entry in table.entries:
             if entry.tag is None:
                 no_vlan += 1
                 continue
+            owner = bed.by_mac.get(entry.mac)
+            if owner is not None and is_stale(bed, switch, entry, owner):
+                stale += tags is None or entry.tag in tags
+                continue  # neither a leak nor a MAC of the VLAN: what the switch has not forgotten yet
             seen.setdefault(entry.mac, set()).add((entry.tag, switch, entry.port))
             leaks += _entry_leaks(bed, switch, entry)
     leaks += _two_vlans(bed, seen)
@@ -216,4 +239,4 @@ def isolation_leaks(
 
     in_scope = sorted(set(filter(touches, leaks)), key=lambda k: (k.switch, k.port, k.mac, k.kind))
     macs = {m for m, where in seen.items() if tags is None or {t for t, _, _ in where} & tags}
-    return in_scope, len(macs), no_vlan
+    return Findings(in_scope, len(macs), no_vlan, stale)

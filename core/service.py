@@ -87,7 +87,7 @@ class KavlanService(Service):
                 f"unknown site {self.site!r} in the configuration (sites: {', '.join(self.inventory.sites)})"
             )
         self.switches = SwitchPool(settings, self.inventory, self.store)
-        self.monitor = Monitor(self.switches, self.inventory, self.events)
+        self.monitor = Monitor(self.switches, self.inventory, self.events, moves=self._recent_moves)
         self.dhcp_servers = DhcpBackend(self.inventory, self.store, self.settings.data_path / "dhcp")
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         """Who writes this service's intents, as a later command names them."""
@@ -646,6 +646,12 @@ class KavlanService(Service):
         if not names_:
             raise BadInput("no node given", about="nodes")
         return await self.monitor.port_loads([ref for ref, _ in self.resolve(names_)], interval=interval)
+
+    def _recent_moves(self) -> dict[tuple[str, str], int]:
+        """The VLAN each NIC left less than ``fdb_ageing`` seconds ago (the isolation check excuses it)."""
+        with self.store.read() as tx:
+            moves = tx.nic_moves(since=self.clock() - self.settings.fdb_ageing)
+        return {key: left for key, (left, _) in moves.items()}
 
     async def fdb(self, vlan: int | None = None, site: str | None = None) -> FdbReport:
         site = site or self.site

@@ -99,6 +99,8 @@ def isolation_result(report: IsolationReport) -> Result:
     seen = f"{report.macs} MAC address(es) seen"
     if report.no_vlan:
         seen += f", {report.no_vlan} in no VLAN the switch can tell (not checked)"
+    if report.stale:
+        seen += f", {report.stale} stale on uplinks in the VLAN their NIC just left (not leaks)"
     if report.leaks:
         lines.append(f"{report.scope}: {len(report.leaks)} leak(s) ({seen})")
     elif report.unreadable:

@@ -120,3 +120,51 @@ def test_a_switch_that_cannot_be_read_is_never_clean(make_service: Any) -> None:
     assert not report.leaks and not report.clean
     assert [u.switch for u in report.unreadable] == ["sw2"]
     assert "no answer" in report.unreadable[0].reason
+
+
+class Clock:
+    """The service's clock, stepped by the test (the store records moves at it)."""
+
+    def __init__(self) -> None:
+        self.t = 1_780_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_stale_entry_after_a_move_is_no_leak_but_a_real_leak_still_is(make_service: Any) -> None:
+    clock = Clock()
+    svc: KavlanService = make_service(admins="alice", clock=clock)
+    suno1 = mac_of(svc, "suno-1")
+    assert run(svc.set_vlan(["suno-1"], 4)).ok
+    # sw1's uplink still remembers suno-1's MAC in DEFAULT (tag 100), learned before the move
+    set_switch_options(svc, "sw1", {"fdb_extra": [f"Gi1/0/9 {suno1} 100"]})
+    report = run(svc.check_isolation())
+    assert report.clean and report.stale == 1, report
+    assert run(svc.check_isolation(vlan=4)).stale == 0, "a stale entry of DEFAULT is not one of VLAN 4's"
+    # behind another node's port it is a leak, however recent the move
+    set_switch_options(svc, "sw1", {"fdb_extra": [f"Gi1/0/2 {suno1} 100"]})
+    assert sorted(k.kind for k in run(svc.check_isolation()).leaks) == ["foreign", "misplaced"]
+    # once the switches' ageing time has passed, the uplink's entry is a leak too
+    set_switch_options(svc, "sw1", {"fdb_extra": [f"Gi1/0/9 {suno1} 100"]})
+    clock.t += svc.settings.fdb_ageing + 1
+    (leak,) = run(svc.check_isolation()).leaks
+    assert (leak.kind, leak.node, leak.port) == ("misplaced", "suno-1", "Gi1/0/9")
+
+
+def test_a_move_back_to_default_is_recorded_for_the_check(make_service: Any) -> None:
+    clock = Clock()
+    svc: KavlanService = make_service(admins="alice", clock=clock)
+    suno1 = mac_of(svc, "suno-1")
+    assert run(svc.set_vlan(["suno-1"], 4)).ok
+    clock.t += 1000
+    assert run(svc.set_vlan(["suno-1"], 0)).ok
+    with svc.store.read() as tx:
+        assert tx.nic_moves(since=clock.t) == {("suno-1", "eth0"): (4, clock.t)}
+    set_switch_options(svc, "sw1", {"fdb_extra": [f"Gi1/0/9 {suno1} 704"]})  # VLAN 4's tag, on the uplink
+    report = run(svc.check_isolation(vlan=4))
+    assert report.clean and report.stale == 1
+    # another node's MAC there (it never was in VLAN 4) is a leak
+    set_switch_options(svc, "sw1", {"fdb_extra": [f"Gi1/0/9 {mac_of(svc, 'suno-2')} 704"]})
+    (leak,) = run(svc.check_isolation(vlan=4)).leaks
+    assert (leak.kind, leak.node) == ("misplaced", "suno-2")

@@ -325,6 +325,7 @@ def _schemas() -> dict[str, Any]:
                 "unreadable": {"type": "array", "items": _ref("UnreadableSwitch")},
                 "macs": _INT,
                 "no_vlan": _INT,
+                "stale": _INT,
             }
         ),
         "MoveAccepted": _obj({"id": _STR, "status": _string(enum=["running"])}),
