@@ -6,10 +6,12 @@ under a move's lock; what :mod:`kavlan_core.monitoring` works out from the reads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
-from .drivers.base import FdbTable, PortCounters, PortState
+from .budget import Budget
+from .drivers.base import FdbTable, PortCounters, PortState, SwitchError
 from .errors import SwitchUnavailable
 from .events import EventBus, LeakFound, LinkChanged
 from .inventory import Inventory, NicRef
@@ -38,6 +40,9 @@ class Monitor:
         events: EventBus,
         moves: Callable[[], Mapping[tuple[str, str], int]] = dict,
     ) -> None:
+        settings = pool.settings
+        self.budget = Budget(settings.switch_request_rate * settings.monitor_share)
+        """Each switch's share of requests for monitoring: every read below spends from it."""
         self.pool = pool
         self.inventory = inventory
         self.events = events
@@ -46,6 +51,18 @@ class Monitor:
         self.samples: dict[tuple[str, str], Sample] = {}
         self.leaks: set[tuple[str, str, str, str]] = set()
         """(kind, mac, switch, port) of the leaks the last check found: a new one is published once."""
+
+    @contextlib.asynccontextmanager
+    async def _spend(self, switch: str) -> AsyncIterator[None]:
+        """A monitoring read of ``switch``, within its budget (a switch whose driver cannot be made: unbudgeted,
+        the read says why)."""
+        try:
+            driver = self.pool.driver(switch)
+        except SwitchError:
+            yield
+            return
+        async with self.budget.spend(switch, driver):
+            yield
 
     # --- port loads --------------------------------------------------------------------------------------
 
@@ -60,7 +77,8 @@ class Monitor:
         async def one(switch: str, ports: list[str]) -> None:
             async with gate:
                 try:
-                    found = await self.pool.counters(switch, ports)
+                    async with self._spend(switch):
+                        found = await self.pool.counters(switch, ports)
                 except SwitchUnavailable as exc:
                     report.unreadable.append(UnreadableSwitch(switch, tuple(ports), str(exc)))
                     return
@@ -120,8 +138,9 @@ class Monitor:
             ports = [r.nic.port for r in self.inventory.switch_ports(switch)]
             async with gate:
                 try:
-                    table = await self.pool.fdb(switch)
-                    states = await self.pool.inspect(switch, ports) if with_ports and ports else {}
+                    async with self._spend(switch):
+                        table = await self.pool.fdb(switch)
+                        states = await self.pool.inspect(switch, ports) if with_ports and ports else {}
                 except SwitchUnavailable as exc:
                     unreadable.append(UnreadableSwitch(switch, tuple(ports), str(exc)))
                     return

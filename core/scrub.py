@@ -66,6 +66,9 @@ class ScrubbedDriver(SwitchDriver):
         self.inner = inner
         self._secrets = tuple(secrets)
 
+    def requests_sent(self) -> int:
+        return self.inner.requests_sent()
+
     def _clean(self, exc: Exception) -> SwitchError:
         if isinstance(exc, SwitchError):
             return scrubbed(exc, self._secrets)

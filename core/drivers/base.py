@@ -166,6 +166,11 @@ class SwitchDriver(abc.ABC):
         self.credentials = dict(credentials or {})
         self.context = context if context is not None else DriverContext()
         self.in_batch = False
+        self.sent = 0
+        """Requests sent to the switch so far (PDUs, commands): the monitoring budget charges reads with them."""
+
+    def requests_sent(self) -> int:
+        return self.sent
 
     @abc.abstractmethod
     async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:

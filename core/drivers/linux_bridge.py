@@ -51,6 +51,7 @@ class LinuxBridgeDriver(SwitchDriver):
         return port
 
     async def _ip(self, *args: str, stdin: str | None = None, tool: str = "ip") -> str:
+        self.sent += 1
         cmd = [tool]
         if self._netns:
             cmd += ["-n", self._netns]

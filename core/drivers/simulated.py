@@ -103,6 +103,7 @@ class SimulatedDriver(SwitchDriver):
         return self.switch.options.get(key, default)
 
     async def _round_trip(self) -> None:
+        self.sent += 1
         if self._opt("timeout", False):
             await asyncio.sleep(float(self._opt("timeout_s", 0.05)))
             raise SwitchTimeout(self.switch.name, "no answer (timed out)")

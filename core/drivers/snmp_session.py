@@ -428,6 +428,7 @@ class SnmpSession:
         ``max_in_flight`` at once: every PDU of the session goes through here (the tests count and answer PDUs
         here)."""
         async with self.gate:
+            self.driver.sent += 1
             try:
                 return await command(
                     self.engine, auth, self.target, self.hlapi.ContextData(), *args, lookupMib=False
