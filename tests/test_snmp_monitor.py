@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import snmprec_truth as truth
@@ -148,3 +149,78 @@ def test_reads_that_start_together_share_one_session(sim: Sim) -> None:
             await driver.close()
 
     asyncio.run(asyncio.wait_for(both(), 30))
+
+
+# --- Cisco: one BRIDGE-MIB table per VLAN, through community string indexing ------------------------------------
+
+C3560 = SHARED / "cisco_ios_c3560.snmprec"
+TP_FDB = "1.3.6.1.2.1.17.4.3.1"
+BASE_PORT_IFINDEX = "1.3.6.1.2.1.17.1.4.1.2"
+
+
+def vlan_context(bridge: dict[int, int], learned: list[tuple[str, int, int]]) -> str:
+    """A per-VLAN context's recording: its bridge-port map and dot1dTpFdbTable (MAC, bridge port, status), sorted
+    as snmpsim reads them."""
+    lines = [(f"{BASE_PORT_IFINDEX}.{bp}", f"2|{if_index}") for bp, if_index in bridge.items()]
+    for mac, bp, status in learned:
+        index = ".".join(str(int(b, 16)) for b in mac.split(":"))
+        lines += [
+            (f"{TP_FDB}.1.{index}", f"4x|{mac.replace(':', '')}"),
+            (f"{TP_FDB}.2.{index}", f"2|{bp}"),
+            (f"{TP_FDB}.3.{index}", f"2|{status}"),
+        ]
+    lines.sort(key=lambda line: tuple(int(x) for x in line[0].split(".")))
+    return "".join(f"{oid}|{value}\n" for oid, value in lines)
+
+
+@pytest.fixture(scope="module")
+def cisco_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    """The 3560's recording (its VTP table: VLANs 1 and 2 operational) as ``c3560``, VLAN 1 and 2's contexts as
+    ``c3560@1`` and ``c3560@2``; ``lone`` is the same switch with VLAN 1's context only."""
+    data = tmp_path_factory.mktemp("cisco-contexts")
+    recording = C3560.read_bytes()
+    vlan1 = vlan_context(
+        {1: 10101, 2: 10102},
+        [("00:25:90:00:00:01", 1, 3), ("00:25:90:00:00:02", 2, 3), ("00:25:90:00:00:ff", 0, 4)],
+    )
+    vlan2 = vlan_context({1: 10103}, [("00:25:90:00:00:03", 1, 3)])  # bridge port 1 is another port here
+    for name in ("c3560", "lone"):
+        (data / f"{name}.snmprec").write_bytes(recording)
+        (data / f"{name}@1.snmprec").write_text(vlan1)
+    (data / "c3560@2.snmprec").write_text(vlan2)
+    with running_snmpsim(tmp_path_factory.mktemp("cisco-sim"), [data], probe="c3560") as s:
+        yield s
+
+
+def read_fdb(sim: Sim, community: str) -> Any:
+    async def read() -> Any:
+        driver = sim.driver(community, "snmp_cisco")
+        try:
+            return await driver.read_fdb()
+        finally:
+            await driver.close()
+
+    return asyncio.run(asyncio.wait_for(read(), 30))
+
+
+def test_cisco_reads_each_vlans_table_through_its_community(cisco_sim: Sim) -> None:
+    table = read_fdb(cisco_sim, "c3560")
+    assert table.missing is None
+    assert set(table.entries) == {
+        FdbEntry("00:25:90:00:00:01", 1, "Gi0/1"),
+        FdbEntry("00:25:90:00:00:02", 1, "Gi0/2"),
+        FdbEntry("00:25:90:00:00:03", 2, "Gi0/3"),  # VLAN 2's own bridge-port map
+    }
+
+
+def test_cisco_without_a_vlans_context_says_which(cisco_sim: Sim) -> None:
+    table = read_fdb(cisco_sim, "lone")
+    assert not table.entries and table.missing
+    assert "VLAN 2's table through community indexing (community@2) cannot be read" in table.missing
+
+
+def test_the_3560_recording_alone_is_refused_with_the_reason(sim: Sim) -> None:
+    """The recordings hold the 3560's default context only (its per-VLAN files were not copied): refused."""
+    table = read_fdb(sim, "cisco_ios_c3560")
+    assert not table.entries and table.missing
+    assert "dot1dTpFdbTable" in table.missing and "community@1" in table.missing

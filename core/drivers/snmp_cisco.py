@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..model import Switch
-from .base import DriverContext, PortChange, PortState
+from .base import DriverContext, FdbTable, PortChange, PortState
 from .snmp_interfaces import Interfaces, read_interfaces
 from .snmp_session import (
     MAX_VID,
@@ -16,6 +16,7 @@ from .snmp_session import (
     SwitchRestarted,
     name_objects,
     names_of,
+    present,
     problems_sentence,
     settle,
 )
@@ -101,6 +102,28 @@ class SnmpCiscoDriver(SnmpDriver):
             else:
                 found[name] = interface.if_index
         return found, refused
+
+    # --- monitoring ---------------------------------------------------------------------------------------
+
+    async def read_fdb(self) -> FdbTable:
+        """The default context's forwarding table where it has one; else each operational VLAN's, through
+        community string indexing (``snmp_cisco_fdb``)."""
+        table = await super().read_fdb()
+        if table.missing is None:
+            return table
+        from .snmp_cisco_fdb import per_vlan_fdb
+
+        walked = await (await self._open()).walk([VTP_VLAN_STATE])
+        vids = sorted(
+            s[1]
+            for s, v in walked[VTP_VLAN_STATE]
+            if len(s) == 2
+            and s[0] == self.vtp_domain
+            and s[1] not in RESERVED_VLANS
+            and present(v) is not None
+            and int(v) == OPERATIONAL
+        )
+        return await per_vlan_fdb(self, vids)
 
     # --- the state of ports -----------------------------------------------------------------------------
 

@@ -224,6 +224,8 @@ def details_lines(vlan: int, report: IsolationReport | None, fdb: FdbReport) -> 
     else:
         lines += [f"✗ {leak.kind}: {leak.detail}" for leak in report.leaks] or ["no leak"]
         lines += [f"? {u.reason}" for u in report.unreadable]
+        if report.stale:
+            lines.append(f"· {report.stale} stale: a moved NIC's MAC still on an uplink in the VLAN it left")
     lines += ["", f"MAC addresses learned in VLAN {vlan_label(vlan)}:"]
     lines += [
         f"  {r.mac}  {r.switch} {r.port or '-'}  {f'{r.node}/{r.nic}' if r.node else 'unknown'}"
