@@ -75,10 +75,9 @@ class Monitor:
         out: dict[tuple[str, str], Sample] = {}
 
         async def one(switch: str, ports: list[str]) -> None:
-            async with gate:
+            async with self._spend(switch), gate:  # waiting for the budget holds no concurrency slot
                 try:
-                    async with self._spend(switch):
-                        found = await self.pool.counters(switch, ports)
+                    found = await self.pool.counters(switch, ports)
                 except SwitchUnavailable as exc:
                     report.unreadable.append(UnreadableSwitch(switch, tuple(ports), str(exc)))
                     return
@@ -136,11 +135,10 @@ class Monitor:
 
         async def one(switch: str) -> None:
             ports = [r.nic.port for r in self.inventory.switch_ports(switch)]
-            async with gate:
+            async with self._spend(switch), gate:
                 try:
-                    async with self._spend(switch):
-                        table = await self.pool.fdb(switch)
-                        states = await self.pool.inspect(switch, ports) if with_ports and ports else {}
+                    table = await self.pool.fdb(switch)
+                    states = await self.pool.inspect(switch, ports) if with_ports and ports else {}
                 except SwitchUnavailable as exc:
                     unreadable.append(UnreadableSwitch(switch, tuple(ports), str(exc)))
                     return

@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -126,6 +128,11 @@ def counting() -> Iterator[Counter[str]]:
 
 
 async def one_round(svc: KavlanService, names: list[str]) -> dict[str, Any]:
+    budget = svc.monitor.budget
+    # each round starts with every switch's budget free (the TUI's intervals are longer than a round's debt):
+    # what the round waits is its own reads' pacing, the check's after the counters'
+    await asyncio.sleep(max((budget.wait_for(s) for s in svc.inventory.sites[HOME].switches), default=0.0))
+    waited = budget.waited
     with counting() as counts:
         cpu, wall = time.process_time(), time.perf_counter()
         loads = await svc.port_loads(names, interval=0)
@@ -140,6 +147,7 @@ async def one_round(svc: KavlanService, names: list[str]) -> dict[str, Any]:
         "ports_wall": ports_wall,
         "ports_cpu": ports_cpu,
         "requests": dict(counts),
+        "paced": budget.waited - waited,
     }
 
 
@@ -180,7 +188,9 @@ async def measure(inv_path: Path, creds: Path, data: Path, runs: int) -> None:
     finally:
         await svc.close()
     switches = len(svc.inventory.sites[HOME].switches)
+    share = svc.settings.monitor_share * svc.settings.switch_request_rate
     print(f"{len(names)} home nodes on {switches} snmp_qbridge switches (snmpsim, 127.0.0.1), {runs} rounds")
+    print(f"monitoring budget: {share:g} requests/s per switch (monitor_share x switch_request_rate)")
     print(f"{'':42} {'wall':>22} {'CPU':>22}  SNMP requests per switch")
     print(
         f"{'monitoring round (ports + isolation)':42} {ms([r['wall'] for r in ours]):>22} "
@@ -189,6 +199,7 @@ async def measure(inv_path: Path, creds: Path, data: Path, runs: int) -> None:
     print(
         f"{'  of which port loads':42} {ms([r['ports_wall'] for r in ours]):>22} {ms([r['ports_cpu'] for r in ours]):>22}"
     )
+    print(f"{'  of which waiting for the budget':42} {ms([r['paced'] for r in ours]):>22}")
     print(
         f"{'baseline: drift poll (today)':42} {ms([r['wall'] for r in drifts]):>22} "
         f"{ms([r['cpu'] for r in drifts]):>22}  {per_switch(drifts)}"
@@ -245,11 +256,74 @@ async def tui(runs: int) -> None:
     print(f"{f'TUI: the monitoring view refresh ({len(nodes)} nodes)':42} {ms(views):>22}")
 
 
+def with_leak(svc: KavlanService, switch: str, leak: list[str]) -> None:
+    """A leak made behind the service's back on a simulated switch (``fdb_extra``: a MAC nobody has behind a
+    node's port), or undone (``leak`` empty)."""
+    drv = svc.switches.driver(switch)
+    inner = getattr(drv, "inner", drv)
+    inner.switch = dataclasses.replace(inner.switch, options={**inner.switch.options, "fdb_extra": leak})
+
+
+async def leak_latency(runs: int) -> None:
+    """How long after a leak is made the check and the TUI show it, on the 1,000-node testbed's simulated switches
+    (the recordings cannot learn a MAC): ``check-isolation`` of the home site right after the leak; the TUI's
+    monitoring view at its default ``isolation_interval``, the leak made at a random moment of its cycle."""
+    from kavlan_tui.app import KavlanApp
+    from kavlan_tui.screens.monitor import MonitorScreen
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("KAVLAN_")}
+    os.environ.pop("KAVLAN_CREDENTIALS", None)
+    os.environ.pop("KAVLAN_ISOLATION_INTERVAL", None)
+    os.environ.pop("KAVLAN_MONITOR_INTERVAL", None)
+    with tempfile.TemporaryDirectory(prefix="kavlan-bench-leak-") as tmp:
+        inv = Path(tmp) / "testbed.toml"
+        inv.write_text(bench_tui.testbed())
+        os.environ.update(KAVLAN_INVENTORY=str(inv), KAVLAN_DATA_DIR=str(Path(tmp) / "data"))
+        svc = KavlanService(config.load())
+        switch = svc.inventory.sites[HOME].switches[0]
+        port = svc.inventory.switch_ports(switch)[0].nic.port
+        leak = [f"{port} 02:00:00:00:0b:ad {svc.inventory.sites[HOME].default_tag}"]
+        checks, views = [], []
+        for _ in range(runs):
+            with_leak(svc, switch, leak)
+            started = time.perf_counter()
+            report = await svc.check_isolation(site=HOME)
+            assert report.leaks, "the check did not see the leak"
+            checks.append(time.perf_counter() - started)
+            with_leak(svc, switch, [])
+        app = KavlanApp(svc, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.board is not None)
+            nodes = sorted(
+                (n for n in app.board.nodes.values() if (n.site, n.vlan) == (HOME, 0)), key=lambda n: n.key
+            )
+            screen = MonitorScreen(HOME, 0, nodes[:40])
+            await app.push_screen(screen)
+            for _ in range(runs):
+                await until(pilot, lambda: screen.isolation is not None and screen.isolation.clean, 60)
+                await asyncio.sleep(random.uniform(0, svc.settings.isolation_interval))
+                with_leak(svc, switch, leak)
+                started = time.perf_counter()
+                await until(pilot, lambda: screen.isolation is not None and bool(screen.isolation.leaks), 60)
+                views.append(time.perf_counter() - started)
+                with_leak(svc, switch, [])
+        await svc.close()
+    os.environ.update(env)
+    print(f"{'a leak to check-isolation showing it (home site)':42} {ms(checks):>22}")
+    interval = svc.settings.isolation_interval
+    print(
+        f"{f'a leak to the TUI marking it (every {interval:g} s)':42} {ms(views):>22}  (max {max(views):.1f} s)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--leak-runs", type=int, default=3, help="leaks made for the latency (up to 10 s each)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="kavlan-bench-monitor-") as tmp:
         work = Path(tmp)
@@ -259,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             inv_path.write_text(inventory_text(switches, sim.port))
             asyncio.run(measure(inv_path, creds, work / "data", args.runs))
             asyncio.run(tui(args.runs))
+    asyncio.run(leak_latency(args.leak_runs))
     return 0
 
 
