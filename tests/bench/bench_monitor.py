@@ -243,7 +243,10 @@ async def tui(runs: int) -> None:
         screen = MonitorScreen(HOME, vid, nodes)
         await app.push_screen(screen)
         await until(pilot, lambda: screen.reads >= 1 and screen.checks >= 1)
+        budget = svc.monitor.budget
         for _ in range(runs):
+            # as at the view's interval (2 s): each switch's budget free when the refresh starts
+            await asyncio.sleep(max((budget.wait_for(n.switch) for n in nodes), default=0.0))
             done, started = screen.reads, time.perf_counter()
             screen.read_ports()
             await until(pilot, lambda done=done: screen.reads > done)
