@@ -19,7 +19,7 @@ from .access.safeguard import Restart, StagedMove
 from .errors import KavlanError
 from .events import DhcpChanged, IntentSettled, JobEnded, NodeUnavailable
 from .inventory import NicRef
-from .journal import END, MOVE, Intent
+from .journal import APPLIED, END, MOVE, PLANNED, Intent, IntentPort
 from .model import DEFAULT, Job, JobState
 from .reports import MoveReport, PortMove
 
@@ -118,20 +118,8 @@ class Endings:
         svc = self.service
         await self._after_moves_into(job)
         outside = self._outside(job)
-        if outside:
-            # real nodes restart their network into DEFAULT around the ports' move, as a staged move does
-            home = await homing.queue(svc, outside, self._restart())
-            report = await svc._finish_even_if_cancelled(
-                svc._move(
-                    list(outside), DEFAULT, user="kavlan", rights=None, keep=lambda m: self._of_job(job, m)
-                )
-            )
-            if not report.ok:
-                failed = [(r.name, r.message) for r in report.failed]
-                with contextlib.suppress(KavlanError), svc.store.write() as tx:
-                    tx.audit("kavlan", "job.end.failed", job=job.id, failed=failed)
-            if home is not None:
-                await self._see_home(job, home, report)
+        seeing = await self._bring_home(job, intent, outside) if outside else []
+        await self._see_left_home(job, intent, seeing)
         await self._stop_dhcp(job)  # the job is over, whether its nodes are all back yet or not
         left = self._left(job)
         if left:
@@ -150,17 +138,88 @@ class Endings:
             )
         return True
 
+    async def _bring_home(self, job: Job, intent: Intent, outside: dict[str, int]) -> list[str]:
+        """Put back the NICs left outside DEFAULT; real nodes restart their network into DEFAULT around the ports'
+        move, as a staged move does, journaled in the end's intent until each is seen home (or marked), so that an
+        end resumed after a crash still sees them. The real nodes it saw to (in-DEFAULT names)."""
+        svc = self.service
+        home = await homing.queue(svc, outside, self._restart())
+        if home is not None:
+            self._journal_home(intent, home)
+        report = await svc._finish_even_if_cancelled(
+            svc._move(list(outside), DEFAULT, user="kavlan", rights=None, keep=lambda m: self._of_job(job, m))
+        )
+        if not report.ok:
+            failed = [(r.name, r.message) for r in report.failed]
+            with contextlib.suppress(KavlanError), svc.store.write() as tx:
+                tx.audit("kavlan", "job.end.failed", job=job.id, failed=failed)
+        testpoints.reached("end-switched")
+        if home is None:
+            return []
+        seen = await self._see_home(job, home, report)
+        self._seen_home(intent, seen)
+        return seen
+
+    def _journal_home(self, intent: Intent, home: StagedMove) -> None:
+        """The nodes whose return the end is to see, in its intent (those not there from an earlier attempt)."""
+        known = {p.node for p in intent.ports}
+        ports = []
+        for name in home.order:
+            ref = self.service.inventory.resolve(name)
+            if ref.node.name not in known:
+                ports.append(IntentPort(ref.nic.switch, ref.nic.port, ref.node.name, ref.nic.name, -1, -1))
+        with self.service.store.write() as tx:
+            tx.add_intent_ports(intent.id, ports)
+
+    def _seen_home(self, intent: Intent, names: list[str]) -> None:
+        """These nodes answer in DEFAULT, or are marked unavailable: nothing left to see for them."""
+        by_switch: dict[str, dict[str, int | None]] = {}
+        for name in names:
+            nic = self.service.inventory.resolve(name).nic
+            by_switch.setdefault(nic.switch, {})[nic.port] = None
+        with self.service.store.write() as tx:
+            for switch, ports in by_switch.items():
+                tx.intent_outcome(intent.id, switch, APPLIED, ports)
+
+    async def _see_left_home(self, job: Job, intent: Intent, seen: list[str]) -> None:
+        """An end resumed after its process died once the ports were back: the nodes it had not yet seen home are
+        checked in DEFAULT (their restarts were queued when it began), given the console, or marked."""
+        svc = self.service
+        with svc.store.read() as tx:
+            still = tx.intents(intent.id)
+        # seen now, or still outside DEFAULT (their port did not go back: a later attempt queues them again)
+        done = {svc.inventory.resolve(n).node.name for n in [*seen, *self._outside(job)]}
+        nodes = svc.inventory.nodes
+        names = [
+            svc.inventory.hostname(NicRef(nodes[p.node], nodes[p.node].primary_nic), DEFAULT)
+            for p in (still[0].ports if still else ())
+            if p.state == PLANNED and p.node not in done and p.node in nodes
+        ]
+        if not names:
+            return
+        home = homing.resumed(svc, names, self._restart(), intent.created)
+        lost = await homing.see_home(home, names)
+        self._mark_lost(job, home, lost)
+        self._seen_home(intent, names)
+
     def _restart(self) -> Restart:
         settings = self.service.settings
         return homing.restart_for_end(settings.restart_command, settings.verify_timeout)
 
-    async def _see_home(self, job: Job, home: StagedMove, report: MoveReport) -> None:
+    async def _see_home(self, job: Job, home: StagedMove, report: MoveReport) -> list[str]:
         """Wait for the real nodes whose port went back to answer in DEFAULT; mark those that answer nowhere
-        unavailable, with the reason, so that no new job is handed them."""
+        unavailable, with the reason, so that no new job is handed them. The nodes seen to (their port home)."""
         svc = self.service
         names = {svc.inventory.resolve(r.name).node.name for r in report.results if r.new_vlan == DEFAULT}
         ports_home = [n for n in home.order if svc.inventory.resolve(n).node.name in names]
         lost = await homing.see_home(home, ports_home)
+        self._mark_lost(job, home, lost)
+        return ports_home
+
+    def _mark_lost(self, job: Job, home: StagedMove, lost: list[str]) -> None:
+        """The nodes that answer nowhere: unavailable to new jobs, with the reason, until an administrator clears
+        them."""
+        svc = self.service
         now = svc.clock()
         with contextlib.suppress(KavlanError), svc.store.write() as tx:
             for name in lost:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .events import EventBus
     from .inventory import Inventory, NicRef
+    from .journal import IntentPort, StagedRecord
     from .reports import Plan
 
 
@@ -371,6 +372,14 @@ class Service(abc.ABC):
             spec = self.inventory.gateway(self.site, vid)
             gateways[vid] = Gateway(f"kavlan-{vid}", spec.port, spec.user, spec.address) if spec else None
         return render_ssh_config(gateways, site_domain=f"{site.name}.{site.domain}", style=style)
+
+    async def open_staged(
+        self, ports: Sequence[IntentPort], vlan: int, user: str, undo_at: float
+    ) -> StagedRecord | None:
+        """Journal a staged move between its switch and its verdict, so that after a crash its ports not confirmed
+        are put back before the undo restart; None where this side keeps no journal (remote mode: the staged move
+        runs on the client, the server journals its port moves only)."""
+        return None
 
     async def move_with_restart(
         self,

@@ -10,17 +10,19 @@ deadline, or lost its database mid-way; :mod:`kavlan_core.recovery` settles it. 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .drivers.base import PortChange, PortState
 from .reports import Plan
 
-MOVE, END = "move", "end"
-"""The kinds of intent: a move of ports, a job's end."""
-PLANNED, APPLIED, FAILED = "planned", "applied", "failed"
+MOVE, END, STAGED = "move", "end", "staged"
+"""The kinds of intent: a move of ports, a job's end, a staged move between its switch and its verdict
+(:mod:`kavlan_core.staged_journal`)."""
+PLANNED, APPLIED, FAILED, CONFIRMED = "planned", "applied", "failed", "confirmed"
 """A port's state in the journal: written before any switch is touched; its switch applied the batch and read it
-back (``tag`` says what it read); its switch failed."""
+back (``tag`` says what it read); its switch failed; (a staged move's) its node confirmed in the new VLAN."""
 COMPLETED, ROLLED_BACK = "completed", "rolled back"
 """How recovery settled an unfinished move."""
 
@@ -78,6 +80,10 @@ class Intent:
 
         if self.kind == END:
             return f"end of job {self.job}"
+        if self.kind == STAGED:
+            return (
+                f"staged move of {len(self.ports)} node(s) into VLAN {vlan_label(self.vlan)} by {self.user}"
+            )
         job = f", job {self.job}" if self.job is not None else ""
         return f"move of {len(self.ports)} port(s) into VLAN {vlan_label(self.vlan)} by {self.user}{job}"
 
@@ -119,3 +125,14 @@ def settle(intent: Intent, reads: Mapping[str, Mapping[str, PortState]], allowed
 def _tag(reads: Mapping[str, Mapping[str, PortState]], port: IntentPort) -> int | None:
     state = reads.get(port.switch, {}).get(port.port)
     return state.tag if state is not None else None
+
+
+class StagedRecord(Protocol):
+    """A staged move's intent as its process holds it (:mod:`kavlan_core.staged_journal`): nodes ``confirmed`` as
+    they are, ``close`` at the verdict, ``release`` always."""
+
+    def confirmed(self, ports: Sequence[IntentPort]) -> None: ...
+
+    def close(self) -> None: ...
+
+    def release(self) -> None: ...

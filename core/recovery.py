@@ -5,7 +5,8 @@ stream and the audit log.
 A move's intent is settled only by a process that can take every switch it names without waiting: its own process,
 alive, holds them from before it wrote the intent until it deleted it (the locks of a dead process die with it).
 The ports are read again; the move stands if every port holds its new tag and it is still allowed (the job holding
-its VLAN runs, the user may still move those nodes); otherwise every port it changed is put back. A job's end is
+its VLAN runs, the user may still move those nodes); otherwise every port it changed is put back. A staged move's
+ports not confirmed are put back before its undo restart (:mod:`kavlan_core.staged_journal`). A job's end is
 resumed by :mod:`kavlan_core.ending`, after the moves (an end waits for the moves into its VLANs).
 """
 
@@ -16,11 +17,12 @@ import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from . import staged_journal
 from .drivers.base import PortChange, PortState, SwitchError
 from .errors import KavlanError, SwitchUnavailable
 from .events import IntentSettled
 from .inventory import NicRef
-from .journal import COMPLETED, END, MOVE, ROLLED_BACK, Intent, settle
+from .journal import COMPLETED, END, MOVE, ROLLED_BACK, STAGED, Intent, settle
 from .moves import SwitchOutcome, roll_back
 from .reports import PortMove, SwitchPlan, SwitchTiming
 from .switches import Busy
@@ -44,13 +46,16 @@ class Recovery:
         with svc.store.read() as tx:
             pending = tx.intents()
         now = svc.clock()
-        for intent in sorted(pending, key=lambda i: (i.kind == END, i.id)):
+        order = {MOVE: 0, STAGED: 1, END: 2}  # a staged move's own port move first; a job's end last
+        for intent in sorted(pending, key=lambda i: (order.get(i.kind, 3), i.id)):
             if svc._stop:
                 return  # asked to stop: the next command settles the rest
             if intent.retry_at > now and not force:
                 continue
             if intent.kind == MOVE:
                 await self.settle_move(intent)
+            elif intent.kind == STAGED:
+                await staged_journal.settle(svc, intent)
             elif intent.kind == END:
                 await svc.endings.resume(intent)
 

@@ -57,6 +57,7 @@ from .store_quick import open_store
 from .switches import Held, SwitchPool
 
 if TYPE_CHECKING:  # SQLAlchemy is loaded when the store first needs it (store_quick)
+    from .journal import IntentPort, StagedRecord
     from .store import Store
 
 
@@ -329,6 +330,13 @@ class KavlanService(Service):
             raise NotFound(f"job {job_id} has already ended ({job.state.value})")
         done = await self.endings.end(job, JobState.TERMINATED, f"deleted by {user}")
         return done or job
+
+    async def open_staged(
+        self, ports: Sequence[IntentPort], vlan: int, user: str, undo_at: float
+    ) -> StagedRecord:
+        from .staged_journal import open_record
+
+        return await open_record(self, ports, vlan, user, undo_at)
 
     async def unavailable(self) -> dict[str, str]:
         with self.store.read() as tx:

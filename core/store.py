@@ -726,6 +726,11 @@ class Tx:
         key = done.inserted_primary_key
         assert key is not None
         intent_id = int(key[0])
+        self.add_intent_ports(intent_id, ports)
+        return intent_id
+
+    def add_intent_ports(self, intent_id: int, ports: Iterable[IntentPort]) -> None:
+        """More ports for an intent (a job's end: the nodes whose return it has still to see)."""
         rows = [
             {
                 "intent": intent_id,
@@ -742,7 +747,6 @@ class Tx:
         ]
         if rows:
             self.conn.execute(intent_ports.insert(), rows)
-        return intent_id
 
     def intent_outcome(self, intent_id: int, switch: str, state: str, tags: dict[str, int | None]) -> None:
         """A switch of an intent completed: its ports' state, and the tag each was read back with."""

@@ -10,7 +10,9 @@ while a switch answers would be.
 The points: ``before-intent`` (the switches locked, read and planned; nothing written), ``after-intent`` (the
 intent written, no switch touched), ``after-apply:SWITCH`` (that switch applied
 its batch, not read back yet), ``after-readback:SWITCH``, ``before-record`` (every switch done, the store not
-written), ``end-claimed`` (a job's end written, none of its nodes put back yet).
+written), ``end-claimed`` (a job's end written, none of its nodes put back yet), ``end-switched`` (its ports
+put back, its real nodes' restarts queued, none seen home yet), ``staged-switched`` (a staged
+move's ports switched, its nodes neither verified nor confirmed).
 """
 
 from __future__ import annotations

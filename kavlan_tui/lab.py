@@ -12,7 +12,9 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
+from kavlan_core.lab import frontend
 from kavlan_core.lab.builder import DEFAULT_STATE_DIR, Lab
+from kavlan_core.lab.frontend import LAB_USER
 from kavlan_core.lab.status import format_status, status
 from kavlan_core.lab.topology import DEFAULT_PREFIX, LabError
 
@@ -58,15 +60,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--json", action="store_true", help="JSON output")
     sh = sub.add_parser(
-        "shell", parents=[common], help="an interactive shell in the frontend namespace (or a host)"
+        "shell",
+        parents=[common],
+        help=f"an interactive shell in the frontend namespace, as its user {LAB_USER} (or a host's console)",
     )
-    sh.add_argument("--host", help="a node or gateway instead of the frontend: its console")
+    sh.add_argument("--host", help="a node or gateway instead of the frontend: its console (as root)")
+    _as_option(sh, "user")
     ex = sub.add_parser(
-        "exec", parents=[common], help="run a command in the frontend namespace: exec -- CMD ..."
+        "exec", parents=[common], help="run a command in the frontend namespace: exec -- CMD ... (as root)"
     )
     ex.add_argument("--host", help="a node or gateway instead of the frontend: its console")
+    _as_option(ex, "root")
     ex.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     return p
+
+
+def _as_option(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--as",
+        dest="who",
+        choices=("user", "root"),
+        default=default,
+        help=f"user: the frontend's user {LAB_USER}, as the tutorial's (not an administrator, a home of its own, "
+        f"kavlan through the lab's kavlan-api); root: the lab's administrator (default {default})",
+    )
 
 
 def _up(lab: Lab, keep: bool) -> int:
@@ -93,12 +110,19 @@ def _down(lab: Lab) -> int:
     return 1 if report.leftovers else 0
 
 
-def _enter(lab: Lab, command: list[str], host: str | None) -> NoReturn:
+def _enter(lab: Lab, command: list[str], host: str | None, who: str = "root") -> NoReturn:
     if lab.state is None or lab.state.phase != "up":
         raise LabError(f"no lab is up in {lab.dir}: run {PROG} up first")
-    argv = lab.argv(command, host)
+    if who == "user" and host is not None:
+        raise LabError(f"a host's console is root's: {PROG} exec --host {host} --as root")
+    env = {**lab.env(), "KAVLAN_LAB_WHERE": host or "frontend", "HOME": str(lab.dir / "frontend" / "root")}
+    if who == "user":
+        frontend.ensure_api(lab)
+        argv = frontend.argv(lab, command)
+    else:
+        argv = lab.argv(command, host)
     try:
-        os.execvpe(argv[0], argv, {**lab.env(), "KAVLAN_LAB_WHERE": host or "frontend"})
+        os.execvpe(argv[0], argv, env)
     except OSError as exc:
         raise LabError(f"cannot run {argv[0]}: {exc.strerror}") from None
 
@@ -130,13 +154,13 @@ def _act(args: argparse.Namespace) -> int:
     if args.action == "shell":
         shell = shutil.which("bash")
         rc = lab.dir / "bin" / "shellrc"
-        _enter(lab, [shell, "--rcfile", str(rc), "-i"] if shell else ["/bin/sh", "-i"], args.host)
+        _enter(lab, [shell, "--rcfile", str(rc), "-i"] if shell else ["/bin/sh", "-i"], args.host, args.who)
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
         raise LabError(f"no command given: {PROG} exec -- CMD ...")
-    _enter(lab, command, args.host)
+    _enter(lab, command, args.host, args.who)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import NoReturn
 from kavlan_core import config
 from kavlan_core.api.auth import USER_NAME
 from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound
-from kavlan_core.events import Event, IntentSettled, NodeUnavailable
+from kavlan_core.events import Event, IntentSettled, NodeUnavailable, SafeguardStep
 from kavlan_core.interface import Service, connect
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
@@ -61,11 +61,12 @@ def _run(
 
 
 def _settled_printer(prog: str) -> Callable[[Event], None]:
-    """An unfinished move or job's end this command found and settled, a node a job's end could not bring back:
-    said on stderr."""
+    """An unfinished move or job's end this command found and settled, what a job's end waits for (its real
+    nodes' network restart into DEFAULT), a node it could not bring back: said on stderr."""
 
     def show(event: Event) -> None:
-        line = event_line(event) if isinstance(event, IntentSettled | NodeUnavailable) else None
+        waits = isinstance(event, SafeguardStep) and event.stage == "schedule"
+        line = event_line(event) if waits or isinstance(event, IntentSettled | NodeUnavailable) else None
         if line is not None:
             sys.stderr.write(f"{prog}: {line.text}\n")
 

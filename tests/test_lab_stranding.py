@@ -7,13 +7,28 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from test_lab import SITE, eventually, kavlan, lab_exec, needs_lab, pings, reserve, running_lab, tool
+from test_lab import (
+    SITE,
+    eventually,
+    kavlan,
+    kavlan_lab,
+    lab_exec,
+    needs_lab,
+    pings,
+    reserve,
+    running_lab,
+    tool,
+)
 
+from kavlan_core.lab import frontend
 from kavlan_core.lab.builder import Lab
+from kavlan_core.lab.frontend import LAB_USER
 from kavlan_core.model import ROUTED_IDS
 
 pytestmark = [
@@ -208,3 +223,49 @@ def test_a_node_whose_at_is_broken_is_brought_back_by_the_labs_console(lab: Lab)
     assert "unavailable" not in ended.stderr, ended.stderr
     assert pings(lab, broken), f"{broken} was brought back by its console ([site.console] of the lab)"
     assert "Unavailable nodes" not in lab_exec(lab, tool("kavlan-oarstat")).stdout
+
+
+def as_user(lab: Lab, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``cmd`` in the frontend as its user (``kavlan-lab exec --as user``), the tutorial's reader."""
+    return kavlan_lab("exec", "--state-dir", str(lab.dir), "--as", "user", "--", *cmd, timeout=timeout)
+
+
+def test_the_frontends_user_has_the_tutorials_rights_and_no_more(lab: Lab) -> None:
+    who = as_user(lab, "sh", "-c", 'id -un; echo "$HOME"; pwd; ls -A /root')
+    assert who.returncode == 0, who.stderr
+    name, home, cwd, *in_root = who.stdout.splitlines()
+    assert (name, home, cwd) == (LAB_USER, f"/home/{LAB_USER}", f"/home/{LAB_USER}")
+    # this machine's /root is not there: only what the interpreter needs from it is bound back
+    assert set(in_root) <= {Path(p).relative_to("/root").parts[0] for p in frontend._kept_under_root()}
+    for path in ("/etc/hosts", "/etc/kavlan-lab-probe", "/root/probe", str(lab.kavlan_data / "probe")):
+        touched = as_user(lab, "touch", path)
+        assert touched.returncode != 0 and "Permission denied" in touched.stderr, (path, touched.stderr)
+    assert not (Path("/etc") / "kavlan-lab-probe").exists() and not (Path("/root") / "probe").exists()
+    assert as_user(lab, "ls", str(lab.kavlan_data)).returncode != 0, "the store is the server's"
+    # the tutorial, as the user: a job, the refusals a real testbed gives, the nodes and gateways by ssh
+    sub = as_user(lab, "kavlan-oarsub", "-l", "{\"type='kavlan-local'\"}/vlan=1,{\"cluster='uvb'\"}/nodes=1")
+    assert sub.returncode == 0, sub.stderr
+    job = sub.stdout.strip().rpartition("=")[2]
+    vid = int(as_user(lab, "kavlan", "-V", "-j", job).stdout)
+    (node,) = [line.split(".")[0] for line in as_user(lab, "kavlan", "-g", "-j", job).stdout.splitlines()]
+    stat = as_user(lab, "kavlan-oarstat")
+    assert f"{job} " in stat.stdout and LAB_USER in stat.stdout, stat.stdout
+    other = "suno-1" if not node.startswith("suno") else "uvb-1"
+    moved = as_user(lab, "kavlan", "-s", "-i", "DEFAULT", "-m", other)
+    assert moved.returncode != 0 and f"is not in a running job of {LAB_USER}" in moved.stderr, moved.stderr
+    admin = as_user(lab, "kavlan-oarnodesetting", "-s", "Alive", "-h", node)
+    assert admin.returncode != 0 and "only an administrator" in admin.stderr, admin.stderr
+    for host in (node, f"kavlan-{vid}"):
+        assert as_user(lab, "ssh", host, "hostname").stdout.strip() == host
+    no_dhcp = as_user(lab, "kavlan", "-s", "-j", job)
+    assert no_dhcp.returncode != 0 and "DHCP server is off" in no_dhcp.stderr, no_dhcp.stderr
+    assert as_user(lab, "kavlan", "-e", "-j", job).returncode == 0
+    assert as_user(lab, "kavlan", "-s", "-j", job, "--restart-via-at", "3").returncode == 0
+    # the tutorial's ~/.ssh/config lines, in the user's own file
+    written = as_user(lab, "sh", "-c", "kavlan ssh-config --proxycommand >> ~/.ssh/config")
+    assert written.returncode == 0, written.stderr
+    over_nc = as_user(lab, "ssh", f"{node}-kavlan-{vid}", "hostname")
+    assert over_nc.stdout.strip() == f"{node}-kavlan-{vid}", over_nc.stderr
+    ended = as_user(lab, "kavlan-oardel", job, timeout=120)
+    assert ended.returncode == 0 and "their network restarts into DEFAULT" in ended.stderr, ended.stderr
+    assert pings(lab, node), f"{node} answers by its default name after the job"

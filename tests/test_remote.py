@@ -466,3 +466,68 @@ def test_monitoring_reads_answer_as_embedded(server: ApiServer, tmp_path: Path) 
             await remote.close()
 
     asyncio.run(asyncio.wait_for(go(), 120))
+
+
+def test_unavailable_nodes_are_listed_and_cleared_through_the_api(server: ApiServer, tmp_path: Path) -> None:
+    """A node a job's end could not bring back: its reason in kavlan-oarstat and in the API's list, readable by
+    anyone; cleared by an administrator only (kavlan-oarnodesetting), as embedded."""
+    reason = "not back after the end of job 1000: does not answer in DEFAULT after two network restarts"
+    marker = config.load(env={**server.env, "KAVLAN_USER": "root"})
+    embedded = KavlanService(marker)  # the server's own store: as the server's end would have marked it
+    try:
+        with embedded.store.write() as tx:
+            tx.mark_unavailable("suno-2", reason, time.time(), 1000)
+    finally:
+        asyncio.run(embedded.close())
+    alice, root = remote_env(server, tmp_path / "a"), remote_env(server, tmp_path / "r", "root")
+
+    rc, out, err = sh(["kavlan-oarstat"], alice)
+    assert rc == 0, err
+    assert f"suno-2: {reason}" in out.splitlines(), out
+    listed = server.get("alice", "/sites/sophia/kavlan/unavailable")
+    assert listed.json() == {"items": [{"node": "suno-2", "reason": reason}], "total": 1}
+
+    rc, out, err = sh(["kavlan-oarnodesetting", "-s", "Alive", "-h", "suno-2"], alice)
+    assert rc != 0 and "only an administrator" in err and "Traceback" not in err, (rc, err)
+    rc, out, err = sh(["kavlan-oarstat"], alice)
+    assert "suno-2: " in out, "the refusal changed nothing"
+
+    rc, out, err = sh(["kavlan-oarnodesetting", "-s", "Alive", "-h", "suno-2.sophia.grid5000.fr"], root)
+    assert (rc, out) == (0, "suno-2.sophia.grid5000.fr: Alive\n"), err
+    rc, out, err = sh(["kavlan-oarnodesetting", "-s", "Alive", "-h", "suno-2"], root)
+    assert (rc, out) == (0, "suno-2: Alive (it was not marked unavailable)\n"), err
+    rc, out, err = sh(["kavlan-oarstat"], alice)
+    assert rc == 0 and "Unavailable nodes" not in out, out
+    unknown = server.delete("root", "/sites/sophia/kavlan/unavailable/nosuch-1")
+    assert unknown.status_code == 404 and "unknown node" in unknown.text, unknown.text
+    audit = server.audit_log.read_text()
+    assert '"what": "node.available"' in audit, audit[-500:]
+
+
+def test_the_api_refuses_to_move_real_nodes_into_a_vlan_without_dhcp(certs: Path, tmp_path: Path) -> None:
+    """A raw API client, not only this project's faces: real nodes into a VLAN whose DHCP server is off is a 409
+    with the reason, before any switch is touched; ``?dhcp_check=false`` is the way to go ahead."""
+    inv = small_inventory(tmp_path / "real.toml")
+    text = inv.read_text().replace("default_subnet", "reachable_nodes = true\ndefault_subnet", 1)
+    text = re.sub(
+        r'name = "sw1"\ndriver = "simulated"\noptions = \{[^}]*\}',
+        'name = "sw1"\ndriver = "linux_bridge"\noptions = { netns = "kavlan-test-no-such-netns" }',
+        text,
+        count=1,
+    )
+    inv.write_text(text)
+    srv = start_server(tmp_path / "server", certs, inventory=inv)
+    try:
+        body = {"resources": "{\"type='kavlan'\"}/vlan=1,{\"cluster='suno'\"}/nodes=2"}
+        job = srv.post("alice", "/sites/sophia/jobs", body)
+        assert job.status_code in (200, 201), job.text
+        vid = job.json()["resources_by_type"]["vlans"][0]
+        nodes = job.json()["assigned_nodes"]
+        assert any(n.startswith(("suno-1.", "suno-2.")) for n in nodes), nodes
+        refused = srv.post("alice", f"/sites/sophia/vlans/{vid}/nodes", nodes)
+        assert refused.status_code == 409, refused.text
+        assert f"VLAN {vid}'s DHCP server is off" in refused.text and "reachable by nobody" in refused.text
+        placed = srv.post("alice", "/sites/sophia/vlans/nodes", nodes).json()
+        assert {item["vlan"] for item in placed["items"]} == {"DEFAULT"}, "nothing moved"
+    finally:
+        srv.stop()

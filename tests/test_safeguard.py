@@ -4,16 +4,19 @@ nodes' SSH answers played by a fake that answers from the VLAN each node's port 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Collection, Sequence
 
 import pytest
 
 from conftest import run
+from kavlan_core import testpoints
 from kavlan_core.access import homing, safeguard
 from kavlan_core.access.safeguard import ADDRESSES, PROBE, Restart, StagedMove
 from kavlan_core.access.ssh import RunResult, Target
 from kavlan_core.errors import BadInput, NoDhcp, NotAllowed
-from kavlan_core.events import Event, NodeUnavailable, SafeguardStep
+from kavlan_core.events import Event, IntentSettled, NodeUnavailable, SafeguardStep
+from kavlan_core.journal import END, STAGED
 from kavlan_core.model import DEFAULT
 from kavlan_core.reports import Outcome
 from kavlan_core.service import KavlanService
@@ -426,3 +429,132 @@ def test_a_console_that_fails_says_why_and_the_node_is_marked(make_service, monk
 
     (reason,) = run(svc.unavailable()).values()
     assert reason.endswith("; nor after its console's command: sh exited with status 3: no power for suno-2")
+
+
+def recorded(svc: KavlanService) -> dict[str, int]:
+    """Where the store says each NIC is, read without a command (a command settles what a dead process left)."""
+    with svc.store.read() as tx:
+        return {node: vid for (node, _nic), vid in tx.nic_vlans().items() if vid != DEFAULT}
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after this point runs (its locks die with it)."""
+
+
+def crash_at(monkeypatch: pytest.MonkeyPatch, wanted: str) -> None:
+    def reached(point: str) -> None:
+        if point == wanted:
+            raise Crash(point)
+
+    monkeypatch.setattr(testpoints, "reached", reached)
+
+
+def test_a_staged_move_whose_process_dies_after_the_switch_is_put_back_by_the_next_command(
+    make_service, monkeypatch
+):
+    """Killed between the switch and the verdict: the ports moved, no node confirmed. The next command finds the
+    journaled staged move and puts every port back before the undo restart fires (which then brings each node
+    back where it was); found after that time, it leaves the ports and says so."""
+    svc = make_service()
+    job = run(svc.submit(f"{ROUTED},{SUNO}"))
+    vlan = job.vlans[0].vlan
+    Nodes(svc)
+    crash_at(monkeypatch, "staged-switched")
+    with pytest.raises(Crash):
+        run(svc.move_with_restart(list(job.nodes), vlan, delay=2, verify_timeout=5))
+    assert recorded(svc) == dict.fromkeys(job.nodes, vlan), "the ports had moved"
+    with svc.store.read() as tx:
+        (left,) = tx.intents()
+    assert left.kind == STAGED and {p.state for p in left.ports} == {"planned"}
+    assert left.describe() == f"staged move of 2 node(s) into VLAN {vlan} by alice"
+
+    nxt = make_service()  # the next command: another process on the same store
+    seen = steps(nxt)
+    run(nxt.reap())
+    assert places(nxt, job.nodes) == dict.fromkeys(job.nodes, DEFAULT)
+    (settled,) = [e for e in seen if isinstance(e, IntentSettled)]
+    assert settled.outcome == (
+        f"rolled back (not confirmed): {', '.join(job.nodes)} in VLAN DEFAULT put back before the undo restart"
+    )
+    with nxt.store.read() as tx:
+        assert tx.intents() == []
+
+    # the same death, found after the undo time: the undo restarts ran where the ports were; nothing is moved
+    Nodes(nxt)
+    crash_at(monkeypatch, "staged-switched")
+    with pytest.raises(Crash):
+        run(nxt.move_with_restart(list(job.nodes), vlan, delay=2, verify_timeout=5))
+    late = make_service(clock=lambda: time.time() + 120)  # past the undo restart (+22 s), not the walltime
+    seen = steps(late)
+    run(late.reap())
+    assert recorded(late) == dict.fromkeys(job.nodes, vlan)
+    (settled,) = [e for e in seen if isinstance(e, IntentSettled)]
+    assert settled.outcome.startswith("found after its undo time: the ports of suno-1, suno-2 were left")
+
+
+def test_a_staged_move_that_confirmed_its_nodes_leaves_them_to_recovery(make_service, monkeypatch):
+    """Nodes confirmed before the death stay where they were confirmed: only the others' ports go back."""
+    svc = make_service()
+    job = run(svc.submit(f"{ROUTED},{SUNO}"))
+    vlan = job.vlans[0].vlan
+    Nodes(svc, never_back=[job.nodes[1]])
+    real_bring_back = safeguard.bring_back
+
+    async def dies(move: StagedMove, not_back: Sequence[str]) -> None:
+        raise Crash("bring-back")
+
+    monkeypatch.setattr(safeguard, "bring_back", dies)
+    with pytest.raises(Crash):
+        run(svc.move_with_restart(list(job.nodes), vlan, delay=2, verify_timeout=1))
+    monkeypatch.setattr(safeguard, "bring_back", real_bring_back)
+    with svc.store.read() as tx:
+        (left,) = tx.intents()
+    assert {p.node: p.state for p in left.ports} == {job.nodes[0]: "confirmed", job.nodes[1]: "planned"}
+    nxt = make_service()
+    run(nxt.reap())
+    assert places(nxt, job.nodes) == {job.nodes[0]: vlan, job.nodes[1]: DEFAULT}
+
+
+def test_a_jobs_end_that_dies_once_its_ports_are_back_is_resumed_and_sees_its_nodes_home(
+    make_service, monkeypatch
+):
+    """Killed after the ports went back, before any node was seen home: the end's intent names the nodes it had
+    still to see; the next command resumes it, checks them in DEFAULT and marks the one answering nowhere."""
+    monkeypatch.setattr(homing, "END_DELAY", 0)
+    monkeypatch.setattr(homing, "END_UNDO_MARGIN", 0)
+
+    def real(svc: KavlanService) -> KavlanService:
+        svc.is_real = lambda name: not name.startswith("suno-3")  # type: ignore[method-assign]
+        return svc
+
+    svc = real(make_service(verify_timeout=1))
+    job = run(svc.submit(f"{ROUTED},{{\"cluster='suno'\"}}/nodes=3"))
+    run(svc.set_vlan(list(job.nodes), job.vlans[0].vlan))
+    Nodes(svc, lost=["suno-2"])
+    crash_at(monkeypatch, "end-switched")
+    with pytest.raises(Crash):
+        run(svc.delete_job(job.id))
+    assert recorded(svc) == {}, "the ports are back in DEFAULT"
+    with svc.store.read() as tx:
+        (end,) = tx.intents()
+        assert tx.unavailable() == {}
+    assert end.kind == END and {p.node: p.state for p in end.ports} == {
+        "suno-1": "planned",
+        "suno-2": "planned",
+    }
+
+    nxt = real(make_service(verify_timeout=1))
+    nodes, seen = Nodes(nxt, lost=["suno-2"]), steps(nxt)
+    run(nxt.reap())
+    asked = nodes.of("ip")
+    assert asked[0] == "suno-1" and set(asked) == {"suno-1", "suno-2"}, (
+        "both checked in DEFAULT (the lost one: until its time is up)"
+    )
+    with nxt.store.read() as tx:
+        assert tx.intents() == []
+        marked = tx.unavailable()
+    assert list(marked) == ["suno-2"] and marked["suno-2"][0].startswith(
+        f"not back after the end of job {job.id}"
+    )
+    assert [e.node for e in seen if isinstance(e, NodeUnavailable)] == ["suno-2"]
+    assert [e.outcome for e in seen if isinstance(e, IntentSettled)] == ["finished"]

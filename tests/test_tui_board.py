@@ -385,6 +385,25 @@ def test_the_node_detail_says_a_node_is_unavailable_and_why(harness: Callable[..
     asyncio.run(go())
 
 
+def test_an_unavailable_nodes_row_says_so_with_the_reason(harness: Callable[..., Harness]) -> None:
+    """On the board itself, not only in the node's screen: the lease, reach and job columns give way to it."""
+    h = harness()
+    with h.service.store.write() as tx:
+        tx.mark_unavailable("suno-2", "not back after the end of job 999: does not answer", 1.0, 999)
+
+    async def go() -> None:
+        async with h.app.run_test(size=(200, 50)) as pilot:
+            await h.ready(pilot)
+            section = h.section("sophia", DEFAULT)
+            rows = h.rows("sophia", DEFAULT)
+            marked = "".join(s.text for s in section.render_line(1 + rows.index("suno-2")))
+            other = "".join(s.text for s in section.render_line(1 + rows.index("suno-1")))
+            assert "✗ unavailable: not back after the end of job 999: does not answer" in marked, marked
+            assert "unavailable" not in other, other
+
+    asyncio.run(go())
+
+
 def test_copy_the_selection_as_a_nodefile_to_the_clipboard_or_a_file(
     harness: Callable[..., Harness], tmp_path: Path
 ) -> None:

@@ -28,13 +28,16 @@ from .safeguard import (
     verify,
     wait_until_back,
 )
+from .ssh import seconds_text
 
 if TYPE_CHECKING:
     from ..interface import Service
 
-END_DELAY = 5
-"""Seconds from the scheduling to the restart at a job's end: the end moves the ports at once, so this only has to
-cover the SSH sessions' return and the switches' write, not a user's command line."""
+END_DELAY = 3
+"""Seconds from the scheduling to the restart at a job's end: the end moves the ports at once after the at jobs are
+queued (their SSH sessions have returned by then), so this only has to cover the switches' write (0.1 to 0.5 s on
+the lab's and the benchmarks' switches), not a user's command line. A switch slower than that costs the node its
+first restart (made in the old VLAN), not the node: its second restart brings it back."""
 SYSTEM = "kavlan"
 CONSOLE_TIMEOUT = 60.0
 """Seconds a console command (a power cycle, the lab's console) may take."""
@@ -64,7 +67,12 @@ async def queue(service: Service, placed: Mapping[str, int], restart: Restart) -
     move.report.nodes = list(outcomes.values())
     move.order = list(nodes)
     move.here = {n: service.ssh_target(n, v) for n, v in nodes.items()}
-    move.publish("schedule", len(move.order), f"the job's end: back to DEFAULT in {restart.delay} s")
+    move.publish(
+        "schedule",
+        len(move.order),
+        f"the job's end: their network restarts into DEFAULT in {restart.delay} s; waiting for each to answer "
+        f"there (up to {seconds_text(restart.delay + restart.verify_timeout)}, more for one that does not)",
+    )
     with move.timed("schedule"):
         results = await service.run_targets([move.here[n] for n in move.order], schedule_command(restart))
     move.scheduled_at = time.monotonic()
@@ -73,6 +81,18 @@ async def queue(service: Service, placed: Mapping[str, int], restart: Restart) -
         outcome.at_job, outcome.undo_job = ([*at_jobs(res.stdout), "", ""])[:2]
         if not res.ok or not outcome.undo_job:
             outcome.message = f"its restart could not be queued: {res.error or res.stdout.strip()[:200]}"
+    return move
+
+
+def resumed(service: Service, names: Sequence[str], restart: Restart, queued_at: float) -> StagedMove:
+    """The nodes whose restarts into DEFAULT a job's end queued at about ``queued_at`` (the service's clock) before
+    its process died, their ports in DEFAULT since: to be seen home by :func:`see_home` (their at job numbers are
+    lost with the process: a second restart that finds the node home restarts it there once more, harmlessly)."""
+    outcomes = {n: NodeOutcome(n, new_vlan=DEFAULT, port_vlan=DEFAULT) for n in names}
+    move = StagedMove(service, DEFAULT, SYSTEM, restart, StagedReport(vlan=DEFAULT), outcomes)
+    move.report.nodes = list(outcomes.values())
+    move.order = list(names)
+    move.scheduled_at = time.monotonic() - max(0.0, service.clock() - queued_at)
     return move
 
 

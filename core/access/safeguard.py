@@ -11,8 +11,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .. import testpoints
 from ..errors import BadInput, KavlanError
 from ..events import SafeguardStep
+from ..journal import IntentPort
 from ..model import DEFAULT, vlan_label
 from ..reports import NodeOutcome, Outcome, StagedReport
 from .ssh import RunResult, Target, seconds_text
@@ -70,6 +72,8 @@ class StagedMove:
     """Where each of them is reached before the move."""
     started: float = field(default_factory=time.monotonic)
     scheduled_at: float = 0.0
+    ports: dict[str, IntentPort] = field(default_factory=dict)
+    """Each moving node's port, as the journal records it (the plan's)."""
 
     def now(self) -> float:
         """Seconds since the start, as the nodes' timings count them."""
@@ -125,12 +129,34 @@ async def staged_move(
     restart = Restart(delay, command, verify_timeout, poll_interval, attempt_timeout, undo_margin)
     move = await prepare(service, names, vlan, user=user, restart=restart, dhcp_check=dhcp_check)
     if move.order and await preflight(move) and await schedule(move):
+        await after_schedule(move)
+    return move.finish()
+
+
+async def after_schedule(move: StagedMove) -> None:
+    """Switch, verify, confirm, bring back: journaled (embedded), so that if this process dies on the way, the next
+    command puts back the ports not confirmed before their undo restart fires (core/staged_journal.py)."""
+    undo_at = move.service.clock() + until(move, move.restart.undo_delay)
+    record = await move.service.open_staged(
+        [move.ports[n] for n in move.order if n in move.ports], move.vlan, move.user, undo_at
+    )
+    try:
         moved = await switch(move)
+        testpoints.reached("staged-switched")
         not_back = await verify(move, moved)
-        await confirm(move, [n for n in moved if n not in not_back])
+        back = [n for n in moved if n not in not_back]
+        await confirm(move, back)
+        if record is not None:
+            record.confirmed(
+                [move.ports[n] for n in back if not move.outcomes[n].undo_job and n in move.ports]
+            )
         if not_back:
             await bring_back(move, not_back)
-    return move.finish()
+        if record is not None:
+            record.close()
+    finally:
+        if record is not None:
+            record.release()
 
 
 async def prepare(
@@ -158,6 +184,13 @@ async def prepare(
     move = StagedMove(service, vlan, user, restart, StagedReport(vlan=vlan), outcomes, started=started)
     move.report.nodes = list(outcomes.values())
     moving = {m.name for sp in port_plan.switches for m in sp.moves}
+    move.ports = {
+        m.name: IntentPort(
+            sp.switch, m.change.port, m.ref.node.name, m.ref.nic.name, m.change.old_tag, m.change.new_tag
+        )
+        for sp in port_plan.switches
+        for m in sp.moves
+    }
     for name in outcomes:
         if name not in moving:
             move.mark(name, Outcome.UNCHANGED, f"already in VLAN {vlan_label(vlan)}")

@@ -8,6 +8,7 @@ import getpass
 import os
 import signal
 import socket
+import stat
 import termios
 import time
 import tty
@@ -165,6 +166,10 @@ def _text(exc: BaseException) -> str:
         return os.strerror(exc.errno).lower()
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror if not exc.filename else f"{exc.strerror}: {exc.filename}"
+    if isinstance(
+        exc, OSError
+    ):  # several addresses tried: "Multiple exceptions: [Errno 111] Connect call failed..."
+        return "the connection failed (refused or unreachable)"
     return str(exc) or type(exc).__name__
 
 
@@ -331,7 +336,7 @@ async def _run_command(
             _str(exc.stdout),
             _str(exc.stderr),
             time.monotonic() - started,
-            f"the command on {host} was still running after {budget or timeout or 0:g} s: stopped waiting",
+            f"the command on {host} was still running after {seconds_text(budget or timeout or 0)}: stopped waiting",
         )
     except asyncssh.ChannelOpenError as exc:
         return RunResult(
@@ -546,6 +551,15 @@ def forward_resize(resize: Callable[[int, int], None], fd: int) -> Iterator[None
         signal.signal(signal.SIGWINCH, previous)
 
 
+def _input(fd: int) -> int:
+    """What the session reads: a dup of ``fd``, or nothing when it is a device that cannot be polled (/dev/null,
+    as a script or a test gives: the event loop refuses to watch it, and the session would end in a traceback)."""
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISCHR(mode) and not os.isatty(fd):
+        return asyncio.subprocess.DEVNULL
+    return os.dup(fd)
+
+
 async def interactive(
     target: Target,
     *,
@@ -580,7 +594,7 @@ async def interactive(
             with resizing:
                 # dups: asyncssh closes what it is given when the session ends, and the user's fds must stay open
                 await process.redirect(
-                    stdin=os.dup(stdin_fd), stdout=os.dup(stdout_fd), stderr=os.dup(stdout_fd)
+                    stdin=_input(stdin_fd), stdout=os.dup(stdout_fd), stderr=os.dup(stdout_fd)
                 )
                 done = await process.wait()
     if done.exit_status is not None and done.exit_status >= 0:

@@ -405,6 +405,13 @@ def _schemas() -> dict[str, Any]:
             required=["resources"],
             additionalProperties=False,
         ),
+        "UnavailableNodes": _obj(
+            {
+                "items": {"type": "array", "items": _obj({"node": _STR, "reason": _STR})},
+                "total": _INT,
+            }
+        ),
+        "NodeCleared": _obj({"node": _STR, "cleared": {"type": "boolean"}}),
         "Whoami": _obj(
             {
                 "uid": _STR,
@@ -703,6 +710,13 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                         "schema": _string(enum=["nodes", "full"]),
                         "description": "full: the whole MoveReport",
                     },
+                    {
+                        "name": "dhcp_check",
+                        "in": "query",
+                        "schema": {"type": "boolean"},
+                        "description": "false: move real nodes into a VLAN whose DHCP server is off all the same "
+                        "(you run your own there, or set static addresses); by default such a move is refused (409)",
+                    },
                 ],
                 description="A user moves only nodes of their running jobs, into a VLAN one of them holds or DEFAULT; a node "
                 "of another site is refused (400): a node is always moved by its own site's server. An unknown name is a "
@@ -858,6 +872,21 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                 "Settle unfinished moves, put drifted ports back (administrators)",
                 s,
                 {"200": _json(_ref("MoveReport"), "What was repaired")},
+            )
+        },
+        "/sites/{site}/kavlan/unavailable": {
+            "get": _op(
+                "The site's nodes a job's end could not bring back, with the reason: no new job gets them",
+                s,
+                {"200": _json(_ref("UnavailableNodes"), "The nodes marked unavailable")},
+            )
+        },
+        "/sites/{site}/kavlan/unavailable/{node}": {
+            "delete": _op(
+                "Make a node available to new jobs again (administrators), as oarnodesetting -s Alive",
+                ("site", "node"),
+                {"200": _json(_ref("NodeCleared"), "cleared: whether it was marked")},
+                description="The node's short name or FQDN.",
             )
         },
         "/sites/{site}/kavlan/moves/{mid}": {

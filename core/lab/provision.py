@@ -6,7 +6,7 @@ import os
 import pwd
 from typing import TYPE_CHECKING
 
-from . import files, system
+from . import files, frontend, system
 from .teardown import ETC_NETNS
 from .topology import Topology
 
@@ -67,3 +67,4 @@ def write_files(lab: Lab, topo: Topology) -> None:
             (etc / "ssh" / "ssh_config").write_text(
                 lab.ssh_config.read_text() if ns == topo.frontend else inner
             )
+    frontend.provision(lab, topo)  # the frontend's user, its home, its passwd line (core/lab/frontend.py)

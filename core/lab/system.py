@@ -17,6 +17,7 @@ REQUIRED = {
     "ss": "iproute2",
     "unshare": "util-linux",
     "nsenter": "util-linux",
+    "setpriv": "util-linux",  # the frontend's user: root dropped (core/lab/frontend.py)
     "mount": "mount",
     "hostname": "hostname",
     "dnsmasq": "dnsmasq-base",

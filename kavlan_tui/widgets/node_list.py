@@ -329,6 +329,7 @@ class NodeList(Widget, can_focus=True):
             selected=node.key in self.context.selection,
             cursor=focused and y == self.cursor,
             qualify=self.section.vlan is not None and self.section.vlan.kind is VlanKind.GLOBAL,
+            unavailable=board.unavailable.get(node.node) if (board := self.context.board) else None,
         )
 
     def watch_cursor(self, old: int, new: int) -> None:

@@ -63,6 +63,8 @@ DROP_ORDER = ("site", "job", "reach", "switch", "port", "address", "vlan")
 SORTED_BY = {"name": "host", "port": "switch", "state": "reach"}
 """The column whose title is marked for each sort order (arrange.SORTS)."""
 SORT_MARK = " ▾"
+UNAVAILABLE_SPAN = ("address", "reach", "job")
+"""The columns a node marked unavailable gives to the reason (the last three: one cell, to the line's end)."""
 
 
 class NodeRow:
@@ -95,12 +97,20 @@ class NodeRow:
         return fit(line, self.width)
 
     def cells(
-        self, node: NodeView, note: Annotations, *, qualify: bool = False
+        self, node: NodeView, note: Annotations, *, qualify: bool = False, unavailable: str | None = None
     ) -> list[tuple[str, str, int]]:
         """(column, text, width) of every column but the lead; ``qualify`` adds the site to the name (the
-        nodes of a global VLAN come from every site)."""
+        nodes of a global VLAN come from every site). A node marked ``unavailable`` (the reason) has its lease,
+        reach and job columns given to that reason, as one cell."""
         out = [("host", f"{node.short}.{node.site}" if qualify else node.short, self.host)]
+        merged = [w for n, _t, w in self.columns if n in UNAVAILABLE_SPAN] if unavailable else []
+        if merged:  # the last columns: the reason runs on to the end of the line
+            merged.append(max(0, self.width - LEAD - self.host - sum(w for _n, _t, w in self.columns)))
         for name, _title, width in self.columns:
+            if merged and name in UNAVAILABLE_SPAN:
+                if name == next(n for n, _t, _w in self.columns if n in UNAVAILABLE_SPAN):
+                    out.append(("unavailable", f"✗ unavailable: {unavailable}", sum(merged)))
+                continue
             if name == "vlan":
                 text = vlan_label(node.vlan)
             elif name == "site":
@@ -138,6 +148,7 @@ class NodeRow:
         selected: bool = False,
         cursor: bool = False,
         qualify: bool = False,
+        unavailable: str | None = None,
     ) -> Strip:
         base = styles.base
         if cursor:
@@ -150,9 +161,11 @@ class NodeRow:
             Segment(DRIFT_MARK if note.drift else " ", base + styles.drift if note.drift else base),
             Segment(" ", base),
         ]
-        for name, text, width in self.cells(node, note, qualify=qualify):
+        for name, text, width in self.cells(node, note, qualify=qualify, unavailable=unavailable):
             style = base
-            if name == "host" and node.mine:
+            if name == "unavailable":
+                style = base + styles.bad
+            elif name == "host" and node.mine:
                 style = base + styles.mine
             elif name == "address":
                 style = base + (styles.drift if note.drift else styles.ok if note.lease else styles.muted)

@@ -273,7 +273,8 @@ class RemoteService(Service):
         self, site: str, names: list[str], vlan: int, user: str | None, *, dry_run: bool = False
     ) -> MoveReport:
         path = f"/sites/{site}/vlans/{vlan_label(vlan)}/nodes"
-        params = {"dry_run": "true"} if dry_run else {"report": "full"}
+        # the faces check the VLAN's DHCP themselves before a move (and honour --no-dhcp-check): not twice
+        params = {"dry_run": "true"} if dry_run else {"report": "full", "dhcp_check": "false"}
         answer = await self._call(site, "POST", path, body=names, params=params, user=user, follow=True)
         if dry_run:
             return shapes.dry_run_report(vlan, wire.decode(Plan, answer, self.inventory))
@@ -302,6 +303,29 @@ class RemoteService(Service):
         site = self._owner(site or self.site, vlan)
         answer = await self._call(site, "GET", f"/sites/{site}/vlans/{vlan_label(vlan)}/dhcpd/leases")
         return [wire.decode(Lease, item) for item in answer or []]
+
+    # --- nodes a job's end could not bring back -----------------------------------------------------------
+
+    async def unavailable(self) -> dict[str, str]:
+        """Every served site's nodes marked unavailable, with the reason."""
+        sites = [site for site in self.inventory.sites if any(site in s for s in self.served.values())]
+        answers = await asyncio.gather(
+            *(self._call(site, "GET", f"/sites/{site}/kavlan/unavailable") for site in sites)
+        )
+        marked: dict[str, str] = {}
+        for answer in answers:
+            for item in answer.get("items", []) if isinstance(answer, Mapping) else []:
+                marked[str(item["node"])] = str(item["reason"])
+        return dict(sorted(marked.items()))
+
+    async def set_available(self, node: str, *, user: str | None = None) -> bool:
+        """The node's own site's server clears it (administrators)."""
+        ((ref, _plain),) = self.resolve([node])
+        site = ref.node.site
+        answer = await self._call(
+            site, "DELETE", f"/sites/{site}/kavlan/unavailable/{ref.node.name}", user=user
+        )
+        return bool(answer.get("cleared")) if isinstance(answer, Mapping) else False
 
     # --- switches against the store -----------------------------------------------------------------------
 

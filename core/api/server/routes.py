@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from . import params
-from .handlers import dhcp, extensions, jobs, moves, sites, vlans
+from .handlers import dhcp, extensions, jobs, moves, sites, unavailable, vlans
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -43,6 +43,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/sites/{site}/kavlan/isolation", extensions.isolation),
     ("POST", "/sites/{site}/kavlan/repair", extensions.repair),
     ("GET", "/sites/{site}/kavlan/moves/{mid}", moves.get_move),
+    ("GET", "/sites/{site}/kavlan/unavailable", unavailable.list_unavailable),
+    ("DELETE", "/sites/{site}/kavlan/unavailable/{node}", unavailable.clear_unavailable),
     ("GET", "/sites/{site}/kavlan/events", extensions.events),
 ]
 

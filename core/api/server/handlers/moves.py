@@ -48,6 +48,10 @@ async def move(request: web.Request) -> web.Response:
         return web.json_response(wire.encode(await state.service.plan(names, vid, user=ident.user)))
     if not names:
         return web.json_response({n: {"status": "failure", "message": UNKNOWN} for n in unknown})
+    if request.query.get("dhcp_check") is None or params.flag(request, "dhcp_check"):
+        # real nodes into a VLAN where no DHCP server answers would be reachable by nobody: 409, nothing moves
+        known, _unknown = await params.split_names(state.inventory, names)
+        await state.service.check_dhcp(known, vid)
     task = state.moves.start(_run(state, ident, site, vid, names, full=full, unknown=unknown))
     try:
         status, body = await asyncio.wait_for(asyncio.shield(task), state.options.move_wait)
