@@ -11,14 +11,15 @@ and the staged move.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import names
-from .errors import BadInput, NoDhcp, NotFound, SwitchUnavailable, Unavailable
-from .model import DEFAULT, GLOBAL_IDS, Job, JobVlan, VlanKind, vlan_label
+from .errors import BadInput, NoDhcp, NotAllowed, NotFound, SwitchUnavailable, Unavailable
+from .model import DEFAULT, GLOBAL_IDS, Grid, GridPart, GridRecord, Job, JobVlan, VlanKind, vlan_label
 from .monitoring import FdbReport, IsolationReport, PortsReport
 from .reports import DriftReport, Lease, Member, MoveReport, StagedReport, VlanInfo
 from .reservations import nodefile_lines
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .access.ssh import RunResult, Target
     from .config import Settings
     from .events import EventBus
+    from .grids import GridRequest
     from .inventory import Inventory, NicRef
     from .journal import IntentPort, StagedRecord
     from .reports import Plan
@@ -74,10 +76,34 @@ class Service(abc.ABC):
         name: str = "",
         properties: str = "",
         site: str | None = None,
+        grid: int | None = None,
     ) -> Job: ...
 
     @abc.abstractmethod
     async def delete_job(self, job_id: int, *, user: str | None = None) -> Job: ...
+
+    @abc.abstractmethod
+    async def grid_submit(
+        self,
+        parts: Sequence[GridRequest],
+        *,
+        user: str | None = None,
+        types: Sequence[str] = (),
+        walltime: int | None = None,
+        name: str = "",
+    ) -> Grid:
+        """One job per site (``oargridsub``), all or nothing: a site that cannot serve leaves nothing reserved."""
+
+    @abc.abstractmethod
+    async def grid_record(self, grid_id: int) -> GridRecord:
+        """A grid as its home keeps it: which job each site's server holds."""
+
+    async def site_job(self, site: str, job_id: int) -> Job:
+        """Job ``job_id`` as ``site``'s server knows it (embedded, one store holds every site's jobs)."""
+        return await self.job(job_id)
+
+    async def delete_site_job(self, site: str, job_id: int, *, user: str | None = None) -> Job:
+        return await self.delete_job(job_id, user=user)
 
     @abc.abstractmethod
     async def vlans(self, site: str | None = None) -> list[VlanInfo]:
@@ -216,6 +242,25 @@ class Service(abc.ABC):
 
     # --- jobs ------------------------------------------------------------------------------------------
 
+    async def grid(self, grid_id: int) -> Grid:
+        """A grid reservation with each site's job, read where that site's jobs are."""
+        record = await self.grid_record(grid_id)
+        jobs = await asyncio.gather(*(self.site_job(ref.site, ref.job) for ref in record.jobs))
+        parts = tuple(GridPart(ref.site, job) for ref, job in zip(record.jobs, jobs, strict=True))
+        return Grid(record.id, record.user, record.created, record.walltime, parts)
+
+    async def grid_delete(self, grid_id: int, *, user: str | None = None) -> Grid:
+        """``oargriddel``: every running job of the grid ends (together: each on its site, at once)."""
+        user = user or self.user
+        grid = await self.grid(grid_id)
+        if grid.user != user and user not in self.settings.admins:
+            raise NotAllowed(f"grid reservation {grid_id} belongs to {grid.user}, not to {user}")
+        running = [p for p in grid.parts if p.job.running]
+        if not running:
+            raise NotFound(f"grid reservation {grid_id} has already ended")
+        await asyncio.gather(*(self.delete_site_job(p.site, p.job.id, user=user) for p in running))
+        return await self.grid(grid_id)
+
     async def running_job(self, job_id: int) -> Job:
         job = await self.job(job_id)
         if not job.running:
@@ -241,14 +286,29 @@ class Service(abc.ABC):
         return path
 
     async def nodelist(self, vlan: int, *, job_id: int | None = None, site: str | None = None) -> list[str]:
-        """In-VLAN FQDNs: of a job's nodes when a job is given (as the original's ``kavlan -l -j``), else of all members."""
+        """In-VLAN FQDNs: of a job's nodes when a job is given (as the original's ``kavlan -l -j``; a grid's part
+        stands for its grid), else of all members."""
         self.check_vlan(vlan)
         if job_id is not None:
-            job = await self.running_job(job_id)
-            if job.nodes:
-                refs = self.resolve(job.nodes)
+            nodes = await self.job_nodes(job_id)
+            if nodes:
+                refs = self.resolve(nodes)
                 return [self.inventory.hostname(ref, vlan) for ref, _ in refs]
         return [m.name for m in await self.members(vlan, site)]
+
+    async def job_nodes(self, job_id: int) -> list[str]:
+        """The nodes a running job stands for: its own, or, for a site's part of a grid reservation, every running
+        part's, site after site (what ``kavlan -l/-g/-s -j`` act on, as ``oargridstat -l`` lists them)."""
+        job = await self.running_job(job_id)
+        if job.grid is None:
+            return list(job.nodes)
+        try:
+            grid = await self.grid(job.grid)
+        except NotFound:  # a grid whose record this frontend cannot read: the job alone
+            return list(job.nodes)
+        if job.id not in {p.job.id for p in grid.parts}:
+            return list(job.nodes)
+        return [n for p in grid.parts if p.job.running for n in p.job.nodes]
 
     async def plan(self, names_: Sequence[str], vlan: int, *, user: str | None = None) -> Plan:
         """What a move would change, per switch, after the same checks as the move itself (dry run)."""

@@ -147,6 +147,8 @@ class Job:
     ended: float | None
     nodes: tuple[str, ...]
     vlans: tuple[JobVlan, ...]
+    grid: int | None = None
+    """The grid reservation (``oargridsub``) this job is one site's part of, if any."""
 
     @property
     def deadline(self) -> float:
@@ -158,3 +160,49 @@ class Job:
     @property
     def running(self) -> bool:
         return self.state is JobState.RUNNING
+
+
+@dataclass(frozen=True, slots=True)
+class GridPart:
+    """One site's part of a grid reservation: the site and the job its server holds for it."""
+
+    site: str
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A grid reservation (``oargridsub``): one job per site, reserved all or nothing, ending together."""
+
+    id: int
+    user: str
+    created: float
+    walltime: int
+    parts: tuple[GridPart, ...]
+
+    @property
+    def running(self) -> bool:
+        return any(p.job.running for p in self.parts)
+
+    @property
+    def vlans(self) -> tuple[JobVlan, ...]:
+        return tuple(v for p in self.parts for v in p.job.vlans)
+
+
+@dataclass(frozen=True, slots=True)
+class GridRef:
+    """A grid's part as its record names it: the job ``job`` of ``site``'s server."""
+
+    site: str
+    job: int
+
+
+@dataclass(frozen=True, slots=True)
+class GridRecord:
+    """A grid as its home store keeps it: who made it, when, for how long, and which job each site holds."""
+
+    id: int
+    user: str
+    created: float
+    walltime: int
+    jobs: tuple[GridRef, ...]

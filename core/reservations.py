@@ -287,9 +287,14 @@ class Allocation:
     vlans: list[JobVlan] = field(default_factory=list)
 
 
+_PLACING = ("site", "cluster", "host", "network_address")
+"""Conditions that say where a node is: a group naming one of them is not held to the frontend's site."""
+
+
 def _node_matches(node: Node, group: ResourceGroup, site: str) -> bool:
-    site_cond = group.condition("site")
-    if site_cond is None and node.site != site:
+    # a cluster or a host names its site (``{"cluster='chetemi'"}`` from sophia's frontend finds lille's)
+    placed = any(c.key in _PLACING and not c.negate for c in group.conditions)
+    if not placed and node.site != site:
         return False
     for c in group.conditions:
         if c.key == "type":

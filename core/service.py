@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from . import inventory as inventory_mod
 from . import testpoints
 from .authz import PRIVILEGES, Rights
+from .booking import Booking, wanted
 from .config import Settings
 from .dhcp.backend import DhcpBackend
 from .drivers.base import PortState
 from .ending import Endings
-from .errors import BadInput, NotAllowed, NotFound, SwitchUnavailable, Unavailable
+from .errors import BadInput, NotAllowed, NotFound, SwitchUnavailable
 from .events import (
     DhcpChanged,
     DriftFound,
@@ -32,9 +33,10 @@ from .events import (
     MoveStarted,
     NodeMoved,
 )
+from .grids import GridRequest
 from .interface import Service
 from .inventory import Inventory, NicRef
-from .model import DEFAULT, GLOBAL_IDS, Job, JobState, vlan_label
+from .model import DEFAULT, GLOBAL_IDS, Grid, GridRecord, GridRef, Job, JobState, vlan_label
 from .monitor import Monitor
 from .monitoring import FdbReport, IsolationReport, PortsReport
 from .moves import apply_plan, read_switches, roll_back
@@ -52,7 +54,6 @@ from .reports import (
     UnreadableSwitch,
     VlanInfo,
 )
-from .reservations import AllocationError, RequestError, allocate, check_job, check_walltime, parse_request
 from .store_quick import open_store
 from .switches import Held, SwitchPool
 
@@ -94,6 +95,7 @@ class KavlanService(Service):
         """Who writes this service's intents, as a later command names them."""
         self.recorder = Recorder(self)
         self.endings = Endings(self)
+        self.booking = Booking(self)
         self.recovery = Recovery(self)
         self._moving = 0
         self._stop = ""
@@ -272,54 +274,45 @@ class KavlanService(Service):
         name: str = "",
         properties: str = "",
         site: str | None = None,
+        grid: int | None = None,
     ) -> Job:
         user = user or self.user
         await self.reap()
-        try:
-            req = parse_request(request, properties)
-            check_job(name, types)
-            if walltime is not None:
-                check_walltime(walltime)
-        except RequestError as exc:
-            raise BadInput(str(exc)) from None
-        if not req.groups:
-            raise BadInput(f"the request {request!r} asks for no resource")
-        wall = req.walltime or walltime or self.settings.default_walltime
-        site = site or self.site
-        now = self.clock()
-        with self.store.write() as tx:
-            ending = tx.ending_jobs()  # an unfinished end keeps its nodes and VLANs from any new job
-            # nor does a node that could not be brought back, until an administrator clears it
-            busy = tx.busy_nodes() | {n for j in ending for n in j.nodes} | set(tx.unavailable())
-            held = {**tx.held_vlans(), **{(v.site, v.vlan): j.id for j in ending for v in j.vlans}}
-            try:
-                alloc = allocate(self.inventory, req, site, busy, held)
-            except AllocationError as exc:
-                raise Unavailable(str(exc)) from None
-            job = Job(
-                id=tx.next_job_id(),
-                user=user,
-                state=JobState.RUNNING,
-                name=name,
-                types=tuple(types),
-                request=request,
-                submitted=now,
-                started=now,
-                walltime=wall,
-                ended=None,
-                nodes=tuple(alloc.nodes),
-                vlans=tuple(alloc.vlans),
-            )
-            tx.insert_job(job)
-            tx.audit(
-                user,
-                "job.submit",
-                job=job.id,
-                nodes=list(job.nodes),
-                vlans=[[v.site, v.vlan] for v in job.vlans],
-            )
+        want = wanted(request, properties=properties, types=types, name=name, walltime=walltime)
+        job = self.booking.submit(want, user=user, site=site or self.site, grid=grid)
         self.events.publish(JobSubmitted(job=job.id, user=user))
         return job
+
+    async def grid_submit(
+        self,
+        parts: Sequence[GridRequest],
+        *,
+        user: str | None = None,
+        types: Sequence[str] = (),
+        walltime: int | None = None,
+        name: str = "",
+    ) -> Grid:
+        user = user or self.user
+        await self.reap()
+        grid = self.booking.submit_grid(parts, user=user, types=types, walltime=walltime, name=name)
+        for part in grid.parts:
+            self.events.publish(JobSubmitted(job=part.job.id, user=user))
+        return grid
+
+    async def grid_record(self, grid_id: int) -> GridRecord:
+        await self.reap()
+        return self.booking.record(grid_id)
+
+    async def open_grid(self, walltime: int, *, user: str | None = None) -> int:
+        return self.booking.open_grid(user=user or self.user, walltime=walltime)
+
+    async def add_grid_parts(
+        self, grid_id: int, parts: Sequence[GridRef], *, user: str | None = None
+    ) -> GridRecord:
+        return self.booking.add_parts(grid_id, parts, user=user or self.user)
+
+    async def drop_grid(self, grid_id: int, *, user: str | None = None) -> None:
+        self.booking.drop(grid_id, user=user or self.user)
 
     async def delete_job(self, job_id: int, *, user: str | None = None) -> Job:
         user = user or self.user

@@ -141,7 +141,34 @@ unavailable_nodes = sa.Table(
     sa.Column("job", sa.Integer),
 )
 
-# Each NIC's last verified move (schema v4): the VLAN it left and when, a move back to DEFAULT too. The isolation
+# Grid reservations (schema v4). ``grids`` and ``grid_parts`` are kept where the grid was made (its home site's
+# server, or the one store embedded): which site's server holds which job of it. ``job_grids`` is kept by the
+# server of each part's job: the grid a job of this store belongs to (its ``Job.grid``).
+grids = sa.Table(
+    "grids",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("walltime", sa.Integer, nullable=False),
+)
+
+grid_parts = sa.Table(
+    "grid_parts",
+    metadata,
+    sa.Column("grid", sa.Integer, sa.ForeignKey("grids.id"), primary_key=True),
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("job", sa.Integer, primary_key=True),
+)
+
+job_grids = sa.Table(
+    "job_grids",
+    metadata,
+    sa.Column("job", sa.Integer, sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("grid", sa.Integer, nullable=False),
+)
+
+# Each NIC's last verified move (schema v5): the VLAN it left and when, a move back to DEFAULT too. The isolation
 # check excuses what the switches still remember of the VLAN it left, for as long as they may (their ageing time).
 nic_moves = sa.Table(
     "nic_moves",
@@ -153,6 +180,7 @@ nic_moves = sa.Table(
 )
 
 FIRST_JOB_ID = 1000
+FIRST_GRID_ID = 1
 
 
 def _create_v1(conn: sa.Connection) -> None:
@@ -172,6 +200,11 @@ def _create_v3(conn: sa.Connection) -> None:
 
 
 def _create_v4(conn: sa.Connection) -> None:
+    """Grid reservations."""
+    metadata.create_all(conn, tables=[grids, grid_parts, job_grids])
+
+
+def _create_v5(conn: sa.Connection) -> None:
     """Each NIC's last move."""
     metadata.create_all(conn, tables=[nic_moves])
 
@@ -181,6 +214,7 @@ MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (2, _create_v2),
     (3, _create_v3),
     (4, _create_v4),
+    (5, _create_v5),
 ]
 """The steps from an empty database to the current schema, in order: (version reached, step). Every step runs
 on SQLite and PostgreSQL alike; all pending steps run in one write transaction, which also records the version."""
@@ -497,6 +531,9 @@ class Tx:
         ids = [r.id for r in rows]
         nodes: dict[int, list[str]] = {i: [] for i in ids}
         vlans: dict[int, list[JobVlan]] = {i: [] for i in ids}
+        grid_of = {
+            r.job: r.grid for r in self.conn.execute(sa.select(job_grids).where(job_grids.c.job.in_(ids)))
+        }
         for r in self.conn.execute(
             sa.select(job_nodes).where(job_nodes.c.job_id.in_(ids)).order_by(job_nodes.c.node)
         ):
@@ -519,6 +556,7 @@ class Tx:
                 ended=r.ended,
                 nodes=tuple(nodes[r.id]),
                 vlans=tuple(vlans[r.id]),
+                grid=grid_of.get(r.id),
             )
             for r in rows
         ]
@@ -568,6 +606,44 @@ class Tx:
             .limit(limit)
         )
         return int(total), self._jobs_from_rows(self.conn.execute(page))
+
+    # --- grid reservations -----------------------------------------------------------
+
+    def next_grid_id(self) -> int:
+        top = self.conn.execute(sa.select(sa.func.max(grids.c.id))).scalar()
+        return max(FIRST_GRID_ID, (top or 0) + 1)
+
+    def insert_grid(self, grid_id: int, user: str, created: float, walltime: int) -> None:
+        self.conn.execute(grids.insert().values(id=grid_id, user=user, created=created, walltime=walltime))
+
+    def add_grid_parts(self, grid_id: int, parts: Iterable[tuple[str, int]]) -> None:
+        """Which site's server holds which job of the grid."""
+        rows = [{"grid": grid_id, "site": site, "job": job} for site, job in dict.fromkeys(parts)]
+        if rows:
+            self.conn.execute(grid_parts.insert(), rows)
+
+    def set_job_grid(self, job_id: int, grid_id: int) -> None:
+        """This store's job ``job_id`` is a part of grid ``grid_id`` (kept where the grid is, or elsewhere)."""
+        self.conn.execute(job_grids.insert().values(job=job_id, grid=grid_id))
+
+    def grid(self, grid_id: int) -> tuple[str, float, int, list[tuple[str, int]]] | None:
+        """A grid: (user, created, walltime, its parts as (site, job)), or None."""
+        row = self.conn.execute(sa.select(grids).where(grids.c.id == grid_id)).first()
+        if row is None:
+            return None
+        q = sa.select(grid_parts).where(grid_parts.c.grid == grid_id).order_by(grid_parts.c.job)
+        return row.user, row.created, row.walltime, [(r.site, r.job) for r in self.conn.execute(q)]
+
+    def grid_ids(self, user: str | None = None) -> list[int]:
+        q = sa.select(grids.c.id).order_by(grids.c.id)
+        if user is not None:
+            q = q.where(grids.c.user == user)
+        return [r.id for r in self.conn.execute(q)]
+
+    def delete_grid(self, grid_id: int) -> None:
+        """A grid that never was (its parts could not all be reserved): its record goes."""
+        self.conn.execute(grid_parts.delete().where(grid_parts.c.grid == grid_id))
+        self.conn.execute(grids.delete().where(grids.c.id == grid_id))
 
     def end_job(self, job_id: int, state: JobState, at: float) -> None:
         self.conn.execute(jobs.update().where(jobs.c.id == job_id).values(state=state.value, ended=at))

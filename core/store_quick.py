@@ -24,7 +24,7 @@ from .model import Job, JobState, JobVlan
 if TYPE_CHECKING:
     from .store import Store, Tx
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema this reader knows (store.SCHEMA_VERSION: a test holds the two equal). Another version in the database
 sends every read to the full store."""
 
@@ -192,6 +192,7 @@ class QuickTx:
         marks = ",".join("?" * len(ids))
         nodes: dict[int, list[str]] = {i: [] for i in ids}
         vlans: dict[int, list[JobVlan]] = {i: [] for i in ids}
+        grid_of = dict(self._query(f"SELECT job, grid FROM job_grids WHERE job IN ({marks})", ids))
         for job_id, node in self._query(
             f"SELECT job_id, node FROM job_nodes WHERE job_id IN ({marks}) ORDER BY node", ids
         ):
@@ -214,6 +215,7 @@ class QuickTx:
                 ended=ended,
                 nodes=tuple(nodes[i]),
                 vlans=tuple(vlans[i]),
+                grid=grid_of.get(i),
             )
             for i, user, name, state, types, request, submitted, started, walltime, ended in rows
         ]

@@ -419,6 +419,32 @@ class KavlanApp(App[None]):
         (reply_to or self).post_message(JobReserved(job.id, summary))  # bubbles from a screen to the app
 
     @work(group="jobs", exit_on_error=False)
+    async def reserve_grid(self, line: str, walltime: str, reply_to: Any = None) -> None:
+        """A grid reservation (the form's sites, or oargridsub's parts): one job per site, all or nothing."""
+        from kavlan_core.errors import BadInput
+        from kavlan_core.grids import parse_grid
+        from kavlan_core.reservations import RequestError, parse_walltime
+
+        try:
+            try:
+                parts = parse_grid([line], self.service.inventory)
+                wall = parse_walltime(walltime) if walltime.strip() else None
+            except RequestError as exc:
+                raise BadInput(str(exc)) from None
+            grid = await self.service.grid_submit(parts, walltime=wall)
+        except KavlanError as exc:
+            (reply_to or self).post_message(ActionFailed("grid reservation", sentence(exc, TUI_HINTS)))
+            return
+        vlans = ", ".join(str(v.vlan) for v in grid.vlans) or "none"
+        nodes = sum(len(p.job.nodes) for p in grid.parts)
+        jobs = ", ".join(f"{p.site} {p.job.id}" for p in grid.parts)
+        summary = f"grid {grid.id}: jobs {jobs}; {nodes} node(s), VLAN {vlans}"
+        home = next((p.job.id for p in grid.parts if p.job.vlans), grid.parts[0].job.id)
+        self.commands_context.job_id = home
+        self.commands_context.grid_id = grid.id
+        (reply_to or self).post_message(JobReserved(home, summary))
+
+    @work(group="jobs", exit_on_error=False)
     async def release(self, job_id: int) -> None:
         try:
             await self.service.delete_job(job_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from kavlan_core.authz import Rights
 from kavlan_core.errors import KavlanError
+from kavlan_core.grids import job_sites
 from kavlan_core.interface import Service
 from kavlan_core.inventory import NicRef
 from kavlan_core.model import DEFAULT, GLOBAL_IDS, Job, VlanKind, vlan_label
@@ -140,6 +141,10 @@ class JobView:
     vlans: tuple[VlanKey, ...]
     deadline: float
     walltime: int
+    grid: int | None = None
+    """The grid reservation this job is one site's part of."""
+    site: str = ""
+    """Where the job is: its site, or its sites joined by +."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +268,7 @@ async def read_board(service: Service, sites: Collection[str] = ()) -> Board:
         sites=reachable,
         site_vlans=site_vlans,
         vlans=vlans,
-        jobs=[_job_view(j) for j in mine],
+        jobs=[_job_view(j, service) for j in mine],
         others=len(running) - len(mine),
         simulated=all(sw.driver == "simulated" for sw in service.inventory.switches.values()),
         nodes={n.key: n for views in by_vlan.values() for n in views},
@@ -355,6 +360,7 @@ async def _vlans(
     return site_vlans, vlans
 
 
-def _job_view(job: Job) -> JobView:
+def _job_view(job: Job, service: Service) -> JobView:
     vlans = tuple((v.site, v.vlan) for v in job.vlans)
-    return JobView(job.id, job.user, job.name, job.nodes, vlans, job.deadline, job.walltime)
+    site = "+".join(job_sites(service.inventory, job))
+    return JobView(job.id, job.user, job.name, job.nodes, vlans, job.deadline, job.walltime, job.grid, site)

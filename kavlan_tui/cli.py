@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -356,17 +357,46 @@ async def _set_vlan(ctx: Context, args: argparse.Namespace, nodes: list[str]) ->
 
     vlan = args.vlan or str(await job_vlan(ctx, ctx.job_id))
     if args.restart_via_at is None:
-        return await _command(
+        result = await _command(
             ctx,
             "set",
             {"vlan": vlan, "nodes": nodes, "dry-run": args.dry_run, "no-dhcp-check": args.no_dhcp_check},
         )
+        if not (args.dry_run or args.quiet or args.json):
+            _say_other_sites(ctx.service, result)
+        return result
     delay = _restart_delay(args.restart_via_at)
     nodes = await nodes_or_job(ctx, nodes)
     report = await ctx.service.move_with_restart(
         nodes, parse_vlan(vlan), delay=delay, dhcp_check=not args.no_dhcp_check
     )
     return staged_result(report, verbose=args.verbose)
+
+
+def _say_other_sites(service: Service, result: Result) -> None:
+    """A node is moved on its own site's switches, whichever site's frontend asks (the tutorial runs kavlan on the
+    node's site): say which site did it when it is not this frontend's. From the move's report alone (no read: a
+    move that failed said why already)."""
+    from kavlan_core.errors import KavlanError
+    from kavlan_core.reports import Outcome
+
+    data = result.data if isinstance(result.data, dict) else {}
+    moved = [
+        n for n, info in data.items() if isinstance(info, dict) and info.get("status") == Outcome.SUCCESS
+    ]
+    elsewhere: dict[str, dict[str, list[str]]] = {}
+    with contextlib.suppress(KavlanError):
+        for ref, plain in service.resolve(moved):
+            if ref.node.site != service.site:
+                by_switch = elsewhere.setdefault(ref.node.site, {})
+                by_switch.setdefault(ref.nic.switch, []).append(plain.split(".")[0])
+    for site, by_switch in elsewhere.items():
+        nodes = [n for group in by_switch.values() for n in group]
+        shown = ", ".join(nodes[:4]) + (f" and {len(nodes) - 4} more" if len(nodes) > 4 else "")
+        sys.stderr.write(
+            f"kavlan: {site} moved its node(s) {shown} on its switch(es) {', '.join(by_switch)} "
+            f"(this frontend is {service.site}'s)\n"
+        )
 
 
 ACTION_RUNNERS: dict[str, Callable[[Context, argparse.Namespace, list[str]], Awaitable[Result]]] = {

@@ -11,11 +11,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kavlan_core.errors import BadInput
+from kavlan_core.grids import parse_grid
 from kavlan_core.interface import Service
-from kavlan_core.model import DEFAULT, vlan_label
+from kavlan_core.model import DEFAULT, Grid, vlan_label
 from kavlan_core.patterns import Expansion, expand_names, is_pattern
 from kavlan_core.reports import MoveReport, Outcome, StagedReport, UnreadableSwitch
-from kavlan_core.reservations import format_walltime
+from kavlan_core.reservations import RequestError, format_walltime, parse_walltime
 
 # kinds of parameter, for parsing and completion
 NODE, VLAN, JOB, SITE, TEXT, CHOICE = "node", "vlan", "job", "site", "text", "choice"
@@ -58,6 +59,8 @@ class Context:
     service: Service
     job_id: int | None = None
     verbose: bool = False
+    grid_id: int | None = None
+    """The grid reservation last made or named (gridsub, gridstat)."""
 
     @property
     def user(self) -> str:
@@ -230,7 +233,7 @@ async def nodes_or_job(ctx: Context, nodes: list[str]) -> list[str]:
         return expand_nodes(ctx.service, nodes)[0]
     if ctx.job_id is None:
         raise BadInput("no node given: name nodes (-m NODE, -f NODEFILE) or a job (-j JOBID)")
-    found = list((await ctx.service.running_job(ctx.job_id)).nodes)
+    found = await ctx.service.job_nodes(ctx.job_id)  # a grid's part stands for its grid's nodes
     if not found:
         raise BadInput(f"job {ctx.job_id} has no node")
     return found
@@ -445,6 +448,7 @@ async def _jobs(ctx: Context, a: dict[str, Any]) -> Result:
         lines.append(
             f"{j.id:<6} {j.user:<10} {format_walltime(j.remaining(now)):>9} left  vlan {vlans:<6} "
             f"{len(j.nodes)} node(s) {','.join(j.nodes[:6])}{'...' if len(j.nodes) > 6 else ''}"
+            + (f"  grid {j.grid}" if j.grid is not None else "")
         )
     if not lines:
         lines = ["no running job" + ("" if a.get("all") else f" of {ctx.user}")]
@@ -475,6 +479,73 @@ async def _release(ctx: Context, a: dict[str, Any]) -> Result:
     if ctx.job_id == job_id:
         ctx.job_id = None
     return Result([f"job {job_id} deleted: its nodes are back in DEFAULT"], data={"job": job_id})
+
+
+async def _gridsub(ctx: Context, a: dict[str, Any]) -> Result:
+    """oargridsub's parts (words typed apart are parts, as its commas join them); ``walltime=H:M:S`` apart."""
+    walls = [w.split("=", 1)[1] for w in a["parts"] if w.lower().startswith("walltime=")]
+    words = [w for w in a["parts"] if not w.lower().startswith("walltime=")]
+    try:
+        walltime = parse_walltime(walls[-1]) if walls else None
+        parts = parse_grid(words, ctx.service.inventory)
+    except RequestError as exc:
+        raise BadInput(str(exc)) from None
+    grid = await ctx.service.grid_submit(parts, walltime=walltime)
+    ctx.grid_id = grid.id
+    # the current job: the part holding a VLAN (the global one), so that nodes and vlan answer for it
+    ctx.job_id = next((p.job.id for p in grid.parts if p.job.vlans), grid.parts[0].job.id)
+    lines = [f"Grid reservation id = {grid.id}", *grid_lines(grid)]
+    return Result(lines, data=_grid_data(grid))
+
+
+def grid_lines(grid: Grid) -> list[str]:
+    """One line per site: its job, nodes and VLANs."""
+    return [
+        f"  {p.site:<8} job {p.job.id} ({p.job.state.value}): {len(p.job.nodes)} node(s) "
+        f"{','.join(p.job.nodes[:6])}{'...' if len(p.job.nodes) > 6 else ''}"
+        + (f", VLAN {', '.join(str(v.vlan) for v in p.job.vlans)}" if p.job.vlans else "")
+        for p in grid.parts
+    ]
+
+
+def _grid_data(grid: Grid) -> dict[str, Any]:
+    return {
+        "grid": grid.id,
+        "user": grid.user,
+        "walltime": grid.walltime,
+        "jobs": [
+            {"site": p.site, "job": p.job.id, "state": p.job.state.value, "nodes": list(p.job.nodes)}
+            for p in grid.parts
+        ],
+    }
+
+
+def _grid_of(ctx: Context, a: dict[str, Any]) -> int:
+    if a.get("grid"):
+        if not _number(a["grid"], 12):
+            raise BadInput(f"grid reservation id {a['grid'][:40]!r} is not a number")
+        return int(a["grid"])
+    if ctx.grid_id is None:
+        raise BadInput("no grid reservation: give its id (or make one with gridsub)")
+    return ctx.grid_id
+
+
+async def _gridstat(ctx: Context, a: dict[str, Any]) -> Result:
+    grid = await ctx.service.grid(_grid_of(ctx, a))
+    ctx.grid_id = grid.id
+    state = "Running" if grid.running else "Terminated"
+    head = f"grid {grid.id} of {grid.user} ({state}), walltime {format_walltime(grid.walltime)}"
+    return Result([head, *grid_lines(grid)], data=_grid_data(grid))
+
+
+async def _griddel(ctx: Context, a: dict[str, Any]) -> Result:
+    grid = await ctx.service.grid_delete(_grid_of(ctx, a))
+    if ctx.job_id in {p.job.id for p in grid.parts}:
+        ctx.job_id = None
+    return Result(
+        [f"grid {grid.id} deleted: its {len(grid.parts)} job(s) ended, their nodes are back in DEFAULT"],
+        data=_grid_data(grid),
+    )
 
 
 async def _use(ctx: Context, a: dict[str, Any]) -> Result:
@@ -654,6 +725,28 @@ for _c in (
         (Param("job", JOB, "the job (default: the current one)", required=False),),
         _release,
         aliases=("oardel",),
+    ),
+    Command(
+        "gridsub",
+        "Reserve on several sites at once, all or nothing, as oargridsub: "
+        "sophia:rdef={\"type='kavlan-global'\"}/vlan=1+/nodes=2,lille:rdef=/nodes=2 walltime=2:00:00",
+        (Param("parts", TEXT, "SITE:rdef=RESOURCES, joined by commas or typed apart", many=True),),
+        _gridsub,
+        aliases=("oargridsub",),
+    ),
+    Command(
+        "gridstat",
+        "Show a grid reservation: each site's job and nodes",
+        (Param("grid", JOB, "the grid reservation (default: the last one)", required=False),),
+        _gridstat,
+        aliases=("oargridstat",),
+    ),
+    Command(
+        "griddel",
+        "Delete a grid reservation: every job of it ends",
+        (Param("grid", JOB, "the grid reservation (default: the last one)", required=False),),
+        _griddel,
+        aliases=("oargriddel",),
     ),
     Command(
         "use",

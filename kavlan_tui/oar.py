@@ -19,6 +19,7 @@ from kavlan_core import config
 from kavlan_core.api.auth import USER_NAME
 from kavlan_core.errors import BadInput, KavlanError, NotAllowed, NotFound
 from kavlan_core.events import Event, IntentSettled, NodeUnavailable, SafeguardStep
+from kavlan_core.grids import job_sites
 from kavlan_core.interface import Service, connect
 from kavlan_core.model import Job
 from kavlan_core.reservations import format_walltime
@@ -189,7 +190,14 @@ def _job_json(job: Job, service: Service) -> dict[str, object]:
         "assigned_nodes": [service.inventory.node_fqdn(service.inventory.nodes[n]) for n in job.nodes],
         "resources_by_type": {"vlans": [str(v.vlan) for v in job.vlans]},
         "vlans": [asdict(v) for v in job.vlans],
+        "sites": job_sites(service.inventory, job),
+        "grid": job.grid,
     }
+
+
+def _sites(job: Job, service: Service) -> str:
+    """Where a job is: its site, or its sites joined by + (a job across sites)."""
+    return "+".join(job_sites(service.inventory, job)) or "-"
 
 
 # --- oarstat ---------------------------------------------------------------------------
@@ -228,11 +236,14 @@ def oarstat_main(argv: Sequence[str] | None = None) -> int:
             for j in jobs:
                 print(_full(j, service))
             return 0
-        print(f"{'Job id':<10} {'Name':<14} {'User':<14} {'Submission Date':<19} S {'Queue':<10}")
-        print(f"{'-' * 10} {'-' * 14} {'-' * 14} {'-' * 19} - {'-' * 10}")
+        print(
+            f"{'Job id':<10} {'Name':<14} {'User':<14} {'Submission Date':<19} S {'Queue':<10} {'Site':<14} Grid"
+        )
+        print(f"{'-' * 10} {'-' * 14} {'-' * 14} {'-' * 19} - {'-' * 10} {'-' * 14} {'-' * 6}")
         for j in jobs:
             print(
-                f"{j.id:<10} {j.name[:14]:<14} {j.user[:14]:<14} {_date(j.submitted)} {j.state.value[0]} default"
+                f"{j.id:<10} {j.name[:14]:<14} {j.user[:14]:<14} {_date(j.submitted)} {j.state.value[0]} default    "
+                f"{_sites(j, service):<14} {'' if j.grid is None else j.grid}".rstrip()
             )
         await _print_unavailable(service)
         return 0
@@ -296,6 +307,8 @@ def _full(j: Job, service: Service) -> str:
         f"    types = {', '.join(j.types)}",
         f"    assigned_hostnames = {hosts}",
         f"    vlans = {vlans}",
+        f"    site = {_sites(j, service)}",
+        f"    grid = {'' if j.grid is None else j.grid}",
         "    queue = default",
         f"    walltime = {format_walltime(j.walltime)}",
         f"    remaining = {format_walltime(j.remaining(time.time()))}",

@@ -45,6 +45,7 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_dhcp_config.py": ("unit",),
     "test_dnsmasq.py": ("unit",),
     "test_lab.py": ("lab",),
+    "test_lab_grid.py": ("lab",),
     "test_lab_stranding.py": ("lab",),
     "test_lab_tutorial.py": ("lab",),
     "test_linux_bridge.py": ("lab",),
@@ -65,10 +66,13 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_store_pg.py": ("peers",),
     "test_tui.py": ("tui",),
     "test_tui_board.py": ("tui",),
+    "test_tui_grid.py": ("tui",),
     "test_tui_lab.py": ("lab", "tui"),
     "test_tui_snapshots.py": ("tui",),
     "test_tui_monitor.py": ("tui",),
     "test_tutorial.py": ("peers",),
+    "test_tutorial_grid.py": ("peers",),
+    "test_remote_grid.py": ("peers",),
 }
 """Modules whose tests are not ``unit`` (a module not named here is ``unit``)."""
 
@@ -83,6 +87,11 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "test_lab.py::test_the_lab_topology_keeps_local_vlans_off_the_router_and_names_short": ("unit",),
     "test_lab.py::test_kavlan_lab_says_it_needs_root": ("unit",),
     "test_lab.py::test_kavlan_lab_acts_on_the_lab_its_prefix_names_or_says_why_not": ("unit",),
+    "test_lab_grid.py::test_two_sites_have_their_own_namespaces_and_a_trunk_of_global_vlans_only": ("unit",),
+    "test_lab_grid.py::test_the_lab_builds_the_first_site_alone_unless_told_and_refuses_what_it_cannot_build": (
+        "unit",
+    ),
+    "test_lab_grid.py::test_kavlan_lab_exec_takes_a_host_or_a_site_not_both": ("unit",),
     "test_snmp_order.py::test_the_data_is_as_the_comments_say": ("unit",),
     "test_snmp_qbridge.py::test_registered_under_its_name": ("unit",),
     "test_snmp_qbridge.py::test_bad_credentials_are_refused_before_any_traffic": ("unit",),

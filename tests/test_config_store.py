@@ -229,12 +229,19 @@ def test_a_v1_sqlite_file_opens_as_it_is_and_migrates_on(tmp_path, monkeypatch):
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SQLITE)
     db = Store(f"sqlite:///{path}")
-    assert db.schema_version() == 4 == SCHEMA_VERSION, (
-        "v2: the intent journal, v3: unavailable nodes, v4: NIC moves"
+    assert db.schema_version() == 5 == SCHEMA_VERSION, (
+        "v2 added the intent journal, v3 unavailable nodes, v4 grid reservations, v5 NIC moves"
     )
-    assert {"intents", "intent_ports", "unavailable_nodes", "nic_moves"} <= set(
-        sa.inspect(db.engine).get_table_names()
-    )
+    tables = set(sa.inspect(db.engine).get_table_names())
+    assert {
+        "intents",
+        "intent_ports",
+        "unavailable_nodes",
+        "grids",
+        "grid_parts",
+        "job_grids",
+        "nic_moves",
+    } <= tables
     with db.read() as tx:
         assert tx.intents() == [] and not tx.has_intents()
         (j,) = tx.jobs(running=True)
@@ -250,9 +257,10 @@ def test_a_v1_sqlite_file_opens_as_it_is_and_migrates_on(tmp_path, monkeypatch):
     def index_audit(conn):
         conn.execute(sa.text("CREATE INDEX ix_audit_at ON audit (at)"))
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (5, index_audit)])
+    later = SCHEMA_VERSION + 1
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (later, index_audit)])
     db = Store(f"sqlite:///{path}")
-    assert db.schema_version() == 5
+    assert db.schema_version() == later
     assert "ix_audit_at" in {i["name"] for i in sa.inspect(db.engine).get_indexes("audit")}
     with db.read() as tx:
         assert [j.id for j in tx.jobs()] == [1000]

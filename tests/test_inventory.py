@@ -219,15 +219,17 @@ def test_a_sites_console_command_names_the_node() -> None:
     from importlib import resources
 
     lab = resources.files("kavlan_core").joinpath("data/lab.toml").read_text()
-    inv = inventory.parse(
-        lab + '\n[site.console]\ncommand = "ipmitool -H {node}-bmc power cycle"\n', "t.toml"
-    )
+
+    def with_console(command: str) -> str:  # in sophia's table (the lab's first site), before its switches
+        return lab.replace("[[site.switch]]", f'[site.console]\ncommand = "{command}"\n\n[[site.switch]]', 1)
+
+    inv = inventory.parse(with_console("ipmitool -H {node}-bmc power cycle"), "t.toml")
     assert inv.consoles == {"sophia": "ipmitool -H {node}-bmc power cycle"}
     assert inventory.parse(lab, "t.toml").consoles == {}
     with pytest.raises(
         inventory.InventoryError, match=r"\[site.console\]: the command must name the node as \{node\}"
     ):
-        inventory.parse(lab + '\n[site.console]\ncommand = "power cycle"\n', "t.toml")
+        inventory.parse(with_console("power cycle"), "t.toml")
 
 
 def test_a_site_says_whether_its_nodes_are_hosts_to_reach() -> None:

@@ -90,7 +90,12 @@ def test_each_node_is_moved_by_its_own_sites_server(sites: dict[str, ApiServer],
     assert all(n.endswith(".lille.grid5000.fr") for n in chetemi) and len(chetemi) == 2
 
     # a lille node into sophia's global VLAN: lille's server does it
-    assert sh(["kavlan", "-s", "-i", "18", "-m", chetemi[0]], env) == (0, "", "")
+    short = chetemi[0].split(".")[0]
+    assert sh(["kavlan", "-s", "-i", "18", "-m", chetemi[0]], env) == (
+        0,
+        "",
+        f"kavlan: lille moved its node(s) {short} on its switch(es) lille-sw1 (this frontend is sophia's)\n",
+    )
     assert [r["status"] for r in requests_to(lille, "POST", "/sites/lille/vlans/18/nodes")] == [200]
     assert requests_to(sophia, "POST", "/vlans/18/nodes") == []
     (moved,) = [a for a in lines(lille.audit_log) if a["what"] == "vlan.set"]

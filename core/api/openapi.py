@@ -367,6 +367,7 @@ def _schemas() -> dict[str, Any]:
                 "ended": _nullable({"type": "number"}),
                 "nodes": _STRS,
                 "vlans": {"type": "array", "items": _obj({"site": _STR, "vlan": _INT})},
+                "grid": _nullable({"type": "integer"}),
             }
         ),
         "Job": _obj(
@@ -401,6 +402,12 @@ def _schemas() -> dict[str, Any]:
                 "properties": _string(description="oarsub -p"),
                 "directory": _string(description="Accepted for OAR's clients and ignored"),
                 "project": _string(description="Accepted for OAR's clients and ignored"),
+                "grid": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 999999999999,
+                    "description": "The grid reservation (opened at its home site) this job is a part of",
+                },
             },
             required=["resources"],
             additionalProperties=False,
@@ -921,6 +928,7 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
             )
         },
     }
+    paths.update(_grid_paths())
     _operation_ids(paths)
     security: list[dict[str, list[str]]] = [{"basic": []}] if insecure else [{"mutualTLS": []}, {"basic": []}]
     schemes: dict[str, Any] = {
@@ -943,10 +951,100 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_grid_schemas()},
             "responses": _responses(),
-            "parameters": _params(sites, vlan_uids),
+            "parameters": {**_params(sites, vlan_uids), **_grid_params()},
             "securitySchemes": schemes,
         },
         "security": security,
+    }
+
+
+# --- grid reservations (oargridsub) ----------------------------------------------------------------------
+
+
+def _grid_schemas() -> dict[str, Any]:
+    ref = _obj({"site": _STR, "uid": {"type": "integer", "minimum": 1, "maximum": 999999999999}})
+    return {
+        "Grid": _obj(
+            {
+                "uid": _INT,
+                "user": _STR,
+                "created_at": _INT,
+                "walltime": {"type": "integer", "description": "Seconds"},
+                "jobs": {"type": "array", "items": _obj({"site": _STR, "uid": _INT, "href": _STR})},
+                "grid": _obj(
+                    {
+                        "id": _INT,
+                        "user": _STR,
+                        "created": {"type": "number"},
+                        "walltime": _INT,
+                        "jobs": {"type": "array", "items": _obj({"site": _STR, "job": _INT})},
+                    }
+                ),
+                "links": _ref("Links"),
+            }
+        ),
+        "GridOpening": _obj(
+            {"walltime": {"type": "integer", "minimum": 1, "maximum": 315360000, "description": "Seconds"}},
+            required=["walltime"],
+            additionalProperties=False,
+        ),
+        "GridJobs": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 64,
+            "items": {**ref, "required": ["site", "uid"], "additionalProperties": False},
+        },
+    }
+
+
+def _grid_params() -> dict[str, Any]:
+    return {
+        "grid": {
+            "name": "grid",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0, "maximum": 999999999999},
+            "description": "A grid reservation's number",
+        }
+    }
+
+
+def _grid_paths() -> dict[str, Any]:
+    g = ("site", "grid")
+    return {
+        "/sites/{site}/grids": {
+            "post": _op(
+                "Open a grid reservation (oargridsub): its number, before its parts are reserved at their sites",
+                ("site",),
+                {"201": _json(_ref("Grid"), "The grid, with no job yet", _LOCATION)},
+                errors=("415",),
+                body=_ref("GridOpening"),
+                description="Each part is then reserved at its site's server (POST /sites/{site}/jobs with grid), "
+                "and the parts recorded here (POST .../grids/{grid}/jobs); if one cannot be reserved, the client "
+                "deletes the others and this grid (DELETE).",
+            )
+        },
+        "/sites/{site}/grids/{grid}": {
+            "get": _op(
+                "One grid reservation: the job each site's server holds",
+                g,
+                {"200": _json(_ref("Grid"), "The grid")},
+            ),
+            "delete": _op(
+                "Drop a grid whose parts could not all be reserved (one with jobs ends by deleting its jobs)",
+                g,
+                {"204": {"description": "Dropped"}},
+            ),
+        },
+        "/sites/{site}/grids/{grid}/jobs": {
+            "post": _op(
+                "Record a grid's jobs, once every part is reserved",
+                g,
+                {"200": _json(_ref("Grid"), "The grid, with its jobs")},
+                errors=("415",),
+                body=_ref("GridJobs"),
+            )
+        },
     }

@@ -16,7 +16,7 @@ from typing import Any
 from .. import inventory as inventory_mod
 from .. import tomlw
 from ..model import DEFAULT
-from . import control, files, provision, system, teardown
+from . import control, files, provision, remote, system, teardown
 from .state import NETNS_DIR, STATE_FILE, LabState, Proc, alive, lab_namespaces
 from .teardown import ETC_NETNS, DownReport
 from .topology import DEFAULT_PREFIX, DhcpPlacement, Host, LabError, Topology, build, vlan_key
@@ -25,17 +25,63 @@ DEFAULT_STATE_DIR = Path("/var/lib/kavlan-lab")
 FAIL_AFTER = "KAVLAN_LAB_FAIL_AFTER"
 """Tests only: ``STEP`` makes ``up`` fail after that step, ``STEP:crash`` makes it die there without cleaning up."""
 HOST_DIRS = (ETC_NETNS, Path("/run/mount"))
-STEPS = ("files", "namespaces", "links", "switches", "dhcp", "hosts", "daemons", "addresses", "kavlan")
+STEPS = ("files", "namespaces", "links", "switches", "dhcp", "hosts", "daemons", "addresses", "kavlan", "api")
 
 
-def lab_inventory_text(path: str | None) -> tuple[str, str]:
-    """(text, source) of the lab's testbed description; None means the built-in core/data/lab.toml."""
+def lab_inventory_text(path: str | None, sites: list[str] | None = None) -> tuple[str, str]:
+    """(text, source) of the lab's testbed description (None: the built-in core/data/lab.toml), reduced to the
+    sites named (none: its first site)."""
+    text, source = _read_testbed(path)
+    doc = _load_testbed(text, source)
+    chosen = select_sites(doc, list(sites or []), source)
+    if chosen["site"] == doc.get("site"):
+        return text, source  # all of it: the user's own lines, so that an error names them
+    return files.dump_toml(chosen), source
+
+
+def lab_testbed(path: str | None, sites: list[str] | None = None) -> tuple[dict[str, Any], str]:
+    """(document, source) of the lab's testbed description, reduced to the sites named (none: its first)."""
+    text, source = _read_testbed(path)
+    return select_sites(_load_testbed(text, source), list(sites or []), source), source
+
+
+def _read_testbed(path: str | None) -> tuple[str, str]:
     if path is None:
-        return resources.files("kavlan_core").joinpath("data/lab.toml").read_text(), "built-in lab testbed"
+        text = resources.files("kavlan_core").joinpath("data/lab.toml").read_text()
+        source = "built-in lab testbed"
+    else:
+        try:
+            text, source = Path(path).expanduser().read_text(), str(path)
+        except OSError as exc:
+            raise LabError(f"cannot read the lab testbed {path}: {exc.strerror}") from None
+    return text, source
+
+
+def _load_testbed(text: str, source: str) -> dict[str, Any]:
     try:
-        return Path(path).expanduser().read_text(), str(path)
-    except OSError as exc:
-        raise LabError(f"cannot read the lab testbed {path}: {exc.strerror}") from None
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LabError(f"the lab testbed {source} is not valid TOML: {exc}") from None
+
+
+def select_sites(doc: dict[str, Any], sites: list[str], source: str) -> dict[str, Any]:
+    """The testbed description reduced to the sites named, in that order (none named: its first site)."""
+    tables = {str(t.get("name", "")): t for t in doc.get("site", [])}
+    chosen = sites or list(tables)[:1]
+    unknown = [s for s in chosen if s not in tables]
+    if unknown:
+        raise LabError(
+            f"the lab testbed ({source}) has no site {', '.join(map(repr, unknown))} "
+            f"(its sites: {', '.join(tables)})"
+        )
+    if len(set(chosen)) != len(chosen):
+        raise LabError(f"a site is named twice in {', '.join(chosen)}")
+    return {**doc, "site": [tables[s] for s in chosen]}
+
+
+def parse_sites(text: str | None) -> list[str]:
+    """``--sites sophia,lille``: the site names, in order."""
+    return [s.strip() for s in (text or "").split(",") if s.strip()]
 
 
 class Lab:
@@ -46,20 +92,36 @@ class Lab:
         state_dir: str | Path = DEFAULT_STATE_DIR,
         inventory: str | None = None,
         prefix: str = DEFAULT_PREFIX,
+        sites: list[str] | None = None,
+        api: bool = False,
     ) -> None:
         self.dir = Path(state_dir).expanduser().absolute()
         self.inventory_path = inventory
         self.prefix = prefix
+        self.sites = list(sites or [])
+        """The sites to build, home first; empty: the testbed's first site."""
+        self.api = api
+        """Remote mode: each site's frontend runs kavlan-api, and its kavlan works against it."""
         self._topo: Topology | None = None
         self.state: LabState | None = None
         if (self.dir / STATE_FILE).is_file():
             self.state = LabState.load(self.dir / STATE_FILE)
             self.prefix, self.inventory_path = self.state.prefix, self.state.inventory or None
+            self.sites, self.api = list(self.state.sites), self.state.api
 
     # --- paths -----------------------------------------------------------------------------------------------
     @property
     def kavlan_config(self) -> Path:
         return self.dir / "kavlan" / "config.toml"
+
+    def site_config(self, site: str | None = None) -> Path:
+        """kavlan's configuration on the frontend of ``site`` (the home site's: ``kavlan_config``)."""
+        part = self.topology.part(site)
+        return (
+            self.kavlan_config
+            if part is self.topology.home
+            else self.dir / "kavlan" / f"config-{part.name}.toml"
+        )
 
     @property
     def kavlan_inventory(self) -> Path:
@@ -76,28 +138,34 @@ class Lab:
     def home(self, host: Host | str) -> Path:
         return self.dir / "hosts" / (host if isinstance(host, str) else host.name)
 
+    def testbed(self) -> tuple[dict[str, Any], str]:
+        """(document, source) of the lab's testbed description, reduced to the lab's sites."""
+        return lab_testbed(self.inventory_path, self.sites)
+
     @property
     def topology(self) -> Topology:
         if self._topo is None:
-            text, source = lab_inventory_text(self.inventory_path)
+            text, source = lab_inventory_text(self.inventory_path, self.sites)
             self._topo = build(inventory_mod.parse(text, source), self.prefix)
         return self._topo
 
-    def env(self) -> dict[str, str]:
-        """This process's environment with the lab's kavlan settings in place of any KAVLAN_* of its own."""
+    def env(self, site: str | None = None) -> dict[str, str]:
+        """This process's environment with the lab's kavlan settings (those of ``site``'s frontend) in place of
+        any KAVLAN_* of its own."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAVLAN_")}
         env.update(
-            KAVLAN_CONFIG=str(self.kavlan_config),
+            KAVLAN_CONFIG=str(self.site_config(site)),
             KAVLAN_INVENTORY=str(self.kavlan_inventory),
             KAVLAN_DATA_DIR=str(self.kavlan_data),
             KAVLAN_LAB_STATE_DIR=str(self.dir),
         )
         return env
 
-    def argv(self, cmd: list[str], host: str | None = None) -> list[str]:
-        """``cmd`` run in the frontend namespace, or inside a lab host (its console, as kaconsole gives)."""
+    def argv(self, cmd: list[str], host: str | None = None, site: str | None = None) -> list[str]:
+        """``cmd`` run in the frontend namespace (of ``site``), or inside a lab host (its console, as kaconsole
+        gives)."""
         if host is None:
-            return ["ip", "netns", "exec", self.topology.frontend, *cmd]
+            return ["ip", "netns", "exec", self.topology.part(site).frontend, *cmd]
         return ["nsenter", "--target", str(self.holder(host)), "--uts", "--mount", "--net", "--", *cmd]
 
     def holder(self, host: str) -> int:
@@ -127,7 +195,12 @@ class Lab:
         created = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state = LabState(
-            self.dir / STATE_FILE, self.prefix, self.inventory_path or "", created_state_dir=created
+            self.dir / STATE_FILE,
+            self.prefix,
+            self.inventory_path or "",
+            created_state_dir=created,
+            sites=list(topo.parts) if self.sites else [],
+            api=self.api,
         )
         # made by us (/etc/netns) or by libmount when the holders mount (/run/mount): removed at down if left empty
         self.state.host_dirs = [str(d) for d in HOST_DIRS if not d.exists()]
@@ -170,17 +243,18 @@ class Lab:
         for ns in topo.namespaces:
             system.run(["ip", "netns", "add", ns])
             self.state.made_namespace(ns)
+        routers = {part.router for part in topo.parts.values()}
         for ns in topo.namespaces:
             values = {
                 "net.ipv6.conf.all.disable_ipv6": "1",
                 "net.ipv6.conf.default.disable_ipv6": "1",
-                "net.ipv4.ip_forward": "1" if ns == topo.router else "0",
+                "net.ipv4.ip_forward": "1" if ns in routers else "0",
             }
             if any(h.netns == ns and h.kind == "node" for h in topo.hosts):
                 values["net.ipv4.ip_nonlocal_bind"] = "1"  # sshd listens on the node's address in every VLAN
             system.sysctl(ns, values)
             system.ip(ns, "link", "set", "lo", "up")
-        bridged = {topo.core: list(topo.switches[0].bridges) if topo.switches else []}
+        bridged = {part.core: list(part.bridges) for part in topo.parts.values()}
         for sw in topo.switches:
             bridged[sw.netns] = list(sw.bridges)
         for ns, bridges in bridged.items():
@@ -209,15 +283,21 @@ class Lab:
             self.state.made_links((ns, line.split()[2]) for line in lines)
         for ns, lines in configure.items():
             system.ip_batch(ns, lines)
-        for subnet, via in topo.frontend_routes:
-            system.ip(topo.frontend, "route", "add", subnet, "via", via)
+        for part in topo.parts.values():
+            for subnet, via in part.frontend_routes:
+                system.ip(part.frontend, "route", "add", subnet, "via", via)
+            for source, _via, table in part.router_rules:
+                system.ip(part.router, "rule", "add", "from", source, "table", str(table))
+            for via, table in sorted({(via, table) for _, via, table in part.router_rules}):
+                system.ip(part.router, "route", "add", "default", "via", via, "table", str(table))
 
     def _up_switches(self, topo: Topology) -> None:
         for sw in topo.switches:
             control.plane(sw.driver).start(self, sw)
 
     def _up_dhcp(self, topo: Topology) -> None:
-        self.start_dhcp(DEFAULT)
+        for site in topo.parts:
+            self.start_dhcp(DEFAULT, site)
 
     def _up_hosts(self, topo: Topology) -> None:
         assert self.state is not None
@@ -306,8 +386,7 @@ class Lab:
     def _up_kavlan(self, topo: Topology) -> None:
         self.mkdir(self.dir / "kavlan")
         self.kavlan_data.mkdir(parents=True, exist_ok=True)
-        text, source = lab_inventory_text(self.inventory_path)
-        doc = tomllib.loads(text)
+        doc, source = self.testbed()
         by_name = {s.name: s for s in topo.switches}
         creds: dict[str, dict[str, Any]] = {}
         for st in doc.get("site", []):
@@ -317,13 +396,15 @@ class Lab:
                 tables[i] = plane.inventory_entry(by_name[table["name"]], table)
                 creds.update(plane.credentials())
             # where `kavlan -e` starts each VLAN's dnsmasq (DEFAULT's is the lab's own, always on)
+            part = topo.parts[st["name"]]
             st["dhcp"] = {
                 "server": "dnsmasq",
-                "vlans": {str(v): p.table() for v, p in sorted(topo.dhcp.items()) if v != DEFAULT},
+                "vlans": {str(v): p.table() for v, p in sorted(part.dhcp.items()) if v != DEFAULT},
             }
+            gateways = [h for h in topo.gateways if h.site == part.name]
             st["gateway"] = {
                 str(v): {"address": h.default_address.split("/")[0], "port": 22, "user": "root"}
-                for v, h in ((int(h.name.rpartition("-")[2]), h) for h in topo.gateways)
+                for v, h in ((int(h.netns.rpartition("-")[2]), h) for h in gateways)
             }
             # the lab's own console: a node's network restarted from inside it, as an administrator's console would
             console = [sys.executable, "-m", "kavlan_tui.lab", "exec", "--state-dir", str(self.dir), "--host"]
@@ -340,23 +421,33 @@ class Lab:
         text = files.dump_toml(doc, comment)
         inventory_mod.parse(text, str(self.kavlan_inventory))  # what kavlan will read must load
         self.kavlan_inventory.write_text(text)
-        config = files.kavlan_config(
-            self.kavlan_inventory,
-            self.kavlan_data,
-            topo.site,
-            self.dir / "ssh" / "id_ed25519",
-            self.dir / "ssh" / "known_hosts",
-        )
         if creds:
             path = self.dir / "kavlan" / "credentials.toml"
             path.write_text(files.dump_toml(creds, "kavlan lab: switch credentials"))
             path.chmod(0o600)  # kavlan refuses a credentials file others may read
-            config += f"credentials = {tomlw.value(str(path))}\n"
-        self.kavlan_config.write_text(config)
+        # each site's frontend runs its own kavlan (its site); one store, as one OAR serves the sites' jobs
+        for site in topo.parts:
+            config = files.kavlan_config(
+                self.kavlan_inventory,
+                self.kavlan_data,
+                site,
+                self.dir / "ssh" / "id_ed25519",
+                self.dir / "ssh" / "known_hosts",
+            )
+            if creds:
+                config += f"credentials = {tomlw.value(str(path))}\n"
+            self.site_config(site).write_text(config)
+
+    def _up_api(self, topo: Topology) -> None:
+        if self.api:
+            remote.start_servers(self, {site: self.site_config(site).read_text() for site in topo.parts})
 
     # --- DHCP servers (DEFAULT at up; others on demand, where [site.dhcp] places them) ----------------------------
-    def dhcp_files(self, vid: int) -> dict[str, Path]:
+    def dhcp_files(self, vid: int, site: str | None = None) -> dict[str, Path]:
+        part = self.topology.part(site)
         base = self.dir / "dhcp" / f"vlan-{vlan_key(vid)}"
+        if part is not self.topology.home:
+            base = self.dir / "dhcp" / part.name / f"vlan-{vlan_key(vid)}"
         return {
             "conf": base / "dnsmasq.conf",
             "lease_file": base / "leases",
@@ -364,40 +455,46 @@ class Lab:
             "log": base / "dnsmasq.log",
         }
 
-    def dhcp_server(self, vid: int) -> Proc | None:
-        """The running dnsmasq of VLAN ``vid``, if any."""
+    def dhcp_name(self, vid: int, site: str | None = None) -> str:
+        part = self.topology.part(site)
         name = f"dnsmasq VLAN {vlan_key(vid)}"
+        return name if part is self.topology.home else f"{name} {part.name}"
+
+    def dhcp_server(self, vid: int, site: str | None = None) -> Proc | None:
+        """The running dnsmasq of VLAN ``vid`` (of ``site``), if any."""
+        name = self.dhcp_name(vid, site)
         return (
             next((p for p in self.state.processes if p.name == name and alive(p)), None)
             if self.state
             else None
         )
 
-    def start_dhcp(self, vid: int) -> Proc:
+    def start_dhcp(self, vid: int, site: str | None = None) -> Proc:
         """Start the lab's dnsmasq for VLAN ``vid`` where the topology places it (fixed addresses for every node).
 
         The lab runs DEFAULT's; the other VLANs' servers are kavlan's (``kavlan -e``, core/dhcp): run one or the other.
         """
         assert self.state is not None
-        running = self.dhcp_server(vid)
+        running = self.dhcp_server(vid, site)
         if running is not None:
             return running
         topo = self.topology
-        placement: DhcpPlacement = topo.dhcp[vid]
-        paths = self.dhcp_files(vid)
+        part = topo.part(site)
+        placement: DhcpPlacement = part.dhcp[vid]
+        paths = self.dhcp_files(vid, site)
         self.mkdir(self.dir / "dhcp")
         paths["conf"].parent.mkdir(parents=True, exist_ok=True)
         paths["pid_file"].unlink(missing_ok=True)
         inv = topo.inventory
         hosts = [
             (n.primary_nic.mac, str(inv.address(n, vid)), inv.hostname(inv.resolve(n.name), vid, fqdn=False))
-            for n in inv.site_nodes(topo.site)
+            for n in inv.site_nodes(part.name)
         ]
         paths["conf"].write_text(
             files.dnsmasq_conf(
                 placement,
                 hosts,
-                f"{topo.site}.{inv.domain}",
+                f"{part.name}.{inv.domain}",
                 paths["lease_file"],
                 paths["pid_file"],
                 paths["log"],
@@ -409,7 +506,7 @@ class Lab:
             ["ip", "netns", "exec", placement.netns, "dnsmasq", "-k", "-C", str(paths["conf"])],
             paths["log"].with_suffix(".out"),
         )
-        proc = self.state.made_process(f"dnsmasq VLAN {vlan_key(vid)}", child.pid, placement.netns, child)
+        proc = self.state.made_process(self.dhcp_name(vid, site), child.pid, placement.netns, child)
         system.wait_until(
             f"dnsmasq of VLAN {vlan_key(vid)} did not start",
             lambda: paths["pid_file"].exists() and child.poll() is None,

@@ -17,8 +17,11 @@ if TYPE_CHECKING:
 def write_files(lab: Lab, topo: Topology) -> None:
     """Keys, scripts, configs and hosts files of every host; /etc/netns/NS/ of every namespace."""
     assert lab.state is not None
-    hosts_file = lab.mkdir(lab.dir / "etc") / "hosts"
-    hosts_file.write_text(topo.hosts_file())
+    etc_dir = lab.mkdir(lab.dir / "etc")
+    hosts_files = {}
+    for site in topo.parts:  # each site's namespaces know its own short names (router, frontend, kavlan-N)
+        hosts_files[site] = etc_dir / ("hosts" if site == topo.site else f"hosts-{site}")
+        hosts_files[site].write_text(topo.hosts_file(site))
     bin_dir = lab.mkdir(lab.dir / "bin")
     hook = bin_dir / "udhcpc.script"
     hook.write_text(files.udhcpc_script())
@@ -50,9 +53,13 @@ def write_files(lab: Lab, topo: Topology) -> None:
         (home / "etc" / "sshd_config").write_text(
             files.sshd_config(host, home / "etc" / "ssh_host_ed25519_key", ssh / "authorized_keys")
         )
-        (home / "holder.sh").write_text(files.holder_script(host, home, hosts_file, init_dir, lab.dir))
+        (home / "holder.sh").write_text(
+            files.holder_script(host, home, hosts_files[host.site], init_dir, lab.dir)
+        )
     (ssh / "known_hosts").write_text(files.known_hosts(entries))
-    local = sorted(v for v, p in topo.dhcp.items() if p.netns != topo.router)
+    local = sorted(
+        {v for part in topo.parts.values() for v, p in part.dhcp.items() if p.netns != part.router}
+    )
     lab.ssh_config.write_text(files.ssh_config(user_key, ssh / "known_hosts", local))
     inner = files.ssh_config(user_key, ssh / "known_hosts")
     # ip netns exec bind-mounts /etc/netns/NS/* over /etc/*: the lab's names, no name server, ssh config
@@ -60,11 +67,10 @@ def write_files(lab: Lab, topo: Topology) -> None:
     for ns in topo.namespaces:
         etc = lab.state.made_file(ETC_NETNS / ns)
         etc.mkdir()
-        (etc / "hosts").write_text(topo.hosts_file())
+        (etc / "hosts").write_text(topo.hosts_file(topo.site_of_namespace(ns)))
         (etc / "resolv.conf").write_text(files.RESOLV_CONF)
-        if ns == topo.frontend or any(h.netns == ns for h in topo.hosts):
+        is_frontend = any(ns == part.frontend for part in topo.parts.values())
+        if is_frontend or any(h.netns == ns for h in topo.hosts):
             (etc / "ssh").mkdir()
-            (etc / "ssh" / "ssh_config").write_text(
-                lab.ssh_config.read_text() if ns == topo.frontend else inner
-            )
+            (etc / "ssh" / "ssh_config").write_text(lab.ssh_config.read_text() if is_frontend else inner)
     frontend.provision(lab, topo)  # the frontend's user, its home, its passwd line (core/lab/frontend.py)

@@ -39,6 +39,10 @@ class LabState:
     prefix: str
     inventory: str = ""
     phase: str = "building"
+    sites: list[str] = field(default_factory=list)
+    """The sites of the testbed the lab builds, home first (empty: the testbed's first site)."""
+    api: bool = False
+    """Remote mode: each site's frontend runs kavlan-api (kavlan-lab up --api)."""
     created_state_dir: bool = False
     namespaces: list[str] = field(default_factory=list)
     links: list[list[str]] = field(default_factory=list)

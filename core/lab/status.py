@@ -36,7 +36,7 @@ def status(lab: Lab) -> dict[str, Any]:
         for p in processes_in(sorted(present))
         if p.pid not in recorded
     ]
-    tag_vlan = {tag: vid for vid, tag in topo.tags.items()}
+    tag_vlan = {part.name: {tag: vid for vid, tag in part.tags.items()} for part in topo.parts.values()}
     masters: dict[str, dict[str, str]] = {}
     for sw in topo.switches:
         if sw.netns in present:
@@ -49,10 +49,11 @@ def status(lab: Lab) -> dict[str, Any]:
         nic = topo.inventory.nodes[host.name].primary_nic
         bridge = masters.get(nic.switch, {}).get(nic.port, "")
         tag = int(bridge[4:]) if bridge.startswith("vlan") and bridge[4:].isdigit() else None
-        vid = tag_vlan.get(tag) if tag is not None else None
+        vid = tag_vlan[host.site].get(tag) if tag is not None else None
         nodes.append(
             {
                 "name": host.name,
+                "site": host.site,
                 "port": f"{nic.switch}/{nic.port}",
                 "vlan": vlan_label(vid) if vid is not None else (bridge or "?"),
                 "addresses": lab.addresses(host) if host.netns in present else [],
@@ -60,6 +61,10 @@ def status(lab: Lab) -> dict[str, Any]:
             }
         )
     out["nodes"] = nodes
+    out["sites"] = [
+        {"name": part.name, "frontend": part.frontend, "kavlan_config": str(lab.site_config(part.name))}
+        for part in topo.parts.values()
+    ]
     out["kavlan_config"] = str(lab.kavlan_config)
     out["ssh_config"] = str(lab.ssh_config)
     return out
@@ -98,6 +103,12 @@ def format_status(data: dict[str, Any]) -> str:
             f"  {n['name']:<10} {n['port']:<12} VLAN {n['vlan']:<8} {' '.join(n['addresses']) or '-':<18} {n['hostname']}"
             for n in data["nodes"]
         ]
+    if len(data.get("sites", [])) > 1:
+        lines.append(
+            "sites: "
+            + ", ".join(f"{s['name']} (frontend {s['frontend']})" for s in data["sites"])
+            + "; another site's frontend: kavlan-lab exec --site SITE -- CMD"
+        )
     if data.get("kavlan_config"):
         lines.append(
             f"kavlan config: {data['kavlan_config']} (use kavlan-lab exec -- CMD, or kavlan-lab shell)"

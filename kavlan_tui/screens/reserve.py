@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -22,6 +23,36 @@ VLAN_CHOICES = [
     ("global VLAN (kavlan-global, spans every site)", "kavlan-global"),
     ("no VLAN", ""),
 ]
+
+
+GRID_LINE = re.compile(r"\s*[A-Za-z0-9][A-Za-z0-9_.-]*:")
+"""A request that begins with ``SITE:`` is oargridsub's (``sophia:rdef=...,lille:rdef=...``)."""
+
+
+def is_grid_line(line: str) -> bool:
+    return bool(GRID_LINE.match(line))
+
+
+def sites_of(text: str) -> list[str]:
+    """The sites typed in the form, in order, each once."""
+    return list(dict.fromkeys(s.strip() for s in text.replace(" ", ",").split(",") if s.strip()))
+
+
+def grid_line(sites: list[str], nodes: str, cluster_site: str, cluster: str, vlan_type: str) -> str:
+    """The ``kavlan-oargridsub`` line of the form: the VLAN on the first site, the nodes on each (the cluster's
+    on its own site): ``sophia:rdef={"type='kavlan-global'"}/vlan=1+/nodes=2,lille:rdef=/nodes=2``."""
+    parts = []
+    count = nodes.strip()
+    for i, site in enumerate(sites):
+        groups = []
+        if vlan_type and i == 0:
+            groups.append("{\"type='" + vlan_type + "'\"}/vlan=1")
+        if count and count != "0":
+            where = "{\"cluster='" + cluster + "'\"}" if cluster and site == cluster_site else ""
+            groups.append(f"{where}/nodes={count}")
+        if groups:
+            parts.append(f"{site}:rdef=" + "+".join(groups))
+    return ",".join(parts)
 
 
 def request_line(nodes: str, cluster: str, vlan_type: str, walltime: str) -> str:
@@ -46,6 +77,10 @@ class ReserveScreen(ModalScreen[int | None]):
 A job holds nodes and VLANs for a walltime. The form writes the request for the common cases; the
 request line takes everything `kavlan-oarsub -l` takes, for example
 `{"type='kavlan-local'"}/vlan=1,{"cluster='uvb'"}/nodes=2,walltime=2:30`.
+
+With several sites (`sophia,lille,lyon`), it is a grid reservation, as `kavlan-oargridsub` makes it: one job
+per site, all or nothing, ending together; the VLAN (a global one, to put every site's nodes in it) is the first
+site's. The request line then takes oargridsub's parts: `sophia:rdef=/nodes=2,lille:rdef=/nodes=2`.
 """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="reserve-cancel")]
@@ -92,6 +127,14 @@ request line takes everything `kavlan-oarsub -l` takes, for example
                 yield Select(clusters, prompt="any cluster", id="cluster", compact=True)
                 yield Label("VLAN")
                 yield Select(VLAN_CHOICES, value="kavlan", allow_blank=False, id="vlan-type", compact=True)
+                yield Label("Sites")
+                yield Input(
+                    service.site,
+                    id="sites",
+                    compact=True,
+                    tooltip="Sites, comma-separated: several make a grid reservation (one job per site, all or "
+                    f"nothing). Sites: {', '.join(service.inventory.sites)}",
+                )
                 yield Label("Walltime")
                 yield Input(walltime, id="walltime", compact=True, tooltip="HOURS[:MINUTES[:SECONDS]]")
                 yield Label("Request")
@@ -110,12 +153,15 @@ request line takes everything `kavlan-oarsub -l` takes, for example
     def _update_line(self) -> None:
         cluster = self.query_one("#cluster", Select).value
         vlan_type = self.query_one("#vlan-type", Select).value
-        line = request_line(
-            self.query_one("#nodes", Input).value,
-            cluster if isinstance(cluster, str) else "",
-            vlan_type if isinstance(vlan_type, str) else "",
-            self.query_one("#walltime", Input).value,
-        )
+        cluster = cluster if isinstance(cluster, str) else ""
+        vlan_type = vlan_type if isinstance(vlan_type, str) else ""
+        nodes = self.query_one("#nodes", Input).value
+        service = self.kapp.service
+        sites = sites_of(self.query_one("#sites", Input).value)
+        if sites and sites != [service.site]:  # another site, or several: a grid reservation
+            line = grid_line(sites, nodes, service.site, cluster, vlan_type)
+        else:
+            line = request_line(nodes, cluster, vlan_type, self.query_one("#walltime", Input).value)
         request = self.query_one("#request", Input)
         if request.value in ("", self._form_line):  # the user's own line is not overwritten
             request.value = line
@@ -150,7 +196,10 @@ request line takes everything `kavlan-oarsub -l` takes, for example
             return
         self.query_one("#reserve-submit", Button).disabled = True
         self.query_one("#reserve-error", Static).update(Content.from_markup("[$text-muted]Reserving…[/]"))
-        self.kapp.reserve(line, reply_to=self)
+        if is_grid_line(line):
+            self.kapp.reserve_grid(line, self.query_one("#walltime", Input).value, reply_to=self)
+        else:
+            self.kapp.reserve(line, reply_to=self)
 
     def on_action_failed(self, message: ActionFailed) -> None:
         message.stop()

@@ -24,12 +24,17 @@ def job_prompt(job: JobView, now: float, home: str) -> Content:
     )
     nodes = f"{len(job.nodes)} node{'s' if len(job.nodes) != 1 else ''}"
     warn = "$warning" if left < 600 else "$success"
+    # a job of another site, or a grid's part, says where it is (a job of this site alone, as before)
+    where = "" if job.site in ("", home) and job.grid is None else f" · {job.site}"
+    grid = "" if job.grid is None else f" · grid {job.grid}"
     return Content.from_markup(
-        f"[b]#$id[/] [{warn}]$left[/] left\n  [$text-muted]$nodes · VLAN $vlans[/]",
+        f"[b]#$id[/] [{warn}]$left[/] left\n  [$text-muted]$nodes · VLAN $vlans$where$grid[/]",
         id=str(job.id),
         left=format_walltime(left),
         nodes=nodes,
         vlans=vlans,
+        where=where,
+        grid=grid,
     )
 
 

@@ -24,8 +24,9 @@ from ... import inventory as inventory_mod
 from ...config import Settings
 from ...errors import BadInput, KavlanError, NotFound
 from ...events import EventBus
+from ...grids import GridRequest
 from ...interface import Service
-from ...model import DEFAULT, Job, vlan_label
+from ...model import DEFAULT, Grid, GridPart, GridRecord, Job, vlan_label
 from ...monitoring import FdbReport, IsolationReport, PortsReport
 from ...plan import Plan
 from ...reports import DriftReport, Lease, Member, MoveReport, VlanInfo
@@ -188,6 +189,7 @@ class RemoteService(Service):
         name: str = "",
         properties: str = "",
         site: str | None = None,
+        grid: int | None = None,
     ) -> Job:
         site = site or self.site
         body: dict[str, Any] = {"resources": request, "types": list(types), "name": name}
@@ -195,10 +197,83 @@ class RemoteService(Service):
             body["walltime"] = walltime
         if properties:
             body["properties"] = properties
+        if grid is not None:
+            body["grid"] = grid
         return self._job(await self._call(site, "POST", f"/sites/{site}/jobs", body=body, user=user))
 
     async def delete_job(self, job_id: int, *, user: str | None = None) -> Job:
         return await self._job_call("DELETE", job_id, user)
+
+    async def site_job(self, site: str, job_id: int) -> Job:
+        """Job ids are each server's own: a grid's part is read at its site's server."""
+        return self._job(await self._call(site, "GET", f"/sites/{site}/jobs/{job_id}"))
+
+    async def delete_site_job(self, site: str, job_id: int, *, user: str | None = None) -> Job:
+        path = f"/sites/{site}/jobs/{job_id}"
+        await self._call(site, "DELETE", path, user=user)
+        return await self.site_job(site, job_id)
+
+    # --- grid reservations: each part at its site's server, the record at this site's -----------------------
+
+    async def grid_submit(
+        self,
+        parts: Sequence[GridRequest],
+        *,
+        user: str | None = None,
+        types: Sequence[str] = (),
+        walltime: int | None = None,
+        name: str = "",
+    ) -> Grid:
+        """The grid's number from this site's server, then each part at its site's server, in turn; a part that
+        fails deletes the parts reserved before it and the number: nothing stays reserved."""
+        if not parts:
+            raise BadInput("a grid reservation needs at least one site's part")
+        wall = walltime or self.settings.default_walltime
+        home = f"/sites/{self.site}/grids"
+        opened = await self._call(self.site, "POST", home, body={"walltime": wall}, user=user)
+        record = wire.decode(GridRecord, opened["grid"])
+        made: list[GridPart] = []
+        try:
+            for p in parts:
+                job = await self._grid_part(p, record.id, user, (*types, *p.types), wall, name or p.name)
+                made.append(GridPart(p.site, job))
+        except BaseException:
+            await self._undo_grid(record.id, made, user)
+            raise
+        refs = [{"site": p.site, "uid": p.job.id} for p in made]
+        await self._call(self.site, "POST", f"{home}/{record.id}/jobs", body=refs, user=user)
+        return Grid(record.id, record.user, record.created, wall, tuple(made))
+
+    async def _grid_part(
+        self, part: GridRequest, grid: int, user: str | None, types: Sequence[str], wall: int, name: str
+    ) -> Job:
+        try:
+            return await self.submit(
+                part.request,
+                user=user,
+                types=types,
+                walltime=wall,
+                name=name,
+                properties=part.properties,
+                site=part.site,
+                grid=grid,
+            )
+        except KavlanError as exc:
+            exc.args = (f"{part.site} cannot serve its part, nothing was reserved: {exc}",)
+            raise
+
+    async def _undo_grid(self, grid: int, made: Sequence[GridPart], user: str | None) -> None:
+        """What a failed grid reserved goes: its parts' jobs, then its number (each tried, whatever the others
+        do)."""
+        for part in made:
+            with contextlib.suppress(KavlanError):
+                await self.delete_site_job(part.site, part.job.id, user=user)
+        with contextlib.suppress(KavlanError):
+            await self._call(self.site, "DELETE", f"/sites/{self.site}/grids/{grid}", user=user)
+
+    async def grid_record(self, grid_id: int) -> GridRecord:
+        answer = await self._call(self.site, "GET", f"/sites/{self.site}/grids/{grid_id}")
+        return wire.decode(GridRecord, answer["grid"])  # type: ignore[no-any-return]
 
     # --- VLANs and nodes ----------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from . import params
-from .handlers import dhcp, extensions, jobs, moves, sites, unavailable, vlans
+from .handlers import dhcp, extensions, grids, jobs, moves, sites, unavailable, vlans
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -35,6 +35,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/sites/{site}/jobs", jobs.submit_job),
     ("GET", "/sites/{site}/jobs/{job}", jobs.get_job),
     ("DELETE", "/sites/{site}/jobs/{job}", jobs.delete_job),
+    ("POST", "/sites/{site}/grids", grids.open_grid),
+    ("GET", "/sites/{site}/grids/{grid}", grids.get_grid),
+    ("POST", "/sites/{site}/grids/{grid}/jobs", grids.add_jobs),
+    ("DELETE", "/sites/{site}/grids/{grid}", grids.drop_grid),
     ("GET", "/sites/{site}/kavlan/inventory", extensions.get_inventory),
     ("GET", "/sites/{site}/kavlan/whoami", extensions.whoami),
     ("GET", "/sites/{site}/kavlan/drift", extensions.drift),

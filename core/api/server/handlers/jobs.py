@@ -28,7 +28,7 @@ OAR_STATES = {
     "resuming",
 }
 """OAR's other states, accepted in ``state=``: a job here is running as soon as it is submitted."""
-FIELDS = {"resources", "types", "name", "walltime", "command", "properties", "directory", "project"}
+FIELDS = {"resources", "types", "name", "walltime", "command", "properties", "directory", "project", "grid"}
 IGNORED = ("command", "directory", "project")
 """Fields OAR's clients send, accepted as strings and ignored."""
 
@@ -104,7 +104,18 @@ def _job_request(body: Any) -> dict[str, Any]:
         "walltime": walltime,
         "name": body.get("name", ""),
         "properties": body.get("properties", ""),
+        "grid": _grid_field(body),
     }
+
+
+def _grid_field(body: dict[str, Any]) -> int | None:
+    """The grid reservation (opened at its home site's server) this job is a part of (``oargridsub``)."""
+    if "grid" not in body:
+        return None
+    grid = body["grid"]
+    if isinstance(grid, bool) or not isinstance(grid, int) or not 0 < grid < 10**12:
+        raise ApiError(400, "grid must be the number of a grid reservation")
+    return grid
 
 
 async def submit_job(request: web.Request) -> web.Response:
