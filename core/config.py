@@ -69,6 +69,19 @@ class Settings:
     """Seconds to wait, after the restart, for every node to answer from its new VLAN."""
     poll_interval: float = 10.0
     """Seconds between the TUI's background polls of switches, DHCP leases and jobs; 0: never."""
+    monitor_interval: float = 2.0
+    """Seconds between the TUI monitoring view's reads of its nodes' ports (link, counters); read only while the
+    view is open."""
+    isolation_interval: float = 10.0
+    """Seconds between the TUI monitoring view's isolation checks (every switch's forwarding table of the site)."""
+    switch_request_rate: float = 100.0
+    """Requests per second one switch is taken to answer (SNMP PDUs, CLI commands, ip/bridge calls)."""
+    monitor_share: float = 0.1
+    """The most of each switch's request rate that monitoring may use (0 to 1): a monitoring read of a switch
+    waits while the share is spent; moves never wait for it."""
+    fdb_ageing: float = 300.0
+    """Seconds a switch keeps a MAC it learned (its ageing time): for that long after a NIC moved, its MAC still
+    seen on an uplink in the VLAN it left is reported as stale by the isolation check, not as a leak."""
     keys: Mapping[str, str] = field(default_factory=dict)
     """Key bindings of the TUI, by binding id."""
     theme: str = "kavlan-dark"
@@ -120,6 +133,11 @@ _ENV = {
     "restart_delay": "KAVLAN_RESTART_DELAY",
     "verify_timeout": "KAVLAN_VERIFY_TIMEOUT",
     "poll_interval": "KAVLAN_POLL_INTERVAL",
+    "monitor_interval": "KAVLAN_MONITOR_INTERVAL",
+    "isolation_interval": "KAVLAN_ISOLATION_INTERVAL",
+    "fdb_ageing": "KAVLAN_FDB_AGEING",
+    "switch_request_rate": "KAVLAN_SWITCH_REQUEST_RATE",
+    "monitor_share": "KAVLAN_MONITOR_SHARE",
     "api": "KAVLAN_API",
     "ca_cert": "KAVLAN_CA_CERT",
     "client_cert": "KAVLAN_CLIENT_CERT",
@@ -250,6 +268,17 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         settings = replace(settings, data_dir=platformdirs.user_data_dir(APP))
     if settings.switch_concurrency < 1:
         raise ConfigError("setting 'switch_concurrency' must be at least 1")
+    if not 0 < settings.monitor_share <= 1:
+        raise ConfigError(
+            "setting 'monitor_share' must be above 0 and at most 1 (a share of a switch's requests)"
+        )
+    if settings.switch_request_rate <= 0:
+        raise ConfigError("setting 'switch_request_rate' must be above 0 (requests per second)")
+    for name in ("monitor_interval", "isolation_interval"):
+        if getattr(settings, name) < 0.5:
+            raise ConfigError(
+                f"setting '{name}' must be at least 0.5 seconds (every read costs the switches)"
+            )
     return settings
 
 

@@ -1,5 +1,5 @@
 """Typed events (node moved, switch operation started/finished, DHCP changed, drift found, job ended, an unfinished
-move settled) and their bus."""
+move settled, a link changed, a leak found) and their bus."""
 
 from __future__ import annotations
 
@@ -116,6 +116,30 @@ class IntentSettled(Event):
     """``completed``, ``rolled back``, ``finished`` (a job's end), or ``not settled: REASON`` (tried again later)."""
     owner: str = ""
     """``host:pid`` of the process that left it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkChanged(Event):
+    """A node's port went down or came up, as monitoring read it."""
+
+    switch: str
+    port: str
+    node: str
+    nic: str
+    up: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeakFound(Event):
+    """The isolation check found a MAC where it must not be (see ``kavlan_core.monitoring.Leak``)."""
+
+    kind: str
+    mac: str
+    vlan: int | None
+    switch: str
+    port: str
+    node: str
+    detail: str
 
 
 Subscriber = Callable[[Event], None]

@@ -13,12 +13,14 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import names
 from .errors import BadInput, NoDhcp, NotAllowed, NotFound, SwitchUnavailable, Unavailable
 from .model import DEFAULT, GLOBAL_IDS, Grid, GridPart, GridRecord, Job, JobVlan, VlanKind, vlan_label
+from .monitoring import FdbReport, IsolationReport, PortsReport
 from .reports import DriftReport, Lease, Member, MoveReport, StagedReport, VlanInfo
 from .reservations import nodefile_lines
 
@@ -153,6 +155,41 @@ class Service(abc.ABC):
     async def drift(self, site: str | None = None) -> DriftReport:
         """Read every switch of a site; report ports whose real VLAN differs from the store's, and each switch
         that could not be read, with its reason."""
+
+    @abc.abstractmethod
+    async def port_loads(self, names_: Sequence[str], *, interval: float = 1.0) -> PortsReport:
+        """Each named NIC's link, speed, traffic rates and errors, read from its switch (rates over ``interval``
+        seconds the first time a port is read, since the last read after)."""
+
+    @abc.abstractmethod
+    async def fdb(self, vlan: int | None = None, site: str | None = None) -> FdbReport:
+        """Every MAC the switches of ``site`` learned (in ``vlan`` only, when given), with its node."""
+
+    @abc.abstractmethod
+    async def isolation(self, site: str, vlans: Sequence[int] | None) -> IsolationReport:
+        """The isolation check of ``vlans`` (None: the whole site) on the switches of ``site``."""
+
+    async def check_isolation(
+        self, *, vlan: int | None = None, job: int | None = None, site: str | None = None
+    ) -> IsolationReport:
+        """The isolation check of a VLAN, of a running job's VLANs, or (neither) of a whole site."""
+        if vlan is not None and job is not None:
+            raise BadInput("check either a VLAN or a job, not both")
+        if job is not None:
+            held = await self.job_vlans(job)
+            site = held[0].site
+            vlans = sorted(v.vlan for v in held if v.site == site)
+            shown = ", ".join(map(vlan_label, vlans))
+            scope = f"job {job} (VLAN {shown})"
+        elif vlan is not None:
+            self.check_vlan(vlan)
+            site, vlans, scope = self._owner(site or self.site, vlan), [vlan], f"VLAN {vlan_label(vlan)}"
+        else:
+            site = site or self.site
+            if site not in self.inventory.sites:
+                raise NotFound(f"unknown site {site!r} (sites: {', '.join(self.inventory.sites)})")
+            return replace(await self.isolation(site, None), scope=f"site {site}")
+        return replace(await self.isolation(site, vlans), scope=scope)
 
     @abc.abstractmethod
     async def repair(self, site: str | None = None, *, user: str | None = None) -> MoveReport:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from .drivers.base import PortChange, PortState, SwitchDriver, SwitchError
+from .drivers.base import FdbTable, PortChange, PortCounters, PortState, SwitchDriver, SwitchError
 
 SECRET_MIN = 4
 """Shorter values (a version "2c", a port 22) are not secrets and would blank half of every sentence."""
@@ -65,6 +66,9 @@ class ScrubbedDriver(SwitchDriver):
         self.inner = inner
         self._secrets = tuple(secrets)
 
+    def requests_sent(self) -> int:
+        return self.inner.requests_sent()
+
     def _clean(self, exc: Exception) -> SwitchError:
         if isinstance(exc, SwitchError):
             return scrubbed(exc, self._secrets)
@@ -82,6 +86,25 @@ class ScrubbedDriver(SwitchDriver):
             await self.inner.apply(changes)
         except Exception as exc:
             raise self._clean(exc) from None
+
+    async def read_counters(self, ports: Sequence[str]) -> dict[str, PortCounters]:
+        try:
+            counters = await self.inner.read_counters(ports)
+        except Exception as exc:
+            raise self._clean(exc) from None
+        return {
+            p: replace(c, refused=scrub(c.refused, self._secrets)) if c.refused else c
+            for p, c in counters.items()
+        }
+
+    async def read_fdb(self) -> FdbTable:
+        try:
+            table = await self.inner.read_fdb()
+        except Exception as exc:
+            raise self._clean(exc) from None
+        if table.missing:  # a driver's reason may quote what it sent (a community string)
+            return FdbTable(table.entries, scrub(table.missing, self._secrets))
+        return table
 
     async def ensure_vlan(self, tag: int, name: str) -> None:
         try:

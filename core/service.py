@@ -36,7 +36,9 @@ from .events import (
 from .grids import GridRequest
 from .interface import Service
 from .inventory import Inventory, NicRef
-from .model import DEFAULT, GLOBAL_IDS, Grid, GridRecord, GridRef, Job, JobState
+from .model import DEFAULT, GLOBAL_IDS, Grid, GridRecord, GridRef, Job, JobState, vlan_label
+from .monitor import Monitor
+from .monitoring import FdbReport, IsolationReport, PortsReport
 from .moves import apply_plan, read_switches, roll_back
 from .plan import Plan, Targets, by_switch, keep_only, not_begun, plan_move
 from .recording import Recorder
@@ -88,6 +90,7 @@ class KavlanService(Service):
                 f"unknown site {self.site!r} in the configuration (sites: {', '.join(self.inventory.sites)})"
             )
         self.switches = SwitchPool(settings, self.inventory, self.store)
+        self.monitor = Monitor(self.switches, self.inventory, self.events, moves=self._recent_moves)
         self.dhcp_servers = DhcpBackend(self.inventory, self.store, self.settings.data_path / "dhcp")
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         """Who writes this service's intents, as a later command names them."""
@@ -655,6 +658,36 @@ class KavlanService(Service):
                 continue  # where the store says, and allowed: nothing to do
             by_vlan.setdefault(target, []).append(self.inventory.hostname(ref, DEFAULT))
         return by_vlan
+
+    # --- monitoring ------------------------------------------------------------------------------------
+
+    async def port_loads(self, names_: Sequence[str], *, interval: float = 1.0) -> PortsReport:
+        if not names_:
+            raise BadInput("no node given", about="nodes")
+        return await self.monitor.port_loads([ref for ref, _ in self.resolve(names_)], interval=interval)
+
+    def _recent_moves(self) -> dict[tuple[str, str], int]:
+        """The VLAN each NIC left less than ``fdb_ageing`` seconds ago (the isolation check excuses it)."""
+        with self.store.read() as tx:
+            moves = tx.nic_moves(since=self.clock() - self.settings.fdb_ageing)
+        return {key: left for key, (left, _) in moves.items()}
+
+    async def fdb(self, vlan: int | None = None, site: str | None = None) -> FdbReport:
+        site = site or self.site
+        if vlan is not None:
+            self.check_vlan(vlan)
+            site = self._owner(site, vlan)
+        if site not in self.inventory.sites:
+            raise NotFound(f"unknown site {site!r} (sites: {', '.join(self.inventory.sites)})")
+        return await self.monitor.fdb(site, vlan)
+
+    async def isolation(self, site: str, vlans: Sequence[int] | None) -> IsolationReport:
+        if site not in self.inventory.sites:
+            raise NotFound(f"unknown site {site!r} (sites: {', '.join(self.inventory.sites)})")
+        for vlan in vlans or ():
+            self.check_vlan(vlan)
+        scope = f"site {site}" if vlans is None else "VLAN " + ", ".join(map(vlan_label, vlans))
+        return await self.monitor.check(site, vlans, scope)
 
     # --- users and holders -------------------------------------------------------------------------
 

@@ -168,6 +168,17 @@ job_grids = sa.Table(
     sa.Column("grid", sa.Integer, nullable=False),
 )
 
+# Each NIC's last verified move (schema v5): the VLAN it left and when, a move back to DEFAULT too. The isolation
+# check excuses what the switches still remember of the VLAN it left, for as long as they may (their ageing time).
+nic_moves = sa.Table(
+    "nic_moves",
+    metadata,
+    sa.Column("node", sa.String(128), primary_key=True),
+    sa.Column("nic", sa.String(32), primary_key=True),
+    sa.Column("left_vlan", sa.Integer, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
 FIRST_JOB_ID = 1000
 FIRST_GRID_ID = 1
 
@@ -193,11 +204,17 @@ def _create_v4(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[grids, grid_parts, job_grids])
 
 
+def _create_v5(conn: sa.Connection) -> None:
+    """Each NIC's last move."""
+    metadata.create_all(conn, tables=[nic_moves])
+
+
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _create_v1),
     (2, _create_v2),
     (3, _create_v3),
     (4, _create_v4),
+    (5, _create_v5),
 ]
 """The steps from an empty database to the current schema, in order: (version reached, step). Every step runs
 on SQLite and PostgreSQL alike; all pending steps run in one write transaction, which also records the version."""
@@ -699,10 +716,25 @@ class Tx:
         if not changes:
             return
         keys = list(changes)
+        before = self.nic_vlans(keys)
+        moved = [
+            {"node": n, "nic": i, "left_vlan": before.get((n, i), 0), "at": at}
+            for (n, i), v in changes.items()
+            if before.get((n, i), 0) != v
+        ]
         self.conn.execute(nic_vlans.delete().where(sa.tuple_(nic_vlans.c.node, nic_vlans.c.nic).in_(keys)))
         rows = [{"node": n, "nic": i, "vlan": v, "changed": at} for (n, i), v in changes.items() if v != 0]
         if rows:
             self.conn.execute(nic_vlans.insert(), rows)
+        if moved:
+            where = sa.tuple_(nic_moves.c.node, nic_moves.c.nic).in_([(m["node"], m["nic"]) for m in moved])
+            self.conn.execute(nic_moves.delete().where(where))
+            self.conn.execute(nic_moves.insert(), moved)
+
+    def nic_moves(self, since: float = 0.0) -> dict[tuple[str, str], tuple[int, float]]:
+        """Each NIC's last move at or after ``since``: the VLAN it left (0: DEFAULT) and when."""
+        q = sa.select(nic_moves).where(nic_moves.c.at >= since)
+        return {(r.node, r.nic): (r.left_vlan, r.at) for r in self.conn.execute(q)}
 
     # --- DHCP ------------------------------------------------------------------
 

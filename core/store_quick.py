@@ -24,7 +24,7 @@ from .model import Job, JobState, JobVlan
 if TYPE_CHECKING:
     from .store import Store, Tx
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema this reader knows (store.SCHEMA_VERSION: a test holds the two equal). Another version in the database
 sends every read to the full store."""
 

@@ -18,7 +18,9 @@ from . import textfile
 from .config import Settings
 from .drivers.base import (
     DriverContext,
+    FdbTable,
     PortChange,
+    PortCounters,
     PortState,
     SwitchDriver,
     SwitchError,
@@ -120,7 +122,10 @@ class SwitchPool:
         drv = self._drivers.get(switch)
         if drv is None:
             sw = self.inventory.switches[switch]
-            context = DriverContext(default_tag=self.inventory.sites[sw.site].default_tag, ports=self._ports)
+            cabled = {r.nic.port: r.nic.mac for r in self.inventory.switch_ports(switch)}
+            context = DriverContext(
+                default_tag=self.inventory.sites[sw.site].default_tag, ports=self._ports, cabled=cabled
+            )
             credentials = self.credentials(sw.credentials)
             # its failures are scrubbed of its credentials here, where they enter the core
             secrets = secret_strings(credentials)
@@ -235,6 +240,23 @@ class SwitchPool:
             return await self.read_ports(switch, ports)
         except SwitchError as exc:
             raise unavailable(exc, f"cannot read switch {switch}: {exc.reason}", ports) from None
+
+    async def counters(self, switch: str, ports: Sequence[str]) -> dict[str, PortCounters]:
+        """Link and traffic counters of ``ports``, retried; a switch that cannot be read raises
+        ``SwitchUnavailable``. Never under the switch's move lock: a monitoring read must not hold up a move."""
+        try:
+            found, _ = await self.retry(lambda: self.driver(switch).read_counters(ports))
+        except SwitchError as exc:
+            raise unavailable(exc, f"cannot read switch {switch}: {exc.reason}", ports) from None
+        return found
+
+    async def fdb(self, switch: str) -> FdbTable:
+        """The switch's forwarding table, retried; ``SwitchUnavailable`` when it cannot be read."""
+        try:
+            found, _ = await self.retry(lambda: self.driver(switch).read_fdb())
+        except SwitchError as exc:
+            raise unavailable(exc, f"cannot read switch {switch}: {exc.reason}") from None
+        return found
 
 
 def read_credentials(path: str, *, strict: bool = True) -> dict[str, Any]:

@@ -62,6 +62,11 @@ Commands:
                                      Run a command on many nodes at once, one result per node
     kavlan ssh-config [--proxycommand]
                                      Print the ~/.ssh/config lines for the local VLANs' gateways
+    kavlan ports [-m NODE|-f FILE|-j JOB] [--interval S]
+                                     Link, speed, traffic rates and errors of the nodes' switch ports
+    kavlan fdb [-i VLAN] [--site S]  MAC addresses the switches learned: VLAN, switch, port, node
+    kavlan check-isolation [-j JOB | -i VLAN | --site S]
+                                     Flag MACs learned where the VLANs say they must not be (exit 1)
 """
 
 ACTIONS = {
@@ -425,6 +430,8 @@ def _print_result(result: Result, action: str, args: argparse.Namespace) -> int:
 
 
 SUBCOMMANDS = ("ssh", "run", "ssh-config")
+MONITOR_SUBCOMMANDS = ("ports", "fdb", "check-isolation")
+"""Run by :mod:`kavlan_tui.monitor_cli` (imported only for them)."""
 
 
 SUBCOMMAND_HELP = {
@@ -513,8 +520,26 @@ async def _run_on_nodes(ctx: Context, args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+async def _run_monitor(name: str, argv: list[str]) -> int:
+    from kavlan_core import config
+    from kavlan_core.interface import connect
+
+    from . import monitor_cli
+    from .stopping import attach
+
+    monitor_cli.parser(name).parse_args(argv)  # a usage error before any connection
+    service = await connect(config.load())
+    attach(service)
+    try:
+        return await monitor_cli.run(name, argv, service)
+    finally:
+        await service.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in MONITOR_SUBCOMMANDS:
+        return _guarded(lambda: _run_monitor(argv[0], argv[1:]), debug="--debug" in argv)
     if argv and argv[0] in SUBCOMMANDS:
         return _guarded(lambda: run_subcommand(argv[0], argv[1:]), debug="--debug" in argv)
     args = build_parser().parse_args(argv)

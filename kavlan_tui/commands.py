@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shlex
 import time
@@ -125,17 +126,29 @@ class Command:
 
 
 class Registry:
-    def __init__(self) -> None:
-        self.commands: dict[str, Command] = {}
+    def __init__(self, extensions: Sequence[str] = ()) -> None:
+        self._commands: dict[str, Command] = {}
         self._aliases: dict[str, str] = {}
+        self._extensions = list(extensions)
+        """Modules whose ``commands()`` join the registry at its first use: they build on this module, which
+        therefore cannot import them while it loads."""
+
+    @property
+    def commands(self) -> dict[str, Command]:
+        while self._extensions:
+            module = importlib.import_module(self._extensions.pop(0))
+            for command in module.commands():
+                self.add(command)
+        return self._commands
 
     def add(self, command: Command) -> None:
-        self.commands[command.name] = command
+        self._commands[command.name] = command
         for a in command.aliases:
             self._aliases[a] = command.name
 
     def get(self, name: str) -> Command | None:
-        return self.commands.get(self._aliases.get(name, name))
+        commands = self.commands
+        return commands.get(self._aliases.get(name, name))
 
     def names(self) -> list[str]:
         return sorted(self.commands)
@@ -622,7 +635,7 @@ async def _whoami(ctx: Context, a: dict[str, Any]) -> Result:
     )
 
 
-REGISTRY = Registry()
+REGISTRY = Registry(extensions=("kavlan_tui.monitor_commands",))
 for _c in (
     Command(
         "vlan",

@@ -232,6 +232,13 @@ def event_line(event: ev.Event, *, ports: int | None = None, timing: bool = True
         return EventLine(
             WARNING, drift_text(event.switch, event.port, event.node, event.expected, event.actual)
         )
+    if isinstance(event, ev.LinkChanged):
+        state = "up again" if event.up else "DOWN"
+        return EventLine(
+            OK if event.up else ERROR, f"link {state}: {event.node}/{event.nic} ({event.switch} {event.port})"
+        )
+    if isinstance(event, ev.LeakFound):
+        return EventLine(ERROR, f"isolation leak ({event.kind}): {event.detail}")
     return None
 
 
@@ -273,6 +280,8 @@ SHELL_EVENTS: Final = (
     ev.JobEnded,
     ev.DriftFound,
     ev.IntentSettled,
+    ev.LinkChanged,
+    ev.LeakFound,
     ev.NodeUnavailable,
 )
 """What ``kavlan-shell`` prints above its prompt."""
@@ -285,6 +294,8 @@ LOG_EVENTS: Final = (
     ev.JobEnded,
     ev.SafeguardStep,
     ev.IntentSettled,
+    ev.LinkChanged,
+    ev.LeakFound,
     ev.NodeUnavailable,
 )
 """What the TUI's event log shows (not drift: the app logs it once per change, from its polls)."""

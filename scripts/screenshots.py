@@ -84,7 +84,27 @@ async def shoot(out: Path, only: set[str]) -> list[Path]:
         save(app, "high-contrast-theme")
         app.theme = "kavlan-dark"
         await finding(app, pilot, save, vlan)
+        await monitoring(app, pilot, save, vlan)
     return written
+
+
+async def monitoring(app, pilot, save, vlan) -> None:  # noqa: ANN001
+    """The monitoring view of the job's VLAN, after a few reads (the sparklines have something to show)."""
+    from kavlan_tui.screens.monitor import MonitorScreen
+
+    await pilot.resize_terminal(*SIZE)
+    await pilot.pause(0.3)
+    app.main.current_board.section(vlan).focus()
+    await pilot.press("t")
+    await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.checks >= 1)
+    screen = app.screen
+    for _ in range(12):
+        done = screen.reads
+        screen.read_ports()
+        await wait_for(pilot, lambda done=done: screen.reads > done)
+        await pilot.pause(0.25)
+    save(app, "monitoring")
+    await pilot.press("escape")
 
 
 async def finding(app, pilot, save, vlan) -> None:  # noqa: ANN001
@@ -123,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "names",
         nargs="*",
         help="only these screenshots (first-screen, main, drag, move-dialog, "
-        "move-report, light-theme, high-contrast-theme, filter, grouped, node-detail, small-terminal)",
+        "move-report, light-theme, high-contrast-theme, filter, grouped, node-detail, small-terminal, monitoring)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     args = parser.parse_args(argv)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -206,6 +207,14 @@ def make_service(
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+def set_switch_options(svc: KavlanService, switch: str, options: Mapping[str, Any]) -> None:
+    """A switch's driver options changed behind the service's back (a link pulled, a leak made by hand): the
+    driver the pool made (inside its credential scrubber) reads them from now on."""
+    drv = svc.switches.driver(switch)
+    inner = getattr(drv, "inner", drv)
+    inner.switch = dataclasses.replace(inner.switch, options=dict(options))
 
 
 # a private PostgreSQL server for the session and a fresh database per test (skips when PostgreSQL is missing)

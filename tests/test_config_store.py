@@ -229,11 +229,19 @@ def test_a_v1_sqlite_file_opens_as_it_is_and_migrates_on(tmp_path, monkeypatch):
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SQLITE)
     db = Store(f"sqlite:///{path}")
-    assert db.schema_version() == 4 == SCHEMA_VERSION, (
-        "v2 added the intent journal, v3 unavailable nodes, v4 grid reservations"
+    assert db.schema_version() == 5 == SCHEMA_VERSION, (
+        "v2 added the intent journal, v3 unavailable nodes, v4 grid reservations, v5 NIC moves"
     )
     tables = set(sa.inspect(db.engine).get_table_names())
-    assert {"intents", "intent_ports", "unavailable_nodes", "grids", "grid_parts", "job_grids"} <= tables
+    assert {
+        "intents",
+        "intent_ports",
+        "unavailable_nodes",
+        "grids",
+        "grid_parts",
+        "job_grids",
+        "nic_moves",
+    } <= tables
     with db.read() as tx:
         assert tx.intents() == [] and not tx.has_intents()
         (j,) = tx.jobs(running=True)

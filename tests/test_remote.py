@@ -444,6 +444,37 @@ def test_the_tui_opens_its_service_in_its_own_loop(server: ApiServer, tmp_path: 
     asyncio.run(go())
 
 
+def test_monitoring_reads_answer_as_embedded(server: ApiServer, tmp_path: Path) -> None:
+    """ports, fdb and the isolation check over the API: the same reports as embedded on the same testbed (the
+    demo), and the same sentence for bad input."""
+
+    async def go() -> None:
+        embedded = await connect(config.load(env=clean_env(tmp_path / "e")))
+        remote = await connect(remote_settings(server, tmp_path / "r"))
+        try:
+            for svc in (embedded, remote):
+                loads = await svc.port_loads(["suno-1", "suno-2"], interval=0.2)
+                assert [(x.node, x.up) for x in loads.loads] == [("suno-1", True), ("suno-2", True)]
+                assert all(x.in_rate and x.in_rate > 0 for x in loads.loads)
+            fdbs = [await svc.fdb(4) for svc in (embedded, remote)]
+            assert fdbs[0] == fdbs[1]
+            checks = [await svc.check_isolation(vlan=4) for svc in (embedded, remote)]
+            assert checks[0] == checks[1] and checks[0].clean and checks[0].scope == "VLAN 4"
+            site = [await svc.check_isolation() for svc in (embedded, remote)]
+            assert site[0] == site[1] and site[0].macs > 100
+            errors = []
+            for svc in (embedded, remote):
+                with pytest.raises(KavlanError) as caught:
+                    await svc.port_loads(["nosuch-1"])
+                errors.append((type(caught.value), str(caught.value)))
+            assert errors[0] == errors[1]
+        finally:
+            await embedded.close()
+            await remote.close()
+
+    asyncio.run(asyncio.wait_for(go(), 120))
+
+
 def test_unavailable_nodes_are_listed_and_cleared_through_the_api(server: ApiServer, tmp_path: Path) -> None:
     """A node a job's end could not bring back: its reason in kavlan-oarstat and in the API's list, readable by
     anyone; cleared by an administrator only (kavlan-oarnodesetting), as embedded."""

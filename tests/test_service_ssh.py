@@ -160,3 +160,26 @@ port = "{bad}"
             assert not any("reload" in c for c in cisco.commands)
         finally:
             run(svc.close())
+
+
+def test_the_isolation_check_reads_the_cli_switches_mac_tables(kenv, tmp_path):
+    """check-isolation and kavlan ports over Cisco IOS and Junos CLIs: clean with each node's MAC behind its port,
+    a leak once a node's MAC shows in another VLAN on the Cisco switch's uplink; link and counters per port."""
+    with two_cli_switches(tmp_path) as (cisco, junos, inv, creds):
+        svc = KavlanService(config.load(inventory=str(inv), credentials=str(creds)))
+        try:
+            macs = {n.name: n.primary_nic.mac.lower() for n in svc.inventory.nodes.values()}
+            cisco.cabled = {f"GigabitEthernet1/0/{i}": macs[f"suno-{i}"] for i in range(1, 4)}
+            junos.cabled = {f"ge-0/0/{i - 4}": macs[f"suno-{i}"] for i in range(4, 7)}
+            report = run(svc.check_isolation())
+            assert report.clean and report.macs == 6, report
+            cisco.learned = [(macs["suno-4"], 704, "TenGigabitEthernet1/1/1")]
+            (leak,) = run(svc.check_isolation()).leaks
+            assert (leak.kind, leak.node, leak.switch, leak.port) == ("misplaced", "suno-4", "c1", "Te1/1/1")
+            junos.octets = {"ge-0/0/0": (10_000, 20_000)}
+            junos.down = {"ge-0/0/1"}
+            loads = {x.node: x for x in run(svc.port_loads(["suno-4", "suno-5"], interval=0)).loads}
+            assert (loads["suno-4"].up, loads["suno-4"].speed_mbps) == (True, 1000)
+            assert loads["suno-5"].up is False
+        finally:
+            run(svc.close())

@@ -57,8 +57,8 @@ class TmpFs:
         subprocess.run(self.run("mount", "-o", f"remount,{mode}", str(self.inside)), check=True, timeout=30)
 
     def fill(self) -> None:
-        """Write a file until the tmpfs is full."""
-        with open(self.outside / "filler", "wb") as fh, contextlib.suppress(OSError):
+        """Write a file until the tmpfs is full (closing it may fail too, what its buffer held not fitting)."""
+        with contextlib.suppress(OSError), open(self.outside / "filler", "wb") as fh:
             while True:
                 fh.write(b"\0" * 65536)
                 fh.flush()

@@ -268,6 +268,67 @@ def _schemas() -> dict[str, Any]:
                 "unreadable": {"type": "array", "items": _ref("UnreadableSwitch")},
             }
         ),
+        "PortLoad": _obj(
+            {
+                "node": _STR,
+                "nic": _STR,
+                "switch": _STR,
+                "port": _STR,
+                "up": _nullable({"type": "boolean"}),
+                "speed_mbps": _nullable(_INT),
+                "in_rate": _nullable({"type": "number"}),
+                "out_rate": _nullable({"type": "number"}),
+                "in_errors": _nullable(_INT),
+                "reason": _STR,
+            }
+        ),
+        "PortsReport": _obj(
+            {
+                "loads": {"type": "array", "items": _ref("PortLoad")},
+                "unreadable": {"type": "array", "items": _ref("UnreadableSwitch")},
+                "seconds": {"type": "number"},
+            }
+        ),
+        "FdbRow": _obj(
+            {
+                "mac": _STR,
+                "vlan": _nullable(_INT),
+                "tag": _nullable(_INT),
+                "switch": _STR,
+                "port": _STR,
+                "node": _STR,
+                "nic": _STR,
+            }
+        ),
+        "FdbReport": _obj(
+            {
+                "rows": {"type": "array", "items": _ref("FdbRow")},
+                "unreadable": {"type": "array", "items": _ref("UnreadableSwitch")},
+            }
+        ),
+        "Leak": _obj(
+            {
+                "kind": _string(enum=["misplaced", "unknown", "foreign", "two-vlans"]),
+                "mac": _STR,
+                "vlan": _nullable(_INT),
+                "switch": _STR,
+                "port": _STR,
+                "detail": _STR,
+                "node": _STR,
+                "nic": _STR,
+            }
+        ),
+        "IsolationReport": _obj(
+            {
+                "scope": _STR,
+                "vlans": {"type": "array", "items": _INT},
+                "leaks": {"type": "array", "items": _ref("Leak")},
+                "unreadable": {"type": "array", "items": _ref("UnreadableSwitch")},
+                "macs": _INT,
+                "no_vlan": _INT,
+                "stale": _INT,
+            }
+        ),
         "MoveAccepted": _obj({"id": _STR, "status": _string(enum=["running"])}),
         "UserVlans": _obj(
             {"uid": _STR, "vlans": {"type": "array", "items": vlan_uid}, "links": _ref("Links")},
@@ -782,6 +843,58 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                 "Ports whose VLAN on the switch differs from the store's; the switches that could not be read",
                 s,
                 {"200": _json(_ref("DriftReport"), "Drifted ports, and the switches not read")},
+            )
+        },
+        "/sites/{site}/kavlan/ports": {
+            "get": _op(
+                "Each named node's link, speed, traffic rates (octets/s, in: what the node sends) and errors",
+                s,
+                {"200": _json(_ref("PortsReport"), "Per NIC, and the switches not read")},
+                query=[
+                    {
+                        "name": "node",
+                        "in": "query",
+                        "schema": _STR,
+                        "required": True,
+                        "description": "Repeated",
+                    },
+                    {
+                        "name": "interval",
+                        "in": "query",
+                        "schema": {"type": "number", "minimum": 0, "maximum": 10},
+                        "description": "Seconds between the two samples of a port read for the first time (default 1)",
+                    },
+                ],
+            )
+        },
+        "/sites/{site}/kavlan/fdb": {
+            "get": _op(
+                "Every MAC address the site's switches learned, with its VLAN, switch, port and node",
+                s,
+                {
+                    "200": _json(
+                        _ref("FdbReport"), "Learned MACs, and the switches whose table could not be read"
+                    )
+                },
+                query=[{"name": "vlan", "in": "query", "schema": _STR, "description": "Only this VLAN"}],
+            )
+        },
+        "/sites/{site}/kavlan/isolation": {
+            "get": _op(
+                "The isolation check: MACs learned where the VLANs say they must not be",
+                s,
+                {"200": _json(_ref("IsolationReport"), "Leaks, and the switches the check cannot vouch for")},
+                query=[
+                    {
+                        "name": "vlan",
+                        "in": "query",
+                        "schema": _STR,
+                        "description": "Repeated; none: the whole site",
+                    }
+                ],
+                description="A node's MAC in a VLAN its port is not in, a MAC nobody has (or another NIC's) "
+                "behind a node's port, a MAC nobody has in two VLANs. A switch whose table cannot be read is "
+                "listed under unreadable: the report is clean only when it is empty too.",
             )
         },
         "/sites/{site}/kavlan/repair": {

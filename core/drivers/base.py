@@ -7,7 +7,7 @@ import abc
 import contextlib
 import importlib
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from ..model import Switch
@@ -41,6 +41,48 @@ class PortState:
 
 
 @dataclass(frozen=True, slots=True)
+class PortCounters:
+    """What a driver read of one port's link and traffic: each field None where the switch does not say."""
+
+    up: bool | None = None
+    """The link (IF-MIB ifOperStatus up, a Linux link's operstate UP)."""
+    speed_mbps: int | None = None
+    """ifHighSpeed, in Mb/s."""
+    in_octets: int | None = None
+    """ifHCInOctets: 64-bit, wraps at 2**64."""
+    out_octets: int | None = None
+    in_errors: int | None = None
+    refused: str | None = None
+    """Why nothing of this port can be read, as the rest of a sentence that begins with "port NAME"."""
+
+
+@dataclass(frozen=True, slots=True)
+class FdbEntry:
+    """One MAC address a switch learned: in which VLAN (by tag) and behind which port."""
+
+    mac: str
+    """Lower case, colon separated."""
+    tag: int | None
+    """The VLAN tag; None where the switch's forwarding database serves several VLANs (shared learning)."""
+    port: str
+    """The port's name (ifName); empty when the switch learned it on no interface (itself, its CPU)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FdbTable:
+    """A switch's forwarding table, or why it cannot be read (``missing``: the switch has no FDB objects, the
+    driver reads none): a check must say so, never take an empty table for a clean one."""
+
+    entries: tuple[FdbEntry, ...] = ()
+    missing: str | None = None
+
+
+def mac_text(octets: bytes | Sequence[int]) -> str:
+    """``aa:bb:cc:dd:ee:ff``."""
+    return ":".join(f"{b:02x}" for b in bytes(octets))
+
+
+@dataclass(frozen=True, slots=True)
 class PortChange:
     port: str
     old_tag: int
@@ -70,6 +112,9 @@ class DriverContext:
     """The tag of the site's DEFAULT VLAN: the access VLAN of a port nobody has moved yet."""
     ports: PortMemory | None = None
     """Where a simulated switch keeps its ports (None: the driver keeps them in memory, for this process only)."""
+    cabled: Mapping[str, str] = field(default_factory=dict)
+    """port -> the MAC address of the NIC cabled to it: what a simulated switch "learns" from its nodes' traffic
+    (a driver of real hardware learns nothing from it)."""
 
 
 OPTION_KINDS = {
@@ -121,6 +166,11 @@ class SwitchDriver(abc.ABC):
         self.credentials = dict(credentials or {})
         self.context = context if context is not None else DriverContext()
         self.in_batch = False
+        self.sent = 0
+        """Requests sent to the switch so far (PDUs, commands): the monitoring budget charges reads with them."""
+
+    def requests_sent(self) -> int:
+        return self.sent
 
     @abc.abstractmethod
     async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
@@ -130,6 +180,16 @@ class SwitchDriver(abc.ABC):
     @abc.abstractmethod
     async def apply(self, changes: Sequence[PortChange]) -> None:
         """Apply a batch of port changes to this switch (verification is the caller's, by read-back)."""
+
+    async def read_counters(self, ports: Sequence[str]) -> dict[str, PortCounters]:
+        """Link, speed and traffic counters of each port, in one batch (never under the move lock: a monitoring
+        read must not hold up a move). A driver that reads none refuses every port with its reason."""
+        why = f"cannot be monitored: the {type(self).__name__} driver reads no link or traffic counters"
+        return {p: PortCounters(refused=why) for p in ports}
+
+    async def read_fdb(self) -> FdbTable:
+        """Every MAC address the switch learned, by VLAN and port, or why it cannot say."""
+        return FdbTable(missing=f"the {type(self).__name__} driver reads no forwarding table")
 
     async def ensure_vlan(self, tag: int, name: str) -> None:  # noqa: B027 - optional for switches that need no creation
         """Make sure the VLAN exists on the switch."""

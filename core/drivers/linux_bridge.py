@@ -5,9 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from .base import PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout
+from .base import (
+    FdbEntry,
+    FdbTable,
+    PortChange,
+    PortCounters,
+    PortState,
+    SwitchDriver,
+    SwitchError,
+    SwitchTimeout,
+)
 
 # This kernel has no bridge vlan_filtering and no 802.1Q sub-interfaces (see LAB.md), so VLAN N is bridge
 # "<prefix><tag>" and moving a port to VLAN N is "ip link set PORT master <prefix><tag>". Isolation is real:
@@ -41,8 +50,9 @@ class LinuxBridgeDriver(SwitchDriver):
             raise SwitchError(self.switch.name, f"port {port!r} is not a valid link name", ports=[port])
         return port
 
-    async def _ip(self, *args: str, stdin: str | None = None) -> str:
-        cmd = ["ip"]
+    async def _ip(self, *args: str, stdin: str | None = None, tool: str = "ip") -> str:
+        self.sent += 1
+        cmd = [tool]
         if self._netns:
             cmd += ["-n", self._netns]
         cmd += list(args)
@@ -54,7 +64,7 @@ class LinuxBridgeDriver(SwitchDriver):
                 stderr=asyncio.subprocess.PIPE,
             )
         except FileNotFoundError:
-            raise SwitchError(self.switch.name, "the ip command (iproute2) is not installed") from None
+            raise SwitchError(self.switch.name, f"the {tool} command (iproute2) is not installed") from None
         timeout = float(self.switch.options.get("timeout_s", 10))
         try:
             out, err = await asyncio.wait_for(
@@ -64,24 +74,29 @@ class LinuxBridgeDriver(SwitchDriver):
             proc.kill()
             await proc.wait()
             raise SwitchTimeout(
-                self.switch.name, f"ip {' '.join(args[:3])} took longer than {timeout:g} s"
+                self.switch.name, f"{tool} {' '.join(args[:3])} took longer than {timeout:g} s"
             ) from None
         if proc.returncode != 0:
             reason = err.decode(errors="replace").strip().splitlines()
             raise SwitchError(
-                self.switch.name, reason[-1] if reason else f"ip exited with status {proc.returncode}"
+                self.switch.name, reason[-1] if reason else f"{tool} exited with status {proc.returncode}"
             )
         return out.decode()
 
     async def _links(self) -> dict[str, dict[str, object]]:
         return {link["ifname"]: link for link in json.loads(await self._ip("-j", "link", "show") or "[]")}
 
-    async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
-        links = await self._links()
+    def _tags(self, names: Iterable[str]) -> dict[str, int]:
+        """bridge name -> the VLAN tag it stands for."""
         tag_of = {}
-        for name in links:
+        for name in names:
             if name.startswith(self._prefix) and name[len(self._prefix) :].isdigit():
                 tag_of[name] = int(name[len(self._prefix) :])
+        return tag_of
+
+    async def read_ports(self, ports: Sequence[str]) -> dict[str, PortState]:
+        links = await self._links()
+        tag_of = self._tags(links)
         out = {}
         for port in ports:
             link = links.get(port)
@@ -107,3 +122,37 @@ class LinuxBridgeDriver(SwitchDriver):
         lines = [f"link set {self._check_port(c.port)} master {self.bridge(c.new_tag)}" for c in changes]
         # one ip process for the whole batch: the bridge moves happen in order, stopping at the first error
         await self._ip("-batch", "-", stdin="\n".join(lines) + "\n")
+
+    async def read_counters(self, ports: Sequence[str]) -> dict[str, PortCounters]:
+        """One ``ip -s -j link show``: each port's operstate and 64-bit byte and error counters. The counters are
+        the switch side's: what a node sends comes in on its port (rx). A veth has no speed: None."""
+        links = {
+            link["ifname"]: link for link in json.loads(await self._ip("-s", "-j", "link", "show") or "[]")
+        }
+        out = {}
+        for port in ports:
+            link = links.get(port)
+            if link is None:
+                out[port] = PortCounters(refused="does not exist on the switch (no such link)")
+                continue
+            stats = link.get("stats64") or {}
+            rx, tx = stats.get("rx") or {}, stats.get("tx") or {}
+            out[port] = PortCounters(
+                up=link.get("operstate") == "UP",
+                in_octets=rx.get("bytes"),
+                out_octets=tx.get("bytes"),
+                in_errors=rx.get("errors"),
+            )
+        return out
+
+    async def read_fdb(self) -> FdbTable:
+        """``bridge -j fdb show``: the MACs each VLAN's bridge learned, and behind which port (its own addresses,
+        ``permanent``, are the switch's, not a host's)."""
+        tag_of = self._tags(link for link in await self._links())
+        entries = []
+        for row in json.loads(await self._ip("-j", "fdb", "show", tool="bridge") or "[]"):
+            master = row.get("master")
+            if master not in tag_of or row.get("state") == "permanent" or "self" in row.get("flags", []):
+                continue
+            entries.append(FdbEntry(str(row["mac"]).lower(), tag_of[master], str(row.get("ifname", ""))))
+        return FdbTable(tuple(entries))

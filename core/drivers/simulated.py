@@ -4,11 +4,25 @@ tests and the demo."""
 from __future__ import annotations
 
 import asyncio
+import math
+import time
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..model import Switch
-from .base import DriverContext, PortChange, PortMemory, PortState, SwitchDriver, SwitchError, SwitchTimeout
+from .base import (
+    DriverContext,
+    FdbEntry,
+    FdbTable,
+    PortChange,
+    PortCounters,
+    PortMemory,
+    PortState,
+    SwitchDriver,
+    SwitchError,
+    SwitchTimeout,
+)
 
 # Options (in the inventory's [site.switch.options]):
 #   latency_ms      delay of every round trip (read or batch)
@@ -17,6 +31,9 @@ from .base import DriverContext, PortChange, PortMemory, PortState, SwitchDriver
 #   refuse_ports    ports the switch refuses to change (an error answer)
 #   drop_ports      ports whose writes the switch acknowledges and silently drops
 #   refuse_tags     VLAN tags the switch refuses to put any port in
+#   down_ports      ports whose link is down (they send nothing)
+#   fdb_extra       entries the switch learned besides its nodes' own MACs, "PORT MAC TAG" each (a leak made on
+#                   purpose: a MAC behind a node's port, or a node's MAC in another VLAN)
 
 
 class LocalPorts:
@@ -32,6 +49,34 @@ class LocalPorts:
         self._tags.update({(switch, p): t for p, t in tags.items()})
 
 
+SPEED_MBPS = 10_000
+WRAP = 2**64
+
+
+SWING = 0.6
+"""How far a simulated node's traffic swings around its mean, over a ``PERIOD``: a live view has something to show."""
+PERIOD = 20.0
+
+
+def _mean_and_phase(switch: str, port: str) -> tuple[int, float]:
+    digest = zlib.crc32(f"{switch}/{port}".encode())
+    return 100_000 + digest % 4_900_000, (digest % 628) / 100
+
+
+def sent_rate(switch: str, port: str, at: float) -> float:
+    """The octets per second a simulated node sends on ``port`` at time ``at``: a mean of 0.1 to 5 MB/s swinging
+    by ``SWING`` over ``PERIOD`` seconds, the same in every process (two processes see one traffic)."""
+    mean, phase = _mean_and_phase(switch, port)
+    return mean * (1 + SWING * math.sin(2 * math.pi * at / PERIOD + phase))
+
+
+def sent_octets(switch: str, port: str, at: float) -> int:
+    """What the node sent since the epoch: the integral of ``sent_rate``."""
+    mean, phase = _mean_and_phase(switch, port)
+    omega = 2 * math.pi / PERIOD
+    return int(mean * (at + SWING / omega * (math.cos(phase) - math.cos(omega * at + phase))))
+
+
 class SimulatedDriver(SwitchDriver):
     OPTIONS = {
         "latency_ms": "number",
@@ -41,6 +86,8 @@ class SimulatedDriver(SwitchDriver):
         "refuse_ports": "names",
         "drop_ports": "names",
         "refuse_tags": "tags",
+        "down_ports": "names",
+        "fdb_extra": "names",
     }
 
     def __init__(
@@ -56,6 +103,7 @@ class SimulatedDriver(SwitchDriver):
         return self.switch.options.get(key, default)
 
     async def _round_trip(self) -> None:
+        self.sent += 1
         if self._opt("timeout", False):
             await asyncio.sleep(float(self._opt("timeout_s", 0.05)))
             raise SwitchTimeout(self.switch.name, "no answer (timed out)")
@@ -97,3 +145,41 @@ class SimulatedDriver(SwitchDriver):
             if isinstance(error, SwitchTimeout):
                 await asyncio.sleep(float(self._opt("timeout_s", 0.05)))
             raise error
+
+    async def read_counters(self, ports: Sequence[str]) -> dict[str, PortCounters]:
+        """Each cabled port's node has sent ``sent_octets`` (and received half of it) since the epoch, its 64-bit
+        counters wrapping as a switch's do; a port of ``down_ports`` or with nothing cabled is down."""
+        await self._round_trip()
+        down = set(self._opt("down_ports", []))
+        now = time.time()
+        out = {}
+        for port in ports:
+            if port in down or port not in self.context.cabled:
+                out[port] = PortCounters(up=False, speed_mbps=0, in_octets=0, out_octets=0, in_errors=0)
+                continue
+            sent = sent_octets(self.switch.name, port, now)
+            # the node's traffic comes in at the switch's port; it receives half as much
+            out[port] = PortCounters(
+                up=True,
+                speed_mbps=SPEED_MBPS,
+                in_octets=sent % WRAP,
+                out_octets=sent // 2 % WRAP,
+                in_errors=0,
+            )
+        return out
+
+    async def read_fdb(self) -> FdbTable:
+        """The MAC of the node cabled to each port that is up, in the port's VLAN; and ``fdb_extra``."""
+        await self._round_trip()
+        down = set(self._opt("down_ports", []))
+        ports = [p for p in self.context.cabled if p not in down]
+        tags = self.ports.read(self.switch.name, ports)
+        entries = [
+            FdbEntry(self.context.cabled[p].lower(), tags.get(p, self.context.default_tag), p) for p in ports
+        ]
+        for line in self._opt("fdb_extra", []):
+            parts = str(line).split()
+            if len(parts) != 3 or not parts[2].isdigit():
+                raise SwitchError(self.switch.name, f'option fdb_extra: "{line}" is not "PORT MAC TAG"')
+            entries.append(FdbEntry(parts[1].lower(), int(parts[2]), parts[0]))
+        return FdbTable(tuple(entries))

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..model import Switch
-from .base import DriverContext, PortChange, PortState
+from .base import DriverContext, FdbTable, PortChange, PortState
 from .snmp_interfaces import Interfaces, read_interfaces
 from .snmp_session import (
     MAX_VID,
@@ -16,6 +16,7 @@ from .snmp_session import (
     SwitchRestarted,
     name_objects,
     names_of,
+    present,
     problems_sentence,
     settle,
 )
@@ -74,6 +75,10 @@ class SnmpCiscoDriver(SnmpDriver):
         self.detect_trunks = bool(opts.get("detect_trunks", True))
         self._interfaces: Interfaces | None = None
 
+    def _forget_interfaces(self) -> None:
+        super()._forget_interfaces()
+        self._interfaces = None
+
     # --- the port map ---------------------------------------------------------------------------------
 
     async def _port_map(self, names: Iterable[str]) -> tuple[dict[str, int], dict[str, str]]:
@@ -97,6 +102,28 @@ class SnmpCiscoDriver(SnmpDriver):
             else:
                 found[name] = interface.if_index
         return found, refused
+
+    # --- monitoring ---------------------------------------------------------------------------------------
+
+    async def read_fdb(self) -> FdbTable:
+        """The default context's forwarding table where it has one; else each operational VLAN's, through
+        community string indexing (``snmp_cisco_fdb``)."""
+        table = await super().read_fdb()
+        if table.missing is None:
+            return table
+        from .snmp_cisco_fdb import per_vlan_fdb
+
+        walked = await (await self._open()).walk([VTP_VLAN_STATE])
+        vids = sorted(
+            s[1]
+            for s, v in walked[VTP_VLAN_STATE]
+            if len(s) == 2
+            and s[0] == self.vtp_domain
+            and s[1] not in RESERVED_VLANS
+            and present(v) is not None
+            and int(v) == OPERATIONAL
+        )
+        return await per_vlan_fdb(self, vids)
 
     # --- the state of ports -----------------------------------------------------------------------------
 

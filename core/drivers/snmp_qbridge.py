@@ -125,6 +125,11 @@ class SnmpQBridgeDriver(SnmpDriver):
         """Whether the last walk found a static table: where it did not, both tables are walked at once (a hint for
         the order of the walks, never a conclusion: every read decides from the tables it walked)."""
 
+    def _forget_interfaces(self) -> None:
+        super()._forget_interfaces()
+        self._interfaces = None
+        self._batch = _Batch()
+
     # --- interfaces ------------------------------------------------------------------------------------------
 
     async def _interfaces_for(self, names: Iterable[str]) -> Interfaces:

@@ -7,7 +7,7 @@ import contextlib
 import functools
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch import asyncio as hlapi
@@ -15,7 +15,10 @@ from pysnmp.proto import errind, rfc1905
 from pysnmp.smi import builder, view
 
 from ..model import Switch
-from .base import DriverContext, PortChange, SwitchDriver, SwitchError, SwitchTimeout
+from .base import DriverContext, FdbTable, PortChange, PortCounters, SwitchDriver, SwitchError, SwitchTimeout
+
+if TYPE_CHECKING:
+    from .snmp_interfaces import Interfaces
 
 Oid = tuple[int, ...]
 
@@ -203,6 +206,7 @@ class SnmpDriver(SwitchDriver):
         self._session: SnmpSession | None = None
         self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._uptime: tuple[float, int] | None = None
+        self._monitor_interfaces: Interfaces | None = None
         """(this host's monotonic clock, the switch's sysUpTime) at the last read that saw it."""
 
     def _check_uptime(self, ticks: Any) -> None:
@@ -222,9 +226,57 @@ class SnmpDriver(SwitchDriver):
         then, before = last
         slack = 2.0 + self.timeout * (self.retries + 1) + 0.001 * (now - then)
         if value < before or (now - then) - (value - before) / 100 > slack:
+            self._forget_interfaces()  # whichever read found it: the next read of any kind maps ports anew
             raise SwitchRestarted(
                 self.switch.name, "the switch restarted while it was being read (its sysUpTime went back)"
             )
+
+    # --- monitoring (snmp_monitor) -----------------------------------------------------------------------
+
+    async def _monitored(self, names: Iterable[str]) -> Interfaces:
+        """The switch's interfaces with its bridge-port map, for monitoring reads (read once, and again when a
+        name is new to it or the switch restarted)."""
+        from .snmp_interfaces import read_interfaces
+
+        wanted = list(names)
+        cached = self._monitor_interfaces
+        if cached is None or not cached.knows(wanted):
+            cached = await read_interfaces(await self._open(), bridged=True)
+            if not cached.by_index:
+                raise self._error(
+                    f"the switch at {self.switch.address} lists no interfaces (ifName, ifDescr)"
+                )
+            self._monitor_interfaces = cached
+        return cached
+
+    def _forget_interfaces(self) -> None:
+        """The switch restarted: its interfaces may be numbered anew (drivers forget their own maps too)."""
+        self._monitor_interfaces = None
+
+    async def read_counters(self, ports: Sequence[str]) -> dict[str, PortCounters]:
+        """IF-MIB link, speed and 64-bit counters of each port, in one batched GET with sysUpTime (a restart
+        found by it reads the interfaces again, once)."""
+        from . import snmp_monitor
+
+        for attempt in (1, 2):
+            interfaces = await self._monitored(ports)
+            counters, uptime = await snmp_monitor.read_counters(await self._open(), interfaces, ports)
+            try:
+                self._check_uptime(uptime)
+            except SwitchRestarted:
+                if attempt == 2:
+                    raise
+                continue
+            return counters
+        raise AssertionError("unreachable")
+
+    async def read_fdb(self) -> FdbTable:
+        """The forwarding table (see ``snmp_monitor.read_fdb``); BRIDGE-MIB rows say no VLAN (a switch's default
+        context may be any VLAN's: Cisco keeps one per VLAN), so they are in no VLAN."""
+        from . import snmp_monitor
+
+        interfaces = await self._monitored([])
+        return await snmp_monitor.read_fdb(await self._open(), interfaces, bridge_tag=None)
 
     def _error(self, reason: str, ports: Iterable[str] = ()) -> SwitchError:
         return SwitchError(self.switch.name, reason, ports=list(ports))
@@ -376,6 +428,7 @@ class SnmpSession:
         ``max_in_flight`` at once: every PDU of the session goes through here (the tests count and answer PDUs
         here)."""
         async with self.gate:
+            self.driver.sent += 1
             try:
                 return await command(
                     self.engine, auth, self.target, self.hlapi.ContextData(), *args, lookupMib=False

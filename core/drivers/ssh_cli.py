@@ -11,8 +11,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..model import Switch
-from .base import DriverContext, PortChange, PortState, SwitchDriver, SwitchError, SwitchTimeout
+from .base import (
+    DriverContext,
+    FdbTable,
+    PortChange,
+    PortCounters,
+    PortState,
+    SwitchDriver,
+    SwitchError,
+    SwitchTimeout,
+)
 from .cli_dialects import DIALECTS, error_reason, mentions, parse_ports, port_key
+from .cli_monitor import MONITORS, CliMonitor, parse_counters, parse_macs
 from .cli_shell import CliError, Dropped, Line, Load, Loaded, Refusal, Shell, Silent, TypeAhead, Typed
 from .ssh_session import Redo, SshSession
 
@@ -158,6 +168,7 @@ class SshCliDriver(SwitchDriver):
             cli.echoes = cli.echoes and cli.last_echoed
 
     async def _send(self, cli: Shell, command: str, timeout: float, ports: Sequence[str] = ()) -> str:
+        self.sent += 1
         try:
             answer = await cli.run(command, timeout)
         except TimeoutError:
@@ -393,6 +404,7 @@ class SshCliDriver(SwitchDriver):
         if len(commands) < 2 or not self.typing_ahead or not cli.echoes or not self.dialect.sync:
             return None
         lines = [Line(c, ports[0] if len(ports) == 1 else "") for c, ports in commands.items()]
+        self.sent += len(lines)
         try:
             typed = await TypeAhead(cli, lines, self.type_ahead, timeout).run()
         except Silent as exc:
@@ -441,6 +453,46 @@ class SshCliDriver(SwitchDriver):
                 await self._configure(cli, body)
 
         await self._session.run(ensure)
+
+    async def read_fdb(self) -> FdbTable:
+        """The vendor CLI's MAC address table (see ``cli_monitor``), its ports named as the inventory does."""
+        monitor = MONITORS.get(self.dialect.name)
+        if monitor is None:
+            return FdbTable(missing=f"the {self.dialect.name} dialect shows no MAC address table")
+        timeout = self._seconds("command_timeout", 30)
+
+        async def show(cli: Shell) -> list[str]:
+            return [await self._send(cli, command, timeout) for command in monitor.macs]
+
+        answers = await self._session.run(show)
+        known = {port_key(p): p for p in self.context.cabled}
+        return FdbTable(tuple(parse_macs(monitor, "\n".join(answers), known)))
+
+    async def read_counters(self, ports: Sequence[str]) -> dict[str, PortCounters]:
+        """Each port's ``show interfaces`` (typed ahead where the switch takes it): link, speed, counters; a port
+        the switch refuses is refused alone, with the switch's words."""
+        monitor = MONITORS.get(self.dialect.name)
+        if monitor is None:
+            return await super().read_counters(ports)
+        wanted = [check_port(self.switch.name, p) for p in ports]
+        commands = {monitor.counters.format(port=p): [p] for p in wanted}
+        timeout = self._seconds("command_timeout", 30)
+
+        async def show(cli: Shell) -> dict[str, PortCounters]:
+            with contextlib.suppress(CliError):  # one port refused: each is asked alone below
+                answers = await self._shows_typed_ahead(cli, commands, timeout)
+                if answers is not None:
+                    return {p: parse_counters(monitor, a) for p, a in zip(wanted, answers, strict=True)}
+            return {p: await self._counters_of(cli, monitor, p, timeout) for p in wanted}
+
+        return await self._session.run(show)
+
+    async def _counters_of(self, cli: Shell, monitor: CliMonitor, port: str, timeout: float) -> PortCounters:
+        try:
+            answer = await self._send(cli, monitor.counters.format(port=port), timeout, [port])
+        except CliError as exc:
+            return PortCounters(refused=f"cannot be shown by the switch: {exc.reason}")
+        return parse_counters(monitor, answer)
 
     async def close(self) -> None:
         await self._session.close()

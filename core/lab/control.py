@@ -13,7 +13,10 @@ from .topology import LabError, SwitchNs
 SNMP_CREDENTIALS = "lab-snmp"
 SNMP_RO, SNMP_RW = "kavlan-lab-ro", "kavlan-lab-rw"
 BRIDGE_BASE = "1.3.6.1.2.1.17"
-IF_NAME_BASE = "1.3.6.1.2.1.31.1.1.1.1"
+IF_X_BASE = "1.3.6.1.2.1.31.1.1.1"
+"""ifXTable: ifName, and the 64-bit counters (the agent serves them at its own ifIndexes, read live)."""
+IF_TABLE_BASE = "1.3.6.1.2.1.2.2.1"
+"""ifTable: ifDescr, ifOperStatus, ifInErrors (snmpd's own would number the links by the kernel's ifindex)."""
 
 
 class Runner(Protocol):
@@ -85,7 +88,7 @@ class SnmpControlPlane(ControlPlane):
         default_bridge = sw.bridges[0]
         runner.ip(sw.netns, "addr", "add", sw.mgmt_address, "dev", default_bridge)
         agent = f"{sys.executable} -m kavlan_core.lab.qbridge_agent --state {state} --ports {len(sw.ports)}"
-        moving = f"{agent} --bridge-prefix vlan"  # the agent that writes the VLAN table also moves the links
+        moving = f"{agent} --bridge-prefix vlan --live"  # the agent that writes the VLAN table also moves the links
         conf = work / "snmpd.conf"
         conf.write_text(
             "\n".join(
@@ -95,7 +98,8 @@ class SnmpControlPlane(ControlPlane):
                     f"rocommunity {SNMP_RO} {lan}",
                     f"rwcommunity {SNMP_RW} {lan}",
                     f"pass_persist .{BRIDGE_BASE} {moving}",
-                    f"pass_persist .{IF_NAME_BASE} {agent} --base-oid {IF_NAME_BASE}",
+                    f"pass_persist .{IF_X_BASE} {agent} --base-oid {IF_X_BASE} --live",
+                    f"pass_persist .{IF_TABLE_BASE} {agent} --base-oid {IF_TABLE_BASE} --live",
                     "",
                 ]
             )

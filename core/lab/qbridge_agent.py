@@ -1,4 +1,5 @@
-"""A Q-BRIDGE-MIB switch behind net-snmp's pass_persist: ifName, bridge ports, PVIDs and static VLANs in a JSON file."""
+"""A Q-BRIDGE-MIB switch behind net-snmp's pass_persist: ifName, bridge ports, PVIDs and static VLANs in a JSON file;
+in the lab (``--live``), each port's link state and counters and the bridges' forwarding table, read from the kernel."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +28,15 @@ DOT1D_BASE_NUM_PORTS: Oid = (*BRIDGE, 1, 2, 0)
 DOT1D_BASE_PORT: Oid = (*BRIDGE, 1, 4, 1, 1)
 DOT1D_BASE_PORT_IFINDEX: Oid = (*BRIDGE, 1, 4, 1, 2)
 VLAN_STATIC: Oid = (*BRIDGE, 7, 1, 4, 3, 1)
+FDB_PORT: Oid = (*BRIDGE, 7, 1, 2, 2, 1, 2)
+IF_DESCR: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
+IF_OPER_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
+IF_IN_ERRORS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 14)
+IF_HC_IN_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6)
+IF_HC_OUT_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 10)
+LIVE_SECONDS = 1.0
+"""How long the lab's live reads (links' counters, the bridges' forwarding tables) answer before being read again:
+a walk is one request per object through snmpd."""
 PVID: Oid = (*BRIDGE, 7, 1, 4, 5, 1, 1)
 
 COL_NAME, COL_EGRESS, COL_FORBIDDEN, COL_UNTAGGED, COL_ROW_STATUS = 1, 2, 3, 4, 5
@@ -185,6 +196,7 @@ class QBridgeAgent:
         pvid: bool = True,
         trim_portlists: bool = False,
         bridge_prefix: str | None = None,
+        live: bool = False,
     ) -> None:
         self.state_path = Path(state_path)
         self.bridge_prefix = bridge_prefix
@@ -196,6 +208,9 @@ class QBridgeAgent:
         that leaves a port half-moved."""
         self.serve_pvid = pvid
         self.trim_portlists = trim_portlists
+        self.live = live
+        """In the lab: serve each port's link state and counters, and the bridges' forwarding table, read live."""
+        self._live_at = 0.0
         self._raw: bytes | None = None
         self._state: dict[str, Any] = {}
         self._objects: dict[Oid, tuple[str, str]] = {}
@@ -206,7 +221,8 @@ class QBridgeAgent:
     # the state is re-read for every request: other processes (the agent of another subtree, tests) change it
     def _refresh(self) -> None:
         raw = self.state_path.read_bytes()
-        if raw == self._raw:
+        stale = self.live and time.monotonic() - self._live_at > LIVE_SECONDS
+        if raw == self._raw and not stale:
             return
         self._raw = raw
         self._state = json.loads(raw)
@@ -237,7 +253,43 @@ class QBridgeAgent:
                     octets = portlist.strip(octets)
                 objects[(*VLAN_STATIC, column, vid)] = ("octet", portlist.to_hex(octets))
             objects[(*VLAN_STATIC, COL_ROW_STATUS, vid)] = ("integer", str(vlan["status"]))
+        if self.live:
+            objects.update(self._live_objects(state))
+            self._live_at = time.monotonic()
         return {oid: v for oid, v in objects.items() if oid[: len(self.base)] == self.base}
+
+    def _live_objects(self, state: dict[str, Any]) -> dict[Oid, tuple[str, str]]:
+        """Each port's ifDescr, ifOperStatus, ifInErrors and 64-bit octet counters from its link, and the
+        forwarding table of the VLAN bridges (filtering database = VLAN id) from the kernel, in this namespace."""
+        base = int(state["if_index_base"])
+        port_of = {str(name): int(port) for port, name in state["names"].items()}
+        objects: dict[Oid, tuple[str, str]] = {}
+        for link in _json_of(["ip", "-s", "-j", "link", "show"]):
+            port = port_of.get(str(link.get("ifname")))
+            if port is None:
+                continue
+            stats = link.get("stats64") or {}
+            rx, tx = stats.get("rx") or {}, stats.get("tx") or {}
+            index = base + port
+            objects[(*IF_DESCR, index)] = ("string", str(link["ifname"]))
+            objects[(*IF_OPER_STATUS, index)] = ("integer", "1" if link.get("operstate") == "UP" else "2")
+            objects[(*IF_IN_ERRORS, index)] = ("counter", str(int(rx.get("errors", 0)) % 2**32))
+            objects[(*IF_HC_IN_OCTETS, index)] = ("counter64", str(int(rx.get("bytes", 0))))
+            objects[(*IF_HC_OUT_OCTETS, index)] = ("counter64", str(int(tx.get("bytes", 0))))
+        prefix = self.bridge_prefix or "vlan"
+        for row in _json_of(["bridge", "-j", "fdb", "show"]):
+            master, port = str(row.get("master", "")), port_of.get(str(row.get("ifname")))
+            vid = master[len(prefix) :]
+            if (
+                port is None
+                or not master.startswith(prefix)
+                or not vid.isdigit()
+                or row.get("state") == "permanent"
+            ):
+                continue
+            mac = tuple(int(b, 16) for b in str(row["mac"]).split(":"))
+            objects[(*FDB_PORT, int(vid), *mac)] = ("integer", str(port))
+        return objects
 
     def _creatable(self, oid: Oid) -> bool:
         return (
@@ -487,6 +539,18 @@ class QBridgeAgent:
                 reply(format_oid(found[0]), found[1], found[2])
 
 
+def _json_of(cmd: list[str]) -> list[dict[str, Any]]:
+    """An iproute2 command's JSON answer; nothing when it fails (a port read as absent, never a crash)."""
+    done = subprocess.run(cmd, capture_output=True, timeout=10)
+    if done.returncode != 0:
+        return []
+    try:
+        answer = json.loads(done.stdout or b"[]")
+    except ValueError:
+        return []
+    return answer if isinstance(answer, list) else []
+
+
 def _admin_string(value: bytes | str) -> str:
     text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
     if len(text.encode("utf-8")) > NAME_MAX:
@@ -531,6 +595,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--log", help="append every request and answer to this file")
     parser.add_argument(
+        "--live",
+        action="store_true",
+        help="(the lab) serve the ports' link state and counters and the bridges' forwarding table, read live",
+    )
+    parser.add_argument(
         "--bridge-prefix", help="(the lab) move port links to the Linux bridge PREFIX<vid> of their VLAN"
     )
     args = parser.parse_args(argv)
@@ -547,6 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pvid=not args.no_pvid,
         trim_portlists=args.trim_portlists,
         bridge_prefix=args.bridge_prefix,
+        live=args.live,
     )
     log = open(args.log, "a", encoding="utf-8") if args.log else None  # noqa: SIM115 - lives as long as the process
     try:

@@ -96,6 +96,14 @@ log does (**e** shows or hides it).
         Binding(
             "slash", "filter", "Filter", id="filter", tooltip="Narrow the board as you type: names, patterns"
         ),
+        Binding(
+            "t",
+            "monitor",
+            "Monitor",
+            id="monitor",
+            show=False,
+            tooltip="Live monitoring of the VLAN under the cursor: links, traffic, isolation",
+        ),
         Binding("o", "sort", "Sort", id="sort", tooltip="Sort by name, by switch and port, or by state"),
         Binding("g", "group", "Group", id="group", tooltip="Group by VLAN, by cluster or by switch"),
         Binding(
@@ -437,6 +445,31 @@ log does (**e** shows or hides it).
             )
             return
         self.kapp.set_dhcp((site, vlan), view.dhcp != "on")
+
+    def action_monitor(self) -> None:
+        """The monitoring view of the VLAN under the cursor (else of the user's first job's VLAN)."""
+        from .monitor import MonitorScreen
+
+        key = self._vlan_here()
+        board = self.context.board
+        if key is None or board is None:
+            self.notify(
+                "Put the cursor on a VLAN first (its nodes, or its line in the VLAN list)", severity="warning"
+            )
+            return
+        site, vlan = key
+        nodes = [n for n in board.nodes.values() if (n.site, n.vlan) == (site, vlan)]
+        self.app.push_screen(MonitorScreen(site, vlan, sorted(nodes, key=lambda n: n.key)))
+
+    def _vlan_here(self) -> VlanKey | None:
+        focused = self.focused
+        if isinstance(focused, NodeList):
+            return focused.vlan
+        if isinstance(focused, VlanList) and focused.current is not None:
+            return focused.current.key
+        board = self.context.board
+        held = [k for j in board.jobs for k in j.vlans] if board else []
+        return held[0] if held else None
 
     def action_toggle_dhcp_here(self) -> None:
         focused = self.focused

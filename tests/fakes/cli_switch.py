@@ -104,6 +104,15 @@ class FakeCliSwitch:
         """Junos: print "vlan members NAME" rather than the tag, as many configurations do."""
         self.candidate: list[tuple[str, ...]] = []
         """Junos: the shared candidate configuration, uncommitted."""
+        self.cabled: dict[str, str] = {}
+        """Monitoring: port -> the MAC of the host behind it, learned in the port's VLAN while its link is up."""
+        self.learned: list[tuple[str, int, str]] = []
+        """More of the MAC table: (MAC, VLAN tag, port), e.g. a leak made on purpose."""
+        self.down: set[str] = set()
+        """Ports whose link is down."""
+        self.octets: dict[str, tuple[int, int]] = {}
+        """Port -> (octets in, octets out); 0 for the others."""
+        self.in_errors: dict[str, int] = {}
         self.connections = 0
         self.sessions = 0
         self.commands: list[str] = []
@@ -124,6 +133,20 @@ class FakeCliSwitch:
         self._stopped = asyncio.Event()
 
     # --- for tests ---
+
+    def mac_table(self) -> list[tuple[str, int, str]]:
+        """What the switch learned: (MAC, VLAN tag, port), the hosts behind its ports first."""
+        rows = [
+            (mac, self.ports.get(port) or 1, port)
+            for port, mac in self.cabled.items()
+            if port not in self.down and port not in self.trunks
+        ]
+        return rows + list(self.learned)
+
+    def link(self, port: str) -> tuple[bool, int, int, int]:
+        """A port's link, octets in and out, input errors."""
+        octets_in, octets_out = self.octets.get(port, (0, 0))
+        return port not in self.down, octets_in, octets_out, self.in_errors.get(port, 0)
 
     def switch(self, name: str = "sw1", **options: Any) -> Switch:
         """The inventory's view of this switch, host keys checked against this fake's own known_hosts."""
@@ -541,6 +564,39 @@ class _CiscoCli(_Cli):
             ]
         )
 
+    def mac_rows(self) -> str:
+        rows = [
+            "          Mac Address Table",
+            "-------------------------------------------",
+            "",
+            "Vlan    Mac Address       Type        Ports",
+            "----    -----------       --------    -----",
+        ]
+        table = self.sw.mac_table()
+        for mac, tag, port in table:
+            digits = mac.replace(":", "")
+            dotted = f"{digits[0:4]}.{digits[4:8]}.{digits[8:12]}"
+            rows.append(f"{tag:>4}    {dotted}    DYNAMIC     {short_name(port)}")
+        rows.append(f"Total Mac Addresses for this criterion: {len(table)}")
+        return "\n".join(rows)
+
+    def show_counters(self, port: str) -> str:
+        up, octets_in, octets_out, errors = self.sw.link(port)
+        state = "up, line protocol is up (connected)" if up else "down, line protocol is down (notconnect)"
+        return "\n".join(
+            [
+                f"{port} is {state}",
+                "  Hardware is Gigabit Ethernet, address is 0025.9066.0001 (bia 0025.9066.0001)",
+                "  MTU 1500 bytes, BW 1000000 Kbit/sec, DLY 10 usec,",
+                "  Full-duplex, 1000Mb/s, media type is 10/100/1000BaseTX",
+                "  5 minute input rate 0 bits/sec, 0 packets/sec",
+                f"     {octets_in // 1000} packets input, {octets_in} bytes, 0 no buffer",
+                f"     {errors} input errors, 0 CRC, 0 frame, 0 overrun, 0 ignored",
+                f"     {octets_out // 1000} packets output, {octets_out} bytes, 0 underruns",
+                "     0 output errors, 0 collisions, 1 interface resets",
+            ]
+        )
+
     def vlan_rows(self, tags: list[int]) -> str:
         rows = [
             "VLAN Name                             Status    Ports",
@@ -564,6 +620,11 @@ class _CiscoCli(_Cli):
             if m := re.fullmatch(r"show interfaces (\S+) switchport", command):
                 port = self.find_port(m[1])
                 return (self.show_port(port), False) if port else (self.invalid(command, 16), False)
+            if command in ("show mac address-table", "show mac address-table dynamic"):
+                return self.mac_rows(), False
+            if m := re.fullmatch(r"show interfaces (\S+)", command):
+                port = self.find_port(m[1])
+                return (self.show_counters(port), False) if port else (self.invalid(command, 16), False)
             if m := re.fullmatch(r"show vlan id (\d+)", command):
                 tag = int(m[1])
                 if tag not in sw.vlans:
@@ -662,6 +723,39 @@ class _JunosCli(_Cli):
             ]
         tag = self.sw.ports.get(port)
         return [f"{base} vlan members {self.member(tag)}"] if tag is not None else []
+
+    def mac_rows(self) -> str:
+        table = self.sw.mac_table()
+        rows = [
+            "",
+            "MAC flags (S - static MAC, D - dynamic MAC, L - locally learned, P - Persistent static",
+            "           SE - statistics enabled, NM - non configured MAC, R - remote PE MAC, O - ovsdb MAC)",
+            "",
+            "",
+            f"Ethernet switching table : {len(table)} entries, {len(table)} learned",
+            "Routing instance : default-switch",
+            "   Vlan                MAC                 MAC         Age    Logical                NH        RTR",
+            "   name                address             flags              interface              Index     ID",
+        ]
+        for mac, tag, port in table:
+            name = self.sw.vlans.get(tag, f"vlan-{tag}")
+            rows.append(f"   {name:<19} {mac:<19} D             -   {port + '.0':<22} 0         0")
+        return "\n".join(rows)
+
+    def show_counters(self, port: str) -> str:
+        up, octets_in, octets_out, errors = self.sw.link(port)
+        return "\n".join(
+            [
+                f"Physical interface: {port}, Enabled, Physical link is {'Up' if up else 'Down'}",
+                "  Interface index: 650, SNMP ifIndex: 515, Generation: 153",
+                "  Link-level type: Ethernet, MTU: 1514, LAN-PHY mode, Speed: 1000mbps, Duplex: Full-Duplex,",
+                "  Traffic statistics:",
+                f"   Input  bytes  :            {octets_in:>12}                    0 bps",
+                f"   Output bytes  :            {octets_out:>12}                    0 bps",
+                "  Input errors:",
+                f"    Errors: {errors}, Drops: 0, Framing errors: 0, Runts: 0, Policed discards: 0",
+            ]
+        )
 
     def vlan_lines(self) -> str:
         return "\n".join(f"set vlans {name} vlan-id {tag}" for tag, name in sorted(self.sw.vlans.items()))
@@ -790,6 +884,12 @@ class _JunosCli(_Cli):
             return "\n".join(self.config_lines(m[1])) if m[1] in sw.ports else "", False
         if command == "show configuration vlans | display set":
             return self.vlan_lines(), False
+        if command == "show ethernet-switching table":
+            return self.mac_rows(), False
+        if m := re.fullmatch(r"show interfaces (\S+) extensive", command):
+            if m[1] not in sw.ports:
+                return f"error: device {m[1]} not found", False
+            return self.show_counters(m[1]), False
         if command in ("configure", "edit"):
             self.mode = "config"
             return "Entering configuration mode\n\n[edit]", False
@@ -823,6 +923,28 @@ class _DellCli(_Cli):
             lines.append(f"T       {','.join(map(str, tagged))}")
         return "\n".join(lines) + "\n"
 
+    def mac_rows(self) -> str:
+        rows = ["VlanId        Mac Address         Type              Interface"]
+        rows += [f"{tag:<13} {mac:<19} dynamic           {port}" for mac, tag, port in self.sw.mac_table()]
+        return "\n".join(rows)
+
+    def show_counters(self, port: str) -> str:
+        up, octets_in, octets_out, errors = self.sw.link(port)
+        state = "up" if up else "down"
+        return "\n".join(
+            [
+                f"Ethernet {port.removeprefix('ethernet')} is {state}, line protocol is {state}",
+                "Hardware is Eth, address is 00:0c:29:aa:bb:01",
+                "MTU 1532 bytes, IP MTU 1500 bytes",
+                "LineSpeed 10G, Auto-Negotiation on",
+                "Input statistics:",
+                f"     {octets_in // 1000} packets, {octets_in} octets",
+                f"     {errors} input errors, 0 CRC-error",
+                "Output statistics:",
+                f"     {octets_out // 1000} packets, {octets_out} octets",
+            ]
+        )
+
     def show_vlan(self) -> str:
         rows = [
             "Codes: * - Default VLAN, M - Management VLAN, R - Remote Port Mirroring VLANs,",
@@ -851,6 +973,11 @@ class _DellCli(_Cli):
                 return (self.show_port(port), False) if port else ("% Error: Illegal parameter.", False)
             if command == "show vlan":
                 return self.show_vlan(), False
+            if command == "show mac address-table":
+                return self.mac_rows(), False
+            if m := re.fullmatch(r"show interface (\S+)", command):
+                port = self.find_port(m[1])
+                return (self.show_counters(port), False) if port else ("% Error: Illegal parameter.", False)
             if command == "configure terminal":
                 self.mode = "config"
                 return "", False

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from multidict import MultiDict
+
 from ... import inventory as inventory_mod
 from ...config import Settings
 from ...errors import BadInput, KavlanError, NotFound, Unavailable
@@ -25,6 +27,7 @@ from ...events import EventBus
 from ...grids import GridRequest
 from ...interface import Service
 from ...model import DEFAULT, Grid, GridPart, GridRecord, Job, vlan_label
+from ...monitoring import FdbReport, IsolationReport, PortsReport
 from ...plan import Plan
 from ...reports import DeployReport, DriftReport, Lease, Member, MoveReport, VlanInfo
 from .. import wire
@@ -435,6 +438,46 @@ class RemoteService(Service):
         site = site or self.site
         answer = await self._call(site, "GET", f"/sites/{site}/kavlan/drift")
         return wire.decode(DriftReport, answer or {})  # type: ignore[no-any-return]
+
+    # --- monitoring ---------------------------------------------------------------------------------------
+
+    async def port_loads(self, names_: Sequence[str], *, interval: float = 1.0) -> PortsReport:
+        """Each site's nodes are read by their own site's server; one report for all."""
+        if not names_:
+            raise BadInput("no node given", about="nodes")
+        by_site, order = self._by_site(names_)
+        answers = await asyncio.gather(
+            *(
+                self._call(
+                    site,
+                    "GET",
+                    f"/sites/{site}/kavlan/ports",
+                    params=MultiDict([*(("node", n) for n in names), ("interval", str(interval))]),
+                )
+                for site, names in by_site.items()
+            )
+        )
+        report = PortsReport()
+        for answer in answers:
+            part = wire.decode(PortsReport, answer or {})
+            report.loads += part.loads
+            report.unreadable += part.unreadable
+            report.seconds = max(report.seconds, part.seconds)
+        return report
+
+    async def fdb(self, vlan: int | None = None, site: str | None = None) -> FdbReport:
+        site = site or self.site
+        if vlan is not None:
+            self.check_vlan(vlan)
+            site = self._owner(site, vlan)
+        query = {"vlan": vlan_label(vlan)} if vlan is not None else None
+        answer = await self._call(site, "GET", f"/sites/{site}/kavlan/fdb", params=query)
+        return wire.decode(FdbReport, answer or {})  # type: ignore[no-any-return]
+
+    async def isolation(self, site: str, vlans: Sequence[int] | None) -> IsolationReport:
+        query = MultiDict(("vlan", vlan_label(v)) for v in vlans or ())
+        answer = await self._call(site, "GET", f"/sites/{site}/kavlan/isolation", params=query)
+        return wire.decode(IsolationReport, answer or {})  # type: ignore[no-any-return]
 
     async def repair(self, site: str | None = None, *, user: str | None = None) -> MoveReport:
         site = site or self.site

@@ -1,5 +1,5 @@
 """This project's extensions under ``/sites/{site}/kavlan``: the testbed description, whoami, drift and repair,
-and the event stream."""
+monitoring (ports, fdb, isolation) and the event stream."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .... import tomlw
 from ....errors import Unavailable
 from ....events import Event
 from ....inventory import DEMO
-from ....model import vlan_label
+from ....model import DEFAULT, vlan_label
 from ... import wire
 from .. import params
 from ..errors import ApiError
@@ -74,6 +74,56 @@ async def repair(request: web.Request) -> web.Response:
         entry.after = {r.name: _label(r.new_vlan) for r in report.results}
         entry.result = {"status": 200, **report.counts()}
     return web.json_response(wire.encode(report))
+
+
+# --- monitoring (issue 16): reads open to whoever may read the site, like drift ----------------------------
+
+
+def _query_vlans(request: web.Request) -> list[int] | None:
+    """The ``vlan`` query parameters (repeated), checked as VLAN ids; None when there is none."""
+    raw = request.query.getall("vlan", [])
+    if not raw:
+        return None
+    vlans = []
+    for text in raw:
+        vid = DEFAULT if text == "DEFAULT" else int(text) if text.isdigit() and len(text) < 5 else None
+        if vid is None:
+            raise ApiError(400, f"vlan={text!r} is not a VLAN id (a number, or DEFAULT)")
+        vlans.append(vid)
+    return vlans
+
+
+async def ports(request: web.Request) -> web.Response:
+    """``?node=NAME`` (repeated), ``&interval=SECONDS`` (0-10, default 1): each NIC's link and traffic."""
+    state, site = state_of(request), params.site(request)
+    names = request.query.getall("node", [])
+    try:
+        interval = float(request.query.get("interval", "1"))
+    except ValueError:
+        interval = -1.0
+    if not 0 <= interval <= 10:
+        raise ApiError(400, f"interval={request.query.get('interval')!r} must be seconds, from 0 to 10")
+    foreign = [
+        n for n in names if (ref := params.nic(state.inventory, n)) is not None and ref.node.site != site
+    ]
+    if foreign:
+        raise ApiError(400, f"{', '.join(foreign[:3])} is not a node of {site}: ask its own site")
+    return web.json_response(wire.encode(await state.service.port_loads(names, interval=interval)))
+
+
+async def fdb(request: web.Request) -> web.Response:
+    """``?vlan=ID``: what the site's switches learned (in that VLAN only)."""
+    state, site = state_of(request), params.site(request)
+    vlans = _query_vlans(request)
+    if vlans is not None and len(vlans) > 1:
+        raise ApiError(400, "give at most one vlan")
+    return web.json_response(wire.encode(await state.service.fdb(vlans[0] if vlans else None, site)))
+
+
+async def isolation(request: web.Request) -> web.Response:
+    """``?vlan=ID`` (repeated; none: the whole site): the isolation check."""
+    state, site = state_of(request), params.site(request)
+    return web.json_response(wire.encode(await state.service.isolation(site, _query_vlans(request))))
 
 
 def _label(vid: int | None) -> str | None:
