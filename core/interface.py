@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .grids import GridRequest
     from .inventory import Inventory, NicRef
     from .journal import IntentPort, StagedRecord
-    from .reports import Plan
+    from .reports import DeployReport, Plan
 
 
 class Service(abc.ABC):
@@ -134,6 +134,14 @@ class Service(abc.ABC):
     async def set_available(self, node: str, *, user: str | None = None) -> bool:
         """Clear a node marked unavailable (administrators); whether it was marked."""
         raise Unavailable("the API server does not clear unavailable nodes yet: ask its administrator")
+
+    async def deploy(
+        self, names_: Sequence[str], vlan: int, *, environment: str, key: str = "", user: str | None = None
+    ) -> DeployReport:
+        """Deploy ``environment`` on the nodes and leave them in ``vlan``, reachable under their in-VLAN names
+        (core/deploy.py): what the site's deployment tool does, then keys, ports, DHCP, restart, wait; OK/KO per
+        node."""
+        raise Unavailable("this service does not deploy: ask the site's KaVLAN API server")
 
     @abc.abstractmethod
     async def dhcp_state(self, vlan: int, site: str | None = None) -> str:

@@ -41,6 +41,20 @@ class DhcpPlacement:
 
 
 @dataclass(frozen=True, slots=True)
+class DeploySpec:
+    """What deploying an environment runs at a site (``[site.deploy]``): the VLAN part (keys, ports, DHCP, the
+    network restart, the wait) is this project's whatever it says."""
+
+    command: str = ""
+    """The site's deployment tool, run once for all the nodes (the real ``kadeploy3 -e {env} -f {nodefile}``; its
+    ``--vlan`` is left to this project); {env}, {nodefile}, {keyfile} are filled in."""
+    node_command: str = ""
+    """Or a command per node ({node}, {env}); neither: the site has no operating system to install."""
+    authorized_keys: str = ""
+    """Where root's authorized keys are on the nodes, to install a given public key over SSH; "" not at all."""
+
+
+@dataclass(frozen=True, slots=True)
 class NicRef:
     """One NIC of one node: what a move acts on."""
 
@@ -70,6 +84,9 @@ class Inventory:
         gateways: Mapping[tuple[str, int], GatewaySpec] | None = None,
         consoles: Mapping[str, str] | None = None,
         reachable: Iterable[str] = (),
+        subnet_gateways: Mapping[tuple[str, int], ipaddress.IPv4Address] | None = None,
+        dns: Mapping[str, ipaddress.IPv4Address] | None = None,
+        deploys: Mapping[str, DeploySpec] | None = None,
     ) -> None:
         self.domain = domain
         self.source = source
@@ -91,6 +108,10 @@ class Inventory:
         """The sites whose nodes are hosts kavlan reaches over SSH (``reachable_nodes = true``): a job's end brings
         them back, and moves into a VLAN without DHCP are refused for them. A testbed that only drives switches
         (its nodes imaginary, as in tests against switch emulators) leaves it out: no node of it is ever dialled."""
+        self._subnet_gateways = dict(subnet_gateways or {})
+        self._dns = dict(dns or {})
+        self.deploys: dict[str, DeploySpec] = dict(deploys or {})
+        """Per site, what deploying runs (``[site.deploy]``); a site not named installs no operating system."""
         self._port_owner: dict[tuple[str, str], NicRef] = {}
         for node in self.nodes.values():
             for nic in node.nics:
@@ -147,6 +168,20 @@ class Inventory:
     def gateway(self, site: str, vlan_id: int) -> GatewaySpec | None:
         """Where the SSH gateway ``kavlan-N`` of a local VLAN listens, if the description says."""
         return self.gateways.get((site, vlan_id))
+
+    def subnet_gateway(self, site: str, vlan_id: int) -> ipaddress.IPv4Address:
+        """The router of a VLAN's subnet (``[site.subnet_gateways]``; host .1 unless it says), as the site's
+        reference document gives it to clients (EnOSlib configures networks with it)."""
+        vlan = self.vlan(site, vlan_id)
+        return self._subnet_gateways.get((vlan.site, vlan_id), vlan.subnet.network_address + 1)
+
+    def dns_server(self, site: str) -> ipaddress.IPv4Address:
+        """The site's DNS server (``dns``; its DEFAULT gateway unless it says)."""
+        return self._dns.get(site, self.subnet_gateway(site, DEFAULT))
+
+    def site_index(self, site: str) -> int:
+        """The site's number, from 1 in the description's order (g5k's ``ipv6.site_index``)."""
+        return list(self.sites).index(site) + 1
 
     def dhcp_placement(self, site: str, vlan_id: int) -> DhcpPlacement | None:
         return self.dhcp.get((site, vlan_id))
@@ -366,6 +401,9 @@ class _Testbed:
     gateways: dict[tuple[str, int], GatewaySpec] = field(default_factory=dict)
     consoles: dict[str, str] = field(default_factory=dict)
     reachable: set[str] = field(default_factory=set)
+    subnet_gateways: dict[tuple[str, int], ipaddress.IPv4Address] = field(default_factory=dict)
+    dns: dict[str, ipaddress.IPv4Address] = field(default_factory=dict)
+    deploys: dict[str, DeploySpec] = field(default_factory=dict)
     node_names: set[str] = field(default_factory=set)
     last_host: int = 10
     """Host numbers are handed out in description order, from 11, to nodes that do not give their own."""
@@ -389,6 +427,9 @@ class _Testbed:
             self.gateways,
             self.consoles,
             self.reachable,
+            self.subnet_gateways,
+            self.dns,
+            self.deploys,
         )
 
 
@@ -418,11 +459,16 @@ def _read_site(testbed: _Testbed, site_i: int, table: Mapping[str, Any]) -> None
     default_tag = _opt_int(table, "default_tag", 100, where)
     tag_base = _opt_int(table, "tag_base", 700, where)
     testbed.subnets.update(_subnets(table, name, global_vlan, default_subnet, where))
+    testbed.subnet_gateways.update(_subnet_gateways(table, name, testbed.subnets, where))
+    if "dns" in table:
+        testbed.dns[name] = _address(table["dns"], f"{where}, dns")
     lines = testbed.lines.at(site_i, name)
     testbed.tags.update(_tags(table, name, default_tag, tag_base, lines, where))
     testbed.dhcp_servers[name] = _dhcp_server(table, where)
     testbed.dhcp.update(_dhcp_placements(table, name, where))
     testbed.gateways.update(_gateways(table, name, where))
+    if "deploy" in table:
+        testbed.deploys[name] = _deploy(table, where)
     console = _console(table, where)
     if console:
         testbed.consoles[name] = console
@@ -555,6 +601,58 @@ def _gateways(table: Mapping[str, Any], site: str, where: str) -> dict[tuple[str
             _opt_str(gw, "user", "root", f"{where}, gateway {vid_text}"),
         )
     return out
+
+
+def _address(text: Any, where: str) -> ipaddress.IPv4Address:
+    if not isinstance(text, str):
+        raise InventoryError(f"{where}: an address must be a string, not {_shown(text)}")
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError as exc:
+        raise InventoryError(f"{where}: {exc}") from None
+
+
+def _subnet_gateways(
+    table: Mapping[str, Any], site: str, subnets: Mapping[tuple[str, int], ipaddress.IPv4Network], where: str
+) -> dict[tuple[str, int], ipaddress.IPv4Address]:
+    """``[site.subnet_gateways]``: the router of a VLAN's subnet where it is not host .1 ("DEFAULT" or the id =
+    an address inside that subnet)."""
+    out: dict[tuple[str, int], ipaddress.IPv4Address] = {}
+    for key, value in _table(table, "subnet_gateways", where).items():
+        vid = DEFAULT if str(key).upper() == "DEFAULT" else int(key) if str(key).isdigit() else None
+        at = f"{where}, [site.subnet_gateways] {key}"
+        if vid is None or (site, vid) not in subnets:
+            raise InventoryError(f"{at}: not a VLAN of the site (DEFAULT, 1-9 or its global VLAN)")
+        address = _address(value, at)
+        if address not in subnets[(site, vid)]:
+            raise InventoryError(f"{at}: {address} is not in the VLAN's subnet {subnets[(site, vid)]}")
+        out[(site, vid)] = address
+    return out
+
+
+def _deploy(table: Mapping[str, Any], where: str) -> DeploySpec:
+    """``[site.deploy]``: ``command`` (all nodes at once) or ``node_command`` (one per node), ``authorized_keys``."""
+    deploy = _table(table, "deploy", where)
+    at = f"{where}, [site.deploy]"
+    unknown = sorted(set(deploy) - {"command", "node_command", "authorized_keys"})
+    if unknown:
+        raise InventoryError(
+            f"{at}: unknown key(s) {', '.join(unknown)} (command, node_command, authorized_keys)"
+        )
+    spec = DeploySpec(
+        _opt_str(deploy, "command", "", at),
+        _opt_str(deploy, "node_command", "", at),
+        _opt_str(deploy, "authorized_keys", "", at),
+    )
+    if spec.command and spec.node_command:
+        raise InventoryError(
+            f"{at}: give command (all nodes at once) or node_command (one per node), not both"
+        )
+    if spec.node_command and "{node}" not in spec.node_command:
+        raise InventoryError(f"{at}: node_command must name the node as {{node}}")
+    if spec.command and "{nodefile}" not in spec.command:
+        raise InventoryError(f"{at}: command must name the nodefile as {{nodefile}}")
+    return spec
 
 
 def _console(table: Mapping[str, Any], where: str) -> str:

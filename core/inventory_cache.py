@@ -36,6 +36,7 @@ _VALUE_CLASSES: tuple[type, ...] = (
     inventory_mod.NicRef,
     inventory_mod.GatewaySpec,
     inventory_mod.DhcpPlacement,
+    inventory_mod.DeploySpec,
 )
 
 

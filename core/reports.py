@@ -301,3 +301,25 @@ class StagedReport:
             and n.timings.get("switched") is not None
             and n.port_vlan == self.vlan
         ]
+
+
+@dataclass(slots=True)
+class DeployReport:
+    """A deployment: what each part did (one sentence each), and every node's outcome in the VLAN part."""
+
+    vlan: int
+    environment: str
+    installed: str = ""
+    """What the site's deployment tool did: its command's outcome, or that there is no system to install."""
+    key: str = ""
+    dhcp: str = ""
+    staged: StagedReport = field(default_factory=lambda: StagedReport(vlan=0))
+    seconds: float = 0.0
+
+    def state(self, node: NodeOutcome) -> str:
+        """g5k-api's word for a node: OK when it answers in the VLAN (or was left there answering), else KO."""
+        return "OK" if node.status == Outcome.SUCCESS else "KO"
+
+    @property
+    def ok(self) -> bool:
+        return all(self.state(n) == "OK" for n in self.staged.nodes)

@@ -291,7 +291,10 @@ _PLACING = ("site", "cluster", "host", "network_address")
 """Conditions that say where a node is: a group naming one of them is not held to the frontend's site."""
 
 
-def _node_matches(node: Node, group: ResourceGroup, site: str) -> bool:
+def _node_matches(node: Node, group: ResourceGroup, site: str, fqdn: str) -> bool:
+    """Whether ``node`` (whose full name is ``fqdn``) meets every condition of ``group``: a host or network
+    address is matched by its short name or its full one (OAR's ``network_address`` holds the full name; EnOSlib
+    asks ``network_address in ('suno-1.sophia.grid5000.fr', ...)``)."""
     # a cluster or a host names its site (``{"cluster='chetemi'"}`` from sophia's frontend finds lille's)
     placed = any(c.key in _PLACING and not c.negate for c in group.conditions)
     if not placed and node.site != site:
@@ -302,8 +305,8 @@ def _node_matches(node: Node, group: ResourceGroup, site: str) -> bool:
         value = {"cluster": node.cluster, "site": node.site, "host": node.name, "network_address": node.name}[
             c.key
         ]
-        short = value.split(".")[0]
-        if not (c.matches(value) or (c.key in ("host", "network_address") and c.matches(short))):
+        names = (value, value.split(".")[0], fqdn) if c.key in ("host", "network_address") else (value,)
+        if any(v in c.values for v in names) == c.negate:  # named (or, negated, not named) under none of them
             return False
     return True
 
@@ -349,7 +352,11 @@ def allocate(
             out.vlans.append(JobVlan(vsite, v))
     for group in request.node_groups:
         matching = sorted(
-            (n.name for n in inventory.nodes.values() if _node_matches(n, group, site)),
+            (
+                n.name
+                for n in inventory.nodes.values()
+                if _node_matches(n, group, site, inventory.node_fqdn(n))
+            ),
             key=_natural,
         )
         if not matching:

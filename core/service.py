@@ -59,6 +59,7 @@ from .switches import Held, SwitchPool
 
 if TYPE_CHECKING:  # SQLAlchemy is loaded when the store first needs it (store_quick)
     from .journal import IntentPort, StagedRecord
+    from .reports import DeployReport
     from .store import Store
 
 
@@ -170,14 +171,23 @@ class KavlanService(Service):
             return tx.jobs(user=user, running=running)
 
     async def jobs_page(
-        self, site: str, *, user: str | None, states: Collection[JobState] | None, offset: int, limit: int
+        self,
+        site: str,
+        *,
+        user: str | None,
+        states: Collection[JobState] | None,
+        offset: int,
+        limit: int,
+        name: str | None = None,
     ) -> tuple[int, list[Job]]:
         """The jobs touching ``site`` (its nodes or VLANs), newest first: how many, and ``limit`` of them from
-        ``offset`` (the API's paged listing; only the page is read)."""
+        ``offset`` (the API's paged listing; only the page is read); ``name``: only the jobs of that name."""
         await self.reap()
         nodes = [n.name for n in self.inventory.site_nodes(site)]
         with self.store.read() as tx:
-            return tx.jobs_page(site=site, nodes=nodes, user=user, states=states, offset=offset, limit=limit)
+            return tx.jobs_page(
+                site=site, nodes=nodes, user=user, states=states, offset=offset, limit=limit, name=name
+            )
 
     async def vlans(self, site: str | None = None) -> list[VlanInfo]:
         """Every VLAN a site's nodes can be in, with holder, DHCP state and member count."""
@@ -323,6 +333,14 @@ class KavlanService(Service):
             raise NotFound(f"job {job_id} has already ended ({job.state.value})")
         done = await self.endings.end(job, JobState.TERMINATED, f"deleted by {user}")
         return done or job
+
+    async def deploy(
+        self, names_: Sequence[str], vlan: int, *, environment: str, key: str = "", user: str | None = None
+    ) -> DeployReport:
+        from .deploy import deploy
+
+        await self.reap()
+        return await deploy(self, names_, vlan, user=user or self.user, environment=environment, key=key)
 
     async def open_staged(
         self, ports: Sequence[IntentPort], vlan: int, user: str, undo_at: float

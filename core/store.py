@@ -584,6 +584,7 @@ class Tx:
         states: Collection[JobState] | None,
         offset: int,
         limit: int,
+        name: str | None = None,
     ) -> tuple[int, list[Job]]:
         """How many jobs touch ``site`` (one of its ``nodes``, or one of its VLANs), and a page of them, newest
         first: the page alone is read, so that a long history (any user can make jobs quickly) costs a count,
@@ -595,6 +596,8 @@ class Tx:
         where: list[sa.ColumnElement[bool]] = [jobs.c.id.in_(touching)]
         if user is not None:
             where.append(jobs.c.user == user)
+        if name is not None:
+            where.append(jobs.c.name == name)
         if states is not None:
             where.append(jobs.c.state.in_([s.value for s in states]))
         total = self.conn.execute(sa.select(sa.func.count()).select_from(jobs).where(*where)).scalar_one()

@@ -15,7 +15,7 @@ from kavlan_core.grids import parse_grid
 from kavlan_core.interface import Service
 from kavlan_core.model import DEFAULT, Grid, vlan_label
 from kavlan_core.patterns import Expansion, expand_names, is_pattern
-from kavlan_core.reports import MoveReport, Outcome, StagedReport, UnreadableSwitch
+from kavlan_core.reports import DeployReport, MoveReport, Outcome, StagedReport, UnreadableSwitch
 from kavlan_core.reservations import RequestError, format_walltime, parse_walltime
 
 # kinds of parameter, for parsing and completion
@@ -180,7 +180,9 @@ class Registry:
             if cmd.aliases:
                 lines += ["", "aliases: " + ", ".join(cmd.aliases)]
             if cmd.cli:
-                lines += ["", f"same as: kavlan {cmd.cli}"]
+                # a command line of another console script names it; the others are kavlan's options
+                same = cmd.cli if cmd.cli.startswith("kavlan-") else f"kavlan {cmd.cli}"
+                lines += ["", f"same as: {same}"]
             return lines
         width = max(len(c.usage) for c in self.commands.values())
         return [
@@ -355,6 +357,47 @@ async def _staged(ctx: Context, a: dict[str, Any]) -> Result:
     # "rollback" is accepted and is what happens anyway: a node that does not come back has its port put back
     report = await ctx.service.move_with_restart(nodes, vlan, dhcp_check=not a.get("no-dhcp-check"))
     return staged_result(report, verbose=ctx.verbose)
+
+
+def deploy_result(service: Service, report: DeployReport) -> Result:
+    """A deployment's report, as kadeploy3 closes: what each part did, the nodes deployed (by in-VLAN name: where
+    to reach them now), those not with why (on stderr); ``--json``: each node's state, OK or KO."""
+    from kavlan_core.inventory import NicRef
+
+    res = Result([f"{said}" for said in (report.installed, report.key, report.dhcp) if said], ok=report.ok)
+    ok = [n for n in report.staged.nodes if report.state(n) == "OK"]
+    ko = [n for n in report.staged.nodes if report.state(n) == "KO"]
+    if ok:
+        res.lines.append("The deployment is successful on nodes")
+        for n in ok:
+            ((ref, _plain),) = service.resolve([n.name])
+            res.lines.append(service.inventory.hostname(NicRef(ref.node, ref.node.primary_nic), report.vlan))
+    if ko:
+        res.errors.append("The deployment failed on nodes")
+        res.errors += [f"{n.name} ({n.message})" for n in ko]
+    res.data = {
+        "vlan": vlan_label(report.vlan),
+        "environment": report.environment,
+        "installed": report.installed,
+        "key": report.key,
+        "dhcp": report.dhcp,
+        "seconds": report.seconds,
+        "stages": report.staged.stages,
+        "result": {n.name: {"state": report.state(n), "message": n.message} for n in report.staged.nodes},
+    }
+    return res
+
+
+async def _deploy(ctx: Context, a: dict[str, Any]) -> Result:
+    vlan = parse_vlan(a["vlan"])
+    nodes = await nodes_or_job(ctx, a["nodes"])
+    key = ""
+    if a.get("key"):
+        from .kadeploy import DEFAULT_KEYS, read_key
+
+        key = read_key(DEFAULT_KEYS)
+    report = await ctx.service.deploy(nodes, vlan, environment=a["env"], key=key)
+    return deploy_result(ctx.service, report)
 
 
 async def _run_cmd(ctx: Context, a: dict[str, Any]) -> Result:
@@ -651,6 +694,18 @@ for _c in (
         ),
         aliases=("staged",),
         cli="-s --restart-via-at [DELAY]",
+    ),
+    Command(
+        "deploy",
+        "Deploy an environment and leave the nodes in a VLAN, reachable under their in-VLAN names (kadeploy3 --vlan)",
+        (
+            Param("env", TEXT, "the environment (e.g. debian12-min)"),
+            Param("vlan", VLAN, "the VLAN the nodes go into"),
+            Param("nodes", NODE, "node names (default: the job's)", required=False, many=True),
+        ),
+        _deploy,
+        flags=(Flag("key", "install your ~/.ssh/authorized_keys for root on the nodes (kadeploy3 -k)"),),
+        cli="kavlan-kadeploy3 -e ENV -f NODEFILE -k --vlan N",
     ),
     Command(
         "run",

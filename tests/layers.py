@@ -31,6 +31,7 @@ SLOW = "slow"
 MODULES: Mapping[str, tuple[str, ...]] = {
     "test_access.py": ("peers",),
     "test_api_concurrency.py": ("peers",),
+    "test_api_enoslib.py": ("peers",),
     "test_api_availability.py": ("peers",),
     "test_api_bruteforce.py": ("peers",),
     "test_api_grid5000.py": ("peers",),
@@ -45,6 +46,8 @@ MODULES: Mapping[str, tuple[str, ...]] = {
     "test_dhcp_config.py": ("unit",),
     "test_dnsmasq.py": ("unit",),
     "test_lab.py": ("lab",),
+    "test_lab_deploy.py": ("lab",),
+    "test_lab_enoslib.py": ("lab",),
     "test_lab_grid.py": ("lab",),
     "test_lab_stranding.py": ("lab",),
     "test_lab_tutorial.py": ("lab",),

@@ -8,6 +8,12 @@ from kavlan_core import inventory
 from kavlan_core.inventory import InventoryError
 
 
+def in_first_site(text: str, tables: str) -> str:
+    """``tables`` (a ``[site.X]`` table) added to the description's first site: before the second ``[[site]]``."""
+    at = text.find("\n[[site]]", text.find("[[site]]") + 1)
+    return text + tables if at < 0 else text[:at] + "\n" + tables + text[at:]
+
+
 def test_demo_testbed_shape():
     inv = inventory.load(None)
     assert set(inv.sites) >= {"sophia", "lille", "lyon"}
@@ -243,3 +249,34 @@ def test_a_site_says_whether_its_nodes_are_hosts_to_reach() -> None:
         )
     marked = lab.replace('name = "sophia"', 'name = "sophia"\nreachable_nodes = true', 1)
     assert inventory.parse(marked, "t.toml").reachable == {"sophia"}
+
+
+def test_subnet_gateways_default_to_host_1_and_may_be_given() -> None:
+    """What the site's reference gives clients (EnOSlib) as each VLAN's gateway, and the site's DNS server."""
+    from importlib import resources
+
+    lab = resources.files("kavlan_core").joinpath("data/lab.toml").read_text()
+    inv = inventory.parse(lab, "t.toml")
+    assert (
+        str(inv.subnet_gateway("sophia", 0)) == "10.64.0.1"
+        and str(inv.subnet_gateway("sophia", 4)) == "10.64.64.1"
+    )
+    assert str(inv.dns_server("sophia")) == "10.64.0.1" and inv.site_index("sophia") == 1
+    given = lab.replace('name = "sophia"', 'name = "sophia"\ndns = "10.64.0.53"', 1)
+    given = in_first_site(given, '\n[site.subnet_gateways]\nDEFAULT = "10.64.0.254"\n"4" = "10.64.64.254"\n')
+    inv = inventory.parse(given, "t.toml")
+    assert (
+        str(inv.subnet_gateway("sophia", 0)) == "10.64.0.254"
+        and str(inv.subnet_gateway("sophia", 4)) == "10.64.64.254"
+    )
+    assert (
+        str(inv.subnet_gateway("sophia", 5)) == "10.64.128.1"
+        and str(inv.dns_server("sophia")) == "10.64.0.53"
+    )
+    for table, message in (
+        ('"4" = "10.64.0.9"', "10.64.0.9 is not in the VLAN's subnet 10.64.64.0/18"),
+        ('"30" = "10.64.0.9"', "not a VLAN of the site"),
+        ('"4" = 4', "an address must be a string, not 4"),
+    ):
+        with pytest.raises(InventoryError, match=message):
+            inventory.parse(in_first_site(lab, f"\n[site.subnet_gateways]\n{table}\n"), "t.toml")

@@ -109,6 +109,8 @@ FLOW: list[tuple[str, list[str]]] = [
     ("alice", ["kavlan-oarstat"]),
     ("alice", ["kavlan-oarstat", "-s", "-j", "1000"]),
     ("alice", ["kavlan-oarstat", "-f", "-j", "1000"]),
+    ("alice", ["kavlan-kadeploy3", "-e", "debian12-min", "-m", "suno-1", "-m", SUNO[1], "--vlan", "4"]),
+    ("bob", ["kavlan-kadeploy3", "-e", "debian12-min", "-m", SUNO[0], "--vlan", "4"]),  # not bob's nodes
     ("bob", ["kavlan-oardel", "1000"]),  # not bob's job
     ("alice", ["kavlan", "-d", "-j", "1000"]),
     ("alice", ["kavlan-oardel", "1000"]),
@@ -172,6 +174,10 @@ def test_the_tutorial_and_the_bad_inputs_answer_as_embedded(server: ApiServer, t
     )
     assert got["kavlan -s -i 99 -m suno-1"][0] == 1 and "out of range" in got["kavlan -s -i 99 -m suno-1"][2]
     assert "does not exist" in got["kavlan -V -j 4242"][2]
+    deployed = got[f"kavlan-kadeploy3 -e debian12-min -m suno-1 -m {SUNO[1]} --vlan 4"]
+    assert deployed[0] == 0 and "The deployment is successful on nodes\nsuno-1-kavlan-4.sophia" in deployed[1]
+    refused = got[f"kavlan-kadeploy3 -e debian12-min -m {SUNO[0]} --vlan 4"]
+    assert refused[0] == 1 and "Not enough privileges" in refused[2]
     # every change went through the server, as the users who asked
     audit = [json.loads(line) for line in server.audit_log.read_text().splitlines()]
     assert {(a["who"], a["what"]) for a in audit} >= {
@@ -179,6 +185,7 @@ def test_the_tutorial_and_the_bad_inputs_answer_as_embedded(server: ApiServer, t
         ("alice", "vlan.set"),
         ("alice", "dhcp.start"),
         ("alice", "job.delete"),
+        ("alice", "deploy"),
     }
     assert not any(
         a["who"] == "bob" and a["what"] == "vlan.set" and a["result"].get("status") == 200 for a in audit

@@ -69,6 +69,20 @@ def test_allocation_picks_lowest_free_vlan_and_matching_nodes():
         allocate(INV, parse_request("{\"cluster='nosuch'\"}/nodes=1"), "sophia", set(), set())
 
 
+def test_network_address_matches_short_and_full_names() -> None:
+    """OAR's network_address is the full name; EnOSlib asks for servers by it (and the tutorial by short name)."""
+    full = "{network_address in ('suno-3.sophia.grid5000.fr', 'suno-5')}/nodes=2"
+    assert allocate(INV, parse_request(full), "sophia", set(), set()).nodes == ["suno-3", "suno-5"]
+    host = "{host='suno-7.sophia.grid5000.fr'}/nodes=1"
+    assert allocate(INV, parse_request(host), "sophia", set(), set()).nodes == ["suno-7"]
+    negated = "{cluster='suno' and network_address not in ('suno-1.sophia.grid5000.fr', 'suno-2')}/nodes=1"
+    assert allocate(INV, parse_request(negated), "sophia", set(), set()).nodes == ["suno-3"]
+    with pytest.raises(AllocationError, match="no node matches"):
+        allocate(
+            INV, parse_request("{network_address='suno-3.lille.grid5000.fr'}/nodes=1"), "sophia", set(), set()
+        )
+
+
 kinds = st.sampled_from(["kavlan", "kavlan-local", "kavlan-global"])
 clusters = st.sampled_from(["suno", "uvb", "helios"])
 request = st.tuples(

@@ -942,3 +942,28 @@ def test_the_background_poll_follows_changes_made_by_other_processes(make_servic
             assert app.context.notes[("suno-8", "eth0")].tag == 777
 
     asyncio.run(go())
+
+
+def test_deploy_into_a_vlan_from_the_palette(harness: Callable[..., Harness]) -> None:
+    """The palette's "Deploy into VLAN" opens the command line with the job's nodes; Enter deploys them there."""
+    h = harness()
+
+    async def go() -> None:
+        from kavlan_tui.screens.command_line import CommandScreen
+
+        job, vlan = await reserved(h)
+        nodes = list((await h.service.job(job)).nodes)
+        async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
+            await h.ready(pilot)
+            await pilot.press("ctrl+p")
+            await pilot.press(*"deploy into vlan")
+            listed = await palette_searched(pilot, h, "deploy into vlan")
+            assert any(f"Deploy into VLAN {vlan}" in t for t in listed), listed
+            await pilot.press("enter")
+            screen = await on_screen(pilot, h, CommandScreen, "#command-output")
+            await pilot.press("enter")
+            out = screen.query_one("#command-output")
+            await until(pilot, lambda: any("successful" in str(line.text) for line in out.lines))  # type: ignore[attr-defined]
+            assert set(await h.vlan_of(*nodes)) == {vlan}
+
+    asyncio.run(go())

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..reports import Outcome
+from . import openapi_g5k
 
 VERSION = "1.0.0"
 
@@ -402,6 +403,16 @@ def _schemas() -> dict[str, Any]:
                 "properties": _string(description="oarsub -p"),
                 "directory": _string(description="Accepted for OAR's clients and ignored"),
                 "project": _string(description="Accepted for OAR's clients and ignored"),
+                "queue": {
+                    "type": ["string", "null"],
+                    "enum": ["default", "production", "testing", "besteffort", "admin", None],
+                    "description": "OAR's queue: accepted and ignored (every job starts when submitted)",
+                },
+                "reservation": {
+                    "type": "null",
+                    "description": "A start time is refused (400, OAR's 'Reservation not valid --> KO'): "
+                    "every job starts when it is submitted",
+                },
                 "grid": {
                     "type": "integer",
                     "minimum": 1,
@@ -629,7 +640,13 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
         "/sites": {
             "get": _op("The sites this server serves", (), {"200": _json(_ref("SiteCollection"), "Sites")})
         },
-        "/sites/{site}": {"get": _op("One site", s, {"200": _json(_ref("Site"), "The site")})},
+        "/sites/{site}": {
+            "get": _op(
+                "One site, with its reference (VLAN networks)",
+                s,
+                {"200": _json(_ref("SiteReference"), "The site")},
+            )
+        },
         "/sites/{site}/vlans": {
             "get": _op(
                 "Every VLAN a site's nodes can be in", s, {"200": _json(_ref("VlanCollection"), "VLANs")}
@@ -764,6 +781,12 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
                 {"200": _json(_ref("JobCollection"), "Jobs")},
                 query=[
                     {"name": "user", "in": "query", "schema": _STR},
+                    {
+                        "name": "name",
+                        "in": "query",
+                        "schema": _string(maxLength=128),
+                        "description": "Job name",
+                    },
                     {
                         "name": "state",
                         "in": "query",
@@ -928,6 +951,7 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
             )
         },
     }
+    paths.update(openapi_g5k.paths(_op))
     paths.update(_grid_paths())
     _operation_ids(paths)
     security: list[dict[str, list[str]]] = [{"basic": []}] if insecure else [{"mutualTLS": []}, {"basic": []}]
@@ -951,9 +975,9 @@ def document(sites: Sequence[str], vlan_uids: Sequence[str], *, insecure: bool =
         },
         "paths": paths,
         "components": {
-            "schemas": {**_schemas(), **_grid_schemas()},
+            "schemas": {**_schemas(), **_grid_schemas(), **openapi_g5k.schemas()},
             "responses": _responses(),
-            "parameters": {**_params(sites, vlan_uids), **_grid_params()},
+            "parameters": {**_params(sites, vlan_uids), **_grid_params(), **openapi_g5k.parameters()},
             "securitySchemes": schemes,
         },
         "security": security,

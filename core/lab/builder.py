@@ -412,11 +412,14 @@ class Lab:
             st["reachable_nodes"] = (
                 True  # the lab's nodes are hosts: kavlan brings them back, checks their DHCP
             )
+            # no system to install; root's keys are the lab's one authorized_keys file (every node's sshd reads it)
+            st["deploy"] = {"authorized_keys": str(self.dir / "ssh" / "authorized_keys")}
         comment = (
             f"kavlan lab: generated from {source} by kavlan-lab up (prefix {self.prefix}); removed by kavlan-lab down.\n"
             "[site.dhcp.vlans]: where each VLAN's DHCP server runs (netns, interface; server_ip: its address).\n"
             "[site.gateway]: where the SSH gateway kavlan-N of each local VLAN listens.\n"
-            "[site.console]: how a node is brought back from its console ({node}: its name)."
+            "[site.console]: how a node is brought back from its console ({node}: its name).\n"
+            "[site.deploy]: where deploying installs root's keys (no system is installed)."
         )
         text = files.dump_toml(doc, comment)
         inventory_mod.parse(text, str(self.kavlan_inventory))  # what kavlan will read must load

@@ -22,6 +22,8 @@ HIDDEN = {"use"}
 """Registry commands the TUI does itself (the jobs panel picks the current job)."""
 
 Entry = tuple[str, Callable[[], Any], str]
+DEPLOY_ENV = "debian12-min"
+"""The environment the "Deploy into VLAN" line starts with (the line is edited before it runs)."""
 
 
 class KavlanCommands(Provider):
@@ -73,6 +75,14 @@ class KavlanCommands(Provider):
                 partial(self._release, job.id),
                 f"Its {len(job.nodes)} node(s) go back to DEFAULT",
             )
+        for job in board.jobs:
+            for site, vid in job.vlans if job.nodes else ():
+                yield (
+                    f"Deploy into VLAN {vid} ({site})…",
+                    partial(self._command, f"deploy {DEPLOY_ENV} {vid} {' '.join(job.nodes)}", False),
+                    f"kadeploy3 --vlan: job {job.id}'s nodes into VLAN {vid}, reachable under their in-VLAN "
+                    "names (edit the environment; --key installs your keys)",
+                )
         for job in board.jobs:
             for site, vid in job.vlans:
                 vlan = board.vlans.get((site, vid))

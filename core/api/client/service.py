@@ -22,19 +22,23 @@ from multidict import MultiDict
 
 from ... import inventory as inventory_mod
 from ...config import Settings
-from ...errors import BadInput, KavlanError, NotFound
+from ...errors import BadInput, KavlanError, NotFound, Unavailable
 from ...events import EventBus
 from ...grids import GridRequest
 from ...interface import Service
 from ...model import DEFAULT, Grid, GridPart, GridRecord, Job, vlan_label
 from ...monitoring import FdbReport, IsolationReport, PortsReport
 from ...plan import Plan
-from ...reports import DriftReport, Lease, Member, MoveReport, VlanInfo
+from ...reports import DeployReport, DriftReport, Lease, Member, MoveReport, VlanInfo
 from .. import wire
 from . import shapes
 from .boot import Boot, boot
 from .stream import EventStreams
 from .transport import ACT_FOR, Transport, check_urls
+
+DEPLOY_WAIT = 4 * 3600.0
+"""Seconds a face follows a deployment (a real kadeploy's bound is of this order)."""
+DEPLOY_POLL = 1.0
 
 
 class RemoteService(Service):
@@ -356,6 +360,32 @@ class RemoteService(Service):
         if isinstance(answer, Mapping) and "results" in answer:
             return wire.decode(MoveReport, answer, self.inventory)  # type: ignore[no-any-return]
         return shapes.per_node_report(vlan, answer)
+
+    # --- deployments ------------------------------------------------------------------------------------------
+
+    async def deploy(
+        self, names_: Sequence[str], vlan: int, *, environment: str, key: str = "", user: str | None = None
+    ) -> DeployReport:
+        """The nodes' site's server deploys (its console, its keys): POST /deployments, polled until it ends."""
+        self.check_vlan(vlan)
+        by_site, _order = self._by_site(names_)
+        if len(by_site) != 1:
+            raise BadInput(
+                "a deployment names nodes of one site: deploy each site's nodes apart", about="nodes"
+            )
+        ((site, names),) = by_site.items()
+        body = {"environment": environment, "nodes": names, "key": key, "vlan": vlan_label(vlan)}
+        answer = await self._call(site, "POST", f"/sites/{site}/deployments", body=body, user=user)
+        path = f"/sites/{site}/deployments/{answer['uid']}"
+        deadline = time.monotonic() + DEPLOY_WAIT
+        while answer.get("status") in ("waiting", "processing") and time.monotonic() < deadline:
+            await asyncio.sleep(DEPLOY_POLL)
+            answer = await self._call(site, "GET", path)
+        if answer.get("status") == "error":
+            raise Unavailable(f"the deployment failed: {answer.get('error', '')}")
+        if answer.get("status") != "terminated":
+            raise Unavailable(f"the deployment has not ended after {DEPLOY_WAIT:.0f} s: see {path}")
+        return wire.decode(DeployReport, answer["report"], self.inventory)  # type: ignore[no-any-return]
 
     # --- DHCP -------------------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .connections import Connections
+from .handlers import deployments
 from .limits import MAX_BODY
 from .middlewares import authenticate, boundary, meeting_expectations
 from .options import Options, tls_context
@@ -38,6 +39,7 @@ def init_app(service: KavlanService, options: Options) -> web.Application:
     app.on_shutdown.append(_stopping)
     app.cleanup_ctx.append(_lifetime)
     setup_routes(app)
+    deployments.setup(app)
     return app
 
 

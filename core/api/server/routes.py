@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from . import params
-from .handlers import dhcp, extensions, grids, jobs, moves, sites, unavailable, vlans
+from .handlers import deployments, dhcp, extensions, grids, jobs, moves, reference, sites, unavailable, vlans
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -16,6 +16,15 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/openapi.json", sites.openapi_json),
     ("GET", "/sites", sites.list_sites),
     ("GET", "/sites/{site}", sites.get_site),
+    ("GET", "/sites/{site}/clusters", reference.list_clusters),
+    ("GET", "/sites/{site}/clusters/{cluster}", reference.get_cluster),
+    ("GET", "/sites/{site}/clusters/{cluster}/nodes", reference.list_nodes),
+    ("GET", "/sites/{site}/clusters/{cluster}/nodes/{uid}", reference.get_node),
+    ("GET", "/sites/{site}/servers", reference.list_servers),
+    ("GET", "/sites/{site}/servers/{server}", reference.get_server),
+    ("GET", "/sites/{site}/deployments", deployments.list_all),
+    ("POST", "/sites/{site}/deployments", deployments.create),
+    ("GET", "/sites/{site}/deployments/{uid}", deployments.get),
     ("GET", "/sites/{site}/vlans", vlans.list_vlans),
     # the literal segments before /vlans/{id}: the router tries resources in this order
     ("GET", "/sites/{site}/vlans/nodes", vlans.list_nodes),

@@ -28,9 +28,31 @@ OAR_STATES = {
     "resuming",
 }
 """OAR's other states, accepted in ``state=``: a job here is running as soon as it is submitted."""
-FIELDS = {"resources", "types", "name", "walltime", "command", "properties", "directory", "project", "grid"}
-IGNORED = ("command", "directory", "project")
-"""Fields OAR's clients send, accepted as strings and ignored."""
+FIELDS = {
+    "resources",
+    "types",
+    "name",
+    "walltime",
+    "command",
+    "properties",
+    "directory",
+    "project",
+    "queue",
+    "reservation",
+    "grid",
+}
+# command, directory, project (strings) and queue (one of QUEUES, or null) are what OAR's clients send: accepted
+# and ignored; every job here starts at once whichever queue it names (EnOSlib sends "queue": "default")
+NO_RESERVATION = (
+    "Reservation not valid --> KO (advance reservations are not made here: every job starts when it is submitted; "
+    "submit it without a reservation date)"
+)
+"""OAR's words for a reservation it refuses, then why (EnOSlib reads OAR's words)."""
+ALREADY_KILLED = "Cannot frag {job} ; This job was already killed (it has already ended: {state})"
+"""``oardel``'s words for a job that ended (EnOSlib looks for "This job was already killed" and goes on)."""
+MAX_NAME_FILTER = 128
+QUEUES = ("default", "production", "testing", "besteffort", "admin")
+"""Grid'5000's OAR queues: accepted by name (a job here runs at once whichever it names); any other is refused."""
 
 
 def _wanted_states(request: web.Request) -> set[str]:
@@ -49,11 +71,18 @@ async def list_jobs(request: web.Request) -> web.Response:
     user = request.query.get("user") or None
     if user is not None and not auth.USER_NAME.fullmatch(user):
         raise ApiError(400, f"query parameter user must be a user name, not {user[:40]!r}")
+    name = request.query.get("name")
+    if name is not None and (len(name) > MAX_NAME_FILTER or not name.isprintable()):
+        raise ApiError(
+            400, f"query parameter name must be a job's name (printable, at most {MAX_NAME_FILTER})"
+        )
     wanted = _wanted_states(request)
     offset, limit = params.paging(request)
     # OAR's other states are accepted and match nothing (a job runs as soon as it is submitted)
     states = None if "all" in wanted else {s for s in JobState if s.value.lower() in wanted}
-    total, jobs = await state.service.jobs_page(site, user=user, states=states, offset=offset, limit=limit)
+    total, jobs = await state.service.jobs_page(
+        site, user=user, states=states, offset=offset, limit=limit, name=name
+    )
     page = [job_item(state.inventory, site, j, root) for j in jobs]
     base = f"{root}/sites/{site}"
     return web.json_response(collection(page, f"{base}/jobs", base, total=total, offset=offset))
@@ -91,9 +120,13 @@ def _job_request(body: Any) -> dict[str, Any]:
         )
     if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
         raise ApiError(400, 'types must be a list of job types (e.g. ["deploy"])')
-    strings = ("name", "properties", *IGNORED)
+    strings = ("name", "properties", "command", "directory", "project")
     if not all(isinstance(body.get(k, ""), str) for k in strings):
         raise ApiError(400, f"{', '.join(strings)} must be strings")
+    if body.get("queue") not in (None, *QUEUES):
+        raise ApiError(400, f"unknown queue {str(body['queue'])[:40]!r} (known: {', '.join(QUEUES)})")
+    if body.get("reservation") is not None:
+        raise ApiError(400, NO_RESERVATION)
     if "walltime" in body and (
         isinstance(walltime, bool) or not isinstance(walltime, int) or not 0 < walltime <= MAX_WALLTIME
     ):
@@ -136,6 +169,8 @@ async def delete_job(request: web.Request) -> web.Response:
     state, site = state_of(request), params.site(request)
     ident = identity(request)
     job = await _site_job(state, site, request.match_info["job"])
+    if not job.running:
+        raise ApiError(404, ALREADY_KILLED.format(job=job.id, state=job.state.value.lower()), NotFound)
     before = job.state.value
     async with state.audit.audited(ident, "job.delete", before=before, site=site, job=job.id) as entry:
         done = await state.service.delete_job(job.id, user=ident.user)

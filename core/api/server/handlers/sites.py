@@ -7,6 +7,7 @@ from aiohttp import web
 from .. import params
 from ..shapes import collection, site_item
 from ..state import state_of
+from .reference import site_document
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -20,4 +21,6 @@ async def list_sites(request: web.Request) -> web.Response:
 
 
 async def get_site(request: web.Request) -> web.Response:
-    return web.json_response(site_item(params.site(request), params.base(request)))
+    """The site's reference document (handlers/reference.py): the site item, its VLANs' networks, its clusters."""
+    site = params.site(request)
+    return web.json_response(site_document(state_of(request).inventory, site, params.base(request)))
