@@ -146,9 +146,9 @@ async def _install(
     sites = {service.resolve([n])[0][0].node.site for n in nodes}
     specs = {s: service.inventory.deploys.get(s, DeploySpec()) for s in sites}
     if not real or not any(sp.command or sp.node_command for sp in specs.values()):
-        where = ", ".join(sorted(sites))
+        where = f"{', '.join(sorted(sites))} have" if len(sites) > 1 else f"{next(iter(sites))} has"
         return (
-            f"{where} has no operating system to install ([site.deploy] names no command): environment {env} "
+            f"{where} no operating system to install ([site.deploy] names no command): environment {env} "
             "is not installed, the nodes keep the system they run; the VLAN part is done"
         )
     move.publish("deploy", len(real), env)

@@ -32,8 +32,13 @@ def _parser() -> argparse.ArgumentParser:
         "site's deployment, root's key, the ports, the VLAN's DHCP, each node's network restarted, each node "
         "waited for under its in-VLAN name.",
     )
-    p.add_argument(
-        "-e", "--env-name", dest="env", required=True, metavar="ENV", help="the environment to deploy"
+    env = p.add_mutually_exclusive_group(required=True)
+    env.add_argument("-e", "--env-name", dest="env", metavar="ENV", help="the environment to deploy")
+    env.add_argument(
+        "-a",
+        "--env-file",
+        metavar="ENVFILE",
+        help="the environment to deploy, described in a file (kadeploy's YAML: its name: line names it)",
     )
     p.add_argument(
         "-f", "--file", dest="nodefile", metavar="NODEFILE", help="a file of nodes ($OAR_NODEFILE)"
@@ -57,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "-n", "--output-ko-nodes", dest="ko_file", metavar="FILE", help="write the nodes not deployed"
+    )
+    p.add_argument(
+        "--multi-server",
+        action="store_true",
+        help="accepted as kadeploy3's: the nodes of every site are always deployed by their own site",
     )
     p.add_argument("--json", action="store_true", help="the whole report as JSON")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -87,6 +97,24 @@ def read_key(raw: str) -> str:
         raise BadInput(f"the key file {printable(raw)} is not text (UTF-8)") from None
 
 
+def env_name(args: argparse.Namespace) -> str:
+    """The environment's name: ``-e``'s, or the ``name:`` line of ``-a``'s description file."""
+    if args.env is not None:
+        return str(args.env)
+    path = Path(args.env_file).expanduser()
+    try:
+        text = path.read_bytes()[:MAX_KEYFILE].decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise BadInput(
+            f"cannot read the environment file {printable(args.env_file)}: {exc.strerror}"
+        ) from None
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "name" and value.strip():
+            return value.strip().strip("'\"")
+    raise BadInput(f"the environment file {printable(args.env_file)} has no name: line (kadeploy's YAML)")
+
+
 def _nodes(args: argparse.Namespace) -> list[str]:
     nodes = list(args.machines)
     if args.nodefile:
@@ -114,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .commands import expand_nodes
 
         names, _expansions = expand_nodes(service, nodes)
-        report = await service.deploy(names, vlan, environment=args.env, key=key)
+        report = await service.deploy(names, vlan, environment=env_name(args), key=key)
         if args.json:
             print(json.dumps(wire.encode(report), indent=2))
         else:

@@ -102,3 +102,39 @@ def test_oargridstat_and_oargriddel_refuse_in_one_sentence(kenv):
         proc = subprocess.run(argv, env=kenv, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1, proc.stderr
         assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+# the section's kadeploy3 line; the tutorial's own `-a -k` names no environment file (kadeploy3's -a takes one)
+GLOBAL_DEPLOY = r"""
+set -e
+oargridsub -t deploy -w 2:00:00 sophia:rdef="{\"type='kavlan-global'\"}/vlan=1+/nodes=2",lille:rdef=/nodes=2,lyon:rdef=/nodes=2 > oargrid.out
+export OARGRID_JOB_ID=`grep "Grid reservation id" oargrid.out | cut -f2 -d= | cut -d ' ' -f2`
+oargridstat -w -l $OARGRID_JOB_ID | grep grid> ~/gridnodes
+if kadeploy3 -f gridnodes -a -k --multi-server -o ~/nodes.deployed --vlan 18 2> literal.err; then exit 3; fi
+kadeploy3 -f gridnodes -a ~/env.yaml -k --multi-server -o ~/nodes.deployed --vlan 18
+kavlan -g -f ~/gridnodes | sed 's/^/IN /'
+oargriddel $OARGRID_JOB_ID
+"""
+
+
+def test_the_sections_kadeploy3_line_leaves_every_site_in_the_global_vlan(kenv, tmp_path):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "authorized_keys").write_text(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKey user@frontend\n"
+    )
+    (home / "env.yaml").write_text("---\nname: debian12-big\nversion: 2024\n")
+    bin_dir = Path(aliases(tmp_path))
+    (bin_dir / "kadeploy3").write_text('#!/bin/sh\nexec kavlan-kadeploy3 "$@"\n')
+    (bin_dir / "kadeploy3").chmod(0o755)
+    env = {**kenv, "HOME": str(home), "PATH": f"{bin_dir}:{kenv['PATH']}"}
+    proc = subprocess.run(
+        ["bash", "-c", GLOBAL_DEPLOY], env=env, cwd=home, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    literal = (home / "literal.err").read_text()
+    assert literal.count("\n") == 1 and "-a/--env-file" in literal, literal
+    assert "environment debian12-big is not installed" in proc.stdout
+    deployed = (home / "nodes.deployed").read_text().split()
+    assert {n.split(".")[1] for n in deployed} == SITES and len(deployed) == 6
+    assert values(proc.stdout, "IN ") == [f"{n}: 18" for n in deployed]
