@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .access import homing
+from .access.commands import run_bounded
 from .access.safeguard import (
     Restart,
     StagedMove,
@@ -116,29 +117,6 @@ async def _prepare(
     return move
 
 
-async def _run(argv: list[str], timeout: float) -> str:
-    """A site's command, bounded in time: "" when it exited 0, else why not (its last words)."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    except OSError as exc:
-        return f"cannot run {argv[0]}: {exc.strerror}"
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return f"{argv[0]} did not finish within {timeout:.0f} s"
-    if proc.returncode:
-        tail = out.decode(errors="replace").strip()[-200:]
-        return f"{argv[0]} exited with status {proc.returncode}" + (f": {tail}" if tail else "")
-    return ""
-
-
 async def _install(
     service: KavlanService, move: StagedMove, real: list[str], env: str, key: str, nodes: list[str]
 ) -> str:
@@ -171,14 +149,14 @@ async def _install_site(
         nodefile = tmp / "nodes"
         nodefile.write_text("".join(n + "\n" for n in nodes))
         cmd = spec.command.format(env=shlex.quote(env), nodefile=nodefile, keyfile=keyfile)
-        why = await _run(shlex.split(cmd), OS_TIMEOUT)
+        why = await run_bounded(shlex.split(cmd), OS_TIMEOUT)
         for name in nodes if why else ():
             move.mark(name, Outcome.FAILURE, f"not deployed: {why}")
         return f"{shlex.split(cmd)[0]}: " + (why or f"{env} deployed on {len(nodes)} node(s)")
     if not spec.node_command:
         return ""
     commands = {n: spec.node_command.format(node=n.split(".")[0], env=shlex.quote(env)) for n in nodes}
-    whys = await asyncio.gather(*(_run(shlex.split(c), OS_TIMEOUT) for c in commands.values()))
+    whys = await asyncio.gather(*(run_bounded(shlex.split(c), OS_TIMEOUT) for c in commands.values()))
     for name, why in zip(commands, whys, strict=True):
         if why:
             move.mark(name, Outcome.FAILURE, f"not deployed: {why}")
@@ -297,7 +275,7 @@ async def _restart_by_console(service: KavlanService, move: StagedMove, nodes: l
     move.publish("restart", len(nodes), "console")
     with move.timed("restart"):
         whys = await asyncio.gather(
-            *(_run(_console(service, n) or [], homing.CONSOLE_TIMEOUT) for n in nodes)
+            *(run_bounded(_console(service, n) or [], homing.CONSOLE_TIMEOUT) for n in nodes)
         )
     for name, why in zip(nodes, whys, strict=True):
         move.outcomes[name].timings["restarted"] = move.now()

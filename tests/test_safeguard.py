@@ -400,14 +400,14 @@ def test_a_node_lost_at_a_jobs_end_is_brought_back_by_its_sites_console(make_ser
     nodes = Nodes(svc, lost=["suno-2", "suno-1"])
     log = tmp_path / "console.log"
     svc.inventory.consoles["sophia"] = f"sh -c 'echo {{node}} >> {log}'"
-    real_console = homing._console
+    real_console = homing.run_bounded
 
-    async def console(argv: list[str]) -> str:
-        why = await real_console(argv)
+    async def console(argv: list[str], timeout: float) -> str:
+        why = await real_console(argv, timeout)
         nodes.consoled.update(log.read_text().split())  # what the console did, the fake node sees
         return why
 
-    monkeypatch.setattr(homing, "_console", console)
+    monkeypatch.setattr(homing, "run_bounded", console)
 
     run(svc.delete_job(job.id))
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ..inventory import NicRef
 from ..model import DEFAULT
 from ..reports import NodeOutcome, Outcome, StagedReport
+from .commands import run_bounded
 from .safeguard import (
     Restart,
     StagedMove,
@@ -134,7 +135,7 @@ async def by_console(move: StagedMove, lost: Sequence[str]) -> list[str]:
         return list(lost)
     move.publish("console", len(commands))
     with move.timed("console"):
-        ran = await asyncio.gather(*(_console(argv) for argv in commands.values()))
+        ran = await asyncio.gather(*(run_bounded(argv, CONSOLE_TIMEOUT) for argv in commands.values()))
         where = {n: (move.service.ssh_target(n, DEFAULT), DEFAULT) for n in commands}
         still, last = await wait_until_back(move, where, "console")
     for name, error in zip(commands, ran, strict=True):
@@ -146,25 +147,3 @@ async def by_console(move: StagedMove, lost: Sequence[str]) -> list[str]:
             why = error or last.get(name, "")
             outcome.message += f"; nor after its console's command: {why}"
     return [n for n in lost if n not in commands or n in still]
-
-
-async def _console(argv: list[str]) -> str:
-    """Run a console command (bounded in time); "" when it exited 0, else why not."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-    except OSError as exc:
-        return f"cannot run {argv[0]}: {exc.strerror}"
-    try:
-        _out, err = await asyncio.wait_for(proc.communicate(), CONSOLE_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return f"{argv[0]} did not finish within {CONSOLE_TIMEOUT:.0f} s"
-    if proc.returncode:
-        return f"{argv[0]} exited with status {proc.returncode}: {err.decode(errors='replace').strip()[:200]}"
-    return ""
