@@ -11,14 +11,15 @@ from typing import Any
 
 from ..reports import Outcome
 from . import openapi_g5k
+from .openapi_parts import INT as _INT
+from .openapi_parts import STR as _STR
+from .openapi_parts import collection as _collection
+from .openapi_parts import obj as _obj
+from .openapi_parts import ref as _ref
 
 VERSION = "1.0.0"
 
 JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -41,8 +42,6 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "type": [t, "null"]}
 
 
-_INT = {"type": "integer"}
-_STR = {"type": "string"}
 MOVE_OUTCOMES = [str(o) for o in (Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNCHANGED)]
 """The outcomes a move of switch ports gives a node (the staged move adds rolled-back)."""
 _STRS = {"type": "array", "items": _STR}
@@ -53,26 +52,6 @@ _LOCATION = {
         "required": True,
     }
 }
-
-
-def _obj(props: dict[str, Any], required: Sequence[str] | None = None, **kw: Any) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": props,
-        "required": list(props if required is None else required),
-        **kw,
-    }
-
-
-def _collection(item: str) -> dict[str, Any]:
-    return _obj(
-        {
-            "total": _INT,
-            "offset": _INT,
-            "items": {"type": "array", "items": _ref(item)},
-            "links": _ref("Links"),
-        }
-    )
 
 
 def _schemas() -> dict[str, Any]:

@@ -7,31 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-_INT = {"type": "integer"}
-_STR = {"type": "string"}
-_BOOL = {"type": "boolean"}
+from .openapi_parts import BOOL as _BOOL
+from .openapi_parts import INT as _INT
+from .openapi_parts import STR as _STR
+from .openapi_parts import collection as _collection
+from .openapi_parts import obj as _obj
+from .openapi_parts import ref as _ref
 
 Op = Callable[..., dict[str, Any]]
 """openapi._op: an operation with the errors every operation names."""
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": list(props) if required is None else required}
-
-
-def _collection(item: str) -> dict[str, Any]:
-    return _obj(
-        {
-            "total": _INT,
-            "offset": _INT,
-            "items": {"type": "array", "items": _ref(item)},
-            "links": _ref("Links"),
-        }
-    )
 
 
 def schemas() -> dict[str, Any]:
