@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -460,14 +461,35 @@ def _version(conn: sa.Connection) -> int:
     return int(value) if value is not None else 0
 
 
+SQLITE_BUSY_SECONDS = 30.0
+"""SQLite's busy_timeout: how long a connection waits for another's lock before the database is called locked."""
+
+
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     # let SQLAlchemy's begin event issue BEGIN itself, so that writers can ask for IMMEDIATE
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+    _wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _wal(cur: Any) -> None:
+    """Switch the file to WAL. SQLite answers "locked" at once, without its busy handler, when another connection
+    holds the file while the switch is asked for (several processes opening a new store together): so wait here,
+    bounded as the busy handler would be."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:

@@ -361,3 +361,21 @@ def test_a_credentials_reference_that_is_no_table_is_one_sentence(tmp_path):
     with pytest.raises(KavlanError) as caught:
         pool.credentials("c1")
     assert str(caught.value) == f"the switch credentials file {creds}: 'c1' must be a table ([c1]), not a str"
+
+
+def test_a_new_sqlite_store_opened_while_another_process_writes_it_waits_instead_of_failing(tmp_path):
+    """Several processes opening a new store together: one of them asks for WAL while another holds the file's
+    write lock, which SQLite answers "locked" at once, without its busy handler. The opener waits for the lock, as
+    the busy handler would, and opens the store once it is released."""
+    path = tmp_path / "kavlan.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # the file still in rollback mode, its write lock held
+    other.execute("CREATE TABLE elsewhere (x)")
+    opened = ThreadPoolExecutor(1).submit(Store, f"sqlite:///{path}")
+    try:
+        with pytest.raises(TimeoutError):
+            opened.result(timeout=0.2)  # still waiting for the lock: not failed at once
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert opened.result(timeout=30).schema_version() == SCHEMA_VERSION
