@@ -174,6 +174,16 @@ class ApiServer:
     def log(self) -> str:
         return log_tail(self.stdout) + log_tail(self.stderr)
 
+    def until_holding(self, count: int, within: float = 10.0) -> None:
+        """Wait until the server's process holds ``count`` sockets (it accepted that many connections)."""
+        fds = Path(f"/proc/{self.process.pid}/fd")
+        deadline = time.monotonic() + within
+        while sum(os.readlink(fd).startswith("socket:") for fd in fds.iterdir()) < count:
+            assert time.monotonic() < deadline, (
+                f"the server did not accept {count} connections within {within} s"
+            )
+            time.sleep(0.01)
+
     def stop(self) -> None:
         stop_process(self.process)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import resource
 import socket
 import ssl
@@ -94,15 +93,6 @@ def crowded(api_certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         s.stop()
 
 
-def _until_held(server: ApiServer, count: int, within: float = 10.0) -> None:
-    """Wait until the server's process holds ``count`` more sockets than files besides (it accepted them all)."""
-    fds = Path(f"/proc/{server.process.pid}/fd")
-    deadline = time.monotonic() + within
-    while sum(os.readlink(fd).startswith("socket:") for fd in fds.iterdir()) < count:
-        assert time.monotonic() < deadline, f"the server did not accept {count} connections within {within} s"
-        time.sleep(0.01)
-
-
 def _attack_round(server: ApiServer, client: requests.Session) -> dict[str, Any]:
     """The normal client alone, then beside a thousand idle or half-sent connections: its latencies."""
     port = int(server.url.rsplit(":", 1)[1])
@@ -114,7 +104,7 @@ def _attack_round(server: ApiServer, client: requests.Session) -> dict[str, Any]
         for i in range(ATTACKERS):
             source = ADDRESSES[i % len(ADDRESSES)]
             held.append(_idle(port, source) if i % 2 else _half_request(port, source, ctx))
-        _until_held(server, ATTACKERS)
+        server.until_holding(ATTACKERS)
         attacked = _timed_gets(client, url)
         still = sum(not _closed(s, 0.001) for s in held[:: len(held) // 50])
     finally:

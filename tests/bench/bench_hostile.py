@@ -71,7 +71,7 @@ def idle_attack(server: Any, client: Any, url: str, n: int, connections: int) ->
                 tls.sendall(f"GET /sites/{SITE}/vlans HTTP/1.1\r\nHost: x\r\nX-Slow: ".encode())
                 held.append(tls)
         opened = time.perf_counter() - t0
-        time.sleep(0.5)
+        server.until_holding(connections)
         return {"opened in s": round(opened, 2), "p50/p95 ms": p50_p95(timed(client, url, n))}
     finally:
         for s in held:
