@@ -70,6 +70,30 @@ SUBNETS = """[site.subnets]
 "9" = "10.65.128.0/18"
 """
 
+
+def bridge_testbed(netns: str) -> str:
+    """One site whose switch br-sw is a Linux bridge in ``netns``, suno-1..3 cabled to its ports p1-p3."""
+    return f"""
+[[site]]
+name = "sophia"
+global_vlan = 18
+default_subnet = "10.64.0.0/18"
+global_subnet = "10.76.0.0/18"
+{SUBNETS}
+[[site.switch]]
+name = "br-sw"
+driver = "linux_bridge"
+options = {{ netns = "{netns}" }}
+[[site.cluster]]
+name = "suno"
+nodes = 3
+[[site.cluster.cabling]]
+nodes = "1-3"
+switch = "br-sw"
+port = "p{{k}}"
+"""
+
+
 SMALL = """
 domain = "grid5000.fr"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SUBNETS, run
+from conftest import bridge_testbed, run
 from kavlan_core import config
 from kavlan_core.events import Event, LeakFound
 from kavlan_core.service import KavlanService
@@ -46,25 +46,7 @@ def lab(kenv: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, list[str], 
     sw = f"kvm{tag}-sw"
     nodes = [f"kvm{tag}-n{i}" for i in (1, 2, 3)]
     inv = tmp_path / "bridge.toml"
-    inv.write_text(f"""
-[[site]]
-name = "sophia"
-global_vlan = 18
-default_subnet = "10.64.0.0/18"
-global_subnet = "10.76.0.0/18"
-{SUBNETS}
-[[site.switch]]
-name = "br-sw"
-driver = "linux_bridge"
-options = {{ netns = "{sw}" }}
-[[site.cluster]]
-name = "suno"
-nodes = 3
-[[site.cluster.cabling]]
-nodes = "1-3"
-switch = "br-sw"
-port = "p{{k}}"
-""")
+    inv.write_text(bridge_testbed(sw))
     svc = KavlanService(config.load(inventory=str(inv)))
     made: list[str] = []
     try:

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import SUBNETS, run
+from conftest import bridge_testbed, run
 from kavlan_core import config
 from kavlan_core.drivers.base import PortChange
 from kavlan_core.drivers.linux_bridge import LinuxBridgeDriver
@@ -101,25 +101,7 @@ def test_bad_port_names_never_reach_the_command_line(lab):
 def test_service_moves_nodes_on_a_linux_bridge_switch(lab, kenv, tmp_path):
     sw, nodes = lab
     inv = tmp_path / "bridge.toml"
-    inv.write_text(f"""
-[[site]]
-name = "sophia"
-global_vlan = 18
-default_subnet = "10.64.0.0/18"
-global_subnet = "10.76.0.0/18"
-{SUBNETS}
-[[site.switch]]
-name = "br-sw"
-driver = "linux_bridge"
-options = {{ netns = "{sw}" }}
-[[site.cluster]]
-name = "suno"
-nodes = 3
-[[site.cluster.cabling]]
-nodes = "1-3"
-switch = "br-sw"
-port = "p{{k}}"
-""")
+    inv.write_text(bridge_testbed(sw))
     svc = KavlanService(config.load(inventory=str(inv)))
     try:
         job = run(svc.submit("{\"type='kavlan'\"}/vlan=1,nodes=2"))
