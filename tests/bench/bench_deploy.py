@@ -26,24 +26,12 @@ import time
 import uuid
 from pathlib import Path
 
+from bench_staged import all_answer, run
+
 from kavlan_core.lab.builder import Lab
 
 SITE = "sophia"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchDeployKeyOnly bench@deploy"
-
-
-def run(lab: Lab, *cmd: str, timeout: float = 300, host: str | None = None, check: bool = True) -> str:
-    where = ["--host", host] if host else []
-    proc = subprocess.run(
-        [sys.executable, "-m", "kavlan_tui.lab", "exec", "--state-dir", str(lab.dir), *where, "--", *cmd],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    if check and proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stdout[-500:]} {proc.stderr[-1000:]}")
-    return proc.stdout
 
 
 def tool(name: str) -> str:
@@ -76,13 +64,6 @@ def ours(lab: Lab, count: int, tmp: Path) -> dict[str, float]:
     assert all(n["status"] == "success" for n in report["staged"]["nodes"]), report
     end(lab, job)
     return {**{k: float(v) for k, v in report["staged"]["stages"].items()}, "whole command": total}
-
-
-def pings(lab: Lab, name: str) -> bool:
-    return subprocess.run(
-        [sys.executable, "-m", "kavlan_tui.lab", "exec", "--state-dir", str(lab.dir), "--", "ping", "-c1", "-W1", name],
-        capture_output=True, timeout=30,
-    ).returncode == 0  # fmt: skip
 
 
 def manual(lab: Lab, count: int) -> dict[str, float]:
@@ -121,9 +102,8 @@ def manual(lab: Lab, count: int) -> dict[str, float]:
     t = time.perf_counter()
     waiting = [f"{n}-kavlan-{vlan}" for n in nodes]
     deadline = time.monotonic() + 120
-    while waiting and time.monotonic() < deadline:
-        waiting = [n for n in waiting if not pings(lab, n)]
-    assert not waiting, f"not back: {waiting}"
+    while not all_answer(lab, waiting):  # one process for every node, as the staged move's bench does
+        assert time.monotonic() < deadline, f"not every node back: {waiting}"
     times["wait for pings"] = time.perf_counter() - t
     times["whole"] = time.perf_counter() - t0
     end(lab, job)

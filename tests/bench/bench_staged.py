@@ -45,7 +45,7 @@ def run(lab: Lab, *cmd: str, timeout: float = 300, host: str | None = None, chec
         stdin=subprocess.DEVNULL,
     )
     if check and proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr}")
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stdout[-500:]} {proc.stderr[-1000:]}")
     return proc.stdout
 
 
@@ -146,7 +146,7 @@ def bench_moves(args: argparse.Namespace, sides: dict[str, Side]) -> None:
 
 
 def all_answer(lab: Lab, nodes: list[str]) -> bool:
-    """Every node answers a ping on its default name: one process for all of them (a process per node cost more
+    """Every node answers a ping on the name given (its default name, or its in-VLAN one): one process for all of them (a process per node cost more
     than the nodes' own return, and was counted in it)."""
     script = " && ".join(f"ping -c1 -W1 {n} >/dev/null" for n in nodes)
     proc = subprocess.run(
